@@ -1,0 +1,87 @@
+"""The core of one appliance: storage and services, opened and closed together."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from appliance.core.accounts import Accounts
+from appliance.core.assignment import Dispatcher
+from appliance.core.chats import Chats
+from appliance.core.db import Database
+from appliance.core.events import EventBus
+from appliance.core.ratelimit import VisitorLimits
+from appliance.core.visitors import Visitors
+from appliance.settings import Settings
+
+_SECRET_FILE = "secret.key"
+_SECRET_BYTES = 32
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file atomically with mode 0600."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """Return the box's signing secret, creating it on first start."""
+    path = data_dir / _SECRET_FILE
+    if not path.exists():
+        write_private(path, secrets.token_bytes(_SECRET_BYTES))
+    secret = path.read_bytes()
+    if len(secret) < _SECRET_BYTES:
+        raise RuntimeError(f"{path} is damaged: expected {_SECRET_BYTES} bytes")
+    return secret
+
+
+class Box:
+    """Every core service of the appliance, over one data directory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.bus = EventBus()
+        self.db = Database(settings.db_path)
+        self.accounts = Accounts(
+            self.db,
+            self.bus,
+            session_ttl=settings.session_ttl,
+            login_attempts=settings.login_attempts,
+            login_window=settings.login_window,
+            max_chats_default=settings.max_chats_default,
+        )
+        self.visitors = Visitors(self.db, load_secret(settings.data_dir))
+        self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
+        self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
+        self.limits = VisitorLimits(
+            msg_rate=settings.visitor_msg_rate,
+            msg_burst=settings.visitor_msg_burst,
+            ip_msg_rate=settings.ip_msg_rate,
+            ip_msg_burst=settings.ip_msg_burst,
+            conv_rate=settings.visitor_conv_rate,
+            conv_burst=settings.visitor_conv_burst,
+            ip_conv_rate=settings.ip_conv_rate,
+            ip_conv_burst=settings.ip_conv_burst,
+        )
+
+    async def open(self) -> None:
+        """Open the database (migrating it) and start background work."""
+        await self.db.open()
+        # Work may have waited while the box was down.
+        self.dispatcher.kick()
+
+    async def close(self) -> None:
+        """Stop background work and close the database."""
+        await self.dispatcher.close()
+        await self.db.close()

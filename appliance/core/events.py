@@ -1,0 +1,61 @@
+"""In-process event bus: core announces what changed; the web layer fans it out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageCreated:
+    """A message was committed to a conversation."""
+
+    conversation_id: str
+    visitor_id: str
+    message: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationChanged:
+    """A conversation was opened, assigned or closed."""
+
+    conversation: dict[str, Any]
+    visitor_id: str
+    previous_status: str | None
+    previous_agent_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatusChanged:
+    """An agent's presence changed."""
+
+    user_id: int
+    status: str
+
+
+Event = MessageCreated | ConversationChanged | AgentStatusChanged
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Synchronous fan-out to listeners; a failing listener never stops the others."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Add a listener; return a function that removes it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def emit(self, event: Event) -> None:
+        """Deliver an event to every listener, in subscription order."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                _LOGGER.exception("event listener failed for %s", type(event).__name__)

@@ -1,0 +1,128 @@
+"""Token-bucket rate limits keyed by visitor, address or user name."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_MAX_KEYS = 100_000  # buckets kept before idle ones are dropped
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    stamp: float
+
+
+class RateLimiter:
+    """Allow `burst` events at once and `rate` per second after that, per key."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def _now(self) -> float:
+        return self._clock()
+
+    def _bucket(self, key: str, now: float) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= _MAX_KEYS:
+                self._prune(now)
+            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+        else:
+            bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.stamp) * self.rate)
+            bucket.stamp = now
+        return bucket
+
+    def retry_after(self, key: str) -> float:
+        """Return 0 if one event is allowed now, otherwise seconds until it would be."""
+        bucket = self._bucket(key, self._now())
+        if bucket.tokens >= 1:
+            return 0.0
+        return (1 - bucket.tokens) / self.rate if self.rate > 0 else math.inf
+
+    def hit(self, key: str) -> float:
+        """Take one token; return 0 if allowed, else seconds to wait (nothing taken)."""
+        wait = self.retry_after(key)
+        if wait == 0:
+            self._buckets[key].tokens -= 1
+        return wait
+
+    def reset(self, key: str) -> None:
+        """Forget a key (after a successful login, say)."""
+        self._buckets.pop(key, None)
+
+    def _prune(self, now: float) -> None:
+        full = [
+            key
+            for key, b in self._buckets.items()
+            if b.tokens + (now - b.stamp) * self.rate >= self.burst
+        ]
+        for key in full:
+            del self._buckets[key]
+        if len(self._buckets) >= _MAX_KEYS:
+            # Still full of active keys: drop the oldest half rather than grow.
+            for key in sorted(self._buckets, key=lambda k: self._buckets[k].stamp)[
+                : _MAX_KEYS // 2
+            ]:
+                del self._buckets[key]
+
+
+class RateLimited(Exception):
+    """Too many requests; `retry_after` says when to try again (seconds)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited, retry after {retry_after:.1f}s")
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+def check(*pairs: tuple[RateLimiter, str]) -> None:
+    """Take a token from each (limiter, key) pair, all or none; raise RateLimited."""
+    waits = [limiter.retry_after(key) for limiter, key in pairs]
+    worst = max(waits, default=0.0)
+    if worst > 0:
+        raise RateLimited(worst)
+    for limiter, key in pairs:
+        limiter.hit(key)
+
+
+class VisitorLimits:
+    """The limits on what one visitor, or one address, may start and send."""
+
+    def __init__(
+        self,
+        *,
+        msg_rate: float,
+        msg_burst: int,
+        ip_msg_rate: float,
+        ip_msg_burst: int,
+        conv_rate: float,
+        conv_burst: int,
+        ip_conv_rate: float,
+        ip_conv_burst: int,
+    ) -> None:
+        self.messages = RateLimiter(msg_rate, msg_burst)
+        self.ip_messages = RateLimiter(ip_msg_rate, ip_msg_burst)
+        self.conversations = RateLimiter(conv_rate, conv_burst)
+        self.ip_conversations = RateLimiter(ip_conv_rate, ip_conv_burst)
+        # New identities are as cheap to abuse as new conversations.
+        self.ip_sessions = RateLimiter(ip_conv_rate, ip_conv_burst)
+
+    def message(self, visitor_id: str, address: str) -> None:
+        """Count a message; raise RateLimited when over either limit."""
+        check((self.messages, visitor_id), (self.ip_messages, address))
+
+    def conversation(self, visitor_id: str, address: str) -> None:
+        """Count a new conversation; raise RateLimited when over either limit."""
+        check((self.conversations, visitor_id), (self.ip_conversations, address))
+
+    def session(self, address: str) -> None:
+        """Count a new visitor identity; raise RateLimited when over the limit."""
+        check((self.ip_sessions, address))

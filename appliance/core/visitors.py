@@ -1,0 +1,62 @@
+"""Anonymous visitor identities: an id plus a token signed with the box's secret."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+import aiosqlite
+
+from appliance.core.clock import now_ms
+from appliance.core.db import Database
+
+_ID_PREFIX = "v_"
+_MAX_TOKEN = 128
+
+
+def new_id(prefix: str) -> str:
+    """Return a random, URL-safe id with a type prefix."""
+    return prefix + secrets.token_urlsafe(12)
+
+
+class Visitors:
+    """Issue and verify visitor tokens; the token is `<id>.<HMAC(id)>`, nothing stored."""
+
+    def __init__(self, db: Database, secret: bytes) -> None:
+        self._db = db
+        self._secret = secret
+
+    def _sign(self, visitor_id: str) -> str:
+        mac = hmac.new(self._secret, visitor_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac[:24]).decode().rstrip("=")
+
+    def verify(self, token: str | None) -> str | None:
+        """Return the visitor id a token proves, or None."""
+        if not token or len(token) > _MAX_TOKEN or "." not in token:
+            return None
+        visitor_id, _, mac = token.partition(".")
+        if not visitor_id.startswith(_ID_PREFIX):
+            return None
+        if not hmac.compare_digest(mac.encode(), self._sign(visitor_id).encode()):
+            return None
+        return visitor_id
+
+    async def issue(self) -> tuple[str, str]:
+        """Create a visitor; return (visitor_id, token)."""
+        visitor_id = new_id(_ID_PREFIX)
+        now = now_ms()
+
+        async def insert(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)",
+                (visitor_id, now, now),
+            )
+
+        await self._db.write(insert)
+        return visitor_id, f"{visitor_id}.{self._sign(visitor_id)}"
+
+    def token_for(self, visitor_id: str) -> str:
+        """Return the token of an existing visitor id."""
+        return f"{visitor_id}.{self._sign(visitor_id)}"
