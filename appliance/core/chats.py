@@ -254,6 +254,15 @@ class Chats:
             raise NotFound("no such conversation")
         return conv
 
+    async def list_open_for_visitor(self, visitor_id: str) -> Conversation | None:
+        """Return the visitor's conversation that is not closed, if any."""
+        row = await self._db.fetchone(
+            _CONV_SELECT + " WHERE c.visitor_id = ? AND c.status != 'closed'"
+            " ORDER BY c.created_at DESC LIMIT 1",
+            (visitor_id,),
+        )
+        return _conversation(row) if row else None
+
     async def list_waiting(self) -> list[Conversation]:
         """Return the queue, oldest first."""
         rows = await self._db.fetchall(

@@ -1,0 +1,176 @@
+"""The `appliance` command: run the box and manage its users."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from appliance import __version__
+from appliance.core.accounts import ROLES, AccountError
+from appliance.core.box import Box
+from appliance.discovery import lan_addresses
+from appliance.settings import Settings, SettingsError, load_settings
+
+_LOGGER = logging.getLogger("appliance")
+_SHUTDOWN_TIMEOUT = 5.0  # s for open requests at stop
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description="Callbox appliance")
+    parser.add_argument("--version", action="version", version=f"callbox {__version__}")
+    parser.add_argument(
+        "--data", dest="data_dir", help="data directory (default $CALLBOX_DATA or ./callbox-data)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the appliance")
+    run.add_argument("--host", help="address to listen on (default 0.0.0.0: the LAN)")
+    run.add_argument("--port", type=int, help="console port (default 8080)")
+    run.add_argument("--no-mdns", dest="mdns", action="store_false", default=None,
+                     help="do not advertise the console with zeroconf")
+    run.add_argument("--log-level", default="INFO")
+
+    user = commands.add_parser("user", help="manage console users")
+    users = user.add_subparsers(dest="user_command", required=True)
+    add = users.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--role", choices=ROLES, default="agent")
+    add.add_argument("--display-name")
+    add.add_argument("--max-chats", type=int)
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password from standard input instead of prompting")
+    users.add_parser("list", help="list users")
+    disable = users.add_parser("disable", help="disable a user and end their sessions")
+    disable.add_argument("username")
+    enable = users.add_parser("enable", help="enable a disabled user")
+    enable.add_argument("username")
+    return parser
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise AccountError("no terminal to ask for the password: use --password-stdin")
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Repeat password: "):
+        raise AccountError("the passwords differ")
+    return first
+
+
+async def _with_box(settings: Settings, work: Callable[[Box], Coroutine[Any, Any, None]]) -> None:
+    box = Box(settings)
+    await box.db.open()
+    try:
+        await work(box)
+    finally:
+        await box.db.close()
+
+
+async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(box: Box) -> None:
+        if args.user_command == "add":
+            password = _read_password(args.password_stdin)
+            user = await box.accounts.create_user(
+                args.username, password, args.role,
+                display_name=args.display_name, max_chats=args.max_chats,
+            )
+            print(f"created {user.role} {user.username!r} (id {user.id})")
+        elif args.user_command == "list":
+            print(f"{'id':>4}  {'username':<20} {'role':<11} {'status':<8} {'chats':>5}  name")
+            for u in await box.accounts.list_users():
+                state = "disabled" if u.disabled else u.status
+                print(f"{u.id:>4}  {u.username:<20} {u.role:<11} {state:<8} {u.max_chats:>5}"
+                      f"  {u.display_name}")
+        else:
+            user = await box.accounts.set_disabled(
+                args.username, args.user_command == "disable"
+            )
+            print(f"{user.username!r} is now {'disabled' if user.disabled else 'enabled'}")
+
+    await _with_box(settings, work)
+
+
+async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = None) -> None:
+    """Run the appliance until SIGINT or SIGTERM."""
+    from appliance.webui.app import create_app
+    from appliance.webui.keys import SETUP_TOKEN
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT,
+                           access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    await site.start()
+    port = settings.port
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            port = address[1]
+    shown = lan_addresses(settings.host)[0]
+    print(f"callbox: console at http://{shown}:{port}/console (data in {settings.data_dir})",
+          flush=True)
+    token = app[SETUP_TOKEN][0]
+    if token is not None:
+        print(
+            "callbox: no administrator yet. Open this one-time link to create one:\n"
+            f"  http://{shown}:{port}/setup?token={token}\n"
+            "  or run: appliance user add --role admin NAME",
+            flush=True,
+        )
+    print(f"callbox: listening on port {port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        _LOGGER.info("stopping")
+        await runner.cleanup()
+
+
+def _run_loop(coro: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(coro)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `appliance` command."""
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {"data_dir": args.data_dir}
+    if args.command == "run":
+        overrides.update(host=args.host, port=args.port, mdns=args.mdns)
+    try:
+        settings = load_settings(overrides)
+    except SettingsError as err:
+        print(f"appliance: {err}", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "run":
+            logging.basicConfig(
+                level=args.log_level.upper(),
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
+            _run_loop(serve(settings))
+        else:
+            _run_loop(_user_command(settings, args))
+    except AccountError as err:
+        print(f"appliance: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"appliance: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,146 @@
+"""Log in, log out, first-boot setup and the page language."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+
+from appliance.core.accounts import AccountError
+from appliance.core.ratelimit import RateLimited
+from appliance.webui.i18n import LANG_COOKIE, LANGS, translator
+from appliance.webui.keys import BOX, SETUP_TOKEN
+from appliance.webui.pages import page_lang, render
+from appliance.webui.security import SESSION_COOKIE, set_session_cookie
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _safe_next(value: object) -> str:
+    """Only redirect to local console paths after login."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/console"
+
+
+async def index(request: web.Request) -> web.Response:
+    """Send people to the console, the login or the first-boot setup."""
+    if request.get("session") is not None:
+        raise web.HTTPFound("/console")
+    raise web.HTTPFound("/login")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    """Show the login form."""
+    if request.get("session") is not None:
+        raise web.HTTPFound(_safe_next(request.query.get("next")))
+    has_admin = await request.app[BOX].accounts.has_admin()
+    return render(request, "login.html", {"no_admin": not has_admin})
+
+
+async def login(request: web.Request) -> web.Response:
+    """Check the password and start a session."""
+    form = await request.post()
+    username = str(form.get("username", ""))[:128]
+    password = str(form.get("password", ""))[:1024]
+    t = translator(page_lang(request))
+    accounts = request.app[BOX].accounts
+    try:
+        user = await accounts.authenticate(username, password, request.remote or "")
+    except RateLimited as err:
+        response = render(
+            request,
+            "login.html",
+            {"error": t("login_throttled", seconds=err.retry_after), "username": username},
+            status=429,
+        )
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
+    if user is None:
+        _LOGGER.info("failed console login from %s", request.remote)
+        return render(
+            request, "login.html", {"error": t("login_failed"), "username": username}, status=401
+        )
+    token, _ = await accounts.create_session(user)
+    response = web.HTTPFound(_safe_next(form.get("next")))
+    set_session_cookie(request, response, token)
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    """End the session."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await request.app[BOX].accounts.end_session(token)
+    response = web.HTTPFound("/login")
+    response.del_cookie(SESSION_COOKIE, path="/")
+    raise response
+
+
+def _setup_token_ok(request: web.Request, supplied: object) -> bool:
+    expected = request.app[SETUP_TOKEN][0]
+    return (
+        expected is not None
+        and isinstance(supplied, str)
+        and hmac.compare_digest(expected.encode(), supplied.encode())
+    )
+
+
+async def setup_page(request: web.Request) -> web.Response:
+    """Show the first-boot form, reachable once through the printed link."""
+    token = request.query.get("token", "")
+    if not _setup_token_ok(request, token) or await request.app[BOX].accounts.has_admin():
+        t = translator(page_lang(request))
+        return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
+    return render(request, "setup.html", {"token": token})
+
+
+async def setup(request: web.Request) -> web.Response:
+    """Create the first administrator and log them in."""
+    form = await request.post()
+    token = form.get("token")
+    accounts = request.app[BOX].accounts
+    t = translator(page_lang(request))
+    if not _setup_token_ok(request, token) or await accounts.has_admin():
+        return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
+    password = str(form.get("password", ""))
+    context = {"token": token, "username": str(form.get("username", ""))[:64]}
+    if password != str(form.get("password2", "")):
+        return render(request, "setup.html", {**context, "error": t("password_mismatch")}, status=422)
+    try:
+        user = await accounts.create_user(
+            str(form.get("username", "")),
+            password,
+            "admin",
+            display_name=str(form.get("display_name", "")) or None,
+        )
+    except AccountError as err:
+        return render(request, "setup.html", {**context, "error": str(err)}, status=422)
+    request.app[SETUP_TOKEN][0] = None
+    _LOGGER.info("first administrator %s created through the setup link", user.username)
+    session_token, _ = await accounts.create_session(user)
+    response = web.HTTPFound("/console")
+    set_session_cookie(request, response, session_token)
+    raise response
+
+
+async def set_lang(request: web.Request) -> web.Response:
+    """Remember the page language in a cookie and go back."""
+    form = await request.post()
+    lang = form.get("lang")
+    response = web.HTTPFound(_safe_next(form.get("next")))
+    if lang in LANGS:
+        response.set_cookie(LANG_COOKIE, str(lang), samesite="Lax", path="/", max_age=31536000)
+    raise response
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the account routes."""
+    app.router.add_get("/", index)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
+    app.router.add_get("/setup", setup_page)
+    app.router.add_post("/setup", setup)
+    app.router.add_post("/lang", set_lang)

@@ -1,0 +1,200 @@
+"""The agent console: its page, its history pages and its JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+
+from appliance.core.accounts import Session
+from appliance.core.chats import Conversation, NotFound
+from appliance.core.clock import local_text
+from appliance.webui.keys import BOX
+from appliance.webui.pages import render
+from appliance.webui.security import current_session
+from appliance.webui.visitor_views import after_seq, read_json
+from appliance.webui.ws import agent_ws
+
+_OVERSEERS = ("supervisor", "admin")
+_HISTORY_PAGE = 50
+
+
+def _sees_all(session: Session) -> bool:
+    return session.user.role in _OVERSEERS
+
+
+async def _visible(request: web.Request, session: Session) -> Conversation:
+    """Return the conversation in the path if this user may see it, else 404."""
+    conv = await request.app[BOX].chats.get(request.match_info["conv_id"])
+    if conv is None:
+        raise NotFound("no such conversation")
+    if not (_sees_all(session) or conv.agent_id == session.user.id or conv.status == "waiting"):
+        raise NotFound("no such conversation")
+    return conv
+
+
+# -- pages --------------------------------------------------------------------
+
+
+async def console_page(request: web.Request) -> web.Response:
+    """Show the live console."""
+    current_session(request)
+    return render(request, "console.html")
+
+
+def _before(request: web.Request) -> int | None:
+    raw = request.query.get("before")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 15:
+        raise web.HTTPBadRequest(reason="before must be a time in milliseconds")
+    return int(raw)
+
+
+async def history_page(request: web.Request) -> web.Response:
+    """List closed conversations: an agent's own, or everyone's for supervisors."""
+    session = current_session(request)
+    chats = request.app[BOX].chats
+    rows = await chats.list_closed(
+        before=_before(request),
+        agent_id=None if _sees_all(session) else session.user.id,
+        limit=_HISTORY_PAGE,
+    )
+    items = [
+        {
+            "conv": conv,
+            "started": local_text(conv.created_at),
+            "ended": local_text(conv.closed_at),
+        }
+        for conv in rows
+    ]
+    older = rows[-1].closed_at if len(rows) == _HISTORY_PAGE else None
+    return render(request, "history.html", {"items": items, "older": older})
+
+
+async def transcript_page(request: web.Request) -> web.Response:
+    """Show one conversation's whole transcript."""
+    session = current_session(request)
+    conv = await _visible(request, session)
+    chats = request.app[BOX].chats
+    messages = []
+    cursor = 0
+    while True:
+        page = await chats.messages_after(conv.id, cursor, 1000)
+        messages.extend(page)
+        if len(page) < 1000:
+            break
+        cursor = page[-1]["seq"]
+    for message in messages:
+        message["time"] = datetime.fromisoformat(message["created_at"]).strftime("%H:%M")
+    return render(
+        request,
+        "transcript.html",
+        {"conv": conv, "messages": messages, "started": local_text(conv.created_at)},
+    )
+
+
+# -- JSON API -----------------------------------------------------------------
+
+
+async def me(request: web.Request) -> web.Response:
+    """Return the logged-in user and their CSRF token."""
+    session = current_session(request)
+    user = await request.app[BOX].accounts.get_user(session.user.id)
+    assert user is not None
+    return web.json_response({"user": user.public(), "csrf_token": session.csrf_token})
+
+
+async def set_presence(request: web.Request) -> web.Response:
+    """Set the agent's presence: online, away or offline."""
+    session = current_session(request)
+    data = await read_json(request)
+    status = await request.app[BOX].accounts.set_status(session.user.id, str(data.get("status")))
+    return web.json_response({"status": status})
+
+
+async def list_conversations(request: web.Request) -> web.Response:
+    """List the agent's own, the waiting, or closed conversations."""
+    session = current_session(request)
+    chats = request.app[BOX].chats
+    scope = request.query.get("scope", "mine")
+    if scope == "mine":
+        rows = await chats.list_active(session.user.id)
+    elif scope == "waiting":
+        rows = await chats.list_waiting()
+    elif scope == "closed":
+        before = request.query.get("before")
+        stamp = None
+        if before:
+            try:
+                stamp = int(datetime.fromisoformat(before).timestamp() * 1000)
+            except ValueError as err:
+                raise web.HTTPBadRequest(reason="before must be an ISO 8601 time") from err
+        rows = await chats.list_closed(
+            before=stamp, agent_id=None if _sees_all(session) else session.user.id
+        )
+    else:
+        raise web.HTTPBadRequest(reason="scope must be mine, waiting or closed")
+    return web.json_response({"conversations": [c.public(console=True) for c in rows]})
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    """Return one conversation the user may see."""
+    conv = await _visible(request, current_session(request))
+    return web.json_response({"conversation": conv.public(console=True)})
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """Return a conversation's messages after a sequence number."""
+    conv = await _visible(request, current_session(request))
+    messages = await request.app[BOX].chats.messages_after(conv.id, after_seq(request))
+    return web.json_response({"messages": messages})
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """Send an agent's message to a conversation assigned to them."""
+    session = current_session(request)
+    conv = await _visible(request, session)
+    data = await read_json(request)
+    message, repeat = await request.app[BOX].chats.post(
+        conv.id,
+        sender_type="agent",
+        sender_id=str(session.user.id),
+        sender_name=session.user.display_name,
+        client_msg_id=data.get("client_msg_id"),
+        body=data.get("body"),
+    )
+    return web.json_response({"message": message}, status=200 if repeat else 201)
+
+
+async def accept(request: web.Request) -> web.Response:
+    """Take a waiting conversation."""
+    session = current_session(request)
+    conv = await request.app[BOX].dispatcher.accept(request.match_info["conv_id"], session.user.id)
+    return web.json_response({"conversation": conv.public(console=True)})
+
+
+async def close(request: web.Request) -> web.Response:
+    """Close a conversation the user handles (or oversees)."""
+    session = current_session(request)
+    conv = await _visible(request, session)
+    if conv.status == "waiting" and not _sees_all(session):
+        raise NotFound("no such conversation")
+    closed = await request.app[BOX].chats.close(conv.id, by=f"agent:{session.user.id}")
+    return web.json_response({"conversation": closed.public(console=True)})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the console routes."""
+    app.router.add_get("/console", console_page)
+    app.router.add_get("/console/history", history_page)
+    app.router.add_get("/console/history/{conv_id}", transcript_page)
+    app.router.add_get("/api/console/me", me)
+    app.router.add_post("/api/console/presence", set_presence)
+    app.router.add_get("/api/console/conversations", list_conversations)
+    app.router.add_get("/api/console/conversations/{conv_id}", get_conversation)
+    app.router.add_get("/api/console/conversations/{conv_id}/messages", list_messages)
+    app.router.add_post("/api/console/conversations/{conv_id}/messages", post_message)
+    app.router.add_post("/api/console/conversations/{conv_id}/accept", accept)
+    app.router.add_post("/api/console/conversations/{conv_id}/close", close)
+    app.router.add_get("/api/console/ws", agent_ws)

@@ -1,0 +1,243 @@
+"""Realtime fan-out: which socket hears about which conversation.
+
+Core emits committed events on the bus; the hub turns each into one encoded frame
+and queues it on every interested connection. A connection that cannot keep up is
+closed rather than buffered without bound: its client resumes from its last seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from appliance.core.box import Box
+from appliance.core.events import AgentStatusChanged, ConversationChanged, Event, MessageCreated
+
+_LOGGER = logging.getLogger(__name__)
+
+_SEND_QUEUE = 1000  # frames waiting for one slow socket before it is closed
+_VISITOR_FIELDS = ("id", "status", "agent", "created_at", "closed_at", "last_seq")
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """Encode one frame (compact JSON, UTF-8 kept as is)."""
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class Joined:
+    """What a connection has been sent of one conversation."""
+
+    last_seq: int
+    replaying: bool = True
+    held: list[tuple[int, str]] = field(default_factory=list)
+    visitor_name: str = ""
+
+
+class Connection:
+    """One WebSocket of a visitor or an agent, with its own send queue."""
+
+    def __init__(
+        self, ws: web.WebSocketResponse, kind: str, principal: str, name: str = ""
+    ) -> None:
+        self.ws = ws
+        self.kind = kind  # "visitor" or "agent"
+        self.principal = principal  # visitor id, or the agent's user id as text
+        self.name = name
+        self.role = ""
+        self.joined: dict[str, Joined] = {}
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
+        self.overflowed = False
+
+    def send(self, frame: dict[str, Any] | str) -> None:
+        """Queue a frame; close the socket if the client has fallen too far behind."""
+        if self.overflowed:
+            return
+        data = frame if isinstance(frame, str) else encode(frame)
+        try:
+            self._queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            _LOGGER.warning("closing a %s socket that fell %d frames behind", self.kind,
+                            _SEND_QUEUE)
+            asyncio.get_running_loop().create_task(self.ws.close(code=1013))
+
+    def deliver(self, conv_id: str, seq: int, data: str) -> None:
+        """Queue a message frame once, in seq order, unless the client already has it."""
+        state = self.joined.get(conv_id)
+        if state is None:
+            return
+        if state.replaying:
+            state.held.append((seq, data))
+        elif seq > state.last_seq:
+            state.last_seq = seq
+            self.send(data)
+
+    def deliver_replay(self, conv_id: str, message: dict[str, Any]) -> None:
+        """Queue a message read from the store during a replay."""
+        state = self.joined[conv_id]
+        if message["seq"] > state.last_seq:
+            state.last_seq = message["seq"]
+            self.send({"type": "message", "message": message})
+
+    def finish_replay(self, conv_id: str) -> None:
+        """Release live messages that arrived while the replay was read."""
+        state = self.joined[conv_id]
+        state.replaying = False
+        held, state.held = state.held, []
+        for seq, data in held:
+            self.deliver(conv_id, seq, data)
+
+    async def run_sender(self) -> None:
+        """Write queued frames to the socket until stopped."""
+        while True:
+            data = await self._queue.get()
+            if data is None or self.ws.closed:
+                return
+            try:
+                await self.ws.send_str(data)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def stop(self) -> None:
+        """Make the sender finish after what is queued."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(None)
+
+
+class Hub:
+    """Registry of live connections, fed by the event bus."""
+
+    def __init__(self, box: Box) -> None:
+        self._box = box
+        self.by_conversation: dict[str, set[Connection]] = {}
+        self.visitors: dict[str, set[Connection]] = {}
+        self.agents: dict[str, set[Connection]] = {}
+        self._grace_tasks: dict[str, asyncio.Task[None]] = {}
+        self._unsubscribe = box.bus.subscribe(self._on_event)
+
+    # -- registry -------------------------------------------------------------
+
+    def add(self, conn: Connection) -> None:
+        """Register a connection."""
+        registry = self.agents if conn.kind == "agent" else self.visitors
+        registry.setdefault(conn.principal, set()).add(conn)
+        if conn.kind == "agent":
+            task = self._grace_tasks.pop(conn.principal, None)
+            if task is not None:
+                task.cancel()
+
+    def remove(self, conn: Connection) -> None:
+        """Forget a connection and its subscriptions."""
+        conn.stop()
+        registry = self.agents if conn.kind == "agent" else self.visitors
+        conns = registry.get(conn.principal)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del registry[conn.principal]
+                if conn.kind == "agent":
+                    self.watch_presence(int(conn.principal))
+        for conv_id in conn.joined:
+            subscribers = self.by_conversation.get(conv_id)
+            if subscribers is not None:
+                subscribers.discard(conn)
+                if not subscribers:
+                    del self.by_conversation[conv_id]
+
+    def join(self, conn: Connection, conv_id: str, after_seq: int, visitor_name: str) -> None:
+        """Subscribe a connection; live messages are held until finish_replay."""
+        conn.joined[conv_id] = Joined(last_seq=after_seq, visitor_name=visitor_name)
+        self.by_conversation.setdefault(conv_id, set()).add(conn)
+
+    def typing(self, sender: Connection, conv_id: str, active: bool) -> None:
+        """Relay a typing state to the other side of a conversation."""
+        frame = encode(
+            {
+                "type": "typing",
+                "conversation_id": conv_id,
+                "sender_type": sender.kind,
+                "sender_name": sender.name,
+                "active": active,
+            }
+        )
+        for conn in self.by_conversation.get(conv_id, ()):
+            if conn.principal != sender.principal:
+                conn.send(frame)
+
+    # -- presence -------------------------------------------------------------
+
+    def watch_presence(self, user_id: int) -> None:
+        """Set an online agent offline if no console of theirs returns within the grace."""
+        key = str(user_id)
+        if key in self.agents or key in self._grace_tasks:
+            return
+        self._grace_tasks[key] = asyncio.get_running_loop().create_task(
+            self._presence_grace(user_id)
+        )
+
+    async def _presence_grace(self, user_id: int) -> None:
+        try:
+            await asyncio.sleep(self._box.settings.presence_grace)
+            if str(user_id) in self.agents:
+                return
+            user = await self._box.accounts.get_user(user_id)
+            if user is not None and user.status == "online":
+                _LOGGER.info("agent %d left without logging off; set offline", user_id)
+                await self._box.accounts.set_status(user_id, "offline")
+        finally:
+            self._grace_tasks.pop(str(user_id), None)
+
+    async def close(self) -> None:
+        """Stop listening to the bus and cancel presence timers."""
+        self._unsubscribe()
+        tasks = list(self._grace_tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- events ---------------------------------------------------------------
+
+    def _on_event(self, event: Event) -> None:
+        if isinstance(event, MessageCreated):
+            subscribers = self.by_conversation.get(event.conversation_id)
+            if subscribers:
+                data = encode({"type": "message", "message": event.message})
+                seq = event.message["seq"]
+                for conn in list(subscribers):
+                    conn.deliver(event.conversation_id, seq, data)
+        elif isinstance(event, ConversationChanged):
+            self._conversation_changed(event)
+        elif isinstance(event, AgentStatusChanged):
+            frame = encode({"type": "presence", "status": event.status})
+            for conn in self.agents.get(str(event.user_id), ()):
+                conn.send(frame)
+
+    def _conversation_changed(self, event: ConversationChanged) -> None:
+        conv = event.conversation
+        visitor_frame = encode(
+            {"type": "conversation", "conversation": {k: conv[k] for k in _VISITOR_FIELDS}}
+        )
+        for conn in self.visitors.get(event.visitor_id, ()):
+            conn.send(visitor_frame)
+        agent_frame = encode({"type": "conversation", "conversation": conv})
+        if "waiting" in (conv["status"], event.previous_status):
+            # The queue changed: every console shows it.
+            targets: set[Connection] = set().union(*self.agents.values()) if self.agents else set()
+        else:
+            targets = set()
+            for agent_id in (conv["agent"] and conv["agent"]["id"], event.previous_agent_id):
+                if agent_id is not None:
+                    targets.update(self.agents.get(str(agent_id), ()))
+            # Supervisors watching it hear of it too.
+            targets.update(
+                c for c in self.by_conversation.get(conv["id"], ()) if c.kind == "agent"
+            )
+        for conn in targets:
+            conn.send(agent_frame)

@@ -1,0 +1,19 @@
+"""Typed keys for what the web app shares: no module-level state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from appliance.core.box import Box
+from appliance.settings import Settings
+
+if TYPE_CHECKING:
+    from appliance.webui.hub import Hub
+
+SETTINGS = web.AppKey("settings", Settings)
+BOX = web.AppKey("box", Box)
+HUB: web.AppKey[Hub] = web.AppKey("hub")
+# One-time first-boot link token; None once an admin exists.
+SETUP_TOKEN: web.AppKey[list[str | None]] = web.AppKey("setup_token")

@@ -1,0 +1,43 @@
+"""Rendering of server-side pages with the shared context (language, CSRF, user)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from appliance.core.accounts import Session
+from appliance.webui.i18n import LANG_COOKIE, pick_lang, translator
+from appliance.webui.keys import SETTINGS
+from appliance.webui.security import csrf_cookie_token
+
+STATIC_URL = "/static/"
+
+
+def page_lang(request: web.Request) -> str:
+    """Return the language of the console pages for this request."""
+    return pick_lang(request.cookies.get(LANG_COOKIE), request.app[SETTINGS].lang)
+
+
+def render(
+    request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
+) -> web.Response:
+    """Render a page with language, translator, user and CSRF token in its context."""
+    session: Session | None = request.get("session")
+    lang = page_lang(request)
+    base: dict[str, Any] = {
+        "lang": lang,
+        "t": translator(lang),
+        "static_url": STATIC_URL,
+        "user": session.user.public() if session else None,
+        "csrf_token": session.csrf_token if session else "",
+        "next": request.query.get("next", ""),
+        "request": request,
+    }
+    base.update(context or {})
+    response = web.Response(status=status, content_type="text/html")
+    if session is None:
+        base["csrf_token"] = csrf_cookie_token(request, response)
+    response.text = aiohttp_jinja2.render_string(template, request, base)
+    return response

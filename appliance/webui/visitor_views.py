@@ -1,0 +1,152 @@
+"""The visitor surface: widget script, identity, conversations, messages."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from appliance.core.chats import InvalidInput
+from appliance.webui.keys import BOX
+from appliance.webui.ws import visitor_ws
+
+_MAX_JSON = 16 * 1024  # bytes of a visitor request body
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """Read a bounded JSON object body; raise a clear 4xx otherwise."""
+    if request.content_length is not None and request.content_length > _MAX_JSON:
+        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_JSON, actual_size=request.content_length)
+    raw = await request.content.read(_MAX_JSON + 1)
+    if len(raw) > _MAX_JSON:
+        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_JSON, actual_size=len(raw))
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as err:
+        raise InvalidInput("body is not valid JSON") from err
+    if not isinstance(data, dict):
+        raise InvalidInput("body must be a JSON object")
+    return data
+
+
+def visitor_id(request: web.Request) -> str:
+    """Return the visitor proven by the bearer token, or raise 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    found = request.app[BOX].visitors.verify(token.strip()) if scheme.lower() == "bearer" else None
+    if found is None:
+        raise web.HTTPUnauthorized(reason="a valid visitor token is required")
+    return found
+
+
+def _address(request: web.Request) -> str:
+    return request.remote or ""
+
+
+async def widget_js(request: web.Request) -> web.Response:
+    """Serve the widget script (cached briefly: it changes with upgrades)."""
+    text = (resources.files("appliance.webui") / "static" / "widget.js").read_text("utf-8")
+    return web.Response(
+        text=text,
+        content_type="application/javascript",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+async def create_session(request: web.Request) -> web.Response:
+    """Keep a valid visitor token, or issue a new anonymous identity."""
+    box = request.app[BOX]
+    data = await read_json(request)
+    token = data.get("token")
+    if isinstance(token, str):
+        known = box.visitors.verify(token)
+        if known is not None:
+            return web.json_response({"visitor_id": known, "token": token})
+    box.limits.session(_address(request))
+    new_id, new_token = await box.visitors.issue()
+    return web.json_response({"visitor_id": new_id, "token": new_token}, status=201)
+
+
+async def open_conversation(request: web.Request) -> web.Response:
+    """Start a conversation, or return the visitor's open one."""
+    box = request.app[BOX]
+    vid = visitor_id(request)
+    data = await read_json(request)
+    existing = await box.chats.list_open_for_visitor(vid)
+    if existing is not None:
+        return web.json_response({"conversation": existing.public()})
+    box.limits.conversation(vid, _address(request))
+    conv, created = await box.chats.open(
+        vid,
+        name=data.get("name"),
+        page_url=data.get("page_url"),
+        lang=data.get("lang"),
+        ip=_address(request),
+    )
+    return web.json_response({"conversation": conv.public()}, status=201 if created else 200)
+
+
+async def get_conversation(request: web.Request) -> web.Response:
+    """Return one of the visitor's conversations."""
+    conv = await request.app[BOX].chats.get_for_visitor(
+        request.match_info["conv_id"], visitor_id(request)
+    )
+    return web.json_response({"conversation": conv.public()})
+
+
+def after_seq(request: web.Request) -> int:
+    """Parse the after_seq query parameter."""
+    raw = request.query.get("after_seq", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("after_seq must be a non-negative integer")
+    return int(raw)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """Return the visitor's messages after a sequence number."""
+    box = request.app[BOX]
+    conv = await box.chats.get_for_visitor(request.match_info["conv_id"], visitor_id(request))
+    messages = await box.chats.messages_after(conv.id, after_seq(request))
+    return web.json_response({"messages": messages})
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """Store a visitor's message (idempotent by client_msg_id)."""
+    box = request.app[BOX]
+    vid = visitor_id(request)
+    conv = await box.chats.get_for_visitor(request.match_info["conv_id"], vid)
+    data = await read_json(request)
+    box.limits.message(vid, _address(request))
+    message, repeat = await box.chats.post(
+        conv.id,
+        sender_type="visitor",
+        sender_id=vid,
+        sender_name=conv.visitor_name,
+        client_msg_id=data.get("client_msg_id"),
+        body=data.get("body"),
+    )
+    return web.json_response({"message": message}, status=200 if repeat else 201)
+
+
+async def close_conversation(request: web.Request) -> web.Response:
+    """Let the visitor end their conversation."""
+    box = request.app[BOX]
+    conv = await box.chats.get_for_visitor(request.match_info["conv_id"], visitor_id(request))
+    closed = await box.chats.close(conv.id, by="visitor")
+    return web.json_response({"conversation": closed.public()})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the visitor routes."""
+    app.router.add_get("/widget.js", widget_js)
+    app.router.add_post("/api/visitor/session", create_session)
+    app.router.add_post("/api/visitor/conversations", open_conversation)
+    app.router.add_get("/api/visitor/conversations/{conv_id}", get_conversation)
+    app.router.add_get("/api/visitor/conversations/{conv_id}/messages", list_messages)
+    app.router.add_post("/api/visitor/conversations/{conv_id}/messages", post_message)
+    app.router.add_post("/api/visitor/conversations/{conv_id}/close", close_conversation)
+    app.router.add_get("/api/visitor/ws", visitor_ws)

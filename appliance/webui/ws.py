@@ -1,0 +1,240 @@
+"""The WebSocket protocol of docs/api.md, for visitors and agents."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from appliance.core.box import Box
+from appliance.core.chats import ChatError, Conversation, NotFound
+from appliance.core.ratelimit import RateLimited
+from appliance.webui.hub import Connection, Hub
+from appliance.webui.keys import BOX, HUB, SETTINGS
+from appliance.webui.security import current_session
+
+_LOGGER = logging.getLogger(__name__)
+
+_AUTH_TIMEOUT = 10.0  # s for a visitor's first frame
+_HEARTBEAT = 30.0  # s between server pings; a silent peer is dropped after it
+_TYPING_INTERVAL = 0.5  # s, typing frames closer than this are dropped
+_REPLAY_PAGE = 500  # messages per read while replaying
+_CLOSE_BAD_FRAME = 1007  # RFC 6455: payload data inconsistent with the message type
+
+
+class BadFrame(ValueError):
+    """A frame that does not follow the protocol."""
+
+
+def _field(frame: dict[str, Any], name: str, kind: type, *, limit: int = 64) -> Any:
+    value = frame.get(name)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise BadFrame(f"{name} must be a non-negative integer")
+    elif not isinstance(value, kind):
+        raise BadFrame(f"{name} is missing or has the wrong type")
+    if isinstance(value, str) and kind is str and name != "body" and not 0 < len(value) <= limit:
+        raise BadFrame(f"{name} must be 1-{limit} characters")
+    return value
+
+
+def parse_frame(data: str) -> dict[str, Any]:
+    """Decode a text frame into an object with a string `type`."""
+    try:
+        frame = json.loads(data)
+    except (ValueError, RecursionError) as err:
+        raise BadFrame("frame is not JSON") from err
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise BadFrame("frame must be an object with a type")
+    return frame
+
+
+def _error(code: str, message: str, ref: Any = None, **extra: Any) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message, **extra}
+    if isinstance(ref, str):
+        frame["ref"] = ref
+    return frame
+
+
+class Session:
+    """Protocol state of one socket: what it may do and what it has joined."""
+
+    def __init__(self, box: Box, hub: Hub, conn: Connection, address: str) -> None:
+        self.box = box
+        self.hub = hub
+        self.conn = conn
+        self.address = address
+        self._last_typing: dict[str, float] = {}
+
+    async def allowed(self, conv_id: str) -> Conversation:
+        """Return the conversation if this socket may see it; else raise."""
+        conv = await self.box.chats.get(conv_id)
+        if conv is None:
+            raise NotFound("no such conversation")
+        conn = self.conn
+        if conn.kind == "visitor":
+            if conv.visitor_id != conn.principal:
+                raise NotFound("no such conversation")
+        elif not (
+            str(conv.agent_id) == conn.principal
+            or conv.status == "waiting"
+            or conn.role in ("supervisor", "admin")
+        ):
+            raise NotFound("no such conversation")
+        return conv
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        """Act on one frame; protocol errors raise BadFrame, rule errors answer `error`."""
+        kind = frame["type"]
+        if kind == "ping":
+            self.conn.send({"type": "pong"})
+        elif kind == "join":
+            await self._join(_field(frame, "conversation_id", str), _field(frame, "after_seq", int))
+        elif kind == "send":
+            await self._send(frame)
+        elif kind == "typing":
+            self._typing(_field(frame, "conversation_id", str), _field(frame, "active", bool))
+        else:
+            raise BadFrame(f"unknown frame type {kind[:32]!r}")
+
+    async def _join(self, conv_id: str, after_seq: int) -> None:
+        try:
+            conv = await self.allowed(conv_id)
+        except ChatError as err:
+            self.conn.send(_error(err.code, err.message, conversation_id=conv_id))
+            return
+        self.hub.join(self.conn, conv_id, after_seq, conv.visitor_name)
+        try:
+            cursor = after_seq
+            while True:
+                page = await self.box.chats.messages_after(conv_id, cursor, _REPLAY_PAGE)
+                for message in page:
+                    self.conn.deliver_replay(conv_id, message)
+                if len(page) < _REPLAY_PAGE:
+                    break
+                cursor = page[-1]["seq"]
+        finally:
+            self.conn.finish_replay(conv_id)
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        ref = frame.get("client_msg_id")
+        conv_id = _field(frame, "conversation_id", str)
+        client_msg_id = _field(frame, "client_msg_id", str)
+        body = _field(frame, "body", str)
+        conn = self.conn
+        try:
+            joined = conn.joined.get(conv_id)
+            if joined is None:
+                # Not joined yet: check ownership the slow way.
+                name = (await self.allowed(conv_id)).visitor_name
+            else:
+                name = joined.visitor_name
+            if conn.kind == "visitor":
+                self.box.limits.message(conn.principal, self.address)
+            message, _ = await self.box.chats.post(
+                conv_id,
+                sender_type=conn.kind,
+                sender_id=conn.principal,
+                sender_name=name if conn.kind == "visitor" else conn.name,
+                client_msg_id=client_msg_id,
+                body=body,
+            )
+        except RateLimited as err:
+            conn.send(_error("rate_limited", "too many messages", ref,
+                             retry_after=err.retry_after))
+            return
+        except ChatError as err:
+            conn.send(_error(err.code, err.message, ref))
+            return
+        conn.send({"type": "ack", "client_msg_id": client_msg_id, "message": message})
+
+    def _typing(self, conv_id: str, active: bool) -> None:
+        if conv_id not in self.conn.joined:
+            return
+        now = time.monotonic()
+        if active and now - self._last_typing.get(conv_id, 0.0) < _TYPING_INTERVAL:
+            return
+        self._last_typing[conv_id] = now
+        self.hub.typing(self.conn, conv_id, active)
+
+
+async def _serve(ws: web.WebSocketResponse, session: Session) -> None:
+    """Read frames until the socket closes; a bad frame closes this socket only."""
+    conn = session.conn
+    session.hub.add(conn)
+    sender = asyncio.create_task(conn.run_sender())
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                try:
+                    await session.handle(parse_frame(msg.data))
+                except BadFrame as err:
+                    await ws.send_str(json.dumps(_error("bad_frame", str(err))))
+                    await ws.close(code=_CLOSE_BAD_FRAME, message=b"bad frame")
+                    break
+            elif msg.type == WSMsgType.BINARY:
+                await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
+                break
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        session.hub.remove(conn)
+        await asyncio.gather(sender, return_exceptions=True)
+        if not ws.closed:
+            await ws.close()
+
+
+def _socket(request: web.Request) -> web.WebSocketResponse:
+    return web.WebSocketResponse(
+        heartbeat=_HEARTBEAT, max_msg_size=request.app[SETTINGS].max_frame_bytes
+    )
+
+
+async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
+    """Serve a visitor's socket: the first frame must carry their token."""
+    box = request.app[BOX]
+    ws = _socket(request)
+    await ws.prepare(request)
+    try:
+        first = await ws.receive(timeout=_AUTH_TIMEOUT)
+    except TimeoutError:
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"auth timeout")
+        return ws
+    visitor_id = None
+    if first.type == WSMsgType.TEXT:
+        try:
+            frame = parse_frame(first.data)
+            if frame["type"] == "auth" and isinstance(frame.get("token"), str):
+                visitor_id = box.visitors.verify(frame["token"])
+        except BadFrame:
+            pass
+    if visitor_id is None:
+        if not ws.closed:
+            await ws.send_str(json.dumps(_error("not_authenticated", "send a valid auth frame")))
+            await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"not authenticated")
+        return ws
+    conn = Connection(ws, "visitor", visitor_id)
+    conn.send({"type": "ready", "visitor_id": visitor_id})
+    await _serve(ws, Session(box, request.app[HUB], conn, request.remote or ""))
+    return ws
+
+
+async def agent_ws(request: web.Request) -> web.WebSocketResponse:
+    """Serve a console socket: session cookie, and an Origin of the console itself."""
+    session = current_session(request)
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        # Cookies ride along on cross-site WebSocket requests; Origin is the guard.
+        raise web.HTTPForbidden(reason="cross-origin WebSocket refused")
+    ws = _socket(request)
+    await ws.prepare(request)
+    user = session.user
+    conn = Connection(ws, "agent", str(user.id), user.display_name)
+    conn.role = user.role
+    conn.send({"type": "ready", "user": user.public()})
+    await _serve(ws, Session(request.app[BOX], request.app[HUB], conn, request.remote or ""))
+    return ws
