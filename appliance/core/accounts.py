@@ -79,6 +79,7 @@ def _token_hash(token: str) -> str:
 
 
 _USER_COLUMNS = "id, username, display_name, role, status, max_chats, disabled"
+_USER_COLUMNS_U = ", ".join("u." + c for c in _USER_COLUMNS.split(", "))
 
 
 class Accounts:
@@ -103,9 +104,7 @@ class Accounts:
         self._by_addr = RateLimiter(rate, login_attempts)
         self._by_user = RateLimiter(rate, login_attempts)
         self._hasher = PasswordHasher()
-        # A hash to verify against when the user does not exist, so that timing does
-        # not tell which user names are real.
-        self._dummy_hash = self._hasher.hash(secrets.token_hex(8))
+        self._dummy_hash: str | None = None
 
     async def create_user(
         self,
@@ -150,9 +149,7 @@ class Accounts:
 
     async def get_user(self, user_id: int) -> User | None:
         """Return a user by id."""
-        row = await self._db.fetchone(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
-        )
+        row = await self._db.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
         return _user(row) if row else None
 
     async def list_users(self) -> list[User]:
@@ -172,8 +169,7 @@ class Accounts:
 
         async def update(conn: aiosqlite.Connection) -> int | None:
             cursor = await conn.execute(
-                "UPDATE users SET disabled = ?, status = 'offline' WHERE username = ?"
-                " RETURNING id",
+                "UPDATE users SET disabled = ?, status = 'offline' WHERE username = ? RETURNING id",
                 (int(disabled), username),
             )
             row = await cursor.fetchone()
@@ -201,7 +197,14 @@ class Accounts:
             f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?",
             (username.strip(),),
         )
-        stored = row["password_hash"] if row else self._dummy_hash
+        if row is not None:
+            stored = row["password_hash"]
+        else:
+            # Verify against a real hash anyway, so timing does not tell which user
+            # names exist. Hashing blocks for tens of ms: never on the loop.
+            if self._dummy_hash is None:
+                self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_hex(8))
+            stored = self._dummy_hash
         ok = await asyncio.to_thread(self._verify, stored, password[:_PASSWORD_MAX])
         if not ok or row is None or row["disabled"]:
             self._by_addr.hit(address)
@@ -239,7 +242,7 @@ class Accounts:
         if not token or len(token) > 128:
             return None
         row = await self._db.fetchone(
-            f"SELECT s.csrf_token, s.expires_at, {', '.join('u.' + c for c in _USER_COLUMNS.split(', '))}"
+            f"SELECT s.csrf_token, s.expires_at, {_USER_COLUMNS_U}"
             " FROM sessions s JOIN users u ON u.id = s.user_id"
             " WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
             (_token_hash(token), now_ms()),

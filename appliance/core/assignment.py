@@ -108,8 +108,7 @@ class Dispatcher:
 
     async def _assign_next(self, conn: aiosqlite.Connection) -> _Assigned | None:
         async with conn.execute(
-            "SELECT id FROM conversations WHERE status = 'waiting'"
-            " ORDER BY created_at, id LIMIT 1"
+            "SELECT id FROM conversations WHERE status = 'waiting' ORDER BY created_at, id LIMIT 1"
         ) as cursor:
             row = await cursor.fetchone()
         if row is None:

@@ -15,7 +15,7 @@ from appliance.core.ratelimit import VisitorLimits
 from appliance.core.visitors import Visitors
 from appliance.settings import Settings
 
-_SECRET_FILE = "secret.key"
+_SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
 _SECRET_BYTES = 32
 
 

@@ -124,10 +124,10 @@ def _clean_text(value: Any, limit: int, field: str) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string")
-    value = value.strip()
-    if len(value) > limit:
+    text: str = value.strip()
+    if len(text) > limit:
         raise InvalidInput(f"{field} is longer than {limit} characters")
-    return value
+    return text
 
 
 async def read_conversation(conn: aiosqlite.Connection, conv_id: str) -> Conversation | None:
@@ -308,9 +308,7 @@ class Chats:
         if not isinstance(body, str):
             raise InvalidInput("body must be a string")
         if len(body.encode("utf-8", "surrogatepass")) > self.max_message_bytes:
-            raise MessageTooLarge(
-                f"message is longer than {self.max_message_bytes} bytes"
-            )
+            raise MessageTooLarge(f"message is longer than {self.max_message_bytes} bytes")
         if not body.strip():
             raise InvalidInput("message is empty")
         return body

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -97,9 +97,7 @@ class Database:
                 await conn.close()
         self._reader = self._writer = None
 
-    async def write(
-        self, fn: WriteFn[T], *, on_commit: Callable[[T], None] | None = None
-    ) -> T:
+    async def write(self, fn: WriteFn[T], *, on_commit: Callable[[T], None] | None = None) -> T:
         """Run fn on the write connection in a transaction; return once committed.
 
         on_commit runs right after COMMIT, in commit order, before any caller resumes:
@@ -122,7 +120,7 @@ class Database:
         assert self._reader is not None, "database is not open"
         async with self._reader.execute(sql, tuple(params)) as cursor:
             row = await cursor.fetchone()
-            return row  # type: ignore[no-any-return]
+            return row
 
     async def _run_writer(self) -> None:
         assert self._writer is not None

@@ -65,7 +65,8 @@ def create_app(settings: Settings) -> web.Application:
         middlewares=[headers, errors, sessions, csrf], client_max_size=_CLIENT_MAX_SIZE
     )
     app[SETTINGS] = settings
-    app[SETUP_TOKEN] = [None]
+    setup_token: list[str | None] = [None]
+    app[SETUP_TOKEN] = setup_token
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("appliance.webui", "templates"),

@@ -10,7 +10,7 @@ from aiohttp import web
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.i18n import LANG_COOKIE, LANGS, translator
-from appliance.webui.keys import BOX, SETUP_TOKEN
+from appliance.webui.keys import BOX, SESSION, SETUP_TOKEN
 from appliance.webui.pages import page_lang, render
 from appliance.webui.security import SESSION_COOKIE, set_session_cookie
 
@@ -26,14 +26,14 @@ def _safe_next(value: object) -> str:
 
 async def index(request: web.Request) -> web.Response:
     """Send people to the console, the login or the first-boot setup."""
-    if request.get("session") is not None:
+    if request.get(SESSION) is not None:
         raise web.HTTPFound("/console")
     raise web.HTTPFound("/login")
 
 
 async def login_page(request: web.Request) -> web.Response:
     """Show the login form."""
-    if request.get("session") is not None:
+    if request.get(SESSION) is not None:
         raise web.HTTPFound(_safe_next(request.query.get("next")))
     has_admin = await request.app[BOX].accounts.has_admin()
     return render(request, "login.html", {"no_admin": not has_admin})
@@ -107,7 +107,9 @@ async def setup(request: web.Request) -> web.Response:
     password = str(form.get("password", ""))
     context = {"token": token, "username": str(form.get("username", ""))[:64]}
     if password != str(form.get("password2", "")):
-        return render(request, "setup.html", {**context, "error": t("password_mismatch")}, status=422)
+        return render(
+            request, "setup.html", {**context, "error": t("password_mismatch")}, status=422
+        )
     try:
         user = await accounts.create_user(
             str(form.get("username", "")),

@@ -64,8 +64,9 @@ class Connection:
             self._queue.put_nowait(data)
         except asyncio.QueueFull:
             self.overflowed = True
-            _LOGGER.warning("closing a %s socket that fell %d frames behind", self.kind,
-                            _SEND_QUEUE)
+            _LOGGER.warning(
+                "closing a %s socket that fell %d frames behind", self.kind, _SEND_QUEUE
+            )
             asyncio.get_running_loop().create_task(self.ws.close(code=1013))
 
     def deliver(self, conv_id: str, seq: int, data: str) -> None:
@@ -236,8 +237,6 @@ class Hub:
                 if agent_id is not None:
                     targets.update(self.agents.get(str(agent_id), ()))
             # Supervisors watching it hear of it too.
-            targets.update(
-                c for c in self.by_conversation.get(conv["id"], ()) if c.kind == "agent"
-            )
+            targets.update(c for c in self.by_conversation.get(conv["id"], ()) if c.kind == "agent")
         for conn in targets:
             conn.send(agent_frame)

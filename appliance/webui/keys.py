@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from appliance.core.accounts import Session
 from appliance.core.box import Box
 from appliance.settings import Settings
 
@@ -17,3 +18,5 @@ BOX = web.AppKey("box", Box)
 HUB: web.AppKey[Hub] = web.AppKey("hub")
 # One-time first-boot link token; None once an admin exists.
 SETUP_TOKEN: web.AppKey[list[str | None]] = web.AppKey("setup_token")
+# The console session of a request, or None (set by the sessions middleware).
+SESSION: web.RequestKey[Session | None] = web.RequestKey("session")

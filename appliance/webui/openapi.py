@@ -126,13 +126,19 @@ def build_openapi() -> dict[str, Any]:
                 body=_obj(token=_STR),
                 errors=(400, 413, 422, 429),
             )
-            | {"responses": {
-                "200": _json(_obj(["visitor_id", "token"], visitor_id=_STR, token=_STR),
-                             "token kept"),
-                "201": _json(_obj(["visitor_id", "token"], visitor_id=_STR, token=_STR),
-                             "new visitor"),
-                "413": _ERR, "422": _ERR, "429": _ERR,
-            }}
+            | {
+                "responses": {
+                    "200": _json(
+                        _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR), "token kept"
+                    ),
+                    "201": _json(
+                        _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR), "new visitor"
+                    ),
+                    "413": _ERR,
+                    "422": _ERR,
+                    "429": _ERR,
+                }
+            }
         },
         "/api/visitor/conversations": {
             "post": _op(
@@ -143,44 +149,92 @@ def build_openapi() -> dict[str, Any]:
                 errors=(401, 413, 422, 429),
                 security="visitor",
             )
-            | {"responses": {"200": _json(conv, "already open"), "201": _json(conv, "started"),
-                             "401": _ERR, "413": _ERR, "422": _ERR, "429": _ERR}}
+            | {
+                "responses": {
+                    "200": _json(conv, "already open"),
+                    "201": _json(conv, "started"),
+                    "401": _ERR,
+                    "413": _ERR,
+                    "422": _ERR,
+                    "429": _ERR,
+                }
+            }
         },
         "/api/visitor/conversations/{conv_id}": {
-            "get": _op("One of the visitor's conversations", "visitor", _json(conv),
-                       params=[_CONV_ID], errors=(401, 404), security="visitor")
+            "get": _op(
+                "One of the visitor's conversations",
+                "visitor",
+                _json(conv),
+                params=[_CONV_ID],
+                errors=(401, 404),
+                security="visitor",
+            )
         },
         "/api/visitor/conversations/{conv_id}/messages": {
-            "get": _op("Messages after a sequence number", "visitor", _json(messages),
-                       params=[_CONV_ID, _AFTER], errors=(401, 404, 422), security="visitor"),
-            "post": _op("Send a message (idempotent by client_msg_id)", "visitor",
-                        _json(message, "stored"), body=send, params=[_CONV_ID],
-                        errors=(401, 404, 409, 413, 422, 429), security="visitor",
-                        status="201")
+            "get": _op(
+                "Messages after a sequence number",
+                "visitor",
+                _json(messages),
+                params=[_CONV_ID, _AFTER],
+                errors=(401, 404, 422),
+                security="visitor",
+            ),
+            "post": _op(
+                "Send a message (idempotent by client_msg_id)",
+                "visitor",
+                _json(message, "stored"),
+                body=send,
+                params=[_CONV_ID],
+                errors=(401, 404, 409, 413, 422, 429),
+                security="visitor",
+                status="201",
+            )
             | {"x-repeat": "200 with the original message when client_msg_id was seen"},
         },
         "/api/visitor/conversations/{conv_id}/close": {
-            "post": _op("End the conversation", "visitor", _json(conv), params=[_CONV_ID],
-                        errors=(401, 404), security="visitor")
+            "post": _op(
+                "End the conversation",
+                "visitor",
+                _json(conv),
+                params=[_CONV_ID],
+                errors=(401, 404),
+                security="visitor",
+            )
         },
         "/api/visitor/ws": {
-            "get": {"summary": "Visitor WebSocket (docs/api.md)", "tags": ["visitor"],
-                    "responses": {"101": _WS}}
+            "get": {
+                "summary": "Visitor WebSocket (docs/api.md)",
+                "tags": ["visitor"],
+                "responses": {"101": _WS},
+            }
         },
         "/api/openapi.json": {
-            "get": {"summary": "This document", "tags": ["meta"],
-                    "responses": {"200": _json({"type": "object"})}}
+            "get": {
+                "summary": "This document",
+                "tags": ["meta"],
+                "responses": {"200": _json({"type": "object"})},
+            }
         },
         "/api/console/me": {
-            "get": _op("The logged-in user and their CSRF token", "console",
-                       _json(_obj(["user", "csrf_token"], user=_ref("User"), csrf_token=_STR)),
-                       errors=(401,), security="console")
+            "get": _op(
+                "The logged-in user and their CSRF token",
+                "console",
+                _json(_obj(["user", "csrf_token"], user=_ref("User"), csrf_token=_STR)),
+                errors=(401,),
+                security="console",
+            )
         },
         "/api/console/presence": {
-            "post": _csrf(_op("Set presence", "console",
-                              _json(_obj(["status"], status=_ref("Presence"))),
-                              body=_obj(["status"], status=_ref("Presence")),
-                              errors=(401, 403, 422), security="console"))
+            "post": _csrf(
+                _op(
+                    "Set presence",
+                    "console",
+                    _json(_obj(["status"], status=_ref("Presence"))),
+                    body=_obj(["status"], status=_ref("Presence")),
+                    errors=(401, 403, 422),
+                    security="console",
+                )
+            )
         },
         "/api/console/conversations": {
             "get": _op(
@@ -188,8 +242,12 @@ def build_openapi() -> dict[str, Any]:
                 "console",
                 _json(_obj(conversations={"type": "array", "items": _ref("ConsoleConversation")})),
                 params=[
-                    {"name": "scope", "in": "query", "required": False,
-                     "schema": {"type": "string", "enum": ["mine", "waiting", "closed"]}},
+                    {
+                        "name": "scope",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["mine", "waiting", "closed"]},
+                    },
                     {"name": "before", "in": "query", "required": False, "schema": _TIME},
                 ],
                 errors=(400, 401),
@@ -197,37 +255,83 @@ def build_openapi() -> dict[str, Any]:
             )
         },
         "/api/console/conversations/{conv_id}": {
-            "get": _op("One conversation", "console", _json(conv_console), params=[_CONV_ID],
-                       errors=(401, 404), security="console")
+            "get": _op(
+                "One conversation",
+                "console",
+                _json(conv_console),
+                params=[_CONV_ID],
+                errors=(401, 404),
+                security="console",
+            )
         },
         "/api/console/conversations/{conv_id}/messages": {
-            "get": _op("Messages after a sequence number", "console", _json(messages),
-                       params=[_CONV_ID, _AFTER], errors=(401, 404), security="console"),
-            "post": _csrf(_op("Send a message as the assigned agent", "console",
-                              _json(message, "stored"), body=send, params=[_CONV_ID],
-                              errors=(401, 403, 404, 409, 413, 422), security="console",
-                              status="201")),
+            "get": _op(
+                "Messages after a sequence number",
+                "console",
+                _json(messages),
+                params=[_CONV_ID, _AFTER],
+                errors=(401, 404),
+                security="console",
+            ),
+            "post": _csrf(
+                _op(
+                    "Send a message as the assigned agent",
+                    "console",
+                    _json(message, "stored"),
+                    body=send,
+                    params=[_CONV_ID],
+                    errors=(401, 403, 404, 409, 413, 422),
+                    security="console",
+                    status="201",
+                )
+            ),
         },
         "/api/console/conversations/{conv_id}/accept": {
-            "post": _csrf(_op("Take a waiting conversation", "console", _json(conv_console),
-                              params=[_CONV_ID], errors=(401, 403, 404, 409),
-                              security="console"))
+            "post": _csrf(
+                _op(
+                    "Take a waiting conversation",
+                    "console",
+                    _json(conv_console),
+                    params=[_CONV_ID],
+                    errors=(401, 403, 404, 409),
+                    security="console",
+                )
+            )
         },
         "/api/console/conversations/{conv_id}/close": {
-            "post": _csrf(_op("Close a conversation", "console", _json(conv_console),
-                              params=[_CONV_ID], errors=(401, 403, 404), security="console"))
+            "post": _csrf(
+                _op(
+                    "Close a conversation",
+                    "console",
+                    _json(conv_console),
+                    params=[_CONV_ID],
+                    errors=(401, 403, 404),
+                    security="console",
+                )
+            )
         },
         "/api/console/ws": {
-            "get": {"summary": "Console WebSocket (docs/api.md)", "tags": ["console"],
-                    "security": [{"consoleSession": []}], "responses": {"101": _WS}}
+            "get": {
+                "summary": "Console WebSocket (docs/api.md)",
+                "tags": ["console"],
+                "security": [{"consoleSession": []}],
+                "responses": {"101": _WS},
+            }
         },
-        "/": {"get": {"summary": "Redirect to the console or the login", "tags": ["pages"],
-                      "responses": {"302": _REDIRECT}}},
+        "/": {
+            "get": {
+                "summary": "Redirect to the console or the login",
+                "tags": ["pages"],
+                "responses": {"302": _REDIRECT},
+            }
+        },
         "/login": {"get": _page("Login form"), "post": _form("Log in")},
         "/logout": {"post": _form("Log out")},
         "/setup": {
-            "get": _page("First-boot form (one-time link)",
-                         [{"name": "token", "in": "query", "required": True, "schema": _STR}]),
+            "get": _page(
+                "First-boot form (one-time link)",
+                [{"name": "token", "in": "query", "required": True, "schema": _STR}],
+            ),
             "post": _form("Create the first administrator"),
         },
         "/lang": {"post": _form("Choose the page language")},
@@ -264,8 +368,10 @@ def build_openapi() -> dict[str, Any]:
             },
             "responses": {
                 "Error": _json(
-                    _obj(["error"], error=_obj(["code", "message"], code=_STR, message=_STR,
-                                               retry_after=_INT)),
+                    _obj(
+                        ["error"],
+                        error=_obj(["code", "message"], code=_STR, message=_STR, retry_after=_INT),
+                    ),
                     "Error",
                 )
             },
@@ -273,9 +379,12 @@ def build_openapi() -> dict[str, Any]:
                 "Presence": {"type": "string", "enum": ["online", "away", "offline"]},
                 "User": _obj(
                     ["id", "username", "display_name", "role", "status", "max_chats"],
-                    id=_INT, username=_STR, display_name=_STR,
+                    id=_INT,
+                    username=_STR,
+                    display_name=_STR,
                     role={"type": "string", "enum": ["admin", "supervisor", "agent"]},
-                    status=_ref("Presence"), max_chats=_INT,
+                    status=_ref("Presence"),
+                    max_chats=_INT,
                 ),
                 "Conversation": _obj(list(conversation_props), **conversation_props),
                 "ConsoleConversation": _obj(
@@ -287,12 +396,19 @@ def build_openapi() -> dict[str, Any]:
                 ),
                 "Message": _obj(
                     ["id", "conversation_id", "seq", "sender_type", "body", "created_at"],
-                    id=_STR, conversation_id=_STR, seq=_INT,
+                    id=_STR,
+                    conversation_id=_STR,
+                    seq=_INT,
                     client_msg_id={"oneOf": [{"type": "null"}, _STR]},
                     sender_type={"type": "string", "enum": ["visitor", "agent", "system"]},
-                    sender_name=_STR, body=_STR,
-                    event={"oneOf": [{"type": "null"},
-                                     {"type": "string", "enum": ["assigned", "closed"]}]},
+                    sender_name=_STR,
+                    body=_STR,
+                    event={
+                        "oneOf": [
+                            {"type": "null"},
+                            {"type": "string", "enum": ["assigned", "closed"]},
+                        ]
+                    },
                     created_at=_TIME,
                 ),
             },

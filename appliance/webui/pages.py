@@ -9,7 +9,7 @@ from aiohttp import web
 
 from appliance.core.accounts import Session
 from appliance.webui.i18n import LANG_COOKIE, pick_lang, translator
-from appliance.webui.keys import SETTINGS
+from appliance.webui.keys import SESSION, SETTINGS
 from appliance.webui.security import csrf_cookie_token
 
 STATIC_URL = "/static/"
@@ -24,7 +24,7 @@ def render(
     request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> web.Response:
     """Render a page with language, translator, user and CSRF token in its context."""
-    session: Session | None = request.get("session")
+    session: Session | None = request.get(SESSION)
     lang = page_lang(request)
     base: dict[str, Any] = {
         "lang": lang,

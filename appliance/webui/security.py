@@ -13,7 +13,7 @@ from aiohttp import web
 from appliance.core.accounts import AccountError, Session
 from appliance.core.chats import ChatError
 from appliance.core.ratelimit import RateLimited
-from appliance.webui.keys import BOX
+from appliance.webui.keys import BOX, SESSION
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ async def sessions(request: web.Request, handler: Handler) -> web.StreamResponse
         token = request.cookies.get(SESSION_COOKIE)
         if token:
             session = await request.app[BOX].accounts.get_session(token)
-    request["session"] = session
+    request[SESSION] = session
     return await handler(request)
 
 
@@ -135,7 +135,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         return json_error(403, "csrf", "cross-origin request refused")
-    session: Session | None = request.get("session")
+    session: Session | None = request.get(SESSION)
     expected = session.csrf_token if session else request.cookies.get(CSRF_COOKIE, "")
     supplied = await _supplied_csrf(request)
     if not expected or not hmac.compare_digest(expected.encode(), supplied.encode()):
@@ -199,7 +199,7 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
 
 def current_session(request: web.Request, *, roles: tuple[str, ...] = ()) -> Session:
     """Return the request's session or raise 401/403 (pages redirect to the login)."""
-    session: Session | None = request.get("session")
+    session: Session | None = request.get(SESSION)
     if session is None:
         if request.path.startswith("/api/"):
             raise web.HTTPUnauthorized(reason="log in first")

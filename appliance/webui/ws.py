@@ -144,8 +144,7 @@ class Session:
                 body=body,
             )
         except RateLimited as err:
-            conn.send(_error("rate_limited", "too many messages", ref,
-                             retry_after=err.retry_after))
+            conn.send(_error("rate_limited", "too many messages", ref, retry_after=err.retry_after))
             return
         except ChatError as err:
             conn.send(_error(err.code, err.message, ref))

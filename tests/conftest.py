@@ -1,0 +1,293 @@
+"""Shared fixtures: real SQLite in temp dirs, the app on loopback, real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+from aiohttp.test_utils import TestServer
+
+from appliance.core.box import Box
+from appliance.settings import Settings, load_settings
+from appliance.webui.app import create_app
+from appliance.webui.keys import BOX
+
+PASSWORD = "correct horse battery"
+_LEAK_WAIT = 2.0  # s for threads of closed resources to finish
+_SLOW_CALLBACK = 0.3  # s a callback may hold the event loop
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads_or_processes() -> Iterator[None]:
+    """Fail a test that leaves threads or child processes behind."""
+    threads = set(threading.enumerate())
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
+    yield
+    deadline = time.monotonic() + _LEAK_WAIT
+    while True:
+        # asyncio_N threads are the default executor of the test's own loop, which
+        # pytest-asyncio shuts down with the loop after this fixture.
+        extra = [
+            t
+            for t in threading.enumerate()
+            if t not in threads and t.is_alive() and not t.name.startswith("asyncio_")
+        ]
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not extra, f"test leaked threads: {extra}"
+    left = [p for p in psutil.Process().children(recursive=True) if p.pid not in children]
+    assert not left, f"test leaked processes: {left}"
+
+
+class _SlowCallbacks(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Executing"):
+            self.records.append(message)
+
+
+@pytest.fixture(autouse=True)
+async def loop_not_blocked() -> AsyncIterator[None]:
+    """Fail a test during which a callback held the event loop too long."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = _SLOW_CALLBACK
+    handler = _SlowCallbacks()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    yield
+    logger.removeHandler(handler)
+    loop.set_debug(False)
+    assert not handler.records, f"event loop blocked: {handler.records}"
+
+
+def make_settings(data_dir: Path, **changes: Any) -> Settings:
+    """Return settings for a test box: its own data dir, no mDNS."""
+    return replace(load_settings({"data_dir": str(data_dir)}), mdns=False, **changes)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+async def box(settings: Settings) -> AsyncIterator[Box]:
+    """An opened core over a real SQLite file."""
+    core = Box(settings)
+    await core.open()
+    yield core
+    await core.close()
+
+
+@dataclass
+class Running:
+    """An appliance served on loopback."""
+
+    server: TestServer
+    box: Box
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://{self.server.host}:{self.server.port}"
+
+
+@pytest.fixture
+async def make_app(
+    tmp_path: Path,
+) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    """Start appliance apps on loopback with optional setting changes."""
+    servers: list[TestServer] = []
+
+    async def start(**changes: Any) -> Running:
+        app = create_app(make_settings(tmp_path / f"data{len(servers)}", **changes))
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        servers.append(server)
+        return Running(server, app[BOX])
+
+    yield start
+    for server in servers:
+        await server.close()
+
+
+@pytest.fixture
+async def running(make_app: Callable[..., Awaitable[Running]]) -> Running:
+    return await make_app()
+
+
+class Agent:
+    """A logged-in console user with their own cookie jar."""
+
+    def __init__(self, running: Running, http: aiohttp.ClientSession, user_id: int) -> None:
+        self.running = running
+        self.http = http
+        self.user_id = user_id
+        self.csrf = ""
+
+    async def login(self, username: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
+        async with self.http.get(self.running.url("/login")) as page:
+            text = await page.text()
+        token = text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        async with self.http.post(
+            self.running.url("/login"),
+            data={"username": username, "password": password, "csrf_token": token},
+            allow_redirects=False,
+        ) as response:
+            await response.read()
+        if response.status == 302:
+            me = await self.get("/api/console/me")
+            self.csrf = me["csrf_token"]
+        return response
+
+    async def get(self, path: str, status: int = 200) -> Any:
+        async with self.http.get(self.running.url(path)) as response:
+            assert response.status == status, await response.text()
+            return await response.json()
+
+    async def post(self, path: str, body: Any = None, status: int = 200) -> Any:
+        async with self.http.post(
+            self.running.url(path), json=body or {}, headers={"X-CSRF-Token": self.csrf}
+        ) as response:
+            assert response.status == status, await response.text()
+            return await response.json()
+
+    async def ws(self) -> aiohttp.ClientWebSocketResponse:
+        ws = await self.http.ws_connect(
+            self.running.ws_base + "/api/console/ws",
+            origin=f"http://{self.running.server.host}:{self.running.server.port}",
+        )
+        ready = await ws.receive_json(timeout=5)
+        assert ready["type"] == "ready"
+        return ws
+
+
+class Visitor:
+    """An anonymous website visitor speaking the public API."""
+
+    def __init__(self, running: Running, http: aiohttp.ClientSession) -> None:
+        self.running = running
+        self.http = http
+        self.token = ""
+        self.visitor_id = ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def start(self) -> None:
+        async with self.http.post(self.running.url("/api/visitor/session"), json={}) as r:
+            assert r.status == 201, await r.text()
+            data = await r.json()
+        self.token, self.visitor_id = data["token"], data["visitor_id"]
+
+    async def open(self, **fields: Any) -> dict[str, Any]:
+        async with self.http.post(
+            self.running.url("/api/visitor/conversations"), json=fields, headers=self.auth
+        ) as r:
+            assert r.status in (200, 201), await r.text()
+            return (await r.json())["conversation"]  # type: ignore[no-any-return]
+
+    async def request(
+        self, method: str, path: str, body: Any = None
+    ) -> tuple[int, Any, aiohttp.ClientResponse]:
+        async with self.http.request(
+            method, self.running.url(path), json=body, headers=self.auth
+        ) as r:
+            return r.status, await r.json(), r
+
+    async def ws(self) -> aiohttp.ClientWebSocketResponse:
+        ws = await self.http.ws_connect(self.running.ws_base + "/api/visitor/ws")
+        await ws.send_json({"type": "auth", "token": self.token})
+        ready = await ws.receive_json(timeout=5)
+        assert ready == {"type": "ready", "visitor_id": self.visitor_id}
+        return ws
+
+
+@pytest.fixture
+async def http_sessions() -> AsyncIterator[Callable[[], aiohttp.ClientSession]]:
+    sessions: list[aiohttp.ClientSession] = []
+
+    def new() -> aiohttp.ClientSession:
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+        sessions.append(session)
+        return session
+
+    yield new
+    for session in sessions:
+        await session.close()
+
+
+@pytest.fixture
+def make_agent(
+    running: Running, http_sessions: Callable[[], aiohttp.ClientSession]
+) -> Callable[..., Awaitable[Agent]]:
+    """Create a user, log them in, and (by default) set them online."""
+
+    async def make(
+        username: str | None = None,
+        *,
+        role: str = "agent",
+        status: str | None = "online",
+        max_chats: int | None = None,
+        on: Running | None = None,
+    ) -> Agent:
+        target = on or running
+        name = username or f"agent{uuid.uuid4().hex[:6]}"
+        user = await target.box.accounts.create_user(name, PASSWORD, role, max_chats=max_chats)
+        agent = Agent(target, http_sessions(), user.id)
+        response = await agent.login(name)
+        assert response.status == 302
+        if status is not None:
+            await agent.post("/api/console/presence", {"status": status})
+        return agent
+
+    return make
+
+
+@pytest.fixture
+def make_visitor(
+    running: Running, http_sessions: Callable[[], aiohttp.ClientSession]
+) -> Callable[..., Awaitable[Visitor]]:
+    """Create an anonymous visitor with a token."""
+
+    async def make(on: Running | None = None) -> Visitor:
+        visitor = Visitor(on or running, http_sessions())
+        await visitor.start()
+        return visitor
+
+    return make
+
+
+async def receive_until(
+    ws: aiohttp.ClientWebSocketResponse,
+    predicate: Callable[[dict[str, Any]], bool],
+    timeout: float = 5.0,
+) -> dict[str, Any]:
+    """Read frames until one matches; fail after the timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise AssertionError("no matching frame arrived")
+        frame: dict[str, Any] = await ws.receive_json(timeout=left)
+        if predicate(frame):
+            return frame
