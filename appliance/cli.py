@@ -34,8 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the appliance")
     run.add_argument("--host", help="address to listen on (default 0.0.0.0: the LAN)")
     run.add_argument("--port", type=int, help="console port (default 8080)")
-    run.add_argument("--no-mdns", dest="mdns", action="store_false", default=None,
-                     help="do not advertise the console with zeroconf")
+    run.add_argument(
+        "--no-mdns",
+        dest="mdns",
+        action="store_false",
+        default=None,
+        help="do not advertise the console with zeroconf",
+    )
     run.add_argument("--log-level", default="INFO")
 
     user = commands.add_parser("user", help="manage console users")
@@ -45,8 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=ROLES, default="agent")
     add.add_argument("--display-name")
     add.add_argument("--max-chats", type=int)
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read the password from standard input instead of prompting")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input instead of prompting",
+    )
     users.add_parser("list", help="list users")
     disable = users.add_parser("disable", help="disable a user and end their sessions")
     disable.add_argument("username")
@@ -80,20 +88,23 @@ async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
         if args.user_command == "add":
             password = _read_password(args.password_stdin)
             user = await box.accounts.create_user(
-                args.username, password, args.role,
-                display_name=args.display_name, max_chats=args.max_chats,
+                args.username,
+                password,
+                args.role,
+                display_name=args.display_name,
+                max_chats=args.max_chats,
             )
             print(f"created {user.role} {user.username!r} (id {user.id})")
         elif args.user_command == "list":
             print(f"{'id':>4}  {'username':<20} {'role':<11} {'status':<8} {'chats':>5}  name")
             for u in await box.accounts.list_users():
                 state = "disabled" if u.disabled else u.status
-                print(f"{u.id:>4}  {u.username:<20} {u.role:<11} {state:<8} {u.max_chats:>5}"
-                      f"  {u.display_name}")
+                print(
+                    f"{u.id:>4}  {u.username:<20} {u.role:<11} {state:<8} {u.max_chats:>5}"
+                    f"  {u.display_name}"
+                )
         else:
-            user = await box.accounts.set_disabled(
-                args.username, args.user_command == "disable"
-            )
+            user = await box.accounts.set_disabled(args.username, args.user_command == "disable")
             print(f"{user.username!r} is now {'disabled' if user.disabled else 'enabled'}")
 
     await _with_box(settings, work)
@@ -105,8 +116,9 @@ async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = 
     from appliance.webui.keys import SETUP_TOKEN
 
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT,
-                           access_log=None)
+    runner = web.AppRunner(
+        app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
     await site.start()
@@ -115,8 +127,10 @@ async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = 
         if isinstance(address, tuple):
             port = address[1]
     shown = lan_addresses(settings.host)[0]
-    print(f"callbox: console at http://{shown}:{port}/console (data in {settings.data_dir})",
-          flush=True)
+    print(
+        f"callbox: console at http://{shown}:{port}/console (data in {settings.data_dir})",
+        flush=True,
+    )
     token = app[SETUP_TOKEN][0]
     if token is not None:
         print(

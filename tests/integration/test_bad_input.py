@@ -129,7 +129,7 @@ async def test_per_address_limits_cover_new_identities_and_conversations(make_ap
     await visitor.start()
     conv = await visitor.open()
     await visitor.request("POST", f"/api/visitor/conversations/{conv['id']}/close")
-    status, body, response = await visitor.request("POST", "/api/visitor/conversations", {})
+    status, _, response = await visitor.request("POST", "/api/visitor/conversations", {})
     assert status == 429 and "Retry-After" in response.headers
 
 

@@ -93,6 +93,7 @@ async def test_resend_is_idempotent_and_resume_replays_exactly_what_was_missed(
     status, body, _ = await visitor.request(
         "GET", f"/api/visitor/conversations/{conv['id']}/messages?after_seq=0"
     )
+    assert status == 200
     bodies = [m["body"] for m in body["messages"] if m["sender_type"] != "system"]
     assert bodies.count("x") == 1
     await vws.close()

@@ -127,7 +127,7 @@
   const accepting = new Set(); // ids this agent just accepted: no "new assignment" beep
   let selected = null;
   let alerts = 0; // the "(n)" in the title
-  let touchedDuringSync = null; // ids changed by frames while a list snapshot is in flight
+  const syncing = new Set(); // per snapshot in flight: ids that frames changed meanwhile
   let synced = false; // after the first snapshot, arrivals are news worth a beep
 
   function record(c) {
@@ -189,7 +189,7 @@
     flashTimer = setTimeout(() => { ui.flash.hidden = true; }, FLASH_FOR);
   }
 
-  function errText(e) { return e && e.message ? e.message : String(e); }
+  const errText = (e) => (e && e.message ? e.message : String(e));
 
   // ---- HTTP ----------------------------------------------------------------
   async function api(method, path, body) {
@@ -217,19 +217,9 @@
   const convPath = (id, tail) => `/api/console/conversations/${encodeURIComponent(id)}${tail || ""}`;
 
   // ---- Title badge and sound ------------------------------------------------
-  function renderTitle() {
-    document.title = alerts > 0 ? `(${alerts}) ${T.title}` : T.title;
-  }
-  function clearAlerts() {
-    if (alerts === 0) return;
-    alerts = 0;
-    renderTitle();
-  }
-  function notify() {
-    alerts += 1;
-    renderTitle();
-    beep();
-  }
+  const renderTitle = () => { document.title = alerts > 0 ? `(${alerts}) ${T.title}` : T.title; };
+  const clearAlerts = () => { alerts = 0; renderTitle(); };
+  const notify = () => { alerts += 1; renderTitle(); beep(); };
 
   let audio = null;
   let lastBeep = 0;
@@ -273,7 +263,7 @@
 
   // Apply a conversation object from a frame, a list snapshot or an HTTP answer.
   function applyConversation(c, live) {
-    if (touchedDuringSync) touchedDuringSync.add(c.id);
+    for (const touched of syncing) touched.add(c.id);
     const old = convs.get(c.id);
     // Assignment and closing each add a system message, so last_seq orders snapshots.
     if (old && typeof c.last_seq === "number" && c.last_seq < (old.conv.last_seq || 0)) return;
@@ -304,6 +294,7 @@
     if (rec.li) rec.li.remove();
     clearTimeout(rec.gapTimer);
     clearTimeout(rec.typingTimer);
+    for (const id of rec.pendingEls.keys()) outbox.delete(id);
     convs.delete(rec.id);
   }
 
@@ -315,7 +306,7 @@
     } else {
       if (!rec.li || rec.li.dataset.place !== rec.where) {
         if (rec.li) rec.li.remove();
-        rec.li = rec.where === "waiting" ? waitingItem(rec) : mineItem(rec);
+        rec.li = makeItem(rec);
         list.append(rec.li);
       }
       fillItem(rec);
@@ -324,33 +315,24 @@
     ui.mineCount.textContent = ui.mine.children.length || "";
   }
 
-  function waitingItem(rec) {
-    const li = el("li", "conv waiting");
-    li.dataset.cb = "conv";
-    li.dataset.id = rec.id;
-    li.dataset.place = "waiting";
+  function makeItem(rec) {
+    const li = el("li", `conv ${rec.where}`);
+    Object.assign(li.dataset, { cb: "conv", id: rec.id, place: rec.where });
     const top = el("div", "conv-top");
-    top.append(el("span", "name"), el("span", "since"));
-    const btn = el("button", "accept", T.accept);
-    btn.type = "button";
-    btn.dataset.cb = "accept";
-    btn.addEventListener("click", () => accept(rec.id, btn));
-    li.append(top, btn);
-    return li;
-  }
-
-  function mineItem(rec) {
-    const li = el("li", "conv mine");
-    li.dataset.cb = "conv";
-    li.dataset.id = rec.id;
-    li.dataset.place = "mine";
+    li.append(top);
+    if (rec.where === "waiting") {
+      top.append(el("span", "name"), el("span", "since"));
+      const btn = el("button", "accept", T.accept);
+      btn.type = "button";
+      btn.dataset.cb = "accept";
+      btn.addEventListener("click", () => accept(rec.id, btn));
+      li.append(btn);
+      return li;
+    }
+    top.append(el("span", "name"), el("span", "unread"));
+    li.append(el("div", "preview"));
     li.tabIndex = 0;
     li.setAttribute("role", "button");
-    const top = el("div", "conv-top");
-    const badge = el("span", "unread");
-    badge.hidden = true;
-    top.append(el("span", "name"), badge);
-    li.append(top, el("div", "preview"));
     li.addEventListener("click", () => select(rec.id));
     li.addEventListener("keydown", (e) => {
       if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(rec.id); }
@@ -372,24 +354,22 @@
     li.dataset.unread = String(rec.unread);
     li.querySelector(".preview").textContent = rec.preview;
     li.classList.toggle("selected", rec === selected);
-    if (rec === selected) li.setAttribute("aria-current", "true");
-    else li.removeAttribute("aria-current");
+    li.setAttribute("aria-current", rec === selected ? "true" : "false");
   }
 
   // Replace list membership with a server snapshot (at start and after every
   // reconnect, since frames may have been missed while the socket was down).
   async function syncLists() {
     const touched = new Set();
-    touchedDuringSync = touched;
-    let mine;
-    let waiting;
+    syncing.add(touched);
+    let mine, waiting;
     try {
       [mine, waiting] = await Promise.all([
         api("GET", "/api/console/conversations?scope=mine"),
         api("GET", "/api/console/conversations?scope=waiting"),
       ]);
     } finally {
-      if (touchedDuringSync === touched) touchedDuringSync = null;
+      syncing.delete(touched);
     }
     const fresh = new Map();
     for (const c of [...(mine.conversations || []), ...(waiting.conversations || [])]) fresh.set(c.id, c);
@@ -594,6 +574,8 @@
     const b = rec.pendingEls.get(id);
     if (!b) return;
     rec.pendingEls.delete(id);
+    // Out of the pending tail, so later messages go below it, in time order.
+    rec.list.append(b);
     delete b.dataset.pending;
     b.dataset.failed = "1";
     b.classList.add("failed");
@@ -761,10 +743,14 @@
       case "ack": {
         outbox.delete(f.client_msg_id);
         const rec = f.message && convs.get(f.message.conversation_id);
-        if (rec) ingest(rec, f.message);
+        // The ack names the id even if its message echo does not; keep them paired.
+        if (rec) ingest(rec, { ...f.message, client_msg_id: f.message.client_msg_id || f.client_msg_id });
         break;
       }
       case "typing": onTypingFrame(f); break;
+      // Not in docs/api.md, but the server sends it when the status changes
+      // elsewhere (another tab, or the offline grace after all sockets closed).
+      case "presence": if (f.status) setPresence(f.status); break;
       case "error": onError(f); break;
       default: break;
     }
