@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import socket
 
+import ifaddr
+
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 
@@ -18,21 +20,13 @@ def lan_addresses(host: str) -> list[str]:
     """Return the IPv4 addresses the console is reachable at on the LAN."""
     if host not in ("0.0.0.0", "", "::"):  # noqa: S104 - comparing, not binding
         return [host]
-    found: set[str] = set()
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            found.add(str(info[4][0]))
-    except OSError:
-        pass
-    # The address of the route to a LAN-range destination; UDP connect sends nothing.
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1, never contacted
-            found.add(probe.getsockname()[0])
-        except OSError:
-            pass
-    lan = sorted(a for a in found if not a.startswith("127."))
-    return lan or ["127.0.0.1"]
+    found = {
+        str(ip.ip)
+        for adapter in ifaddr.get_adapters()
+        for ip in adapter.ips
+        if isinstance(ip.ip, str) and not ip.ip.startswith(("127.", "169.254."))
+    }
+    return sorted(found) or ["127.0.0.1"]
 
 
 def service_info(port: int, addresses: list[str], hostname: str | None = None) -> ServiceInfo:

@@ -101,6 +101,6 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     settings = replace(base, **values)
     if settings.lang not in {"zh-CN", "en"}:
         raise SettingsError("setting 'lang' must be 'zh-CN' or 'en'")
-    if not 0 < settings.port < 65536:
-        raise SettingsError("setting 'port' must be between 1 and 65535")
+    if not 0 <= settings.port < 65536:
+        raise SettingsError("setting 'port' must be between 0 (any free port) and 65535")
     return settings

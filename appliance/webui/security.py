@@ -161,6 +161,7 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
         response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
         response.headers["Access-Control-Max-Age"] = _CORS_MAX_AGE
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     else:
         response.headers.setdefault("X-Frame-Options", "DENY")

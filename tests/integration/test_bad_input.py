@@ -211,7 +211,9 @@ async def test_bad_json_bodies_get_clear_errors(make_visitor):
         assert r.status == 422
 
 
-async def test_cors_lets_any_site_embed_the_widget_but_not_the_console(running, http_sessions):
+async def test_cors_lets_any_site_embed_the_widget_but_not_the_console(
+    running, http_sessions, make_visitor
+):
     http = http_sessions()
     async with http.options(
         running.url("/api/visitor/conversations"),
@@ -224,6 +226,8 @@ async def test_cors_lets_any_site_embed_the_widget_but_not_the_console(running, 
         assert r.status == 204
         assert r.headers["Access-Control-Allow-Origin"] == "*"
         assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+    status, _, response = await (await make_visitor()).request("GET", "/api/visitor/nothing")
+    assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
     async with http.get(running.url("/widget.js")) as r:
         assert r.status == 200
         assert r.headers["Access-Control-Allow-Origin"] == "*"

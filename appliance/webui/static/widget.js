@@ -1,0 +1,762 @@
+/* Callbox visitor chat widget.
+ *
+ * A company embeds it with one tag:
+ *   <script src="https://BOX/widget.js" async data-lang="en"></script>
+ * The protocol it speaks is docs/api.md. The UI lives in a shadow root (closed unless
+ * data-shadow="open", which tests use) so the host page's CSS cannot reach it, and the
+ * whole script is one closure: nothing is left on window.
+ */
+(() => {
+  "use strict";
+
+  // Timing and limits, at the top so tests and integrators can find them.
+  const BACKOFF_START = 500; // ms, first reconnect delay (doubles per failed attempt)
+  const BACKOFF_CAP = 10000; // ms, longest reconnect delay
+  const HEARTBEAT = 25000; // ms between pings; one still unanswered at the next tick = dead socket
+  const TYPING_THROTTLE = 2000; // ms, the protocol allows one typing frame per 2 s
+  const TYPING_IDLE = 3000; // ms without input before we tell the agent typing stopped
+  const AGENT_TYPING_TTL = 6000; // ms; hide the agent's indicator if its "stopped" frame is lost
+  const NOTICE_TTL = 6000; // ms an error notice stays up
+  const CONFIRM_TTL = 4000; // ms the "end chat?" confirmation waits for the second click
+  const MAX_BODY = 4096; // bytes of UTF-8; the server refuses larger bodies
+
+  const K_VISITOR = "callbox.visitor"; // JSON {visitor_id, token}
+  const K_CONV = "callbox.conversation"; // plain conversation id
+  const K_SEQ = "callbox.seq"; // JSON {conversation_id: highest seq the visitor has seen}
+  const K_OUTBOX = "callbox.outbox"; // JSON [{client_msg_id, conversation_id, body}]
+
+  // async scripts have document.currentScript too, but a loader may have run us later.
+  const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  if (!script || document.querySelector("callbox-widget")) return; // pasted twice: one widget
+  const BASE = new URL(script.src, location.href).origin;
+  const WS_URL = BASE.replace(/^http/, "ws") + "/api/visitor/ws";
+  const dataLang = script.getAttribute("data-lang");
+  const LANG = dataLang
+    ? /^en/i.test(dataLang) ? "en" : "zh-CN"
+    : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
+  const SHADOW_MODE = script.getAttribute("data-shadow") === "open" ? "open" : "closed";
+
+  const CATALOG = {
+    "zh-CN": {
+      title: "在线客服", open: "打开在线客服", minimize: "收起", send: "发送",
+      placeholder: "输入消息,Enter 发送", endChat: "结束对话", endConfirm: "确认结束?",
+      newChat: "开始新对话", typing: "客服正在输入…", idle: "您好,有什么可以帮您?",
+      connecting: "正在连接…", reconnecting: "网络中断,正在重新连接…",
+      waiting: "正在排队,请稍候…", active: "客服 {name} 正在为您服务", closed: "对话已结束",
+      assigned: "客服 {name} 已接入", closedEvent: "对话已结束", sending: "发送中…",
+      failed: "未发送", tooLarge: "消息过长(最多 4096 字节)", rateLimited: "发送太频繁,请稍后再试",
+      offline: "暂时无法连接客服,请稍后再试", unread: "{n} 条未读消息",
+    },
+    en: {
+      title: "Chat with us", open: "Open chat", minimize: "Minimize", send: "Send",
+      placeholder: "Type a message, Enter to send", endChat: "End chat", endConfirm: "End chat?",
+      newChat: "Start a new chat", typing: "Agent is typing…", idle: "Hi! How can we help?",
+      connecting: "Connecting…", reconnecting: "Connection lost, reconnecting…",
+      waiting: "Waiting in queue for an agent…", active: "Connected with {name}",
+      closed: "This chat has ended", assigned: "{name} joined the chat",
+      closedEvent: "The chat has ended", sending: "Sending…", failed: "Not sent",
+      tooLarge: "Message too long (max 4096 bytes)",
+      rateLimited: "You are sending too fast, please try again shortly",
+      offline: "Can't reach the chat service right now, please try again later",
+      unread: "{n} unread messages",
+    },
+  };
+
+  /** Look up a UI string; {vars} are filled in, and the result is only ever used as text. */
+  function t(key, vars) {
+    const s = CATALOG[LANG][key] || CATALOG.en[key] || key;
+    return s.replace(/\{(\w+)\}/g, (_, k) => (vars && vars[k] != null ? String(vars[k]) : ""));
+  }
+
+  // localStorage can throw (Safari private mode, sandboxed iframes, quota): we then live in memory.
+  const store = {
+    get(key) {
+      try { return localStorage.getItem(key); } catch (e) { return null; }
+    },
+    set(key, value) {
+      try {
+        if (value == null) localStorage.removeItem(key);
+        else localStorage.setItem(key, value);
+      } catch (e) { /* memory only */ }
+    },
+    getJSON(key, fallback) {
+      try { const v = JSON.parse(store.get(key)); return v == null ? fallback : v; } catch (e) { return fallback; }
+    },
+    setJSON(key, value) { store.set(key, value == null ? null : JSON.stringify(value)); },
+  };
+
+  // ---- state ---------------------------------------------------------------------------
+  let identity = store.getJSON(K_VISITOR, null); // {visitor_id, token}
+  let convId = store.get(K_CONV);
+  let conv = null; // the last conversation object the server told us about
+  let lastSeq = 0; // highest seq received in order from the stream, for what is on screen
+  const shownSeqs = new Set(); // seqs on screen, including own messages confirmed by an ack first
+  const bubbles = new Map(); // client_msg_id -> bubble element, so an own message shows once
+  let outbox = store.getJSON(K_OUTBOX, []);
+  if (!Array.isArray(outbox)) outbox = [];
+  outbox = outbox.filter((i) => i && i.client_msg_id && typeof i.body === "string" &&
+    (!i.conversation_id || i.conversation_id === convId));
+  let seen = store.getJSON(K_SEQ, {});
+  if (typeof seen !== "object" || Array.isArray(seen)) seen = {};
+  let unread = 0;
+  let isOpen = false;
+
+  let ws = null;
+  let wsReady = false; // "ready" received on ws
+  let joinedId = null; // conversation joined on the current socket
+  let attempt = 0; // failed connection attempts since the last "ready"
+  let pingOutstanding = false;
+  let holdUntil = 0; // rate limited: no sends before this time (ms epoch)
+  let sessionP = null; // in-flight requests, shared by concurrent callers
+  let creatingP = null;
+  let typingSentAt = 0;
+  let typingOn = false;
+  let retryTimer = 0, pingTimer = 0, holdTimer = 0, typingIdleTimer = 0; // timer handles
+  let agentTypingTimer = 0, noticeTimer = 0, confirmTimer = 0;
+
+  const saveOutbox = () => store.setJSON(K_OUTBOX, outbox.length ? outbox : null);
+  const isClosed = () => !!(conv && conv.status === "closed");
+  // A socket is worth (re)opening while there is a live conversation or something to deliver.
+  const wanted = () => !!((convId && !isClosed()) || outbox.length);
+
+  // ---- DOM -----------------------------------------------------------------------------
+  const CSS = `
+:host { all: initial !important; }
+[hidden] { display: none !important; }
+* { box-sizing: border-box; }
+.root { font: 14px/1.45 system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB",
+  "Microsoft YaHei", "Segoe UI", Roboto, sans-serif; color: #1f2328; text-align: left;
+  -webkit-text-size-adjust: 100%; }
+button, textarea { font: inherit; color: inherit; margin: 0; letter-spacing: normal; }
+button { cursor: pointer; }
+button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outline-offset: 2px; }
+.launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 56px;
+  height: 56px; padding: 0; border: 0; border-radius: 50%; background: #2563eb; color: #fff;
+  box-shadow: 0 4px 14px rgba(0,0,0,.25); display: flex; align-items: center;
+  justify-content: center; }
+.launcher svg { width: 28px; height: 28px; fill: none; stroke: currentColor; stroke-width: 2;
+  stroke-linecap: round; stroke-linejoin: round; }
+.badge { position: absolute; top: -4px; right: -4px; min-width: 20px; height: 20px;
+  padding: 0 6px; border-radius: 10px; background: #dc2626; color: #fff; font-size: 12px;
+  line-height: 20px; text-align: center; }
+.panel { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 360px;
+  height: 560px; max-height: calc(100vh - 108px); display: flex; flex-direction: column;
+  background: #fff; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.25);
+  overflow: hidden; }
+.head { display: flex; align-items: center; gap: 8px; padding: 10px 10px 10px 16px;
+  background: #2563eb; color: #fff; }
+.title { flex: 1; font-size: 16px; font-weight: 600; }
+.head button { border: 0; border-radius: 6px; padding: 4px 10px; font-size: 13px;
+  background: rgba(255,255,255,.18); color: #fff; }
+.status { padding: 6px 16px; font-size: 12px; color: #57606a; background: #f6f8fa;
+  border-bottom: 1px solid #eaeef2; }
+.status[data-state="reconnecting"] { color: #9a6700; background: #fff8c5; }
+.messages { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column;
+  gap: 8px; overscroll-behavior: contain; }
+.msg { max-width: 80%; display: flex; flex-direction: column; align-items: flex-start; }
+.msg .who { font-size: 11px; color: #57606a; margin-bottom: 2px; }
+.msg .body { padding: 8px 12px; border-radius: 12px; white-space: pre-wrap;
+  overflow-wrap: anywhere; background: #f0f2f5; border-bottom-left-radius: 4px; }
+.msg .meta { font-size: 11px; color: #8c959f; margin-top: 2px; }
+.msg.visitor { align-self: flex-end; align-items: flex-end; }
+.msg.visitor .body { background: #2563eb; color: #fff; border-radius: 12px;
+  border-bottom-right-radius: 4px; }
+.msg.system { align-self: center; max-width: 90%; align-items: center; }
+.msg.system .body { background: none; padding: 0; font-size: 12px; color: #57606a; }
+.msg[data-pending] .body { opacity: .6; }
+.msg[data-failed] .body { background: #fee2e2; color: #991b1b; }
+.msg[data-failed] .meta { color: #b91c1c; }
+.typing { padding: 0 16px 4px; font-size: 12px; color: #57606a; font-style: italic; }
+.notice { margin: 0 12px 6px; padding: 6px 10px; border-radius: 6px; background: #fef3c7;
+  color: #92400e; font-size: 12px; }
+.newchat { margin: 0 12px 8px; padding: 8px; border: 1px solid #2563eb; border-radius: 8px;
+  background: #fff; color: #2563eb; }
+.composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px 12px;
+  border-top: 1px solid #eaeef2; }
+.composer textarea { flex: 1; resize: none; min-height: 38px; max-height: 120px;
+  padding: 8px 10px; border: 1px solid #d0d7de; border-radius: 8px; background: #fff;
+  line-height: 20px; font-size: 14px; }
+.composer textarea:focus { border-color: #2563eb; outline: none; }
+.send { height: 38px; padding: 0 14px; border: 0; border-radius: 8px; background: #2563eb;
+  color: #fff; }
+@media (max-width: 480px) {
+  .panel { top: 0; right: 0; bottom: 0; left: 0; width: 100%; height: 100%;
+    max-height: none; border-radius: 0; }
+  .root.open .launcher { display: none; }
+  .composer textarea { font-size: 16px; } /* iOS zooms into inputs under 16px */
+}`;
+
+  /** Build an element; children that are strings become text nodes, never markup. */
+  function h(tag, attrs, kids) {
+    const n = document.createElement(tag);
+    Object.keys(attrs || {}).forEach((k) => n.setAttribute(k, attrs[k]));
+    (kids || []).forEach((c) => n.appendChild(typeof c === "string" ? document.createTextNode(c) : c));
+    return n;
+  }
+
+  function icon(d) {
+    const NS = "http://www.w3.org/2000/svg";
+    const svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    const p = document.createElementNS(NS, "path");
+    p.setAttribute("d", d);
+    svg.appendChild(p);
+    return svg;
+  }
+  const CHAT_ICON = "M21 12a8 8 0 0 1-11.6 7.1L4 20.5l1.4-4.9A8 8 0 1 1 21 12z";
+  const CLOSE_ICON = "M6 6l12 12M18 6L6 18";
+
+  const host = document.createElement("callbox-widget"); // custom tag: host `div {...}` rules miss it
+  const shadow = host.attachShadow({ mode: SHADOW_MODE });
+  const badge = h("span", { class: "badge", "data-cb": "unread", hidden: "" });
+  const launcher = h("button", { class: "launcher", type: "button", "data-cb": "launcher",
+    "aria-label": t("open"), "aria-expanded": "false" }, [icon(CHAT_ICON), badge]);
+  const closeBtn = h("button", { type: "button", "data-cb": "close", hidden: "" }, [t("endChat")]);
+  const minBtn = h("button", { type: "button", "data-cb": "minimize", "aria-label": t("minimize"),
+    title: t("minimize") }, ["\u2715"]);
+  const statusEl = h("div", { class: "status", "data-cb": "status", role: "status" });
+  const list = h("div", { class: "messages", "data-cb": "messages", "aria-live": "polite" });
+  const typingEl = h("div", { class: "typing", "data-cb": "typing", hidden: "" }, [t("typing")]);
+  const noticeEl = h("div", { class: "notice", "data-cb": "notice", role: "alert", hidden: "" });
+  const newChatBtn = h("button", { class: "newchat", type: "button", "data-cb": "new-chat", hidden: "" },
+    [t("newChat")]);
+  const input = h("textarea", { rows: "1", "data-cb": "input", placeholder: t("placeholder"),
+    "aria-label": t("placeholder") });
+  const sendBtn = h("button", { class: "send", type: "button", "data-cb": "send" }, [t("send")]);
+  const panel = h("div", { class: "panel", "data-cb": "panel", role: "dialog", "aria-label": t("title"),
+    hidden: "" }, [
+    h("div", { class: "head" }, [h("div", { class: "title" }, [t("title")]), closeBtn, minBtn]),
+    statusEl, list, typingEl, noticeEl, newChatBtn,
+    h("div", { class: "composer" }, [input, sendBtn]),
+  ]);
+  const root = h("div", { class: "root", lang: LANG }, [launcher, panel]);
+  shadow.appendChild(h("style", {}, [CSS]));
+  shadow.appendChild(root);
+
+  // Keys typed into the chat must not trigger the host page's own shortcuts.
+  ["keydown", "keyup", "keypress"].forEach((ev) => root.addEventListener(ev, (e) => e.stopPropagation()));
+
+  // ---- small helpers -------------------------------------------------------------------
+  function uuid() {
+    if (typeof crypto.randomUUID === "function") return crypto.randomUUID(); // secure contexts only
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const x = Array.from(b, (v) => (v + 0x100).toString(16).slice(1)).join("");
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  }
+  const byteLength = (s) => new TextEncoder().encode(s).length;
+  // Times are the box's local time and are shown as sent (docs/api.md), not converted.
+  const clock = (iso) => { const m = /T(\d\d:\d\d)/.exec(iso || ""); return m ? m[1] : ""; };
+
+  function notice(text) {
+    keepBottom(() => { noticeEl.textContent = text; noticeEl.hidden = false; });
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => keepBottom(() => { noticeEl.hidden = true; }), NOTICE_TTL);
+  }
+
+  function setStatus() {
+    let state;
+    let text;
+    if (isClosed()) { state = "closed"; text = t("closed"); }
+    else if (retryTimer && wanted()) { state = "reconnecting"; text = t("reconnecting"); }
+    else if ((convId || outbox.length) && !wsReady) { state = "connecting"; text = t("connecting"); }
+    else if (conv && conv.status === "active") {
+      state = "active";
+      text = t("active", { name: conv.agent && conv.agent.display_name });
+    } else if (convId) { state = "waiting"; text = t("waiting"); }
+    else { state = "idle"; text = t("idle"); }
+    statusEl.textContent = text;
+    statusEl.setAttribute("data-state", state);
+    closeBtn.hidden = !convId || isClosed();
+    keepBottom(() => { newChatBtn.hidden = !isClosed(); });
+  }
+
+  // ---- rendering -----------------------------------------------------------------------
+  function buildBubble(m) {
+    const kind = m.sender_type === "visitor" || m.sender_type === "agent" ? m.sender_type : "system";
+    const el = h("div", { class: "msg " + kind, "data-cb": "message", "data-sender": kind });
+    let text = m.body;
+    if (kind === "system") {
+      if (m.event === "assigned") text = t("assigned", { name: m.sender_name });
+      else if (m.event === "closed") text = t("closedEvent");
+      if (m.event) el.setAttribute("data-event", m.event);
+    }
+    if (kind === "agent" && m.sender_name) el.appendChild(h("div", { class: "who" }, [m.sender_name]));
+    el.appendChild(h("div", { class: "body", "data-cb": "body" }, [text || ""]));
+    if (kind !== "system") el.appendChild(h("div", { class: "meta" }, [clock(m.created_at)]));
+    if (m.seq != null) el.setAttribute("data-seq", String(m.seq));
+    return el;
+  }
+
+  const toBottom = () => { list.scrollTop = list.scrollHeight; };
+  /** Run a DOM change; stay at the newest message if we were there, unless the visitor scrolled up. */
+  function keepBottom(change) {
+    const pinned = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    change();
+    if (pinned) toBottom();
+  }
+
+  /** Put a confirmed bubble in seq order: pending ones stay last, an early ack may precede a gap. */
+  function place(el, seq) {
+    keepBottom(() => {
+      el.remove(); // confirming a pending bubble moves it
+      let node = list.lastElementChild;
+      while (node && (node.hasAttribute("data-pending") ||
+        (node.hasAttribute("data-seq") && Number(node.getAttribute("data-seq")) > seq))) {
+        node = node.previousElementSibling;
+      }
+      list.insertBefore(el, node ? node.nextElementSibling : list.firstElementChild);
+    });
+  }
+
+  function addPending(item) {
+    const el = buildBubble({ sender_type: "visitor", body: item.body });
+    el.setAttribute("data-pending", "1");
+    el.querySelector(".meta").textContent = t("sending");
+    bubbles.set(item.client_msg_id, el);
+    list.appendChild(el);
+    toBottom(); // the visitor's own message: always show it
+  }
+
+  function confirmBubble(el, m) {
+    el.removeAttribute("data-pending");
+    el.setAttribute("data-seq", String(m.seq));
+    el.querySelector(".meta").textContent = clock(m.created_at);
+    place(el, m.seq);
+  }
+
+  function failBubble(clientMsgId) {
+    const el = bubbles.get(clientMsgId);
+    if (!el) return;
+    el.removeAttribute("data-pending");
+    el.setAttribute("data-failed", "1");
+    el.querySelector(".meta").textContent = t("failed");
+  }
+
+  function dropFromOutbox(clientMsgId) {
+    const before = outbox.length;
+    outbox = outbox.filter((i) => i.client_msg_id !== clientMsgId);
+    if (outbox.length !== before) saveOutbox();
+  }
+
+  /** Show a streamed message once, in order; own messages replace their pending bubble. */
+  function onMessage(m) {
+    if (!m || typeof m.seq !== "number" || (m.conversation_id && m.conversation_id !== convId)) return;
+    const own = m.client_msg_id ? bubbles.get(m.client_msg_id) : null;
+    if (m.client_msg_id) dropFromOutbox(m.client_msg_id);
+    if (m.seq <= lastSeq || shownSeqs.has(m.seq)) {
+      lastSeq = Math.max(lastSeq, m.seq);
+      if (own && own.hasAttribute("data-pending")) confirmBubble(own, m);
+      return;
+    }
+    lastSeq = m.seq;
+    shownSeqs.add(m.seq);
+    if (own) confirmBubble(own, m);
+    else place(buildBubble(m), m.seq);
+    if (m.sender_type === "agent") showAgentTyping(false);
+    if (m.sender_type === "system") applyEvent(m);
+    if (m.sender_type !== "visitor" && (!isOpen || document.hidden) && m.seq > (seen[convId] || 0)) {
+      unread += 1;
+      badge.textContent = String(unread);
+      badge.setAttribute("aria-label", t("unread", { n: unread }));
+      badge.hidden = false;
+    } else if (isOpen && !document.hidden) markSeen();
+  }
+
+  function onAck(f) {
+    dropFromOutbox(f.client_msg_id);
+    const el = bubbles.get(f.client_msg_id);
+    const m = f.message;
+    if (!el || !m || !el.hasAttribute("data-pending")) return;
+    confirmBubble(el, m);
+    shownSeqs.add(m.seq);
+    if (m.seq === lastSeq + 1) lastSeq = m.seq; // only in order: a gap must still be replayed
+  }
+
+  // Replayed history carries events too; keep the status line true to them.
+  function applyEvent(m) {
+    if (!conv || isClosed()) return;
+    if (m.event === "assigned") {
+      applyConversation(Object.assign({}, conv, { status: "active", agent: { display_name: m.sender_name } }));
+    } else if (m.event === "closed") {
+      applyConversation(Object.assign({}, conv, { status: "closed" }));
+    }
+  }
+
+  function applyConversation(c) {
+    const wasClosed = isClosed();
+    conv = c;
+    if (isClosed() && !wasClosed) {
+      store.set(K_CONV, null); // a reload starts fresh; the transcript stays on screen until then
+      stopTyping();
+      showAgentTyping(false);
+      outbox.filter((i) => i.conversation_id === convId).forEach((i) => failBubble(i.client_msg_id));
+      outbox = outbox.filter((i) => i.conversation_id !== convId);
+      saveOutbox();
+    }
+    setStatus();
+  }
+
+  function showAgentTyping(active) {
+    clearTimeout(agentTypingTimer);
+    keepBottom(() => { typingEl.hidden = !active; });
+    if (active) agentTypingTimer = setTimeout(() => showAgentTyping(false), AGENT_TYPING_TTL);
+  }
+
+  function markSeen() {
+    unread = 0;
+    badge.hidden = true;
+    if (convId && lastSeq && seen[convId] !== lastSeq) {
+      seen = { [convId]: lastSeq }; // only the current conversation matters
+      store.setJSON(K_SEQ, seen);
+    }
+  }
+
+  /** Drop the on-screen conversation; seqs restart at 1 in the next one. Pending sends survive. */
+  function clearView() {
+    Array.from(list.children).forEach((n) => { if (!n.hasAttribute("data-pending")) n.remove(); });
+    bubbles.forEach((el, id) => { if (!el.isConnected) bubbles.delete(id); });
+    shownSeqs.clear();
+    lastSeq = 0;
+  }
+
+  function forgetConversation() {
+    convId = null;
+    conv = null;
+    joinedId = null;
+    store.set(K_CONV, null);
+    store.set(K_SEQ, null);
+    seen = {};
+    clearView();
+    outbox.forEach((i) => { i.conversation_id = null; }); // they go to a fresh conversation
+    saveOutbox();
+    setStatus();
+  }
+
+  function newChat() {
+    forgetConversation();
+    input.focus();
+  }
+
+  // ---- HTTP ----------------------------------------------------------------------------
+  async function api(method, path, body) {
+    const headers = {};
+    if (body) headers["Content-Type"] = "application/json";
+    if (identity && identity.token) headers.Authorization = "Bearer " + identity.token;
+    const res = await fetch(BASE + path, { method, headers, body: body ? JSON.stringify(body) : undefined,
+      mode: "cors", credentials: "omit", cache: "no-store" });
+    let data = null;
+    try { data = await res.json(); } catch (e) { /* empty or non-JSON body */ }
+    if (!res.ok) {
+      const e = (data && data.error) || {};
+      const err = new Error(e.message || "HTTP " + res.status);
+      err.status = res.status;
+      err.code = e.code;
+      // Retry-After is only readable cross-origin if exposed; the body carries it too.
+      err.retryAfter = Number(res.headers.get("Retry-After")) || Number(e.retry_after) || 0;
+      throw err;
+    }
+    return data || {};
+  }
+
+  function ensureSession() {
+    if (!sessionP) {
+      sessionP = api("POST", "/api/visitor/session", identity && identity.token ? { token: identity.token } : {})
+        .then((r) => {
+          identity = { visitor_id: r.visitor_id, token: r.token };
+          store.setJSON(K_VISITOR, identity);
+        })
+        .catch((err) => { sessionP = null; throw err; });
+    }
+    return sessionP;
+  }
+
+  function adoptConversation(c) {
+    if (c.id !== convId) clearView();
+    convId = c.id;
+    conv = c;
+    store.set(K_CONV, c.id);
+    outbox.forEach((i) => { if (!i.conversation_id) i.conversation_id = c.id; });
+    saveOutbox();
+    setStatus();
+  }
+
+  function createConversation() {
+    if (!creatingP) {
+      creatingP = api("POST", "/api/visitor/conversations", { page_url: location.href, lang: LANG })
+        .then((r) => adoptConversation(r.conversation))
+        .finally(() => { creatingP = null; });
+    }
+    return creatingP;
+  }
+
+  /** Bring everything up to date: session, conversation if there is something to send, socket. */
+  function sync() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    return ensureSession()
+      .then(() => (!convId && outbox.length ? createConversation() : null))
+      .then(() => { if (wanted()) connect(); })
+      .catch((err) => {
+        if (err.code === "rate_limited") notice(t("rateLimited"));
+        else if (!navigator.onLine || !err.status || err.status >= 500) notice(t("offline"));
+        if (wanted()) scheduleRetry(err.retryAfter * 1000);
+      })
+      .then(setStatus);
+  }
+
+  function scheduleRetry(minDelay) {
+    if (retryTimer) return;
+    const base = Math.min(BACKOFF_CAP, BACKOFF_START * 2 ** attempt);
+    attempt += 1;
+    // Jitter spreads a crowd of visitors that lost the box at the same moment.
+    const delay = Math.max(minDelay || 0, base / 2 + Math.random() * (base / 2));
+    retryTimer = setTimeout(() => { retryTimer = 0; sync(); }, delay);
+    setStatus();
+  }
+
+  /** Reconnect at once when the browser says the network or the tab is back. */
+  function wake() {
+    if (ws || !wanted()) return;
+    attempt = 0;
+    sync();
+  }
+
+  // ---- WebSocket -----------------------------------------------------------------------
+  function sendFrame(frame) {
+    if (!ws || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function connect() {
+    if (ws) { if (wsReady) joinAndFlush(); return; }
+    if (!identity) return;
+    let sock;
+    try { sock = new WebSocket(WS_URL); } catch (e) { scheduleRetry(); return; }
+    ws = sock;
+    sock.onopen = () => sock.send(JSON.stringify({ type: "auth", token: identity.token }));
+    sock.onmessage = (e) => { if (sock === ws) onFrame(e.data); };
+    sock.onclose = () => { if (sock === ws) dropSocket(); };
+    setStatus();
+  }
+
+  /** Forget the socket now; a close handshake on a dead link can take minutes to report. */
+  function dropSocket() {
+    const sock = ws;
+    ws = null;
+    wsReady = false;
+    joinedId = null;
+    pingOutstanding = false;
+    clearInterval(pingTimer);
+    showAgentTyping(false);
+    if (sock && sock.readyState < 2) sock.close();
+    if (wanted()) scheduleRetry();
+    setStatus();
+  }
+
+  function heartbeat() {
+    if (pingOutstanding) { dropSocket(); return; } // nothing heard since the last ping: half-open
+    pingOutstanding = sendFrame({ type: "ping" });
+  }
+
+  function joinAndFlush() {
+    if (!convId || isClosed()) return;
+    if (joinedId !== convId) {
+      joinedId = convId;
+      sendFrame({ type: "join", conversation_id: convId, after_seq: lastSeq });
+    }
+    flushOutbox();
+  }
+
+  // Resending is safe: the server answers a known client_msg_id with the original ack.
+  function flushOutbox() {
+    if (!wsReady || !convId || Date.now() < holdUntil) return;
+    outbox.forEach((i) => {
+      if (i.conversation_id === convId) {
+        sendFrame({ type: "send", conversation_id: convId, client_msg_id: i.client_msg_id, body: i.body });
+      }
+    });
+  }
+
+  function onFrame(data) {
+    let f;
+    try { f = JSON.parse(data); } catch (e) { return; }
+    if (!f || typeof f !== "object") return;
+    pingOutstanding = false; // any frame proves the socket is alive
+    switch (f.type) {
+      case "ready":
+        wsReady = true;
+        attempt = 0;
+        clearInterval(pingTimer);
+        pingTimer = setInterval(heartbeat, HEARTBEAT);
+        joinAndFlush();
+        setStatus();
+        break;
+      case "message": onMessage(f.message); break;
+      case "ack": onAck(f); break;
+      case "conversation":
+        if (f.conversation && f.conversation.id === convId) applyConversation(f.conversation);
+        break;
+      case "typing":
+        if (f.conversation_id === convId && f.sender_type === "agent") showAgentTyping(!!f.active);
+        break;
+      case "error": onError(f); break;
+      default: break; // pong, and frames newer than this widget
+    }
+  }
+
+  function onError(f) {
+    const item = f.ref ? outbox.find((i) => i.client_msg_id === f.ref) : null;
+    switch (f.code) {
+      case "message_too_large":
+        if (item) { failBubble(item.client_msg_id); dropFromOutbox(item.client_msg_id); }
+        notice(t("tooLarge"));
+        break;
+      case "rate_limited": {
+        if (item) notice(t("rateLimited")); // typing frames are limited too; those need no word
+        const wait = Math.max(1, Number(f.retry_after) || 1) * 1000; // retry_after is in seconds
+        holdUntil = Date.now() + wait;
+        clearTimeout(holdTimer);
+        holdTimer = setTimeout(() => { holdUntil = 0; flushOutbox(); }, wait);
+        break;
+      }
+      case "not_found":
+      case "forbidden": {
+        // The stored conversation is gone or not ours: pending text goes to a fresh one.
+        const about = f.conversation_id || (item && item.conversation_id);
+        if (!convId || (about && about !== convId)) break; // about a conversation we left
+        forgetConversation();
+        if (outbox.length) sync();
+        break;
+      }
+      case "not_authenticated":
+        sessionP = null; // the retry re-posts the token; the server keeps it if still valid
+        dropSocket();
+        break;
+      default: break;
+    }
+  }
+
+  // ---- composer ------------------------------------------------------------------------
+  function sendTyping(active) {
+    if (convId && wsReady && !isClosed()) sendFrame({ type: "typing", conversation_id: convId, active });
+  }
+
+  function stopTyping() {
+    clearTimeout(typingIdleTimer);
+    if (typingOn) { typingOn = false; sendTyping(false); }
+  }
+
+  function autosize() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight + 2, 120) + "px";
+  }
+
+  function onInput() {
+    autosize();
+    if (!convId || !wsReady || isClosed()) return;
+    clearTimeout(typingIdleTimer);
+    typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE);
+    if (Date.now() - typingSentAt >= TYPING_THROTTLE) {
+      typingSentAt = Date.now();
+      typingOn = true;
+      sendTyping(true);
+    }
+  }
+
+  function submit() {
+    const body = input.value;
+    if (!body.trim()) return;
+    if (byteLength(body) > MAX_BODY) { notice(t("tooLarge")); return; } // kept in the box to shorten
+    if (isClosed()) newChat();
+    stopTyping();
+    input.value = "";
+    autosize();
+    const item = { client_msg_id: uuid(), conversation_id: convId, body };
+    outbox.push(item);
+    saveOutbox();
+    addPending(item);
+    if (convId && wsReady) flushOutbox();
+    else if (!creatingP) sync();
+  }
+
+  function setOpen(open) {
+    isOpen = open;
+    panel.hidden = !open;
+    root.classList.toggle("open", open);
+    launcher.setAttribute("aria-expanded", String(open));
+    launcher.replaceChild(icon(open ? CLOSE_ICON : CHAT_ICON), launcher.firstChild);
+    if (open) {
+      markSeen();
+      toBottom();
+      input.focus();
+    }
+  }
+
+  function endChat() {
+    if (!convId || isClosed()) return;
+    // Two clicks: ending a chat by a stray tap would drop the visitor out of the queue.
+    if (!closeBtn.hasAttribute("data-confirm")) {
+      closeBtn.setAttribute("data-confirm", "1");
+      closeBtn.textContent = t("endConfirm");
+      confirmTimer = setTimeout(resetConfirm, CONFIRM_TTL);
+      return;
+    }
+    resetConfirm();
+    const id = convId;
+    api("POST", "/api/visitor/conversations/" + encodeURIComponent(id) + "/close")
+      .then((r) => { if (id === convId && r.conversation) applyConversation(r.conversation); })
+      .catch(() => notice(t("offline")));
+  }
+
+  function resetConfirm() {
+    clearTimeout(confirmTimer);
+    closeBtn.removeAttribute("data-confirm");
+    closeBtn.textContent = t("endChat");
+  }
+
+  launcher.addEventListener("click", () => setOpen(!isOpen));
+  minBtn.addEventListener("click", () => setOpen(false));
+  closeBtn.addEventListener("click", endChat);
+  newChatBtn.addEventListener("click", newChat);
+  sendBtn.addEventListener("click", () => { submit(); input.focus(); });
+  input.addEventListener("input", onInput);
+  input.addEventListener("keydown", (e) => {
+    // While an IME is composing (pinyin), Enter picks a candidate; it must not send.
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      submit();
+    }
+  });
+  window.addEventListener("online", wake);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    wake();
+    if (isOpen) markSeen();
+  });
+
+  // ---- start ---------------------------------------------------------------------------
+  function start() {
+    document.body.appendChild(host);
+    outbox.forEach(addPending); // unsent text from before a reload is still on its way
+    setStatus();
+    ensureSession()
+      .then(() => {
+        if (!convId) return null;
+        return api("GET", "/api/visitor/conversations/" + encodeURIComponent(convId)).then(
+          (r) => {
+            if (!r.conversation || r.conversation.status === "closed") forgetConversation();
+            else conv = r.conversation; // history is replayed by join, from seq 0 on a fresh page
+          },
+          (err) => { if (err.status === 404) forgetConversation(); else throw err; });
+      })
+      .then(() => (wanted() ? sync() : setStatus()))
+      .catch(() => { if (wanted()) scheduleRetry(); });
+  }
+
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start, { once: true });
+})();
