@@ -6,7 +6,6 @@ import logging
 import socket
 
 import ifaddr
-
 from zeroconf import IPVersion, ServiceInfo
 from zeroconf.asyncio import AsyncZeroconf
 

@@ -226,7 +226,7 @@ async def test_cors_lets_any_site_embed_the_widget_but_not_the_console(
         assert r.status == 204
         assert r.headers["Access-Control-Allow-Origin"] == "*"
         assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
-    status, _, response = await (await make_visitor()).request("GET", "/api/visitor/nothing")
+    _, _, response = await (await make_visitor()).request("GET", "/api/visitor/nothing")
     assert response.headers["Access-Control-Expose-Headers"] == "Retry-After"
     async with http.get(running.url("/widget.js")) as r:
         assert r.status == 200

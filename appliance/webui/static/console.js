@@ -475,7 +475,8 @@
   }
 
   // Accept a message only in seq order: drop repeats, hold early arrivals until the
-  // gap before them is filled (an ack can overtake a replay still in flight).
+  // gap before them is filled. The server orders frames per socket, so holding is a
+  // safety net (e.g. an ack whose echo and predecessors were lost with a socket).
   function ingest(rec, m) {
     if (!m || typeof m.seq !== "number" || m.seq <= rec.lastSeq) return;
     if (m.seq > rec.lastSeq + 1) {
@@ -558,9 +559,7 @@
     transmit(entry);
   }
 
-  function transmit(entry) {
-    wsSend({ type: "send", ...entry });
-  }
+  const transmit = (entry) => wsSend({ type: "send", ...entry });
 
   function noteOn(b, text) {
     let n = b.querySelector(".note");
