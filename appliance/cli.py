@@ -121,7 +121,12 @@ async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = 
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
-    await site.start()
+    try:
+        await site.start()
+    except OSError:
+        # Release the database before reporting: a half-started box must not hold it.
+        await runner.cleanup()
+        raise
     port = settings.port
     for address in runner.addresses:
         if isinstance(address, tuple):

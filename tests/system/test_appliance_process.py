@@ -153,3 +153,18 @@ async def test_bad_setting_fails_at_start_naming_it(tmp_path):
     result = await asyncio.to_thread(cli, data, "run")
     assert result.returncode == 2
     assert "port" in result.stderr
+
+
+async def test_a_taken_port_fails_fast_and_releases_the_data_dir(tmp_path):
+    import socket
+
+    data = tmp_path / "data"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await asyncio.to_thread(
+            cli, data, "run", "--host", "127.0.0.1", "--port", str(port), "--no-mdns"
+        )
+    assert result.returncode == 1
+    assert "address already in use" in result.stderr.lower()
