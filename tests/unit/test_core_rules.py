@@ -1,0 +1,258 @@
+"""Core rules on a real SQLite: accounts, chats, assignment, rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from appliance.core.accounts import AccountError
+from appliance.core.chats import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
+from appliance.core.ratelimit import RateLimited, RateLimiter, check
+
+PASSWORD = "correct horse battery"
+
+
+async def test_passwords_are_stored_as_argon2id(box):
+    await box.accounts.create_user("a", PASSWORD, "agent")
+    row = await box.db.fetchone("SELECT password_hash FROM users WHERE username = 'a'")
+    assert row[0].startswith("$argon2id$")
+    assert PASSWORD not in row[0]
+    assert await box.accounts.authenticate("a", PASSWORD, "1.1.1.1") is not None
+    assert await box.accounts.authenticate("A", PASSWORD, "1.1.1.1") is not None  # case-blind
+    assert await box.accounts.authenticate("a", "wrong!!!!", "1.1.1.1") is None
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "role"),
+    [
+        ("", PASSWORD, "agent"),
+        ("has space", PASSWORD, "agent"),
+        ("x", "short", "agent"),
+        ("x", PASSWORD, "root"),
+        ("x" * 65, PASSWORD, "agent"),
+    ],
+)
+async def test_bad_account_input_is_refused(box, username, password, role):
+    with pytest.raises(AccountError):
+        await box.accounts.create_user(username, password, role)
+
+
+async def test_sessions_expire_and_end(box):
+    user = await box.accounts.create_user("s", PASSWORD, "agent")
+    token, session = await box.accounts.create_session(user)
+    assert (await box.accounts.get_session(token)).user.id == user.id
+    assert await box.accounts.get_session(token + "x") is None
+    await box.db.write(lambda c: c.execute("UPDATE sessions SET expires_at = 0"))
+    assert await box.accounts.get_session(token) is None
+    token, _ = await box.accounts.create_session(user)
+    await box.accounts.end_session(token)
+    assert await box.accounts.get_session(token) is None
+    assert session.csrf_token
+
+
+async def test_sequence_has_no_gaps_under_concurrent_senders(box):
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    await asyncio.gather(
+        *(
+            box.chats.post(
+                conv.id,
+                sender_type="visitor",
+                sender_id=vid,
+                sender_name="",
+                client_msg_id=f"m{i}",
+                body=str(i),
+            )
+            for i in range(100)
+        )
+    )
+    messages = await box.chats.messages_after(conv.id, 0, 1000)
+    assert [m["seq"] for m in messages] == list(range(1, 101))
+    assert (await box.chats.get(conv.id)).last_seq == 100
+
+
+async def test_message_rules(box):
+    vid, _ = await box.visitors.issue()
+    other, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    post = box.chats.post
+
+    async def send(body, client_id="c", sender=vid, kind="visitor"):  # type: ignore[no-untyped-def]
+        return await post(
+            conv.id,
+            sender_type=kind,
+            sender_id=sender,
+            sender_name="",
+            client_msg_id=client_id,
+            body=body,
+        )
+
+    with pytest.raises(MessageTooLarge):
+        await send("x" * 4097)
+    with pytest.raises(InvalidInput):
+        await send("   ")
+    with pytest.raises(InvalidInput):
+        await send(123)
+    with pytest.raises(InvalidInput):
+        await send("hi", client_id="")
+    first, repeat = await send("hi")
+    again, repeat2 = await send("different body, same id")
+    assert (repeat, repeat2) == (False, True) and again == first
+    with pytest.raises(Conflict):  # another sender cannot claim that id
+        await send("hi", sender=other)
+    with pytest.raises(Forbidden):
+        await send("hi", client_id="a1", sender="99", kind="agent")
+    with pytest.raises(NotFound):
+        await box.chats.get_for_visitor(conv.id, other)
+    await box.chats.close(conv.id, by="visitor")
+    with pytest.raises(Conflict):
+        await send("late", client_id="late")
+    assert (await send("hi"))[1] is True  # a resend after close still gets its ack
+
+
+async def test_one_open_conversation_per_visitor(box):
+    vid, _ = await box.visitors.issue()
+    first, created = await box.chats.open(vid)
+    second, created2 = await box.chats.open(vid)
+    assert created and not created2 and first.id == second.id
+
+
+async def test_visitor_tokens_cannot_be_forged(box):
+    vid, token = await box.visitors.issue()
+    assert box.visitors.verify(token) == vid
+    other_id = "v_" + "A" * 16
+    forged = f"{other_id}.{token.split('.')[1]}"
+    for bad in (forged, token + "x", "", "nodot", "x" * 500, vid):
+        assert box.visitors.verify(bad) is None
+
+
+async def test_rate_limiter_bucket():
+    now = [0.0]
+    limiter = RateLimiter(rate=1.0, burst=2, clock=lambda: now[0])
+    assert [limiter.hit("k") for _ in range(3)] == [0, 0, 1.0]
+    now[0] = 0.5
+    assert limiter.retry_after("k") == pytest.approx(0.5)
+    now[0] = 1.0
+    assert limiter.hit("k") == 0
+    assert limiter.hit("other") == 0  # keys are independent
+    with pytest.raises(RateLimited) as caught:
+        check((limiter, "k"))
+    assert caught.value.retry_after == 1
+
+
+# -- assignment ---------------------------------------------------------------------
+
+
+async def _agents(box, limits):  # type: ignore[no-untyped-def]
+    users = []
+    for i, limit in enumerate(limits):
+        user = await box.accounts.create_user(f"agent{i}", PASSWORD, "agent", max_chats=limit)
+        users.append(user)
+    return users
+
+
+async def _loads(box) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    rows = await box.db.fetchall(
+        "SELECT agent_id, count(*) FROM conversations WHERE status = 'active' GROUP BY 1"
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def test_least_loaded_agent_gets_the_chat_and_queue_is_fifo(box):
+    a, b = await _agents(box, [3, 3])
+    for user in (a, b):
+        await box.accounts.set_status(user.id, "online")
+    convs = []
+    for _ in range(4):
+        vid, _ = await box.visitors.issue()
+        conv, _ = await box.chats.open(vid)
+        convs.append(conv)
+        await box.dispatcher.wait_idle()
+    assert await _loads(box) == {a.id: 2, b.id: 2}
+    await box.accounts.set_status(a.id, "away")
+    await box.accounts.set_status(b.id, "away")
+    waiting = []
+    for _ in range(3):
+        vid, _ = await box.visitors.issue()
+        conv, _ = await box.chats.open(vid)
+        waiting.append(conv.id)
+    await box.dispatcher.wait_idle()
+    assert [c.id for c in await box.chats.list_waiting()] == waiting
+    await box.accounts.set_status(b.id, "online")
+    await box.dispatcher.wait_idle()
+    # b had room for one: the oldest waiting conversation went first.
+    assert [c.id for c in await box.chats.list_waiting()] == waiting[1:]
+    assert (await box.chats.get(waiting[0])).agent_id == b.id
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    limits=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=4),
+    events=st.lists(
+        st.one_of(
+            st.tuples(st.just("open"), st.integers(0, 0)),
+            st.tuples(st.just("close"), st.integers(0, 20)),
+            st.tuples(st.sampled_from(["online", "away", "offline"]), st.integers(0, 3)),
+            st.tuples(st.just("accept"), st.integers(0, 3)),
+        ),
+        max_size=25,
+    ),
+)
+def test_assignment_never_exceeds_limits_nor_loses_a_conversation(tmp_path_factory, limits, events):
+    from tests.conftest import make_settings
+
+    from appliance.core.box import Box
+
+    async def scenario() -> None:
+        box = Box(make_settings(tmp_path_factory.mktemp("prop")))
+        await box.open()
+        try:
+            users = await _agents(box, limits)
+            opened: list[str] = []
+            tasks = []
+            for kind, n in events:
+                if kind == "open":
+                    vid, _ = await box.visitors.issue()
+                    conv, _ = await box.chats.open(vid)
+                    opened.append(conv.id)
+                elif kind == "close" and opened:
+                    tasks.append(box.chats.close(opened[n % len(opened)], by="test"))
+                elif kind == "accept":
+                    waiting = await box.chats.list_waiting()
+                    if waiting:
+                        tasks.append(box.dispatcher.accept(waiting[0].id, users[n % len(users)].id))
+                elif kind in ("online", "away", "offline"):
+                    tasks.append(box.accounts.set_status(users[n % len(users)].id, kind))
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await box.dispatcher.wait_idle()
+            loads = await _loads(box)
+            for user in users:
+                assert loads.get(user.id, 0) <= user.max_chats
+            rows = await box.db.fetchall("SELECT id, status, agent_id FROM conversations")
+            assert {r[0] for r in rows} == set(opened)  # nothing lost
+            for conv_id, status, agent_id in rows:
+                assert (status == "active") == (agent_id is not None) or status == "closed"
+                assigned = await box.db.fetchall(
+                    "SELECT count(*) FROM messages WHERE conversation_id = ? AND event = 'assigned'",
+                    (conv_id,),
+                )
+                assert assigned[0][0] <= 1  # never assigned twice
+            online_with_room = [
+                u
+                for u in users
+                if (await box.accounts.get_user(u.id)).status == "online"
+                and loads.get(u.id, 0) < u.max_chats
+            ]
+            if online_with_room:
+                assert await box.chats.list_waiting() == []  # queue drained when possible
+        finally:
+            await box.close()
+
+    asyncio.run(scenario())
+    assert sqlite3.sqlite_version

@@ -1,0 +1,109 @@
+"""The SQLite store: PRAGMAs, migrations, one writer with group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import aiosqlite
+import pytest
+
+from appliance.core.db import Database
+from appliance.core.migrate import migration_files
+
+
+async def test_pragmas_and_migrations_are_applied_once(tmp_path):
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    mode = await db.fetchone("PRAGMA journal_mode")
+    assert mode[0] == "wal"
+    names = [r[0] for r in await db.fetchall("SELECT name FROM schema_migrations ORDER BY 1")]
+    assert names == [name for name, _ in migration_files()]
+    tables = {
+        r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    assert {"users", "sessions", "visitors", "conversations", "messages"} <= tables
+    await db.close()
+    # Opening again applies nothing new and keeps the data.
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    again = await db.fetchall("SELECT name FROM schema_migrations")
+    assert len(again) == len(names)
+    await db.close()
+
+
+async def test_migration_numbers_are_unique_and_ordered():
+    names = [name for name, _ in migration_files()]
+    numbers = [name[:4] for name in names]
+    assert numbers == sorted(set(numbers))
+    assert numbers[0] == "0001"
+
+
+async def test_reader_is_read_only(tmp_path):
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    with pytest.raises(sqlite3.OperationalError):
+        await db.fetchall("DELETE FROM users")
+    await db.close()
+
+
+async def test_concurrent_writes_share_commits_and_failures_stay_isolated(tmp_path):
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    await db.write(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
+    before = db.stats.transactions
+
+    def insert(value: int):  # type: ignore[no-untyped-def]
+        async def job(conn: aiosqlite.Connection) -> int:
+            await conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+            return value
+
+        return job
+
+    values = list(range(200)) + [5]  # the repeated 5 violates UNIQUE
+    results = await asyncio.gather(*(db.write(insert(v)) for v in values), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, Exception)]
+    assert len(failures) == 1 and isinstance(failures[0], sqlite3.IntegrityError)
+    count = await db.fetchone("SELECT count(*) FROM t")
+    assert count[0] == 200
+    # 201 writes queued together cost far fewer transactions (fsyncs) than writes.
+    assert db.stats.transactions - before < 20
+    await db.close()
+
+
+async def test_on_commit_runs_in_commit_order_before_callers_resume(tmp_path):
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    await db.write(lambda c: c.execute("CREATE TABLE t (v INTEGER)"))
+    order: list[int] = []
+
+    async def one(value: int) -> int:
+        async def job(conn: aiosqlite.Connection) -> int:
+            await conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+            return value
+
+        result = await db.write(job, on_commit=order.append)
+        assert value in order  # announced before the caller resumed
+        return result
+
+    await asyncio.gather(*(one(v) for v in range(50)))
+    assert order == list(range(50))
+    await db.close()
+
+
+async def test_close_finishes_queued_writes(tmp_path):
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    await db.write(lambda c: c.execute("CREATE TABLE t (v INTEGER)"))
+    pending = [
+        asyncio.ensure_future(db.write(lambda c, v=v: c.execute("INSERT INTO t VALUES (?)", (v,))))
+        for v in range(20)
+    ]
+    await asyncio.sleep(0)
+    await db.close()
+    await asyncio.gather(*pending)
+    with sqlite3.connect(tmp_path / "x.db") as raw:
+        assert raw.execute("SELECT count(*) FROM t").fetchone()[0] == 20
+    raw.close()
+    with pytest.raises(RuntimeError):
+        await db.write(lambda c: c.execute("SELECT 1"))
