@@ -205,9 +205,8 @@ async def test_least_loaded_agent_gets_the_chat_and_queue_is_fifo(box):
     ),
 )
 def test_assignment_never_exceeds_limits_nor_loses_a_conversation(tmp_path_factory, limits, events):
-    from tests.conftest import make_settings
-
     from appliance.core.box import Box
+    from tests.conftest import make_settings
 
     async def scenario() -> None:
         box = Box(make_settings(tmp_path_factory.mktemp("prop")))
@@ -239,7 +238,8 @@ def test_assignment_never_exceeds_limits_nor_loses_a_conversation(tmp_path_facto
             for conv_id, status, agent_id in rows:
                 assert (status == "active") == (agent_id is not None) or status == "closed"
                 assigned = await box.db.fetchall(
-                    "SELECT count(*) FROM messages WHERE conversation_id = ? AND event = 'assigned'",
+                    "SELECT count(*) FROM messages"
+                    " WHERE conversation_id = ? AND event = 'assigned'",
                     (conv_id,),
                 )
                 assert assigned[0][0] <= 1  # never assigned twice

@@ -60,7 +60,7 @@ async def test_concurrent_writes_share_commits_and_failures_stay_isolated(tmp_pa
 
         return job
 
-    values = list(range(200)) + [5]  # the repeated 5 violates UNIQUE
+    values = [*range(200), 5]  # the repeated 5 violates UNIQUE
     results = await asyncio.gather(*(db.write(insert(v)) for v in values), return_exceptions=True)
     failures = [r for r in results if isinstance(r, Exception)]
     assert len(failures) == 1 and isinstance(failures[0], sqlite3.IntegrityError)
