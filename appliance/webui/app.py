@@ -16,7 +16,7 @@ from appliance.discovery import ConsoleAdvertiser, lan_addresses, service_info
 from appliance.settings import Settings
 from appliance.webui import auth_views, console_views, visitor_views
 from appliance.webui.hub import Hub
-from appliance.webui.keys import BOX, HUB, SETTINGS, SETUP_TOKEN
+from appliance.webui.keys import BOX, HUB, SETTINGS, SETUP_TOKEN, WIDGET
 from appliance.webui.openapi import openapi_json
 from appliance.webui.security import csrf, errors, headers, sessions
 
@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     setup_token: list[str | None] = [None]
     app[SETUP_TOKEN] = setup_token
+    app[WIDGET] = visitor_views.load_widget()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("appliance.webui", "templates"),

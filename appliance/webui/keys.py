@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", Settings)
 BOX = web.AppKey("box", Box)
 HUB: web.AppKey[Hub] = web.AppKey("hub")
+# The widget script and its ETag, read once at start.
+WIDGET: web.AppKey[tuple[bytes, str]] = web.AppKey("widget")
 # One-time first-boot link token; None once an admin exists.
 SETUP_TOKEN: web.AppKey[list[str | None]] = web.AppKey("setup_token")
 # The console session of a request, or None (set by the sessions middleware).

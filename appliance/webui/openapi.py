@@ -47,8 +47,13 @@ def _op(
     errors: tuple[int, ...] = (),
     security: str | None = None,
     status: str = "200",
+    also: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {status: ok}}
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {status: ok, **(also or {})},
+    }
     for code in errors:
         op["responses"][str(code)] = _ERR
     if body is not None:
@@ -96,6 +101,7 @@ def _page(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str,
 
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
+    identity = _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR)
     conv = _obj(conversation=_ref("Conversation"))
     conv_console = _obj(conversation=_ref("ConsoleConversation"))
     message = _obj(message=_ref("Message"))
@@ -122,43 +128,22 @@ def build_openapi() -> dict[str, Any]:
             "post": _op(
                 "Keep a visitor token or issue a new anonymous identity",
                 "visitor",
-                _json(_obj(["visitor_id", "token"], visitor_id=_STR, token=_STR)),
+                _json(identity, "token kept"),
                 body=_obj(token=_STR),
-                errors=(400, 413, 422, 429),
+                errors=(413, 422, 429),
+                also={"201": _json(identity, "new visitor")},
             )
-            | {
-                "responses": {
-                    "200": _json(
-                        _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR), "token kept"
-                    ),
-                    "201": _json(
-                        _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR), "new visitor"
-                    ),
-                    "413": _ERR,
-                    "422": _ERR,
-                    "429": _ERR,
-                }
-            }
         },
         "/api/visitor/conversations": {
             "post": _op(
                 "Start a conversation, or return the visitor's open one",
                 "visitor",
-                _json(conv, "the open conversation"),
+                _json(conv, "already open"),
                 body=_obj(name=_STR, page_url=_STR, lang=_STR),
                 errors=(401, 413, 422, 429),
                 security="visitor",
+                also={"201": _json(conv, "started")},
             )
-            | {
-                "responses": {
-                    "200": _json(conv, "already open"),
-                    "201": _json(conv, "started"),
-                    "401": _ERR,
-                    "413": _ERR,
-                    "422": _ERR,
-                    "429": _ERR,
-                }
-            }
         },
         "/api/visitor/conversations/{conv_id}": {
             "get": _op(
@@ -188,8 +173,8 @@ def build_openapi() -> dict[str, Any]:
                 errors=(401, 404, 409, 413, 422, 429),
                 security="visitor",
                 status="201",
-            )
-            | {"x-repeat": "200 with the original message when client_msg_id was seen"},
+                also={"200": _json(message, "client_msg_id seen before: the original")},
+            ),
         },
         "/api/visitor/conversations/{conv_id}/close": {
             "post": _op(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import resources
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.core.chats import InvalidInput
-from appliance.webui.keys import BOX
+from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.ws import visitor_ws
 
 _MAX_JSON = 16 * 1024  # bytes of a visitor request body
@@ -47,14 +48,19 @@ def _address(request: web.Request) -> str:
     return request.remote or ""
 
 
+def load_widget() -> tuple[bytes, str]:
+    """Read the widget script once; return it and its ETag."""
+    body = (resources.files("appliance.webui") / "static" / "widget.js").read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+
 async def widget_js(request: web.Request) -> web.Response:
-    """Serve the widget script (cached briefly: it changes with upgrades)."""
-    text = (resources.files("appliance.webui") / "static" / "widget.js").read_text("utf-8")
-    return web.Response(
-        text=text,
-        content_type="application/javascript",
-        headers={"Cache-Control": "public, max-age=300"},
-    )
+    """Serve the widget script; revalidated by ETag so upgrades reach visitors soon."""
+    body, etag = request.app[WIDGET]
+    headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=body, content_type="application/javascript", headers=headers)
 
 
 async def create_session(request: web.Request) -> web.Response:

@@ -236,3 +236,12 @@ async def test_cors_lets_any_site_embed_the_widget_but_not_the_console(
         assert "Access-Control-Allow-Origin" not in r.headers
         assert r.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+
+
+async def test_widget_script_is_revalidated_by_etag(running, http_sessions):
+    http = http_sessions()
+    async with http.get(running.url("/widget.js")) as r:
+        etag = r.headers["ETag"]
+        assert "attachShadow" in await r.text()
+    async with http.get(running.url("/widget.js"), headers={"If-None-Match": etag}) as r:
+        assert r.status == 304
