@@ -30,14 +30,14 @@ class BadFrame(ValueError):
     """A frame that does not follow the protocol."""
 
 
-def _field(frame: dict[str, Any], name: str, kind: type, *, limit: int = 64) -> Any:
+def _field(frame: dict[str, Any], name: str, kind: type, *, limit: int | None = 64) -> Any:
     value = frame.get(name)
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise BadFrame(f"{name} must be a non-negative integer")
     elif not isinstance(value, kind):
         raise BadFrame(f"{name} is missing or has the wrong type")
-    if isinstance(value, str) and kind is str and name != "body" and not 0 < len(value) <= limit:
+    if limit is not None and isinstance(value, str) and not 0 < len(value) <= limit:
         raise BadFrame(f"{name} must be 1-{limit} characters")
     return value
 
@@ -60,7 +60,7 @@ def _error(code: str, message: str, ref: Any = None, **extra: Any) -> dict[str, 
     return frame
 
 
-class Session:
+class Peer:
     """Protocol state of one socket: what it may do and what it has joined."""
 
     def __init__(self, box: Box, hub: Hub, conn: Connection, address: str) -> None:
@@ -124,7 +124,7 @@ class Session:
         ref = frame.get("client_msg_id")
         conv_id = _field(frame, "conversation_id", str)
         client_msg_id = _field(frame, "client_msg_id", str)
-        body = _field(frame, "body", str)
+        body = _field(frame, "body", str, limit=None)  # the chat rules bound it in bytes
         conn = self.conn
         try:
             joined = conn.joined.get(conv_id)
@@ -161,16 +161,16 @@ class Session:
         self.hub.typing(self.conn, conv_id, active)
 
 
-async def _serve(ws: web.WebSocketResponse, session: Session) -> None:
+async def _serve(ws: web.WebSocketResponse, peer: Peer) -> None:
     """Read frames until the socket closes; a bad frame closes this socket only."""
-    conn = session.conn
-    session.hub.add(conn)
+    conn = peer.conn
+    peer.hub.add(conn)
     sender = asyncio.create_task(conn.run_sender())
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 try:
-                    await session.handle(parse_frame(msg.data))
+                    await peer.handle(parse_frame(msg.data))
                 except BadFrame as err:
                     await ws.send_str(json.dumps(_error("bad_frame", str(err))))
                     await ws.close(code=_CLOSE_BAD_FRAME, message=b"bad frame")
@@ -181,7 +181,7 @@ async def _serve(ws: web.WebSocketResponse, session: Session) -> None:
             elif msg.type == WSMsgType.ERROR:
                 break
     finally:
-        session.hub.remove(conn)
+        peer.hub.remove(conn)
         await asyncio.gather(sender, return_exceptions=True)
         if not ws.closed:
             await ws.close()
@@ -218,7 +218,7 @@ async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
         return ws
     conn = Connection(ws, "visitor", visitor_id)
     conn.send({"type": "ready", "visitor_id": visitor_id})
-    await _serve(ws, Session(box, request.app[HUB], conn, request.remote or ""))
+    await _serve(ws, Peer(box, request.app[HUB], conn, request.remote or ""))
     return ws
 
 
@@ -235,5 +235,5 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     conn = Connection(ws, "agent", str(user.id), user.display_name)
     conn.role = user.role
     conn.send({"type": "ready", "user": user.public()})
-    await _serve(ws, Session(request.app[BOX], request.app[HUB], conn, request.remote or ""))
+    await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws

@@ -39,13 +39,13 @@
   const CATALOG = {
     "zh-CN": {
       title: "在线客服", open: "打开在线客服", minimize: "收起", send: "发送",
-      placeholder: "输入消息,Enter 发送", endChat: "结束对话", endConfirm: "确认结束?",
-      newChat: "开始新对话", typing: "客服正在输入…", idle: "您好,有什么可以帮您?",
-      connecting: "正在连接…", reconnecting: "网络中断,正在重新连接…",
-      waiting: "正在排队,请稍候…", active: "客服 {name} 正在为您服务", closed: "对话已结束",
+      placeholder: "输入消息，Enter 发送", endChat: "结束对话", endConfirm: "确认结束？",
+      newChat: "开始新对话", typing: "客服正在输入…", idle: "您好，有什么可以帮您？",
+      connecting: "正在连接…", reconnecting: "网络中断，正在重新连接…",
+      waiting: "正在排队，请稍候…", active: "客服 {name} 正在为您服务", closed: "对话已结束",
       assigned: "客服 {name} 已接入", closedEvent: "对话已结束", sending: "发送中…",
-      failed: "未发送", tooLarge: "消息过长(最多 4096 字节)", rateLimited: "发送太频繁,请稍后再试",
-      offline: "暂时无法连接客服,请稍后再试", unread: "{n} 条未读消息",
+      failed: "未发送", tooLarge: "消息过长（最多 4096 字节）", rateLimited: "发送太频繁，请稍后再试",
+      offline: "暂时无法连接客服，请稍后再试", unread: "{n} 条未读消息",
     },
     en: {
       title: "Chat with us", open: "Open chat", minimize: "Minimize", send: "Send",
