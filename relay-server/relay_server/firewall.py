@@ -1,0 +1,70 @@
+"""The relay's forwarding rules, rendered from the registry and applied with nft.
+
+Policy: nothing is forwarded unless a rule allows it. A staff device may open TCP
+connections to its own tenant's appliance console port and nothing else; no path
+crosses tenants and staff devices cannot reach each other. The relay's own traffic
+(visitor passthrough, enrolment) is local, not forwarded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from relay_server.registry import Staff, Tenant
+
+TABLE = "callbox_relay"
+
+
+def render(interface: str, tenants: list[Tenant], staff: list[Staff], console_port: int) -> str:
+    """Return an nft script that replaces the relay's table atomically."""
+    by_id = {t.id: t for t in tenants if t.appliance_key}
+    allow = []
+    for device in staff:
+        tenant = by_id.get(device.tenant_id)
+        if tenant is None:
+            continue
+        allow.append(
+            f"        iifname {interface} oifname {interface} ip saddr {device.address}"
+            f" ip daddr {tenant.appliance_address} tcp dport {console_port} accept"
+        )
+    lines = [
+        f"table inet {TABLE} {{}}",
+        f"delete table inet {TABLE}",
+        f"table inet {TABLE} {{",
+        "    chain forward {",
+        "        type filter hook forward priority filter; policy drop;",
+        "        ct state established,related accept",
+        *allow,
+        "    }",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+async def apply(script: str) -> None:
+    """Load an nft script in one transaction."""
+    proc = await asyncio.create_subprocess_exec(
+        "nft",
+        "-f",
+        "-",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate(script.encode())
+    if proc.returncode != 0:
+        raise RuntimeError(f"nft: {err.decode(errors='replace').strip()}")
+
+
+async def remove() -> None:
+    """Drop the relay's table."""
+    proc = await asyncio.create_subprocess_exec(
+        "nft",
+        "delete",
+        "table",
+        "inet",
+        TABLE,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await proc.wait()

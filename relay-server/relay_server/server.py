@@ -1,0 +1,176 @@
+"""`relay-server run`: the WireGuard hub, visitor passthrough, APIs and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from pathlib import Path
+
+from aiohttp import web
+
+from relay_server import firewall, wg
+from relay_server.api import enrolment_app, tunnel_app
+from relay_server.config import APPLIANCE_CONSOLE_PORT, RelayConfig
+from relay_server.keys import public_key
+from relay_server.metrics import Metrics
+from relay_server.passthrough import Passthrough
+from relay_server.registry import OVERLAY, RELAY_ADDRESS, Registry, Tenant
+
+_LOGGER = logging.getLogger(__name__)
+
+_SYNC_INTERVAL = 1.0  # s between registry checks (changes made by the CLI)
+TUNNEL_API_PORT = 8081  # on 100.64.0.1 only
+
+
+class Hub:
+    """Keep WireGuard peers, firewall rules and the host-name table equal to the registry."""
+
+    def __init__(self, config: RelayConfig, registry: Registry, metrics: Metrics) -> None:
+        self._config = config
+        self._registry = registry
+        self._metrics = metrics
+        self._lock = asyncio.Lock()
+        self._version: int | None = None
+        self.by_hostname: dict[str, Tenant] = {}
+
+    def lookup(self, hostname: str) -> Tenant | None:
+        """Return the enrolled tenant serving a host name (in memory, no I/O)."""
+        return self.by_hostname.get(hostname)
+
+    async def sync(self, force: bool = False) -> None:
+        """Apply the registry: peers first removed, then added, then rules."""
+        async with self._lock:
+            version = await asyncio.to_thread(self._registry.version)
+            if version == self._version and not force:
+                return
+            tenants = await asyncio.to_thread(self._registry.tenants)
+            staff = await asyncio.to_thread(self._registry.staff)
+            wanted: dict[str, list[str]] = {}
+            for tenant in tenants:
+                if tenant.appliance_key:
+                    wanted[tenant.appliance_key] = [f"{tenant.appliance_address}/32"]
+            enrolled = {t.id for t in tenants if t.appliance_key}
+            for device in staff:
+                if device.tenant_id in enrolled:
+                    wanted[device.public_key] = [f"{device.address}/32"]
+            iface = self._config.interface
+            current = {p.public_key: p for p in await wg.peers(iface)}
+            for key in current.keys() - wanted.keys():
+                await wg.remove_peer(iface, key)
+            for key, allowed in wanted.items():
+                if key not in current or list(current[key].allowed_ips) != allowed:
+                    await wg.set_peer(iface, key, allowed)
+            await firewall.apply(firewall.render(iface, tenants, staff, APPLIANCE_CONSOLE_PORT))
+            self.by_hostname = {t.hostname: t for t in tenants if t.appliance_key}
+            self._version = version
+            _LOGGER.info("applied registry: %d tenants, %d peers", len(tenants), len(wanted))
+
+    async def watch(self) -> None:
+        """Follow registry changes and refresh handshake metrics."""
+        while True:
+            try:
+                await self.sync()
+                peers = {p.public_key: p for p in await wg.peers(self._config.interface)}
+                self._metrics.handshakes = {
+                    t.name: peers[t.appliance_key].latest_handshake
+                    for t in self.by_hostname.values()
+                    if t.appliance_key in peers
+                }
+            except Exception:
+                _LOGGER.exception("registry sync failed")
+            await asyncio.sleep(_SYNC_INTERVAL)
+
+
+def _enable_forwarding() -> None:
+    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+
+
+async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
+    """Run until `stop` is set; take the interface and rules down afterwards."""
+    registry = Registry(config.registry_path)
+    metrics = Metrics()
+    private = config.key_path.read_text().strip()
+    iface = config.interface
+    await wg.delete(iface)  # a stale interface from a crash
+    mode = await wg.create(iface)
+    await wg.configure(iface, private, f"{RELAY_ADDRESS}/{OVERLAY.prefixlen}", config.wg_port)
+    await asyncio.to_thread(_enable_forwarding)
+    hub = Hub(config, registry, metrics)
+    await hub.sync(force=True)
+    _LOGGER.info("WireGuard %s up (%s) on udp/%d", iface, mode, config.wg_port)
+
+    passthrough = Passthrough(
+        hub.lookup,
+        metrics,
+        hello_timeout=config.hello_timeout,
+        connect_timeout=config.connect_timeout,
+    )
+    servers = [
+        await asyncio.start_server(passthrough.handle_tls, config.bind, config.https_port),
+        await asyncio.start_server(passthrough.handle_http, config.bind, config.http_port),
+    ]
+    info = {
+        "public_key": public_key(private),
+        "endpoint": f"{config.public_host}:{config.wg_port}",
+        "tunnel_api": f"http://{RELAY_ADDRESS}:{TUNNEL_API_PORT}",
+    }
+
+    async def changed() -> None:
+        await hub.sync()
+
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(config.cert_path, config.cert_key_path)
+    runners = []
+    for app, host, port, context in (
+        (enrolment_app(registry, changed, info), config.bind, config.api_port, tls),
+        (tunnel_app(registry, changed), RELAY_ADDRESS, TUNNEL_API_PORT, None),
+        (_metrics_app(metrics, hub), config.metrics_bind, config.metrics_port, None),
+    ):
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        runners.append(runner)
+    watcher = asyncio.create_task(hub.watch())
+    print(f"relay-server: ready ({config.public_host}, https/{config.https_port})", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+        for server in servers:
+            server.close()
+        for runner in runners:
+            await runner.cleanup()
+        await firewall.remove()
+        await wg.delete(iface)
+
+
+def _metrics_app(metrics: Metrics, hub: Hub) -> web.Application:
+    async def prometheus(_: web.Request) -> web.Response:
+        return web.Response(text=metrics.render(), content_type="text/plain")
+
+    async def ready(_: web.Request) -> web.Response:
+        return web.json_response({"ready": True, "tenants": len(hub.by_hostname)})
+
+    app = web.Application()
+    app.router.add_get("/metrics", prometheus)
+    app.router.add_get("/ready", ready)
+    return app
+
+
+def run(config: RelayConfig) -> int:
+    """Run the relay until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(config, stop)
+
+    asyncio.run(main())
+    return 0
