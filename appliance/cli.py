@@ -17,6 +17,7 @@ from appliance import __version__
 from appliance.core.accounts import ROLES, AccountError
 from appliance.core.box import Box
 from appliance.discovery import lan_addresses
+from appliance.relay import commands as relay_commands
 from appliance.settings import Settings, SettingsError, load_settings
 
 _LOGGER = logging.getLogger("appliance")
@@ -60,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     disable.add_argument("username")
     enable = users.add_parser("enable", help="enable a disabled user")
     enable.add_argument("username")
+    relay_commands.add_parsers(commands)
     return parser
 
 
@@ -114,6 +116,7 @@ async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = 
     """Run the appliance until SIGINT or SIGTERM."""
     from appliance.webui.app import create_app
     from appliance.webui.keys import SETUP_TOKEN
+    from appliance.webui.relay_listener import start_relay_sites, stop_relay_sites
 
     app = create_app(settings)
     runner = web.AppRunner(
@@ -144,6 +147,7 @@ async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = 
             "  or run: appliance user add --role admin NAME",
             flush=True,
         )
+    relay_sites = await start_relay_sites(runner, app)
     print(f"callbox: listening on port {port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -153,6 +157,7 @@ async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = 
         await stop.wait()
     finally:
         _LOGGER.info("stopping")
+        await stop_relay_sites(relay_sites)
         await runner.cleanup()
 
 
@@ -184,9 +189,15 @@ def main(argv: list[str] | None = None) -> int:
                 format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             )
             _run_loop(serve(settings))
-        else:
+        elif args.command == "user":
             _run_loop(_user_command(settings, args))
-    except AccountError as err:
+        elif args.command == "enroll":
+            _run_loop(relay_commands.enroll(settings, args))
+        elif args.command == "cert":
+            relay_commands.import_certificate(settings, args)
+        else:
+            _run_loop(relay_commands.staff_command(settings, args))
+    except (AccountError, relay_commands.CommandError) as err:
         print(f"appliance: {err}", file=sys.stderr)
         return 1
     except OSError as err:

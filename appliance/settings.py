@@ -42,6 +42,12 @@ class Settings:
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds
     presence_grace: float = 60.0  # seconds an online agent may be disconnected
+    # Relay tunnel (used once the box is enrolled; needs CAP_NET_ADMIN).
+    tunnel_interface: str = "cbox0"
+    visitor_port: int = 443  # TLS from visitors, through the relay, on the overlay address
+    console_tls_port: int = 8443  # the console for staff devices, on the overlay address
+    acme_port: int = 80  # ACME HTTP-01 answers, on the overlay address
+    admin_from_staff: bool = False  # let staff devices open the admin pages too
 
     @property
     def db_path(self) -> Path:

@@ -10,6 +10,7 @@ from appliance.core.accounts import Accounts
 from appliance.core.assignment import Dispatcher
 from appliance.core.chats import Chats
 from appliance.core.db import Database
+from appliance.core.devices import Devices
 from appliance.core.events import EventBus
 from appliance.core.ratelimit import VisitorLimits
 from appliance.core.visitors import Visitors
@@ -64,6 +65,7 @@ class Box:
         self.visitors = Visitors(self.db, load_secret(settings.data_dir))
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
+        self.devices = Devices(self.db)
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,
             msg_burst=settings.visitor_msg_burst,

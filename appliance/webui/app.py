@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from importlib import resources
@@ -13,13 +16,29 @@ from aiohttp import WSCloseCode, web
 
 from appliance.core.box import Box
 from appliance.discovery import ConsoleAdvertiser, lan_addresses, service_info
+from appliance.relay import state as relay_state
+from appliance.relay.tunnel import Tunnel
+from appliance.relay.wireguard import WireGuardError
 from appliance.settings import Settings
-from appliance.webui import auth_views, console_views, visitor_views
+from appliance.webui import admin_views, auth_views, console_views, visitor_views
+from appliance.webui.access import access
 from appliance.webui.hub import Hub
-from appliance.webui.keys import BOX, HUB, SETTINGS, SETUP_TOKEN, WIDGET
+from appliance.webui.keys import (
+    ACME_CHALLENGES,
+    BOX,
+    HUB,
+    RELAY_PEERS,
+    SETTINGS,
+    SETUP_TOKEN,
+    STAFF_NETWORK,
+    TUNNEL,
+    WIDGET,
+)
 from appliance.webui.openapi import openapi_json
+from appliance.webui.relay_listener import RelayPeers
 from appliance.webui.security import csrf, errors, headers, sessions
 
+_LOGGER = logging.getLogger(__name__)
 _CLIENT_MAX_SIZE = 1024 * 1024  # bytes of any request body
 
 
@@ -44,6 +63,29 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     await hub.close()
 
 
+async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Bring the tunnel up when the box is enrolled; the sites on it start in serve()."""
+    settings = app[SETTINGS]
+    state = await asyncio.to_thread(relay_state.load, settings.data_dir)
+    key = await asyncio.to_thread(relay_state.private_key, settings.data_dir)
+    if state is None or key is None:
+        yield
+        return
+    app[STAFF_NETWORK][0] = state.staff_network
+    tunnel = Tunnel(state, key, settings.tunnel_interface)
+    try:
+        await tunnel.up()
+    except WireGuardError as err:
+        tunnel.status.error = str(err)
+        _LOGGER.warning("relay tunnel not up (it needs CAP_NET_ADMIN): %s", err)
+    else:
+        app[TUNNEL][0] = tunnel
+        tunnel.start()
+    yield
+    # The interface stays: a restart of the box must not drop staff longer than needed.
+    await tunnel.stop()
+
+
 async def _close_sockets(app: web.Application) -> None:
     hub = app[HUB]
     sockets = [c.ws for group in (*hub.agents.values(), *hub.visitors.values()) for c in group]
@@ -62,12 +104,18 @@ async def _mdns_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """Return the appliance app; its resources open on startup and close on cleanup."""
     app = web.Application(
-        middlewares=[headers, errors, sessions, csrf], client_max_size=_CLIENT_MAX_SIZE
+        middlewares=[access, headers, errors, sessions, csrf], client_max_size=_CLIENT_MAX_SIZE
     )
     app[SETTINGS] = settings
     setup_token: list[str | None] = [None]
     app[SETUP_TOKEN] = setup_token
     app[WIDGET] = visitor_views.load_widget()
+    app[RELAY_PEERS] = RelayPeers()
+    staff_network: list[ipaddress.IPv4Network | None] = [None]
+    app[STAFF_NETWORK] = staff_network
+    tunnel: list[Tunnel | None] = [None]
+    app[TUNNEL] = tunnel
+    app[ACME_CHALLENGES] = {}
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("appliance.webui", "templates"),
@@ -75,12 +123,14 @@ def create_app(settings: Settings) -> web.Application:
     )
     auth_views.add_routes(app)
     console_views.add_routes(app)
+    admin_views.add_routes(app)
     visitor_views.add_routes(app)
     app.router.add_get("/api/openapi.json", openapi_json)
     static = Path(str(resources.files("appliance.webui") / "static"))
     app.router.add_static("/static/", static)
     app.cleanup_ctx.append(_box_ctx)
     app.cleanup_ctx.append(_hub_ctx)
+    app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_sockets)
     if settings.mdns:
         app.cleanup_ctx.append(_mdns_ctx)

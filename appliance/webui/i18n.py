@@ -52,6 +52,21 @@ _TEXT: dict[str, tuple[str, str]] = {
     "event_closed": ("会话已结束", "Conversation closed"),
     "language": ("English", "中文"),
     "forbidden": ("无权访问", "Forbidden"),
+    "admin": ("系统管理", "Administration"),
+    "tunnel": ("中继隧道", "Relay tunnel"),
+    "tunnel_state": ("状态", "State"),
+    "tenant": ("租户", "Tenant"),
+    "public_host": ("公网聊天域名", "Public chat host"),
+    "overlay_address": ("隧道地址", "Overlay address"),
+    "relay_endpoint": ("中继端点", "Relay endpoint"),
+    "last_handshake": ("最近握手", "Latest handshake"),
+    "traffic": ("流量", "Traffic"),
+    "repairs": ("自动修复次数", "Repairs"),
+    "not_enrolled": ("本机尚未加入中继。", "This box has not joined a relay."),
+    "staff_devices": ("远程员工设备", "Staff devices"),
+    "device": ("设备", "Device"),
+    "created": ("创建时间", "Created"),
+    "revoked": ("吊销时间", "Revoked"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -11,7 +12,9 @@ from appliance.core.box import Box
 from appliance.settings import Settings
 
 if TYPE_CHECKING:
+    from appliance.relay.tunnel import Tunnel
     from appliance.webui.hub import Hub
+    from appliance.webui.relay_listener import RelayPeers
 
 SETTINGS = web.AppKey("settings", Settings)
 BOX = web.AppKey("box", Box)
@@ -22,3 +25,9 @@ WIDGET: web.AppKey[tuple[bytes, str]] = web.AppKey("widget")
 SETUP_TOKEN: web.AppKey[list[str | None]] = web.AppKey("setup_token")
 # The console session of a request, or None (set by the sessions middleware).
 SESSION: web.RequestKey[Session | None] = web.RequestKey("session")
+# Protocols of connections that came through the relay -> the visitor's address.
+RELAY_PEERS: web.AppKey[RelayPeers] = web.AppKey("relay_peers")
+# The box's staff subnet once enrolled (held in a list: known only at startup).
+STAFF_NETWORK: web.AppKey[list[ipaddress.IPv4Network | None]] = web.AppKey("staff_network")
+TUNNEL: web.AppKey[list[Tunnel | None]] = web.AppKey("tunnel")
+ACME_CHALLENGES: web.AppKey[dict[str, str]] = web.AppKey("acme_challenges")

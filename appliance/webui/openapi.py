@@ -323,6 +323,7 @@ def build_openapi() -> dict[str, Any]:
         "/console": {"get": _page("The live console")},
         "/console/history": {"get": _page("Closed conversations")},
         "/console/history/{conv_id}": {"get": _page("A transcript", [_CONV_ID])},
+        "/admin": {"get": _page("Tunnel health and staff devices (LAN only, admins)")},
     }
     conversation_props = {
         "id": _STR,

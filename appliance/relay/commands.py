@@ -1,0 +1,122 @@
+"""`appliance enroll`, `appliance cert import` and `appliance staff …`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+
+import aiohttp
+
+from appliance.core.box import Box
+from appliance.relay import enrolment, staff
+from appliance.relay import state as relay_state
+from appliance.relay.tls import CertificateError, import_visitor_certificate
+from appliance.relay.tunnel import Tunnel
+from appliance.relay.wireguard import WireGuardError
+from appliance.settings import Settings
+
+_ENROL_CHECK = 20.0  # s to wait for the first answer through the new tunnel
+
+
+class CommandError(RuntimeError):
+    """A relay command that failed, with a message for the operator."""
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the relay-related subcommands."""
+    enroll = commands.add_parser("enroll", help="join a relay with a one-time token")
+    enroll.add_argument("--relay", help="relay host[:port] (default: the one in the token)")
+    enroll.add_argument("--token", required=True, help="the cbr1.… token from the relay operator")
+    cert = commands.add_parser("cert", help="certificates for the public chat host name")
+    certs = cert.add_subparsers(dest="cert_command", required=True)
+    imp = certs.add_parser("import", help="import a certificate chain and its key (PEM)")
+    imp.add_argument("--cert", required=True, type=Path)
+    imp.add_argument("--key", required=True, type=Path)
+    device = commands.add_parser("staff", help="staff devices (WireGuard profiles)")
+    devices = device.add_subparsers(dest="staff_command", required=True)
+    add = devices.add_parser("add", help="register a device; writes its profile and QR code")
+    add.add_argument("name")
+    devices.add_parser("list", help="list devices")
+    revoke = devices.add_parser("revoke", help="cut a device off at once")
+    revoke.add_argument("name")
+
+
+def _enrolled(settings: Settings) -> relay_state.RelayState:
+    state = relay_state.load(settings.data_dir)
+    if state is None:
+        raise CommandError("this box is not enrolled: run `appliance enroll` first")
+    return state
+
+
+async def enroll(settings: Settings, args: argparse.Namespace) -> None:
+    """Enrol, then bring the tunnel up and wait for the relay to answer through it."""
+    try:
+        state = await enrolment.enroll(settings.data_dir, args.token, args.relay)
+    except enrolment.EnrolmentError as err:
+        raise CommandError(str(err)) from err
+    print(f"enrolled as tenant {state.tenant!r}: {state.hostname}, overlay {state.address}")
+    key = relay_state.private_key(settings.data_dir)
+    assert key is not None
+    tunnel = Tunnel(state, key, settings.tunnel_interface)
+    try:
+        await tunnel.up()
+    except WireGuardError as err:
+        print(f"tunnel not up yet ({err}); `appliance run` with CAP_NET_ADMIN brings it up")
+        return
+    async with aiohttp.ClientSession() as session:
+        deadline = asyncio.get_running_loop().time() + _ENROL_CHECK
+        while asyncio.get_running_loop().time() < deadline:
+            if await tunnel.check(session):
+                print(f"tunnel up: the relay answers at {state.relay_address}")
+                return
+            await asyncio.sleep(0.5)
+    raise CommandError("the tunnel is configured but the relay does not answer through it")
+
+
+def import_certificate(settings: Settings, args: argparse.Namespace) -> None:
+    """Import the visitor certificate (checked against its key and host name)."""
+    state = relay_state.load(settings.data_dir)
+    try:
+        leaf = import_visitor_certificate(
+            settings.data_dir,
+            args.cert.read_bytes(),
+            args.key.read_bytes(),
+            state.hostname if state else None,
+        )
+    except (OSError, CertificateError) as err:
+        raise CommandError(str(err)) from err
+    print(
+        f"imported certificate for {leaf.subject.rfc4514_string()}, "
+        f"valid until {leaf.not_valid_after_utc:%Y-%m-%d}; restart the appliance to use it"
+    )
+
+
+async def staff_command(settings: Settings, args: argparse.Namespace) -> None:
+    """Add, list or revoke staff devices."""
+    box = Box(settings)
+    await box.db.open()
+    try:
+        if args.staff_command == "list":
+            devices = await box.devices.list()
+            print(f"{'name':<24} {'address':<16} state")
+            for d in devices:
+                print(f"{d.name:<24} {d.address:<16} {'revoked' if d.revoked_at else 'active'}")
+            return
+        state = _enrolled(settings)
+        try:
+            if args.staff_command == "add":
+                profile = await staff.add(settings.data_dir, state, box.devices, args.name)
+                print(profile.qr_text)
+                print(f"device {profile.name!r} at {profile.address}")
+                print(f"  WireGuard profile: {profile.config} (scan the QR code above,")
+                print(f"                     or {profile.qr_png}, with the WireGuard app)")
+                print(f"  console:           {profile.console_url}")
+                print(f"  trust this CA once on the device: {profile.ca}")
+            else:
+                await staff.revoke(state, box.devices, args.name)
+                print(f"device {args.name!r} revoked: cut off at the relay")
+        except staff.StaffError as err:
+            raise CommandError(str(err)) from err
+    finally:
+        await box.db.close()

@@ -1,0 +1,168 @@
+"""The box's tunnel to its relay: brought up at start, watched, and mended.
+
+The box dials out (PersistentKeepalive), so it needs no public address or inbound
+port. When the relay restarts it forgets the session and cannot call the box back
+(it does not know the box's address behind NAT), so the box notices through a health
+check over the tunnel and re-creates the peer, which forces a fresh handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from appliance.relay import wireguard
+from appliance.relay.state import RelayState
+
+_LOGGER = logging.getLogger(__name__)
+
+KEEPALIVE = 25  # s, keeps NAT mappings open
+_CHECK_INTERVAL = 5.0  # s between health checks
+_CHECK_TIMEOUT = 3.0  # s for one check
+_FAILURES_BEFORE_REPAIR = 2
+
+
+@dataclass
+class TunnelStatus:
+    """What the admin page shows."""
+
+    state: str = "down"  # down, up, degraded
+    mode: str = ""
+    last_ok: float = 0.0
+    repairs: int = 0
+    error: str = ""
+
+
+class Tunnel:
+    """One WireGuard interface with the relay as its only peer."""
+
+    def __init__(self, state: RelayState, private_key: str, interface: str) -> None:
+        self.relay = state
+        self._private = private_key
+        self.interface = interface
+        self.status = TunnelStatus()
+        self._task: asyncio.Task[None] | None = None
+
+    async def up(self) -> None:
+        """Create and configure the interface and the relay peer."""
+        name = self.interface
+        if not await wireguard.exists(name):
+            self.status.mode = await wireguard.create(name)
+        await wireguard.run(
+            "wg", "set", name, "private-key", "/dev/stdin", stdin=self._private.encode() + b"\n"
+        )
+        prefix = self.relay.staff_network.prefixlen
+        await wireguard.run(
+            "ip", "address", "replace", f"{self.relay.address}/{prefix}", "dev", name
+        )
+        await wireguard.run("ip", "link", "set", "dev", name, "up")
+        await wireguard.run("ip", "route", "replace", f"{self.relay.relay_address}/32", "dev", name)
+        await self._set_peer()
+        self.status.state = "up"
+
+    async def _set_peer(self) -> None:
+        # `wg` resolves a host name each time the endpoint is set: a changed relay
+        # address is picked up on repair.
+        await wireguard.run(
+            "wg",
+            "set",
+            self.interface,
+            "peer",
+            self.relay.relay_public_key,
+            "allowed-ips",
+            f"{self.relay.relay_address}/32,{self.relay.network}",
+            "endpoint",
+            self.relay.endpoint,
+            "persistent-keepalive",
+            str(KEEPALIVE),
+        )
+
+    async def repair(self) -> None:
+        """Drop and re-add the relay peer: the next packet starts a new handshake."""
+        self.status.repairs += 1
+        if not await wireguard.exists(self.interface):
+            await self.up()
+            return
+        await wireguard.run(
+            "wg", "set", self.interface, "peer", self.relay.relay_public_key, "remove"
+        )
+        await self._set_peer()
+
+    async def check(self, session: aiohttp.ClientSession) -> bool:
+        """Ask the relay's tunnel API who we are; True when it answers for our tenant."""
+        try:
+            async with session.get(
+                f"{self.relay.tunnel_api}/v1/status",
+                timeout=aiohttp.ClientTimeout(total=_CHECK_TIMEOUT),
+            ) as response:
+                data = await response.json()
+                return response.status == 200 and data.get("tenant") == self.relay.tenant
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return False
+
+    async def supervise(self) -> None:
+        """Keep the tunnel healthy until cancelled."""
+        failures = 0
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    if not await wireguard.exists(self.interface):
+                        await self.up()
+                    if await self.check(session):
+                        failures = 0
+                        self.status.state, self.status.error = "up", ""
+                        self.status.last_ok = time.time()
+                    else:
+                        failures += 1
+                        self.status.state = "degraded"
+                        if failures >= _FAILURES_BEFORE_REPAIR:
+                            _LOGGER.warning("relay unreachable through the tunnel; re-handshaking")
+                            await self.repair()
+                            failures = 0
+                except wireguard.WireGuardError as err:
+                    self.status.state, self.status.error = "down", str(err)
+                    _LOGGER.warning("tunnel: %s", err)
+                await asyncio.sleep(_CHECK_INTERVAL)
+
+    def start(self) -> None:
+        """Start supervising in the background."""
+        self._task = asyncio.get_running_loop().create_task(self.supervise(), name="tunnel")
+
+    async def stop(self, *, remove: bool = False) -> None:
+        """Stop supervising; remove the interface when asked."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if remove:
+            await wireguard.delete(self.interface)
+
+    async def describe(self) -> dict[str, Any]:
+        """Return tunnel facts for the admin page."""
+        info: dict[str, Any] = {
+            "state": self.status.state,
+            "mode": self.status.mode,
+            "tenant": self.relay.tenant,
+            "hostname": self.relay.hostname,
+            "address": self.relay.address,
+            "endpoint": self.relay.endpoint,
+            "repairs": self.status.repairs,
+            "error": self.status.error,
+            "last_ok": self.status.last_ok,
+        }
+        with contextlib.suppress(wireguard.WireGuardError):
+            health = await wireguard.health(self.interface, self.relay.relay_public_key)
+            if health is not None:
+                info.update(
+                    latest_handshake=health.latest_handshake,
+                    rx_bytes=health.rx_bytes,
+                    tx_bytes=health.tx_bytes,
+                )
+        return info
