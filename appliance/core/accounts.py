@@ -9,7 +9,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -130,8 +129,8 @@ class Accounts:
             raise AccountError("max chats must not be negative")
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
 
-        async def insert(conn: aiosqlite.Connection) -> int:
-            cursor = await conn.execute(
+        def insert(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
                 "INSERT INTO users (username, display_name, password_hash, role,"
                 " max_chats, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (username, name, password_hash, role, limit, now_ms()),
@@ -167,16 +166,16 @@ class Accounts:
     async def set_disabled(self, username: str, disabled: bool = True) -> User:
         """Disable (or enable) a user; a disabled user's sessions end at once."""
 
-        async def update(conn: aiosqlite.Connection) -> int | None:
-            cursor = await conn.execute(
+        def update(conn: sqlite3.Connection) -> int | None:
+            cursor = conn.execute(
                 "UPDATE users SET disabled = ?, status = 'offline' WHERE username = ? RETURNING id",
                 (int(disabled), username),
             )
-            row = await cursor.fetchone()
+            row = cursor.fetchone()
             if row is None:
                 return None
             if disabled:
-                await conn.execute("DELETE FROM sessions WHERE user_id = ?", (row[0],))
+                conn.execute("DELETE FROM sessions WHERE user_id = ?", (row[0],))
             return int(row[0])
 
         user_id = await self._db.write(update)
@@ -226,9 +225,9 @@ class Accounts:
         now = now_ms()
         expires = now + self._session_ttl_ms
 
-        async def insert(conn: aiosqlite.Connection) -> None:
-            await conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
-            await conn.execute(
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
+            conn.execute(
                 "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)"
                 " VALUES (?, ?, ?, ?, ?)",
                 (_token_hash(token), user.id, csrf, now, expires),
@@ -254,8 +253,8 @@ class Accounts:
     async def end_session(self, token: str) -> None:
         """Log out: forget the session."""
 
-        async def delete(conn: aiosqlite.Connection) -> None:
-            await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
+        def delete(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
 
         await self._db.write(delete)
 
@@ -264,8 +263,8 @@ class Accounts:
         if status not in STATUSES:
             raise AccountError(f"status must be one of {', '.join(STATUSES)}")
 
-        async def update(conn: aiosqlite.Connection) -> None:
-            await conn.execute("UPDATE users SET status = ? WHERE id = ?", (status, user_id))
+        def update(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE users SET status = ? WHERE id = ?", (status, user_id))
 
         await self._db.write(
             update, on_commit=lambda _: self._bus.emit(AgentStatusChanged(user_id, status))

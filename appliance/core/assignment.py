@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from typing import Any
-
-import aiosqlite
 
 from appliance.core.chats import Chats, Conflict, Conversation, NotFound, read_conversation
 from appliance.core.db import Database
@@ -106,48 +105,41 @@ class Dispatcher:
         if result is not None:
             self._chats.announce_assigned(*result)
 
-    async def _assign_next(self, conn: aiosqlite.Connection) -> _Assigned | None:
-        async with conn.execute(
+    def _assign_next(self, conn: sqlite3.Connection) -> _Assigned | None:
+        row = conn.execute(
             "SELECT id FROM conversations WHERE status = 'waiting' ORDER BY created_at, id LIMIT 1"
-        ) as cursor:
-            row = await cursor.fetchone()
+        ).fetchone()
         if row is None:
             return None
-        async with conn.execute(_PICK_AGENT) as cursor:
-            agent = await cursor.fetchone()
+        agent = conn.execute(_PICK_AGENT).fetchone()
         if agent is None:
             return None
-        before = await read_conversation(conn, row[0])
+        before = read_conversation(conn, row[0])
         assert before is not None
-        after, message = await self._chats.assign_in(
-            conn, before, agent["id"], agent["display_name"]
-        )
+        after, message = self._chats.assign_in(conn, before, agent["id"], agent["display_name"])
         return before, after, message
 
     async def accept(self, conv_id: str, agent_id: int) -> Conversation:
         """Let an agent take a waiting conversation themselves, within their limit."""
 
-        async def job(conn: aiosqlite.Connection) -> _Assigned:
-            before = await read_conversation(conn, conv_id)
+        def job(conn: sqlite3.Connection) -> _Assigned:
+            before = read_conversation(conn, conv_id)
             if before is None:
                 raise NotFound("no such conversation")
             if before.status != "waiting":
                 raise NotWaiting("conversation is not waiting")
-            async with conn.execute(
+            agent = conn.execute(
                 "SELECT u.display_name, u.max_chats, u.disabled,"
                 " (SELECT count(*) FROM conversations c"
                 "   WHERE c.agent_id = u.id AND c.status = 'active') AS load"
                 " FROM users u WHERE u.id = ?",
                 (agent_id,),
-            ) as cursor:
-                agent = await cursor.fetchone()
+            ).fetchone()
             if agent is None or agent["disabled"]:
                 raise NotFound("no such agent")
             if agent["load"] >= agent["max_chats"]:
                 raise LimitReached("you are at your chat limit")
-            after, message = await self._chats.assign_in(
-                conn, before, agent_id, agent["display_name"]
-            )
+            after, message = self._chats.assign_in(conn, before, agent_id, agent["display_name"])
             return before, after, message
 
         async with self._lock:

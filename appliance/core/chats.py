@@ -6,8 +6,6 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.db import Database
 from appliance.core.events import ConversationChanged, EventBus, MessageCreated
@@ -130,15 +128,14 @@ def _clean_text(value: Any, limit: int, field: str) -> str:
     return text
 
 
-async def read_conversation(conn: aiosqlite.Connection, conv_id: str) -> Conversation | None:
+def read_conversation(conn: sqlite3.Connection, conv_id: str) -> Conversation | None:
     """Read a conversation inside a write transaction."""
-    async with conn.execute(_CONV_SELECT + " WHERE c.id = ?", (conv_id,)) as cursor:
-        row = await cursor.fetchone()
+    row = conn.execute(_CONV_SELECT + " WHERE c.id = ?", (conv_id,)).fetchone()
     return _conversation(row) if row else None
 
 
-async def append_message(
-    conn: aiosqlite.Connection,
+def append_message(
+    conn: sqlite3.Connection,
     conv_id: str,
     *,
     sender_type: str,
@@ -149,11 +146,10 @@ async def append_message(
     client_msg_id: str | None = None,
 ) -> dict[str, Any]:
     """Give the next sequence number to a new message and store it (inside a write)."""
-    async with conn.execute(
+    row = conn.execute(
         "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
         (conv_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
+    ).fetchone()
     assert row is not None, "conversation vanished inside its transaction"
     message = {
         "id": new_id("m_"),
@@ -167,7 +163,7 @@ async def append_message(
         "event": event,
         "created_at": now_ms(),
     }
-    await conn.execute(
+    conn.execute(
         f"INSERT INTO messages ({_MSG_COLUMNS}) VALUES ({', '.join('?' * 10)})",
         tuple(message[key] for key in _MSG_COLUMNS.split(", ")),
     )
@@ -207,30 +203,29 @@ class Chats:
         language = _clean_text(lang, 16, "lang")
         now = now_ms()
 
-        async def job(conn: aiosqlite.Connection) -> tuple[Conversation, bool]:
-            async with conn.execute(
+        def job(conn: sqlite3.Connection) -> tuple[Conversation, bool]:
+            row = conn.execute(
                 "SELECT id FROM conversations WHERE visitor_id = ? AND status != 'closed'"
                 " ORDER BY created_at DESC LIMIT 1",
                 (visitor_id,),
-            ) as cursor:
-                row = await cursor.fetchone()
+            ).fetchone()
             if row is not None:
-                existing = await read_conversation(conn, row[0])
+                existing = read_conversation(conn, row[0])
                 assert existing is not None
                 return existing, False
             # The visitor row may predate a restore; the token alone proves the id.
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
                 (visitor_id, now, now),
             )
             conv_id = new_id("c_")
-            await conn.execute(
+            conn.execute(
                 "INSERT INTO conversations (id, visitor_id, status, visitor_name, page_url,"
                 " lang, visitor_ip, created_at) VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?)",
                 (conv_id, visitor_id, visitor_name, url, language, ip, now),
             )
-            created = await read_conversation(conn, conv_id)
+            created = read_conversation(conn, conv_id)
             assert created is not None
             return created, True
 
@@ -328,18 +323,16 @@ class Chats:
             raise InvalidInput(f"client_msg_id must be 1-{_CLIENT_ID_MAX} characters")
         text = self.check_body(body)
 
-        async def job(conn: aiosqlite.Connection) -> tuple[dict[str, Any], bool, str]:
-            async with conn.execute(
+        def job(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool, str]:
+            seen = conn.execute(
                 f"SELECT {_MSG_COLUMNS} FROM messages"
                 " WHERE conversation_id = ? AND client_msg_id = ?",
                 (conv_id, client_msg_id),
-            ) as cursor:
-                seen = await cursor.fetchone()
-            async with conn.execute(
+            ).fetchone()
+            conv = conn.execute(
                 "SELECT status, visitor_id, agent_id FROM conversations WHERE id = ?",
                 (conv_id,),
-            ) as cursor:
-                conv = await cursor.fetchone()
+            ).fetchone()
             if conv is None:
                 raise NotFound("no such conversation")
             if seen is not None:
@@ -350,7 +343,7 @@ class Chats:
                 raise Conflict("conversation is closed")
             if sender_type == "agent" and str(conv["agent_id"]) != sender_id:
                 raise Forbidden("conversation is not assigned to you")
-            message = await append_message(
+            message = append_message(
                 conn,
                 conv_id,
                 sender_type=sender_type,
@@ -372,21 +365,21 @@ class Chats:
     async def close(self, conv_id: str, *, by: str) -> Conversation:
         """Close a conversation (idempotent) and record who closed it."""
 
-        async def job(
-            conn: aiosqlite.Connection,
+        def job(
+            conn: sqlite3.Connection,
         ) -> tuple[Conversation, Conversation, dict[str, Any] | None]:
-            before = await read_conversation(conn, conv_id)
+            before = read_conversation(conn, conv_id)
             if before is None:
                 raise NotFound("no such conversation")
             if before.status == "closed":
                 return before, before, None
-            await conn.execute(
+            conn.execute(
                 "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?"
                 " WHERE id = ?",
                 (now_ms(), by, conv_id),
             )
-            message = await append_message(conn, conv_id, sender_type="system", event="closed")
-            after = await read_conversation(conn, conv_id)
+            message = append_message(conn, conv_id, sender_type="system", event="closed")
+            after = read_conversation(conn, conv_id)
             assert after is not None
             return before, after, message
 
@@ -401,18 +394,18 @@ class Chats:
         _, after, _ = await self._db.write(job, on_commit=announce)
         return after
 
-    async def assign_in(
-        self, conn: aiosqlite.Connection, conv: Conversation, agent_id: int, agent_name: str
+    def assign_in(
+        self, conn: sqlite3.Connection, conv: Conversation, agent_id: int, agent_name: str
     ) -> tuple[Conversation, dict[str, Any]]:
         """Give a waiting conversation to an agent (inside a write); return it and the event."""
         now = now_ms()
-        await conn.execute(
+        conn.execute(
             "UPDATE conversations SET status = 'active', agent_id = ?, assigned_at = ?"
             " WHERE id = ?",
             (agent_id, now, conv.id),
         )
-        await conn.execute("UPDATE users SET last_assigned_at = ? WHERE id = ?", (now, agent_id))
-        message = await append_message(
+        conn.execute("UPDATE users SET last_assigned_at = ? WHERE id = ?", (now, agent_id))
+        message = append_message(
             conn,
             conv.id,
             sender_type="system",
@@ -420,7 +413,7 @@ class Chats:
             sender_name=agent_name,
             event="assigned",
         )
-        after = await read_conversation(conn, conv.id)
+        after = read_conversation(conn, conv.id)
         assert after is not None
         return after, message
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
-
-import aiosqlite
 
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
@@ -30,8 +29,8 @@ class Devices:
     async def add(self, name: str, public_key: str, address: str) -> None:
         """Record a new device (a revoked one of the same name is replaced)."""
 
-        async def job(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT INTO staff_devices (name, public_key, address, created_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
                 " public_key = excluded.public_key, address = excluded.address,"
@@ -44,8 +43,8 @@ class Devices:
     async def revoke(self, name: str) -> bool:
         """Mark a device revoked; tell whether it was active."""
 
-        async def job(conn: aiosqlite.Connection) -> bool:
-            cursor = await conn.execute(
+        def job(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
                 "UPDATE staff_devices SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (now_ms(), name),
             )

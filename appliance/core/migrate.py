@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import sqlite3
 from importlib import resources
-
-import aiosqlite
 
 _LOGGER = logging.getLogger(__name__)
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -23,22 +22,23 @@ def migration_files() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
-    """Apply every migration not yet recorded; return the names applied."""
-    await conn.execute(
+def apply_migrations(conn: sqlite3.Connection, upto: str | None = None) -> list[str]:
+    """Apply every migration not yet recorded (up to `upto`); return the names applied."""
+    conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
     )
-    async with conn.execute("SELECT name FROM schema_migrations") as cursor:
-        done = {row[0] for row in await cursor.fetchall()}
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
     applied = []
     for name, sql in migration_files():
+        if upto is not None and name > upto:
+            break
         if name in done:
             continue
         # executescript commits first and runs statements verbatim, so the
         # transaction and the record of the migration are part of the script.
         escaped = name.replace("'", "''")
-        await conn.executescript(
+        conn.executescript(
             f"BEGIN IMMEDIATE;\n{sql}\n;"
             f"INSERT INTO schema_migrations (name) VALUES ('{escaped}');\nCOMMIT;"
         )

@@ -6,8 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-
-import aiosqlite
+import sqlite3
 
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
@@ -48,8 +47,8 @@ class Visitors:
         visitor_id = new_id(_ID_PREFIX)
         now = now_ms()
 
-        async def insert(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
+        def insert(conn: sqlite3.Connection) -> None:
+            conn.execute(
                 "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)",
                 (visitor_id, now, now),
             )

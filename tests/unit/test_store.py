@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 
-import aiosqlite
 import pytest
 
 from appliance.core.db import Database
@@ -54,8 +53,8 @@ async def test_concurrent_writes_share_commits_and_failures_stay_isolated(tmp_pa
     before = db.stats.transactions
 
     def insert(value: int):  # type: ignore[no-untyped-def]
-        async def job(conn: aiosqlite.Connection) -> int:
-            await conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        def job(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
             return value
 
         return job
@@ -78,8 +77,8 @@ async def test_on_commit_runs_in_commit_order_before_callers_resume(tmp_path):
     order: list[int] = []
 
     async def one(value: int) -> int:
-        async def job(conn: aiosqlite.Connection) -> int:
-            await conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+        def job(conn: sqlite3.Connection) -> int:
+            conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
             return value
 
         result = await db.write(job, on_commit=order.append)
