@@ -1,9 +1,10 @@
 """The relay's forwarding rules, rendered from the registry and applied with nft.
 
-Policy: nothing is forwarded unless a rule allows it. A staff device may open TCP
-connections to its own tenant's appliance console port and nothing else; no path
-crosses tenants and staff devices cannot reach each other. The relay's own traffic
-(visitor passthrough, enrolment) is local, not forwarded.
+Policy: nothing is forwarded unless a rule allows it, and overlay addresses (the
+tunnel API on 100.64.0.1) accept packets only from the WireGuard interface. A staff
+device may open TCP connections to its own tenant's appliance console port and
+nothing else; no path crosses tenants and staff devices cannot reach each other.
+The relay's own traffic (visitor passthrough, enrolment) is local, not forwarded.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ def render(interface: str, tenants: list[Tenant], staff: list[Staff], console_po
         f"table inet {TABLE} {{}}",
         f"delete table inet {TABLE}",
         f"table inet {TABLE} {{",
+        # The overlay exists only inside the tunnel: nothing from outside may address it.
+        "    chain input {",
+        "        type filter hook input priority filter; policy accept;",
+        f"        iifname != {interface} ip daddr 100.64.0.0/10 drop",
+        "    }",
         "    chain forward {",
         "        type filter hook forward priority filter; policy drop;",
         "        ct state established,related accept",

@@ -23,7 +23,7 @@ from relay_server.sni import ClientHelloError, read_client_hello
 _LOGGER = logging.getLogger(__name__)
 
 _PIPE_CHUNK = 64 * 1024  # bytes per read while piping
-_HTTP_HEAD_MAX = 8 * 1024  # bytes of a plain-HTTP request head on port 80
+HTTP_HEAD_MAX = 8 * 1024  # bytes of a plain-HTTP request head on port 80 (stream limit)
 _ACME_PREFIX = b"/.well-known/acme-challenge/"
 _KEEPALIVE_IDLE = 60  # s before TCP keepalive probes: long-lived WebSockets stay up
 

@@ -112,13 +112,19 @@ class Registry:
         finally:
             conn.close()
 
-    def version(self) -> int:
-        """Return a number that changes whenever any process changed the registry."""
+    def version(self) -> str:
+        """Return a digest that changes whenever any process changed what is routed."""
+        digest = hashlib.sha256()
         with self._connect() as conn:
-            row = conn.execute("SELECT count(*), coalesce(max(rowid), 0) FROM tenants").fetchone()
-            staff = conn.execute("SELECT count(*), total(host) FROM staff").fetchone()
-            keys = conn.execute("SELECT count(appliance_key) FROM tenants").fetchone()
-        return hash((tuple(row), tuple(staff), tuple(keys)))
+            for row in conn.execute(
+                "SELECT id, hostname, subnet, appliance_key FROM tenants ORDER BY id"
+            ):
+                digest.update(repr(tuple(row)).encode())
+            for row in conn.execute(
+                "SELECT tenant_id, host, public_key FROM staff ORDER BY tenant_id, host"
+            ):
+                digest.update(repr(tuple(row)).encode())
+        return digest.hexdigest()
 
     def add_tenant(self, name: str, hostname: str, token_ttl: float) -> tuple[Tenant, str]:
         """Register a company and its chat host name; return it and a one-time secret."""

@@ -16,7 +16,7 @@ from relay_server.api import enrolment_app, tunnel_app
 from relay_server.config import APPLIANCE_CONSOLE_PORT, RelayConfig
 from relay_server.keys import public_key
 from relay_server.metrics import Metrics
-from relay_server.passthrough import Passthrough
+from relay_server.passthrough import HTTP_HEAD_MAX, Passthrough
 from relay_server.registry import OVERLAY, RELAY_ADDRESS, Registry, Tenant
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class Hub:
         self._registry = registry
         self._metrics = metrics
         self._lock = asyncio.Lock()
-        self._version: int | None = None
+        self._version: str | None = None
         self.by_hostname: dict[str, Tenant] = {}
 
     def lookup(self, hostname: str) -> Tenant | None:
@@ -110,7 +110,9 @@ async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
     )
     servers = [
         await asyncio.start_server(passthrough.handle_tls, config.bind, config.https_port),
-        await asyncio.start_server(passthrough.handle_http, config.bind, config.http_port),
+        await asyncio.start_server(
+            passthrough.handle_http, config.bind, config.http_port, limit=HTTP_HEAD_MAX
+        ),
     ]
     info = {
         "public_key": public_key(private),
