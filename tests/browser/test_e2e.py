@@ -162,8 +162,11 @@ async def test_chat_across_a_restart(
         mine = console.locator('[data-cb="mine-list"] [data-cb="conv"]')
         await expect(mine).to_have_count(1)
         await expect(console.locator('[data-cb="waiting-list"] [data-cb="conv"]')).to_have_count(0)
+        # A new chat raises the title badge (with the beep); opening it clears the badge.
+        await expect(console).to_have_title(re.compile(r"^\(\d+\) Callbox 控制台$"))
         await mine.click()
         await expect(mine).to_have_class(re.compile(r"\bselected\b"))
+        await expect(console).to_have_title("Callbox 控制台")
         await bodies_become(console, [V1])
         await expect(status).to_have_attribute("data-state", "active")
         await expect(status).to_have_text(f"客服 {DISPLAY_NAME} 正在为您服务")
