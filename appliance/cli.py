@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "enroll":
             _run_loop(relay_commands.enroll(settings, args))
         elif args.command == "cert":
-            relay_commands.import_certificate(settings, args)
+            relay_commands.certificate(settings, args)
         else:
             _run_loop(relay_commands.staff_command(settings, args))
     except (AccountError, relay_commands.CommandError) as err:

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 
 from appliance.core.box import Box
-from appliance.relay import enrolment, staff
+from appliance.relay import acme_order, enrolment, staff
 from appliance.relay import state as relay_state
 from appliance.relay.tls import CertificateError, import_visitor_certificate
 from appliance.relay.tunnel import Tunnel
@@ -33,6 +33,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     imp = certs.add_parser("import", help="import a certificate chain and its key (PEM)")
     imp.add_argument("--cert", required=True, type=Path)
     imp.add_argument("--key", required=True, type=Path)
+    acme = certs.add_parser("acme", help="obtain one by ACME HTTP-01 through the relay")
+    acme.add_argument("--email", help="contact for the CA's expiry notices")
+    acme.add_argument("--directory", default=acme_order.LETS_ENCRYPT, help="ACME directory URL")
+    acme.add_argument(
+        "--ca-bundle", help="CA file to trust for the ACME server (tests, private CAs)"
+    )
     device = commands.add_parser("staff", help="staff devices (WireGuard profiles)")
     devices = device.add_subparsers(dest="staff_command", required=True)
     add = devices.add_parser("add", help="register a device; writes its profile and QR code")
@@ -74,8 +80,18 @@ async def enroll(settings: Settings, args: argparse.Namespace) -> None:
     raise CommandError("the tunnel is configured but the relay does not answer through it")
 
 
-def import_certificate(settings: Settings, args: argparse.Namespace) -> None:
-    """Import the visitor certificate (checked against its key and host name)."""
+def certificate(settings: Settings, args: argparse.Namespace) -> None:
+    """Import the visitor certificate, or obtain it by ACME."""
+    if args.cert_command == "acme":
+        enrolled = _enrolled(settings)
+        try:
+            expiry = acme_order.obtain(
+                settings.data_dir, enrolled.hostname, args.email, args.directory, args.ca_bundle
+            )
+        except (acme_order.AcmeError, CertificateError) as err:
+            raise CommandError(str(err)) from err
+        print(f"certificate for {enrolled.hostname} installed, valid until {expiry}")
+        return
     state = relay_state.load(settings.data_dir)
     try:
         leaf = import_visitor_certificate(

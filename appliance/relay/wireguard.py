@@ -9,6 +9,7 @@ import asyncio
 import base64
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
@@ -37,15 +38,26 @@ def public_key(private: str) -> str:
 
 
 async def run(*args: str, stdin: bytes | None = None) -> str:
-    """Run a wg/ip command with an argument list; raise WireGuardError on failure."""
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    """Run a wg/ip command with an argument list; raise WireGuardError on failure.
+
+    `stdin` (a key: a few bytes) goes through an OS pipe filled before the start, not
+    the loop's: uvloop hands children a socketpair, and `wg … /dev/stdin` cannot open
+    a socket.
+    """
+    source: int = asyncio.subprocess.DEVNULL
+    if stdin is not None:
+        source, write_end = os.pipe()
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(stdin)  # far below the pipe's buffer: never blocks
     try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), _CMD_TIMEOUT)
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=source, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    finally:
+        if stdin is not None:
+            os.close(source)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), _CMD_TIMEOUT)
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -75,12 +87,23 @@ async def create(name: str) -> str:
     if binary is None:
         raise WireGuardError("no WireGuard kernel module and no wireguard-go installed")
     env = {**os.environ, "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        binary, name, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), _CMD_TIMEOUT)
-    if proc.returncode != 0:
-        raise WireGuardError(f"wireguard-go {name}: {err.decode(errors='replace').strip()}")
+    # wireguard-go daemonises. Its errors go to a file, not a pipe: under uvloop the
+    # daemon inherits a descriptor of a stderr pipe, which then never reaches EOF.
+    # Waiting for the launcher to exit is enough.
+    with tempfile.TemporaryFile() as errors:
+        proc = await asyncio.create_subprocess_exec(
+            binary, name, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=errors
+        )
+        try:
+            await asyncio.wait_for(proc.wait(), _CMD_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise WireGuardError(f"wireguard-go {name} timed out") from None
+        if proc.returncode != 0:
+            errors.seek(0)
+            err = errors.read().decode(errors="replace").strip()
+            raise WireGuardError(f"wireguard-go {name}: {err}")
     return "wireguard-go"
 
 

@@ -24,7 +24,6 @@ from appliance.webui import admin_views, auth_views, console_views, visitor_view
 from appliance.webui.access import access
 from appliance.webui.hub import Hub
 from appliance.webui.keys import (
-    ACME_CHALLENGES,
     BOX,
     HUB,
     RELAY_PEERS,
@@ -115,7 +114,6 @@ def create_app(settings: Settings) -> web.Application:
     app[STAFF_NETWORK] = staff_network
     tunnel: list[Tunnel | None] = [None]
     app[TUNNEL] = tunnel
-    app[ACME_CHALLENGES] = {}
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("appliance.webui", "templates"),

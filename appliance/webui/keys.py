@@ -30,4 +30,3 @@ RELAY_PEERS: web.AppKey[RelayPeers] = web.AppKey("relay_peers")
 # The box's staff subnet once enrolled (held in a list: known only at startup).
 STAFF_NETWORK: web.AppKey[list[ipaddress.IPv4Network | None]] = web.AppKey("staff_network")
 TUNNEL: web.AppKey[list[Tunnel | None]] = web.AppKey("tunnel")
-ACME_CHALLENGES: web.AppKey[dict[str, str]] = web.AppKey("acme_challenges")

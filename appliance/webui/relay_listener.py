@@ -16,8 +16,12 @@ import logging
 import socket
 import ssl
 import struct
+from pathlib import Path
 
 from aiohttp import web
+
+from appliance.relay.acme_order import challenge_path
+from appliance.relay.tls import TLS_DIR, VISITOR_CERT, VISITOR_KEY
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -25,6 +29,7 @@ _SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 _HEADER_TIMEOUT = 10.0  # s for the relay's PROXY header
 _TLS_HANDSHAKE_TIMEOUT = 10.0  # s
 _MAX_HEADER = 16 + 216  # bytes: the largest address block PROXY v2 defines
+_CERT_CHECK = 30.0  # s between looks at the visitor certificate file
 
 
 class RelayPeers:
@@ -163,24 +168,73 @@ class VisitorListener:
             conn.close()
 
 
-def acme_app(challenges: dict[str, str]) -> web.Application:
+def acme_app(data_dir: Path) -> web.Application:
     """Return the plain-HTTP app on the overlay's port 80: ACME HTTP-01 answers only."""
 
     async def challenge(request: web.Request) -> web.Response:
-        answer = challenges.get(request.match_info["token"])
-        if answer is None:
+        path = challenge_path(data_dir, request.match_info["token"])
+        if path is None or not path.is_file():
             raise web.HTTPNotFound()
-        return web.Response(text=answer, content_type="application/octet-stream")
+        answer = await asyncio.to_thread(path.read_bytes)
+        return web.Response(body=answer, content_type="application/octet-stream")
 
     app = web.Application()
     app.router.add_get("/.well-known/acme-challenge/{token}", challenge)
     return app
 
 
+class CertificateReloader:
+    """Load the visitor certificate into a live TLS context whenever its file changes.
+
+    New handshakes use the new certificate; open connections keep theirs. So an
+    imported or ACME-renewed certificate needs no restart.
+    """
+
+    def __init__(self, context: ssl.SSLContext, data_dir: Path) -> None:
+        self._context = context
+        self._data_dir = data_dir
+        self._stamp: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def reload(self) -> bool:
+        """Load the certificate if it changed; tell whether one is loaded now."""
+        folder = self._data_dir / TLS_DIR
+        try:
+            stamp = (folder / VISITOR_CERT).stat().st_mtime
+        except FileNotFoundError:
+            return self._stamp is not None
+        if stamp != self._stamp:
+            try:
+                self._context.load_cert_chain(folder / VISITOR_CERT, folder / VISITOR_KEY)
+            except (OSError, ssl.SSLError) as err:
+                _LOGGER.warning("visitor certificate not loaded: %s", err)
+                return self._stamp is not None
+            self._stamp = stamp
+            _LOGGER.info("visitor certificate loaded")
+        return True
+
+    async def watch(self) -> None:
+        """Check the certificate file every _CERT_CHECK seconds."""
+        while True:
+            await asyncio.sleep(_CERT_CHECK)
+            await asyncio.to_thread(self.reload)
+
+    def start(self) -> None:
+        """Start watching in the background."""
+        self._task = asyncio.get_running_loop().create_task(self.watch(), name="cert-reload")
+
+    async def stop(self) -> None:
+        """Stop watching."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 async def start_relay_sites(runner: web.AppRunner, app: web.Application) -> list[object]:
     """Open the overlay listeners of an enrolled box: visitors, console TLS, ACME."""
-    from appliance.relay.tls import console_context, visitor_context
-    from appliance.webui.keys import ACME_CHALLENGES, RELAY_PEERS, SETTINGS, TUNNEL
+    from appliance.relay.tls import console_context
+    from appliance.webui.keys import RELAY_PEERS, SETTINGS, TUNNEL
 
     settings = app[SETTINGS]
     tunnel = app[TUNNEL][0]
@@ -188,24 +242,25 @@ async def start_relay_sites(runner: web.AppRunner, app: web.Application) -> list
         return []
     address = tunnel.relay.address
     opened: list[object] = []
-    context = await asyncio.to_thread(visitor_context, settings.data_dir)
-    if context is None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    reloader = CertificateReloader(context, settings.data_dir)
+    if not await asyncio.to_thread(reloader.reload):
         _LOGGER.warning(
             "no certificate for %s yet: visitors cannot connect until "
-            "`appliance cert import` (then restart)",
+            "`appliance cert import` or `appliance cert acme`",
             tunnel.relay.hostname,
         )
-    else:
-        listener = VisitorListener(
-            runner, context, address, settings.visitor_port, app[RELAY_PEERS]
-        )
-        await listener.start()
-        opened.append(listener)
+    reloader.start()
+    opened.append(reloader)
+    listener = VisitorListener(runner, context, address, settings.visitor_port, app[RELAY_PEERS])
+    await listener.start()
+    opened.append(listener)
     console = await asyncio.to_thread(console_context, settings.data_dir, address)
     site = web.TCPSite(runner, address, settings.console_tls_port, ssl_context=console)
     await site.start()
     opened.append(site)
-    acme = web.AppRunner(acme_app(app[ACME_CHALLENGES]), access_log=None)
+    acme = web.AppRunner(acme_app(settings.data_dir), access_log=None)
     await acme.setup()
     await web.TCPSite(acme, address, settings.acme_port).start()
     opened.append(acme)
@@ -216,7 +271,7 @@ async def start_relay_sites(runner: web.AppRunner, app: web.Application) -> list
 async def stop_relay_sites(opened: list[object]) -> None:
     """Close what start_relay_sites opened."""
     for item in reversed(opened):
-        if isinstance(item, VisitorListener):
+        if isinstance(item, VisitorListener | CertificateReloader):
             await item.stop()
         elif isinstance(item, web.AppRunner):
             await item.cleanup()

@@ -127,3 +127,43 @@ def test_proxy_header_parsing():
 )
 def test_lan_addresses(address, lan):
     assert is_lan(address) is lan
+
+
+async def test_acme_answers_and_certificate_reload(tmp_path, http_sessions):
+    from appliance.relay.tls import import_visitor_certificate
+    from appliance.webui.relay_listener import CertificateReloader, acme_app
+
+    data = tmp_path / "data"
+    token = "A" * 43
+    (data / "acme-challenges").mkdir(parents=True)
+    (data / "acme-challenges" / token).write_text(token + ".thumbprint")
+    server = TestServer(acme_app(data), host="127.0.0.1")
+    await server.start_server()
+    try:
+        http = http_sessions()
+        async with http.get(server.make_url(f"/.well-known/acme-challenge/{token}")) as r:
+            assert r.status == 200 and await r.text() == token + ".thumbprint"
+        for bad in ("B" * 43, "..%2F..%2Fsecret.key", "short"):
+            async with http.get(server.make_url(f"/.well-known/acme-challenge/{bad}")) as r:
+                assert r.status == 404
+        async with http.get(server.make_url("/console")) as r:
+            assert r.status == 404
+    finally:
+        await server.close()
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    reloader = CertificateReloader(context, data)
+    assert reloader.reload() is False  # nothing to load yet
+    ca, cert, key = make_ca_and_server(tmp_path / "pki", ["chat.acme.test"])
+    import_visitor_certificate(data, cert.read_bytes(), key.read_bytes(), "chat.acme.test")
+    assert reloader.reload() is True
+    listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0, ssl=context)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=client_context(ca), server_hostname="chat.acme.test"
+        )
+        writer.close()
+    finally:
+        listener.close()
+        await listener.wait_closed()
