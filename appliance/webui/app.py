@@ -72,13 +72,13 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         return
     app[STAFF_NETWORK][0] = state.staff_network
     tunnel = Tunnel(state, key, settings.tunnel_interface)
+    app[TUNNEL][0] = tunnel  # the admin page shows it, up or not
     try:
         await tunnel.up()
     except WireGuardError as err:
         tunnel.status.error = str(err)
         _LOGGER.warning("relay tunnel not up (it needs CAP_NET_ADMIN): %s", err)
     else:
-        app[TUNNEL][0] = tunnel
         tunnel.start()
     yield
     # The interface stays: a restart of the box must not drop staff longer than needed.

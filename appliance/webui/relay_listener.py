@@ -238,7 +238,7 @@ async def start_relay_sites(runner: web.AppRunner, app: web.Application) -> list
 
     settings = app[SETTINGS]
     tunnel = app[TUNNEL][0]
-    if tunnel is None:
+    if tunnel is None or tunnel.status.state != "up":
         return []
     address = tunnel.relay.address
     opened: list[object] = []

@@ -10,6 +10,8 @@ their WireGuard interface down.
     enrol --token-file    redeem a token (pinned TLS); prints the relay's answer
     appliance ...         a stand-in appliance: enrol, WireGuard up, serve 443/80/8443
     staff ...             a staff device: WireGuard up, serve a port on its address
+    profile CONF --iface  a staff device from a WireGuard profile file (what the WireGuard
+                          app does with an `appliance staff add` .conf): up until SIGTERM
     hold URL ...          hold a console connection and ping it until it stalls
 
 The Python functions (`enrol`, `wg_up`, `wg_set_peer`, `fetch`) can be imported by
@@ -500,6 +502,43 @@ def staff_main(args: argparse.Namespace) -> None:
         wg_down(args.iface)
 
 
+def read_profile(text: str) -> dict[str, dict[str, str]]:
+    """Parse a WireGuard profile (.conf): {"Interface": {...}, "Peer": {...}} (one peer)."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+        elif "=" in line:
+            key, _, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    return sections
+
+
+def profile_main(args: argparse.Namespace) -> None:
+    """Bring up a profile like wg-quick: key on stdin, its address, a route per AllowedIPs."""
+    conf = read_profile(Path(args.conf).read_text())
+    interface, peer = conf["Interface"], conf["Peer"]
+    address = interface["Address"].split(",")[0].strip().split("/")[0]
+    allowed = [a.strip() for a in peer["AllowedIPs"].split(",")]
+    wg_up(
+        args.iface,
+        interface["PrivateKey"],
+        address,
+        peer=peer["PublicKey"],
+        endpoint=peer["Endpoint"],
+        allowed=allowed,
+        routes=allowed,
+        keepalive=int(peer.get("PersistentKeepalive", "0")),
+    )
+    try:
+        emit("READY", address=address, iface=args.iface, allowed=allowed)
+        _wait_for_signal()
+    finally:
+        wg_down(args.iface)
+
+
 def listen_main(args: argparse.Namespace) -> None:
     server = _serve(
         args.bind,
@@ -571,6 +610,9 @@ def main(argv: list[str] | None = None) -> int:
     staff.add_argument("--allowed", default="100.64.0.0/10")
     staff.add_argument("--routes", default="100.64.0.0/10")
     staff.add_argument("--keepalive", type=int, default=25)
+    profile = commands.add_parser("profile")
+    profile.add_argument("conf", help="a WireGuard profile file")
+    profile.add_argument("--iface", required=True)
     hold = commands.add_parser("hold")
     hold.add_argument("url")
     hold.add_argument("--connect", required=True)
@@ -593,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
         appliance_main(args)
     elif args.command == "staff":
         staff_main(args)
+    elif args.command == "profile":
+        profile_main(args)
     elif args.command == "listen":
         listen_main(args)
     elif args.command == "hold":
