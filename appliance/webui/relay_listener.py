@@ -29,7 +29,7 @@ _SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 _HEADER_TIMEOUT = 10.0  # s for the relay's PROXY header
 _TLS_HANDSHAKE_TIMEOUT = 10.0  # s
 _MAX_HEADER = 16 + 216  # bytes: the largest address block PROXY v2 defines
-_CERT_CHECK = 30.0  # s between looks at the visitor certificate file
+_CERT_CHECK = 5.0  # s between looks at the visitor certificate file (a stat)
 
 
 class RelayPeers:
