@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 
 _LOGGER = logging.getLogger(__name__)
@@ -30,14 +31,22 @@ class PeerState:
 
 
 async def _run(*args: str, stdin: bytes | None = None) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    # A key on stdin goes through an OS pipe filled before the start: `wg … /dev/stdin`
+    # cannot open the socketpair some event loops (uvloop) give children instead.
+    source: int = asyncio.subprocess.DEVNULL
+    if stdin is not None:
+        source, write_end = os.pipe()
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(stdin)  # a few bytes: never blocks
     try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), _CMD_TIMEOUT)
+        proc = await asyncio.create_subprocess_exec(
+            *args, stdin=source, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+    finally:
+        if stdin is not None:
+            os.close(source)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), _CMD_TIMEOUT)
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -66,14 +75,23 @@ async def create(name: str) -> str:
     binary = shutil.which("wireguard-go")
     if binary is None:
         raise WireGuardError("no WireGuard kernel module and no wireguard-go installed")
-    # wireguard-go daemonises; the interface lives until it is deleted.
+    # wireguard-go daemonises; the interface lives until it is deleted. Its errors go
+    # to a file: the daemon keeps any inherited pipe open, which would never reach EOF.
     env = {**os.environ, "WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD": "1"}
-    proc = await asyncio.create_subprocess_exec(
-        binary, name, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(proc.communicate(), _CMD_TIMEOUT)
-    if proc.returncode != 0:
-        raise WireGuardError(f"wireguard-go {name}: {err.decode(errors='replace').strip()}")
+    with tempfile.TemporaryFile() as errors:
+        proc = await asyncio.create_subprocess_exec(
+            binary, name, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=errors
+        )
+        try:
+            await asyncio.wait_for(proc.wait(), _CMD_TIMEOUT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise WireGuardError(f"wireguard-go {name} timed out") from None
+        if proc.returncode != 0:
+            errors.seek(0)
+            message = errors.read().decode(errors="replace").strip()
+            raise WireGuardError(f"wireguard-go {name}: {message}")
     return "wireguard-go"
 
 

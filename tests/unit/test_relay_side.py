@@ -105,3 +105,16 @@ def test_console_certificate_comes_from_the_boxs_own_ca(tmp_path):
     assert (tmp_path / "tls" / "console.pem").read_bytes() == first  # reused
     console_context(tmp_path, "100.64.2.1")
     assert (tmp_path / "tls" / "console.pem").read_bytes() != first  # re-issued on a new address
+
+
+def test_secrets_reach_wg_on_stdin_under_uvloop_too():
+    """`wg set … private-key /dev/stdin` must be able to open its stdin (uvloop regression)."""
+    import asyncio
+
+    import uvloop
+
+    from appliance.relay.wireguard import run
+
+    for factory in (asyncio.new_event_loop, uvloop.new_event_loop):
+        with asyncio.Runner(loop_factory=factory) as runner:
+            assert runner.run(run("sh", "-c", "cat /dev/stdin", stdin=b"secret\n")) == "secret\n"
