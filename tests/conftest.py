@@ -76,6 +76,11 @@ async def loop_not_blocked() -> AsyncIterator[None]:
     assert not handler.records, f"event loop blocked: {handler.records}"
 
 
+def csrf_in(html: str) -> str:
+    """Return the CSRF token a console page carries in its meta tag."""
+    return html.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
 def make_settings(data_dir: Path, **changes: Any) -> Settings:
     """Return settings for a test box: its own data dir, no mDNS."""
     return replace(load_settings({"data_dir": str(data_dir)}), mdns=False, **changes)
@@ -146,7 +151,7 @@ class Agent:
     async def login(self, username: str, password: str = PASSWORD) -> aiohttp.ClientResponse:
         async with self.http.get(self.running.url("/login")) as page:
             text = await page.text()
-        token = text.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        token = csrf_in(text)
         async with self.http.post(
             self.running.url("/login"),
             data={"username": username, "password": password, "csrf_token": token},

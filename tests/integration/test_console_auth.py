@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import PASSWORD, Agent
+from tests.conftest import PASSWORD, Agent, csrf_in
 
 
 async def test_login_sets_a_hardened_session_cookie(running, make_agent, http_sessions):
@@ -11,7 +11,7 @@ async def test_login_sets_a_hardened_session_cookie(running, make_agent, http_se
     assert me["user"]["username"] == "zhangwei" and me["user"]["status"] == "online"
     fresh = http_sessions()
     async with fresh.get(running.url("/login")) as page:
-        token = (await page.text()).split('name="csrf-token" content="')[1].split('"')[0]
+        token = csrf_in(await page.text())
     async with fresh.post(
         running.url("/login"),
         data={"username": "zhangwei", "password": PASSWORD, "csrf_token": token},
@@ -104,7 +104,7 @@ async def test_first_boot_setup_link_works_once(make_app, http_sessions):
         assert r.status == 404
     async with http.get(running.url(f"/setup?token={token}")) as r:
         assert r.status == 200
-        csrf = (await r.text()).split('name="csrf-token" content="')[1].split('"')[0]
+        csrf = csrf_in(await r.text())
     form = {
         "csrf_token": csrf,
         "token": token,

@@ -7,7 +7,7 @@ from aiohttp.test_utils import TestServer
 
 from appliance.webui.app import create_app
 from appliance.webui.keys import BOX
-from tests.conftest import PASSWORD, make_settings
+from tests.conftest import PASSWORD, csrf_in, make_settings
 from tests.testca import client_context, make_ca_and_server, server_context
 
 
@@ -25,7 +25,7 @@ async def test_session_cookie_is_secure_under_tls(tmp_path):
             async with http.get(base + "/login") as page:
                 html = await page.text()
                 csrf_cookie = page.headers.getall("Set-Cookie")[0]
-            token = html.split('name="csrf-token" content="')[1].split('"')[0]
+            token = csrf_in(html)
             async with http.post(
                 base + "/login",
                 data={"username": "tls", "password": PASSWORD, "csrf_token": token},

@@ -7,6 +7,7 @@ import uuid
 
 import aiohttp
 
+from tests.conftest import csrf_in
 from tests.system.processes import ApplianceProcess, cli
 
 PASSWORD = "correct horse battery"
@@ -134,7 +135,7 @@ async def test_user_commands_and_first_start_hint(tmp_path):
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
             async with http.get(box.url("/login")) as page:
                 html = await page.text()
-            token = html.split('name="csrf-token" content="')[1].split('"')[0]
+            token = csrf_in(html)
             async with http.post(
                 box.url("/login"),
                 data={"username": "it-admin", "password": PASSWORD, "csrf_token": token},
