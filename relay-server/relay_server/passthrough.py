@@ -99,6 +99,16 @@ class Passthrough:
         self._connect_timeout = connect_timeout
         self._visitor_port = visitor_port
         self._acme_port = acme_port
+        # asyncio's stream server drops its reference to a handler task when the
+        # client's connection is lost; a task then waiting only on the upstream side
+        # would be garbage-collected mid-splice. Hold every handler until it is done.
+        self._handlers: set[asyncio.Task[object]] = set()
+
+    def _hold(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
 
     def _refuse(self, writer: asyncio.StreamWriter, reason: str) -> None:
         self._metrics.refused[reason] += 1
@@ -106,6 +116,7 @@ class Passthrough:
 
     async def handle_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Route one TLS connection by SNI to its tenant's appliance."""
+        self._hold()
         try:
             async with asyncio.timeout(self._hello_timeout):
                 hello, hostname = await read_client_hello(reader)
@@ -140,6 +151,7 @@ class Passthrough:
 
     async def handle_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Redirect plain HTTP to HTTPS; pass ACME HTTP-01 challenges to the appliance."""
+        self._hold()
         try:
             async with asyncio.timeout(self._hello_timeout):
                 head = await reader.readuntil(b"\r\n\r\n")

@@ -112,3 +112,62 @@ def test_proxy_v2_rejects_junk_and_accepts_local():
     bad = proxy_protocol.SIGNATURE + bytes([0x21, 0x11, 0x00, 0x02, 1, 2])
     with pytest.raises(proxy_protocol.ProxyHeaderError):
         proxy_protocol.decode(bad)
+
+
+async def test_handlers_survive_garbage_collection_after_the_visitor_resets():
+    """A visitor that resets mid-splice must not leave a handler for the GC to destroy."""
+    import gc
+    import socket
+    import struct
+
+    from relay_server.metrics import Metrics
+    from relay_server.passthrough import Passthrough
+    from relay_server.registry import Tenant
+
+    async def slow_appliance(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(1.0)  # answers late: the relay is waiting on this side
+        writer.close()
+
+    upstream = await asyncio.start_server(slow_appliance, "127.0.0.1", 0)
+    port = upstream.sockets[0].getsockname()[1]
+
+    class LoopbackTenant(Tenant):
+        __slots__ = ()
+
+        @property
+        def appliance_address(self) -> str:
+            return "127.0.0.1"
+
+    tenant = LoopbackTenant(1, "acme", "chat.acme.test", 1, "key")
+    passthrough = Passthrough(
+        lambda name: tenant if name == "chat.acme.test" else None,
+        Metrics(),
+        hello_timeout=2,
+        connect_timeout=2,
+        visitor_port=port,
+    )
+    relay = await asyncio.start_server(passthrough.handle_tls, "127.0.0.1", 0)
+    relay_port = relay.sockets[0].getsockname()[1]
+    destroyed: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, ctx: destroyed.append(ctx["message"]))
+    try:
+        for _ in range(10):
+            _, writer = await asyncio.open_connection("127.0.0.1", relay_port)
+            writer.write(client_hello("chat.acme.test"))
+            await writer.drain()
+            await asyncio.sleep(0.02)
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.close()  # a reset, not a goodbye
+        await asyncio.sleep(0.2)
+        gc.collect()
+        await asyncio.sleep(1.2)
+        gc.collect()
+    finally:
+        loop.set_exception_handler(None)
+        relay.close()
+        upstream.close()
+        await relay.wait_closed()
+        await upstream.wait_closed()
+    assert not [m for m in destroyed if "destroyed" in m], destroyed
