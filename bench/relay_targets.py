@@ -47,9 +47,9 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # run as a script: make tests.network importable
     sys.path.insert(0, str(_ROOT))
 
-from relay_server import keys, proxy_protocol  # noqa: E402
+from relay_server import proxy_protocol  # noqa: E402
 
-from tests.network.hosts import emit, enrol, wg_down, wg_up  # noqa: E402
+from tests.network.hosts import emit, enrol_and_tunnel, wg_down  # noqa: E402
 
 VISITOR_PORT = 443  # the origin's port on both its overlay and its LAN address
 SMALL_BODY_BYTES = 64  # bytes of the `/small` answer
@@ -57,7 +57,6 @@ BULK_BODY_BYTES = 1024 * 1024  # bytes of the `/bulk` answer (default)
 _READ_CHUNK = 256 * 1024  # bytes of plaintext taken from TLS per read
 _V1_MAX = 107  # bytes of the longest PROXY v1 line, CRLF included (spec §2.1)
 _V2_MAX = 16 + 216  # bytes of the longest PROXY v2 header we take (TCP/UDP over IPv6 + TLVs)
-_ALLOWED = ["100.64.0.0/10"]  # the overlay: the relay and every tenant's /24
 _NS = 1_000_000_000  # ns per s
 _MS = 1_000_000  # ns per ms
 _REQUEST_TIMEOUT = 10.0  # s for one connection + request, or one keep-alive request
@@ -272,25 +271,12 @@ async def _serve_origin(overlay: str, lan: str, tls: ssl.SSLContext, bodies: Bod
 
 def origin_main(args: argparse.Namespace) -> None:
     """Enrol, bring the tunnel up, serve until SIGTERM, take the tunnel down."""
-    private = keys.generate_private_key()
-    public = keys.public_key(private)
-    info = enrol(Path(args.token_file).read_text(), public)
-    address = info["address"]
-    wg_up(
-        args.iface,
-        private,
-        address,
-        peer=info["relay_public_key"],
-        endpoint=info["endpoint"],
-        allowed=_ALLOWED,
-        routes=[f"{info['relay_address']}/32", info["network"]],
-        keepalive=25,
-    )
+    info, address = enrol_and_tunnel(args.token_file, args.iface)
     try:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
         bodies = Bodies(b"x" * SMALL_BODY_BYTES, b"b" * args.bulk_bytes)
-        emit("ENROLLED", **info, public_key=public, iface=args.iface)
+        emit("ENROLLED", **info, iface=args.iface)
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(_serve_origin(address, args.lan, tls, bodies))
     finally:

@@ -55,7 +55,3 @@ class Visitors:
 
         await self._db.write(insert)
         return visitor_id, f"{visitor_id}.{self._sign(visitor_id)}"
-
-    def token_for(self, visitor_id: str) -> str:
-        """Return the token of an existing visitor id."""
-        return f"{visitor_id}.{self._sign(visitor_id)}"

@@ -58,9 +58,6 @@ class RelayPeers:
         """Return the visitor address, or None for a connection not from the relay."""
         return self._peers.get(protocol)
 
-    def __len__(self) -> int:
-        return len(self._peers)
-
 
 class ProxyHeaderError(ValueError):
     """The connection did not start with a PROXY v2 header."""

@@ -442,13 +442,15 @@ def _watchdog(
 _ALLOWED = ["100.64.0.0/10"]
 
 
-def appliance_main(args: argparse.Namespace) -> None:
+def enrol_and_tunnel(token_file: str, iface: str) -> tuple[dict[str, Any], str]:
+    """Enrol with a new key and bring the tunnel up; return the answer (with our public
+    key added) and our overlay address."""
     private = keys.generate_private_key()
     public = keys.public_key(private)
-    info = enrol(Path(args.token_file).read_text(), public)
+    info = {**enrol(Path(token_file).read_text(), public), "public_key": public}
     address = info["address"]
     wg_up(
-        args.iface,
+        iface,
         private,
         address,
         peer=info["relay_public_key"],
@@ -457,6 +459,11 @@ def appliance_main(args: argparse.Namespace) -> None:
         routes=[f"{info['relay_address']}/32", info["network"]],
         keepalive=25,
     )
+    return info, address
+
+
+def appliance_main(args: argparse.Namespace) -> None:
+    info, address = enrol_and_tunnel(args.token_file, args.iface)
     try:
         servers = ApplianceServers(info["tenant"], address, args.cert, args.key)
         stop = threading.Event()
@@ -466,7 +473,7 @@ def appliance_main(args: argparse.Namespace) -> None:
                 args=(args.iface, info, args.watchdog, args.reset_after, stop),
                 daemon=True,
             ).start()
-        emit("READY", **info, public_key=public, iface=args.iface)
+        emit("READY", **info, iface=args.iface)
         _wait_for_signal()
         stop.set()
         servers.close()

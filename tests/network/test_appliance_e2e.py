@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.network.topology import RELAY_IP, Daemon, Relay, Topology
+from tests.network.topology import RELAY_IP, Daemon, Relay, Topology, pcap_count
 from tests.testca import make_ca_and_server
 
 pytestmark = pytest.mark.network
@@ -358,20 +358,11 @@ def test_the_relay_sees_no_message_text(net: Net, chat: Chat) -> None:
     assert question.encode() not in captured
     assert answer.encode() not in captured
 
-    def count(expression: str) -> int:
-        read = subprocess.run(
-            ["tcpdump", "-r", str(pcap), "-nn", expression],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return len(read.stdout.splitlines())
-
     # The chat did cross the relay: the visitor's TLS on the WAN, WireGuard to the
     # box's office, and the relay's TCP to the box inside the tunnel.
-    assert count(f"tcp port 443 and host {VISITOR_IP}") > 0
-    assert count("udp port 51820 and host 198.51.100.30") > 0
-    assert count("tcp port 443 and host 100.64.1.1") > 0
+    assert pcap_count(pcap, f"tcp port 443 and host {VISITOR_IP}") > 0
+    assert pcap_count(pcap, "udp port 51820 and host 198.51.100.30") > 0
+    assert pcap_count(pcap, "tcp port 443 and host 100.64.1.1") > 0
 
 
 def test_the_console_and_admin_are_not_reachable_from_the_internet(net: Net) -> None:

@@ -29,7 +29,7 @@ import pytest
 from relay_server.keys import generate_private_key, public_key
 from relay_server.tokens import EnrolmentToken, decode
 
-from tests.network.topology import RELAY_IP, Daemon, Relay, Topology, host_cmd
+from tests.network.topology import RELAY_IP, Daemon, Relay, Topology, host_cmd, pcap_count
 from tests.testca import make_ca_and_server
 
 pytestmark = pytest.mark.network
@@ -327,18 +327,9 @@ def test_the_relay_sees_only_ciphertext(net: Net) -> None:
     # appliance inside the tunnel, which is still the visitor's TLS.
     assert ACME.encode() in captured
 
-    def count(expression: str) -> int:
-        read = subprocess.run(
-            ["tcpdump", "-r", str(pcap), "-nn", expression],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return len(read.stdout.splitlines())
-
-    assert count(f"tcp port 443 and host {VISITOR_IP}") > 0
-    assert count("udp port 51820") > 0
-    assert count("tcp port 443 and host 100.64.1.1") > 0
+    assert pcap_count(pcap, f"tcp port 443 and host {VISITOR_IP}") > 0
+    assert pcap_count(pcap, "udp port 51820") > 0
+    assert pcap_count(pcap, "tcp port 443 and host 100.64.1.1") > 0
     # Nor does the relay log who visited or what they sent.
     log = net.relay.daemon.output() if net.relay.daemon else ""
     assert VISITOR_IP not in log and in_path not in log

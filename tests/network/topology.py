@@ -635,3 +635,14 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["sweep"]:
         sys.exit("usage: python -m tests.network.topology sweep")
     print("\n".join(sweep()) or "nothing to sweep")
+
+
+def pcap_count(pcap: Path, expression: str) -> int:
+    """Count the packets of a capture file that match a tcpdump filter."""
+    read = subprocess.run(
+        ["tcpdump", "-r", str(pcap), "-nn", expression],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return len(read.stdout.splitlines())
