@@ -136,6 +136,12 @@ class Accounts:
                 (username, name, password_hash, role, limit, now_ms()),
             )
             assert cursor.lastrowid is not None
+            # New users serve the default group until a supervisor says otherwise.
+            conn.execute(
+                "INSERT INTO group_members (group_id, user_id)"
+                " SELECT id, ? FROM groups WHERE is_default = 1",
+                (cursor.lastrowid,),
+            )
             return cursor.lastrowid
 
         try:

@@ -1,35 +1,45 @@
-"""Simple, honest assignment: the online agent with the fewest open chats under a limit.
+"""The dispatcher: runs the router over the store whenever something may have changed.
 
-Full routing (groups, skills, business value) replaces this later; the contract stays:
-every waiting conversation is given to at most one agent, never past their limit, and
-the queue drains, oldest first, as soon as someone is free.
+One pass is one write job. Inside its transaction it takes back chats whose agent let
+them ring out, reads the snapshot the router needs, plans and applies the plan, and
+places the visitors still waiting. Because the writer is single, no pass can act on
+state another write has changed under it: a conversation cannot be given twice and
+an agent cannot pass their limit. Passes run on events and on a timer (waiting time
+raises priority and widens pools), and requests for passes fold into one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sqlite3
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-from appliance.core.chats import Chats, Conflict, Conversation, NotFound, read_conversation
+from appliance.core.chats import Chats, Conversation, append_message, read_conversation
+from appliance.core.clock import now_ms
 from appliance.core.db import Database
-from appliance.core.events import AgentStatusChanged, ConversationChanged, Event, EventBus
+from appliance.core.errors import Conflict, NotFound
+from appliance.core.events import (
+    AgentStatusChanged,
+    ConversationChanged,
+    Event,
+    EventBus,
+    QueueChanged,
+    RoutingChanged,
+)
+from appliance.core.hours import is_open, parse_holidays, parse_hours
+from appliance.core.routing import Agent, Group, Item, Place, Points, places, plan
+from appliance.core.routing_config import default_group
 
 _LOGGER = logging.getLogger(__name__)
 
-# Agents with room for one more chat, least loaded first, then longest since their
-# last assignment (so equal loads take turns).
-_PICK_AGENT = """
-SELECT u.id, u.display_name, u.max_chats,
-       (SELECT count(*) FROM conversations c
-         WHERE c.agent_id = u.id AND c.status = 'active') AS load
-  FROM users u
- WHERE u.status = 'online' AND u.disabled = 0 AND u.max_chats > 0
-   AND load < u.max_chats
- ORDER BY load, u.last_assigned_at, u.id
- LIMIT 1
-"""
+_TICK = 2.0  # s between passes: priorities grow with waiting, pools widen, rings time out
+_RING_COOLDOWN = 3  # answer timeouts for which an agent who let a chat ring out is skipped
+_HANDLE_SAMPLE = 50  # recent closed chats per group behind the wait estimate
+_HANDLE_TTL = 30_000  # ms a group's handling time estimate is reused
 
 _Assigned = tuple[Conversation, Conversation, dict[str, Any]]
 
@@ -42,30 +52,181 @@ class NotWaiting(Conflict):
     code = "not_waiting"
 
 
+class OutOfScope(Conflict):
+    code = "out_of_scope"
+
+
+@dataclass(slots=True)
+class PassResult:
+    """What one pass changed, announced after its commit."""
+
+    changes: list[_Assigned] = field(default_factory=list)
+    away: list[int] = field(default_factory=list)
+    places: dict[str, Place] = field(default_factory=dict)
+    assigned: int = 0
+    missed: int = 0
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The router's view of the store at one moment."""
+
+    agents: dict[int, Agent]
+    names: dict[int, str]
+    groups: dict[int, Group]
+    items: list[Item]
+    points: Points
+
+
+def load_points(conn: sqlite3.Connection) -> Points:
+    """Read the priority rules."""
+    tier: dict[str, float] = {}
+    topic: dict[str, float] = {}
+    scalars = {"wait": 30.0, "transfer": 40.0}
+    for kind, key, value in conn.execute("SELECT kind, key, points FROM priority_points"):
+        if kind == "tier":
+            tier[key] = value
+        elif kind == "topic":
+            topic[key] = value
+        else:
+            scalars[kind] = value
+    return Points(tier=tier, topic=topic, wait=scalars["wait"], transfer=scalars["transfer"])
+
+
+def load_groups(conn: sqlite3.Connection, local_now: datetime) -> dict[int, Group]:
+    """Read every group, with whether it is open at a box-local time."""
+    groups = {}
+    for row in conn.execute(
+        "SELECT id, strategy, target_wait, max_wait, fallback_group_id, fallback_after,"
+        " sticky, hours, holidays, rr_cursor FROM groups"
+    ):
+        groups[row[0]] = Group(
+            id=row[0],
+            strategy=row[1],
+            target_wait=row[2],
+            max_wait=row[3],
+            fallback_group_id=row[4],
+            fallback_after=row[5],
+            sticky=bool(row[6]),
+            open=is_open(parse_hours(row[7]), parse_holidays(row[8]), local_now),
+            rr_cursor=row[9],
+        )
+    return groups
+
+
+def load_snapshot(conn: sqlite3.Connection, now: int, local_now: datetime) -> Snapshot:
+    """Read everything a routing pass needs (inside a write)."""
+    loads = dict(
+        conn.execute(
+            "SELECT agent_id, count(*) FROM conversations"
+            " WHERE status = 'active' AND agent_id IS NOT NULL GROUP BY agent_id"
+        ).fetchall()
+    )
+    members: dict[int, set[int]] = {}
+    for gid, uid in conn.execute("SELECT group_id, user_id FROM group_members"):
+        members.setdefault(uid, set()).add(gid)
+    agents: dict[int, Agent] = {}
+    names: dict[int, str] = {}
+    for row in conn.execute(
+        "SELECT id, display_name, max_chats, tier, skills, regions, last_assigned_at"
+        " FROM users WHERE status = 'online' AND disabled = 0"
+    ):
+        uid = row[0]
+        names[uid] = row[1]
+        agents[uid] = Agent(
+            id=uid,
+            groups=frozenset(members.get(uid, ())),
+            max_chats=row[2],
+            load=loads.get(uid, 0),
+            expert=row[3] == "expert",
+            skills=frozenset(json.loads(row[4])),
+            regions=frozenset(json.loads(row[5])),
+            idle_since=row[6],
+        )
+    groups = load_groups(conn, local_now)
+    home = default_group(conn)
+    longest = max((g[0] for g in conn.execute("SELECT answer_timeout FROM groups")), default=60)
+    excluded: dict[str, set[int]] = {}
+    for conv_id, uid in conn.execute(
+        "SELECT conversation_id, user_id FROM missed_chats WHERE at > ?",
+        (now - _RING_COOLDOWN * longest * 1000,),
+    ):
+        excluded.setdefault(conv_id, set()).add(uid)
+    items = []
+    for row in conn.execute(
+        "SELECT c.id, c.group_id, c.queued_at, c.topic, c.region, c.skill, c.expert,"
+        " c.preferred_agent_id, c.transfer_pending, c.agent_id, coalesce(v.tier, 'new')"
+        " FROM conversations c LEFT JOIN visitors v ON v.id = c.visitor_id"
+        " WHERE c.status = 'waiting' OR c.transfer_pending = 1"
+    ):
+        gid = row[1] if row[1] in groups else home
+        skip = excluded.get(row[0], set())
+        if row[8] and row[9] is not None:
+            skip = skip | {row[9]}
+        items.append(
+            Item(
+                id=row[0],
+                group_id=gid,
+                queued_at=row[2],
+                topic=row[3],
+                region=row[4],
+                skill=row[5],
+                expert=bool(row[6]),
+                preferred_agent_id=row[7],
+                transfer=bool(row[8]),
+                tier=row[10],
+                excluded=frozenset(skip),
+            )
+        )
+    return Snapshot(agents, names, groups, items, load_points(conn))
+
+
 class Dispatcher:
-    """Drain the waiting queue whenever something may have made room."""
+    """Run routing passes on events and on a timer; let agents accept by hand."""
 
     def __init__(self, db: Database, chats: Chats, bus: EventBus) -> None:
         self._db = db
         self._chats = chats
+        self._bus = bus
         self._lock = asyncio.Lock()
         self._dirty = False
         self._task: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._handle: dict[int, tuple[int, float]] = {}  # group -> (computed at, seconds)
+        self.places: dict[str, Place] = {}
         self._unsubscribe = bus.subscribe(self._on_event)
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, AgentStatusChanged):
             if event.status == "online":
                 self.kick()
+        elif isinstance(event, RoutingChanged):
+            self.kick()
         elif isinstance(event, ConversationChanged):
-            status = event.conversation["status"]
-            opened = event.previous_status is None and status == "waiting"
-            freed = event.previous_status == "active" and status == "closed"
-            if opened or freed:
+            conv = event.conversation
+            agent = conv["agent"]["id"] if conv["agent"] else None
+            opened = event.previous_status is None and conv["status"] == "waiting"
+            freed = event.previous_agent_id is not None and (
+                conv["status"] == "closed" or agent != event.previous_agent_id
+            )
+            if opened or freed or conv.get("transfer_pending"):
                 self.kick()
 
+    def start(self) -> None:
+        """Start the timer that keeps priorities and places current."""
+        if self._ticker is None:
+            self._ticker = asyncio.get_running_loop().create_task(
+                self._tick(), name="callbox-dispatch-tick"
+            )
+        self.kick()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(_TICK)
+            self.kick()
+
     def kick(self) -> None:
-        """Schedule a dispatch pass; passes requested while one runs fold into one."""
+        """Schedule a pass; passes requested while one runs fold into one."""
         self._dirty = True
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
@@ -78,70 +239,167 @@ class Dispatcher:
             try:
                 await self.dispatch()
             except Exception:
-                _LOGGER.exception("dispatch pass failed")
+                _LOGGER.exception("routing pass failed")
 
     async def wait_idle(self) -> None:
-        """Wait until no dispatch pass is pending (for tests and shutdown)."""
+        """Wait until no pass is pending (for tests and shutdown)."""
         while self._task is not None and not self._task.done():
             await asyncio.shield(self._task)
 
     async def close(self) -> None:
-        """Stop listening and finish the running pass."""
+        """Stop listening, stop the timer and finish the running pass."""
         self._unsubscribe()
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+            self._ticker = None
         self._dirty = False
         await self.wait_idle()
 
     async def dispatch(self) -> int:
-        """Assign waiting conversations, oldest first, while agents have room."""
-        assigned = 0
+        """Run one routing pass now; return how many conversations were assigned."""
         async with self._lock:
-            while True:
-                result = await self._db.write(self._assign_next, on_commit=self._announce)
-                if result is None:
-                    return assigned
-                assigned += 1
+            result: PassResult = await self._db.write(self._pass, on_commit=self._announce)
+        return result.assigned
 
-    def _announce(self, result: _Assigned | None) -> None:
-        if result is not None:
-            self._chats.announce_assigned(*result)
+    # -- the pass (in the writer thread) ----------------------------------------
 
-    def _assign_next(self, conn: sqlite3.Connection) -> _Assigned | None:
-        row = conn.execute(
-            "SELECT id FROM conversations WHERE status = 'waiting' ORDER BY created_at, id LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return None
-        agent = conn.execute(_PICK_AGENT).fetchone()
-        if agent is None:
-            return None
-        before = read_conversation(conn, row[0])
-        assert before is not None
-        after, message = self._chats.assign_in(conn, before, agent["id"], agent["display_name"])
-        return before, after, message
+    def _pass(self, conn: sqlite3.Connection) -> PassResult:
+        now = now_ms()
+        result = PassResult()
+        self._take_back_unanswered(conn, now, result)
+        snap = load_snapshot(conn, now, datetime.now().astimezone())
+        decisions = plan(snap.agents.values(), snap.groups, snap.items, snap.points, now)
+        for item, agent in decisions:
+            before = read_conversation(conn, item.id)
+            assert before is not None
+            event = "transferred" if item.transfer else "assigned"
+            after, message = self._chats.assign_in(
+                conn, before, agent.id, snap.names[agent.id], event=event
+            )
+            result.changes.append((before, after, message))
+        for gid in {item.group_id for item, _ in decisions}:
+            conn.execute(
+                "UPDATE groups SET rr_cursor = ? WHERE id = ?", (snap.groups[gid].rr_cursor, gid)
+            )
+        result.assigned = len(decisions)
+        taken = {item.id for item, _ in decisions}
+        waiting = [i for i in snap.items if i.id not in taken]
+        if waiting:
+            handle = self._handle_times(conn, {i.group_id for i in waiting}, now)
+            result.places = places(
+                snap.agents.values(), snap.groups, waiting, snap.points, handle, now
+            )
+        return result
 
-    async def accept(self, conv_id: str, agent_id: int) -> Conversation:
-        """Let an agent take a waiting conversation themselves, within their limit."""
+    def _take_back_unanswered(self, conn: sqlite3.Connection, now: int, result: PassResult) -> None:
+        """Requeue chats whose agent did not answer in time; record the miss, set them away."""
+        rows = conn.execute(
+            "SELECT c.id, c.agent_id, u.display_name FROM conversations c"
+            " JOIN groups g ON g.id = c.group_id JOIN users u ON u.id = c.agent_id"
+            " WHERE c.status = 'active' AND c.answered_at IS NULL AND c.transfer_pending = 0"
+            " AND c.assigned_at < ? - g.answer_timeout * 1000",
+            (now,),
+        ).fetchall()
+        for conv_id, agent_id, agent_name in rows:
+            before = read_conversation(conn, conv_id)
+            assert before is not None
+            conn.execute(
+                "INSERT INTO missed_chats (conversation_id, user_id, at) VALUES (?, ?, ?)",
+                (conv_id, agent_id, now),
+            )
+            conn.execute(
+                "UPDATE conversations SET status = 'waiting', agent_id = NULL,"
+                " assigned_at = NULL WHERE id = ?",
+                (conv_id,),
+            )
+            message = append_message(
+                conn,
+                conv_id,
+                sender_type="system",
+                sender_id=str(agent_id),
+                sender_name=agent_name,
+                event="missed",
+                visibility="staff",
+            )
+            away = conn.execute(
+                "UPDATE users SET status = 'away' WHERE id = ? AND status = 'online' RETURNING id",
+                (agent_id,),
+            ).fetchone()
+            if away is not None:
+                result.away.append(agent_id)
+            after = read_conversation(conn, conv_id)
+            assert after is not None
+            result.changes.append((before, after, message))
+            result.missed += 1
+            _LOGGER.info("agent %d did not answer %s in time; requeued", agent_id, conv_id)
+
+    def _handle_times(
+        self, conn: sqlite3.Connection, groups: set[int], now: int
+    ) -> dict[int, float]:
+        """Return each group's mean handling time over its recent chats (cached)."""
+        times = {}
+        for gid in groups:
+            cached = self._handle.get(gid)
+            if cached is None or now - cached[0] > _HANDLE_TTL:
+                row = conn.execute(
+                    "SELECT avg(closed_at - assigned_at), count(*) FROM (SELECT closed_at,"
+                    " assigned_at FROM conversations WHERE group_id = ? AND status = 'closed'"
+                    " AND assigned_at IS NOT NULL ORDER BY closed_at DESC LIMIT ?)",
+                    (gid, _HANDLE_SAMPLE),
+                ).fetchone()
+                seconds = row[0] / 1000 if row[1] else 0.0
+                cached = (now, seconds)
+                self._handle[gid] = cached
+            if cached[1] > 0:
+                times[gid] = cached[1]
+        return times
+
+    def _announce(self, result: PassResult) -> None:
+        for before, after, message in result.changes:
+            self._chats.announce_assigned(before, after, message)
+        for user_id in result.away:
+            self._bus.emit(AgentStatusChanged(user_id, "away"))
+        self.places = result.places
+        self._bus.emit(QueueChanged({k: asdict(v) for k, v in result.places.items()}))
+
+    # -- by hand ----------------------------------------------------------------
+
+    async def accept(self, conv_id: str, agent_id: int, *, overseer: bool = False) -> Conversation:
+        """Let an agent take a waiting conversation (or a pending transfer) themselves."""
 
         def job(conn: sqlite3.Connection) -> _Assigned:
             before = read_conversation(conn, conv_id)
             if before is None:
                 raise NotFound("no such conversation")
-            if before.status != "waiting":
+            pending = before.transfer_pending and before.agent_id != agent_id
+            if before.status != "waiting" and not pending:
                 raise NotWaiting("conversation is not waiting")
             agent = conn.execute(
                 "SELECT u.display_name, u.max_chats, u.disabled,"
                 " (SELECT count(*) FROM conversations c"
-                "   WHERE c.agent_id = u.id AND c.status = 'active') AS load"
+                "   WHERE c.agent_id = u.id AND c.status = 'active') AS load,"
+                " EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.id"
+                "   AND m.group_id = ?) AS member"
                 " FROM users u WHERE u.id = ?",
-                (agent_id,),
+                (before.group_id, agent_id),
             ).fetchone()
             if agent is None or agent["disabled"]:
                 raise NotFound("no such agent")
+            if not (agent["member"] or overseer):
+                raise OutOfScope("this conversation waits for another group")
             if agent["load"] >= agent["max_chats"]:
                 raise LimitReached("you are at your chat limit")
-            after, message = self._chats.assign_in(conn, before, agent_id, agent["display_name"])
+            event = "transferred" if pending else "assigned"
+            # Taking it by hand is an answer: no ring timeout.
+            after, message = self._chats.assign_in(
+                conn, before, agent_id, agent["display_name"], event=event, answered=True
+            )
             return before, after, message
 
+        def announce(result: _Assigned) -> None:
+            self._chats.announce_assigned(*result)
+
         async with self._lock:
-            _, after, _ = await self._db.write(job, on_commit=self._announce)
+            _, after, _ = await self._db.write(job, on_commit=announce)
         return after

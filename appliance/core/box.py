@@ -13,6 +13,7 @@ from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
 from appliance.core.ratelimit import VisitorLimits
+from appliance.core.routing_config import RoutingConfig
 from appliance.core.visitors import Visitors
 from appliance.settings import Settings
 
@@ -65,6 +66,7 @@ class Box:
         self.visitors = Visitors(self.db, load_secret(settings.data_dir))
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
+        self.routing = RoutingConfig(self.db, self.bus)
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,
@@ -81,7 +83,7 @@ class Box:
         """Open the database (migrating it) and start background work."""
         await self.db.open()
         # Work may have waited while the box was down.
-        self.dispatcher.kick()
+        self.dispatcher.start()
 
     async def close(self) -> None:
         """Stop background work and close the database."""

@@ -2,50 +2,40 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.db import Database
+from appliance.core.errors import (
+    ChatError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MessageTooLarge,
+    NotFound,
+)
 from appliance.core.events import ConversationChanged, EventBus, MessageCreated
+from appliance.core.routing_config import resolve
 from appliance.core.visitors import new_id
 
 _CLIENT_ID_MAX = 64
 _NAME_MAX = 64
 _URL_MAX = 2048
 _PAGE_MAX = 200  # messages per read
+_TOPIC_MAX = 32
+_REGION_MAX = 32
 
-
-class ChatError(Exception):
-    """A request the chat rules refuse; `code` and `status` are part of the API."""
-
-    code = "bad_request"
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(ChatError):
-    code, status = "not_found", 404
-
-
-class Forbidden(ChatError):
-    code, status = "forbidden", 403
-
-
-class Conflict(ChatError):
-    code, status = "conflict", 409
-
-
-class MessageTooLarge(ChatError):
-    code, status = "message_too_large", 413
-
-
-class InvalidInput(ChatError):
-    code, status = "invalid", 422
+__all__ = [
+    "ChatError",
+    "Conflict",
+    "Forbidden",
+    "InvalidInput",
+    "MessageTooLarge",
+    "NotFound",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +55,20 @@ class Conversation:
     created_at: int
     assigned_at: int | None
     closed_at: int | None
+    group_id: int | None = None
+    group_name: str | None = None
+    topic: str = ""
+    region: str = ""
+    tier: str = "new"
+    expert: int = 0
+    transfer_pending: int = 0
+    queued_at: int | None = None
+    answered_at: int | None = None
+    participants: str = "[]"  # JSON [{"id", "display_name"}] of invited colleagues
+
+    def participant_ids(self) -> set[int]:
+        """Return the ids of colleagues invited into the conversation."""
+        return {p["id"] for p in json.loads(self.participants)}
 
     def public(self, *, console: bool = False) -> dict[str, Any]:
         """Return the API form; the console form adds what agents may see."""
@@ -84,17 +88,35 @@ class Conversation:
             data["visitor"] = {"id": self.visitor_id, "name": self.visitor_name}
             data["page_url"] = self.page_url
             data["lang"] = self.lang
+            data["group"] = (
+                {"id": self.group_id, "name": self.group_name} if self.group_id else None
+            )
+            data["topic"] = self.topic
+            data["region"] = self.region
+            data["tier"] = self.tier
+            data["expert"] = bool(self.expert)
+            data["transfer_pending"] = bool(self.transfer_pending)
+            data["queued_at"] = local_iso(self.queued_at)
+            data["answered_at"] = local_iso(self.answered_at)
+            data["participants"] = json.loads(self.participants)
         return data
 
 
 _CONV_SELECT = (
     "SELECT c.id, c.visitor_id, c.status, c.agent_id, u.display_name AS agent_name,"
     " c.last_seq, c.visitor_name, c.page_url, c.lang, c.visitor_ip, c.created_at,"
-    " c.assigned_at, c.closed_at FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
+    " c.assigned_at, c.closed_at, c.group_id, g.name AS group_name, c.topic, c.region,"
+    " coalesce(v.tier, 'new') AS tier, c.expert, c.transfer_pending, c.queued_at,"
+    " c.answered_at,"
+    " (SELECT json_group_array(json_object('id', pu.id, 'display_name', pu.display_name))"
+    "    FROM participants p JOIN users pu ON pu.id = p.user_id"
+    "   WHERE p.conversation_id = c.id) AS participants"
+    " FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
+    " LEFT JOIN groups g ON g.id = c.group_id LEFT JOIN visitors v ON v.id = c.visitor_id"
 )
 _MSG_COLUMNS = (
     "id, conversation_id, seq, client_msg_id, sender_type, sender_id, sender_name,"
-    " body, event, created_at"
+    " body, event, created_at, visibility"
 )
 
 
@@ -114,6 +136,7 @@ def message_json(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
         "body": row["body"],
         "event": row["event"],
         "created_at": local_iso(row["created_at"]),
+        "visibility": row["visibility"],
     }
 
 
@@ -134,6 +157,14 @@ def read_conversation(conn: sqlite3.Connection, conv_id: str) -> Conversation | 
     return _conversation(row) if row else None
 
 
+def is_participant(conn: sqlite3.Connection, conv_id: str, user_id: int) -> bool:
+    """Tell whether a colleague was invited into a conversation (inside a write)."""
+    row = conn.execute(
+        "SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?", (conv_id, user_id)
+    ).fetchone()
+    return row is not None
+
+
 def append_message(
     conn: sqlite3.Connection,
     conv_id: str,
@@ -144,6 +175,7 @@ def append_message(
     body: str = "",
     event: str | None = None,
     client_msg_id: str | None = None,
+    visibility: str = "public",
 ) -> dict[str, Any]:
     """Give the next sequence number to a new message and store it (inside a write)."""
     row = conn.execute(
@@ -162,9 +194,10 @@ def append_message(
         "body": body,
         "event": event,
         "created_at": now_ms(),
+        "visibility": visibility,
     }
     conn.execute(
-        f"INSERT INTO messages ({_MSG_COLUMNS}) VALUES ({', '.join('?' * 10)})",
+        f"INSERT INTO messages ({_MSG_COLUMNS}) VALUES ({', '.join('?' * 11)})",
         tuple(message[key] for key in _MSG_COLUMNS.split(", ")),
     )
     return message_json(message)
@@ -196,11 +229,15 @@ class Chats:
         page_url: Any = None,
         lang: Any = None,
         ip: str = "",
+        topic: Any = None,
+        region: Any = None,
     ) -> tuple[Conversation, bool]:
-        """Return the visitor's open conversation, or start one; tell which."""
+        """Return the visitor's open conversation, or start one in its queue; tell which."""
         visitor_name = _clean_text(name, _NAME_MAX, "name")
         url = _clean_text(page_url, _URL_MAX, "page_url")
         language = _clean_text(lang, 16, "lang")
+        topic_key = _clean_text(topic, _TOPIC_MAX, "topic")
+        region_name = _clean_text(region, _REGION_MAX, "region")
         now = now_ms()
 
         def job(conn: sqlite3.Connection) -> tuple[Conversation, bool]:
@@ -220,10 +257,33 @@ class Chats:
                 (visitor_id, now, now),
             )
             conv_id = new_id("c_")
+            target = resolve(conn, topic_key, url, region_name)
+            # The agent of the visitor's last chat, for groups that send them back.
+            previous = conn.execute(
+                "SELECT agent_id FROM conversations WHERE visitor_id = ? AND agent_id IS NOT NULL"
+                " ORDER BY created_at DESC LIMIT 1",
+                (visitor_id,),
+            ).fetchone()
             conn.execute(
                 "INSERT INTO conversations (id, visitor_id, status, visitor_name, page_url,"
-                " lang, visitor_ip, created_at) VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?)",
-                (conv_id, visitor_id, visitor_name, url, language, ip, now),
+                " lang, visitor_ip, created_at, queued_at, group_id, topic, region, skill,"
+                " preferred_agent_id)"
+                " VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conv_id,
+                    visitor_id,
+                    visitor_name,
+                    url,
+                    language,
+                    ip,
+                    now,
+                    now,
+                    target.group_id,
+                    target.topic,
+                    region_name,
+                    target.skill,
+                    previous[0] if previous else None,
+                ),
             )
             created = read_conversation(conn, conv_id)
             assert created is not None
@@ -258,18 +318,23 @@ class Chats:
         )
         return _conversation(row) if row else None
 
-    async def list_waiting(self) -> list[Conversation]:
-        """Return the queue, oldest first."""
-        rows = await self._db.fetchall(
-            _CONV_SELECT + " WHERE c.status = 'waiting' ORDER BY c.created_at LIMIT 500"
-        )
+    async def list_waiting(self, groups: set[int] | None = None) -> list[Conversation]:
+        """Return the queue (of some groups only, if given), oldest first."""
+        sql = _CONV_SELECT + " WHERE c.status = 'waiting'"
+        params: list[Any] = []
+        if groups is not None:
+            sql += f" AND c.group_id IN ({', '.join('?' * len(groups))})"
+            params.extend(sorted(groups))
+        rows = await self._db.fetchall(sql + " ORDER BY c.queued_at LIMIT 500", params)
         return [_conversation(row) for row in rows]
 
     async def list_active(self, agent_id: int) -> list[Conversation]:
-        """Return an agent's open conversations, oldest first."""
+        """Return an agent's open conversations and those they were invited into."""
         rows = await self._db.fetchall(
-            _CONV_SELECT + " WHERE c.agent_id = ? AND c.status = 'active' ORDER BY c.created_at",
-            (agent_id,),
+            _CONV_SELECT + " WHERE c.status = 'active' AND (c.agent_id = ? OR c.id IN"
+            " (SELECT conversation_id FROM participants WHERE user_id = ?))"
+            " ORDER BY c.created_at",
+            (agent_id, agent_id),
         )
         return [_conversation(row) for row in rows]
 
@@ -288,11 +353,12 @@ class Chats:
         return [_conversation(row) for row in rows]
 
     async def messages_after(
-        self, conv_id: str, after_seq: int = 0, limit: int = _PAGE_MAX
+        self, conv_id: str, after_seq: int = 0, limit: int = _PAGE_MAX, *, staff: bool = False
     ) -> list[dict[str, Any]]:
-        """Return messages with seq > after_seq, ascending, at most `limit`."""
+        """Return messages with seq > after_seq, ascending; notes and whispers only to staff."""
+        hidden = "" if staff else " AND visibility = 'public'"
         rows = await self._db.fetchall(
-            f"SELECT {_MSG_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ?"
+            f"SELECT {_MSG_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ?{hidden}"
             " ORDER BY seq LIMIT ?",
             (conv_id, max(0, after_seq), max(1, min(limit, 1000))),
         )
@@ -330,7 +396,7 @@ class Chats:
                 (conv_id, client_msg_id),
             ).fetchone()
             conv = conn.execute(
-                "SELECT status, visitor_id, agent_id FROM conversations WHERE id = ?",
+                "SELECT status, visitor_id, agent_id, answered_at FROM conversations WHERE id = ?",
                 (conv_id,),
             ).fetchone()
             if conv is None:
@@ -341,8 +407,15 @@ class Chats:
                 return message_json(seen), True, conv["visitor_id"]
             if conv["status"] == "closed":
                 raise Conflict("conversation is closed")
-            if sender_type == "agent" and str(conv["agent_id"]) != sender_id:
-                raise Forbidden("conversation is not assigned to you")
+            if sender_type == "agent":
+                owner = str(conv["agent_id"]) == sender_id
+                if not owner and not is_participant(conn, conv_id, int(sender_id)):
+                    raise Forbidden("conversation is not assigned to you")
+                if owner and conv["answered_at"] is None:
+                    conn.execute(
+                        "UPDATE conversations SET answered_at = ? WHERE id = ?",
+                        (now_ms(), conv_id),
+                    )
             message = append_message(
                 conn,
                 conv_id,
@@ -374,8 +447,8 @@ class Chats:
             if before.status == "closed":
                 return before, before, None
             conn.execute(
-                "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?"
-                " WHERE id = ?",
+                "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?,"
+                " transfer_pending = 0 WHERE id = ?",
                 (now_ms(), by, conv_id),
             )
             message = append_message(conn, conv_id, sender_type="system", event="closed")
@@ -395,14 +468,26 @@ class Chats:
         return after
 
     def assign_in(
-        self, conn: sqlite3.Connection, conv: Conversation, agent_id: int, agent_name: str
+        self,
+        conn: sqlite3.Connection,
+        conv: Conversation,
+        agent_id: int,
+        agent_name: str,
+        *,
+        event: str = "assigned",
+        answered: bool = False,
     ) -> tuple[Conversation, dict[str, Any]]:
         """Give a waiting conversation to an agent (inside a write); return it and the event."""
         now = now_ms()
         conn.execute(
-            "UPDATE conversations SET status = 'active', agent_id = ?, assigned_at = ?"
-            " WHERE id = ?",
-            (agent_id, now, conv.id),
+            "UPDATE conversations SET status = 'active', agent_id = ?, assigned_at = ?,"
+            " first_assigned_at = coalesce(first_assigned_at, ?), answered_at = ?,"
+            " transfer_pending = 0 WHERE id = ?",
+            (agent_id, now, now, now if answered else None, conv.id),
+        )
+        conn.execute(
+            "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
+            (conv.id, agent_id),
         )
         conn.execute("UPDATE users SET last_assigned_at = ? WHERE id = ?", (now, agent_id))
         message = append_message(
@@ -411,7 +496,7 @@ class Chats:
             sender_type="system",
             sender_id=str(agent_id),
             sender_name=agent_name,
-            event="assigned",
+            event=event,
         )
         after = read_conversation(conn, conv.id)
         assert after is not None

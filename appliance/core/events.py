@@ -37,7 +37,33 @@ class AgentStatusChanged:
     status: str
 
 
-Event = MessageCreated | ConversationChanged | AgentStatusChanged
+@dataclass(frozen=True, slots=True)
+class RoutingChanged:
+    """Groups, members, scope, topics, rules or points were edited."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged:
+    """A routing pass placed the waiting visitors: conversation id -> place."""
+
+    places: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItemChanged:
+    """A left message or call-back request was created or closed."""
+
+    item: dict[str, Any]
+
+
+Event = (
+    MessageCreated
+    | ConversationChanged
+    | AgentStatusChanged
+    | RoutingChanged
+    | QueueChanged
+    | WorkItemChanged
+)
 Listener = Callable[[Event], None]
 
 

@@ -1,0 +1,34 @@
+"""Errors the core rules raise; `code` and `status` are part of the API."""
+
+from __future__ import annotations
+
+
+class ChatError(Exception):
+    """A request the chat rules refuse; `code` and `status` are part of the API."""
+
+    code = "bad_request"
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ChatError):
+    code, status = "not_found", 404
+
+
+class Forbidden(ChatError):
+    code, status = "forbidden", 403
+
+
+class Conflict(ChatError):
+    code, status = "conflict", 409
+
+
+class MessageTooLarge(ChatError):
+    code, status = "message_too_large", 413
+
+
+class InvalidInput(ChatError):
+    code, status = "invalid", 422
