@@ -41,12 +41,12 @@ def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
         value = ""
     if not isinstance(value, str):
         raise InvalidInput(f"{field} must be a string")
-    value = str(value).strip()
-    if len(value) > limit:
+    text: str = value.strip()
+    if len(text) > limit:
         raise InvalidInput(f"{field} is longer than {limit} characters")
-    if required and not value:
+    if required and not text:
         raise InvalidInput(f"{field} is required")
-    return value
+    return text
 
 
 def _int(value: Any, field: str, low: int, high: int) -> int:
