@@ -8,13 +8,16 @@ from pathlib import Path
 
 from appliance.core.accounts import Accounts
 from appliance.core.assignment import Dispatcher
+from appliance.core.canned import Canned
 from appliance.core.chats import Chats
 from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
 from appliance.core.ratelimit import VisitorLimits
 from appliance.core.routing_config import RoutingConfig
+from appliance.core.teamwork import Teamwork
 from appliance.core.visitors import Visitors
+from appliance.core.workitems import WorkItems
 from appliance.settings import Settings
 
 _SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
@@ -67,6 +70,9 @@ class Box:
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
         self.routing = RoutingConfig(self.db, self.bus)
+        self.teamwork = Teamwork(self.db, self.chats, self.bus)
+        self.canned = Canned(self.db)
+        self.work_items = WorkItems(self.db, self.bus)
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,

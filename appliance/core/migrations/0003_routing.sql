@@ -148,3 +148,6 @@ INSERT INTO groups (name, is_default, created_at) VALUES ('默认', 1, 0);
 INSERT INTO group_members (group_id, user_id)
     SELECT (SELECT id FROM groups WHERE is_default = 1), id FROM users;
 UPDATE conversations SET group_id = (SELECT id FROM groups WHERE is_default = 1);
+
+-- The supervisor board counts the last hour's chats per group.
+CREATE INDEX conversations_created ON conversations (created_at);

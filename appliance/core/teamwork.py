@@ -1,0 +1,319 @@
+"""Agents working as one: transfer, conference, internal notes, whispers, take-over.
+
+Every action is one write that records what happened as a message of the conversation:
+public events ("transferred", "joined", "left") tell the visitor who is with them;
+notes and whispers are staff-only messages the visitor's side never receives.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.core.chats import (
+    Chats,
+    Conversation,
+    append_message,
+    is_participant,
+    read_conversation,
+)
+from appliance.core.clock import now_ms
+from appliance.core.db import Database
+from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from appliance.core.events import ConversationChanged, EventBus, MessageCreated
+
+_NOTE_MAX = 2000  # characters of a transfer note
+
+
+class NotAvailable(Conflict):
+    code = "not_available"
+
+
+class LimitReached(Conflict):
+    code = "limit_reached"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acts: a console user and whether they oversee the team."""
+
+    id: int
+    name: str
+    overseer: bool = False
+
+
+_Result = tuple[Conversation, Conversation, list[dict[str, Any]]]
+
+
+def _note(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput("note must be a string")
+    if len(value) > _NOTE_MAX:
+        raise InvalidInput(f"note is longer than {_NOTE_MAX} characters")
+    return value.strip()
+
+
+def _active(conn: sqlite3.Connection, conv_id: str) -> Conversation:
+    conv = read_conversation(conn, conv_id)
+    if conv is None:
+        raise NotFound("no such conversation")
+    if conv.status != "active":
+        raise Conflict("conversation is not active")
+    return conv
+
+
+def _owner_or_overseer(conv: Conversation, actor: Actor) -> None:
+    if conv.agent_id != actor.id and not actor.overseer:
+        raise Forbidden("only the agent handling the conversation may do this")
+
+
+def _available_agent(conn: sqlite3.Connection, user_id: Any, *, count_limit: bool) -> sqlite3.Row:
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        raise InvalidInput("agent_id must be a user id")
+    row = conn.execute(
+        "SELECT u.id, u.display_name, u.status, u.disabled, u.max_chats,"
+        " (SELECT count(*) FROM conversations c WHERE c.agent_id = u.id"
+        "   AND c.status = 'active') AS load FROM users u WHERE u.id = ?",
+        (user_id,),
+    ).fetchone()
+    if row is None or row["disabled"]:
+        raise NotFound("no such agent")
+    if row["status"] != "online":
+        raise NotAvailable(f"{row['display_name']} is not online")
+    if count_limit and row["load"] >= row["max_chats"]:
+        raise LimitReached(f"{row['display_name']} is at their chat limit")
+    found: sqlite3.Row = row
+    return found
+
+
+class Teamwork:
+    """The team's actions on a live conversation."""
+
+    def __init__(self, db: Database, chats: Chats, bus: EventBus) -> None:
+        self._db = db
+        self._chats = chats
+        self._bus = bus
+
+    def _announce(self, result: _Result) -> None:
+        before, after, messages = result
+        if (before.status, before.agent_id, before.transfer_pending, before.participants) != (
+            after.status,
+            after.agent_id,
+            after.transfer_pending,
+            after.participants,
+        ):
+            self._bus.emit(
+                ConversationChanged(
+                    conversation=after.public(console=True),
+                    visitor_id=after.visitor_id,
+                    previous_status=before.status,
+                    previous_agent_id=before.agent_id,
+                )
+            )
+        for message in messages:
+            self._bus.emit(MessageCreated(after.id, after.visitor_id, message))
+
+    async def _run(self, job: Any) -> Conversation:
+        result: _Result = await self._db.write(job, on_commit=self._announce)
+        return result[1]
+
+    async def transfer(
+        self,
+        conv_id: str,
+        actor: Actor,
+        *,
+        agent_id: Any = None,
+        group_id: Any = None,
+        expert: bool = False,
+        note: Any = None,
+    ) -> Conversation:
+        """Hand a conversation to a colleague, a group or an expert, with a note.
+
+        To a named agent it moves at once (they must be online and under their limit).
+        To a group or an expert it is a warm transfer: the current agent stays with the
+        visitor until the router finds the colleague, who then joins.
+        """
+        text = _note(note)
+        targets = sum(
+            x is not None and x is not False for x in (agent_id, group_id, expert or None)
+        )
+        if targets != 1:
+            raise InvalidInput("transfer to exactly one of agent_id, group_id or expert")
+
+        def job(conn: sqlite3.Connection) -> _Result:
+            before = _active(conn, conv_id)
+            _owner_or_overseer(before, actor)
+            messages = []
+            if text:
+                messages.append(self._staff(conn, conv_id, actor, text, "note"))
+            if agent_id is not None:
+                if agent_id == before.agent_id:
+                    raise InvalidInput("the conversation is already theirs")
+                target = _available_agent(conn, agent_id, count_limit=True)
+                after, message = self._chats.assign_in(
+                    conn, before, target["id"], target["display_name"], event="transferred"
+                )
+                messages.append(message)
+                return before, after, messages
+            if group_id is not None:
+                if isinstance(group_id, bool) or not isinstance(group_id, int):
+                    raise InvalidInput("group_id must be a group id")
+                if (
+                    conn.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)).fetchone()
+                    is None
+                ):
+                    raise NotFound("no such group")
+                target_group: int | None = group_id
+            else:
+                target_group = before.group_id
+            conn.execute(
+                "UPDATE conversations SET transfer_pending = 1, group_id = ?, expert = ?,"
+                " queued_at = ? WHERE id = ?",
+                (target_group, int(bool(expert) or bool(before.expert)), now_ms(), conv_id),
+            )
+            messages.append(
+                append_message(
+                    conn,
+                    conv_id,
+                    sender_type="system",
+                    sender_id=str(actor.id),
+                    sender_name=actor.name,
+                    event="transfer_requested",
+                )
+            )
+            moved = read_conversation(conn, conv_id)
+            assert moved is not None
+            return before, moved, messages
+
+        return await self._run(job)
+
+    async def cancel_transfer(self, conv_id: str, actor: Actor) -> Conversation:
+        """Withdraw a pending transfer; the conversation stays with its agent."""
+
+        def job(conn: sqlite3.Connection) -> _Result:
+            before = _active(conn, conv_id)
+            _owner_or_overseer(before, actor)
+            if not before.transfer_pending:
+                raise Conflict("no transfer is pending")
+            conn.execute("UPDATE conversations SET transfer_pending = 0 WHERE id = ?", (conv_id,))
+            message = self._staff(conn, conv_id, actor, "", "transfer_cancelled")
+            after = read_conversation(conn, conv_id)
+            assert after is not None
+            return before, after, [message]
+
+        return await self._run(job)
+
+    async def invite(self, conv_id: str, actor: Actor, user_id: Any) -> Conversation:
+        """Bring a colleague into the conversation beside its agent (a conference)."""
+
+        def job(conn: sqlite3.Connection) -> _Result:
+            before = _active(conn, conv_id)
+            if before.agent_id != actor.id and not is_participant(conn, conv_id, actor.id):
+                _owner_or_overseer(before, actor)
+            target = _available_agent(conn, user_id, count_limit=False)
+            if target["id"] == before.agent_id or is_participant(conn, conv_id, target["id"]):
+                raise Conflict(f"{target['display_name']} is already in the conversation")
+            conn.execute(
+                "INSERT INTO participants (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
+                (conv_id, target["id"], now_ms()),
+            )
+            message = append_message(
+                conn,
+                conv_id,
+                sender_type="system",
+                sender_id=str(target["id"]),
+                sender_name=target["display_name"],
+                event="joined",
+            )
+            after = read_conversation(conn, conv_id)
+            assert after is not None
+            return before, after, [message]
+
+        return await self._run(job)
+
+    async def leave(self, conv_id: str, actor: Actor) -> Conversation:
+        """Leave a conference one was invited into."""
+
+        def job(conn: sqlite3.Connection) -> _Result:
+            before = _active(conn, conv_id)
+            if not is_participant(conn, conv_id, actor.id):
+                raise Conflict("you are not a guest of this conversation")
+            conn.execute(
+                "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
+                (conv_id, actor.id),
+            )
+            message = append_message(
+                conn,
+                conv_id,
+                sender_type="system",
+                sender_id=str(actor.id),
+                sender_name=actor.name,
+                event="left",
+            )
+            after = read_conversation(conn, conv_id)
+            assert after is not None
+            return before, after, [message]
+
+        return await self._run(job)
+
+    async def take_over(self, conv_id: str, actor: Actor) -> Conversation:
+        """Let a supervisor take a live conversation from its agent."""
+        if not actor.overseer:
+            raise Forbidden("only supervisors take conversations over")
+
+        def job(conn: sqlite3.Connection) -> _Result:
+            before = read_conversation(conn, conv_id)
+            if before is None:
+                raise NotFound("no such conversation")
+            if before.status == "closed":
+                raise Conflict("conversation is closed")
+            if before.agent_id == actor.id:
+                raise Conflict("the conversation is already yours")
+            after, message = self._chats.assign_in(
+                conn, before, actor.id, actor.name, event="transferred", answered=True
+            )
+            return before, after, [message]
+
+        return await self._run(job)
+
+    def _staff(
+        self, conn: sqlite3.Connection, conv_id: str, actor: Actor, body: str, event: str
+    ) -> dict[str, Any]:
+        return append_message(
+            conn,
+            conv_id,
+            sender_type="agent",
+            sender_id=str(actor.id),
+            sender_name=actor.name,
+            body=body,
+            event=event,
+            visibility="staff",
+        )
+
+    async def note(
+        self, conv_id: str, actor: Actor, body: Any, *, whisper: bool = False
+    ) -> dict[str, Any]:
+        """Add an internal note (any agent who sees it) or a supervisor's whisper."""
+        text = self._chats.check_body(body)
+        if whisper and not actor.overseer:
+            raise Forbidden("only supervisors whisper")
+
+        def job(conn: sqlite3.Connection) -> _Result:
+            conv = read_conversation(conn, conv_id)
+            if conv is None:
+                raise NotFound("no such conversation")
+            allowed = (
+                actor.overseer
+                or conv.agent_id == actor.id
+                or is_participant(conn, conv_id, actor.id)
+            )
+            if not allowed:
+                raise Forbidden("conversation is not assigned to you")
+            message = self._staff(conn, conv_id, actor, text, "whisper" if whisper else "note")
+            return conv, conv, [message]
+
+        result: _Result = await self._db.write(job, on_commit=self._announce)
+        return result[2][0]

@@ -1,0 +1,184 @@
+"""Overflow work: messages and call-back requests left when no agent can take the chat."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from appliance.core.chats import append_message, read_conversation
+from appliance.core.clock import local_iso, now_ms
+from appliance.core.db import Database
+from appliance.core.errors import Conflict, InvalidInput, NotFound
+from appliance.core.events import ConversationChanged, EventBus, MessageCreated, WorkItemChanged
+from appliance.core.visitors import new_id
+
+KINDS = ("message", "callback")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,30}$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$")
+_NAME_MAX = 64
+_TIME_MAX = 64  # "tomorrow after 14:00" is free text
+_BODY_MAX = 4000
+_COLUMNS = (
+    "id, kind, visitor_id, conversation_id, group_id, name, contact, preferred_time, body,"
+    " status, created_at, closed_at, closed_by"
+)
+
+
+def item_json(row: sqlite3.Row) -> dict[str, Any]:
+    """Return the API form of a work item."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "visitor_id": row["visitor_id"],
+        "conversation_id": row["conversation_id"],
+        "group_id": row["group_id"],
+        "name": row["name"],
+        "contact": row["contact"],
+        "preferred_time": row["preferred_time"],
+        "body": row["body"],
+        "status": row["status"],
+        "created_at": local_iso(row["created_at"]),
+        "closed_at": local_iso(row["closed_at"]),
+        "closed_by": row["closed_by"],
+    }
+
+
+def _text(data: dict[str, Any], field: str, limit: int) -> str:
+    value = data.get(field)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string")
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters")
+    return value
+
+
+def validate(data: dict[str, Any]) -> dict[str, str]:
+    """Check what a visitor left; a call back needs a phone number, a message some text."""
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise InvalidInput("kind must be message or callback")
+    item = {
+        "kind": str(kind),
+        "name": _text(data, "name", _NAME_MAX),
+        "contact": _text(data, "contact", 254),
+        "preferred_time": _text(data, "preferred_time", _TIME_MAX),
+        "body": _text(data, "body", _BODY_MAX),
+    }
+    contact = item["contact"]
+    if kind == "callback":
+        if not _PHONE.match(contact):
+            raise InvalidInput("a call back needs a phone number")
+    else:
+        if not item["body"]:
+            raise InvalidInput("the message is empty")
+        if contact and not (_PHONE.match(contact) or _EMAIL.match(contact)):
+            raise InvalidInput("contact must be a phone number or an e-mail address")
+    return item
+
+
+class WorkItems:
+    """Store, list and close what visitors leave for the team."""
+
+    def __init__(self, db: Database, bus: EventBus) -> None:
+        self._db = db
+        self._bus = bus
+
+    async def create(
+        self, visitor_id: str, data: dict[str, Any], conversation_id: Any = None
+    ) -> dict[str, Any]:
+        """Store a left message or call-back request; end the waiting chat it replaces."""
+        item = validate(data)
+        if conversation_id is not None and not isinstance(conversation_id, str):
+            raise InvalidInput("conversation_id must be a string")
+        now = now_ms()
+
+        def job(conn: sqlite3.Connection) -> tuple[sqlite3.Row, list[Any]]:
+            group_id = None
+            events: list[Any] = []
+            conn.execute(
+                "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+                (visitor_id, now, now),
+            )
+            if conversation_id is not None:
+                conv = read_conversation(conn, conversation_id)
+                if conv is None or conv.visitor_id != visitor_id:
+                    raise NotFound("no such conversation")
+                group_id = conv.group_id
+                if conv.status == "waiting":
+                    conn.execute(
+                        "UPDATE conversations SET status = 'closed', closed_at = ?,"
+                        " closed_by = 'overflow' WHERE id = ?",
+                        (now, conv.id),
+                    )
+                    message = append_message(conn, conv.id, sender_type="system", event="closed")
+                    after = read_conversation(conn, conv.id)
+                    assert after is not None
+                    events.append(
+                        ConversationChanged(after.public(console=True), visitor_id, "waiting", None)
+                    )
+                    events.append(MessageCreated(conv.id, visitor_id, message))
+            item_id = new_id("w_")
+            conn.execute(
+                "INSERT INTO work_items (id, kind, visitor_id, conversation_id, group_id, name,"
+                " contact, preferred_time, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    item_id,
+                    item["kind"],
+                    visitor_id,
+                    conversation_id,
+                    group_id,
+                    item["name"],
+                    item["contact"],
+                    item["preferred_time"],
+                    item["body"],
+                    now,
+                ),
+            )
+            row = conn.execute(f"SELECT {_COLUMNS} FROM work_items WHERE id = ?", (item_id,))
+            return row.fetchone(), events
+
+        def announce(result: tuple[sqlite3.Row, list[Any]]) -> None:
+            for event in result[1]:
+                self._bus.emit(event)
+            self._bus.emit(WorkItemChanged(item_json(result[0])))
+
+        row, _ = await self._db.write(job, on_commit=announce)
+        return item_json(row)
+
+    async def list(self, status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
+        """Return work items by status, oldest open first or newest closed first."""
+        if status not in ("open", "closed"):
+            raise InvalidInput("status must be open or closed")
+        direction = "ASC" if status == "open" else "DESC"
+        rows = await self._db.fetchall(
+            f"SELECT {_COLUMNS} FROM work_items WHERE status = ?"
+            f" ORDER BY created_at {direction} LIMIT ?",
+            (status, max(1, min(limit, 500))),
+        )
+        return [item_json(r) for r in rows]
+
+    async def close(self, item_id: str, user_id: int) -> dict[str, Any]:
+        """Mark a work item done."""
+
+        def job(conn: sqlite3.Connection) -> sqlite3.Row:
+            row = conn.execute(
+                "UPDATE work_items SET status = 'closed', closed_at = ?, closed_by = ?"
+                f" WHERE id = ? AND status = 'open' RETURNING {_COLUMNS}",
+                (now_ms(), user_id, item_id),
+            ).fetchone()
+            if row is None:
+                if conn.execute("SELECT 1 FROM work_items WHERE id = ?", (item_id,)).fetchone():
+                    raise Conflict("already closed")
+                raise NotFound("no such work item")
+            closed: sqlite3.Row = row
+            return closed
+
+        row = await self._db.write(
+            job, on_commit=lambda r: self._bus.emit(WorkItemChanged(item_json(r)))
+        )
+        return item_json(row)
