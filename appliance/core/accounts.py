@@ -18,6 +18,7 @@ from appliance.core.events import AgentStatusChanged, EventBus
 from appliance.core.ratelimit import RateLimited, RateLimiter
 
 ROLES = ("admin", "supervisor", "agent")
+OVERSEERS = ("admin", "supervisor")  # see every queue and conversation
 STATUSES = ("online", "away", "offline")
 _USERNAME_MAX = 64
 _PASSWORD_MIN = 8

@@ -66,9 +66,11 @@ class Box:
             login_window=settings.login_window,
             max_chats_default=settings.max_chats_default,
         )
-        self.visitors = Visitors(self.db, load_secret(settings.data_dir))
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
+        self.visitors = Visitors(
+            self.db, load_secret(settings.data_dir), on_change=self.dispatcher.kick
+        )
         self.routing = RoutingConfig(self.db, self.bus)
         self.teamwork = Teamwork(self.db, self.chats, self.bus)
         self.canned = Canned(self.db)

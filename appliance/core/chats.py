@@ -70,6 +70,13 @@ class Conversation:
         """Return the ids of colleagues invited into the conversation."""
         return {p["id"] for p in json.loads(self.participants)}
 
+    def visible_to(self, user_id: int, groups: frozenset[int] | None) -> bool:
+        """Tell whether a console user may see it; groups None means an overseer."""
+        if groups is None or self.agent_id == user_id or user_id in self.participant_ids():
+            return True
+        queued = self.status == "waiting" or bool(self.transfer_pending)
+        return queued and self.group_id in groups
+
     def public(self, *, console: bool = False) -> dict[str, Any]:
         """Return the API form; the console form adds what agents may see."""
         data: dict[str, Any] = {
@@ -335,6 +342,13 @@ class Chats:
             " (SELECT conversation_id FROM participants WHERE user_id = ?))"
             " ORDER BY c.created_at",
             (agent_id, agent_id),
+        )
+        return [_conversation(row) for row in rows]
+
+    async def list_live(self, limit: int = 500) -> list[Conversation]:
+        """Return every active conversation, oldest first (for supervisors)."""
+        rows = await self._db.fetchall(
+            _CONV_SELECT + " WHERE c.status = 'active' ORDER BY c.created_at LIMIT ?", (limit,)
         )
         return [_conversation(row) for row in rows]
 

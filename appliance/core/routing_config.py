@@ -271,6 +271,20 @@ class RoutingConfig:
 
     # -- agents' scope --------------------------------------------------------
 
+    async def memberships(self) -> dict[int, set[int]]:
+        """Return each user's groups."""
+        found: dict[int, set[int]] = {}
+        for gid, uid in await self._db.fetchall("SELECT group_id, user_id FROM group_members"):
+            found.setdefault(uid, set()).add(gid)
+        return found
+
+    async def groups_of(self, user_id: int) -> frozenset[int]:
+        """Return the groups a user belongs to."""
+        rows = await self._db.fetchall(
+            "SELECT group_id FROM group_members WHERE user_id = ?", (user_id,)
+        )
+        return frozenset(r[0] for r in rows)
+
     async def list_agents(self) -> list[dict[str, Any]]:
         """Return every enabled user with their routing scope."""
         rows = await self._db.fetchall(

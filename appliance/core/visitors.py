@@ -7,9 +7,13 @@ import hashlib
 import hmac
 import secrets
 import sqlite3
+from collections.abc import Callable
+from typing import Any
 
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
+from appliance.core.errors import InvalidInput, NotFound
+from appliance.core.routing import TIERS
 
 _ID_PREFIX = "v_"
 _MAX_TOKEN = 128
@@ -23,9 +27,12 @@ def new_id(prefix: str) -> str:
 class Visitors:
     """Issue and verify visitor tokens; the token is `<id>.<HMAC(id)>`, nothing stored."""
 
-    def __init__(self, db: Database, secret: bytes) -> None:
+    def __init__(
+        self, db: Database, secret: bytes, on_change: Callable[[], None] = lambda: None
+    ) -> None:
         self._db = db
         self._secret = secret
+        self._on_change = on_change  # a tier change re-orders the queue
 
     def _sign(self, visitor_id: str) -> str:
         mac = hmac.new(self._secret, visitor_id.encode(), hashlib.sha256).digest()
@@ -55,3 +62,18 @@ class Visitors:
 
         await self._db.write(insert)
         return visitor_id, f"{visitor_id}.{self._sign(visitor_id)}"
+
+    async def set_tier(self, visitor_id: str, tier: Any) -> str:
+        """Set a visitor's customer tier (vip, member, new); queue priority follows."""
+        if tier not in TIERS:
+            raise InvalidInput(f"tier must be one of {', '.join(TIERS)}")
+
+        def update(conn: sqlite3.Connection) -> None:
+            row = conn.execute(
+                "UPDATE visitors SET tier = ? WHERE id = ? RETURNING id", (tier, visitor_id)
+            ).fetchone()
+            if row is None:
+                raise NotFound("no such visitor")
+
+        await self._db.write(update, on_commit=lambda _: self._on_change())
+        return str(tier)

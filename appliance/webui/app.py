@@ -20,7 +20,14 @@ from appliance.relay import state as relay_state
 from appliance.relay.tunnel import Tunnel
 from appliance.relay.wireguard import WireGuardError
 from appliance.settings import Settings
-from appliance.webui import admin_views, auth_views, console_views, visitor_views
+from appliance.webui import (
+    admin_views,
+    auth_views,
+    console_views,
+    routing_views,
+    team_views,
+    visitor_views,
+)
 from appliance.webui.access import access
 from appliance.webui.hub import Hub
 from appliance.webui.keys import (
@@ -123,6 +130,8 @@ def create_app(settings: Settings) -> web.Application:
     console_views.add_routes(app)
     admin_views.add_routes(app)
     visitor_views.add_routes(app)
+    team_views.add_routes(app)
+    routing_views.add_routes(app)
     app.router.add_get("/api/openapi.json", openapi_json)
     static = Path(str(resources.files("appliance.webui") / "static"))
     app.router.add_static("/static/", static)

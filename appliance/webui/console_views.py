@@ -6,7 +6,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from appliance.core.accounts import Session
+from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.chats import Conversation, NotFound
 from appliance.core.clock import local_text
 from appliance.webui.keys import BOX
@@ -15,20 +15,24 @@ from appliance.webui.security import current_session
 from appliance.webui.visitor_views import after_seq, read_json
 from appliance.webui.ws import agent_ws
 
-_OVERSEERS = ("supervisor", "admin")
 _HISTORY_PAGE = 50
 
 
 def _sees_all(session: Session) -> bool:
-    return session.user.role in _OVERSEERS
+    return session.user.role in OVERSEERS
 
 
-async def _visible(request: web.Request, session: Session) -> Conversation:
+async def scope_of(request: web.Request, session: Session) -> frozenset[int] | None:
+    """Return the groups whose queues the user sees; None for overseers (all)."""
+    if _sees_all(session):
+        return None
+    return await request.app[BOX].routing.groups_of(session.user.id)
+
+
+async def visible(request: web.Request, session: Session) -> Conversation:
     """Return the conversation in the path if this user may see it, else 404."""
     conv = await request.app[BOX].chats.get(request.match_info["conv_id"])
-    if conv is None:
-        raise NotFound("no such conversation")
-    if not (_sees_all(session) or conv.agent_id == session.user.id or conv.status == "waiting"):
+    if conv is None or not conv.visible_to(session.user.id, await scope_of(request, session)):
         raise NotFound("no such conversation")
     return conv
 
@@ -75,12 +79,12 @@ async def history_page(request: web.Request) -> web.Response:
 async def transcript_page(request: web.Request) -> web.Response:
     """Show one conversation's whole transcript."""
     session = current_session(request)
-    conv = await _visible(request, session)
+    conv = await visible(request, session)
     chats = request.app[BOX].chats
     messages = []
     cursor = 0
     while True:
-        page = await chats.messages_after(conv.id, cursor, 1000)
+        page = await chats.messages_after(conv.id, cursor, 1000, staff=True)
         messages.extend(page)
         if len(page) < 1000:
             break
@@ -121,7 +125,20 @@ async def list_conversations(request: web.Request) -> web.Response:
     if scope == "mine":
         rows = await chats.list_active(session.user.id)
     elif scope == "waiting":
-        rows = await chats.list_waiting()
+        groups = await scope_of(request, session)
+        rows = await chats.list_waiting(None if groups is None else set(groups))
+        places = request.app[BOX].dispatcher.places
+        data = []
+        for conv in rows:
+            item = conv.public(console=True)
+            place = places.get(conv.id)
+            item["position"] = place.position if place else None
+            data.append(item)
+        return web.json_response({"conversations": data})
+    elif scope == "live":
+        if not _sees_all(session):
+            raise web.HTTPForbidden(reason="supervisors only")
+        rows = await chats.list_live()
     elif scope == "closed":
         before = request.query.get("before")
         stamp = None
@@ -134,27 +151,27 @@ async def list_conversations(request: web.Request) -> web.Response:
             before=stamp, agent_id=None if _sees_all(session) else session.user.id
         )
     else:
-        raise web.HTTPBadRequest(reason="scope must be mine, waiting or closed")
+        raise web.HTTPBadRequest(reason="scope must be mine, waiting, live or closed")
     return web.json_response({"conversations": [c.public(console=True) for c in rows]})
 
 
 async def get_conversation(request: web.Request) -> web.Response:
     """Return one conversation the user may see."""
-    conv = await _visible(request, current_session(request))
+    conv = await visible(request, current_session(request))
     return web.json_response({"conversation": conv.public(console=True)})
 
 
 async def list_messages(request: web.Request) -> web.Response:
     """Return a conversation's messages after a sequence number."""
-    conv = await _visible(request, current_session(request))
-    messages = await request.app[BOX].chats.messages_after(conv.id, after_seq(request))
+    conv = await visible(request, current_session(request))
+    messages = await request.app[BOX].chats.messages_after(conv.id, after_seq(request), staff=True)
     return web.json_response({"messages": messages})
 
 
 async def post_message(request: web.Request) -> web.Response:
     """Send an agent's message to a conversation assigned to them."""
     session = current_session(request)
-    conv = await _visible(request, session)
+    conv = await visible(request, session)
     data = await read_json(request)
     message, repeat = await request.app[BOX].chats.post(
         conv.id,
@@ -170,14 +187,16 @@ async def post_message(request: web.Request) -> web.Response:
 async def accept(request: web.Request) -> web.Response:
     """Take a waiting conversation."""
     session = current_session(request)
-    conv = await request.app[BOX].dispatcher.accept(request.match_info["conv_id"], session.user.id)
+    conv = await request.app[BOX].dispatcher.accept(
+        request.match_info["conv_id"], session.user.id, overseer=_sees_all(session)
+    )
     return web.json_response({"conversation": conv.public(console=True)})
 
 
 async def close(request: web.Request) -> web.Response:
     """Close a conversation the user handles (or oversees)."""
     session = current_session(request)
-    conv = await _visible(request, session)
+    conv = await visible(request, session)
     if conv.status == "waiting" and not _sees_all(session):
         raise NotFound("no such conversation")
     closed = await request.app[BOX].chats.close(conv.id, by=f"agent:{session.user.id}")

@@ -11,13 +11,21 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from appliance.core.box import Box
-from appliance.core.events import AgentStatusChanged, ConversationChanged, Event, MessageCreated
+from appliance.core.events import (
+    AgentStatusChanged,
+    ConversationChanged,
+    Event,
+    MessageCreated,
+    QueueChanged,
+    RoutingChanged,
+    WorkItemChanged,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -51,6 +59,8 @@ class Connection:
         self.principal = principal  # visitor id, or the agent's user id as text
         self.name = name
         self.role = ""
+        self.groups: frozenset[int] | None = frozenset()  # None: an overseer sees every queue
+        self.places: dict[str, dict[str, Any]] = {}  # last queue place sent, per conversation
         self.joined: dict[str, Joined] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
         self.overflowed = False
@@ -68,6 +78,16 @@ class Connection:
                 "closing a %s socket that fell %d frames behind", self.kind, _SEND_QUEUE
             )
             asyncio.get_running_loop().create_task(self.ws.close(code=1013))
+
+    def sees_queue(self, group_id: int | None) -> bool:
+        """Tell whether this console shows a group's waiting conversations."""
+        return self.kind == "agent" and (self.groups is None or group_id in self.groups)
+
+    def send_place(self, conv_id: str, place: dict[str, Any]) -> None:
+        """Tell a waiting visitor their place in the queue, when it changed."""
+        if self.places.get(conv_id) != place:
+            self.places[conv_id] = place
+            self.send({"type": "queue", "conversation_id": conv_id, **place})
 
     def deliver(self, conv_id: str, seq: int, data: str) -> None:
         """Queue a message frame once, in seq order, unless the client already has it."""
@@ -121,6 +141,7 @@ class Hub:
         self.visitors: dict[str, set[Connection]] = {}
         self.agents: dict[str, set[Connection]] = {}
         self._grace_tasks: dict[str, asyncio.Task[None]] = {}
+        self._refresh_tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = box.bus.subscribe(self._on_event)
 
     # -- registry -------------------------------------------------------------
@@ -151,14 +172,38 @@ class Hub:
                 subscribers.discard(conn)
                 if not subscribers:
                     del self.by_conversation[conv_id]
+                elif conn.kind == "agent":
+                    self._viewers(conv_id)
 
     def join(self, conn: Connection, conv_id: str, after_seq: int, visitor_name: str) -> None:
         """Subscribe a connection; live messages are held until finish_replay."""
         conn.joined[conv_id] = Joined(last_seq=after_seq, visitor_name=visitor_name)
         self.by_conversation.setdefault(conv_id, set()).add(conn)
+        if conn.kind == "agent":
+            self._viewers(conv_id)
+        else:
+            place = self._box.dispatcher.places.get(conv_id)
+            if place is not None:
+                conn.send_place(conv_id, asdict(place))
 
-    def typing(self, sender: Connection, conv_id: str, active: bool) -> None:
-        """Relay a typing state to the other side of a conversation."""
+    def _viewers(self, conv_id: str) -> None:
+        """Tell every console in a conversation which colleagues have it open (collision)."""
+        conns = [c for c in self.by_conversation.get(conv_id, ()) if c.kind == "agent"]
+        seen: dict[str, str] = {}
+        for conn in conns:
+            seen[conn.principal] = conn.name
+        frame = encode(
+            {
+                "type": "viewers",
+                "conversation_id": conv_id,
+                "viewers": [{"id": int(k), "display_name": v} for k, v in sorted(seen.items())],
+            }
+        )
+        for conn in conns:
+            conn.send(frame)
+
+    def typing(self, sender: Connection, conv_id: str, active: bool, internal: bool) -> None:
+        """Relay a typing state to the others in a conversation; internal stays with staff."""
         frame = encode(
             {
                 "type": "typing",
@@ -166,10 +211,11 @@ class Hub:
                 "sender_type": sender.kind,
                 "sender_name": sender.name,
                 "active": active,
+                "internal": internal,
             }
         )
         for conn in self.by_conversation.get(conv_id, ()):
-            if conn.principal != sender.principal:
+            if conn.principal != sender.principal and (conn.kind == "agent" or not internal):
                 conn.send(frame)
 
     # -- presence -------------------------------------------------------------
@@ -198,7 +244,7 @@ class Hub:
     async def close(self) -> None:
         """Stop listening to the bus and cancel presence timers."""
         self._unsubscribe()
-        tasks = list(self._grace_tasks.values())
+        tasks = list(self._grace_tasks.values()) + list(self._refresh_tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -211,8 +257,24 @@ class Hub:
             if subscribers:
                 data = encode({"type": "message", "message": event.message})
                 seq = event.message["seq"]
+                staff_only = event.message.get("visibility") == "staff"
                 for conn in list(subscribers):
-                    conn.deliver(event.conversation_id, seq, data)
+                    # Notes and whispers never reach a visitor's socket.
+                    if not staff_only or conn.kind == "agent":
+                        conn.deliver(event.conversation_id, seq, data)
+        elif isinstance(event, QueueChanged):
+            for conv_id, place in event.places.items():
+                for conn in self.by_conversation.get(conv_id, ()):
+                    if conn.kind == "visitor":
+                        conn.send_place(conv_id, place)
+        elif isinstance(event, WorkItemChanged):
+            frame = encode({"type": "work_item", "item": event.item})
+            for conns in self.agents.values():
+                for conn in conns:
+                    if conn.sees_queue(event.item["group_id"]) or event.item["group_id"] is None:
+                        conn.send(frame)
+        elif isinstance(event, RoutingChanged):
+            self._refresh_groups()
         elif isinstance(event, ConversationChanged):
             self._conversation_changed(event)
         elif isinstance(event, AgentStatusChanged):
@@ -228,15 +290,36 @@ class Hub:
         for conn in self.visitors.get(event.visitor_id, ()):
             conn.send(visitor_frame)
         agent_frame = encode({"type": "conversation", "conversation": conv})
-        if "waiting" in (conv["status"], event.previous_status):
-            # The queue changed: every console shows it.
-            targets: set[Connection] = set().union(*self.agents.values()) if self.agents else set()
-        else:
-            targets = set()
-            for agent_id in (conv["agent"] and conv["agent"]["id"], event.previous_agent_id):
-                if agent_id is not None:
-                    targets.update(self.agents.get(str(agent_id), ()))
-            # Supervisors watching it hear of it too.
-            targets.update(c for c in self.by_conversation.get(conv["id"], ()) if c.kind == "agent")
+        targets: set[Connection] = set()
+        queued = conv.get("transfer_pending") or "waiting" in (
+            conv["status"],
+            event.previous_status,
+        )
+        if queued:
+            # The queue changed: the consoles that show this group's queue hear of it.
+            group = conv["group"]["id"] if conv.get("group") else None
+            for conns in self.agents.values():
+                targets.update(c for c in conns if c.sees_queue(group))
+        people = [conv["agent"] and conv["agent"]["id"], event.previous_agent_id]
+        people += [p["id"] for p in conv.get("participants", ())]
+        for agent_id in people:
+            if agent_id is not None:
+                targets.update(self.agents.get(str(agent_id), ()))
+        # Colleagues who have it open (supervisors watching, invited guests who left).
+        targets.update(c for c in self.by_conversation.get(conv["id"], ()) if c.kind == "agent")
         for conn in targets:
             conn.send(agent_frame)
+
+    def _refresh_groups(self) -> None:
+        """Reload which queues each connected console shows, after a routing edit."""
+        if self.agents:
+            task = asyncio.get_running_loop().create_task(self._load_groups())
+            self._refresh_tasks.add(task)
+            task.add_done_callback(self._refresh_tasks.discard)
+
+    async def _load_groups(self) -> None:
+        memberships = await self._box.routing.memberships()
+        for conns in self.agents.values():
+            for conn in conns:
+                if conn.groups is not None:
+                    conn.groups = frozenset(memberships.get(int(conn.principal), ()))

@@ -92,6 +92,8 @@ async def open_conversation(request: web.Request) -> web.Response:
         page_url=data.get("page_url"),
         lang=data.get("lang"),
         ip=_address(request),
+        topic=data.get("topic"),
+        region=data.get("region"),
     )
     return web.json_response({"conversation": conv.public()}, status=201 if created else 200)
 
@@ -146,6 +148,22 @@ async def close_conversation(request: web.Request) -> web.Response:
     return web.json_response({"conversation": closed.public()})
 
 
+async def list_topics(request: web.Request) -> web.Response:
+    """Return the pre-chat topics a visitor may choose from."""
+    topics = await request.app[BOX].routing.get_topics()
+    return web.json_response({"topics": [{"key": t["key"], "label": t["label"]} for t in topics]})
+
+
+async def leave_work_item(request: web.Request) -> web.Response:
+    """Leave a message or ask for a call back when nobody can take the chat now."""
+    box = request.app[BOX]
+    vid = visitor_id(request)
+    data = await read_json(request)
+    box.limits.conversation(vid, _address(request))
+    item = await box.work_items.create(vid, data, data.get("conversation_id"))
+    return web.json_response({"item": {"id": item["id"], "kind": item["kind"]}}, status=201)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the visitor routes."""
     app.router.add_get("/widget.js", widget_js)
@@ -156,3 +174,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/visitor/conversations/{conv_id}/messages", post_message)
     app.router.add_post("/api/visitor/conversations/{conv_id}/close", close_conversation)
     app.router.add_get("/api/visitor/ws", visitor_ws)
+    app.router.add_get("/api/visitor/topics", list_topics)
+    app.router.add_post("/api/visitor/work-items", leave_work_item)

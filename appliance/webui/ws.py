@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from appliance.core.accounts import OVERSEERS
 from appliance.core.box import Box
 from appliance.core.chats import ChatError, Conversation, NotFound
 from appliance.core.ratelimit import RateLimited
@@ -79,11 +80,7 @@ class Peer:
         if conn.kind == "visitor":
             if conv.visitor_id != conn.principal:
                 raise NotFound("no such conversation")
-        elif not (
-            str(conv.agent_id) == conn.principal
-            or conv.status == "waiting"
-            or conn.role in ("supervisor", "admin")
-        ):
+        elif not conv.visible_to(int(conn.principal), conn.groups):
             raise NotFound("no such conversation")
         return conv
 
@@ -97,7 +94,12 @@ class Peer:
         elif kind == "send":
             await self._send(frame)
         elif kind == "typing":
-            self._typing(_field(frame, "conversation_id", str), _field(frame, "active", bool))
+            internal = frame.get("internal", False)
+            if not isinstance(internal, bool):
+                raise BadFrame("internal must be true or false")
+            self._typing(
+                _field(frame, "conversation_id", str), _field(frame, "active", bool), internal
+            )
         else:
             raise BadFrame(f"unknown frame type {kind[:32]!r}")
 
@@ -111,7 +113,9 @@ class Peer:
         try:
             cursor = after_seq
             while True:
-                page = await self.box.chats.messages_after(conv_id, cursor, _REPLAY_PAGE)
+                page = await self.box.chats.messages_after(
+                    conv_id, cursor, _REPLAY_PAGE, staff=self.conn.kind == "agent"
+                )
                 for message in page:
                     self.conn.deliver_replay(conv_id, message)
                 if len(page) < _REPLAY_PAGE:
@@ -151,14 +155,14 @@ class Peer:
             return
         conn.send({"type": "ack", "client_msg_id": client_msg_id, "message": message})
 
-    def _typing(self, conv_id: str, active: bool) -> None:
+    def _typing(self, conv_id: str, active: bool, internal: bool) -> None:
         if conv_id not in self.conn.joined:
             return
         now = time.monotonic()
         if active and now - self._last_typing.get(conv_id, 0.0) < _TYPING_INTERVAL:
             return
         self._last_typing[conv_id] = now
-        self.hub.typing(self.conn, conv_id, active)
+        self.hub.typing(self.conn, conv_id, active, internal and self.conn.kind == "agent")
 
 
 async def _serve(ws: web.WebSocketResponse, peer: Peer) -> None:
@@ -234,6 +238,8 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     user = session.user
     conn = Connection(ws, "agent", str(user.id), user.display_name)
     conn.role = user.role
+    box = request.app[BOX]
+    conn.groups = None if user.role in OVERSEERS else await box.routing.groups_of(user.id)
     conn.send({"type": "ready", "user": user.public()})
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws

@@ -1,0 +1,140 @@
+"""The supervisor's routing API: groups and their hours, agents' scope, topics, rules,
+priority points. Every handler is for supervisors and admins only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from appliance.webui.keys import BOX
+from appliance.webui.security import current_session
+from appliance.webui.team_views import require_overseer
+from appliance.webui.visitor_views import read_json
+
+
+def _overseer(request: web.Request) -> None:
+    require_overseer(current_session(request))
+
+
+def _id(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 15:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+async def _body(request: web.Request) -> Any:
+    return await read_json(request)
+
+
+async def list_groups(request: web.Request) -> web.Response:
+    """Return every group."""
+    _overseer(request)
+    return web.json_response({"groups": await request.app[BOX].routing.list_groups()})
+
+
+async def create_group(request: web.Request) -> web.Response:
+    """Create a group."""
+    _overseer(request)
+    group = await request.app[BOX].routing.create_group(await _body(request))
+    return web.json_response({"group": group}, status=201)
+
+
+async def update_group(request: web.Request) -> web.Response:
+    """Change a group's settings, hours or holidays."""
+    _overseer(request)
+    routing = request.app[BOX].routing
+    group = await routing.update_group(_id(request, "group_id"), await _body(request))
+    return web.json_response({"group": group})
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    """Delete a group; its open conversations move to the default group."""
+    _overseer(request)
+    await request.app[BOX].routing.delete_group(_id(request, "group_id"))
+    return web.json_response({"deleted": True})
+
+
+async def set_members(request: web.Request) -> web.Response:
+    """Replace a group's members."""
+    _overseer(request)
+    data = await _body(request)
+    group = await request.app[BOX].routing.set_members(
+        _id(request, "group_id"), data.get("members")
+    )
+    return web.json_response({"group": group})
+
+
+async def list_agents(request: web.Request) -> web.Response:
+    """Return every user with their routing scope."""
+    _overseer(request)
+    return web.json_response({"agents": await request.app[BOX].routing.list_agents()})
+
+
+async def update_agent(request: web.Request) -> web.Response:
+    """Change an agent's skills, regions, tier, chat limit or groups."""
+    _overseer(request)
+    routing = request.app[BOX].routing
+    agent = await routing.update_agent(_id(request, "user_id"), await _body(request))
+    return web.json_response({"agent": agent})
+
+
+async def get_topics(request: web.Request) -> web.Response:
+    """Return the pre-chat topics."""
+    _overseer(request)
+    return web.json_response({"topics": await request.app[BOX].routing.get_topics()})
+
+
+async def put_topics(request: web.Request) -> web.Response:
+    """Replace the pre-chat topics."""
+    _overseer(request)
+    data = await _body(request)
+    return web.json_response(
+        {"topics": await request.app[BOX].routing.set_topics(data.get("topics"))}
+    )
+
+
+async def get_routes(request: web.Request) -> web.Response:
+    """Return the routing rules."""
+    _overseer(request)
+    return web.json_response({"routes": await request.app[BOX].routing.get_routes()})
+
+
+async def put_routes(request: web.Request) -> web.Response:
+    """Replace the routing rules."""
+    _overseer(request)
+    data = await _body(request)
+    return web.json_response(
+        {"routes": await request.app[BOX].routing.set_routes(data.get("routes"))}
+    )
+
+
+async def get_priority(request: web.Request) -> web.Response:
+    """Return the priority points."""
+    _overseer(request)
+    return web.json_response({"priority": await request.app[BOX].routing.get_points()})
+
+
+async def put_priority(request: web.Request) -> web.Response:
+    """Replace the priority points."""
+    _overseer(request)
+    data = await _body(request)
+    return web.json_response({"priority": await request.app[BOX].routing.set_points(data)})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the routing configuration routes."""
+    app.router.add_get("/api/console/groups", list_groups)
+    app.router.add_post("/api/console/groups", create_group)
+    app.router.add_patch("/api/console/groups/{group_id}", update_group)
+    app.router.add_delete("/api/console/groups/{group_id}", delete_group)
+    app.router.add_put("/api/console/groups/{group_id}/members", set_members)
+    app.router.add_get("/api/console/agents", list_agents)
+    app.router.add_patch("/api/console/agents/{user_id}", update_agent)
+    app.router.add_get("/api/console/topics", get_topics)
+    app.router.add_put("/api/console/topics", put_topics)
+    app.router.add_get("/api/console/routes", get_routes)
+    app.router.add_put("/api/console/routes", put_routes)
+    app.router.add_get("/api/console/priority", get_priority)
+    app.router.add_put("/api/console/priority", put_priority)
