@@ -175,6 +175,14 @@ class Agent:
             assert response.status == status, await response.text()
             return await response.json()
 
+    async def call(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        """Make any console API request with the CSRF header; check the status."""
+        async with self.http.request(
+            method, self.running.url(path), json=body, headers={"X-CSRF-Token": self.csrf}
+        ) as response:
+            assert response.status == status, await response.text()
+            return await response.json()
+
     async def ws(self) -> aiohttp.ClientWebSocketResponse:
         ws = await self.http.ws_connect(
             self.running.ws_base + "/api/console/ws",
