@@ -26,7 +26,7 @@ _POINTS_MAX = 1e6
 # Group fields a supervisor may set, with their bounds (seconds for durations).
 _GROUP_INTS = {
     "target_wait": (1, _SECONDS_MAX),
-    "answer_timeout": (5, _SECONDS_MAX),
+    "answer_timeout": (1, _SECONDS_MAX),
     "max_wait": (1, _SECONDS_MAX),
     "fallback_after": (0, _SECONDS_MAX),
 }
