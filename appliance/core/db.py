@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -49,6 +49,12 @@ _READ_PRAGMAS = (
 )
 
 WriteFn = Callable[[sqlite3.Connection], T]
+Params = Iterable[Any] | Mapping[str, Any]  # positional (?) or named (:name) parameters
+
+
+def _bind(params: Params) -> tuple[Any, ...] | Mapping[str, Any]:
+    # A mapping passed through tuple() would bind its keys, not its values.
+    return params if isinstance(params, Mapping) else tuple(params)
 
 
 @dataclass(slots=True)
@@ -130,16 +136,16 @@ class Database:
         await self._queue.put(_Job(fn, future, on_commit))
         return await asyncio.shield(future)
 
-    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Return all rows of a read query."""
         assert self._reader is not None, "database is not open"
-        async with self._reader.execute(sql, tuple(params)) as cursor:
+        async with self._reader.execute(sql, _bind(params)) as cursor:
             return list(await cursor.fetchall())
 
-    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
         """Return the first row of a read query, or None."""
         assert self._reader is not None, "database is not open"
-        async with self._reader.execute(sql, tuple(params)) as cursor:
+        async with self._reader.execute(sql, _bind(params)) as cursor:
             row: sqlite3.Row | None = await cursor.fetchone()
             return row
 
