@@ -31,7 +31,7 @@ from appliance.core.events import (
     RoutingChanged,
 )
 from appliance.core.hours import is_open, parse_holidays, parse_hours
-from appliance.core.routing import Agent, Group, Item, Place, Points, places, plan
+from appliance.core.routing import Agent, Group, Item, Place, Points, in_scope, places, plan
 from appliance.core.routing_config import default_group
 
 _LOGGER = logging.getLogger(__name__)
@@ -154,7 +154,9 @@ def load_snapshot(conn: sqlite3.Connection, now: int, local_now: datetime) -> Sn
         excluded.setdefault(conv_id, set()).add(uid)
     items = []
     for row in conn.execute(
-        "SELECT c.id, c.group_id, c.queued_at, c.topic, c.region, c.skill, c.expert,"
+        "SELECT c.id, CASE WHEN c.transfer_pending = 1"
+        " THEN coalesce(c.transfer_group_id, c.group_id) ELSE c.group_id END,"
+        " c.queued_at, c.topic, c.region, c.skill, c.expert,"
         " c.preferred_agent_id, c.transfer_pending, c.agent_id, coalesce(v.tier, 'new')"
         " FROM conversations c LEFT JOIN visitors v ON v.id = c.visitor_id"
         " WHERE c.status = 'waiting' OR c.transfer_pending = 1"
@@ -375,19 +377,37 @@ class Dispatcher:
             pending = before.transfer_pending and before.agent_id != agent_id
             if before.status != "waiting" and not pending:
                 raise NotWaiting("conversation is not waiting")
+            group = before.transfer_group_id if pending else before.group_id
             agent = conn.execute(
-                "SELECT u.display_name, u.max_chats, u.disabled,"
+                "SELECT u.display_name, u.max_chats, u.disabled, u.regions, u.skills, u.tier,"
                 " (SELECT count(*) FROM conversations c"
                 "   WHERE c.agent_id = u.id AND c.status = 'active') AS load,"
                 " EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.id"
                 "   AND m.group_id = ?) AS member"
                 " FROM users u WHERE u.id = ?",
-                (before.group_id, agent_id),
+                (group, agent_id),
             ).fetchone()
             if agent is None or agent["disabled"]:
                 raise NotFound("no such agent")
-            if not (agent["member"] or overseer):
-                raise OutOfScope("this conversation waits for another group")
+            if not overseer:
+                scope = Agent(
+                    id=agent_id,
+                    groups=frozenset([group or 0] if agent["member"] else []),
+                    max_chats=agent["max_chats"],
+                    regions=frozenset(json.loads(agent["regions"])),
+                    skills=frozenset(json.loads(agent["skills"])),
+                    expert=agent["tier"] == "expert",
+                )
+                wanted = Item(
+                    id=conv_id,
+                    group_id=group or 0,
+                    queued_at=0,
+                    region=before.region,
+                    skill=before.skill,
+                    expert=bool(before.expert),
+                )
+                if not in_scope(scope, wanted, (group or 0,)):
+                    raise OutOfScope("this conversation is outside your groups or regions")
             if agent["load"] >= agent["max_chats"]:
                 raise LimitReached("you are at your chat limit")
             event = "transferred" if pending else "assigned"

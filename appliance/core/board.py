@@ -24,7 +24,7 @@ async def board(db: Database) -> dict[str, Any]:
         "   WHERE c.group_id = g.id AND c.status = 'waiting') AS waiting,"
         " (SELECT min(c.queued_at) FROM conversations c"
         "   WHERE c.group_id = g.id AND c.status = 'waiting') AS oldest,"
-        " (SELECT count(*) FROM conversations c WHERE c.group_id = g.id"
+        " (SELECT count(*) FROM conversations c WHERE c.transfer_group_id = g.id"
         "   AND c.transfer_pending = 1) AS transfers,"
         " (SELECT count(*) FROM conversations c WHERE c.group_id = g.id AND c.created_at > :since"
         "   AND c.first_assigned_at - c.created_at <= g.target_wait * 1000) AS in_time,"

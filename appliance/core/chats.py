@@ -62,6 +62,8 @@ class Conversation:
     tier: str = "new"
     expert: int = 0
     transfer_pending: int = 0
+    transfer_group_id: int | None = None
+    skill: str = ""
     queued_at: int | None = None
     answered_at: int | None = None
     participants: str = "[]"  # JSON [{"id", "display_name"}] of invited colleagues
@@ -74,8 +76,9 @@ class Conversation:
         """Tell whether a console user may see it; groups None means an overseer."""
         if groups is None or self.agent_id == user_id or user_id in self.participant_ids():
             return True
-        queued = self.status == "waiting" or bool(self.transfer_pending)
-        return queued and self.group_id in groups
+        if self.status == "waiting":
+            return self.group_id in groups
+        return bool(self.transfer_pending) and self.transfer_group_id in groups
 
     def public(self, *, console: bool = False) -> dict[str, Any]:
         """Return the API form; the console form adds what agents may see."""
@@ -103,6 +106,7 @@ class Conversation:
             data["tier"] = self.tier
             data["expert"] = bool(self.expert)
             data["transfer_pending"] = bool(self.transfer_pending)
+            data["transfer_group_id"] = self.transfer_group_id
             data["queued_at"] = local_iso(self.queued_at)
             data["answered_at"] = local_iso(self.answered_at)
             data["participants"] = json.loads(self.participants)
@@ -113,7 +117,8 @@ _CONV_SELECT = (
     "SELECT c.id, c.visitor_id, c.status, c.agent_id, u.display_name AS agent_name,"
     " c.last_seq, c.visitor_name, c.page_url, c.lang, c.visitor_ip, c.created_at,"
     " c.assigned_at, c.closed_at, c.group_id, g.name AS group_name, c.topic, c.region,"
-    " coalesce(v.tier, 'new') AS tier, c.expert, c.transfer_pending, c.queued_at,"
+    " coalesce(v.tier, 'new') AS tier, c.expert, c.transfer_pending, c.transfer_group_id, c.skill,"
+    " c.queued_at,"
     " c.answered_at,"
     " (SELECT json_group_array(json_object('id', pu.id, 'display_name', pu.display_name))"
     "    FROM participants p JOIN users pu ON pu.id = p.user_id"
@@ -225,6 +230,7 @@ class Chats:
                 visitor_id=conv.visitor_id,
                 previous_status=previous.status if previous else None,
                 previous_agent_id=previous.agent_id if previous else None,
+                previous_transfer_pending=bool(previous and previous.transfer_pending),
             )
         )
 
@@ -462,7 +468,7 @@ class Chats:
                 return before, before, None
             conn.execute(
                 "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?,"
-                " transfer_pending = 0 WHERE id = ?",
+                " transfer_pending = 0, transfer_group_id = NULL WHERE id = ?",
                 (now_ms(), by, conv_id),
             )
             message = append_message(conn, conv_id, sender_type="system", event="closed")
@@ -496,6 +502,7 @@ class Chats:
         conn.execute(
             "UPDATE conversations SET status = 'active', agent_id = ?, assigned_at = ?,"
             " first_assigned_at = coalesce(first_assigned_at, ?), answered_at = ?,"
+            " group_id = coalesce(transfer_group_id, group_id), transfer_group_id = NULL,"
             " transfer_pending = 0 WHERE id = ?",
             (agent_id, now, now, now if answered else None, conv.id),
         )

@@ -27,6 +27,7 @@ class ConversationChanged:
     visitor_id: str
     previous_status: str | None
     previous_agent_id: int | None
+    previous_transfer_pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)

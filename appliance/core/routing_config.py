@@ -242,6 +242,10 @@ class RoutingConfig:
                 (home, group_id),
             )
             conn.execute("UPDATE conversations SET group_id = NULL WHERE group_id = ?", (group_id,))
+            conn.execute(
+                "UPDATE conversations SET transfer_group_id = ? WHERE transfer_group_id = ?",
+                (home, group_id),
+            )
             conn.execute("UPDATE work_items SET group_id = NULL WHERE group_id = ?", (group_id,))
             conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
 

@@ -111,6 +111,7 @@ class Teamwork:
                     visitor_id=after.visitor_id,
                     previous_status=before.status,
                     previous_agent_id=before.agent_id,
+                    previous_transfer_pending=bool(before.transfer_pending),
                 )
             )
         for message in messages:
@@ -170,8 +171,8 @@ class Teamwork:
             else:
                 target_group = before.group_id
             conn.execute(
-                "UPDATE conversations SET transfer_pending = 1, group_id = ?, expert = ?,"
-                " queued_at = ? WHERE id = ?",
+                "UPDATE conversations SET transfer_pending = 1, transfer_group_id = ?,"
+                " expert = ?, queued_at = ? WHERE id = ?",
                 (target_group, int(bool(expert) or bool(before.expert)), now_ms(), conv_id),
             )
             messages.append(
@@ -198,7 +199,12 @@ class Teamwork:
             _owner_or_overseer(before, actor)
             if not before.transfer_pending:
                 raise Conflict("no transfer is pending")
-            conn.execute("UPDATE conversations SET transfer_pending = 0 WHERE id = ?", (conv_id,))
+            # An expert request ends with it: the chat was not an expert's before.
+            conn.execute(
+                "UPDATE conversations SET transfer_pending = 0, transfer_group_id = NULL,"
+                " expert = 0 WHERE id = ?",
+                (conv_id,),
+            )
             message = self._staff(conn, conv_id, actor, "", "transfer_cancelled")
             after = read_conversation(conn, conv_id)
             assert after is not None

@@ -291,13 +291,20 @@ class Hub:
             conn.send(visitor_frame)
         agent_frame = encode({"type": "conversation", "conversation": conv})
         targets: set[Connection] = set()
-        queued = conv.get("transfer_pending") or "waiting" in (
-            conv["status"],
-            event.previous_status,
+        queued = (
+            conv.get("transfer_pending")
+            or event.previous_transfer_pending
+            or "waiting"
+            in (
+                conv["status"],
+                event.previous_status,
+            )
         )
         if queued:
             # The queue changed: the consoles that show this group's queue hear of it.
             group = conv["group"]["id"] if conv.get("group") else None
+            if conv.get("transfer_pending"):
+                group = conv.get("transfer_group_id")
             for conns in self.agents.values():
                 targets.update(c for c in conns if c.sees_queue(group))
         people = [conv["agent"] and conv["agent"]["id"], event.previous_agent_id]

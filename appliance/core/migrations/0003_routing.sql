@@ -82,6 +82,7 @@ ALTER TABLE conversations ADD COLUMN answered_at INTEGER;        -- owner's firs
 ALTER TABLE conversations ADD COLUMN preferred_agent_id INTEGER REFERENCES users (id);
 -- A warm transfer to a group waits here while the current agent stays in the chat.
 ALTER TABLE conversations ADD COLUMN transfer_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN transfer_group_id INTEGER REFERENCES groups (id);
 
 UPDATE conversations SET queued_at = created_at;
 
