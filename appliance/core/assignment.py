@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -363,7 +363,8 @@ class Dispatcher:
         for user_id in result.away:
             self._bus.emit(AgentStatusChanged(user_id, "away"))
         self.places = result.places
-        self._bus.emit(QueueChanged({k: asdict(v) for k, v in result.places.items()}))
+        # Places go out as they are: the hub encodes only those a visitor is watching.
+        self._bus.emit(QueueChanged(result.places))
 
     # -- by hand ----------------------------------------------------------------
 

@@ -45,9 +45,9 @@ class RoutingChanged:
 
 @dataclass(frozen=True, slots=True)
 class QueueChanged:
-    """A routing pass placed the waiting visitors: conversation id -> place."""
+    """A routing pass placed the waiting visitors: conversation id -> routing.Place."""
 
-    places: dict[str, dict[str, Any]]
+    places: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from appliance.core.events import (
     RoutingChanged,
     WorkItemChanged,
 )
+from appliance.core.routing import Place
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Connection:
         self.name = name
         self.role = ""
         self.groups: frozenset[int] | None = frozenset()  # None: an overseer sees every queue
-        self.places: dict[str, dict[str, Any]] = {}  # last queue place sent, per conversation
+        self.places: dict[str, Place] = {}  # last queue place sent, per conversation
         self.joined: dict[str, Joined] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
         self.overflowed = False
@@ -83,11 +84,11 @@ class Connection:
         """Tell whether this console shows a group's waiting conversations."""
         return self.kind == "agent" and (self.groups is None or group_id in self.groups)
 
-    def send_place(self, conv_id: str, place: dict[str, Any]) -> None:
+    def send_place(self, conv_id: str, place: Place) -> None:
         """Tell a waiting visitor their place in the queue, when it changed."""
         if self.places.get(conv_id) != place:
             self.places[conv_id] = place
-            self.send({"type": "queue", "conversation_id": conv_id, **place})
+            self.send({"type": "queue", "conversation_id": conv_id, **asdict(place)})
 
     def deliver(self, conv_id: str, seq: int, data: str) -> None:
         """Queue a message frame once, in seq order, unless the client already has it."""
@@ -184,7 +185,7 @@ class Hub:
         else:
             place = self._box.dispatcher.places.get(conv_id)
             if place is not None:
-                conn.send_place(conv_id, asdict(place))
+                conn.send_place(conv_id, place)
 
     def _viewers(self, conv_id: str) -> None:
         """Tell every console in a conversation which colleagues have it open (collision)."""
