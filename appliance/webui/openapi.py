@@ -1,4 +1,9 @@
-"""The OpenAPI 3 description of every HTTP endpoint the widget and the console use."""
+"""The OpenAPI 3 description of every HTTP endpoint the widget and the console use.
+
+This module holds the building blocks, the visitor API, the core console API, the
+pages and the shared schemas; `openapi_console` adds the teamwork, supervisor and
+routing configuration paths with their schemas.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import __version__
+from appliance.core.routing import TIERS
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -24,11 +30,37 @@ def _obj(required: list[str] | None = None, **props: Any) -> dict[str, Any]:
     return schema
 
 
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"oneOf": [{"type": "null"}, schema]}
+
+
+def _text(max_length: int, min_length: int = 0, **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length, **extra}
+    if min_length:
+        schema["minLength"] = min_length
+    return schema
+
+
+def _list(items: dict[str, Any], max_items: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "array", "items": items, "maxItems": max_items, **extra}
+
+
+def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
+_BOOL = {"type": "boolean"}
+_ID = {"type": "integer", "minimum": 1}
 _TIME = {"type": "string", "format": "date-time"}
 _ERR = {"$ref": "#/components/responses/Error"}
-_CONV_ID = {"name": "conv_id", "in": "path", "required": True, "schema": _STR}
+_CONV_ID = _path("conv_id", _STR)
+_BODY_TEXT = {
+    "type": "string",
+    "minLength": 1,
+    "description": "at most 4096 bytes of UTF-8, not only spaces",
+}
 _AFTER = {
     "name": "after_seq",
     "in": "query",
@@ -48,12 +80,15 @@ def _op(
     security: str | None = None,
     status: str = "200",
     also: dict[str, Any] | None = None,
+    description: str | None = None,
 ) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
         "responses": {status: ok, **(also or {})},
     }
+    if description:
+        op["description"] = description
     for code in errors:
         op["responses"][str(code)] = _ERR
     if body is not None:
@@ -62,7 +97,7 @@ def _op(
             "content": {"application/json": {"schema": body}},
         }
     if params:
-        op["parameters"] = params
+        op["parameters"] = list(params)
     if security == "visitor":
         op["security"] = [{"visitorToken": []}]
     elif security == "console":
@@ -71,10 +106,41 @@ def _op(
 
 
 def _csrf(op: dict[str, Any]) -> dict[str, Any]:
+    """Mark a console state change: it needs the session's CSRF token (else 403 csrf)."""
     op.setdefault("parameters", []).append(
-        {"name": "X-CSRF-Token", "in": "header", "required": True, "schema": _STR}
+        {
+            "name": "X-CSRF-Token",
+            "in": "header",
+            "required": True,
+            "description": "the session's CSRF token, from GET /api/console/me",
+            "schema": _STR,
+        }
     )
     return op
+
+
+def _console(
+    summary: str,
+    tag: str,
+    ok: dict[str, Any],
+    *,
+    errors: tuple[int, ...] = (401,),
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """A console read (session cookie)."""
+    return _op(summary, tag, ok, errors=errors, security="console", **kwargs)
+
+
+def _change(
+    summary: str,
+    tag: str,
+    ok: dict[str, Any],
+    *,
+    errors: tuple[int, ...] = (401, 403),
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """A console state change (session cookie and CSRF header)."""
+    return _csrf(_op(summary, tag, ok, errors=errors, security="console", **kwargs))
 
 
 _WS = {"description": "Switching Protocols: WebSocket, see docs/api.md"}
@@ -99,19 +165,20 @@ def _page(summary: str, params: list[dict[str, Any]] | None = None) -> dict[str,
     return op
 
 
-def build_openapi() -> dict[str, Any]:
-    """Return the OpenAPI document of the appliance's HTTP API."""
+_CONV = _obj(["conversation"], conversation=_ref("Conversation"))
+_CONV_CONSOLE = _obj(["conversation"], conversation=_ref("ConsoleConversation"))
+_MESSAGE = _obj(["message"], message=_ref("Message"))
+_MESSAGES = _obj(["messages"], messages={"type": "array", "items": _ref("Message")})
+_SEND = _obj(
+    ["client_msg_id", "body"],
+    client_msg_id={"type": "string", "minLength": 1, "maxLength": 64},
+    body=_BODY_TEXT,
+)
+
+
+def _visitor_paths() -> dict[str, Any]:
     identity = _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR)
-    conv = _obj(conversation=_ref("Conversation"))
-    conv_console = _obj(conversation=_ref("ConsoleConversation"))
-    message = _obj(message=_ref("Message"))
-    messages = _obj(messages={"type": "array", "items": _ref("Message")})
-    send = _obj(
-        ["client_msg_id", "body"],
-        client_msg_id={"type": "string", "minLength": 1, "maxLength": 64},
-        body={"type": "string", "description": "at most 4096 bytes of UTF-8"},
-    )
-    paths: dict[str, Any] = {
+    return {
         "/widget.js": {
             "get": {
                 "summary": "The visitor widget script",
@@ -134,22 +201,43 @@ def build_openapi() -> dict[str, Any]:
                 also={"201": _json(identity, "new visitor")},
             )
         },
+        "/api/visitor/topics": {
+            "get": _op(
+                "The pre-chat topics to offer (no token needed; may be empty)",
+                "visitor",
+                _json(
+                    _obj(
+                        ["topics"],
+                        topics={
+                            "type": "array",
+                            "items": _obj(["key", "label"], key=_STR, label=_STR),
+                        },
+                    )
+                ),
+            )
+        },
         "/api/visitor/conversations": {
             "post": _op(
                 "Start a conversation, or return the visitor's open one",
                 "visitor",
-                _json(conv, "already open"),
-                body=_obj(name=_STR, page_url=_STR, lang=_STR),
+                _json(_CONV, "already open"),
+                body=_obj(
+                    name=_text(64),
+                    page_url=_text(2048),
+                    lang=_text(16),
+                    topic=_text(32, description="a key from GET /api/visitor/topics"),
+                    region=_text(32, description="the visitor's region, for routing rules"),
+                ),
                 errors=(401, 413, 422, 429),
                 security="visitor",
-                also={"201": _json(conv, "started")},
+                also={"201": _json(_CONV, "started")},
             )
         },
         "/api/visitor/conversations/{conv_id}": {
             "get": _op(
                 "One of the visitor's conversations",
                 "visitor",
-                _json(conv),
+                _json(_CONV),
                 params=[_CONV_ID],
                 errors=(401, 404),
                 security="visitor",
@@ -157,33 +245,52 @@ def build_openapi() -> dict[str, Any]:
         },
         "/api/visitor/conversations/{conv_id}/messages": {
             "get": _op(
-                "Messages after a sequence number",
+                "Public messages after a sequence number (seqs may have gaps)",
                 "visitor",
-                _json(messages),
+                _json(_MESSAGES),
                 params=[_CONV_ID, _AFTER],
                 errors=(401, 404, 422),
                 security="visitor",
+                description="Staff-only messages (notes, whispers, staff events) are never "
+                "returned: their seqs are missing from the visitor's sequence.",
             ),
             "post": _op(
                 "Send a message (idempotent by client_msg_id)",
                 "visitor",
-                _json(message, "stored"),
-                body=send,
+                _json(_MESSAGE, "stored"),
+                body=_SEND,
                 params=[_CONV_ID],
                 errors=(401, 404, 409, 413, 422, 429),
                 security="visitor",
                 status="201",
-                also={"200": _json(message, "client_msg_id seen before: the original")},
+                also={"200": _json(_MESSAGE, "client_msg_id seen before: the original")},
             ),
         },
         "/api/visitor/conversations/{conv_id}/close": {
             "post": _op(
                 "End the conversation",
                 "visitor",
-                _json(conv),
+                _json(_CONV),
                 params=[_CONV_ID],
                 errors=(401, 404),
                 security="visitor",
+            )
+        },
+        "/api/visitor/work-items": {
+            "post": _op(
+                "Leave a message or ask for a call back (overflow)",
+                "visitor",
+                _json(
+                    _obj(["item"], item=_obj(["id", "kind"], id=_STR, kind=_STR)),
+                    "stored",
+                ),
+                body=_ref("WorkItemInput"),
+                errors=(401, 404, 413, 422, 429),
+                security="visitor",
+                status="201",
+                description="When conversation_id names the visitor's waiting conversation, "
+                "that conversation is closed (closed_by overflow). 404: conversation_id is "
+                "not the visitor's. Counts against the new-conversation rate limit.",
             )
         },
         "/api/visitor/ws": {
@@ -193,106 +300,103 @@ def build_openapi() -> dict[str, Any]:
                 "responses": {"101": _WS},
             }
         },
-        "/api/openapi.json": {
-            "get": {
-                "summary": "This document",
-                "tags": ["meta"],
-                "responses": {"200": _json({"type": "object"})},
-            }
+    }
+
+
+def _console_paths() -> dict[str, Any]:
+    scope = {
+        "name": "scope",
+        "in": "query",
+        "required": False,
+        "description": "mine: own and invited-into active chats; waiting: the queues of the "
+        "user's groups (overseers: all), with position; live: every active chat "
+        "(supervisors and admins only); closed: newest first",
+        "schema": {
+            "type": "string",
+            "enum": ["mine", "waiting", "live", "closed"],
+            "default": "mine",
         },
+    }
+    return {
         "/api/console/me": {
-            "get": _op(
+            "get": _console(
                 "The logged-in user and their CSRF token",
                 "console",
                 _json(_obj(["user", "csrf_token"], user=_ref("User"), csrf_token=_STR)),
-                errors=(401,),
-                security="console",
             )
         },
         "/api/console/presence": {
-            "post": _csrf(
-                _op(
-                    "Set presence",
-                    "console",
-                    _json(_obj(["status"], status=_ref("Presence"))),
-                    body=_obj(["status"], status=_ref("Presence")),
-                    errors=(401, 403, 422),
-                    security="console",
-                )
+            "post": _change(
+                "Set presence",
+                "console",
+                _json(_obj(["status"], status=_ref("Presence"))),
+                body=_obj(["status"], status=_ref("Presence")),
+                errors=(401, 403, 413, 422),
             )
         },
         "/api/console/conversations": {
-            "get": _op(
-                "List own, waiting or closed conversations",
+            "get": _console(
+                "List own, waiting, live or closed conversations",
                 "console",
-                _json(_obj(conversations={"type": "array", "items": _ref("ConsoleConversation")})),
+                _json(
+                    _obj(
+                        ["conversations"],
+                        conversations={"type": "array", "items": _ref("ConsoleConversation")},
+                    )
+                ),
                 params=[
-                    {
-                        "name": "scope",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["mine", "waiting", "closed"]},
-                    },
+                    scope,
                     {"name": "before", "in": "query", "required": False, "schema": _TIME},
                 ],
-                errors=(400, 401),
-                security="console",
+                errors=(400, 401, 403),
             )
         },
         "/api/console/conversations/{conv_id}": {
-            "get": _op(
-                "One conversation",
+            "get": _console(
+                "One conversation the user may see",
                 "console",
-                _json(conv_console),
+                _json(_CONV_CONSOLE),
                 params=[_CONV_ID],
                 errors=(401, 404),
-                security="console",
             )
         },
         "/api/console/conversations/{conv_id}/messages": {
-            "get": _op(
-                "Messages after a sequence number",
+            "get": _console(
+                "Every message after a sequence number, staff-only ones included",
                 "console",
-                _json(messages),
+                _json(_MESSAGES),
                 params=[_CONV_ID, _AFTER],
-                errors=(401, 404),
-                security="console",
+                errors=(401, 404, 422),
             ),
-            "post": _csrf(
-                _op(
-                    "Send a message as the assigned agent",
-                    "console",
-                    _json(message, "stored"),
-                    body=send,
-                    params=[_CONV_ID],
-                    errors=(401, 403, 404, 409, 413, 422),
-                    security="console",
-                    status="201",
-                )
+            "post": _change(
+                "Send a message as the assigned agent or an invited colleague",
+                "console",
+                _json(_MESSAGE, "stored"),
+                body=_SEND,
+                params=[_CONV_ID],
+                errors=(401, 403, 404, 409, 413, 422),
+                status="201",
+                also={"200": _json(_MESSAGE, "client_msg_id seen before: the original")},
             ),
         },
         "/api/console/conversations/{conv_id}/accept": {
-            "post": _csrf(
-                _op(
-                    "Take a waiting conversation",
-                    "console",
-                    _json(conv_console),
-                    params=[_CONV_ID],
-                    errors=(401, 403, 404, 409),
-                    security="console",
-                )
+            "post": _change(
+                "Take a waiting conversation or a pending transfer",
+                "console",
+                _json(_CONV_CONSOLE),
+                params=[_CONV_ID],
+                errors=(401, 403, 404, 409),
+                description="409 codes: not_waiting, limit_reached, out_of_scope (it waits "
+                "for a group the user is not in).",
             )
         },
         "/api/console/conversations/{conv_id}/close": {
-            "post": _csrf(
-                _op(
-                    "Close a conversation",
-                    "console",
-                    _json(conv_console),
-                    params=[_CONV_ID],
-                    errors=(401, 403, 404),
-                    security="console",
-                )
+            "post": _change(
+                "Close a conversation",
+                "console",
+                _json(_CONV_CONSOLE),
+                params=[_CONV_ID],
+                errors=(401, 403, 404),
             )
         },
         "/api/console/ws": {
@@ -300,9 +404,14 @@ def build_openapi() -> dict[str, Any]:
                 "summary": "Console WebSocket (docs/api.md)",
                 "tags": ["console"],
                 "security": [{"consoleSession": []}],
-                "responses": {"101": _WS},
+                "responses": {"101": _WS, "401": _ERR, "403": _ERR},
             }
         },
+    }
+
+
+def _page_paths() -> dict[str, Any]:
+    return {
         "/": {
             "get": {
                 "summary": "Redirect to the console or the login",
@@ -325,18 +434,107 @@ def build_openapi() -> dict[str, Any]:
         "/console/history/{conv_id}": {"get": _page("A transcript", [_CONV_ID])},
         "/admin": {"get": _page("Tunnel health and staff devices (LAN only, admins)")},
     }
-    conversation_props = {
+
+
+def _conversation_schemas() -> dict[str, Any]:
+    visitor_form = {
         "id": _STR,
         "status": {"type": "string", "enum": ["waiting", "active", "closed"]},
-        "agent": {
-            "oneOf": [
-                {"type": "null"},
-                _obj(["id", "display_name"], id=_INT, display_name=_STR),
-            ]
-        },
+        "agent": _nullable(_ref("AgentRef")),
         "created_at": _TIME,
-        "closed_at": {"oneOf": [{"type": "null"}, _TIME]},
-        "last_seq": _INT,
+        "closed_at": _nullable(_TIME),
+        "last_seq": {
+            "type": "integer",
+            "description": "the latest seq of the conversation; for visitors it may be a "
+            "staff-only message they never receive",
+        },
+    }
+    console_form = {
+        **visitor_form,
+        "visitor": _obj(["id", "name"], id=_STR, name=_STR),
+        "page_url": _STR,
+        "lang": _STR,
+        "group": _nullable(_ref("GroupRef")),
+        "topic": {"type": "string", "description": "the pre-chat topic key, or empty"},
+        "region": {"type": "string", "description": "the visitor's region, or empty"},
+        "tier": {"type": "string", "enum": list(TIERS), "description": "the visitor's tier"},
+        "expert": {"type": "boolean", "description": "only expert-tier agents may take it"},
+        "transfer_pending": {
+            "type": "boolean",
+            "description": "a warm transfer waits for a colleague; the agent stays meanwhile",
+        },
+        "queued_at": _nullable(_TIME),
+        "answered_at": _nullable(_TIME),
+        "participants": {
+            "type": "array",
+            "items": _ref("AgentRef"),
+            "description": "colleagues invited into the conversation (the owner is agent)",
+        },
+    }
+    position = {
+        "oneOf": [{"type": "null"}, {"type": "integer", "minimum": 1}],
+        "description": "scope=waiting lists only: place in its group's queue, in serving "
+        "order; null until the router has placed it",
+    }
+    events = [
+        "assigned",
+        "transferred",
+        "transfer_requested",
+        "joined",
+        "left",
+        "closed",
+        "missed",
+        "transfer_cancelled",
+        "note",
+        "whisper",
+    ]
+    return {
+        "AgentRef": _obj(["id", "display_name"], id=_INT, display_name=_STR),
+        "GroupRef": _obj(["id", "name"], id=_INT, name=_STR),
+        "Conversation": _obj(list(visitor_form), **visitor_form),
+        "ConsoleConversation": _obj(list(console_form), **console_form, position=position),
+        "Message": _obj(
+            ["id", "conversation_id", "seq", "sender_type", "body", "created_at", "visibility"],
+            id=_STR,
+            conversation_id=_STR,
+            seq=_INT,
+            client_msg_id=_nullable(_STR),
+            sender_type={"type": "string", "enum": ["visitor", "agent", "system"]},
+            sender_name=_STR,
+            body=_STR,
+            event={
+                "oneOf": [{"type": "null"}, {"type": "string", "enum": events}],
+                "description": "system events; note and whisper are staff messages of agents",
+            },
+            created_at=_TIME,
+            visibility={
+                "type": "string",
+                "enum": ["public", "staff"],
+                "description": "staff: notes, whispers, missed and transfer_cancelled; "
+                "never sent to the visitor",
+            },
+        ),
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    """Return the OpenAPI document of the appliance's HTTP API."""
+    # Imported here: that module builds on the helpers above.
+    from appliance.webui import openapi_console
+
+    paths = {
+        **_visitor_paths(),
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "tags": ["meta"],
+                "responses": {"200": _json({"type": "object"})},
+            }
+        },
+        **_console_paths(),
+        **openapi_console.paths(),
+        **_page_paths(),
+        **openapi_console.pages(),
     }
     return {
         "openapi": "3.1.0",
@@ -344,7 +542,8 @@ def build_openapi() -> dict[str, Any]:
             "title": "Callbox appliance API",
             "version": __version__,
             "description": "HTTP API of the Callbox appliance. The WebSocket protocol "
-            "is in docs/api.md. Times are local to the box, with their offset.",
+            "and the routing rules are in docs/api.md. Times are local to the box, with "
+            "their offset. Overseers are supervisors and admins.",
         },
         "paths": paths,
         "components": {
@@ -372,31 +571,8 @@ def build_openapi() -> dict[str, Any]:
                     status=_ref("Presence"),
                     max_chats=_INT,
                 ),
-                "Conversation": _obj(list(conversation_props), **conversation_props),
-                "ConsoleConversation": _obj(
-                    [*conversation_props, "visitor"],
-                    **conversation_props,
-                    visitor=_obj(["id", "name"], id=_STR, name=_STR),
-                    page_url=_STR,
-                    lang=_STR,
-                ),
-                "Message": _obj(
-                    ["id", "conversation_id", "seq", "sender_type", "body", "created_at"],
-                    id=_STR,
-                    conversation_id=_STR,
-                    seq=_INT,
-                    client_msg_id={"oneOf": [{"type": "null"}, _STR]},
-                    sender_type={"type": "string", "enum": ["visitor", "agent", "system"]},
-                    sender_name=_STR,
-                    body=_STR,
-                    event={
-                        "oneOf": [
-                            {"type": "null"},
-                            {"type": "string", "enum": ["assigned", "closed"]},
-                        ]
-                    },
-                    created_at=_TIME,
-                ),
+                **_conversation_schemas(),
+                **openapi_console.schemas(),
             },
         },
     }
