@@ -25,6 +25,7 @@ from appliance.webui import (
     auth_views,
     console_views,
     routing_views,
+    supervisor_views,
     team_views,
     visitor_views,
 )
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> web.Application:
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)
+    supervisor_views.add_routes(app)
     app.router.add_get("/api/openapi.json", openapi_json)
     static = Path(str(resources.files("appliance.webui") / "static"))
     app.router.add_static("/static/", static)

@@ -1,0 +1,46 @@
+"""Supervisor pages: the live wallboard, routing settings and the team's work items.
+
+The pages are server-rendered shells; their scripts read and change everything through
+the console JSON API, so the rules about who may do what live in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance.core.accounts import OVERSEERS
+from appliance.core.hours import DAYS
+from appliance.core.routing import STRATEGIES, TIERS
+from appliance.webui.pages import render
+from appliance.webui.security import current_session
+
+_BOARD_POLL = 2000  # ms between wallboard refreshes
+_WORK_POLL = 5000  # ms between work item refreshes
+
+
+async def board_page(request: web.Request) -> web.Response:
+    """Show the wallboard: queues and agents, refreshed live."""
+    current_session(request, roles=OVERSEERS)
+    return render(request, "board.html", {"poll_ms": _BOARD_POLL})
+
+
+async def routing_page(request: web.Request) -> web.Response:
+    """Show the routing settings: groups, agents' scope, topics, rules and points."""
+    current_session(request, roles=OVERSEERS)
+    return render(
+        request,
+        "routing.html",
+        {"strategies": STRATEGIES, "days": DAYS, "tiers": TIERS},
+    )
+
+
+async def work_items_page(request: web.Request) -> web.Response:
+    """Show the left messages and call-back requests waiting for the team."""
+    current_session(request)
+    return render(request, "work_items.html", {"poll_ms": _WORK_POLL})
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the supervisor pages."""
+    app.router.add_get("/console/board", board_page)
+    app.router.add_get("/console/routing", routing_page)
+    app.router.add_get("/console/work-items", work_items_page)
