@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import pytest
@@ -113,17 +114,15 @@ async def test_unanswered_chat_rings_out_to_the_next_agent_and_is_recorded(
     first = await boss.get(f"/api/console/conversations/{conv['id']}")
     assert first["conversation"]["agent"]["id"] == slow.user_id
     quick = await make_agent("quick")
-    qws = await quick.ws()
-
-    taken = await receive_until(
-        qws,
-        lambda f: (
-            f["type"] == "conversation"
-            and f["conversation"]["id"] == conv["id"]
-            and (f["conversation"]["agent"] or {}).get("id") == quick.user_id
-        ),
-        timeout=5,
-    )
+    # The ring-out may come before or after Quick is online (argon2 logins take their
+    # time on a loaded machine): read the store rather than wait for a frame.
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        taken = await boss.get(f"/api/console/conversations/{conv['id']}")
+        if (taken["conversation"]["agent"] or {}).get("id") == quick.user_id:
+            break
+        assert asyncio.get_running_loop().time() < deadline, "the chat never rang out to Quick"
+        await asyncio.sleep(0.05)
     assert taken["conversation"]["status"] == "active"
     board = await boss.get("/api/console/board")
     by_name = {a["display_name"]: a for a in board["agents"]}
@@ -140,7 +139,6 @@ async def test_unanswered_chat_rings_out_to_the_next_agent_and_is_recorded(
     await boss.running.box.dispatcher.dispatch()
     still = await boss.get(f"/api/console/conversations/{conv['id']}")
     assert still["conversation"]["agent"]["id"] == quick.user_id
-    await qws.close()
 
 
 async def test_outside_hours_the_visitor_may_leave_a_call_back_request(make_agent, make_visitor):
@@ -241,7 +239,7 @@ async def test_a_group_widens_to_its_fallback_after_the_delay(make_agent, make_v
             and f["conversation"]["id"] == conv["id"]
             and f["conversation"]["status"] == "active"
         ),
-        timeout=5,
+        timeout=10,
     )
     assert taken["conversation"]["agent"]["id"] == general.user_id
     await gws.close()
