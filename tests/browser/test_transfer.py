@@ -44,6 +44,7 @@ WHISPER = "悄悄话：先核实身份证后四位"
 CANNED = "感谢您的耐心等待，祝您生活愉快！"
 
 MINE = '[data-cb="mine-list"] [data-cb="conv"]'
+TOPBAR = "header.topbar nav a"
 STAFF = '[data-cb="message"][data-visibility="staff"]'
 # Everything a page holds, open shadow roots included: a note must be nowhere in it.
 ALL_TEXT_JS = """() => {
@@ -262,10 +263,10 @@ async def test_conference_collision_and_supervisor(
         await answer_first_chat(a, widget)
         ctx, c = await console_for(chromium, appliance, "zhaomin", errors, online=True)
         contexts.append(ctx)
-        # Agents see no supervisor links or live list; everyone sees the work items.
-        await expect(a.locator('[data-cb="nav-board"]')).to_be_hidden()
+        # Agents have no live list and no supervisor links; everyone has the work items.
         await expect(a.locator('[data-cb="live-list"]')).to_be_hidden()
-        await expect(a.locator('[data-cb="nav-work-items"]')).to_be_visible()
+        await expect(a.locator(f"{TOPBAR}[href='/console/board']")).to_have_count(0)
+        await expect(a.locator(f"{TOPBAR}[href='/console/work-items']")).to_be_visible()
 
         # ---- A invites C: a conference ----
         await a.locator('[data-cb="invite"]').click()
@@ -304,8 +305,8 @@ async def test_conference_collision_and_supervisor(
         # ---- a supervisor watches from the live list and whispers ----
         ctx, s = await console_for(chromium, appliance, "chen", errors, online=False)
         contexts.append(ctx)
-        await expect(s.locator('[data-cb="nav-board"]')).to_be_visible()
-        await expect(s.locator('[data-cb="nav-routing"]')).to_be_visible()
+        await expect(s.locator(f"{TOPBAR}[href='/console/board']")).to_be_visible()
+        await expect(s.locator(f"{TOPBAR}[href='/console/routing']")).to_be_visible()
         live = s.locator('[data-cb="live-list"] [data-cb="conv"]')
         await expect(live).to_have_count(1)
         await live.click()

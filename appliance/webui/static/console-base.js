@@ -20,6 +20,7 @@ export const ui = {
   waitingCount: $('[data-role="waiting-count"]'),
   mineCount: $('[data-role="mine-count"]'),
   liveCount: $('[data-role="live-count"]'),
+  workAlert: $('[data-cb="work-items-alert"]'),
   workCount: $('[data-role="work-count"]'),
   cannedManage: $('[data-cb="canned-manage"]'),
   chatName: $('[data-role="chat-name"]'),

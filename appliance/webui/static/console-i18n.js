@@ -39,10 +39,8 @@ const CATALOG = {
     notWaiting: "该会话已被接入或已结束。",
     failed: "操作失败：{msg}",
     presenceFailed: "状态未能更改：{msg}",
-    // Navigation (pages built elsewhere).
+    // Work items (pages built elsewhere).
     navWorkItems: "留言与回电",
-    navBoard: "监控大屏",
-    navRouting: "路由设置",
     workItemNew: "新的留言或回电请求",
     // Teamwork.
     transfer: "转接",
@@ -147,8 +145,6 @@ const CATALOG = {
     failed: "Failed: {msg}",
     presenceFailed: "Status not changed: {msg}",
     navWorkItems: "Messages & call-backs",
-    navBoard: "Wallboard",
-    navRouting: "Routing",
     workItemNew: "New message or call-back request",
     transfer: "Transfer",
     invite: "Invite colleague",

@@ -251,6 +251,7 @@ export function onWorkItem(item, live) {
   if (item.status === "open") openItems.add(item.id);
   else openItems.delete(item.id);
   ui.workCount.textContent = openItems.size || "";
+  ui.workAlert.hidden = openItems.size === 0;
   if (live && isNew) {
     notify();
     flash(T.workItemNew);
