@@ -332,11 +332,15 @@ class Chats:
         return _conversation(row) if row else None
 
     async def list_waiting(self, groups: set[int] | None = None) -> list[Conversation]:
-        """Return the queue (of some groups only, if given), oldest first."""
-        sql = _CONV_SELECT + " WHERE c.status = 'waiting'"
+        """Return the queue and pending transfers (of some groups only, if given), oldest first."""
+        sql = _CONV_SELECT + " WHERE (c.status = 'waiting' OR c.transfer_pending = 1)"
         params: list[Any] = []
         if groups is not None:
-            sql += f" AND c.group_id IN ({', '.join('?' * len(groups))})"
+            marks = ", ".join("?" * len(groups))
+            sql += (
+                f" AND CASE WHEN c.transfer_pending = 1 THEN c.transfer_group_id"
+                f" ELSE c.group_id END IN ({marks})"
+            )
             params.extend(sorted(groups))
         rows = await self._db.fetchall(sql + " ORDER BY c.queued_at LIMIT 500", params)
         return [_conversation(row) for row in rows]

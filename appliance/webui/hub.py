@@ -133,6 +133,20 @@ class Connection:
             self._queue.put_nowait(None)
 
 
+def _may_see(conn: Connection, conv: dict[str, Any]) -> bool:
+    """Tell whether a console may still follow a conversation, from its console form."""
+    if conn.groups is None:
+        return True
+    user_id = int(conn.principal)
+    if conv["agent"] and conv["agent"]["id"] == user_id:
+        return True
+    if any(p["id"] == user_id for p in conv.get("participants", ())):
+        return True
+    if conv["status"] == "waiting":
+        return conv["group"] is not None and conv["group"]["id"] in conn.groups
+    return bool(conv.get("transfer_pending")) and conv.get("transfer_group_id") in conn.groups
+
+
 class Hub:
     """Registry of live connections, fed by the event bus."""
 
@@ -186,6 +200,19 @@ class Hub:
             place = self._box.dispatcher.places.get(conv_id)
             if place is not None:
                 conn.send_place(conv_id, place)
+
+    def leave(self, conn: Connection, conv_id: str) -> None:
+        """Unsubscribe a connection from one conversation (and update who is viewing it)."""
+        if conn.joined.pop(conv_id, None) is None:
+            return
+        subscribers = self.by_conversation.get(conv_id)
+        if subscribers is not None:
+            subscribers.discard(conn)
+            if not subscribers:
+                del self.by_conversation[conv_id]
+        if conn.kind == "agent":
+            conn.send({"type": "left", "conversation_id": conv_id})
+            self._viewers(conv_id)
 
     def _viewers(self, conv_id: str) -> None:
         """Tell every console in a conversation which colleagues have it open (collision)."""
@@ -317,6 +344,10 @@ class Hub:
         targets.update(c for c in self.by_conversation.get(conv["id"], ()) if c.kind == "agent")
         for conn in targets:
             conn.send(agent_frame)
+        # Whoever lost the right to see it (handed over, left, taken over) stops hearing it.
+        for conn in list(self.by_conversation.get(conv["id"], ())):
+            if conn.kind == "agent" and not _may_see(conn, conv):
+                self.leave(conn, conv["id"])
 
     def _refresh_groups(self) -> None:
         """Reload which queues each connected console shows, after a routing edit."""

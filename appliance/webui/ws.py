@@ -89,6 +89,8 @@ class Peer:
         kind = frame["type"]
         if kind == "ping":
             self.conn.send({"type": "pong"})
+        elif kind == "leave":
+            self.hub.leave(self.conn, _field(frame, "conversation_id", str))
         elif kind == "join":
             await self._join(_field(frame, "conversation_id", str), _field(frame, "after_seq", int))
         elif kind == "send":

@@ -84,6 +84,10 @@ async def test_direct_transfer_carries_history_and_note_and_tells_the_visitor(
     assert all(m["visibility"] == "public" for m in data["messages"])
     assert "VIP 客户,改账号需核实身份" not in str(data)
 
+    # Alice's socket stops following it: no more of the visitor's words or Bob's notes.
+    await receive_until(aws, lambda f: f["type"] == "left" and f["conversation_id"] == cid)
+    await send(vws, cid, "v2", "还在吗")
+    assert not any(f["type"] == "message" for f in await drain(aws, 0.4))
     # Alice no longer speaks in it; Bob does, and the visitor hears him.
     await alice.post(
         f"/api/console/conversations/{cid}/messages", {"client_msg_id": "a2", "body": "x"}, 404
