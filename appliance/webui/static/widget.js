@@ -46,6 +46,28 @@
       assigned: "客服 {name} 已接入", closedEvent: "对话已结束", sending: "发送中…",
       failed: "未发送", tooLarge: "消息过长（最多 4096 字节）", rateLimited: "发送太频繁，请稍后再试",
       offline: "暂时无法连接客服，请稍后再试", unread: "{n} 条未读消息",
+      // system events
+      evTransferred: "{name} 已加入对话，为您继续服务", evTransferRequested: "{name} 正在为您邀请同事",
+      evJoined: "{name} 加入了对话", evLeft: "{name} 离开了对话",
+      // pre-chat
+      nameLabel: "您的称呼（选填）", topicLabel: "咨询类型", topicPick: "请选择（选填）",
+      // queue place
+      queueNext: "下一位就是您", queueAheadOne: "您前面还有 1 位", queueAhead: "您前面还有 {n} 位",
+      etaUnderMinute: "预计等待不到 1 分钟", etaMinute: "预计等待约 1 分钟",
+      etaMinutes: "预计等待约 {m} 分钟", sep: "，",
+      // overflow: leave a message or ask for a call back
+      ofClosed: "现在不是客服工作时间，暂时无法接入在线客服。",
+      ofNoAgent: "暂时没有客服可以接待您。",
+      ofLongWait: "目前咨询人数较多，等待时间可能较长。",
+      ofOffer: "您可以给我们留言，或留下电话，我们会给您回电。",
+      ofOfferWait: "您也可以继续排队等候。",
+      leaveMessage: "留言", askCallback: "请求回电", keepWaiting: "继续等待",
+      wiName: "您的称呼", wiContactAny: "电话或邮箱（选填）", wiPhone: "电话号码",
+      wiTime: "方便接听的时间（选填）", wiTimeHint: "例如：明天下午 2 点以后", wiBody: "留言内容",
+      wiSendMessage: "提交留言", wiSendCallback: "提交回电请求", wiBack: "返回", wiSending: "提交中…",
+      wiErrPhone: "请填写有效的电话号码", wiErrBody: "请填写留言内容",
+      wiErrContact: "请填写有效的电话号码或邮箱地址", wiErrFailed: "提交未成功，请稍后再试",
+      doneMessage: "留言已收到，我们会尽快回复您。", doneCallback: "回电请求已收到，我们会尽快致电 {phone}。",
     },
     en: {
       title: "Chat with us", open: "Open chat", minimize: "Minimize", send: "Send",
@@ -59,6 +81,28 @@
       rateLimited: "You are sending too fast, please try again shortly",
       offline: "Can't reach the chat service right now, please try again later",
       unread: "{n} unread messages",
+      evTransferred: "{name} joined to help you", evTransferRequested: "{name} is bringing in a colleague",
+      evJoined: "{name} joined the chat", evLeft: "{name} left the chat",
+      nameLabel: "Your name (optional)", topicLabel: "Topic", topicPick: "Choose (optional)",
+      queueNext: "You are next in line", queueAheadOne: "1 person ahead of you",
+      queueAhead: "{n} people ahead of you", etaUnderMinute: "estimated wait under a minute",
+      etaMinute: "estimated wait about 1 minute", etaMinutes: "estimated wait about {m} minutes",
+      sep: ", ",
+      ofClosed: "We are outside our opening hours, so no agent can chat right now.",
+      ofNoAgent: "No agent is available right now.",
+      ofLongWait: "Many people are waiting, so this may take a while.",
+      ofOffer: "You can leave us a message, or leave your phone number and we will call you back.",
+      ofOfferWait: " Or keep waiting for an agent.",
+      leaveMessage: "Leave a message", askCallback: "Ask for a call back", keepWaiting: "Keep waiting",
+      wiName: "Your name", wiContactAny: "Phone or e-mail (optional)", wiPhone: "Phone number",
+      wiTime: "Best time to call (optional)", wiTimeHint: "e.g. tomorrow after 2 pm",
+      wiBody: "Your message", wiSendMessage: "Send message", wiSendCallback: "Request call back",
+      wiBack: "Back", wiSending: "Sending…", wiErrPhone: "Please enter a valid phone number",
+      wiErrBody: "Please write your message",
+      wiErrContact: "Please enter a valid phone number or e-mail address",
+      wiErrFailed: "Could not send this, please try again shortly",
+      doneMessage: "Thank you, we received your message and will reply soon.",
+      doneCallback: "Thank you, we will call you back at {phone} soon.",
     },
   };
 
@@ -100,6 +144,10 @@
   if (typeof seen !== "object" || Array.isArray(seen)) seen = {};
   let unread = 0;
   let isOpen = false;
+  let topics = []; // [{key, label}] the box offers before a chat; none: no pre-chat step
+  let topicsP = null;
+  let queuePlace = null; // {position, eta, overflow} of the waiting conversation, from the server
+  let leave = freshLeave(); // the leave-a-message / call-back panel's state
 
   let ws = null;
   let wsReady = false; // "ready" received on ws
@@ -127,9 +175,11 @@
 .root { font: 14px/1.45 system-ui, -apple-system, "PingFang SC", "Hiragino Sans GB",
   "Microsoft YaHei", "Segoe UI", Roboto, sans-serif; color: #1f2328; text-align: left;
   -webkit-text-size-adjust: 100%; }
-button, textarea { font: inherit; color: inherit; margin: 0; letter-spacing: normal; }
+button, textarea, input, select { font: inherit; color: inherit; margin: 0; letter-spacing: normal; }
 button { cursor: pointer; }
-button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outline-offset: 2px; }
+button:disabled { cursor: default; opacity: .6; }
+button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-visible {
+  outline: 2px solid #93c5fd; outline-offset: 2px; }
 .launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 56px;
   height: 56px; padding: 0; border: 0; border-radius: 50%; background: #2563eb; color: #fff;
   box-shadow: 0 4px 14px rgba(0,0,0,.25); display: flex; align-items: center;
@@ -179,11 +229,34 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
 .composer textarea:focus { border-color: #2563eb; outline: none; }
 .send { height: 38px; padding: 0 14px; border: 0; border-radius: 8px; background: #2563eb;
   color: #fff; }
+.queue { padding: 6px 16px; font-size: 13px; color: #1e40af; background: #eff6ff;
+  border-bottom: 1px solid #dbeafe; }
+.field { display: flex; flex-direction: column; gap: 2px; flex: 1; min-width: 0;
+  font-size: 12px; color: #57606a; }
+.field input, .field select, .field textarea { width: 100%; padding: 6px 8px; font-size: 14px;
+  border: 1px solid #d0d7de; border-radius: 6px; background: #fff; color: #1f2328; }
+.field textarea { resize: vertical; min-height: 72px; }
+.prechat { display: flex; gap: 8px; padding: 8px 12px 0; border-top: 1px solid #eaeef2; }
+.prechat + .composer { border-top: 0; }
+.overflow { flex-shrink: 0; max-height: 70%; overflow-y: auto; margin: 0 12px 8px;
+  padding: 10px 12px; border: 1px solid #d0d7de; border-radius: 8px; background: #f6f8fa;
+  display: flex; flex-direction: column; gap: 8px; }
+.overflow p { margin: 0; }
+.overflow form { display: flex; flex-direction: column; gap: 8px; margin: 0; }
+.choices, .actions { display: flex; flex-wrap: wrap; gap: 6px; }
+.actions { justify-content: flex-end; }
+.choices button, .actions button { padding: 6px 12px; border: 1px solid #2563eb;
+  border-radius: 6px; background: #fff; color: #2563eb; }
+.choices button.primary, .actions button.primary { background: #2563eb; color: #fff; }
+.err { padding: 6px 10px; border-radius: 6px; background: #fee2e2; color: #991b1b; font-size: 12px; }
+.done { margin: 0 12px 8px; padding: 10px 12px; border-radius: 8px; background: #dcfce7;
+  color: #166534; }
 @media (max-width: 480px) {
   .panel { top: 0; right: 0; bottom: 0; left: 0; width: 100%; height: 100%;
     max-height: none; border-radius: 0; }
   .root.open .launcher { display: none; }
-  .composer textarea { font-size: 16px; } /* iOS zooms into inputs under 16px */
+  .composer textarea, .field input, .field select, .field textarea {
+    font-size: 16px; } /* iOS zooms into inputs under 16px */
 }`;
 
   /** Build an element; children that are strings become text nodes, never markup. */
@@ -224,10 +297,51 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
   const input = h("textarea", { rows: "1", "data-cb": "input", placeholder: t("placeholder"),
     "aria-label": t("placeholder") });
   const sendBtn = h("button", { class: "send", type: "button", "data-cb": "send" }, [t("send")]);
+
+  /** A labelled form control; returns the label so its text can change with the control's use. */
+  function field(text, control) {
+    return h("label", { class: "field" }, [h("span", {}, [text]), control]);
+  }
+
+  // Pre-chat step: only shown when the box offers topics.
+  const nameIn = h("input", { type: "text", "data-cb": "name", maxlength: "64", autocomplete: "name" });
+  const topicSel = h("select", { "data-cb": "topic" });
+  const prechatEl = h("div", { class: "prechat", "data-cb": "prechat", hidden: "" },
+    [field(t("nameLabel"), nameIn), field(t("topicLabel"), topicSel)]);
+
+  // Place in the queue, and what to do when nobody can take the chat.
+  const queueEl = h("div", { class: "queue", "data-cb": "queue", role: "status", hidden: "" });
+  const ofReason = h("p", { "data-cb": "overflow-reason" });
+  const ofOffer = h("p", {}, [t("ofOffer")]);
+  const ofMessageBtn = h("button", { type: "button", class: "primary", "data-cb": "overflow-message" },
+    [t("leaveMessage")]);
+  const ofCallbackBtn = h("button", { type: "button", class: "primary", "data-cb": "overflow-callback" },
+    [t("askCallback")]);
+  const ofWaitBtn = h("button", { type: "button", "data-cb": "overflow-wait" }, [t("keepWaiting")]);
+  const ofChoices = h("div", { class: "choices" }, [ofMessageBtn, ofCallbackBtn, ofWaitBtn]);
+  const wiName = h("input", { type: "text", "data-cb": "wi-name", maxlength: "64", autocomplete: "name" });
+  const wiContact = h("input", { type: "text", "data-cb": "wi-contact", maxlength: "254" });
+  const wiTime = h("input", { type: "text", "data-cb": "wi-time", maxlength: "64",
+    placeholder: t("wiTimeHint") });
+  const wiBody = h("textarea", { "data-cb": "wi-body", rows: "4", maxlength: "4000" });
+  const wiError = h("div", { class: "err", "data-cb": "overflow-error", role: "alert", hidden: "" });
+  const wiSubmit = h("button", { type: "submit", class: "primary", "data-cb": "overflow-submit" });
+  const wiBack = h("button", { type: "button", "data-cb": "overflow-back" }, [t("wiBack")]);
+  const contactField = field("", wiContact);
+  const timeField = field(t("wiTime"), wiTime);
+  const bodyField = field(t("wiBody"), wiBody);
+  const wiForm = h("form", { "data-cb": "overflow-form", novalidate: "", hidden: "" }, [
+    field(t("wiName"), wiName), contactField, timeField, bodyField, wiError,
+    h("div", { class: "actions" }, [wiBack, wiSubmit]),
+  ]);
+  const overflowEl = h("div", { class: "overflow", "data-cb": "overflow", hidden: "" },
+    [ofReason, ofOffer, ofChoices, wiForm]);
+  const doneEl = h("div", { class: "done", "data-cb": "overflow-done", role: "status", hidden: "" });
+
   const panel = h("div", { class: "panel", "data-cb": "panel", role: "dialog", "aria-label": t("title"),
     hidden: "" }, [
     h("div", { class: "head" }, [h("div", { class: "title" }, [t("title")]), closeBtn, minBtn]),
-    statusEl, list, typingEl, noticeEl, newChatBtn,
+    statusEl, queueEl, list, typingEl, overflowEl, doneEl, noticeEl, newChatBtn, prechatEl,
     h("div", { class: "composer" }, [input, sendBtn]),
   ]);
   const root = h("div", { class: "root", lang: LANG }, [launcher, panel]);
@@ -271,18 +385,31 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
     statusEl.setAttribute("data-state", state);
     closeBtn.hidden = !convId || isClosed();
     keepBottom(() => { newChatBtn.hidden = !isClosed(); });
+    renderQueue();
+    renderLeave();
+    renderPrechat();
   }
 
   // ---- rendering -----------------------------------------------------------------------
+  // System events the visitor is told about; sender_name is the agent the line is about.
+  const EVENT_TEXT = {
+    assigned: "assigned", closed: "closedEvent", transferred: "evTransferred",
+    transfer_requested: "evTransferRequested", joined: "evJoined", left: "evLeft",
+  };
+
   function buildBubble(m) {
     const kind = m.sender_type === "visitor" || m.sender_type === "agent" ? m.sender_type : "system";
     const el = h("div", { class: "msg " + kind, "data-cb": "message", "data-sender": kind });
     let text = m.body;
     if (kind === "system") {
-      if (m.event === "assigned") text = t("assigned", { name: m.sender_name });
-      else if (m.event === "closed") text = t("closedEvent");
-      if (m.event) el.setAttribute("data-event", m.event);
+      const key = Object.prototype.hasOwnProperty.call(EVENT_TEXT, m.event) ? EVENT_TEXT[m.event] : null;
+      text = key ? t(key, { name: m.sender_name }) : "";
+      if (m.event) el.setAttribute("data-event", String(m.event));
+      // An event newer than this widget: keep its seq in order, show nothing.
+      if (!key) el.hidden = true;
     }
+    // The box keeps staff-only messages (notes, whispers) from visitors; never show a stray one.
+    if (m.visibility === "staff") el.hidden = true;
     if (kind === "agent" && m.sender_name) el.appendChild(h("div", { class: "who" }, [m.sender_name]));
     el.appendChild(h("div", { class: "body", "data-cb": "body" }, [text || ""]));
     if (kind !== "system") el.appendChild(h("div", { class: "meta" }, [clock(m.created_at)]));
@@ -351,12 +478,15 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
       if (own && own.hasAttribute("data-pending")) confirmBubble(own, m);
       return;
     }
+    // Seqs may jump (staff-only messages never reach us): order matters, not contiguity.
     lastSeq = m.seq;
     shownSeqs.add(m.seq);
+    const el = own || buildBubble(m);
     if (own) confirmBubble(own, m);
-    else place(buildBubble(m), m.seq);
+    else place(el, m.seq);
     if (m.sender_type === "agent") showAgentTyping(false);
     if (m.sender_type === "system") applyEvent(m);
+    if (el.hidden) return;
     if (m.sender_type !== "visitor" && (!isOpen || document.hidden) && m.seq > (seen[convId] || 0)) {
       unread += 1;
       badge.textContent = String(unread);
@@ -375,13 +505,18 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
     if (m.seq === lastSeq + 1) lastSeq = m.seq; // only in order: a gap must still be replayed
   }
 
-  // Replayed history carries events too; keep the status line true to them.
+  // Replayed history carries events too; keep the status line true to the ones newer than
+  // the conversation we hold. Older ones are already in it: replaying an "assigned" that a
+  // staff-only "missed" undid (the chat rang out and went back to the queue) would lie.
   function applyEvent(m) {
     if (!conv || isClosed()) return;
-    if (m.event === "assigned") {
-      applyConversation(Object.assign({}, conv, { status: "active", agent: { display_name: m.sender_name } }));
+    if (typeof conv.last_seq === "number" && m.seq <= conv.last_seq) return;
+    const seq = { last_seq: m.seq };
+    if (m.event === "assigned" || m.event === "transferred") {
+      applyConversation(Object.assign({}, conv, seq,
+        { status: "active", agent: { display_name: m.sender_name } }));
     } else if (m.event === "closed") {
-      applyConversation(Object.assign({}, conv, { status: "closed" }));
+      applyConversation(Object.assign({}, conv, seq, { status: "closed" }));
     }
   }
 
@@ -420,6 +555,8 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
     bubbles.forEach((el, id) => { if (!el.isConnected) bubbles.delete(id); });
     shownSeqs.clear();
     lastSeq = 0;
+    queuePlace = null;
+    resetLeave();
   }
 
   function forgetConversation() {
@@ -485,7 +622,7 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
 
   function createConversation() {
     if (!creatingP) {
-      creatingP = api("POST", "/api/visitor/conversations", { page_url: location.href, lang: LANG })
+      creatingP = api("POST", "/api/visitor/conversations", prechatBody())
         .then((r) => adoptConversation(r.conversation))
         .finally(() => { creatingP = null; });
     }
@@ -603,6 +740,7 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
       case "typing":
         if (f.conversation_id === convId && f.sender_type === "agent") showAgentTyping(!!f.active);
         break;
+      case "queue": onQueue(f); break;
       case "error": onError(f); break;
       default: break; // pong, and frames newer than this widget
     }
@@ -638,6 +776,202 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
         break;
       default: break;
     }
+  }
+
+  // ---- pre-chat topics -----------------------------------------------------------------
+  /** Fetch the topics a visitor may pick before a chat; without any there is no pre-chat step. */
+  function loadTopics() {
+    if (!topicsP) {
+      topicsP = api("GET", "/api/visitor/topics")
+        .then((r) => {
+          topics = (Array.isArray(r.topics) ? r.topics : []).filter((x) =>
+            x && typeof x.key === "string" && x.key && typeof x.label === "string");
+          topicSel.textContent = "";
+          topicSel.appendChild(h("option", { value: "" }, [t("topicPick")]));
+          topics.forEach((x) => topicSel.appendChild(h("option", { value: x.key }, [x.label])));
+          setStatus();
+        })
+        .catch(() => { topicsP = null; }); // chatting works without; opening the panel asks again
+    }
+    return topicsP;
+  }
+
+  function renderPrechat() {
+    const show = topics.length > 0 && (!convId || isClosed());
+    if (prechatEl.hidden === show) keepBottom(() => { prechatEl.hidden = !show; });
+  }
+
+  /** Return the body that opens a conversation: the page, the language, the pre-chat answers. */
+  function prechatBody() {
+    const body = { page_url: location.href, lang: LANG };
+    if (!prechatEl.hidden) {
+      const name = nameIn.value.trim();
+      if (name) body.name = name;
+      if (topicSel.value) body.topic = topicSel.value;
+    }
+    return body;
+  }
+
+  // ---- queue place and overflow --------------------------------------------------------
+  const BLOCKED = ["closed", "no_agent"]; // nobody can take the chat now: a place means nothing
+  const OVERFLOWS = BLOCKED.concat(["long_wait"]);
+  const REASON_TEXT = { closed: "ofClosed", no_agent: "ofNoAgent", long_wait: "ofLongWait" };
+  // The box's 422 messages are English; the ones a visitor can cause are said in their language.
+  const LEAVE_ERRORS = new Map([
+    ["a call back needs a phone number", "wiErrPhone"],
+    ["the message is empty", "wiErrBody"],
+    ["contact must be a phone number or an e-mail address", "wiErrContact"],
+  ]);
+  const isWaiting = () => !!(conv && conv.status === "waiting");
+
+  function freshLeave() {
+    // mode "offer" shows the two choices, "form" one of them (kind); dismissed is the overflow
+    // reason the visitor chose to wait through; done is the confirmation once the box has it.
+    return { mode: "offer", kind: "message", reason: null, dismissed: null, sending: false, done: "" };
+  }
+
+  function resetLeave() {
+    leave = freshLeave();
+    wiError.hidden = true;
+  }
+
+  /** Take a {"type":"queue"} frame: the waiting conversation's place, wait and overflow. */
+  function onQueue(f) {
+    if (!convId || f.conversation_id !== convId) return;
+    queuePlace = {
+      position: Number.isInteger(f.position) && f.position > 0 ? f.position : null,
+      eta: typeof f.eta === "number" && f.eta >= 0 ? f.eta : null,
+      overflow: OVERFLOWS.indexOf(f.overflow) >= 0 ? f.overflow : null,
+    };
+    renderQueue();
+    renderLeave();
+  }
+
+  /** Say the place in words; position 1 is the first in line, so nobody is ahead of them. */
+  function queueText(p) {
+    const parts = [];
+    if (p.position === 1) parts.push(t("queueNext"));
+    else if (p.position > 1) {
+      parts.push(t(p.position === 2 ? "queueAheadOne" : "queueAhead", { n: p.position - 1 }));
+    }
+    if (p.eta != null) parts.push(etaText(p.eta));
+    return parts.join(t("sep"));
+  }
+
+  function etaText(seconds) {
+    if (seconds < 60) return t("etaUnderMinute");
+    const minutes = Math.max(1, Math.round(seconds / 60));
+    return minutes === 1 ? t("etaMinute") : t("etaMinutes", { m: minutes });
+  }
+
+  function renderQueue() {
+    const p = queuePlace;
+    const text = isWaiting() && p && BLOCKED.indexOf(p.overflow) < 0 ? queueText(p) : "";
+    const position = text && p.position ? String(p.position) : "";
+    const eta = text && p.eta != null ? String(p.eta) : "";
+    queueEl.setAttribute("data-position", position);
+    queueEl.setAttribute("data-eta", eta);
+    // Rewriting the same words would make screen readers announce them again.
+    if (text === queueEl.textContent && queueEl.hidden === !text) return;
+    keepBottom(() => {
+      queueEl.textContent = text;
+      queueEl.hidden = !text;
+    });
+  }
+
+  /** Show the overflow offer, its form, or the confirmation, as the queue and the visitor say. */
+  function renderLeave() {
+    const p = queuePlace;
+    const offered = isWaiting() && p && p.overflow && p.overflow !== leave.dismissed;
+    if (offered) leave.reason = p.overflow;
+    const active = !!(conv && conv.status === "active");
+    // A form the visitor started stays until they send it, or an agent takes the chat after all.
+    const show = !leave.done &&
+      (leave.sending || !!offered || (leave.mode === "form" && !!leave.reason && !active));
+    keepBottom(() => {
+      overflowEl.hidden = !show;
+      doneEl.hidden = !leave.done;
+      doneEl.textContent = leave.done;
+      if (!show) return;
+      const form = leave.mode === "form";
+      const callback = leave.kind === "callback";
+      overflowEl.setAttribute("data-reason", leave.reason);
+      ofReason.textContent = t(REASON_TEXT[leave.reason]);
+      ofOffer.textContent = t("ofOffer") + (leave.reason === "long_wait" ? t("ofOfferWait") : "");
+      ofOffer.hidden = form;
+      ofChoices.hidden = form;
+      ofWaitBtn.hidden = leave.reason !== "long_wait";
+      wiForm.hidden = !form;
+      wiForm.setAttribute("data-kind", leave.kind);
+      contactField.firstChild.textContent = t(callback ? "wiPhone" : "wiContactAny");
+      wiContact.setAttribute("type", callback ? "tel" : "text");
+      timeField.hidden = !callback;
+      bodyField.hidden = callback;
+      wiSubmit.textContent = t(leave.sending ? "wiSending" : callback ? "wiSendCallback" : "wiSendMessage");
+      wiSubmit.disabled = leave.sending;
+      wiBack.disabled = leave.sending;
+    });
+  }
+
+  function openLeaveForm(kind) {
+    if (leave.kind !== kind) wiError.hidden = true;
+    leave.mode = "form";
+    leave.kind = kind;
+    if (!wiName.value && nameIn.value.trim()) wiName.value = nameIn.value.trim();
+    renderLeave();
+    (!wiName.value ? wiName : kind === "callback" ? wiContact : wiBody).focus();
+  }
+
+  function keepWaiting() {
+    leave.dismissed = leave.reason;
+    leave.mode = "offer";
+    renderLeave();
+  }
+
+  function leaveError(text, focus) {
+    keepBottom(() => { wiError.textContent = text; wiError.hidden = false; });
+    if (focus) focus.focus();
+  }
+
+  /** Send what the visitor left; every field stays as typed until the box has accepted it. */
+  function submitLeave() {
+    if (leave.sending) return;
+    const kind = leave.kind;
+    const item = { kind, name: wiName.value.trim(), contact: wiContact.value.trim() };
+    if (kind === "callback") item.preferred_time = wiTime.value.trim();
+    else item.body = wiBody.value.trim();
+    // The box checks too; saying what is missing before a round trip is kinder.
+    if (kind === "callback" && !item.contact) { leaveError(t("wiErrPhone"), wiContact); return; }
+    if (kind === "message" && !item.body) { leaveError(t("wiErrBody"), wiBody); return; }
+    const id = convId;
+    if (id) item.conversation_id = id; // the box ends the waiting chat this replaces
+    leave.sending = true;
+    wiError.hidden = true;
+    renderLeave();
+    ensureSession()
+      .then(() => api("POST", "/api/visitor/work-items", item))
+      .then(() => {
+        leave.done = kind === "callback" ? t("doneCallback", { phone: item.contact }) : t("doneMessage");
+        leave.mode = "offer";
+        wiTime.value = "";
+        wiBody.value = "";
+        if (id && id === convId) refreshConversation(id); // a socket in a blip would not say
+      }, (err) => {
+        if (err.status === 401) sessionP = null;
+        const known = err.status === 422 && LEAVE_ERRORS.get(err.message);
+        let text = t("wiErrFailed");
+        if (known) text = t(known);
+        else if (err.status === 422 && err.message) text = err.message;
+        else if (err.code === "rate_limited") text = t("rateLimited");
+        leaveError(text, known === "wiErrBody" ? wiBody : known ? wiContact : null);
+      })
+      .finally(() => { leave.sending = false; renderLeave(); });
+  }
+
+  function refreshConversation(id) {
+    api("GET", "/api/visitor/conversations/" + encodeURIComponent(id))
+      .then((r) => { if (id === convId && r.conversation) applyConversation(r.conversation); })
+      .catch(() => { /* the socket tells us when it is back */ });
   }
 
   // ---- composer ------------------------------------------------------------------------
@@ -693,6 +1027,7 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
       markSeen();
       toBottom();
       input.focus();
+      if (!convId) loadTopics(); // a no-op once they are in; asks again if the first try failed
     }
   }
 
@@ -722,6 +1057,11 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
   minBtn.addEventListener("click", () => setOpen(false));
   closeBtn.addEventListener("click", endChat);
   newChatBtn.addEventListener("click", newChat);
+  ofMessageBtn.addEventListener("click", () => openLeaveForm("message"));
+  ofCallbackBtn.addEventListener("click", () => openLeaveForm("callback"));
+  ofWaitBtn.addEventListener("click", keepWaiting);
+  wiBack.addEventListener("click", () => { leave.mode = "offer"; renderLeave(); });
+  wiForm.addEventListener("submit", (e) => { e.preventDefault(); submitLeave(); });
   sendBtn.addEventListener("click", () => { submit(); input.focus(); });
   input.addEventListener("input", onInput);
   input.addEventListener("keydown", (e) => {
@@ -745,6 +1085,7 @@ button:focus-visible, textarea:focus-visible { outline: 2px solid #93c5fd; outli
     setStatus();
     ensureSession()
       .then(() => {
+        loadTopics();
         if (!convId) return null;
         return api("GET", "/api/visitor/conversations/" + encodeURIComponent(convId)).then(
           (r) => {
