@@ -44,6 +44,18 @@ def item_json(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+class PhoneRequired(InvalidInput):
+    code = "phone_required"
+
+
+class MessageEmpty(InvalidInput):
+    code = "message_empty"
+
+
+class ContactInvalid(InvalidInput):
+    code = "contact_invalid"
+
+
 def _text(data: dict[str, Any], field: str, limit: int) -> str:
     value = data.get(field)
     if value is None:
@@ -71,12 +83,12 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
     contact = item["contact"]
     if kind == "callback":
         if not _PHONE.match(contact):
-            raise InvalidInput("a call back needs a phone number")
+            raise PhoneRequired("a call back needs a phone number")
     else:
         if not item["body"]:
-            raise InvalidInput("the message is empty")
+            raise MessageEmpty("the message is empty")
         if contact and not (_PHONE.match(contact) or _EMAIL.match(contact)):
-            raise InvalidInput("contact must be a phone number or an e-mail address")
+            raise ContactInvalid("contact must be a phone number or an e-mail address")
     return item
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.core.chats import InvalidInput
+from appliance.core.workitems import validate as validate_work_item
 from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.ws import visitor_ws
 
@@ -159,6 +160,7 @@ async def leave_work_item(request: web.Request) -> web.Response:
     box = request.app[BOX]
     vid = visitor_id(request)
     data = await read_json(request)
+    validate_work_item(data)  # a typo must not use up the visitor's allowance
     box.limits.conversation(vid, _address(request))
     item = await box.work_items.create(vid, data, data.get("conversation_id"))
     return web.json_response({"item": {"id": item["id"], "kind": item["kind"]}}, status=201)

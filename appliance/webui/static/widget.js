@@ -816,11 +816,12 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
   const BLOCKED = ["closed", "no_agent"]; // nobody can take the chat now: a place means nothing
   const OVERFLOWS = BLOCKED.concat(["long_wait"]);
   const REASON_TEXT = { closed: "ofClosed", no_agent: "ofNoAgent", long_wait: "ofLongWait" };
-  // The box's 422 messages are English; the ones a visitor can cause are said in their language.
+  // The box's 422 messages are English; the ones a visitor can cause are said in their
+  // language, by error code.
   const LEAVE_ERRORS = new Map([
-    ["a call back needs a phone number", "wiErrPhone"],
-    ["the message is empty", "wiErrBody"],
-    ["contact must be a phone number or an e-mail address", "wiErrContact"],
+    ["phone_required", "wiErrPhone"],
+    ["message_empty", "wiErrBody"],
+    ["contact_invalid", "wiErrContact"],
   ]);
   const isWaiting = () => !!(conv && conv.status === "waiting");
 
@@ -958,7 +959,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
         if (id && id === convId) refreshConversation(id); // a socket in a blip would not say
       }, (err) => {
         if (err.status === 401) sessionP = null;
-        const known = err.status === 422 && LEAVE_ERRORS.get(err.message);
+        const known = err.status === 422 && LEAVE_ERRORS.get(err.code);
         let text = t("wiErrFailed");
         if (known) text = t(known);
         else if (err.status === 422 && err.message) text = err.message;
