@@ -530,6 +530,7 @@ class Chats:
     def announce_assigned(
         self, before: Conversation, after: Conversation, message: dict[str, Any]
     ) -> None:
-        """Emit the events of an assignment, after its commit."""
-        self._changed(after, before)
+        """Emit the events of an assignment, after its commit (the message first, so an
+        agent handing over still hears of it before they are unsubscribed)."""
         self._bus.emit(MessageCreated(after.id, after.visitor_id, message))
+        self._changed(after, before)

@@ -99,6 +99,10 @@ class Teamwork:
 
     def _announce(self, result: _Result) -> None:
         before, after, messages = result
+        # Messages first: whoever loses the conversation with this change (the agent who
+        # handed it over) still receives the record of the hand-over before they leave it.
+        for message in messages:
+            self._bus.emit(MessageCreated(after.id, after.visitor_id, message))
         if (before.status, before.agent_id, before.transfer_pending, before.participants) != (
             after.status,
             after.agent_id,
@@ -114,8 +118,6 @@ class Teamwork:
                     previous_transfer_pending=bool(before.transfer_pending),
                 )
             )
-        for message in messages:
-            self._bus.emit(MessageCreated(after.id, after.visitor_id, message))
 
     async def _run(self, job: Any) -> Conversation:
         result: _Result = await self._db.write(job, on_commit=self._announce)
