@@ -82,6 +82,11 @@ class Database:
             max_workers=1, thread_name_prefix="callbox-db-writer"
         )
         self._reader: aiosqlite.Connection | None = None
+        # Long consistent reads (a routing snapshot) run here, beside the writer.
+        self._snapshotter = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="callbox-db-snapshot"
+        )
+        self._snapshot_conn: sqlite3.Connection | None = None
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.stats = _Stats()
@@ -107,7 +112,31 @@ class Database:
         self._reader.row_factory = sqlite3.Row
         for pragma in _READ_PRAGMAS:
             await self._reader.execute(pragma)
+        loop = asyncio.get_running_loop()
+        self._snapshot_conn = await loop.run_in_executor(self._snapshotter, self._open_snapshot)
         self._task = asyncio.create_task(self._run_writer(), name="callbox-db-writer")
+
+    def _open_snapshot(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        for pragma in _READ_PRAGMAS:
+            conn.execute(pragma)
+        return conn
+
+    def _in_snapshot(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._snapshot_conn
+        assert conn is not None, "database is not open"
+        # One read transaction: every statement of fn sees the same committed state (WAL).
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn(conn) over one consistent snapshot, in a thread, without the writer."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._snapshotter, self._in_snapshot, fn)
 
     async def close(self) -> None:
         """Finish queued writes, then close the connections."""
@@ -119,10 +148,14 @@ class Database:
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
+        if self._snapshot_conn is not None:
+            conn, self._snapshot_conn = self._snapshot_conn, None
+            await asyncio.get_running_loop().run_in_executor(self._snapshotter, conn.close)
         if self._writer is not None:
             await self._in_writer(self._writer.close)
             self._writer = None
         self._thread.shutdown(wait=True)
+        self._snapshotter.shutdown(wait=True)
 
     async def write(self, fn: WriteFn[T], *, on_commit: Callable[[T], None] | None = None) -> T:
         """Run fn(conn) in the writer's transaction; return its result once committed.
