@@ -219,12 +219,10 @@ def places(
     now: int,
 ) -> dict[str, Place]:
     """Return each waiting visitor's place in its queue, estimated wait and overflow."""
-    agent_list = [a for a in agents if a.online]
-    capacity: dict[int, int] = {}
-    for agent in agent_list:
-        for gid in agent.groups:
-            capacity[gid] = capacity.get(gid, 0) + agent.max_chats
-    reachable: dict[tuple[tuple[int, ...], str, str, bool], bool] = {}
+    agent_list = [a for a in agents if a.online and a.max_chats > 0]
+    # Slots of the agents who could serve such an item, each agent counted once: the
+    # estimate follows scope (skill, region, expert), not just group membership.
+    slots_for: dict[tuple[tuple[int, ...], str, str, bool], int] = {}
     ahead: dict[int, int] = {}
     result: dict[str, Place] = {}
     for item in order(items, groups, points, now):
@@ -235,7 +233,7 @@ def places(
         ahead[group.id] = position
         reach = pool(item, groups, now)
         key = (reach, item.region, item.skill, item.expert)
-        if key not in reachable:
+        if key not in slots_for:
             probe = Item(
                 id="",
                 group_id=item.group_id,
@@ -244,10 +242,10 @@ def places(
                 skill=item.skill,
                 expert=item.expert,
             )
-            reachable[key] = any(in_scope(a, probe, reach) for a in agent_list)
-        slots = sum(capacity.get(g, 0) for g in reach)
+            slots_for[key] = sum(a.max_chats for a in agent_list if in_scope(a, probe, reach))
+        slots = slots_for[key]
         eta = None
-        if reachable[key] and slots:
+        if slots:
             eta = math.ceil(position * handle_time.get(group.id, _DEFAULT_HANDLE) / slots)
         if not group.open:
             overflow: str | None = "closed"

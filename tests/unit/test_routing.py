@@ -651,3 +651,29 @@ def test_places_count_a_widened_pools_capacity() -> None:
     result = _places(agents, items, *groups, handle={1: 120})
     assert result["old"] == Place(1, math.ceil(1 * 120 / 6), None)
     assert result["new"] == Place(2, math.ceil(2 * 120 / 2), None)
+
+
+def test_places_count_each_agent_once_and_only_those_in_scope() -> None:
+    """The estimate follows who can serve the item, not the size of its groups."""
+    groups = {
+        1: Group(id=1, fallback_group_id=2, fallback_after=60),
+        2: Group(id=2),
+    }
+    both = Agent(id=1, groups=frozenset({1, 2}), max_chats=2)
+    idle = Agent(id=2, groups=frozenset({1}), max_chats=0)  # takes no chats at all
+    generalists = [Agent(id=10 + i, groups=frozenset({1}), max_chats=5) for i in range(9)]
+    expert = Agent(id=30, groups=frozenset({1}), max_chats=1, skills=frozenset({"tech"}))
+    handle = {1: 60.0}
+    now = 1_000_000
+    old = Item(id="old", group_id=1, queued_at=now - 120_000)  # its pool has widened
+    tech = [Item(id=f"t{i}", group_id=1, queued_at=now - i, skill="tech") for i in range(3)]
+    only_idle = Item(id="x", group_id=1, queued_at=now, skill="none")
+    placed = places(
+        [both, idle, *generalists, expert], groups, [old, *tech, only_idle], Points(), handle, now
+    )
+    # Agent 1 sits in both pool groups: 2 + 45 + 1 slots, not 2 + 2 + 45 + 1.
+    assert placed["old"].eta == math.ceil(1 * 60 / 48)
+    # Only the one tech agent serves "tech": the third in line waits 3 chats of theirs.
+    assert placed["t0"].eta is not None and placed["t0"].eta >= 3 * 60 - 60
+    # An agent with a limit of 0 cannot make an item reachable.
+    assert placed["x"].eta is None and placed["x"].overflow == "no_agent"
