@@ -219,7 +219,11 @@ def places(
     now: int,
 ) -> dict[str, Place]:
     """Return each waiting visitor's place in its queue, estimated wait and overflow."""
-    agent_list = [a for a in agents if a.online and a.max_chats > 0]
+    by_group: dict[int, list[Agent]] = {}
+    for agent in agents:
+        if agent.online and agent.max_chats > 0:
+            for gid in agent.groups:
+                by_group.setdefault(gid, []).append(agent)
     # Slots of the agents who could serve such an item, each agent counted once: the
     # estimate follows scope (skill, region, expert), not just group membership.
     slots_for: dict[tuple[tuple[int, ...], str, str, bool], int] = {}
@@ -242,7 +246,10 @@ def places(
                 skill=item.skill,
                 expert=item.expert,
             )
-            slots_for[key] = sum(a.max_chats for a in agent_list if in_scope(a, probe, reach))
+            serving = {
+                a.id: a for g in reach for a in by_group.get(g, ()) if in_scope(a, probe, reach)
+            }
+            slots_for[key] = sum(a.max_chats for a in serving.values())
         slots = slots_for[key]
         eta = None
         if slots:
