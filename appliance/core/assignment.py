@@ -399,8 +399,12 @@ class Dispatcher:
             "SELECT c.id, c.agent_id, u.display_name FROM conversations c"
             " JOIN groups g ON g.id = c.group_id JOIN users u ON u.id = c.agent_id"
             " WHERE c.status = 'active' AND c.answered_at IS NULL AND c.transfer_pending = 0"
-            " AND c.assigned_at < ? - g.answer_timeout * 1000",
-            (now,),
+            " AND c.assigned_at < :now - g.answer_timeout * 1000"
+            # The clock runs from when the visitor has said something: an agent is not
+            # rung out for a silent visitor, only for one left without an answer.
+            " AND (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id"
+            "      AND m.sender_type = 'visitor') < :now - g.answer_timeout * 1000",
+            {"now": now},
         ).fetchall()
         for conv_id, agent_id, agent_name in rows:
             before = read_conversation(conn, conv_id)

@@ -113,6 +113,17 @@ async def test_unanswered_chat_rings_out_to_the_next_agent_and_is_recorded(
     await boss.running.box.dispatcher.dispatch()
     first = await boss.get(f"/api/console/conversations/{conv['id']}")
     assert first["conversation"]["agent"]["id"] == slow.user_id
+    # A silent visitor rings nobody out: the clock starts with their first words.
+    await asyncio.sleep(1.5)
+    await boss.running.box.dispatcher.dispatch()
+    still_slow = await boss.get(f"/api/console/conversations/{conv['id']}")
+    assert still_slow["conversation"]["agent"]["id"] == slow.user_id
+    status, _, _ = await visitor.request(
+        "POST",
+        f"/api/visitor/conversations/{conv['id']}/messages",
+        {"client_msg_id": "v1", "body": "有人吗?"},
+    )
+    assert status == 201
     quick = await make_agent("quick")
     # The ring-out may come before or after Quick is online (argon2 logins take their
     # time on a loaded machine): read the store rather than wait for a frame.
