@@ -21,10 +21,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from appliance.core.chats import Chats, Conversation, append_message, read_conversation
+from appliance.core.chats import (
+    AGENT_LOAD,
+    Chats,
+    Conversation,
+    append_message,
+    read_conversation,
+)
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
-from appliance.core.errors import Conflict, NotFound
+from appliance.core.errors import LimitReached, NotFound, NotWaiting, OutOfScope
 from appliance.core.events import (
     AgentStatusChanged,
     ConversationChanged,
@@ -58,18 +64,6 @@ _APPLY_CHUNK = 200  # assignments per write: bounds how long one pass holds the 
 _Assigned = tuple[Conversation, Conversation, dict[str, Any]]
 
 
-class LimitReached(Conflict):
-    code = "limit_reached"
-
-
-class NotWaiting(Conflict):
-    code = "not_waiting"
-
-
-class OutOfScope(Conflict):
-    code = "out_of_scope"
-
-
 @dataclass(slots=True)
 class PassResult:
     """What one pass changed, announced after its commit."""
@@ -77,7 +71,6 @@ class PassResult:
     changes: list[_Assigned] = field(default_factory=list)
     away: list[int] = field(default_factory=list)
     assigned: int = 0
-    missed: int = 0
     stale: int = 0
 
 
@@ -119,8 +112,7 @@ def _still_valid(conn: sqlite3.Connection, conv: Conversation, decision: Decisio
     marks = ", ".join("?" * len(decision.pool))
     row = conn.execute(
         "SELECT u.status = 'online' AND u.disabled = 0"
-        " AND (SELECT count(*) FROM conversations c WHERE c.agent_id = u.id"
-        "      AND c.status = 'active') < u.max_chats"
+        f" AND {AGENT_LOAD} < u.max_chats"
         f" AND EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.id"
         f"             AND m.group_id IN ({marks}))"
         " FROM users u WHERE u.id = ?",
@@ -177,7 +169,7 @@ def load_groups(conn: sqlite3.Connection, local_now: datetime) -> dict[int, Grou
 
 
 def load_snapshot(conn: sqlite3.Connection, now: int, local_now: datetime) -> Snapshot:
-    """Read everything a routing pass needs (inside a write)."""
+    """Read everything a routing pass needs (in one read transaction)."""
     loads = dict(
         conn.execute(
             "SELECT agent_id, count(*) FROM conversations"
@@ -336,8 +328,11 @@ class Dispatcher:
             assigned = 0
             for start in range(0, len(planned.decisions), _APPLY_CHUNK):
                 chunk = planned.decisions[start : start + _APPLY_CHUNK]
+                last = start + _APPLY_CHUNK >= len(planned.decisions)
                 result: PassResult = await self._db.write(
-                    functools.partial(self._apply, chunk=chunk, planned=planned),
+                    functools.partial(
+                        self._apply, chunk=chunk, cursors=planned.cursors if last else {}
+                    ),
                     on_commit=self._announce,
                 )
                 assigned += result.assigned
@@ -373,7 +368,7 @@ class Dispatcher:
         return Planned(chosen, placed, cursors)
 
     def _apply(
-        self, conn: sqlite3.Connection, chunk: list[Decision], planned: Planned
+        self, conn: sqlite3.Connection, chunk: list[Decision], cursors: dict[int, int]
     ) -> PassResult:
         """Apply planned assignments that still hold (in the writer)."""
         result = PassResult()
@@ -389,7 +384,7 @@ class Dispatcher:
             )
             result.changes.append((before, after, message))
             result.assigned += 1
-        for gid, cursor in planned.cursors.items():
+        for gid, cursor in cursors.items():
             conn.execute("UPDATE groups SET rr_cursor = ? WHERE id = ?", (cursor, gid))
         return result
 
@@ -436,7 +431,6 @@ class Dispatcher:
             after = read_conversation(conn, conv_id)
             assert after is not None
             result.changes.append((before, after, message))
-            result.missed += 1
             _LOGGER.info("agent %d did not answer %s in time; requeued", agent_id, conv_id)
 
     def _handle_times(
@@ -481,8 +475,7 @@ class Dispatcher:
             group = before.transfer_group_id if pending else before.group_id
             agent = conn.execute(
                 "SELECT u.display_name, u.max_chats, u.disabled, u.regions, u.skills, u.tier,"
-                " (SELECT count(*) FROM conversations c"
-                "   WHERE c.agent_id = u.id AND c.status = 'active') AS load,"
+                f" {AGENT_LOAD} AS load,"
                 " EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.id"
                 "   AND m.group_id = ?) AS member"
                 " FROM users u WHERE u.id = ?",

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from appliance.core.chats import AGENT_LOAD
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 
@@ -14,9 +15,13 @@ _WINDOW = 3600_000  # ms of recent chats behind the service level
 
 async def board(db: Database) -> dict[str, Any]:
     """Return every queue (waiting, longest wait, service level) and agent (status, load)."""
+    return {"queues": await queue_board(db), "agents": await agent_board(db)}
+
+
+async def queue_board(db: Database) -> list[dict[str, Any]]:
+    """Return every queue: waiting, pending transfers, longest wait, service level now."""
     now = now_ms()
     since = now - _WINDOW
-    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
     queues = []
     for row in await db.fetchall(
         "SELECT g.id, g.name, g.target_wait,"
@@ -49,11 +54,16 @@ async def board(db: Database) -> dict[str, Any]:
                 "offered": row["offered"],
             }
         )
+    return queues
+
+
+async def agent_board(db: Database) -> list[dict[str, Any]]:
+    """Return every enabled user: status, load, missed chats today, groups."""
+    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
     agents = []
     for row in await db.fetchall(
         "SELECT u.id, u.display_name, u.role, u.status, u.max_chats, u.tier,"
-        " (SELECT count(*) FROM conversations c"
-        "   WHERE c.agent_id = u.id AND c.status = 'active') AS load,"
+        f" {AGENT_LOAD} AS load,"
         " (SELECT count(*) FROM missed_chats m WHERE m.user_id = u.id AND m.at >= :midnight)"
         "   AS missed,"
         " (SELECT json_group_array(group_id) FROM group_members m WHERE m.user_id = u.id)"
@@ -74,4 +84,4 @@ async def board(db: Database) -> dict[str, Any]:
                 "groups": sorted(json.loads(row["groups"])),
             }
         )
-    return {"queues": queues, "agents": agents}
+    return agents

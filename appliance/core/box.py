@@ -74,7 +74,7 @@ class Box:
         self.routing = RoutingConfig(self.db, self.bus)
         self.teamwork = Teamwork(self.db, self.chats, self.bus)
         self.canned = Canned(self.db)
-        self.work_items = WorkItems(self.db, self.bus)
+        self.work_items = WorkItems(self.db, self.chats, self.bus)
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,

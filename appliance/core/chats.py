@@ -9,14 +9,7 @@ from typing import Any
 
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.db import Database
-from appliance.core.errors import (
-    ChatError,
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    MessageTooLarge,
-    NotFound,
-)
+from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
 from appliance.core.events import ConversationChanged, EventBus, MessageCreated
 from appliance.core.routing_config import resolve
 from appliance.core.visitors import new_id
@@ -27,15 +20,10 @@ _URL_MAX = 2048
 _PAGE_MAX = 200  # messages per read
 _TOPIC_MAX = 32
 _REGION_MAX = 32
-
-__all__ = [
-    "ChatError",
-    "Conflict",
-    "Forbidden",
-    "InvalidInput",
-    "MessageTooLarge",
-    "NotFound",
-]
+# An agent's open chats, as a scalar subquery over `users u`.
+AGENT_LOAD = (
+    "(SELECT count(*) FROM conversations c WHERE c.agent_id = u.id AND c.status = 'active')"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +56,9 @@ class Conversation:
     answered_at: int | None = None
     participants: str = "[]"  # JSON [{"id", "display_name"}] of invited colleagues
 
-    def participant_ids(self) -> set[int]:
-        """Return the ids of colleagues invited into the conversation."""
-        return {p["id"] for p in json.loads(self.participants)}
-
     def visible_to(self, user_id: int, groups: frozenset[int] | None) -> bool:
         """Tell whether a console user may see it; groups None means an overseer."""
-        if groups is None or self.agent_id == user_id or user_id in self.participant_ids():
-            return True
-        if self.status == "waiting":
-            return self.group_id in groups
-        return bool(self.transfer_pending) and self.transfer_group_id in groups
+        return console_may_see(self.public(console=True), user_id, groups)
 
     def public(self, *, console: bool = False) -> dict[str, Any]:
         """Return the API form; the console form adds what agents may see."""
@@ -113,6 +93,21 @@ class Conversation:
         return data
 
 
+def console_may_see(conv: dict[str, Any], user_id: int, groups: frozenset[int] | None) -> bool:
+    """Tell whether a console user may see a conversation, from its console form.
+
+    Overseers (groups None) see all; others their own chats, conferences they are in,
+    and what waits in their groups' queues (a warm transfer waits in its target group).
+    """
+    if groups is None or (conv["agent"] and conv["agent"]["id"] == user_id):
+        return True
+    if any(p["id"] == user_id for p in conv["participants"]):
+        return True
+    if conv["status"] == "waiting":
+        return conv["group"] is not None and conv["group"]["id"] in groups
+    return bool(conv["transfer_pending"]) and conv["transfer_group_id"] in groups
+
+
 _CONV_SELECT = (
     "SELECT c.id, c.visitor_id, c.status, c.agent_id, u.display_name AS agent_name,"
     " c.last_seq, c.visitor_name, c.page_url, c.lang, c.visitor_ip, c.created_at,"
@@ -130,6 +125,9 @@ _MSG_COLUMNS = (
     "id, conversation_id, seq, client_msg_id, sender_type, sender_id, sender_name,"
     " body, event, created_at, visibility"
 )
+
+
+Closed = tuple[Conversation, Conversation, dict[str, Any] | None]  # before, after, event
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:
@@ -223,7 +221,8 @@ class Chats:
         self._bus = bus
         self.max_message_bytes = max_message_bytes
 
-    def _changed(self, conv: Conversation, previous: Conversation | None) -> None:
+    def announce_changed(self, conv: Conversation, previous: Conversation | None) -> None:
+        """Emit that a conversation was opened or changed, after its commit."""
         self._bus.emit(
             ConversationChanged(
                 conversation=conv.public(console=True),
@@ -304,7 +303,7 @@ class Chats:
 
         def announce(result: tuple[Conversation, bool]) -> None:
             if result[1]:
-                self._changed(result[0], None)
+                self.announce_changed(result[0], None)
 
         return await self._db.write(job, on_commit=announce)
 
@@ -459,37 +458,36 @@ class Chats:
         message, repeat, _ = await self._db.write(job, on_commit=announce)
         return message, repeat
 
+    def close_in(self, conn: sqlite3.Connection, conv_id: str, by: str) -> Closed:
+        """Close a conversation (inside a write; idempotent): before, after, its event."""
+        before = read_conversation(conn, conv_id)
+        if before is None:
+            raise NotFound("no such conversation")
+        if before.status == "closed":
+            return before, before, None
+        conn.execute(
+            "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?,"
+            " transfer_pending = 0, transfer_group_id = NULL WHERE id = ?",
+            (now_ms(), by, conv_id),
+        )
+        message = append_message(conn, conv_id, sender_type="system", event="closed")
+        after = read_conversation(conn, conv_id)
+        assert after is not None
+        return before, after, message
+
+    def announce_closed(self, result: Closed) -> None:
+        """Emit the events of a close, after its commit."""
+        before, after, message = result
+        if message is not None:
+            self.announce_changed(after, before)
+            self._bus.emit(MessageCreated(after.id, after.visitor_id, message))
+
     async def close(self, conv_id: str, *, by: str) -> Conversation:
         """Close a conversation (idempotent) and record who closed it."""
-
-        def job(
-            conn: sqlite3.Connection,
-        ) -> tuple[Conversation, Conversation, dict[str, Any] | None]:
-            before = read_conversation(conn, conv_id)
-            if before is None:
-                raise NotFound("no such conversation")
-            if before.status == "closed":
-                return before, before, None
-            conn.execute(
-                "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?,"
-                " transfer_pending = 0, transfer_group_id = NULL WHERE id = ?",
-                (now_ms(), by, conv_id),
-            )
-            message = append_message(conn, conv_id, sender_type="system", event="closed")
-            after = read_conversation(conn, conv_id)
-            assert after is not None
-            return before, after, message
-
-        def announce(
-            result: tuple[Conversation, Conversation, dict[str, Any] | None],
-        ) -> None:
-            before, after, message = result
-            if message is not None:
-                self._changed(after, before)
-                self._bus.emit(MessageCreated(conv_id, after.visitor_id, message))
-
-        _, after, _ = await self._db.write(job, on_commit=announce)
-        return after
+        result: Closed = await self._db.write(
+            lambda conn: self.close_in(conn, conv_id, by), on_commit=self.announce_closed
+        )
+        return result[1]
 
     def assign_in(
         self,
@@ -533,4 +531,4 @@ class Chats:
         """Emit the events of an assignment, after its commit (the message first, so an
         agent handing over still hears of it before they are unsubscribed)."""
         self._bus.emit(MessageCreated(after.id, after.visitor_id, message))
-        self._changed(after, before)
+        self.announce_changed(after, before)

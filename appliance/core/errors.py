@@ -26,6 +26,22 @@ class Conflict(ChatError):
     code, status = "conflict", 409
 
 
+class LimitReached(Conflict):
+    code = "limit_reached"
+
+
+class NotAvailable(Conflict):
+    code = "not_available"
+
+
+class NotWaiting(Conflict):
+    code = "not_waiting"
+
+
+class OutOfScope(Conflict):
+    code = "out_of_scope"
+
+
 class MessageTooLarge(ChatError):
     code, status = "message_too_large", 413
 

@@ -164,9 +164,8 @@ class RoutingConfig:
             values["sticky"] = int(data["sticky"])
         try:
             if "hours" in data:
-                values["hours"] = json.dumps(hours_json(parse_hours(data["hours"])) or "")
-                if values["hours"] == '""':
-                    values["hours"] = ""
+                schedule = hours_json(parse_hours(data["hours"]))  # None: always open
+                values["hours"] = "" if schedule is None else json.dumps(schedule)
             if "holidays" in data:
                 days = sorted(d.isoformat() for d in parse_holidays(data["holidays"]))
                 values["holidays"] = json.dumps(days)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.core.chats import (
+    AGENT_LOAD,
     Chats,
     Conversation,
     append_message,
@@ -20,18 +21,17 @@ from appliance.core.chats import (
 )
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
-from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from appliance.core.events import ConversationChanged, EventBus, MessageCreated
+from appliance.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LimitReached,
+    NotAvailable,
+    NotFound,
+)
+from appliance.core.events import EventBus, MessageCreated
 
 _NOTE_MAX = 2000  # characters of a transfer note
-
-
-class NotAvailable(Conflict):
-    code = "not_available"
-
-
-class LimitReached(Conflict):
-    code = "limit_reached"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +75,7 @@ def _available_agent(conn: sqlite3.Connection, user_id: Any, *, count_limit: boo
         raise InvalidInput("agent_id must be a user id")
     row = conn.execute(
         "SELECT u.id, u.display_name, u.status, u.disabled, u.max_chats,"
-        " (SELECT count(*) FROM conversations c WHERE c.agent_id = u.id"
-        "   AND c.status = 'active') AS load FROM users u WHERE u.id = ?",
+        f" {AGENT_LOAD} AS load FROM users u WHERE u.id = ?",
         (user_id,),
     ).fetchone()
     if row is None or row["disabled"]:
@@ -109,15 +108,7 @@ class Teamwork:
             after.transfer_pending,
             after.participants,
         ):
-            self._bus.emit(
-                ConversationChanged(
-                    conversation=after.public(console=True),
-                    visitor_id=after.visitor_id,
-                    previous_status=before.status,
-                    previous_agent_id=before.agent_id,
-                    previous_transfer_pending=bool(before.transfer_pending),
-                )
-            )
+            self._chats.announce_changed(after, before)
 
     async def _run(self, job: Any) -> Conversation:
         result: _Result = await self._db.write(job, on_commit=self._announce)

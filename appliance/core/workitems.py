@@ -6,11 +6,11 @@ import re
 import sqlite3
 from typing import Any
 
-from appliance.core.chats import append_message, read_conversation
+from appliance.core.chats import Chats, Closed, read_conversation
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, InvalidInput, NotFound
-from appliance.core.events import ConversationChanged, EventBus, MessageCreated, WorkItemChanged
+from appliance.core.events import EventBus, WorkItemChanged
 from appliance.core.visitors import new_id
 
 KINDS = ("message", "callback")
@@ -95,8 +95,9 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
 class WorkItems:
     """Store, list and close what visitors leave for the team."""
 
-    def __init__(self, db: Database, bus: EventBus) -> None:
+    def __init__(self, db: Database, chats: Chats, bus: EventBus) -> None:
         self._db = db
+        self._chats = chats
         self._bus = bus
 
     async def create(
@@ -108,9 +109,9 @@ class WorkItems:
             raise InvalidInput("conversation_id must be a string")
         now = now_ms()
 
-        def job(conn: sqlite3.Connection) -> tuple[sqlite3.Row, list[Any]]:
+        def job(conn: sqlite3.Connection) -> tuple[sqlite3.Row, Closed | None]:
             group_id = None
-            events: list[Any] = []
+            closed = None
             conn.execute(
                 "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
@@ -122,18 +123,7 @@ class WorkItems:
                     raise NotFound("no such conversation")
                 group_id = conv.group_id
                 if conv.status == "waiting":
-                    conn.execute(
-                        "UPDATE conversations SET status = 'closed', closed_at = ?,"
-                        " closed_by = 'overflow' WHERE id = ?",
-                        (now, conv.id),
-                    )
-                    message = append_message(conn, conv.id, sender_type="system", event="closed")
-                    after = read_conversation(conn, conv.id)
-                    assert after is not None
-                    events.append(
-                        ConversationChanged(after.public(console=True), visitor_id, "waiting", None)
-                    )
-                    events.append(MessageCreated(conv.id, visitor_id, message))
+                    closed = self._chats.close_in(conn, conv.id, "overflow")
             item_id = new_id("w_")
             conn.execute(
                 "INSERT INTO work_items (id, kind, visitor_id, conversation_id, group_id, name,"
@@ -152,11 +142,11 @@ class WorkItems:
                 ),
             )
             row = conn.execute(f"SELECT {_COLUMNS} FROM work_items WHERE id = ?", (item_id,))
-            return row.fetchone(), events
+            return row.fetchone(), closed
 
-        def announce(result: tuple[sqlite3.Row, list[Any]]) -> None:
-            for event in result[1]:
-                self._bus.emit(event)
+        def announce(result: tuple[sqlite3.Row, Closed | None]) -> None:
+            if result[1] is not None:
+                self._chats.announce_closed(result[1])
             self._bus.emit(WorkItemChanged(item_json(result[0])))
 
         row, _ = await self._db.write(job, on_commit=announce)

@@ -7,8 +7,9 @@ from datetime import datetime
 from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
-from appliance.core.chats import Conversation, NotFound
+from appliance.core.chats import Conversation
 from appliance.core.clock import local_text
+from appliance.core.errors import NotFound
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
 from appliance.webui.security import current_session

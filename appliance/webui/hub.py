@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.core.box import Box
+from appliance.core.chats import console_may_see
 from appliance.core.events import (
     AgentStatusChanged,
     ConversationChanged,
@@ -131,20 +132,6 @@ class Connection:
         """Make the sender finish after what is queued."""
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(None)
-
-
-def _may_see(conn: Connection, conv: dict[str, Any]) -> bool:
-    """Tell whether a console may still follow a conversation, from its console form."""
-    if conn.groups is None:
-        return True
-    user_id = int(conn.principal)
-    if conv["agent"] and conv["agent"]["id"] == user_id:
-        return True
-    if any(p["id"] == user_id for p in conv.get("participants", ())):
-        return True
-    if conv["status"] == "waiting":
-        return conv["group"] is not None and conv["group"]["id"] in conn.groups
-    return bool(conv.get("transfer_pending")) and conv.get("transfer_group_id") in conn.groups
 
 
 class Hub:
@@ -346,7 +333,7 @@ class Hub:
             conn.send(agent_frame)
         # Whoever lost the right to see it (handed over, left, taken over) stops hearing it.
         for conn in list(self.by_conversation.get(conv["id"], ())):
-            if conn.kind == "agent" and not _may_see(conn, conv):
+            if conn.kind == "agent" and not console_may_see(conv, int(conn.principal), conn.groups):
                 self.leave(conn, conv["id"])
 
     def _refresh_groups(self) -> None:

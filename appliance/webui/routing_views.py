@@ -3,29 +3,16 @@ priority points. Every handler is for supervisors and admins only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
-from appliance.webui.team_views import require_overseer
+from appliance.webui.team_views import int_path, require_overseer
 from appliance.webui.visitor_views import read_json
 
 
 def _overseer(request: web.Request) -> None:
     require_overseer(current_session(request))
-
-
-def _id(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 15:
-        raise web.HTTPNotFound()
-    return int(raw)
-
-
-async def _body(request: web.Request) -> Any:
-    return await read_json(request)
 
 
 async def list_groups(request: web.Request) -> web.Response:
@@ -37,7 +24,7 @@ async def list_groups(request: web.Request) -> web.Response:
 async def create_group(request: web.Request) -> web.Response:
     """Create a group."""
     _overseer(request)
-    group = await request.app[BOX].routing.create_group(await _body(request))
+    group = await request.app[BOX].routing.create_group(await read_json(request))
     return web.json_response({"group": group}, status=201)
 
 
@@ -45,23 +32,23 @@ async def update_group(request: web.Request) -> web.Response:
     """Change a group's settings, hours or holidays."""
     _overseer(request)
     routing = request.app[BOX].routing
-    group = await routing.update_group(_id(request, "group_id"), await _body(request))
+    group = await routing.update_group(int_path(request, "group_id"), await read_json(request))
     return web.json_response({"group": group})
 
 
 async def delete_group(request: web.Request) -> web.Response:
     """Delete a group; its open conversations move to the default group."""
     _overseer(request)
-    await request.app[BOX].routing.delete_group(_id(request, "group_id"))
+    await request.app[BOX].routing.delete_group(int_path(request, "group_id"))
     return web.json_response({"deleted": True})
 
 
 async def set_members(request: web.Request) -> web.Response:
     """Replace a group's members."""
     _overseer(request)
-    data = await _body(request)
+    data = await read_json(request)
     group = await request.app[BOX].routing.set_members(
-        _id(request, "group_id"), data.get("members")
+        int_path(request, "group_id"), data.get("members")
     )
     return web.json_response({"group": group})
 
@@ -76,7 +63,7 @@ async def update_agent(request: web.Request) -> web.Response:
     """Change an agent's skills, regions, tier, chat limit or groups."""
     _overseer(request)
     routing = request.app[BOX].routing
-    agent = await routing.update_agent(_id(request, "user_id"), await _body(request))
+    agent = await routing.update_agent(int_path(request, "user_id"), await read_json(request))
     return web.json_response({"agent": agent})
 
 
@@ -89,7 +76,7 @@ async def get_topics(request: web.Request) -> web.Response:
 async def put_topics(request: web.Request) -> web.Response:
     """Replace the pre-chat topics."""
     _overseer(request)
-    data = await _body(request)
+    data = await read_json(request)
     return web.json_response(
         {"topics": await request.app[BOX].routing.set_topics(data.get("topics"))}
     )
@@ -104,7 +91,7 @@ async def get_routes(request: web.Request) -> web.Response:
 async def put_routes(request: web.Request) -> web.Response:
     """Replace the routing rules."""
     _overseer(request)
-    data = await _body(request)
+    data = await read_json(request)
     return web.json_response(
         {"routes": await request.app[BOX].routing.set_routes(data.get("routes"))}
     )
@@ -119,7 +106,7 @@ async def get_priority(request: web.Request) -> web.Response:
 async def put_priority(request: web.Request) -> web.Response:
     """Replace the priority points."""
     _overseer(request)
-    data = await _body(request)
+    data = await read_json(request)
     return web.json_response({"priority": await request.app[BOX].routing.set_points(data)})
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.core.accounts import AccountError, Session
-from appliance.core.chats import ChatError
+from appliance.core.errors import ChatError
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.keys import BOX, SESSION
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
-from appliance.core.board import board
+from appliance.core.board import agent_board, board
+from appliance.core.chats import Conversation
 from appliance.core.errors import InvalidInput
 from appliance.core.teamwork import Actor
 from appliance.webui.console_views import visible
@@ -27,8 +28,8 @@ def require_overseer(session: Session) -> None:
         raise web.HTTPForbidden(reason="supervisors only")
 
 
-def _conversation(conv: object) -> web.Response:
-    return web.json_response({"conversation": conv.public(console=True)})  # type: ignore[attr-defined]
+def _conversation(conv: Conversation) -> web.Response:
+    return web.json_response({"conversation": conv.public(console=True)})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -111,7 +112,8 @@ async def add_canned(request: web.Request) -> web.Response:
     return web.json_response({"answer": answer}, status=201)
 
 
-def _int_path(request: web.Request, name: str) -> int:
+def int_path(request: web.Request, name: str) -> int:
+    """Parse a numeric id from the path; anything else is simply not found."""
     raw = request.match_info[name]
     if not raw.isdigit() or len(raw) > 15:
         raise web.HTTPNotFound()
@@ -122,7 +124,7 @@ async def delete_canned(request: web.Request) -> web.Response:
     """Delete a canned answer."""
     session = current_session(request)
     await request.app[BOX].canned.delete(
-        session.user.id, _int_path(request, "answer_id"), overseer=session.user.role in OVERSEERS
+        session.user.id, int_path(request, "answer_id"), overseer=session.user.role in OVERSEERS
     )
     return web.json_response({"deleted": True})
 
@@ -145,9 +147,8 @@ async def colleagues(request: web.Request) -> web.Response:
     """Return the team (status, load, groups) and the groups, for transfer and invite."""
     current_session(request)
     box = request.app[BOX]
-    team = await board(box.db)
-    groups = [{"id": g["id"], "name": g["name"]} for g in team["queues"]]
-    return web.json_response({"agents": team["agents"], "groups": groups})
+    groups = [{"id": g["id"], "name": g["name"]} for g in await box.routing.list_groups()]
+    return web.json_response({"agents": await agent_board(box.db), "groups": groups})
 
 
 async def supervisor_board(request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.core.chats import InvalidInput
+from appliance.core.errors import InvalidInput
 from appliance.core.workitems import validate as validate_work_item
 from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.ws import visitor_ws

@@ -12,7 +12,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from appliance.core.accounts import OVERSEERS
 from appliance.core.box import Box
-from appliance.core.chats import ChatError, Conversation, NotFound
+from appliance.core.chats import Conversation
+from appliance.core.errors import ChatError, NotFound
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.hub import Connection, Hub
 from appliance.webui.keys import BOX, HUB, SETTINGS

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.core.accounts import AccountError
-from appliance.core.chats import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
+from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
 from appliance.core.ratelimit import RateLimited, RateLimiter, check
 
 PASSWORD = "correct horse battery"
