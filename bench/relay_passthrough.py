@@ -30,8 +30,8 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
+import ssl
 import statistics
 import subprocess
 import sys
@@ -48,6 +48,7 @@ if str(_ROOT) not in sys.path:  # run as a script: make tests.network importable
     sys.path.insert(0, str(_ROOT))
 
 import psutil  # noqa: E402
+from provenance import git_revision, machine  # noqa: E402  (bench/)
 from relay_measure import CpuClock, NetClock, profile_top, py_spy  # noqa: E402  (bench/)
 
 from tests.network.topology import OFFICES, RELAY_IP, Relay, Topology  # noqa: E402
@@ -538,44 +539,6 @@ def _version(*cmd: str) -> str:
     return "unknown"
 
 
-def _revision() -> str:
-    """Return the git commit, marked dirty if the relay or the bench has local changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=_ROOT
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "relay-server", "bench", "tests/network"],
-            capture_output=True,
-            text=True,
-            cwd=_ROOT,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
-def _machine() -> dict[str, Any]:
-    import ssl
-
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "openssl": ssl.OPENSSL_VERSION,
-        "nginx": _version("nginx", "-v"),
-        "wireguard_go": _version("wireguard-go", "--version"),
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -611,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     _RESULTS.mkdir(parents=True, exist_ok=True)
     minutes = args.repeat * len(paths) * len(phases) * (p.warmup + p.duration + 1) / 60
     print(f"about {minutes:.0f} min of load, plus set-up", flush=True)
-    revision = _revision()
+    revision = git_revision("relay-server", "bench", "tests/network")
     done = run(p, paths, phases, args.repeat, stamp, args.profile)
     medians = summarize(done["runs"])
     ratio = ratios(medians)
@@ -620,7 +583,11 @@ def main(argv: list[str] | None = None) -> int:
         "started": stamp,
         "revision": revision,
         "params": asdict(p),
-        "machine": _machine(),
+        "machine": machine(
+            openssl=ssl.OPENSSL_VERSION,
+            nginx=_version("nginx", "-v"),
+            wireguard_go=_version("wireguard-go", "--version"),
+        ),
         **done["info"],
         "runs": done["runs"],
         "median": medians,

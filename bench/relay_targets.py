@@ -47,6 +47,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # run as a script: make tests.network importable
     sys.path.insert(0, str(_ROOT))
 
+from provenance import loop_factory  # noqa: E402  (bench/)
 from relay_server import proxy_protocol  # noqa: E402
 
 from tests.network.hosts import emit, enrol_and_tunnel, wg_down  # noqa: E402
@@ -66,14 +67,6 @@ _LAG_TICK = 0.010  # s between probes of the load generator's own loop lag
 _MAX_IN_FLIGHT = 2000  # open-loop arrivals beyond this many unfinished are skipped
 _CHECK_TIMEOUT = 20.0  # s for a `check` phase to get one good answer
 _LINGER = 5.0  # s the origin waits for a peer to close after its own close
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 # --------------------------------------------------------------------- origin
@@ -277,7 +270,7 @@ def origin_main(args: argparse.Namespace) -> None:
         tls.load_cert_chain(args.cert, args.key)
         bodies = Bodies(b"x" * SMALL_BODY_BYTES, b"b" * args.bulk_bytes)
         emit("ENROLLED", **info, iface=args.iface)
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(_serve_origin(address, args.lan, tls, bodies))
     finally:
         wg_down(args.iface)
@@ -576,7 +569,7 @@ def _dist(values: list[int]) -> dict[str, float]:
 
 def load_main(spec_json: str) -> None:
     spec = Spec(**json.loads(spec_json))
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
         result = runner.run(run_phase(spec))
     print("RESULT " + json.dumps(result), flush=True)
 

@@ -25,16 +25,14 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import random
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +43,7 @@ if str(_ROOT) not in sys.path:  # run as a script: make the appliance importable
     sys.path.insert(0, str(_ROOT))
 
 import psutil  # noqa: E402
+from provenance import git_revision, loop_factory, machine  # noqa: E402  (bench/)
 
 from appliance.core.assignment import load_snapshot  # noqa: E402
 from appliance.core.box import Box  # noqa: E402
@@ -472,36 +471,6 @@ def table(median: dict[str, float], ratio: dict[str, float], runs: list[dict[str
     return "\n".join(lines)
 
 
-def _revision() -> str:
-    """Return the appliance's git commit, marked dirty if its code has local changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=_ROOT
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "appliance"], capture_output=True, text=True, cwd=_ROOT
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
-def _machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-    }
-
-
 class _CpuClock:
     """CPU used by this process and by everyone else since made, in % of one core."""
 
@@ -525,14 +494,6 @@ class _CpuClock:
         }
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -546,14 +507,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     p = Params(**{f.name: getattr(args, f.name) for f in fields(Params)})
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    revision = _revision()
+    revision = git_revision("appliance")
     load_before = os.getloadavg()[0]
     clock = _CpuClock()
     center = build_center(p, now_ms())
     runs: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="callbox-bench-") as tmp,
-        asyncio.Runner(loop_factory=_loop_factory()) as runner,
+        asyncio.Runner(loop_factory=loop_factory()) as runner,
     ):
         work = Path(tmp)
         templates = None
@@ -590,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": stamp,
         "revision": revision,
         "params": asdict(p),
-        "machine": _machine(),
+        "machine": machine(sqlite=sqlite3.sqlite_version),
         "cpu": cpu,
         "runs": runs,
         "median": median,

@@ -19,7 +19,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import random
 import re
 import resource
@@ -39,6 +38,7 @@ from typing import Any
 
 import aiohttp
 import psutil  # type: ignore[import-untyped]
+from provenance import git_revision, loop_factory, machine  # (bench/)
 
 _ROOT = Path(__file__).resolve().parent.parent
 _RESULTS = _ROOT / "bench" / "results"
@@ -586,14 +586,6 @@ def make_agent_template(root: Path, agents: int, max_chats: int) -> Path:
     return data
 
 
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
 def run_target(
     name: str, p: Params, work: Path, template: Path | None, log: Path, profile: Path | None
 ) -> dict[str, Any]:
@@ -615,11 +607,13 @@ def run_target(
         env, login = _LIMIT_ENV, _appliance_login
     # Others' processes share the 2 cores: say how busy the machine was before.
     background = psutil.cpu_percent(interval=_IDLE_PROBE) * (os.cpu_count() or 1)
-    revision = _revision()  # others commit while a benchmark runs: note what this server ran
+    revision = git_revision(
+        "appliance"
+    )  # others commit while a benchmark runs: note what this server ran
     server = ServerProcess(name, cmd, log, env)
     try:
         target = Target(name, f"http://127.0.0.1:{server.port}", server.proc.pid, login)
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
             result = runner.run(run_scenario(target, p, profile))
     finally:
         server.stop()
@@ -728,38 +722,6 @@ def profile_top(path: Path, count: int = 12) -> str:
     return "\n".join(out)
 
 
-def _revision() -> str:
-    """Return the appliance's git commit, marked dirty if its code has local changes."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=_ROOT
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "appliance"], capture_output=True, text=True, cwd=_ROOT
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
-def _machine() -> dict[str, Any]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "aiohttp": aiohttp.__version__,
-        "uvloop": _loop_factory() is not None,
-    }
-
-
 def _raise_nofile(needed: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -831,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])],
         "started": stamp,
         "params": asdict(p),
-        "machine": _machine(),
+        "machine": machine(aiohttp=aiohttp.__version__, uvloop=loop_factory() is not None),
         "runs": runs,
         "median": medians,
         "ratio_appliance_to_baseline": ratio,
