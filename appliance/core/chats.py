@@ -11,7 +11,7 @@ from appliance.core.clock import local_iso, now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
 from appliance.core.events import ConversationChanged, EventBus, MessageCreated
-from appliance.core.routing_config import resolve
+from appliance.core.routing_config import Target, resolve
 from appliance.core.visitors import new_id
 
 _CLIENT_ID_MAX = 64
@@ -233,6 +233,77 @@ class Chats:
             )
         )
 
+    def open_in(
+        self,
+        conn: sqlite3.Connection,
+        visitor_id: str,
+        *,
+        name: str = "",
+        page_url: str = "",
+        lang: str = "",
+        ip: str = "",
+        topic: str = "",
+        region: str = "",
+        group_id: int | None = None,
+        preferred_agent_id: int | None = None,
+    ) -> tuple[Conversation, bool]:
+        """Return the visitor's open conversation or queue a new one (inside a write).
+
+        A group given here (an invitation's) wins over the routing rules; so does a
+        preferred agent over the visitor's previous one.
+        """
+        now = now_ms()
+        row = conn.execute(
+            "SELECT id FROM conversations WHERE visitor_id = ? AND status != 'closed'"
+            " ORDER BY created_at DESC LIMIT 1",
+            (visitor_id,),
+        ).fetchone()
+        if row is not None:
+            existing = read_conversation(conn, row[0])
+            assert existing is not None
+            return existing, False
+        # The visitor row may predate a restore; the token alone proves the id.
+        conn.execute(
+            "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+            (visitor_id, now, now),
+        )
+        conv_id = new_id("c_")
+        target = resolve(conn, topic, page_url, region)
+        if group_id is not None:
+            target = Target(group_id, "", "")
+        # The agent of the visitor's last chat, for groups that send them back.
+        previous = conn.execute(
+            "SELECT agent_id FROM conversations WHERE visitor_id = ? AND agent_id IS NOT NULL"
+            " ORDER BY created_at DESC LIMIT 1",
+            (visitor_id,),
+        ).fetchone()
+        preferred = preferred_agent_id or (previous[0] if previous else None)
+        conn.execute(
+            "INSERT INTO conversations (id, visitor_id, status, visitor_name, page_url,"
+            " lang, visitor_ip, created_at, queued_at, group_id, topic, region, skill,"
+            " preferred_agent_id)"
+            " VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                conv_id,
+                visitor_id,
+                name,
+                page_url,
+                lang,
+                ip,
+                now,
+                now,
+                target.group_id,
+                target.topic,
+                region,
+                target.skill,
+                preferred,
+            ),
+        )
+        created = read_conversation(conn, conv_id)
+        assert created is not None
+        return created, True
+
     async def open(
         self,
         visitor_id: str,
@@ -250,56 +321,18 @@ class Chats:
         language = _clean_text(lang, 16, "lang")
         topic_key = _clean_text(topic, _TOPIC_MAX, "topic")
         region_name = _clean_text(region, _REGION_MAX, "region")
-        now = now_ms()
 
         def job(conn: sqlite3.Connection) -> tuple[Conversation, bool]:
-            row = conn.execute(
-                "SELECT id FROM conversations WHERE visitor_id = ? AND status != 'closed'"
-                " ORDER BY created_at DESC LIMIT 1",
-                (visitor_id,),
-            ).fetchone()
-            if row is not None:
-                existing = read_conversation(conn, row[0])
-                assert existing is not None
-                return existing, False
-            # The visitor row may predate a restore; the token alone proves the id.
-            conn.execute(
-                "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-                (visitor_id, now, now),
+            return self.open_in(
+                conn,
+                visitor_id,
+                name=visitor_name,
+                page_url=url,
+                lang=language,
+                ip=ip,
+                topic=topic_key,
+                region=region_name,
             )
-            conv_id = new_id("c_")
-            target = resolve(conn, topic_key, url, region_name)
-            # The agent of the visitor's last chat, for groups that send them back.
-            previous = conn.execute(
-                "SELECT agent_id FROM conversations WHERE visitor_id = ? AND agent_id IS NOT NULL"
-                " ORDER BY created_at DESC LIMIT 1",
-                (visitor_id,),
-            ).fetchone()
-            conn.execute(
-                "INSERT INTO conversations (id, visitor_id, status, visitor_name, page_url,"
-                " lang, visitor_ip, created_at, queued_at, group_id, topic, region, skill,"
-                " preferred_agent_id)"
-                " VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conv_id,
-                    visitor_id,
-                    visitor_name,
-                    url,
-                    language,
-                    ip,
-                    now,
-                    now,
-                    target.group_id,
-                    target.topic,
-                    region_name,
-                    target.skill,
-                    previous[0] if previous else None,
-                ),
-            )
-            created = read_conversation(conn, conv_id)
-            assert created is not None
-            return created, True
 
         def announce(result: tuple[Conversation, bool]) -> None:
             if result[1]:
