@@ -48,3 +48,27 @@ class MessageTooLarge(ChatError):
 
 class InvalidInput(ChatError):
     code, status = "invalid", 422
+
+
+class Chatting(Conflict):
+    code = "chatting"
+
+
+class AlreadyInvited(Conflict):
+    code = "already_invited"
+
+
+class InvitationClosed(Conflict):
+    code = "invitation_closed"
+
+
+class BadSignature(Forbidden):
+    code = "bad_signature"
+
+
+class Expired(Forbidden):
+    code = "expired"
+
+
+class Replayed(Conflict):
+    code = "replayed"

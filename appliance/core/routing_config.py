@@ -14,6 +14,7 @@ from appliance.core.errors import Conflict, InvalidInput, NotFound
 from appliance.core.events import EventBus, RoutingChanged
 from appliance.core.hours import HoursError, hours_json, parse_holidays, parse_hours
 from appliance.core.routing import STRATEGIES, TIERS
+from appliance.core.validate import text, whole
 
 _NAME_MAX = 64
 _TAG_MAX = 32  # characters of a skill or region name
@@ -36,29 +37,10 @@ _GROUP_COLUMNS = (
 )
 
 
-def _text(value: Any, field: str, limit: int, *, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be a string")
-    text: str = value.strip()
-    if len(text) > limit:
-        raise InvalidInput(f"{field} is longer than {limit} characters")
-    if required and not text:
-        raise InvalidInput(f"{field} is required")
-    return text
-
-
-def _int(value: Any, field: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInput(f"{field} must be a whole number from {low} to {high}")
-    return value
-
-
 def _tags(value: Any, field: str) -> list[str]:
     if not isinstance(value, list) or len(value) > _TAGS_MAX:
         raise InvalidInput(f"{field} must be a list of at most {_TAGS_MAX} names")
-    tags = sorted({_text(v, field, _TAG_MAX, required=True) for v in value})
+    tags = sorted({text(v, field, _TAG_MAX, required=True) for v in value})
     return tags
 
 
@@ -150,14 +132,14 @@ class RoutingConfig:
     def _group_values(self, conn: sqlite3.Connection, data: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         if "name" in data:
-            values["name"] = _text(data["name"], "name", _NAME_MAX, required=True)
+            values["name"] = text(data["name"], "name", _NAME_MAX, required=True)
         if "strategy" in data:
             if data["strategy"] not in STRATEGIES:
                 raise InvalidInput(f"strategy must be one of {', '.join(STRATEGIES)}")
             values["strategy"] = data["strategy"]
         for key, (low, high) in _GROUP_INTS.items():
             if key in data:
-                values[key] = _int(data[key], key, low, high)
+                values[key] = whole(data[key], key, low, high)
         if "sticky" in data:
             if not isinstance(data["sticky"], bool):
                 raise InvalidInput("sticky must be true or false")
@@ -174,7 +156,7 @@ class RoutingConfig:
         if "fallback_group_id" in data:
             fallback = data["fallback_group_id"]
             if fallback is not None:
-                fallback = _int(fallback, "fallback_group_id", 1, 2**62)
+                fallback = whole(fallback, "fallback_group_id", 1, 2**62)
                 if (
                     conn.execute("SELECT 1 FROM groups WHERE id = ?", (fallback,)).fetchone()
                     is None
@@ -254,7 +236,7 @@ class RoutingConfig:
         """Replace a group's members."""
         if not isinstance(user_ids, list) or len(user_ids) > 10_000:
             raise InvalidInput("members must be a list of user ids")
-        ids = sorted({_int(u, "members", 1, 2**62) for u in user_ids})
+        ids = sorted({whole(u, "members", 1, 2**62) for u in user_ids})
 
         def job(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)).fetchone() is None:
@@ -324,12 +306,12 @@ class RoutingConfig:
                 raise InvalidInput("tier must be normal or expert")
             values["tier"] = data["tier"]
         if "max_chats" in data:
-            values["max_chats"] = _int(data["max_chats"], "max_chats", 0, _LIMIT_MAX)
+            values["max_chats"] = whole(data["max_chats"], "max_chats", 0, _LIMIT_MAX)
         groups = None
         if "groups" in data:
             if not isinstance(data["groups"], list) or len(data["groups"]) > _LIST_MAX:
                 raise InvalidInput("groups must be a list of group ids")
-            groups = sorted({_int(g, "groups", 1, 2**62) for g in data["groups"]})
+            groups = sorted({whole(g, "groups", 1, 2**62) for g in data["groups"]})
 
         def job(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is None:
@@ -373,14 +355,14 @@ class RoutingConfig:
         for i, t in enumerate(topics):
             if not isinstance(t, dict):
                 raise InvalidInput("each topic is an object")
-            key = _text(t.get("key"), "key", _TAG_MAX, required=True)
-            label = _text(t.get("label"), "label", _NAME_MAX, required=True)
+            key = text(t.get("key"), "key", _TAG_MAX, required=True)
+            label = text(t.get("label"), "label", _NAME_MAX, required=True)
             clean.append(
                 (
                     key,
                     label,
-                    _int(t.get("group_id"), "group_id", 1, 2**62),
-                    _text(t.get("skill"), "skill", _TAG_MAX),
+                    whole(t.get("group_id"), "group_id", 1, 2**62),
+                    text(t.get("skill"), "skill", _TAG_MAX),
                     i,
                 )
             )
@@ -417,10 +399,10 @@ class RoutingConfig:
             clean.append(
                 (
                     i,
-                    _text(r.get("url_pattern"), "url_pattern", 512),
-                    _text(r.get("region"), "region", _TAG_MAX),
-                    _int(r.get("group_id"), "group_id", 1, 2**62),
-                    _text(r.get("skill"), "skill", _TAG_MAX),
+                    text(r.get("url_pattern"), "url_pattern", 512),
+                    text(r.get("region"), "region", _TAG_MAX),
+                    whole(r.get("group_id"), "group_id", 1, 2**62),
+                    text(r.get("skill"), "skill", _TAG_MAX),
                 )
             )
 
@@ -468,7 +450,7 @@ class RoutingConfig:
             for key, value in table.items():
                 if kind == "tier" and key not in TIERS:
                     raise InvalidInput(f"tier must be one of {', '.join(TIERS)}")
-                name = _text(key, kind, _TAG_MAX, required=True)
+                name = text(key, kind, _TAG_MAX, required=True)
                 rows.append((kind, name, number(value, f"{kind}.{name}")))
         for kind in ("wait", "transfer"):
             if kind in data:
