@@ -1,10 +1,14 @@
 /* Callbox visitor chat widget.
  *
  * A company embeds it with one tag:
- *   <script src="https://BOX/widget.js" async data-lang="en"></script>
+ *   <script src="https://BOX/widget.js" async data-lang="en" data-site="shop"></script>
  * The protocol it speaks is docs/api.md. The UI lives in a shadow root (closed unless
  * data-shadow="open", which tests use) so the host page's CSS cannot reach it, and the
- * whole script is one closure: nothing is left on window.
+ * whole script is one closure: nothing is left on window (history.pushState and
+ * replaceState are wrapped, not replaced, to see single-page navigations).
+ *
+ * Sections: state, DOM, rendering, HTTP, WebSocket, pre-chat, queue and overflow,
+ * composer, tracking (page views, time on page, identity), invitation, start.
  */
 (() => {
   "use strict";
@@ -19,6 +23,7 @@
   const NOTICE_TTL = 6000; // ms an error notice stays up
   const CONFIRM_TTL = 4000; // ms the "end chat?" confirmation waits for the second click
   const MAX_BODY = 4096; // bytes of UTF-8; the server refuses larger bodies
+  const SPA_SETTLE = 300; // ms after a history change before its page view is sent (title updates)
 
   const K_VISITOR = "callbox.visitor"; // JSON {visitor_id, token}
   const K_CONV = "callbox.conversation"; // plain conversation id
@@ -35,6 +40,8 @@
     ? /^en/i.test(dataLang) ? "en" : "zh-CN"
     : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
   const SHADOW_MODE = script.getAttribute("data-shadow") === "open" ? "open" : "closed";
+  const SITE = script.getAttribute("data-site") || "default";
+  const TRACK = script.getAttribute("data-track") !== "off";
 
   const CATALOG = {
     "zh-CN": {
@@ -51,6 +58,10 @@
       evJoined: "{name} 加入了对话", evLeft: "{name} 离开了对话",
       // pre-chat
       nameLabel: "您的称呼（选填）", topicLabel: "咨询类型", topicPick: "请选择（选填）",
+      contactLabel: "手机或邮箱（选填）",
+      // invitation
+      invLabel: "在线客服邀请", invTeam: "在线客服",
+      invAccept: "接受", invDecline: "不用了",
       // queue place
       queueNext: "下一位就是您", queueAheadOne: "您前面还有 1 位", queueAhead: "您前面还有 {n} 位",
       etaUnderMinute: "预计等待不到 1 分钟", etaMinute: "预计等待约 1 分钟",
@@ -84,6 +95,9 @@
       evTransferred: "{name} joined to help you", evTransferRequested: "{name} is bringing in a colleague",
       evJoined: "{name} joined the chat", evLeft: "{name} left the chat",
       nameLabel: "Your name (optional)", topicLabel: "Topic", topicPick: "Choose (optional)",
+      contactLabel: "Phone or e-mail (optional)",
+      invLabel: "Chat invitation", invTeam: "Customer service",
+      invAccept: "Accept", invDecline: "No thanks",
       queueNext: "You are next in line", queueAheadOne: "1 person ahead of you",
       queueAhead: "{n} people ahead of you", etaUnderMinute: "estimated wait under a minute",
       etaMinute: "estimated wait about 1 minute", etaMinutes: "estimated wait about {m} minutes",
@@ -148,6 +162,10 @@
   let topicsP = null;
   let queuePlace = null; // {position, eta, overflow} of the waiting conversation, from the server
   let leave = freshLeave(); // the leave-a-message / call-back panel's state
+  let tracking = TRACK; // false after data-track="off", or once the box honours Do-Not-Track
+  let presence = false; // tracking is on and the box tracks us: keep a socket open to be seen
+  let view = null; // the page being read: {id, url, shownMs, since, sentMs, done, timer}
+  let invitation = null; // the pending invitation on the card: {id, message, agent, busy}
 
   let ws = null;
   let wsReady = false; // "ready" received on ws
@@ -164,8 +182,10 @@
 
   const saveOutbox = () => store.setJSON(K_OUTBOX, outbox.length ? outbox : null);
   const isClosed = () => !!(conv && conv.status === "closed");
-  // A socket is worth (re)opening while there is a live conversation or something to deliver.
-  const wanted = () => !!((convId && !isClosed()) || outbox.length);
+  // A live conversation, or something to deliver: the chat needs the socket.
+  const chatting = () => !!((convId && !isClosed()) || outbox.length);
+  // A socket is worth (re)opening for a chat, or for presence (agents see and invite us).
+  const wanted = () => chatting() || presence;
 
   // ---- DOM -----------------------------------------------------------------------------
   const CSS = `
@@ -236,7 +256,10 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 .field input, .field select, .field textarea { width: 100%; padding: 6px 8px; font-size: 14px;
   border: 1px solid #d0d7de; border-radius: 6px; background: #fff; color: #1f2328; }
 .field textarea { resize: vertical; min-height: 72px; }
-.prechat { display: flex; gap: 8px; padding: 8px 12px 0; border-top: 1px solid #eaeef2; }
+.prechat { display: flex; flex-wrap: wrap; gap: 8px; padding: 8px 12px 0;
+  border-top: 1px solid #eaeef2; }
+.prechat .field { flex: 1 1 140px; }
+.prechat .err { flex: 1 0 100%; }
 .prechat + .composer { border-top: 0; }
 .overflow { flex-shrink: 0; max-height: 70%; overflow-y: auto; margin: 0 12px 8px;
   padding: 10px 12px; border: 1px solid #d0d7de; border-radius: 8px; background: #f6f8fa;
@@ -251,12 +274,25 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 .err { padding: 6px 10px; border-radius: 6px; background: #fee2e2; color: #991b1b; font-size: 12px; }
 .done { margin: 0 12px 8px; padding: 10px 12px; border-radius: 8px; background: #dcfce7;
   color: #166534; }
+.invite { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 300px;
+  max-width: calc(100vw - 40px); padding: 14px 16px 12px; background: #fff; border-radius: 12px;
+  box-shadow: 0 8px 30px rgba(0,0,0,.25); display: flex; flex-direction: column; gap: 10px; }
+.invite .who { display: flex; align-items: center; gap: 10px; }
+.invite .avatar { flex: none; width: 36px; height: 36px; border-radius: 50%; background: #2563eb;
+  color: #fff; font-weight: 600; display: flex; align-items: center; justify-content: center; }
+.invite .name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.invite .role { font-size: 12px; color: #57606a; }
+.invite .text { margin: 0; max-height: 9.5em; overflow-y: auto; white-space: pre-wrap;
+  overflow-wrap: anywhere; }
+.invite .actions button { padding: 8px 14px; }
 @media (max-width: 480px) {
   .panel { top: 0; right: 0; bottom: 0; left: 0; width: 100%; height: 100%;
     max-height: none; border-radius: 0; }
   .root.open .launcher { display: none; }
   .composer textarea, .field input, .field select, .field textarea {
     font-size: 16px; } /* iOS zooms into inputs under 16px */
+  .invite { left: 12px; right: 12px; bottom: 88px; width: auto; max-width: none; }
+  .invite .actions button { min-height: 44px; flex: 1; } /* a thumb-sized target */
 }`;
 
   /** Build an element; children that are strings become text nodes, never markup. */
@@ -305,9 +341,14 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 
   // Pre-chat step: only shown when the box offers topics.
   const nameIn = h("input", { type: "text", "data-cb": "name", maxlength: "64", autocomplete: "name" });
+  const contactIn = h("input", { type: "text", "data-cb": "contact", maxlength: "254",
+    autocomplete: "email" });
   const topicSel = h("select", { "data-cb": "topic" });
-  const prechatEl = h("div", { class: "prechat", "data-cb": "prechat", hidden: "" },
-    [field(t("nameLabel"), nameIn), field(t("topicLabel"), topicSel)]);
+  const prechatError = h("div", { class: "err", "data-cb": "prechat-error", role: "alert", hidden: "" });
+  const prechatEl = h("div", { class: "prechat", "data-cb": "prechat", hidden: "" }, [
+    field(t("nameLabel"), nameIn), field(t("contactLabel"), contactIn), field(t("topicLabel"), topicSel),
+    prechatError,
+  ]);
 
   // Place in the queue, and what to do when nobody can take the chat.
   const queueEl = h("div", { class: "queue", "data-cb": "queue", role: "status", hidden: "" });
@@ -344,7 +385,26 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     statusEl, queueEl, list, typingEl, overflowEl, doneEl, noticeEl, newChatBtn, prechatEl,
     h("div", { class: "composer" }, [input, sendBtn]),
   ]);
-  const root = h("div", { class: "root", lang: LANG }, [launcher, panel]);
+  // An agent's invitation to chat, above the launcher. Not modal: the page stays usable,
+  // and focus is not taken from whatever the visitor is doing there.
+  const invAvatar = h("div", { class: "avatar", "aria-hidden": "true" });
+  const invName = h("div", { class: "name", id: "cb-invite-name", "data-cb": "invite-agent" });
+  const invRole = h("div", { class: "role" }, [t("invTeam")]);
+  const invText = h("p", { class: "text", id: "cb-invite-text", "data-cb": "invite-message" });
+  const invAccept = h("button", { type: "button", class: "primary", "data-cb": "invite-accept" },
+    [t("invAccept")]);
+  const invDecline = h("button", { type: "button", "data-cb": "invite-decline" }, [t("invDecline")]);
+  const inviteEl = h("div", { class: "invite", "data-cb": "invitation", role: "dialog",
+    "aria-modal": "false", "aria-label": t("invLabel"), "aria-describedby": "cb-invite-name cb-invite-text",
+    hidden: "" }, [
+    // A live region, so a screen reader says the invitation without moving focus to it.
+    h("div", { "aria-live": "polite" }, [
+      h("div", { class: "who" }, [invAvatar, h("div", {}, [invName, invRole])]),
+      invText,
+    ]),
+    h("div", { class: "actions" }, [invDecline, invAccept]),
+  ]);
+  const root = h("div", { class: "root", lang: LANG }, [inviteEl, launcher, panel]);
   shadow.appendChild(h("style", {}, [CSS]));
   shadow.appendChild(root);
 
@@ -374,7 +434,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     let state;
     let text;
     if (isClosed()) { state = "closed"; text = t("closed"); }
-    else if (retryTimer && wanted()) { state = "reconnecting"; text = t("reconnecting"); }
+    else if (retryTimer && chatting()) { state = "reconnecting"; text = t("reconnecting"); }
     else if ((convId || outbox.length) && !wsReady) { state = "connecting"; text = t("connecting"); }
     else if (conv && conv.status === "active") {
       state = "active";
@@ -388,6 +448,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     renderQueue();
     renderLeave();
     renderPrechat();
+    renderInvite();
   }
 
   // ---- rendering -----------------------------------------------------------------------
@@ -623,7 +684,8 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
   function createConversation() {
     if (!creatingP) {
       creatingP = api("POST", "/api/visitor/conversations", prechatBody())
-        .then((r) => adoptConversation(r.conversation))
+        .then((r) => { prechatError.hidden = true; adoptConversation(r.conversation); })
+        .catch((err) => { err.opening = true; throw err; })
         .finally(() => { creatingP = null; });
     }
     return creatingP;
@@ -637,8 +699,13 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
       .then(() => (!convId && outbox.length ? createConversation() : null))
       .then(() => { if (wanted()) connect(); })
       .catch((err) => {
-        if (err.code === "rate_limited") notice(t("rateLimited"));
-        else if (!navigator.onLine || !err.status || err.status >= 500) notice(t("offline"));
+        // The box refused what the pre-chat form says: retrying the same would not help.
+        if (err.opening && err.status === 422) { prechatRefused(err); return; }
+        // Presence alone is nothing the visitor waits for: it retries without a word.
+        if (chatting()) {
+          if (err.code === "rate_limited") notice(t("rateLimited"));
+          else if (!navigator.onLine || !err.status || err.status >= 500) notice(t("offline"));
+        }
         if (wanted()) scheduleRetry(err.retryAfter * 1000);
       })
       .then(setStatus);
@@ -741,6 +808,8 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
         if (f.conversation_id === convId && f.sender_type === "agent") showAgentTyping(!!f.active);
         break;
       case "queue": onQueue(f); break;
+      case "invitation": onInvitation(f.invitation); break;
+      case "invitation_closed": onInvitationClosed(f); break;
       case "error": onError(f); break;
       default: break; // pong, and frames newer than this widget
     }
@@ -806,10 +875,33 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     const body = { page_url: location.href, lang: LANG };
     if (!prechatEl.hidden) {
       const name = nameIn.value.trim();
+      const contact = contactIn.value.trim();
       if (name) body.name = name;
+      if (contact) body.contact = contact;
       if (topicSel.value) body.topic = topicSel.value;
     }
     return body;
+  }
+
+  /** Say why the box would not open the chat; the words typed go back into the composer. */
+  function prechatRefused(err) {
+    const held = outbox.filter((i) => !i.conversation_id);
+    held.forEach((i) => {
+      const el = bubbles.get(i.client_msg_id);
+      if (el) el.remove();
+      bubbles.delete(i.client_msg_id);
+    });
+    outbox = outbox.filter((i) => i.conversation_id);
+    saveOutbox();
+    const text = held.map((i) => i.body).join("\n");
+    if (text) input.value = input.value ? text + "\n" + input.value : text;
+    autosize();
+    const known = LEAVE_ERRORS.get(err.code); // contact_invalid is worded as in the leave form
+    const message = known ? t(known) : err.message || t("wiErrFailed");
+    if (prechatEl.hidden) { notice(message); return; }
+    keepBottom(() => { prechatError.textContent = message; prechatError.hidden = false; });
+    const about = String(err.code || "") + " " + String(err.message || "");
+    (/contact/i.test(about) ? contactIn : /name/i.test(about) ? nameIn : input).focus();
   }
 
   // ---- queue place and overflow --------------------------------------------------------
@@ -1030,6 +1122,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
       input.focus();
       if (!convId) loadTopics(); // a no-op once they are in; asks again if the first try failed
     }
+    renderInvite();
   }
 
   function endChat() {
@@ -1065,6 +1158,13 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
   wiForm.addEventListener("submit", (e) => { e.preventDefault(); submitLeave(); });
   sendBtn.addEventListener("click", () => { submit(); input.focus(); });
   input.addEventListener("input", onInput);
+  [nameIn, contactIn, topicSel].forEach((el) => el.addEventListener("input", () => {
+    if (!prechatError.hidden) keepBottom(() => { prechatError.hidden = true; });
+  }));
+  [nameIn, contactIn].forEach((el) => el.addEventListener("keydown", (e) => {
+    // Enter in a pre-chat field sends what is in the composer, as Enter there would.
+    if (e.key === "Enter" && !e.isComposing && e.keyCode !== 229) { e.preventDefault(); submit(); }
+  }));
   input.addEventListener("keydown", (e) => {
     // While an IME is composing (pinyin), Enter picks a candidate; it must not send.
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
@@ -1079,6 +1179,241 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     if (isOpen) markSeen();
   });
 
+  // ---- tracking: page views, time on page, identity ------------------------------------
+  // Each page, and each route of a single-page app, is a page view. Its dwell is the time
+  // it was visible: a tab forgotten in the background is not a visitor reading. The box
+  // answers tracked:false when it honours Do-Not-Track; then nothing more is sent and no
+  // presence socket is kept. data-track="off" sends no page view at all.
+  const clockMs = () => performance.now(); // monotonic: a clock change must not bend a dwell
+
+  /** The part of a URL that names a page: an in-page anchor is not a new page, a #/ route is. */
+  function pageKey(url) {
+    const i = url.indexOf("#");
+    return i < 0 || /^#!?\//.test(url.slice(i)) ? url : url.slice(0, i);
+  }
+
+  function openView(referrer) {
+    view = { id: null, url: location.href, referrer, shownMs: 0, sentMs: 0, done: false, timer: 0,
+      since: document.visibilityState === "visible" ? clockMs() : null };
+    return view;
+  }
+
+  function pauseView(v) {
+    if (v.since == null) return;
+    v.shownMs += clockMs() - v.since;
+    v.since = null;
+  }
+
+  function resumeView(v) {
+    if (v.since == null && !v.done) v.since = clockMs();
+  }
+
+  function postView(v) {
+    const body = { url: v.url, title: document.title, referrer: v.referrer, site: SITE };
+    api("POST", "/api/visitor/pageviews", body)
+      .then((r) => {
+        if (!r.tracked) { stopTracking(); return; }
+        v.id = r.page_view ? r.page_view.id : null;
+        if (v.done) sendDwell(v); // a route change came before the box's answer
+        if (!presence && tracking) {
+          presence = true;
+          if (!ws) sync();
+        }
+      })
+      .catch((err) => console.debug("callbox: page view not recorded:", err.code || err.message));
+  }
+
+  function stopTracking() {
+    tracking = false;
+    if (view) clearTimeout(view.timer);
+    view = null;
+    if (!presence) return;
+    presence = false;
+    if (ws && !chatting()) dropSocket();
+  }
+
+  /** Send the page's visible time so far; the box keeps the largest it got. */
+  function sendDwell(v) {
+    if (v.id == null || !identity) return;
+    const ms = Math.round(v.shownMs + (v.since != null ? clockMs() - v.since : 0));
+    if (ms <= v.sentMs) return;
+    v.sentMs = ms;
+    const url = BASE + "/api/visitor/pageviews/" + encodeURIComponent(v.id) + "/dwell";
+    const body = JSON.stringify({ token: identity.token, dwell_ms: ms });
+    // text/plain and no Authorization header make a "simple" cross-origin request: no
+    // preflight, which a page being closed could not wait for.
+    try {
+      if (navigator.sendBeacon && navigator.sendBeacon(url, new Blob([body], { type: "text/plain" }))) return;
+    } catch (e) { /* a refused beacon (size, policy): try fetch below */ }
+    fetch(url, { method: "POST", body, keepalive: true, mode: "no-cors", credentials: "omit" })
+      .catch(() => { /* the page is going away; nothing to tell anyone */ });
+  }
+
+  function finishView(v) {
+    pauseView(v);
+    v.done = true;
+    sendDwell(v);
+  }
+
+  /** A single-page app changed the URL: end the old page view and start the next one. */
+  function onUrlChange() {
+    const v = view;
+    if (!tracking || !v || pageKey(location.href) === pageKey(v.url)) return;
+    if (v.timer) { v.url = location.href; return; } // redirects within the settle time: one page
+    finishView(v);
+    const next = openView(v.url);
+    // The app sets the new title after it pushes the URL; give it a moment.
+    next.timer = setTimeout(() => {
+      next.timer = 0;
+      if (view === next) postView(next);
+    }, SPA_SETTLE);
+  }
+
+  function watchHistory() {
+    ["pushState", "replaceState"].forEach((name) => {
+      const original = history[name];
+      if (typeof original !== "function") return;
+      // Wrapped, not replaced: the page's call does exactly what it did, then we look.
+      history[name] = function () {
+        const result = original.apply(this, arguments);
+        try { onUrlChange(); } catch (e) { console.debug("callbox:", e); }
+        return result;
+      };
+    });
+    window.addEventListener("popstate", onUrlChange);
+    window.addEventListener("hashchange", onUrlChange);
+  }
+
+  function startTracking() {
+    if (!tracking) return;
+    watchHistory();
+    postView(openView(document.referrer));
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (!view) return;
+    if (document.visibilityState === "visible") resumeView(view);
+    else { pauseView(view); sendDwell(view); }
+  });
+  // pagehide, not unload: it fires on phones and keeps the page eligible for the back cache.
+  window.addEventListener("pagehide", () => { if (view) { pauseView(view); sendDwell(view); } });
+  window.addEventListener("pageshow", (e) => { if (e.persisted && view) resumeView(view); });
+
+  /** Tell the box who the host site says this visitor is (a signed identity); once per page. */
+  function identify() {
+    const attr = (name) => (script.getAttribute("data-customer-" + name) || "").trim();
+    const id = attr("id");
+    const ts = attr("ts");
+    const sig = attr("sig");
+    if (!id || !ts || !sig) return;
+    const body = { site: SITE, customer_id: id, ts: /^\d+$/.test(ts) ? Number(ts) : ts, sig };
+    ["name", "email", "phone"].forEach((k) => { if (attr(k)) body[k] = attr(k); });
+    // A stale or wrong signature is the host site's bug, not the visitor's: say it quietly.
+    api("POST", "/api/visitor/identify", body)
+      .catch((err) => console.debug("callbox: identity not accepted:", err.code || err.message));
+  }
+
+  // ---- invitation ----------------------------------------------------------------------
+  // An agent (or a rule) invites the visitor over the presence socket. The card stays down
+  // while a chat is under way or the panel is up, and goes away once answered anywhere.
+  let followUntil = 0; // ms epoch: until then, adopt a chat another tab opens by accepting
+  const FOLLOW_TTL = 10000; // ms another tab has to store the conversation it accepted
+
+  function onInvitation(inv) {
+    if (!inv || inv.id == null || typeof inv.message !== "string") return;
+    if (invitation && String(invitation.id) === String(inv.id)) return; // resent on reconnect
+    const agent = inv.agent && typeof inv.agent.display_name === "string" && inv.agent.display_name
+      ? inv.agent : null;
+    invitation = { id: inv.id, message: inv.message, agent, busy: false };
+    renderInvite();
+  }
+
+  function onInvitationClosed(f) {
+    if (!invitation || String(f.invitation_id) !== String(invitation.id)) return;
+    const ours = invitation.busy; // our own accept: its HTTP answer brings the conversation
+    invitation = null;
+    renderInvite();
+    if (f.status === "accepted" && !ours) {
+      followUntil = Date.now() + FOLLOW_TTL;
+      followConversation(store.get(K_CONV));
+    }
+  }
+
+  /** Show the chat another tab of this visitor opened by accepting the invitation there. */
+  function followConversation(id) {
+    if (!id || id === convId || chatting() || Date.now() > followUntil) return;
+    followUntil = 0;
+    api("GET", "/api/visitor/conversations/" + encodeURIComponent(id))
+      .then((r) => {
+        if (!r.conversation || r.conversation.status === "closed" || chatting()) return;
+        adoptConversation(r.conversation);
+        sync();
+      })
+      .catch(() => { /* this tab shows it after its next load */ });
+  }
+
+  function renderInvite() {
+    const inv = invitation;
+    const show = !!inv && !isOpen && !chatting();
+    if (!show) {
+      if (inviteEl.hidden) return;
+      const focused = shadow.activeElement && inviteEl.contains(shadow.activeElement);
+      inviteEl.hidden = true;
+      inviteEl.removeAttribute("data-invitation");
+      if (focused) launcher.focus(); // not lost on the page behind
+      return;
+    }
+    invAccept.disabled = inv.busy;
+    invDecline.disabled = inv.busy;
+    if (inviteEl.getAttribute("data-invitation") === String(inv.id)) return;
+    inviteEl.hidden = false;
+    inviteEl.setAttribute("data-invitation", String(inv.id));
+    // Filled after it is shown, so the live region reads it out.
+    const name = inv.agent ? inv.agent.display_name : t("invTeam");
+    invAvatar.textContent = Array.from(name)[0] || "";
+    invName.textContent = name;
+    invRole.hidden = !inv.agent;
+    invText.textContent = inv.message;
+  }
+
+  function acceptInvite() {
+    const inv = invitation;
+    if (!inv || inv.busy) return;
+    inv.busy = true;
+    renderInvite();
+    ensureSession()
+      .then(() => api("POST", "/api/visitor/invitations/" + encodeURIComponent(inv.id) + "/accept"))
+      .then((r) => {
+        if (invitation === inv) invitation = null;
+        if (!r.conversation) return;
+        adoptConversation(r.conversation);
+        setOpen(true);
+        sync(); // joining replays the history: the agent's invitation is its first message
+      }, (err) => {
+        console.debug("callbox: invitation not accepted:", err.code || err.message);
+        inv.busy = false;
+        // Answered elsewhere or expired: take the card down. A network blip: let them retry.
+        const gone = err.status && err.status < 500 && err.code !== "rate_limited";
+        if (gone && invitation === inv) invitation = null;
+      })
+      .then(renderInvite);
+  }
+
+  function declineInvite() {
+    const inv = invitation;
+    if (!inv || inv.busy) return;
+    invitation = null;
+    renderInvite();
+    ensureSession()
+      .then(() => api("POST", "/api/visitor/invitations/" + encodeURIComponent(inv.id) + "/decline"))
+      .catch((err) => console.debug("callbox: decline not recorded:", err.code || err.message));
+  }
+
+  invAccept.addEventListener("click", acceptInvite);
+  invDecline.addEventListener("click", declineInvite);
+  inviteEl.addEventListener("keydown", (e) => { if (e.key === "Escape") declineInvite(); });
+  window.addEventListener("storage", (e) => { if (e.key === K_CONV) followConversation(e.newValue); });
+
   // ---- start ---------------------------------------------------------------------------
   function start() {
     document.body.appendChild(host);
@@ -1086,6 +1421,8 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     setStatus();
     ensureSession()
       .then(() => {
+        identify();
+        startTracking();
         loadTopics();
         if (!convId) return null;
         return api("GET", "/api/visitor/conversations/" + encodeURIComponent(convId)).then(
