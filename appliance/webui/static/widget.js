@@ -896,11 +896,13 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     const text = held.map((i) => i.body).join("\n");
     if (text) input.value = input.value ? text + "\n" + input.value : text;
     autosize();
-    const known = LEAVE_ERRORS.get(err.code); // contact_invalid is worded as in the leave form
+    // The box's messages are English and name the field; a bad contact is said in the
+    // visitor's language, worded as in the leave-a-message form.
+    const about = String(err.code || "") + " " + String(err.message || "");
+    const known = LEAVE_ERRORS.get(err.code) || (/^invalid contact\b/.test(about) ? "wiErrContact" : "");
     const message = known ? t(known) : err.message || t("wiErrFailed");
     if (prechatEl.hidden) { notice(message); return; }
     keepBottom(() => { prechatError.textContent = message; prechatError.hidden = false; });
-    const about = String(err.code || "") + " " + String(err.message || "");
     (/contact/i.test(about) ? contactIn : /name/i.test(about) ? nameIn : input).focus();
   }
 
@@ -1382,7 +1384,8 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     inv.busy = true;
     renderInvite();
     ensureSession()
-      .then(() => api("POST", "/api/visitor/invitations/" + encodeURIComponent(inv.id) + "/accept"))
+      .then(() => api("POST", "/api/visitor/invitations/" + encodeURIComponent(inv.id) + "/accept",
+        { lang: LANG }))
       .then((r) => {
         if (invitation === inv) invitation = null;
         if (!r.conversation) return;
