@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.core.useragent import UNKNOWN, Device, describe, load
@@ -179,6 +179,8 @@ def test_over_long_user_agent_is_cut_not_refused() -> None:
     assert device == Device("Chrome 120", "Windows 10", "desktop")
 
 
+# No deadline: the first example may pay for building the parser on a busy machine.
+@settings(deadline=None)
 @given(st.text(max_size=600))
 def test_never_raises(user_agent: str) -> None:
     device = describe(user_agent)
