@@ -67,6 +67,7 @@ export const S = {
   accepting: new Set(), // ids this agent just accepted: no "new assignment" beep
   selected: null,
   alerts: 0, // the "(n)" in the title
+  view: "chats", // "chats" or "visitors": what the main area shows
 };
 
 export function el(tag, cls, text) {
@@ -184,8 +185,9 @@ function beep() {
   osc.stop(t0 + 0.27);
 }
 
-// A new item counts as "seen" only when it is on screen in a visible tab.
-export const onScreen = (rec) => rec === S.selected && !document.hidden;
+// A new item counts as "seen" only when it is on screen in a visible tab (not behind
+// the visitors view).
+export const onScreen = (rec) => rec === S.selected && !document.hidden && S.view !== "visitors";
 
 // ---- Dialogs -----------------------------------------------------------------
 // One modal <dialog> at a time, rebuilt for each use; Esc and the × close it.

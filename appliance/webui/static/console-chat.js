@@ -3,7 +3,7 @@
 
 import { T, fmt } from "./console-i18n.js";
 import {
-  S, api, clearAlerts, convPath, el, errText, flash, hhmm, me, notify, onScreen, ui, uuid,
+  S, api, clearAlerts, convPath, el, errText, flash, hhmm, me, notify, onScreen, root, ui, uuid,
   visitorName,
 } from "./console-base.js";
 import { fillItem, forget, roleOf } from "./console-lists.js";
@@ -58,6 +58,8 @@ export function select(id, opts = {}) {
   }
   renderChatHead();
   renderTyping();
+  // The visitors view and the profile panel follow the open chat.
+  root.dispatchEvent(new CustomEvent("cb:select", { detail: { id, auto: !!opts.auto } }));
   if (!opts.auto && !ui.input.disabled) ui.input.focus();
 }
 

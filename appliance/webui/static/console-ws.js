@@ -8,6 +8,7 @@ import {
   findPending, forgetTyping, ingest, markFailed, noteOn, onTypingFrame, transmit,
 } from "./console-chat.js";
 import { applyRole, onViewers, onWorkItem } from "./console-team.js";
+import { onInvitationFrame, onVisitorsFrame, rewatch } from "./console-visitors.js";
 
 const RECONNECT_BASE = 500; // ms, first reconnect delay
 const RECONNECT_CAP = 10000; // ms, longest reconnect delay
@@ -101,6 +102,7 @@ async function onReady(f) {
   const ws = sock;
   try { await syncLists(); } catch (e) { console.warn("callbox: list sync failed", e); }
   if (ws !== sock) return;
+  rewatch(); // the server forgot the visitors watch with the old socket
   for (const rec of S.convs.values()) join(rec);
   // Same client_msg_id as before: the server answers repeats with the original ack.
   for (const entry of S.outbox.values()) transmit(entry);
@@ -130,6 +132,8 @@ function onFrame(f) {
       break;
     }
     case "work_item": if (f.item) onWorkItem(f.item, true); break;
+    case "visitors": onVisitorsFrame(f); break;
+    case "invitation": onInvitationFrame(f); break;
     // The server sends it when the status changes elsewhere (another tab, the
     // offline grace after all sockets closed, or a chat that rang out).
     case "presence": if (f.status) setPresence(f.status); break;

@@ -4,6 +4,8 @@
 //   console-lists.js  the sidebar lists   console-chat.js   the center pane
 //   console-ws.js     socket, presence    console-team.js   transfer, conference, collision
 //   canned.js         canned answers
+//   console-visitors.js  the visitors view and invitations
+//   console-customer.js  the customer profile beside the chat
 // Framework-free on purpose (STYLE.md #12). Every string that came from a user or
 // visitor is inserted with textContent, never as HTML.
 
@@ -20,6 +22,8 @@ import {
 import { changePresence, connect, setPresence } from "./console-ws.js";
 import { applyRole, loadWorkItems, wireTeam } from "./console-team.js";
 import { closePicker, loadCanned, openManager, pickerKey, updatePicker } from "./canned.js";
+import { wireVisitors } from "./console-visitors.js";
+import { wireProfile } from "./console-customer.js";
 
 function translatePage() {
   for (const n of root.querySelectorAll("[data-i18n]")) n.textContent = T[n.dataset.i18n] || "";
@@ -82,12 +86,14 @@ async function start() {
   ui.cannedManage.addEventListener("click", openManager);
   wireComposer();
   wireTeam();
+  wireVisitors();
+  wireProfile();
   ui.messages.addEventListener("scroll", rememberScroll);
   const seen = () => {
     if (document.hidden) return;
     clearAlerts();
     const rec = S.selected;
-    if (rec && rec.unread) { rec.unread = 0; if (rec.li) fillItem(rec); }
+    if (rec && rec.unread && S.view === "chats") { rec.unread = 0; if (rec.li) fillItem(rec); }
   };
   window.addEventListener("focus", seen);
   document.addEventListener("visibilitychange", seen);
