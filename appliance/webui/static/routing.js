@@ -37,7 +37,10 @@
     let data = null;
     try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
     if (!res.ok) {
-      throw new Error((data && data.error && data.error.message) || res.statusText || String(res.status));
+      const info = (data && data.error) || {};
+      const err = new Error(info.message || res.statusText || String(res.status));
+      err.info = info; // code, and where the server names them, the rule and field refused
+      throw err;
     }
     return data || {};
   }
@@ -84,7 +87,7 @@
       await work();
       showSaved(okNote);
     } catch (err) {
-      showError(errorBox, err);
+      if (!err.quiet) showError(errorBox, err);
     } finally {
       button.disabled = false;
     }
@@ -366,7 +369,7 @@
   // Group choices in unsaved rows follow renamed, new or deleted groups; values stay.
   function refreshGroupChoices() {
     for (const select of root.querySelectorAll('[data-cb$="-list"] select[name=group_id]')) {
-      groupOptions(select, select.value || null);
+      groupOptions(select, select.value || null, select.dataset.none);
     }
   }
 
@@ -457,6 +460,111 @@
     });
   });
 
+  // ---- Automatic invitation rules ----------------------------------------------
+  const rulesList = $("invite-rules-list");
+  const RL = $("invite-rules").dataset;
+
+  function ruleRow(r) {
+    const node = clone("invite-rule-tpl");
+    const input = (name) => node.querySelector(`[name=${name}]`);
+    if (r.id != null) node.dataset.ruleId = String(r.id);
+    input("name").value = r.name || "";
+    input("enabled").checked = r.enabled !== false;
+    input("url_pattern").value = r.url_pattern || "";
+    input("min_seconds").value = String(r.min_seconds ?? 0);
+    input("min_visits").value = String(r.min_visits ?? 0);
+    input("audience").value = r.audience || "any";
+    input("source").value = r.source || "any";
+    input("message").value = r.message ?? RL.lDefaultMessage;
+    const group = input("group_id");
+    groupOptions(group, r.group_id, group.dataset.none);
+    field(node, "remove").addEventListener("click", () => { node.remove(); renumberRules(); });
+    field(node, "up").addEventListener("click", () => {
+      if (node.previousElementSibling) node.previousElementSibling.before(node);
+      renumberRules();
+    });
+    field(node, "down").addEventListener("click", () => {
+      if (node.nextElementSibling) node.nextElementSibling.after(node);
+      renumberRules();
+    });
+    return node;
+  }
+
+  function renumberRules() {
+    Array.from(rulesList.children).forEach((node, i) => {
+      field(node, "legend").textContent = fill(RL.lRule, { n: i + 1 });
+    });
+    $("invite-rules-empty").hidden = rulesList.children.length > 0;
+  }
+
+  function renderRules(rules) {
+    rulesList.replaceChildren(...rules.map(ruleRow));
+    renumberRules();
+  }
+
+  function ruleValues() {
+    return Array.from(rulesList.children, (node) => {
+      const input = (name) => node.querySelector(`[name=${name}]`);
+      const rule = {
+        name: input("name").value,
+        enabled: input("enabled").checked,
+        url_pattern: input("url_pattern").value,
+        min_seconds: whole(input("min_seconds").value),
+        min_visits: whole(input("min_visits").value),
+        audience: input("audience").value,
+        source: input("source").value,
+        message: input("message").value,
+        group_id: input("group_id").value ? Number(input("group_id").value) : null,
+      };
+      if (node.dataset.ruleId) rule.id = Number(node.dataset.ruleId);
+      return rule;
+    });
+  }
+
+  // The rule a refusal names: an index (0-based) or a "rules[2]..." field path.
+  function refusedRule(info) {
+    if (Number.isInteger(info.index)) return info.index;
+    const m = /rules\[(\d+)\]/.exec(String(info.field || ""));
+    return m ? Number(m[1]) : null;
+  }
+
+  $("invite-rules-add").addEventListener("click", () => {
+    const node = ruleRow({});
+    rulesList.append(node);
+    renumberRules();
+    node.querySelector("input").focus();
+  });
+
+  $("invite-rules-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    for (const node of rulesList.children) showError(field(node, "error"), null);
+    const formError = $("invite-rules-error");
+    saving($("invite-rules-save"), formError, $("invite-rules-ok"), async () => {
+      try {
+        const rules = (await api("PUT", "/api/console/invite-rules", { rules: ruleValues() })).rules;
+        renderRules(rules || []);
+      } catch (err) {
+        const at = err.info ? refusedRule(err.info) : null;
+        const node = at == null ? null : rulesList.children[at];
+        if (!node) throw err;
+        // Shown next to the rule it is about; the form's own line stays empty.
+        showError(field(node, "error"), err);
+        node.scrollIntoView({ block: "nearest" });
+        const quiet = new Error("");
+        quiet.quiet = true;
+        throw quiet;
+      }
+    });
+  });
+
+  async function loadInviteRules() {
+    try {
+      renderRules((await api("GET", "/api/console/invite-rules")).rules || []);
+    } catch (err) {
+      showError($("invite-rules-error"), err);
+    }
+  }
+
   // ---- Loading ----------------------------------------------------------------
   async function loadTeam() {
     const [groups, agents] = await Promise.all([
@@ -491,5 +599,6 @@
     } catch (err) {
       showError($("load-error"), err);
     }
+    await loadInviteRules(); // after the groups, which its rows offer
   })();
 })();
