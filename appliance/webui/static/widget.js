@@ -460,9 +460,14 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 
   function buildBubble(m) {
     const kind = m.sender_type === "visitor" || m.sender_type === "agent" ? m.sender_type : "system";
-    const el = h("div", { class: "msg " + kind, "data-cb": "message", "data-sender": kind });
+    // An accepted invitation that went to the queue keeps the inviting agent's words as an
+    // "invitation" event: shown as what it is, their message, not as a status line.
+    const invited = kind === "system" && m.event === "invitation";
+    const look = invited ? "agent" : kind;
+    const el = h("div", { class: "msg " + look, "data-cb": "message", "data-sender": kind });
     let text = m.body;
-    if (kind === "system") {
+    if (invited) el.setAttribute("data-event", "invitation");
+    else if (kind === "system") {
       const key = Object.prototype.hasOwnProperty.call(EVENT_TEXT, m.event) ? EVENT_TEXT[m.event] : null;
       text = key ? t(key, { name: m.sender_name }) : "";
       if (m.event) el.setAttribute("data-event", String(m.event));
@@ -471,9 +476,9 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     }
     // The box keeps staff-only messages (notes, whispers) from visitors; never show a stray one.
     if (m.visibility === "staff") el.hidden = true;
-    if (kind === "agent" && m.sender_name) el.appendChild(h("div", { class: "who" }, [m.sender_name]));
+    if (look === "agent" && m.sender_name) el.appendChild(h("div", { class: "who" }, [m.sender_name]));
     el.appendChild(h("div", { class: "body", "data-cb": "body" }, [text || ""]));
-    if (kind !== "system") el.appendChild(h("div", { class: "meta" }, [clock(m.created_at)]));
+    if (look !== "system") el.appendChild(h("div", { class: "meta" }, [clock(m.created_at)]));
     if (m.seq != null) el.setAttribute("data-seq", String(m.seq));
     return el;
   }
