@@ -38,6 +38,10 @@ class Settings:
     visitor_conv_burst: int = 3
     ip_conv_rate: float = 0.5
     ip_conv_burst: int = 20
+    visitor_view_rate: float = 1.0  # tracked page views per second per visitor
+    visitor_view_burst: int = 30
+    ip_view_rate: float = 50.0  # per client address (offices share one)
+    ip_view_burst: int = 500
     login_attempts: int = 5  # failures allowed per window, per address and per user
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from pathlib import Path
 
+from appliance.core import useragent
 from appliance.core.accounts import Accounts
 from appliance.core.assignment import Dispatcher
+from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.canned import Canned
 from appliance.core.chats import Chats
+from appliance.core.customers import Customers
 from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
+from appliance.core.insight import Insight, run_retention
+from appliance.core.invitations import Invitations
+from appliance.core.iptable import IpTable
 from appliance.core.ratelimit import VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.teamwork import Teamwork
@@ -85,15 +92,53 @@ class Box:
             conv_burst=settings.visitor_conv_burst,
             ip_conv_rate=settings.ip_conv_rate,
             ip_conv_burst=settings.ip_conv_burst,
+            view_rate=settings.visitor_view_rate,
+            view_burst=settings.visitor_view_burst,
+            ip_view_rate=settings.ip_view_rate,
+            ip_view_burst=settings.ip_view_burst,
         )
+        self._insight_parts()
+
+    def _insight_parts(self) -> None:
+        """Visitor insight and proactive chat, over the IP table and the admin's settings."""
+        self.iptable = IpTable(self.db)
+        self.box_settings = BoxSettings(self.db)
+        self.sites = Sites(self.db)
+        self.insight = Insight(self.db, self.bus, locator=self.iptable, privacy=self.box_settings)
+        self.customers = Customers(self.db, self.sites.secret, on_change=self._customers_changed)
+        self.invitations = Invitations(
+            self.db,
+            self.bus,
+            self.chats,
+            self.insight,
+            self.box_settings,
+            kick=self.dispatcher.kick,
+        )
+        self._retention: asyncio.Task[None] | None = None
+
+    def _customers_changed(self, visitor_ids: list[str]) -> None:
+        self.insight.customers_changed(visitor_ids)
+        self.dispatcher.kick()  # a tier change re-orders the queue
 
     async def open(self) -> None:
         """Open the database (migrating it) and start background work."""
         await self.db.open()
         # Work may have waited while the box was down.
         self.dispatcher.start()
+        await self.box_settings.load()
+        await self.sites.load()
+        await self.iptable.load()
+        await asyncio.to_thread(useragent.load)  # builds the parser off the event loop
+        await self.insight.open()
+        await self.invitations.open()
+        self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
 
     async def close(self) -> None:
         """Stop background work and close the database."""
+        if self._retention is not None:
+            self._retention.cancel()
+            await asyncio.gather(self._retention, return_exceptions=True)
+        await self.invitations.close()
+        await self.insight.close()
         await self.dispatcher.close()
         await self.db.close()

@@ -57,6 +57,13 @@ class WorkItemChanged:
     item: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class InvitationChanged:
+    """An invitation to chat was sent, answered or expired."""
+
+    invitation: dict[str, Any]
+
+
 Event = (
     MessageCreated
     | ConversationChanged
@@ -64,6 +71,7 @@ Event = (
     | RoutingChanged
     | QueueChanged
     | WorkItemChanged
+    | InvitationChanged
 )
 Listener = Callable[[Event], None]
 

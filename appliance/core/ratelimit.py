@@ -107,6 +107,10 @@ class VisitorLimits:
         conv_burst: int,
         ip_conv_rate: float,
         ip_conv_burst: int,
+        view_rate: float = 1.0,
+        view_burst: int = 30,
+        ip_view_rate: float = 50.0,
+        ip_view_burst: int = 500,
     ) -> None:
         self.messages = RateLimiter(msg_rate, msg_burst)
         self.ip_messages = RateLimiter(ip_msg_rate, ip_msg_burst)
@@ -114,6 +118,12 @@ class VisitorLimits:
         self.ip_conversations = RateLimiter(ip_conv_rate, ip_conv_burst)
         # New identities are as cheap to abuse as new conversations.
         self.ip_sessions = RateLimiter(ip_conv_rate, ip_conv_burst)
+        # Tracking: page views, dwell beacons (about two per page) and identity proofs.
+        self.views = RateLimiter(view_rate, view_burst)
+        self.ip_views = RateLimiter(ip_view_rate, ip_view_burst)
+        self.beacons = RateLimiter(2 * view_rate, 2 * view_burst)
+        self.ip_beacons = RateLimiter(2 * ip_view_rate, 2 * ip_view_burst)
+        self.identities = RateLimiter(conv_rate, conv_burst)
 
     def message(self, visitor_id: str, address: str) -> None:
         """Count a message; raise RateLimited when over either limit."""
@@ -126,3 +136,15 @@ class VisitorLimits:
     def session(self, address: str) -> None:
         """Count a new visitor identity; raise RateLimited when over the limit."""
         check((self.ip_sessions, address))
+
+    def page_view(self, visitor_id: str, address: str) -> None:
+        """Count a tracked page view; raise RateLimited when over either limit."""
+        check((self.views, visitor_id), (self.ip_views, address))
+
+    def beacon(self, visitor_id: str, address: str) -> None:
+        """Count a dwell report; raise RateLimited when over either limit."""
+        check((self.beacons, visitor_id), (self.ip_beacons, address))
+
+    def identify(self, visitor_id: str, address: str) -> None:
+        """Count an identity proof; raise RateLimited when over either limit."""
+        check((self.identities, visitor_id), (self.ip_sessions, address))

@@ -270,6 +270,11 @@ class RoutingConfig:
         )
         return frozenset(r[0] for r in rows)
 
+    async def regions_of(self, user_id: int) -> list[str]:
+        """Return the regions an agent serves (empty: every region)."""
+        row = await self._db.fetchone("SELECT regions FROM users WHERE id = ?", (user_id,))
+        return list(json.loads(row[0])) if row is not None and row[0] else []
+
     async def list_agents(self) -> list[dict[str, Any]]:
         """Return every enabled user with their routing scope."""
         rows = await self._db.fetchall(

@@ -24,6 +24,7 @@ from appliance.webui import (
     admin_views,
     auth_views,
     console_views,
+    insight_views,
     routing_views,
     supervisor_views,
     team_views,
@@ -63,6 +64,7 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     box = app[BOX]
     hub = Hub(box)
     app[HUB] = hub
+    hub.start()
     # Agents marked online before a restart get the same grace to reconnect.
     for user_id in await box.accounts.online_user_ids():
         hub.watch_presence(user_id)
@@ -134,6 +136,7 @@ def create_app(settings: Settings) -> web.Application:
     team_views.add_routes(app)
     routing_views.add_routes(app)
     supervisor_views.add_routes(app)
+    insight_views.add_routes(app)
     app.router.add_get("/api/openapi.json", openapi_json)
     static = Path(str(resources.files("appliance.webui") / "static"))
     app.router.add_static("/static/", static)

@@ -22,17 +22,20 @@ from appliance.core.events import (
     AgentStatusChanged,
     ConversationChanged,
     Event,
+    InvitationChanged,
     MessageCreated,
     QueueChanged,
     RoutingChanged,
     WorkItemChanged,
 )
+from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.routing import Place
 
 _LOGGER = logging.getLogger(__name__)
 
 _SEND_QUEUE = 1000  # frames waiting for one slow socket before it is closed
 _VISITOR_FIELDS = ("id", "status", "agent", "created_at", "closed_at", "last_seq")
+_VISITORS_TICK = 1.0  # s between live visitor list frames to watching consoles
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -63,6 +66,9 @@ class Connection:
         self.role = ""
         self.groups: frozenset[int] | None = frozenset()  # None: an overseer sees every queue
         self.places: dict[str, Place] = {}  # last queue place sent, per conversation
+        self.scope = Scope()  # whose live visitors a console sees
+        self.watch: tuple[Filter, int, int] | None = None  # live list filter, offset, limit
+        self.watch_sent = ""  # the last visitors frame sent, to skip repeats
         self.joined: dict[str, Joined] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
         self.overflowed = False
@@ -145,6 +151,8 @@ class Hub:
         self._grace_tasks: dict[str, asyncio.Task[None]] = {}
         self._refresh_tasks: set[asyncio.Task[None]] = set()
         self._unsubscribe = box.bus.subscribe(self._on_event)
+        self._visitors_task: asyncio.Task[None] | None = None
+        self._visitors_version = -1
 
     # -- registry -------------------------------------------------------------
 
@@ -156,6 +164,8 @@ class Hub:
             task = self._grace_tasks.pop(conn.principal, None)
             if task is not None:
                 task.cancel()
+        else:
+            self._box.insight.connected(conn.principal)
 
     def remove(self, conn: Connection) -> None:
         """Forget a connection and its subscriptions."""
@@ -168,6 +178,8 @@ class Hub:
                 del registry[conn.principal]
                 if conn.kind == "agent":
                     self.watch_presence(int(conn.principal))
+        if conn.kind == "visitor":
+            self._box.insight.disconnected(conn.principal)
         for conv_id in conn.joined:
             subscribers = self.by_conversation.get(conv_id)
             if subscribers is not None:
@@ -256,10 +268,59 @@ class Hub:
         finally:
             self._grace_tasks.pop(str(user_id), None)
 
+    # -- the live visitor list ---------------------------------------------------
+
+    def start(self) -> None:
+        """Start sending live visitor lists to the consoles that watch them."""
+        self._visitors_task = asyncio.get_running_loop().create_task(self._visitor_frames())
+
+    def watch_visitors(self, conn: Connection, filt: Filter, offset: int, limit: int) -> None:
+        """Send a console one page of the live list now, and again whenever it changes."""
+        conn.watch = (filt, offset, limit)
+        conn.watch_sent = ""
+        self.send_visitors([conn])
+
+    async def _visitor_frames(self) -> None:
+        while True:
+            await asyncio.sleep(_VISITORS_TICK)
+            live = self._box.insight.live
+            if live.version == self._visitors_version:
+                continue
+            self._visitors_version = live.version
+            watching = [c for conns in self.agents.values() for c in conns if c.watch]
+            self.send_visitors(watching)
+
+    def send_visitors(self, conns: list[Connection]) -> None:
+        """Send each console its page of the live list, if it changed; consoles with the
+        same scope and filter share one query."""
+        live = self._box.insight.live
+        frames: dict[tuple[Scope, Filter, int, int], str] = {}
+        for conn in conns:
+            assert conn.watch is not None
+            filt, offset, limit = conn.watch
+            key = (conn.scope, filt, offset, limit)
+            frame = frames.get(key)
+            if frame is None:
+                total, rows = live.query(conn.scope, filt, offset, limit)
+                frame = frames[key] = encode(
+                    {
+                        "type": "visitors",
+                        "total": total,
+                        "offset": offset,
+                        "limit": limit,
+                        "visitors": rows,
+                    }
+                )
+            if frame != conn.watch_sent:
+                conn.watch_sent = frame
+                conn.send(frame)
+
     async def close(self) -> None:
         """Stop listening to the bus and cancel presence timers."""
         self._unsubscribe()
         tasks = list(self._grace_tasks.values()) + list(self._refresh_tasks)
+        if self._visitors_task is not None:
+            tasks.append(self._visitors_task)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -292,6 +353,8 @@ class Hub:
             self._refresh_groups()
         elif isinstance(event, ConversationChanged):
             self._conversation_changed(event)
+        elif isinstance(event, InvitationChanged):
+            self._invitation(event.invitation)
         elif isinstance(event, AgentStatusChanged):
             frame = encode({"type": "presence", "status": event.status})
             for conn in self.agents.get(str(event.user_id), ()):
@@ -336,6 +399,24 @@ class Hub:
             if conn.kind == "agent" and not console_may_see(conv, int(conn.principal), conn.groups):
                 self.leave(conn, conv["id"])
 
+    def _invitation(self, invitation: dict[str, Any]) -> None:
+        if invitation["status"] == "pending":
+            frame = invitation_frame(invitation)
+        else:
+            frame = encode(
+                {
+                    "type": "invitation_closed",
+                    "invitation_id": invitation["id"],
+                    "status": invitation["status"],
+                }
+            )
+        for conn in self.visitors.get(invitation["visitor_id"], ()):
+            conn.send(frame)
+        if invitation["agent_id"] is not None:
+            agent_frame = encode({"type": "invitation", "invitation": invitation})
+            for conn in self.agents.get(str(invitation["agent_id"]), ()):
+                conn.send(agent_frame)
+
     def _refresh_groups(self) -> None:
         """Reload which queues each connected console shows, after a routing edit."""
         if self.agents:
@@ -345,7 +426,25 @@ class Hub:
 
     async def _load_groups(self) -> None:
         memberships = await self._box.routing.memberships()
-        for conns in self.agents.values():
+        for principal, conns in list(self.agents.items()):
+            regions = await self._box.routing.regions_of(int(principal))
             for conn in conns:
                 if conn.groups is not None:
                     conn.groups = frozenset(memberships.get(int(conn.principal), ()))
+                    conn.scope = agent_scope(regions, conn.groups)
+                    conn.watch_sent = ""
+
+
+def invitation_frame(invitation: dict[str, Any]) -> str:
+    """Encode what a visitor sees of a pending invitation."""
+    return encode(
+        {
+            "type": "invitation",
+            "invitation": {
+                "id": invitation["id"],
+                "message": invitation["message"],
+                "agent": invitation["agent"],
+                "created_at": invitation["created_at"],
+            },
+        }
+    )

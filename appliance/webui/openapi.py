@@ -520,7 +520,7 @@ def _conversation_schemas() -> dict[str, Any]:
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
     # Imported here: that module builds on the helpers above.
-    from appliance.webui import openapi_console
+    from appliance.webui import openapi_console, openapi_insight
 
     paths = {
         **_visitor_paths(),
@@ -533,6 +533,7 @@ def build_openapi() -> dict[str, Any]:
         },
         **_console_paths(),
         **openapi_console.paths(),
+        **openapi_insight.paths(),
         **_page_paths(),
         **openapi_console.pages(),
     }
@@ -573,6 +574,7 @@ def build_openapi() -> dict[str, Any]:
                 ),
                 **_conversation_schemas(),
                 **openapi_console.schemas(),
+                **openapi_insight.schemas(),
             },
         },
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.core.customers import split_contact
 from appliance.core.errors import InvalidInput
 from appliance.core.workitems import validate as validate_work_item
 from appliance.webui.keys import BOX, WIDGET
@@ -86,15 +87,23 @@ async def open_conversation(request: web.Request) -> web.Response:
     existing = await box.chats.list_open_for_visitor(vid)
     if existing is not None:
         return web.json_response({"conversation": existing.public()})
+    split_contact(data.get("contact"))  # a typo is a 422 before the allowance is spent
     box.limits.conversation(vid, _address(request))
+    name = data.get("name")
+    if data.get("contact"):
+        await box.customers.from_prechat(
+            vid, name if isinstance(name, str) else "", data["contact"]
+        )
+    live = box.insight.live.get(vid)
     conv, created = await box.chats.open(
         vid,
-        name=data.get("name"),
+        name=name,
         page_url=data.get("page_url"),
         lang=data.get("lang"),
         ip=_address(request),
         topic=data.get("topic"),
-        region=data.get("region"),
+        # Where the visitor is, from their address; a pre-chat choice when it is unknown.
+        region=(live and live.region.get("label")) or data.get("region"),
     )
     return web.json_response({"conversation": conv.public()}, status=201 if created else 200)
 

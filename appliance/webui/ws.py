@@ -14,8 +14,9 @@ from appliance.core.accounts import OVERSEERS
 from appliance.core.box import Box
 from appliance.core.chats import Conversation
 from appliance.core.errors import ChatError, NotFound
+from appliance.core.live import QUERY_LIMIT_MAX, Filter, agent_scope
 from appliance.core.ratelimit import RateLimited
-from appliance.webui.hub import Connection, Hub
+from appliance.webui.hub import Connection, Hub, invitation_frame
 from appliance.webui.keys import BOX, HUB, SETTINGS
 from appliance.webui.security import current_session
 
@@ -96,6 +97,10 @@ class Peer:
             await self._join(_field(frame, "conversation_id", str), _field(frame, "after_seq", int))
         elif kind == "send":
             await self._send(frame)
+        elif kind == "watch_visitors" and self.conn.kind == "agent":
+            self._watch(frame)
+        elif kind == "unwatch_visitors" and self.conn.kind == "agent":
+            self.conn.watch = None
         elif kind == "typing":
             internal = frame.get("internal", False)
             if not isinstance(internal, bool):
@@ -105,6 +110,18 @@ class Peer:
             )
         else:
             raise BadFrame(f"unknown frame type {kind[:32]!r}")
+
+    def _watch(self, frame: dict[str, Any]) -> None:
+        try:
+            filt = Filter.parse(frame.get("filter") or {})
+        except ValueError as err:
+            raise BadFrame(str(err)) from err
+        offset = frame.get("offset", 0)
+        limit = frame.get("limit", 50)
+        for name, value, high in (("offset", offset, 10**6), ("limit", limit, QUERY_LIMIT_MAX)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+                raise BadFrame(f"{name} must be a whole number up to {high}")
+        self.hub.watch_visitors(self.conn, filt, offset, max(1, limit))
 
     async def _join(self, conv_id: str, after_seq: int) -> None:
         try:
@@ -225,6 +242,8 @@ async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
         return ws
     conn = Connection(ws, "visitor", visitor_id)
     conn.send({"type": "ready", "visitor_id": visitor_id})
+    for invitation in await box.invitations.pending_for(visitor_id):
+        conn.send(invitation_frame(invitation))
     await _serve(ws, Peer(box, request.app[HUB], conn, request.remote or ""))
     return ws
 
@@ -242,7 +261,11 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     conn = Connection(ws, "agent", str(user.id), user.display_name)
     conn.role = user.role
     box = request.app[BOX]
-    conn.groups = None if user.role in OVERSEERS else await box.routing.groups_of(user.id)
+    if user.role not in OVERSEERS:
+        conn.groups = await box.routing.groups_of(user.id)
+        conn.scope = agent_scope(await box.routing.regions_of(user.id), conn.groups)
+    else:
+        conn.groups = None
     conn.send({"type": "ready", "user": user.public()})
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws

@@ -1,0 +1,198 @@
+"""Settings the administrator changes at run time, and the websites that embed the widget.
+
+Both are small and read on hot paths (every page view asks whether Do-Not-Track is
+honoured; every identity proof needs its site's secret), so they live in memory,
+loaded at start and replaced after each committed change.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from appliance.core.clock import local_iso, now_ms
+from appliance.core.db import Database
+from appliance.core.errors import InvalidInput, NotFound
+
+_LOGGER = logging.getLogger(__name__)
+
+_SECRET_BYTES = 32
+_SITE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_SITE_NAME_MAX = 100  # characters
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    stored_as: str  # key in box_settings
+    kind: type
+    default: int | bool
+    low: int = 0
+    high: int = 0
+
+
+_SETTINGS = {
+    "honour_dnt": _Setting("privacy.honour_dnt", bool, False),
+    "page_view_days": _Setting("retention.page_view_days", int, 90, 1, 3650),
+    "decline_quiet_days": _Setting("invite.decline_quiet_days", int, 7, 0, 365),
+}
+
+
+def _stored(setting: _Setting, text: str) -> int | bool:
+    """Read a stored value; a damaged one falls back to the default."""
+    if setting.kind is bool:
+        if text in ("0", "1"):
+            return text == "1"
+    elif text.isdigit() and setting.low <= int(text) <= setting.high:
+        return int(text)
+    _LOGGER.warning("box setting %s has a bad value; using the default", setting.stored_as)
+    return setting.default
+
+
+def _checked(name: str, value: Any) -> int | bool:
+    setting = _SETTINGS[name]
+    if setting.kind is bool:
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{name} must be true or false")
+        return value
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidInput(f"{name} must be a whole number")
+    if not setting.low <= value <= setting.high:
+        raise InvalidInput(f"{name} must be between {setting.low} and {setting.high}")
+    return value
+
+
+def _save(values: dict[str, int | bool], conn: sqlite3.Connection) -> None:
+    conn.executemany(
+        "INSERT INTO box_settings (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [(_SETTINGS[name].stored_as, str(int(value))) for name, value in values.items()],
+    )
+
+
+class BoxSettings:
+    """Privacy and retention settings: typed, validated, held in memory."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._values: dict[str, int | bool] = {n: s.default for n, s in _SETTINGS.items()}
+
+    async def load(self) -> None:
+        """Read the stored settings; missing ones keep their defaults."""
+        rows = await self._db.fetchall("SELECT key, value FROM box_settings")
+        stored = {row["key"]: row["value"] for row in rows}
+        for name, setting in _SETTINGS.items():
+            if setting.stored_as in stored:
+                self._values[name] = _stored(setting, stored[setting.stored_as])
+
+    @property
+    def honour_dnt(self) -> bool:
+        """Whether visitors who send Do-Not-Track or GPC are left untracked."""
+        return bool(self._values["honour_dnt"])
+
+    @property
+    def page_view_days(self) -> int:
+        """How many days visits and page views are kept."""
+        return int(self._values["page_view_days"])
+
+    @property
+    def decline_quiet_days(self) -> int:
+        """How many days a visitor who declined an invitation is not invited by rules."""
+        return int(self._values["decline_quiet_days"])
+
+    def public(self) -> dict[str, Any]:
+        """Return the settings as the API shows them."""
+        return {
+            "honour_dnt": self.honour_dnt,
+            "page_view_days": self.page_view_days,
+            "decline_quiet_days": self.decline_quiet_days,
+        }
+
+    async def update(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Change some settings (all checked first: none change on a bad one)."""
+        if not isinstance(data, dict):
+            raise InvalidInput("settings must be an object")
+        unknown = sorted(set(data) - set(_SETTINGS))
+        if unknown:
+            raise InvalidInput(f"unknown setting: {', '.join(unknown)}")
+        values = {name: _checked(name, value) for name, value in data.items()}
+        if values:
+            await self._db.write(partial(_save, values))
+            self._values.update(values)
+        return self.public()
+
+
+def _site(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "key": row["key"],
+        "name": row["name"],
+        "secret": row["secret"],
+        "created_at": local_iso(row["created_at"]),
+    }
+
+
+def _rotate(key: str, secret: str, conn: sqlite3.Connection) -> sqlite3.Row:
+    row: sqlite3.Row | None = conn.execute(
+        "UPDATE sites SET secret = ? WHERE key = ? RETURNING *", (secret, key)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no site {key!r}")
+    return row
+
+
+def _create(key: str, name: str, secret: str, at: int, conn: sqlite3.Connection) -> sqlite3.Row:
+    row: sqlite3.Row | None = conn.execute(
+        "INSERT INTO sites (key, name, secret, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (key) DO NOTHING RETURNING *",
+        (key, name, secret, at),
+    ).fetchone()
+    if row is None:
+        raise InvalidInput(f"a site {key!r} exists already")
+    return row
+
+
+class Sites:
+    """Websites that embed the widget; each has a secret that signs customer identities."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._secrets: dict[str, str] = {}
+
+    async def load(self) -> None:
+        """Read every site's secret into memory."""
+        rows = await self._db.fetchall("SELECT key, secret FROM sites")
+        self._secrets = {row["key"]: row["secret"] for row in rows}
+
+    async def list(self) -> list[dict[str, Any]]:
+        """Return every site with its secret (for the administrator)."""
+        rows = await self._db.fetchall("SELECT * FROM sites ORDER BY created_at, key")
+        return [_site(row) for row in rows]
+
+    async def secret(self, key: str) -> str | None:
+        """Return a site's signing secret, or None for an unknown site."""
+        return self._secrets.get(key)
+
+    async def rotate(self, key: str) -> dict[str, Any]:
+        """Give a site a new random secret; identities signed with the old one fail."""
+        secret = secrets.token_hex(_SECRET_BYTES)
+        row = await self._db.write(partial(_rotate, key, secret))
+        self._secrets[key] = secret
+        _LOGGER.info("site %s: secret rotated", key)
+        return _site(row)
+
+    async def create(self, key: str, name: str = "") -> dict[str, Any]:
+        """Add a site with a new random secret."""
+        if not isinstance(key, str) or not _SITE_KEY.fullmatch(key):
+            raise InvalidInput(
+                "site key: 1 to 32 of a-z, 0-9, - and _, starting with a letter or digit"
+            )
+        if not isinstance(name, str) or len(name) > _SITE_NAME_MAX:
+            raise InvalidInput(f"site name: text of at most {_SITE_NAME_MAX} characters")
+        secret = secrets.token_hex(_SECRET_BYTES)
+        row = await self._db.write(partial(_create, key, name.strip(), secret, now_ms()))
+        self._secrets[key] = secret
+        return _site(row)
