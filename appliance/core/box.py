@@ -76,7 +76,7 @@ class Box:
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
         self.visitors = Visitors(
-            self.db, load_secret(settings.data_dir), on_change=self.dispatcher.kick
+            self.db, load_secret(settings.data_dir), on_change=self._customers_changed
         )
         self.routing = RoutingConfig(self.db, self.bus)
         self.teamwork = Teamwork(self.db, self.chats, self.bus)

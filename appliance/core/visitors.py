@@ -28,11 +28,14 @@ class Visitors:
     """Issue and verify visitor tokens; the token is `<id>.<HMAC(id)>`, nothing stored."""
 
     def __init__(
-        self, db: Database, secret: bytes, on_change: Callable[[], None] = lambda: None
+        self,
+        db: Database,
+        secret: bytes,
+        on_change: Callable[[list[str]], None] = lambda _ids: None,
     ) -> None:
         self._db = db
         self._secret = secret
-        self._on_change = on_change  # a tier change re-orders the queue
+        self._on_change = on_change  # visitors whose tier changed: the queue re-orders
 
     def _sign(self, visitor_id: str) -> str:
         mac = hmac.new(self._secret, visitor_id.encode(), hashlib.sha256).digest()
@@ -64,16 +67,30 @@ class Visitors:
         return visitor_id, f"{visitor_id}.{self._sign(visitor_id)}"
 
     async def set_tier(self, visitor_id: str, tier: Any) -> str:
-        """Set a visitor's customer tier (vip, member, new); queue priority follows."""
+        """Set a visitor's customer tier (vip, member, new); queue priority follows.
+
+        A visitor who is a known customer passes it to the customer, and so to every
+        device of theirs."""
         if tier not in TIERS:
             raise InvalidInput(f"tier must be one of {', '.join(TIERS)}")
 
-        def update(conn: sqlite3.Connection) -> None:
+        def update(conn: sqlite3.Connection) -> list[str]:
             row = conn.execute(
-                "UPDATE visitors SET tier = ? WHERE id = ? RETURNING id", (tier, visitor_id)
+                "UPDATE visitors SET tier = ? WHERE id = ? RETURNING customer_id",
+                (tier, visitor_id),
             ).fetchone()
             if row is None:
                 raise NotFound("no such visitor")
+            if row[0] is None:
+                return [visitor_id]
+            conn.execute(
+                "UPDATE customers SET tier = ?, updated_at = ? WHERE id = ?",
+                (tier, now_ms(), row[0]),
+            )
+            rows = conn.execute(
+                "UPDATE visitors SET tier = ? WHERE customer_id = ? RETURNING id", (tier, row[0])
+            ).fetchall()
+            return [r[0] for r in rows]
 
-        await self._db.write(update, on_commit=lambda _: self._on_change())
+        await self._db.write(update, on_commit=self._on_change)
         return str(tier)

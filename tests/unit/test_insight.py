@@ -3,6 +3,7 @@ the live list's scope, signed customer identities and invitations."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -432,3 +433,26 @@ async def test_automatic_rules_invite_once_and_only_when_someone_can_answer(
         with pytest.raises(InvalidInput):
             await tracked.invitations.set_rules(bad)
     assert len(tracked.invitations.rules) == 1
+
+
+async def test_marking_a_customer_vip_from_a_chat_covers_every_device(tracked: Box) -> None:
+    secret = await _secret(tracked)
+    phone, laptop = await new_visitor(tracked), await new_visitor(tracked)
+    ts = int(time.time())
+    for vid, at in ((phone, ts), (laptop, ts + 1)):
+        await tracked.customers.identify(
+            vid, {"customer_id": "u-9", "ts": at, "sig": sign(secret, "u-9", at)}
+        )
+    await view(tracked, laptop)
+    await tracked.visitors.set_tier(phone, "vip")
+    rows = await tracked.db.fetchall(
+        "SELECT tier FROM visitors WHERE id IN (?, ?)", (phone, laptop)
+    )
+    assert [r[0] for r in rows] == ["vip", "vip"]
+    assert (await tracked.db.fetchone("SELECT tier FROM customers"))[0] == "vip"
+    for _ in range(50):  # the live list reloads the customer off the writer
+        live = tracked.insight.live.get(laptop)
+        if live is not None and live.tier == "vip":
+            break
+        await asyncio.sleep(0.02)
+    assert live is not None and live.customer is not None and live.customer["tier"] == "vip"
