@@ -23,3 +23,9 @@ def local_text(ms: int | None) -> str:
     if ms is None:
         return ""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def utc_offset_minutes() -> int:
+    """Return the box's current offset from UTC in minutes (+480 in China)."""
+    offset = datetime.now(tz=UTC).astimezone().utcoffset()
+    return int(offset.total_seconds() // 60) if offset is not None else 0

@@ -489,7 +489,12 @@ class Invitations:
         """Replace the automatic invitation rules (in the order they are tried)."""
         if not isinstance(raw, list) or len(raw) > RULES_MAX:
             raise InvalidInput(f"rules must be a list of at most {RULES_MAX}")
-        clean = [clean_rule(r) for r in raw]
+        clean = []
+        for index, rule in enumerate(raw):
+            try:
+                clean.append(clean_rule(rule))
+            except InvalidInput as err:  # the editor shows it next to the rule
+                raise InvalidInput(f"rule {index + 1}: {err.message}") from err
 
         def job(conn: sqlite3.Connection) -> None:
             for rule in clean:

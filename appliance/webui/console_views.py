@@ -8,7 +8,7 @@ from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.chats import Conversation
-from appliance.core.clock import local_text
+from appliance.core.clock import local_text, utc_offset_minutes
 from appliance.core.errors import NotFound
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
@@ -107,7 +107,14 @@ async def me(request: web.Request) -> web.Response:
     session = current_session(request)
     user = await request.app[BOX].accounts.get_user(session.user.id)
     assert user is not None
-    return web.json_response({"user": user.public(), "csrf_token": session.csrf_token})
+    return web.json_response(
+        {
+            "user": user.public(),
+            "csrf_token": session.csrf_token,
+            # Insight times are UTC ms; the console shows them in the box's time.
+            "utc_offset": utc_offset_minutes(),
+        }
+    )
 
 
 async def set_presence(request: web.Request) -> web.Response:

@@ -322,7 +322,14 @@ def _console_paths() -> dict[str, Any]:
             "get": _console(
                 "The logged-in user and their CSRF token",
                 "console",
-                _json(_obj(["user", "csrf_token"], user=_ref("User"), csrf_token=_STR)),
+                _json(
+                    _obj(
+                        ["user", "csrf_token", "utc_offset"],
+                        user=_ref("User"),
+                        csrf_token=_STR,
+                        utc_offset={**_INT, "description": "the box's offset from UTC, minutes"},
+                    )
+                ),
             )
         },
         "/api/console/presence": {

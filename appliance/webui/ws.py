@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from appliance.core.accounts import OVERSEERS
 from appliance.core.box import Box
 from appliance.core.chats import Conversation
+from appliance.core.clock import utc_offset_minutes
 from appliance.core.errors import ChatError, NotFound
 from appliance.core.live import QUERY_LIMIT_MAX, Filter, agent_scope
 from appliance.core.ratelimit import RateLimited
@@ -266,6 +267,6 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
         conn.scope = agent_scope(await box.routing.regions_of(user.id), conn.groups)
     else:
         conn.groups = None
-    conn.send({"type": "ready", "user": user.public()})
+    conn.send({"type": "ready", "user": user.public(), "utc_offset": utc_offset_minutes()})
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws
