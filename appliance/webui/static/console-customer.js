@@ -94,11 +94,14 @@ async function load(vid) {
     renderVisitor(visitor || { id: vid });
     return;
   }
+  // The visitor's answer carries the whole profile; ask for it only when it does not.
   let profile = known;
-  try {
-    profile = (await api("GET", `/api/console/customers/${encodeURIComponent(known.id)}`)).customer || known;
-  } catch (e) {
-    console.warn("callbox: customer profile not loaded", e);
+  if (!Array.isArray(known.visits)) {
+    try {
+      profile = (await api("GET", `/api/console/customers/${encodeURIComponent(known.id)}`)).customer || known;
+    } catch (e) {
+      console.warn("callbox: customer profile not loaded", e);
+    }
   }
   if (token !== P.token) return;
   renderCustomer(profile, visitor);
@@ -120,7 +123,7 @@ function renderVisitor(v) {
     heading(T.viewVisitors),
     hint,
     dl,
-    section(T.trail, "profile-trail", trailList(v.trail)),
+    section(T.trail, "profile-trail", trailList(v.trail, v.online)),
     section(T.earlierVisits, "profile-visits", listOf(visitLines(v.visits), "plain")),
     section(T.earlierChats, "profile-chats", listOf(chatLines(v.conversations), "plain")),
   );
@@ -187,7 +190,7 @@ function renderCustomer(c, visitor) {
   form.addEventListener("submit", (e) => { e.preventDefault(); saveCustomer(c, form, save, err, ok, visitor); });
 
   const devices = (c.visitors || []).map((d) => el("li", null, [deviceText(d.device), d.last_seen_at ? boxDateTime(d.last_seen_at) : ""].filter(Boolean).join(" · ")));
-  const trail = visitor && visitor.trail ? [section(T.trail, "profile-trail", trailList(visitor.trail))] : [];
+  const trail = visitor && visitor.trail ? [section(T.trail, "profile-trail", trailList(visitor.trail, visitor.online))] : [];
   P.panel.replaceChildren(
     heading(T.profile),
     head,

@@ -214,7 +214,7 @@ function pageCell(td, r) {
   title.dataset.cb = "visitor-page";
   const line = el("div", "muted small page-line");
   const since = el("span", "on-page");
-  line.append(pageLink(cur.url, cur.url, "url"), el("span", "sep", " · "), since, el("span", "sep", " · "), el("span", "pages", fmt("pagesN", { n: r.pages || 0 })));
+  line.append(pageLink(cur.url, cur.url, "url"), el("span", "sep", "·"), since, el("span", "sep", "·"), el("span", "pages", fmt("pagesN", { n: r.pages || 0 })));
   td.replaceChildren(title, line);
 }
 
@@ -446,17 +446,30 @@ function section(title, cb, nodes) {
   return s;
 }
 
-export function trailList(trail) {
+// How long a step of the trail was looked at: the visible time its beacon reported;
+// without a report, the time until the next page (or until now on the last one).
+function stepDwell(steps, i, online) {
+  const p = steps[i];
+  const last = i === steps.length - 1;
+  if (p.dwell_ms > 0 && !(online && last)) return p.dwell_ms;
+  const end = last ? (online ? Date.now() : null) : steps[i + 1].started_at;
+  if (typeof end !== "number" || typeof p.started_at !== "number") return p.dwell_ms || 0;
+  return Math.max(p.dwell_ms || 0, end - p.started_at);
+}
+
+// The pages of one visit, with their time on page.
+export function trailList(trail, online) {
   const ol = el("ol", "trail");
-  for (const p of trail || []) {
+  const steps = trail || [];
+  steps.forEach((p, i) => {
     const li = el("li");
     li.dataset.cb = "trail-item";
     const time = el("span", "time", boxClock(p.started_at).time);
-    const dwell = el("span", "dwell", dwellText(p.dwell_ms));
+    const dwell = el("span", "dwell", dwellText(stepDwell(steps, i, online)));
     dwell.dataset.cb = "dwell";
     li.append(time, pageLink(p.url, p.title || p.url, "title"), dwell);
     ol.append(li);
-  }
+  });
   return ol.children.length ? [ol] : [];
 }
 
@@ -476,7 +489,7 @@ export function chatLines(convs) {
   return (convs || []).map((c) => {
     const li = el("li");
     li.dataset.cb = "chat-item";
-    const agent = (c.agent && c.agent.display_name) || c.agent_name || "—";
+    const agent = (typeof c.agent === "string" ? c.agent : c.agent && c.agent.display_name) || "—";
     li.append(el("span", null, fmt("chatLine", { date: boxDateTime(c.created_at), agent })), " ");
     const a = el("a", null, T.transcriptLink);
     a.href = `/console/history/${encodeURIComponent(c.id)}`;
@@ -496,7 +509,7 @@ export function listOf(items, cls) {
 
 function renderSections(v) {
   const parts = [
-    section(T.trail, "detail-trail", trailList(v.trail)),
+    section(T.trail, "detail-trail", trailList(v.trail, v.online)),
     section(T.earlierVisits, "detail-visits", listOf(visitLines(v.visits), "plain")),
     section(T.earlierChats, "detail-chats", listOf(chatLines(v.conversations), "plain")),
   ];
@@ -593,10 +606,10 @@ export function wireVisitors() {
     tabCount: root.querySelector('[data-role="visitors-count"]'),
     chat: $("chat"),
     visitors: $("visitors"),
-    q: $("visitor-q"),
-    region: $("visitor-region"),
-    source: $("visitor-source"),
-    status: $("visitor-status"),
+    q: $("filter-q"),
+    region: $("filter-region"),
+    source: $("filter-source"),
+    status: $("filter-status"),
     rows: $("visitor-rows"),
     empty: $("visitors-empty"),
     total: $("visitors-total"),

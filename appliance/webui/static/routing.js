@@ -521,11 +521,14 @@
     });
   }
 
-  // The rule a refusal names: an index (0-based) or a "rules[2]..." field path.
+  // The rule a refusal names: an index (0-based), a "rules[2]..." field path, or a
+  // message that starts "rule 3: ..." (counted from 1, as the legends are).
   function refusedRule(info) {
     if (Number.isInteger(info.index)) return info.index;
-    const m = /rules\[(\d+)\]/.exec(String(info.field || ""));
-    return m ? Number(m[1]) : null;
+    const path = /rules\[(\d+)\]/.exec(String(info.field || ""));
+    if (path) return Number(path[1]);
+    const said = /^rule (\d+)\b/i.exec(String(info.message || ""));
+    return said ? Number(said[1]) - 1 : null;
   }
 
   $("invite-rules-add").addEventListener("click", () => {
