@@ -474,6 +474,16 @@ class Insight:
 
     # -- reading --------------------------------------------------------------
 
+    async def served_by(self, visitor_id: str, user_id: int) -> bool:
+        """Tell whether a user has (had) a chat with the visitor, as agent or invited."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM conversations c WHERE c.visitor_id = ? AND (c.agent_id = ? OR"
+            " EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id"
+            " AND p.user_id = ?)) LIMIT 1",
+            (visitor_id, user_id, user_id),
+        )
+        return row is not None
+
     async def detail(self, visitor_id: str) -> tuple[LiveVisitor, dict[str, Any]]:
         """Return a visitor (live or as last seen) and their row with trail, visits and
         conversations."""

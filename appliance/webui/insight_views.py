@@ -165,8 +165,9 @@ async def visitor_detail(request: web.Request) -> web.Response:
     session = current_session(request)
     box = request.app[BOX]
     visitor, data = await box.insight.detail(_visitor_path(request))
-    if not (await scope_of(request, session)).sees(visitor):
-        raise web.HTTPNotFound()
+    in_scope = (await scope_of(request, session)).sees(visitor)
+    if not in_scope and not await box.insight.served_by(visitor.id, session.user.id):
+        raise web.HTTPNotFound()  # neither in scope nor someone they chat(ted) with
     customer = data["customer"]
     data["customer"] = await box.customers.profile(customer["id"]) if customer else None
     return web.json_response({"visitor": data})

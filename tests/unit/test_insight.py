@@ -456,3 +456,14 @@ async def test_marking_a_customer_vip_from_a_chat_covers_every_device(tracked: B
             break
         await asyncio.sleep(0.02)
     assert live is not None and live.customer is not None and live.customer["tier"] == "vip"
+
+
+async def test_an_agent_who_served_a_visitor_may_look_them_up(tracked: Box) -> None:
+    agent = await online_agent(tracked, "sun")
+    other = await online_agent(tracked, "zhou")
+    vid = await new_visitor(tracked)
+    await view(tracked, vid)
+    invitation = await tracked.invitations.invite(agent, vid, "hi", Scope())
+    await tracked.invitations.accept(vid, invitation["id"])
+    assert await tracked.insight.served_by(vid, agent)
+    assert not await tracked.insight.served_by(vid, other)
