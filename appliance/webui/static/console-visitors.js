@@ -38,13 +38,22 @@ let dom = null;
 
 // ---- Formatting shared with the customer panel --------------------------------
 let zoneOffset = null; // minutes east of UTC of the box, once known
+let zoneTold = false; // the box said it (me, ready frame): ISO strings no longer count
 
-// The box sends ISO times with its own offset; learn it from them, so epoch
-// milliseconds show the box's wall clock too (a remote agent may sit elsewhere).
-export function learnZone(iso) {
-  const m = typeof iso === "string" ? /([+-])(\d{2}):?(\d{2})$/.exec(iso) : null;
+// The box's offset from UTC, as /api/console/me and the ready frame tell it.
+export function setBoxOffset(minutes) {
+  if (typeof minutes !== "number" || !Number.isFinite(minutes)) return;
+  zoneOffset = minutes;
+  zoneTold = true;
+}
+
+// Until it is told, learn it from the ISO times the box sends with its own offset, so
+// epoch milliseconds show the box's wall clock too (a remote agent may sit elsewhere).
+function learnZone(iso) {
+  if (zoneTold || typeof iso !== "string") return;
+  const m = /([+-])(\d{2}):?(\d{2})$/.exec(iso);
   if (m) zoneOffset = (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-  else if (typeof iso === "string" && /Z$/.test(iso)) zoneOffset = 0;
+  else if (/Z$/.test(iso)) zoneOffset = 0;
 }
 
 function offsetFor(ms) {

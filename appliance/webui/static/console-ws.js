@@ -8,7 +8,7 @@ import {
   findPending, forgetTyping, ingest, markFailed, noteOn, onTypingFrame, transmit,
 } from "./console-chat.js";
 import { applyRole, onViewers, onWorkItem } from "./console-team.js";
-import { onInvitationFrame, onVisitorsFrame, rewatch } from "./console-visitors.js";
+import { onInvitationFrame, onVisitorsFrame, rewatch, setBoxOffset } from "./console-visitors.js";
 
 const RECONNECT_BASE = 500; // ms, first reconnect delay
 const RECONNECT_CAP = 10000; // ms, longest reconnect delay
@@ -95,6 +95,7 @@ async function onReady(f) {
   sockReady = true;
   setConn("online");
   startPing();
+  setBoxOffset(f.utc_offset);
   if (f.user) {
     if (f.user.role) applyRole(f.user.role);
     if (f.user.status) setPresence(f.user.status);

@@ -22,7 +22,7 @@ import {
 import { changePresence, connect, setPresence } from "./console-ws.js";
 import { applyRole, loadWorkItems, wireTeam } from "./console-team.js";
 import { closePicker, loadCanned, openManager, pickerKey, updatePicker } from "./canned.js";
-import { wireVisitors } from "./console-visitors.js";
+import { setBoxOffset, wireVisitors } from "./console-visitors.js";
 import { wireProfile } from "./console-customer.js";
 
 function translatePage() {
@@ -67,6 +67,7 @@ function wireComposer() {
 async function loadMe() {
   try {
     const r = await api("GET", "/api/console/me");
+    setBoxOffset(r.utc_offset);
     if (r.user) {
       applyRole(r.user.role);
       if (r.user.status) setPresence(r.user.status);
