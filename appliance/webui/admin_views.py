@@ -1,25 +1,52 @@
-"""The local admin page: tunnel health and staff devices (LAN only by default)."""
+"""The local admin page and API: tunnel health, staff devices, the IP table, privacy
+settings and the sites' secrets (LAN only by default, admins only)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 from aiohttp import web
 
-from appliance.core.clock import local_text
+from appliance.core.clock import local_iso, local_text
+from appliance.core.errors import InvalidInput
+from appliance.core.iptable import FORMATS
 from appliance.webui.keys import BOX, TUNNEL
 from appliance.webui.pages import render
 from appliance.webui.security import current_session
+from appliance.webui.visitor_views import read_json
+
+_UPLOAD_MAX = 256 * 1024 * 1024  # bytes of an IP table file
+_UPLOAD_CHUNK = 64 * 1024  # bytes read from the socket at a time
+
+
+def _admin(request: web.Request) -> None:
+    current_session(request, roles=("admin",))
+
+
+def _table_status(request: web.Request) -> dict[str, Any]:
+    status = request.app[BOX].iptable.status()
+    return {**status, "imported_at": local_iso(status["imported_at"])}
+
+
+def widget_url(request: web.Request, public_host: str | None) -> str:
+    """Return the widget's address as a host site should load it."""
+    if public_host:
+        return f"https://{public_host}/widget.js"
+    return f"{request.scheme}://{request.host}/widget.js"
 
 
 async def admin_page(request: web.Request) -> web.Response:
-    """Show whether the box is enrolled, how its tunnel is, and its staff devices."""
-    current_session(request, roles=("admin",))
+    """Show the tunnel, staff devices, IP table, privacy settings and sites."""
+    _admin(request)
+    box = request.app[BOX]
     tunnel = request.app[TUNNEL][0]
     info = await tunnel.describe() if tunnel is not None else None
     if info is not None:
         for field in ("latest_handshake", "last_ok"):
             stamp = info.get(field)
             info[field + "_text"] = local_text(int(stamp * 1000)) if stamp else "—"
-    devices = await request.app[BOX].devices.list()
+    devices = await box.devices.list()
     rows = [
         {
             "name": d.name,
@@ -29,9 +56,94 @@ async def admin_page(request: web.Request) -> web.Response:
         }
         for d in devices
     ]
-    return render(request, "admin.html", {"tunnel": info, "devices": rows})
+    table = box.iptable.status()
+    context = {
+        "tunnel": info,
+        "devices": rows,
+        "ip_table": {**table, "imported": local_text(table["imported_at"])},
+        "privacy": box.box_settings.public(),
+        # Secrets stay out of the page: the reveal button fetches them.
+        "sites": [
+            {"key": s["key"], "name": s["name"], "created": s["created_at"]}
+            for s in await box.sites.list()
+        ],
+        "widget_url": widget_url(request, info.get("hostname") if info else None),
+        "formats": FORMATS,
+    }
+    return render(request, "admin.html", context)
+
+
+async def get_ip_table(request: web.Request) -> web.Response:
+    """Return how many ranges the IP table holds, from which format, imported when."""
+    _admin(request)
+    return web.json_response(_table_status(request))
+
+
+async def _body(request: web.Request) -> AsyncIterator[bytes]:
+    # Streaming past request.content: the app's client_max_size bounds only read(),
+    # post() and json(), so this route enforces its own, larger limit as it reads.
+    size = 0
+    async for chunk in request.content.iter_chunked(_UPLOAD_CHUNK):
+        size += len(chunk)
+        if size > _UPLOAD_MAX:
+            raise web.HTTPRequestEntityTooLarge(max_size=_UPLOAD_MAX, actual_size=size)
+        yield chunk
+
+
+async def import_ip_table(request: web.Request) -> web.Response:
+    """Replace the IP table with the uploaded file (raw body); a bad row changes nothing."""
+    _admin(request)
+    fmt = request.query.get("format", "auto")
+    if fmt not in FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(FORMATS)}")
+    length = request.content_length
+    if length is not None and length > _UPLOAD_MAX:
+        raise web.HTTPRequestEntityTooLarge(max_size=_UPLOAD_MAX, actual_size=length)
+    await request.app[BOX].iptable.import_csv(_body(request), fmt)
+    return web.json_response(_table_status(request))
+
+
+async def get_privacy(request: web.Request) -> web.Response:
+    """Return the privacy and retention settings."""
+    _admin(request)
+    return web.json_response(request.app[BOX].box_settings.public())
+
+
+async def put_privacy(request: web.Request) -> web.Response:
+    """Change some of the privacy and retention settings."""
+    _admin(request)
+    data = await read_json(request)
+    return web.json_response(await request.app[BOX].box_settings.update(data))
+
+
+async def list_sites(request: web.Request) -> web.Response:
+    """Return every site with its signing secret."""
+    _admin(request)
+    return web.json_response({"sites": await request.app[BOX].sites.list()})
+
+
+async def create_site(request: web.Request) -> web.Response:
+    """Add a site with a new secret."""
+    _admin(request)
+    data = await read_json(request)
+    site = await request.app[BOX].sites.create(data.get("key", ""), data.get("name", ""))
+    return web.json_response({"site": site}, status=201)
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    """Give a site a new secret; identities signed with the old one stop working."""
+    _admin(request)
+    site = await request.app[BOX].sites.rotate(request.match_info["key"])
+    return web.json_response({"site": site})
 
 
 def add_routes(app: web.Application) -> None:
     """Register the admin routes."""
     app.router.add_get("/admin", admin_page)
+    app.router.add_get("/api/admin/ip-table", get_ip_table)
+    app.router.add_post("/api/admin/ip-table", import_ip_table)
+    app.router.add_get("/api/admin/privacy", get_privacy)
+    app.router.add_put("/api/admin/privacy", put_privacy)
+    app.router.add_get("/api/admin/sites", list_sites)
+    app.router.add_post("/api/admin/sites", create_site)
+    app.router.add_post("/api/admin/sites/{key}/secret", rotate_secret)

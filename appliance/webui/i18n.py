@@ -198,6 +198,68 @@ _TEXT: dict[str, tuple[str, str]] = {
     "work_done": ("处理完成", "Done"),
     "work_closed_at": ("已处理 {time}", "Done {time}"),
     "work_none": ("没有留言或回电请求", "No messages or call-back requests"),
+    # Admin page: IP table, privacy, sites.
+    "adm_needs_js": ("以下表单需要启用 JavaScript。", "The forms below need JavaScript."),
+    "adm_iptable": ("IP 地址库", "IP address table"),
+    "adm_iptable_intro": (
+        "访客地区由此表查得,本机从不联网查询。可导入 ip2region 源数据(ip.merge.txt、"
+        "ipv4_source.txt / ipv6_source.txt)或 IP2Location LITE CSV(DB1、DB3、DB5、DB9、"
+        "DB11,IPv4 或 IPv6 版),最大 256 MiB。导入出错时保留原有数据。",
+        "Visitors' regions come from this table; the box never looks addresses up online. "
+        "Import ip2region source text (ip.merge.txt, ipv4_source.txt / ipv6_source.txt) or "
+        "an IP2Location LITE CSV (DB1, DB3, DB5, DB9, DB11; IPv4 or IPv6 edition), up to "
+        "256 MiB. A file with an error changes nothing.",
+    ),
+    "adm_ranges": ("地址段数", "Ranges"),
+    "adm_format": ("格式", "Format"),
+    "adm_imported": ("导入时间", "Imported"),
+    "adm_never": ("尚未导入", "Never"),
+    "adm_file": ("文件", "File"),
+    "adm_format_auto": ("自动识别", "Detect"),
+    "adm_import": ("导入", "Import"),
+    "adm_importing": ("正在导入,请稍候…", "Importing, please wait…"),
+    "adm_imported_ok": ("已导入 {n} 个地址段", "Imported {n} ranges"),
+    "adm_choose_file": ("请先选择文件", "Choose a file first"),
+    "adm_failed": ("失败:{message}", "Failed: {message}"),
+    "adm_privacy": ("隐私与保留", "Privacy and retention"),
+    "adm_honour_dnt": (
+        "尊重浏览器的“请勿跟踪”(DNT)和全局隐私控制(GPC):不记录这些访客的浏览轨迹",
+        "Honour Do-Not-Track and Global Privacy Control: do not record those visitors' pages",
+    ),
+    "adm_page_view_days": ("浏览记录保留天数(1–3650)", "Keep page views for days (1–3650)"),
+    "adm_decline_quiet_days": (
+        "访客拒绝邀请后,自动邀请暂停天数(0–365)",
+        "After a declined invitation, no automatic invitation for days (0–365)",
+    ),
+    "adm_save": ("保存", "Save"),
+    "adm_saved": ("已保存", "Saved"),
+    "adm_sites": ("网站与签名密钥", "Sites and signing secrets"),
+    "adm_sites_intro": (
+        "在网站页面中嵌入以下代码。已登录客户的身份由网站服务器用该站点的密钥签名:",
+        "Put this tag in the website's pages. The site's server signs a logged-in "
+        "customer's identity with the site's secret:",
+    ),
+    "adm_sign_hint": (
+        "ts 为当前 Unix 秒数,签名 10 分钟内有效且只能被一位访客使用;密钥只保存在网站服务器上,"
+        "切勿写进网页。",
+        "ts is the current Unix time in seconds; a signature is valid for 10 minutes and for "
+        "one visitor. Keep the secret on the site's server, never in a page.",
+    ),
+    "adm_site_key": ("站点代码", "Site key"),
+    "adm_site_name": ("名称", "Name"),
+    "adm_secret": ("密钥", "Secret"),
+    "adm_embed": ("嵌入代码", "Embed tag"),
+    "adm_reveal": ("显示", "Show"),
+    "adm_hide": ("隐藏", "Hide"),
+    "adm_rotate": ("更换密钥", "Rotate secret"),
+    "adm_rotate_confirm": (
+        "更换站点“{key}”的密钥?用旧密钥签名的身份将立即失效,网站服务器须改用新密钥。",
+        "Rotate the secret of the site “{key}”? Identities signed with the old one stop "
+        "working at once; the site's server must use the new one.",
+    ),
+    "adm_rotated": ("已更换密钥", "Secret rotated"),
+    "adm_add_site": ("添加站点", "Add a site"),
+    "adm_site_added": ("已添加站点", "Site added"),
 }
 
 

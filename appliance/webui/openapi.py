@@ -439,7 +439,11 @@ def _page_paths() -> dict[str, Any]:
         "/console": {"get": _page("The live console")},
         "/console/history": {"get": _page("Closed conversations")},
         "/console/history/{conv_id}": {"get": _page("A transcript", [_CONV_ID])},
-        "/admin": {"get": _page("Tunnel health and staff devices (LAN only, admins)")},
+        "/admin": {
+            "get": _page(
+                "Tunnel health, staff devices, IP table, privacy and sites (LAN only, admins)"
+            )
+        },
     }
 
 
@@ -527,7 +531,7 @@ def _conversation_schemas() -> dict[str, Any]:
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
     # Imported here: that module builds on the helpers above.
-    from appliance.webui import openapi_console, openapi_insight
+    from appliance.webui import openapi_admin, openapi_console, openapi_insight
 
     paths = {
         **_visitor_paths(),
@@ -541,6 +545,7 @@ def build_openapi() -> dict[str, Any]:
         **_console_paths(),
         **openapi_console.paths(),
         **openapi_insight.paths(),
+        **openapi_admin.paths(),
         **_page_paths(),
         **openapi_console.pages(),
     }
@@ -582,6 +587,7 @@ def build_openapi() -> dict[str, Any]:
                 **_conversation_schemas(),
                 **openapi_console.schemas(),
                 **openapi_insight.schemas(),
+                **openapi_admin.schemas(),
             },
         },
     }
