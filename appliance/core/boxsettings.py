@@ -101,7 +101,7 @@ class BoxSettings:
 
     @property
     def decline_quiet_days(self) -> int:
-        """How many days a visitor who declined an invitation is not invited by rules."""
+        """The fewest days between two automatic invitations of one visitor."""
         return int(self._values["decline_quiet_days"])
 
     def public(self) -> dict[str, Any]:

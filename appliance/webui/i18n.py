@@ -228,8 +228,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "adm_page_view_days": ("浏览记录保留天数(1–3650)", "Keep page views for days (1–3650)"),
     "adm_decline_quiet_days": (
-        "访客拒绝邀请后,自动邀请暂停天数(0–365)",
-        "After a declined invitation, no automatic invitation for days (0–365)",
+        "同一访客两次自动邀请之间至少间隔天数(0–365,不论是否接受)",
+        "Days between two automatic invitations of a visitor, whatever the answer (0–365)",
     ),
     "adm_save": ("保存", "Save"),
     "adm_saved": ("已保存", "Saved"),

@@ -137,8 +137,8 @@ def _privacy(*, required: bool) -> dict[str, Any]:
             **_INT,
             "minimum": 0,
             "maximum": 365,
-            "description": "days without automatic invitations after a visitor declined "
-            "one (default 7)",
+            "description": "the fewest days between two automatic invitations of one "
+            "visitor, whatever the answer (default 7)",
         },
     }
     schema = _obj(list(fields) if required else None, **fields)
