@@ -217,14 +217,18 @@ function srcCell(td, r) {
   td.replaceChildren(src, el("div", "muted small", visits));
 }
 
+// Without the scheme: what matters (host and path) fits the column better.
+const shortUrl = (url) => String(url || "").replace(/^https?:\/\//i, "");
+
 function pageCell(td, r) {
   const cur = r.current || {};
-  const title = el("div", "title", cur.title || cur.url || "—");
+  const title = el("div", "title", cur.title || shortUrl(cur.url) || "—");
   title.dataset.cb = "visitor-page";
-  const line = el("div", "muted small page-line");
-  const since = el("span", "on-page");
-  line.append(pageLink(cur.url, cur.url, "url"), el("span", "sep", "·"), since, el("span", "sep", "·"), el("span", "pages", fmt("pagesN", { n: r.pages || 0 })));
-  td.replaceChildren(title, line);
+  const link = el("div", "small page-url");
+  link.append(pageLink(cur.url, shortUrl(cur.url), "url"));
+  const line = el("div", "muted small");
+  line.append(el("span", "on-page"), el("span", "sep", "·"), el("span", "pages", fmt("pagesN", { n: r.pages || 0 })));
+  td.replaceChildren(title, link, line);
 }
 
 const FILL = { who: whoCell, where: whereCell, src: srcCell, page: pageCell };
@@ -442,8 +446,14 @@ function renderDetailHead(row, live) {
   dom.detailBadges.replaceChildren(...marks);
   const visits = row.returning ? fmt("visitReturning", { n: row.visits || 2 }) : T.visitNew;
   setText(dom.detailSub, [regionText(row.region), sourceText(row.source), visits, deviceText(row.device)].join(" · "));
-  if (!V.invites.has(row.id) && row.invitation && row.invitation.id) {
-    V.invites.set(row.id, { id: row.invitation.id, status: row.invitation.status, conversation_id: null });
+  // Someone else's invitation (a rule's, another tab's) is known only while it is
+  // pending; this console's own follow their frames to the end.
+  const known = V.invites.get(row.id);
+  const inv = row.invitation;
+  if (inv && inv.id && (!known || known.id !== inv.id)) {
+    V.invites.set(row.id, { id: inv.id, status: inv.status, conversation_id: null, own: false });
+  } else if (!inv && known && !known.own && live) {
+    V.invites.delete(row.id);
   }
   renderInvite(row);
 }
@@ -566,7 +576,9 @@ async function sendInvite(ev) {
     const inv = r.invitation || {};
     const known = V.invites.get(id);
     // A frame may already have told a later status of this invitation.
-    if (!known || known.id !== inv.id) V.invites.set(id, { id: inv.id, status: inv.status || "pending", conversation_id: inv.conversation_id || null });
+    if (!known || known.id !== inv.id || !known.own) {
+      V.invites.set(id, { id: inv.id, status: inv.status || "pending", conversation_id: inv.conversation_id || null, own: true });
+    }
   } catch (e) {
     dom.inviteError.textContent = inviteError(e);
     dom.inviteError.hidden = false;
@@ -580,7 +592,7 @@ export function onInvitationFrame(f) {
   const inv = f.invitation;
   if (!inv || !inv.visitor_id) return;
   if (inv.agent_id != null && Number(inv.agent_id) !== me.id) return;
-  const entry = { id: inv.id, status: inv.status, conversation_id: inv.conversation_id || null };
+  const entry = { id: inv.id, status: inv.status, conversation_id: inv.conversation_id || null, own: true };
   V.invites.set(inv.visitor_id, entry);
   if (inv.visitor_id === V.selected) renderInvite();
   if (inv.status === "accepted" && entry.conversation_id) openInvitedChat(inv.visitor_id, entry);
