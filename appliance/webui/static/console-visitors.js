@@ -5,7 +5,7 @@
 // http(s) URLs, opened without referrer or opener.
 
 import { LANG, T, fmt } from "./console-i18n.js";
-import { S, api, convPath, el, errText, me, root, tierText } from "./console-base.js";
+import { S, api, convPath, el, errText, isOverseer, me, root, tierText } from "./console-base.js";
 import { applyConversation, fillItem } from "./console-lists.js";
 import { select } from "./console-chat.js";
 import { wsSend } from "./console-ws.js";
@@ -504,17 +504,26 @@ export function visitLines(visits) {
   });
 }
 
+// The transcript page opens for supervisors, and for agents on their own chats only.
+function mayRead(c) {
+  if (isOverseer()) return true;
+  if (c.agent_id != null) return Number(c.agent_id) === me.id;
+  return typeof c.agent === "string" && c.agent === me.name;
+}
+
 export function chatLines(convs) {
   return (convs || []).map((c) => {
     const li = el("li");
     li.dataset.cb = "chat-item";
     const agent = (typeof c.agent === "string" ? c.agent : c.agent && c.agent.display_name) || "—";
-    li.append(el("span", null, fmt("chatLine", { date: boxDateTime(c.created_at), agent })), " ");
-    const a = el("a", null, T.transcriptLink);
-    a.href = `/console/history/${encodeURIComponent(c.id)}`;
-    a.target = "_blank";
-    a.rel = "noopener";
-    li.append(a);
+    li.append(el("span", null, fmt("chatLine", { date: boxDateTime(c.created_at), agent })));
+    if (mayRead(c)) {
+      const a = el("a", null, T.transcriptLink);
+      a.href = `/console/history/${encodeURIComponent(c.id)}`;
+      a.target = "_blank";
+      a.rel = "noopener";
+      li.append(" ", a);
+    }
     return li;
   });
 }
