@@ -25,7 +25,7 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from appliance.webui.keys import RELAY_PEERS
 from appliance.webui.relay_listener import VisitorListener
-from tests.conftest import PASSWORD, Agent, Running
+from tests.conftest import PASSWORD, Agent, Running, Visitor
 from tests.testca import client_context, make_ca_and_server, server_context
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
@@ -527,4 +527,63 @@ async def test_accepted_invitation_opens_the_chat_and_the_profile_panel(
         await page.screenshot(path=ARTIFACTS / "console-profile.png")
     finally:
         await ctx.close()
+    assert not errors, errors
+
+
+async def test_pages_of_fifty_and_private_addresses(
+    chromium: Browser,
+    make_app: Callable[..., Awaitable[Running]],
+    http_sessions: Callable[[], aiohttp.ClientSession],
+) -> None:
+    expect.set_options(timeout=WAIT)
+    # 55 visitors from one office address (loopback): a private network, not a region.
+    running = await make_app(ip_conv_burst=200)
+    await staff(running, http_sessions(), "boss", "陈主管", "supervisor")
+    http = http_sessions()
+    sockets = []
+    for n in range(55):
+        visitor = Visitor(running, http)
+        await visitor.start()
+        status, data, _ = await visitor.request(
+            "POST",
+            "/api/visitor/pageviews",
+            {"url": f"{SHOP}/item/{n}", "title": f"商品 {n:02d}", "referrer": ""},
+        )
+        assert status == 201, data
+        sockets.append(await visitor.ws())
+    errors: list[str] = []
+    sent: list[dict[str, Any]] = []
+    ctx, page = await console_for(chromium, running, "boss", errors, sent)
+    try:
+        total = page.locator('[data-cb="visitors-total"]')
+        shown = page.locator('[data-cb="visitors-range"]')
+        await expect(total).to_have_text("共 55 位访客")
+        await expect(page.locator(ROWS)).to_have_count(50)
+        await expect(shown).to_have_text("第 1–50 位")
+        await expect(page.locator('[data-cb="visitors-prev"]')).to_be_disabled()
+        await expect(page.locator(ROWS).first.locator('[data-cb="visitor-region"]')).to_have_text(
+            "内网"
+        )
+        await page.locator('[data-cb="visitors-next"]').click()
+        await expect(page.locator(ROWS)).to_have_count(5)
+        await expect(shown).to_have_text("第 51–55 位")
+        await expect(page.locator('[data-cb="visitors-next"]')).to_be_disabled()
+        # A new filter starts again from the first page; typing goes out once, at the end.
+        await page.locator('[data-cb="filter-q"]').press_sequentially("商品 07", delay=60)
+        await expect(page.locator(ROWS)).to_have_count(1)
+        await expect(page.locator(ROWS).locator('[data-cb="visitor-page"]')).to_have_text("商品 07")
+        await expect(total).to_have_text("共 1 位访客")
+        await page.locator('[data-cb="filter-q"]').fill("")
+        await expect(page.locator(ROWS)).to_have_count(50)
+        watches = [f for f in sent if f.get("type") == "watch_visitors"]
+        assert [(f["offset"], f["filter"]["q"]) for f in watches] == [
+            (0, ""),
+            (50, ""),
+            (0, "商品 07"),
+            (0, ""),
+        ], watches
+    finally:
+        await ctx.close()
+        for ws in sockets:
+            await ws.close()
     assert not errors, errors
