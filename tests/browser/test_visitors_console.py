@@ -52,6 +52,7 @@ KEYWORD = "路由器价格"
 INVITE = "您好，这款路由器今天有优惠，需要帮您介绍吗？"
 
 ROWS = '[data-cb="visitor-rows"] [data-cb="visitor-row"]'
+HOSTILE = '<img src=x onerror="document.title=1">商品 00'
 AGENT_ZONE = "America/Los_Angeles"  # never the box's zone here (that is this machine's)
 
 
@@ -547,7 +548,7 @@ async def test_pages_of_fifty_and_private_addresses(
         status, data, _ = await visitor.request(
             "POST",
             "/api/visitor/pageviews",
-            {"url": f"{SHOP}/item/{n}", "title": f"商品 {n:02d}", "referrer": ""},
+            {"url": f"{SHOP}/item/{n}", "title": HOSTILE if n == 0 else f"商品 {n:02d}"},
         )
         assert status == 201, data
         sockets.append(await visitor.ws())
@@ -567,6 +568,13 @@ async def test_pages_of_fifty_and_private_addresses(
         await page.locator('[data-cb="visitors-next"]').click()
         await expect(page.locator(ROWS)).to_have_count(5)
         await expect(shown).to_have_text("第 51–55 位")
+        # The oldest visitor is last. Their page title is their text, never markup.
+        hostile = page.locator(ROWS).filter(has_text=HOSTILE)
+        await expect(hostile.locator('[data-cb="visitor-page"]')).to_have_text(HOSTILE)
+        assert await page.locator('[data-cb="visitors"] img').count() == 0
+        link = hostile.locator("a.url")
+        await expect(link).to_have_attribute("rel", "noopener noreferrer")
+        await expect(link).to_have_attribute("href", f"{SHOP}/item/0")
         await expect(page.locator('[data-cb="visitors-next"]')).to_be_disabled()
         # A new filter starts again from the first page; typing goes out once, at the end.
         await page.locator('[data-cb="filter-q"]').press_sequentially("商品 07", delay=60)
