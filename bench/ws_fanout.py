@@ -53,6 +53,7 @@ _SETTLE = 3.0  # s between opening the idle sockets and reading the server's RSS
 _DRAIN = 30.0  # s at most after the window for replies still on their way
 _IDLE_PROBE = 2.0  # s of machine CPU sampled before each server starts
 _LAG_TICK = 0.010  # s between probes of the load generator's own loop lag
+_ERROR_FRAMES = 50  # error frames kept whole in the report
 _NS = 1_000_000_000  # ns per s
 _MS = 1_000_000  # ns per ms
 _AGENT_PASSWORD = "bench-agent-password"  # noqa: S105 - throwaway accounts in a temp dir
@@ -80,10 +81,13 @@ class Recorder:
     send_lag: list[int] = field(default_factory=list)
     loop_lag: list[int] = field(default_factory=list)
     sent: int = 0
+    unanswered: dict[int, str] = field(default_factory=dict)  # send time -> conversation
     delivered: int = 0  # visitor lines that reached an agent inside the window
+    reached: set[int] = field(default_factory=set)  # send times of lines an agent has had
     replies: int = 0  # agent replies that reached a visitor inside the window
     send_failures: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    error_frames: list[dict[str, Any]] = field(default_factory=list)  # the first few, as sent
     closed: Counter[str] = field(default_factory=Counter)
     joined: int = 0
     joined_all: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,6 +105,12 @@ class Recorder:
         self.joined += 1
         if self.joined >= self.expected_joins:
             self.joined_all.set()
+
+    def error(self, who: str, frame: dict[str, Any]) -> None:
+        """Count an error frame; keep the first few whole, for the report."""
+        self.errors[f"{who} {frame.get('code')}"] += 1
+        if len(self.error_frames) < _ERROR_FRAMES:
+            self.error_frames.append({"to": who, "at_ns": time.monotonic_ns(), **frame})
 
     def note_reply(self) -> None:
         """Notice when every line sent in the window has had its reply."""
@@ -174,7 +184,8 @@ class AgentClient:
                     now = time.monotonic_ns()
                     rec.delivered += rec.inside(now)
                     t_send = int(message["body"].split(" ", 1)[0])
-                    if rec.inside(t_send):
+                    if rec.inside(t_send) and t_send not in rec.reached:
+                        rec.reached.add(t_send)
                         rec.to_agent.append((t_send, now - t_send))
                     await self._reply(message["conversation_id"], t_send)
             elif kind == "conversation":
@@ -186,8 +197,11 @@ class AgentClient:
                     join = {"type": "join", "conversation_id": conv["id"], "after_seq": 0}
                     await ws.send_str(json.dumps(join))
                     rec.note_join()
+            elif kind == "left":
+                # As the console does: a chat that comes back later is joined again.
+                self._joined.discard(frame["conversation_id"])
             elif kind == "error":
-                rec.errors[f"agent {frame.get('code')}"] += 1
+                rec.error("agent", frame)
         rec.socket_ended("agent", ws)
 
     async def _reply(self, conv_id: str, t_send: int) -> None:
@@ -244,7 +258,9 @@ class Visitor:
                     now = time.monotonic_ns()
                     rec.replies += rec.inside(now)
                     t_send = int(message["body"].split(" ", 1)[0])
-                    if rec.inside(t_send):
+                    # The first reply counts; a line replayed to a second agent is
+                    # answered again.
+                    if rec.inside(t_send) and rec.unanswered.pop(t_send, None) is not None:
                         rec.round_trip.append((t_send, now - t_send))
                         rec.note_reply()
             elif kind == "ack":
@@ -254,7 +270,7 @@ class Visitor:
             elif kind == "pong":
                 self.pong.set()
             elif kind == "error":
-                rec.errors[f"visitor {frame.get('code')}"] += 1
+                rec.error("visitor", frame)
         rec.socket_ended("visitor", ws)
 
     async def send(self, t_sched: int) -> None:
@@ -264,6 +280,7 @@ class Visitor:
         now = time.monotonic_ns()
         if rec.inside(now):
             rec.sent += 1
+            rec.unanswered[now] = self.conv_id
             rec.send_lag.append(now - t_sched)
         self._sent += 1
         frame = {
@@ -295,6 +312,7 @@ class Params:
     seed: int
     compress: bool
     prelude: str  # Python run in the appliance process before it starts (experiments)
+    server_log_level: str  # the appliance's --log-level (INFO shows ring-outs)
 
 
 @dataclass
@@ -493,9 +511,12 @@ async def run_scenario(target: Target, p: Params, profile: Path | None) -> dict[
         "sent_per_s": round(rec.sent / window, 1),
         "delivered_per_s": round(rec.delivered / window, 1),
         "replies_per_s": round(rec.replies / window, 1),
-        "lost": rec.sent - len(rec.round_trip),
+        "lost": len(rec.unanswered),
+        # Which conversations they were in, for reading the kept data dir (--keep-data).
+        "lost_conversations": Counter(rec.unanswered.values()).most_common(50),
         "send_failures": rec.send_failures,
         "errors": dict(rec.errors),
+        "error_frames": rec.error_frames,
         "closed_sockets": dict(rec.closed),
         "idle_kib_per_conn": round((rss_after - rss_before) / p.visitors / 1024, 1),
         "server_rss_mib": round(rss_after / 2**20, 1),
@@ -587,9 +608,16 @@ def make_agent_template(root: Path, agents: int, max_chats: int) -> Path:
 
 
 def run_target(
-    name: str, p: Params, work: Path, template: Path | None, log: Path, profile: Path | None
+    name: str,
+    p: Params,
+    work: Path,
+    template: Path | None,
+    log: Path,
+    profile: Path | None,
+    keep: Path | None = None,
 ) -> dict[str, Any]:
-    """Start one server, run the scenario against it, stop it and clean up."""
+    """Start one server, run the scenario against it, stop it and clean up (or keep
+    the appliance's data dir at `keep`, to read what happened to each conversation)."""
     data: Path | None = None
     login = None
     if name == "baseline":
@@ -603,7 +631,7 @@ def run_target(
         if p.prelude:
             start = ["-c", f"{p.prelude}\n{_RUN_APPLIANCE}"]
         cmd = [sys.executable, *start, "--data", str(data), "run", "--no-mdns"]
-        cmd += ["--host", "127.0.0.1", "--port", "0", "--log-level", "WARNING"]
+        cmd += ["--host", "127.0.0.1", "--port", "0", "--log-level", p.server_log_level]
         env, login = _LIMIT_ENV, _appliance_login
     # Others' processes share the 2 cores: say how busy the machine was before.
     background = psutil.cpu_percent(interval=_IDLE_PROBE) * (os.cpu_count() or 1)
@@ -617,7 +645,9 @@ def run_target(
             result = runner.run(run_scenario(target, p, profile))
     finally:
         server.stop()
-        if data is not None:
+        if data is not None and keep is not None:
+            shutil.move(data, keep)
+        elif data is not None:
             shutil.rmtree(data, ignore_errors=True)
     result["server_log"] = server.log_summary()
     result["revision"] = revision
@@ -752,6 +782,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the appliance (pauses it: slower)"
     )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep each appliance run's data dir in bench/results/ (SQLite, for post-mortems)",
+    )
+    parser.add_argument("--server-log-level", default="WARNING", help="the appliance's")
     args = parser.parse_args(argv)
     names = [n for n in args.targets.split(",") if n]
     assert set(names) <= {"baseline", "appliance"}, "targets: baseline, appliance"
@@ -775,7 +811,8 @@ def main(argv: list[str] | None = None) -> int:
                     _RESULTS / f"{tag}.folded" if args.profile and name == "appliance" else None
                 )
                 log = _RESULTS / f"{tag}.log"
-                result = run_target(name, p, work, template, log, profile)
+                keep = _RESULTS / f"{tag}-data" if args.keep_data else None
+                result = run_target(name, p, work, template, log, profile, keep)
                 runs.append({"target": name, "repeat": i + 1, "result": result})
                 flat = _flatten(result)
                 print(
@@ -785,6 +822,8 @@ def main(argv: list[str] | None = None) -> int:
                     f" {flat['idle_kib_per_conn']} KiB/conn, server CPU {flat['cpu.server_pct']}%",
                     flush=True,
                 )
+                if keep is not None and name == "appliance":
+                    print(f"data dir kept: {keep.relative_to(_ROOT)}", flush=True)
                 if profile is not None and profile.exists():
                     print(profile_top(profile), flush=True)
     medians = summarize(runs, names)
