@@ -5,7 +5,8 @@ all jobs that are queued and runs them in its own thread, each inside a SAVEPOIN
 one transaction, then commits once: one thread hop and one fsync per batch rather
 than per statement. A job's caller is answered only after COMMIT returned, so an
 acknowledged write is on disk. Reads go through aiosqlite on a second connection
-(WAL lets them run beside the writer).
+(WAL lets them run beside the writer), each in one hop, so a read sees every write
+acknowledged before it started.
 
 Measured (bench/README.md): with aiosqlite doing every write statement as its own
 thread hop, the appliance saturated one core near 500 messages/s; running a whole
@@ -172,15 +173,17 @@ class Database:
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """Return all rows of a read query."""
         assert self._reader is not None, "database is not open"
-        async with self._reader.execute(sql, _bind(params)) as cursor:
-            return list(await cursor.fetchall())
+        # One hop that runs the statement to its end. A cursor kept open across hops
+        # (execute, then fetch, then close) holds the connection's read transaction,
+        # and while reads overlap it never ends: later reads kept seeing an old snapshot.
+        # Found by bench/ws_fanout.py: a console's join of the chat it had just been
+        # given read a snapshot without it and was refused.
+        return list(await self._reader.execute_fetchall(sql, _bind(params)))
 
     async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
-        """Return the first row of a read query, or None."""
-        assert self._reader is not None, "database is not open"
-        async with self._reader.execute(sql, _bind(params)) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        """Return the first row of a query that selects one row (it is read to its end)."""
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def _run_writer(self) -> None:
         stop = False
