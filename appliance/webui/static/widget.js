@@ -277,6 +277,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 .invite { position: fixed; right: 20px; bottom: 88px; z-index: 2147483000; width: 300px;
   max-width: calc(100vw - 40px); padding: 14px 16px 12px; background: #fff; border-radius: 12px;
   box-shadow: 0 8px 30px rgba(0,0,0,.25); display: flex; flex-direction: column; gap: 10px; }
+.invite .summary { display: flex; flex-direction: column; gap: 8px; }
 .invite .who { display: flex; align-items: center; gap: 10px; }
 .invite .avatar { flex: none; width: 36px; height: 36px; border-radius: 50%; background: #2563eb;
   color: #fff; font-weight: 600; display: flex; align-items: center; justify-content: center; }
@@ -398,7 +399,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
     "aria-modal": "false", "aria-label": t("invLabel"), "aria-describedby": "cb-invite-name cb-invite-text",
     hidden: "" }, [
     // A live region, so a screen reader says the invitation without moving focus to it.
-    h("div", { "aria-live": "polite" }, [
+    h("div", { class: "summary", "aria-live": "polite" }, [
       h("div", { class: "who" }, [invAvatar, h("div", {}, [invName, invRole])]),
       invText,
     ]),
