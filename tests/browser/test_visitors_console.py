@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from appliance.webui.keys import RELAY_PEERS
+from appliance.webui.keys import HUB, RELAY_PEERS
 from appliance.webui.relay_listener import VisitorListener
 from tests.conftest import PASSWORD, Agent, Running, Visitor
 from tests.testca import client_context, make_ca_and_server, server_context
@@ -273,7 +273,8 @@ async def test_visitors_by_region_filters_live_updates_and_invitation(
     contexts: list[BrowserContext] = []
     try:
         sent: list[dict[str, Any]] = []
-        ctx, b = await console_for(chromium, running, "bj", errors, [])
+        sent_b: list[dict[str, Any]] = []
+        ctx, b = await console_for(chromium, running, "bj", errors, sent_b)
         contexts.append(ctx)
         ctx, s = await console_for(chromium, running, "sh", errors, [])
         contexts.append(ctx)
@@ -339,6 +340,17 @@ async def test_visitors_by_region_filters_live_updates_and_invitation(
         still = await kept.evaluate("(tr) => tr.isConnected && tr.getAttribute('aria-selected')")
         assert still == "true", "the row was rebuilt or lost its selection"
 
+        # ---- the socket drops and comes back: the watch is sent again ----
+        before = sum(1 for f in sent_b if f.get("type") == "watch_visitors")
+        for conn in list(running.server.app[HUB].agents.get(str(bj.user_id), ())):
+            await conn.ws.close(code=1012)  # as a restarting service does
+        await eventually(lambda: sum(f.get("type") == "watch_visitors" for f in sent_b) > before)
+        await expect(b.locator('[data-cb="console"]')).to_have_attribute("data-conn", "online")
+        await beijing.view(f"{SHOP}/checkout", "结算 - 商城")
+        await expect(row(b, beijing).locator('[data-cb="visitor-page"]')).to_have_text(
+            "结算 - 商城"
+        )
+
         # ---- invite: sent, pending, then declined by the visitor ----
         message = detail.locator('[data-cb="visitor-invite-message"]')
         await expect(message).to_have_value("您好，有什么可以帮您？")
@@ -382,6 +394,14 @@ async def test_visitors_by_region_filters_live_updates_and_invitation(
         for ctx in contexts:
             await ctx.close()
     assert not errors, errors
+
+
+async def eventually(check: Callable[[], bool], timeout: float = WAIT / 1000) -> None:
+    """Wait until check() is true; fail after the timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.05)
 
 
 def box_clock(ms: int) -> str:
