@@ -342,3 +342,45 @@ async def test_prechat_contact_makes_a_customer(
         finally:
             await ctx.close()
     assert not errors, errors
+
+
+async def test_invitation_accepted_while_the_agent_is_away_waits_for_them(
+    chromium: Browser, appliance: Appliance, shop: Shop
+) -> None:
+    expect.set_options(timeout=WAIT)
+    await add_user(appliance, "wangfang", "--role", "agent", "--display-name", AGENT_NAME)
+    await appliance.start()
+    shop.box = appliance.origin
+    errors: list[str] = []
+    async with console_api(appliance, "wangfang") as agent:
+        await agent.post("/api/console/presence", {"status": "online"})
+        ctx = await chromium.new_context(locale="en-US", viewport=DESKTOP)
+        ctx.set_default_timeout(WAIT)
+        try:
+            shop.attrs = {"data-lang": "en"}
+            page, vid = await visit(ctx, shop, errors)
+            await seen_online(agent, vid)
+            path = f"/api/console/visitors/{vid}/invite"
+            await agent.post(path, {"message": INVITE}, status=201)
+            card = page.locator(CARD)
+            await expect(card).to_have_attribute("aria-label", "Chat invitation")
+            await expect(card.locator('[data-cb="invite-accept"]')).to_have_text("Accept")
+            await expect(card.locator('[data-cb="invite-decline"]')).to_have_text("No thanks")
+
+            # ---- the agent steps away before the visitor answers: the chat waits ----
+            await agent.post("/api/console/presence", {"status": "away"})
+            await card.locator('[data-cb="invite-accept"]').click()
+            status = page.locator('[data-cb="status"]')
+            await expect(status).to_have_attribute("data-state", "waiting")
+            # Their words are still the chat's first message, in their name.
+            invited = page.locator('[data-cb="message"][data-event="invitation"]')
+            await expect(invited.locator(".body")).to_have_text(INVITE)
+            await expect(invited.locator(".who")).to_have_text(AGENT_NAME)
+            await expect(invited).to_be_visible()
+
+            # ---- back online, the router gives the chat to them ----
+            await agent.post("/api/console/presence", {"status": "online"})
+            await expect(status).to_have_text(f"Connected with {AGENT_NAME}")
+        finally:
+            await ctx.close()
+    assert not errors, errors
