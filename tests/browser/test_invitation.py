@@ -54,14 +54,21 @@ async def visit(ctx: BrowserContext, shop: Shop, errors: list[str]) -> tuple[Pag
     return page, await visitor_id_of(page)
 
 
-async def visitor_row(agent: Agent, vid: str) -> dict[str, Any]:
-    return (await agent.get(f"/api/console/visitors/{vid}"))["visitor"]  # type: ignore[no-any-return]
+async def visitor_row(agent: Agent, vid: str) -> dict[str, Any] | None:
+    """Return the console's view of a visitor, None while the box does not list them."""
+    async with agent.http.get(agent.running.url(f"/api/console/visitors/{vid}")) as response:
+        if response.status == 404:
+            return None
+        assert response.status == 200, await response.text()
+        return (await response.json())["visitor"]  # type: ignore[no-any-return]
 
 
 async def seen_online(agent: Agent, vid: str) -> None:
     """Wait until the console sees the visitor live (their presence socket is up)."""
     await eventually(
-        lambda: visitor_row(agent, vid), lambda v: v["online"] is True, f"{vid} online"
+        lambda: visitor_row(agent, vid),
+        lambda v: v is not None and v["online"] is True,
+        f"{vid} online",
     )
 
 
