@@ -20,7 +20,14 @@ from typing import Any
 
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
-from appliance.core.errors import BadSignature, Expired, InvalidInput, NotFound, Replayed
+from appliance.core.errors import (
+    BadSignature,
+    ContactInvalid,
+    Expired,
+    InvalidInput,
+    NotFound,
+    Replayed,
+)
 from appliance.core.insight import VISIT_COLUMNS, visit_json
 from appliance.core.routing import TIERS
 from appliance.core.validate import text, whole
@@ -49,10 +56,10 @@ def split_contact(value: Any) -> tuple[str, str]:
         return "", ""
     if "@" in contact:
         if not _EMAIL.match(contact):
-            raise InvalidInput("contact is not a valid e-mail address")
+            raise ContactInvalid("contact is not a valid e-mail address")
         return contact, ""
     if not _PHONE.match(contact):
-        raise InvalidInput("contact must be a phone number or an e-mail address")
+        raise ContactInvalid("contact must be a phone number or an e-mail address")
     return "", contact
 
 

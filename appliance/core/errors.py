@@ -72,3 +72,15 @@ class Expired(Forbidden):
 
 class Replayed(Conflict):
     code = "replayed"
+
+
+class PhoneRequired(InvalidInput):
+    code = "phone_required"
+
+
+class MessageEmpty(InvalidInput):
+    code = "message_empty"
+
+
+class ContactInvalid(InvalidInput):
+    code = "contact_invalid"

@@ -9,7 +9,14 @@ from typing import Any
 from appliance.core.chats import Chats, Closed, read_conversation
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.db import Database
-from appliance.core.errors import Conflict, InvalidInput, NotFound
+from appliance.core.errors import (
+    Conflict,
+    ContactInvalid,
+    InvalidInput,
+    MessageEmpty,
+    NotFound,
+    PhoneRequired,
+)
 from appliance.core.events import EventBus, WorkItemChanged
 from appliance.core.visitors import new_id
 
@@ -42,18 +49,6 @@ def item_json(row: sqlite3.Row) -> dict[str, Any]:
         "closed_at": local_iso(row["closed_at"]),
         "closed_by": row["closed_by"],
     }
-
-
-class PhoneRequired(InvalidInput):
-    code = "phone_required"
-
-
-class MessageEmpty(InvalidInput):
-    code = "message_empty"
-
-
-class ContactInvalid(InvalidInput):
-    code = "contact_invalid"
 
 
 def _text(data: dict[str, Any], field: str, limit: int) -> str:

@@ -239,7 +239,7 @@ async def test_prechat_contact_over_http(running: Running, make_visitor: MakeVis
     status, data, _ = await visitor.request(
         "POST", "/api/visitor/conversations", {"name": "李雷", "contact": "not-a-contact"}
     )
-    assert status == 422 and "contact" in data["error"]["message"]
+    assert status == 422 and data["error"]["code"] == "contact_invalid"
     assert await running.box.chats.list_open_for_visitor(visitor.visitor_id) is None
     conv = await visitor.open(name="李雷", contact="13800138000")
     assert conv["status"] == "waiting"
