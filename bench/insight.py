@@ -57,7 +57,7 @@ import aiohttp
 import psutil  # type: ignore[import-untyped]
 from aiohttp import WSMsgType, web
 from provenance import git_revision, loop_factory, machine  # (bench/)
-from ws_fanout import ServerProcess  # (bench/)
+from ws_fanout import ServerProcess, profile_top  # (bench/)
 
 _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
@@ -318,16 +318,16 @@ def profiles(
 # -- measurement helpers -------------------------------------------------------------
 
 
-def _pct(values: list[int] | list[float], fraction: float, scale: float = _MS) -> float:
+def _pct(values: list[int] | list[float], fraction: float, scale: float = _MS) -> float | None:
     """Return the nearest-rank percentile, divided by scale (ns -> ms by default)."""
     if not values:
-        return float("nan")
+        return None
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
     return round(ordered[index] / scale, 3)
 
 
-def _dist(values: list[int], scale: float = _MS) -> dict[str, float]:
+def _dist(values: list[int], scale: float = _MS) -> dict[str, float | None]:
     return {
         "n": len(values),
         "p50": _pct(values, 0.5, scale),
@@ -392,6 +392,7 @@ def synthetic_live(
     """Return a registry of live visitors built the way Insight builds them."""
     live = LiveRegistry()
     now = int(time.time() * 1000)
+    made = []
     for p in people:
         source = source_of(classify(p.referrer, p.landing))
         trail = [
@@ -421,6 +422,8 @@ def synthetic_live(
         page = visitor.current
         assert page is not None
         visitor.group_id = first_route(routes, page.url, visitor.region["label"], 1)
+        made.append(visitor)
+    for visitor in sorted(made, key=lambda v: v.last_seen_at):  # as their page views came
         live.put(visitor)
     return live
 
@@ -435,6 +438,21 @@ def _views_for_a_second(live: LiveRegistry, rate: int, rng: random.Random) -> No
         visitor.pages += 1
         visitor.last_seen_at = now
         live.put(visitor)
+
+
+def _order_cost(live: LiveRegistry, params: Params, rng: random.Random) -> dict[str, float]:
+    """Time LiveRegistry.ordered() (the sort every query waits for after a change) after
+    each second of page views at the hub-tick rate."""
+    times = []
+    for _ in range(params.repeat_inproc):
+        _views_for_a_second(live, params.tick_rate, rng)
+        began = time.perf_counter_ns()
+        live.ordered()
+        times.append(time.perf_counter_ns() - began)
+    return {
+        "median_us": round(statistics.median(times) / 1000, 1),
+        "min_us": round(min(times) / 1000, 1),
+    }
 
 
 # The consoles of one hub tick: (scope, filter) per distinct key, as a call center has.
@@ -555,7 +573,7 @@ async def in_process(
             "ratio_cached_to_plain_pass": round(warm["median_us"] / base["median_us"], 1),
         }
     out["query"] = results
-    out["sort_only"] = _timed(lambda: (live.touch(), live.ordered()), params.repeat_inproc)
+    out["order_after_a_second_of_views"] = _order_cost(live, params, rng)
     out["row_only_50"] = _timed(lambda: [v.row() for v in plain[:50]], params.repeat_inproc)
     out["encode_50_rows"] = _timed(
         lambda: json.dumps(
@@ -610,6 +628,7 @@ async def page_view_in_process(
             one.append(time.perf_counter_ns() - began)
         me = psutil.Process()
         cpu0, t0 = sum(me.cpu_times()[:2]), time.perf_counter()
+        transactions = box.db.stats.transactions
         picks = [rng.choice(crowd) for _ in range(params.inproc_views)]
         await asyncio.gather(*(view(v, p, rng.choice(PAGES)[0], p.landing) for v, p in picks))
         wall = time.perf_counter() - t0
@@ -621,7 +640,7 @@ async def page_view_in_process(
                 "views": len(picks),
                 "views_per_s": round(len(picks) / wall),
                 "cpu_us_per_view": round(cpu / len(picks) * 1e6),
-                "writer_transactions": box.db.stats.transactions,
+                "writer_transactions": box.db.stats.transactions - transactions,
             },
         }
     finally:
@@ -869,6 +888,7 @@ class Params:
     netns: bool
     targets: tuple[str, ...]
     server_log_level: str
+    profile: bool  # py-spy the appliance during the closed-loop step
 
 
 @dataclass(frozen=True)
@@ -1022,6 +1042,11 @@ class Driver:
                 self.probes.answered(url, time.monotonic_ns())
 
 
+async def _idle(end: int) -> set[asyncio.Task[None]]:
+    await asyncio.sleep(max(0, end - time.monotonic_ns()) / _NS)
+    return set()
+
+
 async def _loop_lag(rec: StepRecorder) -> None:
     """Record how late the driver's own loop wakes: if it grows, the client is the limit."""
     while True:
@@ -1077,19 +1102,29 @@ class Sockets:
 
 
 def steps(p: Params, target: str) -> list[StepSpec]:
-    """Return the load steps: increasing open-loop rates, then closed loop."""
-    out = [StepSpec(f"{r:g}/s", r, 0, True) for r in p.rates]
-    if p.unwatched_rate and target == "appliance":
-        index = sum(1 for r in p.rates if r <= p.unwatched_rate)
+    """Return the steps: idle (the appliance's lag probes only, 2 page views/s) and one
+    rate with the consoles not watching; then, watching, idle and increasing open-loop
+    rates; then closed loop. The baseline runs idle, the rates and closed loop."""
+    appliance = target == "appliance"
+    out = []
+    if appliance and p.unwatched_rate:
+        out.append(StepSpec("idle, consoles not watching", 0, 0, False))
         name = f"{p.unwatched_rate:g}/s, consoles not watching"
-        out.insert(index, StepSpec(name, p.unwatched_rate, 0, False))
+        out.append(StepSpec(name, p.unwatched_rate, 0, False))
+    out.append(StepSpec("idle" + ", consoles watching" * appliance, 0, 0, True))
+    out += [StepSpec(f"{r:g}/s", r, 0, True) for r in p.rates]
     if p.clients:
         out.append(StepSpec(f"closed loop, {p.clients} clients", 0, p.clients, True))
     return out
 
 
 async def run_step(
-    driver: Driver, spec: StepSpec, p: Params, pid: int, consoles: list[Console]
+    driver: Driver,
+    spec: StepSpec,
+    p: Params,
+    pid: int,
+    consoles: list[Console],
+    spy_to: Path | None = None,
 ) -> tuple[dict[str, Any], tuple[int, int]]:
     """Run one step; return its figures and its window."""
     rec = StepRecorder()
@@ -1099,11 +1134,22 @@ async def run_step(
     lag = asyncio.create_task(_loop_lag(rec))
     if spec.rate:
         load = asyncio.create_task(driver.offer(rec, spec.rate, end))
-    else:
+    elif spec.clients:
         load = asyncio.create_task(driver.closed(rec, spec.clients, end))
+    else:
+        load = asyncio.create_task(_idle(end))
     await asyncio.sleep(p.warmup)
     clock = CpuClock({"server": pid, "driver": os.getpid()})
+    spy = None
+    if spy_to is not None:
+        spy = await asyncio.create_subprocess_exec(
+            "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+            "--duration", str(int(p.duration)), "--output", str(spy_to),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
     out = await load
+    if spy is not None:
+        await spy.wait()
     used = clock.seconds()
     lag.cancel()
     left = 0
@@ -1112,7 +1158,7 @@ async def run_step(
         left = len(pending)
         for task in pending:
             task.cancel()
-    ok = max(rec.ok, 1)
+    ok = rec.ok or None
     result: dict[str, Any] = {
         "step": spec.name,
         "offered_per_s": spec.rate or None,
@@ -1126,8 +1172,8 @@ async def run_step(
         "skipped_arrivals": rec.skipped,
         "still_out_after_drain": left,
         "cpu": CpuClock.percent(used),
-        "server_cpu_us_per_view": round(used["server"] / ok * 1e6),
-        "driver_cpu_us_per_view": round(used["driver"] / ok * 1e6),
+        "server_cpu_us_per_view": round(used["server"] / ok * 1e6) if ok else None,
+        "driver_cpu_us_per_view": round(used["driver"] / ok * 1e6) if ok else None,
         "driver_loop_lag_ms": _dist(rec.loop_lag),
     }
     return result, rec.window
@@ -1199,7 +1245,13 @@ async def configure(admin: Staff, table: Table) -> dict[str, Any]:
 
 
 async def scenario(
-    target: str, base: str, pid: int, people: list[Profile], p: Params, table: Table
+    target: str,
+    base: str,
+    pid: int,
+    people: list[Profile],
+    p: Params,
+    table: Table,
+    stamp: str,
 ) -> dict[str, Any]:
     """Set up visitors (and, on the appliance, consoles), run every step, return figures."""
     appliance = target == "appliance"
@@ -1262,13 +1314,18 @@ async def scenario(
         results = []
         watching = False
         for spec in steps(p, target):
-            if spec.watch != watching:
+            if consoles and spec.watch != watching:
                 await asyncio.sleep(_SWITCH)  # the last step's probes reach their frames
                 for console in consoles:
                     await console.watch(spec.watch)
                 watching = spec.watch
                 await asyncio.sleep(_SWITCH)
-            result, window = await run_step(driver, spec, p, pid, consoles)
+            spy_to = None
+            if p.profile and appliance and spec.clients:
+                spy_to = _RESULTS / f"insight-{stamp}-appliance.folded"
+            result, window = await run_step(driver, spec, p, pid, consoles, spy_to)
+            if spy_to is not None and spy_to.exists():
+                print(profile_top(spy_to, 25), flush=True)
             result["server_rss_mib"] = round(server.memory_info().rss / 2**20, 1)
             results.append((result, window))
             print(
@@ -1334,7 +1391,7 @@ def run_target(
         base = f"http://127.0.0.1:{server.port}"
         fresh = [dataclasses.replace(v) for v in people]
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            result = runner.run(scenario(target, base, server.proc.pid, fresh, p, table))
+            result = runner.run(scenario(target, base, server.proc.pid, fresh, p, table, stamp))
     finally:
         server.stop()
         if data is not None:
@@ -1349,25 +1406,27 @@ def run_target(
 
 
 def ratios(http: dict[str, Any]) -> list[dict[str, Any]]:
-    """Return appliance/baseline per step both ran (same name)."""
+    """Return appliance/baseline per step both ran (idle: the appliance's with consoles
+    watching)."""
     if "baseline" not in http or "appliance" not in http:
         return []
     base = {s["step"]: s for s in http["baseline"]["steps"]}
+
+    def ratio(a: float | None, z: float | None) -> float | None:
+        return round(a / z, 2) if a is not None and z else None
+
     out = []
     for step in http["appliance"]["steps"]:
-        b = base.get(step["step"])
+        b = base.get(step["step"].replace(", consoles watching", ""))
         if b is None:
             continue
-
-        def ratio(a: float, z: float) -> float | None:
-            return round(a / z, 2) if z else None
-
         out.append(
             {
                 "step": step["step"],
                 "achieved": ratio(step["achieved_per_s"], b["achieved_per_s"]),
                 "latency_p50": ratio(step["latency_ms"]["p50"], b["latency_ms"]["p50"]),
                 "latency_p99": ratio(step["latency_ms"]["p99"], b["latency_ms"]["p99"]),
+                "server_cpu": ratio(step["cpu"]["server_pct"], b["cpu"]["server_pct"]),
                 "server_cpu_per_view": ratio(
                     step["server_cpu_us_per_view"], b["server_cpu_us_per_view"]
                 ),
@@ -1389,9 +1448,9 @@ def summary(report: dict[str, Any]) -> str:
             frames = s.get("consoles", {}).get("frames_per_s_median", "")
             lag = s.get("probes", {}).get("lag_ms", {})
             lines.append(
-                f"{s['step']:36}{s['achieved_per_s']:>9}{s['latency_ms']['p50']:>9}"
-                f"{s['latency_ms']['p99']:>9}{s['cpu']['server_pct']:>7}"
-                f"{s['server_cpu_us_per_view']:>9}{s['cpu']['others_pct']:>9}{frames!s:>9}"
+                f"{s['step']:36}{s['achieved_per_s']:>9}{s['latency_ms']['p50']!s:>9}"
+                f"{s['latency_ms']['p99']!s:>9}{s['cpu']['server_pct']:>7}"
+                f"{s['server_cpu_us_per_view']!s:>9}{s['cpu']['others_pct']:>9}{frames!s:>9}"
                 f"{lag.get('p50', '')!s:>9}{lag.get('p99', '')!s:>9}"
             )
     for r in report["ratio_appliance_to_baseline"]:
@@ -1469,6 +1528,7 @@ def _params(args: argparse.Namespace, netns: bool) -> Params:
         netns=netns,
         targets=tuple(t for t in args.targets.split(",") if t),
         server_log_level=args.server_log_level,
+        profile=args.profile,
     )
 
 
@@ -1488,6 +1548,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--netns", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--server-log-level", default="WARNING")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the appliance in the closed-loop step"
+    )
     parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_baseline:
