@@ -5,9 +5,9 @@
 import { T, fmt } from "./console-i18n.js";
 import { S, api, el, errText, root, tierText } from "./console-base.js";
 import {
-  boxDateTime, chatLines, deviceText, listOf, regionText, sourceText, tierBadge, trailList,
-  visitLines,
-} from "./console-visitors.js";
+  boxDateTime, chatLines, deviceText, listOf, regionText, section, sourceText, tierBadge,
+  trailList, visitLines,
+} from "./console-visit.js";
 
 const RELOAD_AFTER = 30000; // ms; re-opening the same chat within this keeps the panel as is
 const SAVED_FOR = 3000; // ms the "saved" note stays up
@@ -66,13 +66,6 @@ function onSelect() {
 }
 
 const heading = (text) => el("h2", null, text);
-
-function section(title, cb, nodes) {
-  const s = el("section", "detail-section");
-  s.dataset.cb = cb;
-  s.append(el("h3", null, title), ...(nodes.length ? nodes : [el("p", "muted", T.nothing)]));
-  return s;
-}
 
 async function load(vid) {
   const token = ++P.token;

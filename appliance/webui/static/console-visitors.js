@@ -1,11 +1,14 @@
 // The 访客 view: live visitors in this agent's scope, filtered and paged by the server
 // over the console socket (watch_visitors / visitors frames), and a detail panel per
 // visitor with the trail of the visit, earlier visits and chats, and an invitation form.
-// Visitor data is untrusted: every URL and title goes in as text; links only for
-// http(s) URLs, opened without referrer or opener.
+// Visitor data is untrusted: it goes in as text (see console-visit.js for links).
 
-import { LANG, T, fmt } from "./console-i18n.js";
-import { S, api, convPath, el, errText, isOverseer, me, root, tierText } from "./console-base.js";
+import { T, fmt } from "./console-i18n.js";
+import { S, api, convPath, el, errText, me, root } from "./console-base.js";
+import {
+  chatLines, deviceText, dwellText, listOf, pageLink, regionText, section, sourceText,
+  statusOf, statusText, tierBadge, trailList, visitLines, visitorLabel,
+} from "./console-visit.js";
 import { applyConversation, fillItem } from "./console-lists.js";
 import { select } from "./console-chat.js";
 import { wsSend } from "./console-ws.js";
@@ -35,132 +38,6 @@ const V = {
 };
 
 let dom = null;
-
-// ---- Formatting shared with the customer panel --------------------------------
-let zoneOffset = null; // minutes east of UTC of the box, once known
-let zoneTold = false; // the box said it (me, ready frame): ISO strings no longer count
-
-// The box's offset from UTC, as /api/console/me and the ready frame tell it.
-export function setBoxOffset(minutes) {
-  if (typeof minutes !== "number" || !Number.isFinite(minutes)) return;
-  zoneOffset = minutes;
-  zoneTold = true;
-}
-
-// Until it is told, learn it from the ISO times the box sends with its own offset, so
-// epoch milliseconds show the box's wall clock too (a remote agent may sit elsewhere).
-function learnZone(iso) {
-  if (zoneTold || typeof iso !== "string") return;
-  const m = /([+-])(\d{2}):?(\d{2})$/.exec(iso);
-  if (m) zoneOffset = (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3]));
-  else if (/Z$/.test(iso)) zoneOffset = 0;
-}
-
-function offsetFor(ms) {
-  if (zoneOffset === null) {
-    for (const rec of S.convs.values()) {
-      learnZone(rec.conv.created_at);
-      if (zoneOffset !== null) break;
-    }
-  }
-  return zoneOffset === null ? -new Date(ms).getTimezoneOffset() : zoneOffset;
-}
-
-// {date: "YYYY-MM-DD", time: "HH:MM"} in box-local time, from epoch ms or an ISO string.
-export function boxClock(value) {
-  if (typeof value === "string") {
-    learnZone(value);
-    const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})/.exec(value);
-    return m ? { date: m[1], time: `${m[2]}:${m[3]}` } : { date: "", time: "" };
-  }
-  if (typeof value !== "number" || !Number.isFinite(value)) return { date: "", time: "" };
-  const iso = new Date(value + offsetFor(value) * 60000).toISOString();
-  return { date: iso.slice(0, 10), time: iso.slice(11, 16) };
-}
-
-export const boxDateTime = (value) => {
-  const c = boxClock(value);
-  return c.date ? `${c.date} ${c.time}` : "";
-};
-
-// mm:ss, or h:mm:ss from an hour on.
-export function dwellText(ms) {
-  const s = Math.max(0, Math.floor((Number(ms) || 0) / 1000));
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, "0");
-  const ss = String(s % 60).padStart(2, "0");
-  return s >= 3600 ? `${Math.floor(s / 3600)}:${mm}:${ss}` : `${mm}:${ss}`;
-}
-
-const ENGINES = {
-  "zh-CN": { baidu: "百度", sogou: "搜狗", so360: "360 搜索", shenma: "神马", bing: "必应", google: "谷歌", toutiao: "头条搜索", yandex: "Yandex", duckduckgo: "DuckDuckGo", yahoo: "雅虎" },
-  en: { baidu: "Baidu", sogou: "Sogou", so360: "360 Search", shenma: "Shenma", bing: "Bing", google: "Google", toutiao: "Toutiao", yandex: "Yandex", duckduckgo: "DuckDuckGo", yahoo: "Yahoo" },
-};
-const engineName = (key) => ENGINES[LANG][key] || key || T.sourceSearch;
-
-export function regionText(region) {
-  const r = region || {};
-  if (r.label) return r.label;
-  return r.status === "private" ? T.regionPrivate : T.regionUnknown;
-}
-
-// A source object as the server sends it, or the flat columns of a stored visit.
-export function sourceText(src) {
-  const s = src || {};
-  const kind = s.kind || s.source_kind || "direct";
-  if (kind === "search") {
-    const engine = engineName(s.engine);
-    return s.keyword ? fmt("searchKeyword", { engine, keyword: s.keyword }) : fmt("searchHidden", { engine });
-  }
-  if (kind === "campaign") {
-    const utm = s.utm || {};
-    const name = s.campaign || utm.utm_campaign || utm.campaign || s.site || s.referrer_host || "";
-    return name ? fmt("campaignName", { name }) : T.sourceCampaign;
-  }
-  if (kind === "referral") {
-    const site = s.site || s.referrer_host || "";
-    return site ? fmt("referralSite", { site }) : T.sourceReferral;
-  }
-  return T.sourceDirect;
-}
-
-const KINDS = { mobile: "kindMobile", tablet: "kindTablet", desktop: "kindDesktop", bot: "kindBot" };
-
-export function deviceText(device) {
-  const d = device || {};
-  const kind = T[KINDS[d.kind] || "kindUnknown"];
-  const parts = [d.browser, d.os].filter(Boolean).join(" · ");
-  if (!parts) return kind;
-  return LANG === "en" ? `${parts} (${kind})` : `${parts}（${kind}）`;
-}
-
-// A link to a page the visitor saw: only http(s), new tab, no opener, no referrer.
-export function pageLink(url, text, cls) {
-  let u = null;
-  try { u = new URL(String(url || "")); } catch (_) { /* not an absolute URL */ }
-  const label = text || String(url || "");
-  if (!u || (u.protocol !== "http:" && u.protocol !== "https:")) return el("span", cls || "url", label);
-  const a = el("a", cls || "url", label);
-  a.href = u.href;
-  a.target = "_blank";
-  a.rel = "noopener noreferrer";
-  a.title = u.href;
-  return a;
-}
-
-export const visitorLabel = (id) => `${T.visitor} ${String(id || "").slice(-4)}`;
-
-export function statusOf(row) {
-  if (row.status === "browsing" || row.status === "chatting" || row.status === "invited") return row.status;
-  if (row.conversation_id) return "chatting";
-  if (row.invitation && row.invitation.status === "pending") return "invited";
-  return "browsing";
-}
-
-const STATUS_TEXT = { browsing: "statusBrowsing", chatting: "statusChatting", invited: "statusInvited" };
-
-export function tierBadge(tier) {
-  return tier === "vip" || tier === "member" ? el("span", `badge tier-${tier}`, tierText(tier)) : null;
-}
 
 // ---- The list --------------------------------------------------------------
 function setText(node, text) {
@@ -195,7 +72,7 @@ function whoCell(td, r) {
   name.append(dot, el("strong", null, (r.customer && r.customer.name) || visitorLabel(r.id)));
   const marks = el("div", "badges");
   const status = statusOf(r);
-  const st = el("span", `badge status-${status}`, T[STATUS_TEXT[status]]);
+  const st = el("span", `badge status-${status}`, statusText(status));
   st.dataset.cb = "visitor-status";
   marks.append(st);
   const tier = tierBadge((r.customer && r.customer.tier) || r.tier);
@@ -439,7 +316,7 @@ function renderDetailHead(row, live) {
   setText(dom.detailName, (row.customer && row.customer.name) || visitorLabel(row.id));
   const marks = [];
   const status = statusOf(row);
-  marks.push(el("span", `badge status-${status}`, T[STATUS_TEXT[status]]));
+  marks.push(el("span", `badge status-${status}`, statusText(status)));
   const tier = tierBadge((row.customer && row.customer.tier) || row.tier);
   if (tier) marks.push(tier);
   if (row.customer && row.customer.verified) marks.push(el("span", "badge verified", T.verified));
@@ -456,83 +333,6 @@ function renderDetailHead(row, live) {
     V.invites.delete(row.id);
   }
   renderInvite(row);
-}
-
-function section(title, cb, nodes) {
-  const s = el("section", "detail-section");
-  s.dataset.cb = cb;
-  s.append(el("h3", null, title), ...(nodes.length ? nodes : [el("p", "muted", T.nothing)]));
-  return s;
-}
-
-// How long a step of the trail was looked at: the visible time its beacon reported;
-// without a report, the time until the next page (or until now on the last one).
-function stepDwell(steps, i, online) {
-  const p = steps[i];
-  const last = i === steps.length - 1;
-  if (p.dwell_ms > 0 && !(online && last)) return p.dwell_ms;
-  const end = last ? (online ? Date.now() : null) : steps[i + 1].started_at;
-  if (typeof end !== "number" || typeof p.started_at !== "number") return p.dwell_ms || 0;
-  return Math.max(p.dwell_ms || 0, end - p.started_at);
-}
-
-// The pages of one visit, with their time on page.
-export function trailList(trail, online) {
-  const ol = el("ol", "trail");
-  const steps = trail || [];
-  steps.forEach((p, i) => {
-    const li = el("li");
-    li.dataset.cb = "trail-item";
-    const time = el("span", "time", boxClock(p.started_at).time);
-    const dwell = el("span", "dwell", dwellText(stepDwell(steps, i, online)));
-    dwell.dataset.cb = "dwell";
-    li.append(time, pageLink(p.url, p.title || p.url, "title"), dwell);
-    ol.append(li);
-  });
-  return ol.children.length ? [ol] : [];
-}
-
-export function visitLines(visits) {
-  return (visits || []).map((v) => {
-    const li = el("li", null, fmt("visitLine", {
-      date: boxDateTime(v.started_at),
-      source: sourceText(v.source || v),
-      pages: v.pages || 0,
-    }));
-    li.dataset.cb = "visit-item";
-    return li;
-  });
-}
-
-// The transcript page opens for supervisors, and for agents on their own chats only.
-function mayRead(c) {
-  if (isOverseer()) return true;
-  if (c.agent_id != null) return Number(c.agent_id) === me.id;
-  return typeof c.agent === "string" && c.agent === me.name;
-}
-
-export function chatLines(convs) {
-  return (convs || []).map((c) => {
-    const li = el("li");
-    li.dataset.cb = "chat-item";
-    const agent = (typeof c.agent === "string" ? c.agent : c.agent && c.agent.display_name) || "—";
-    li.append(el("span", null, fmt("chatLine", { date: boxDateTime(c.created_at), agent })));
-    if (mayRead(c)) {
-      const a = el("a", null, T.transcriptLink);
-      a.href = `/console/history/${encodeURIComponent(c.id)}`;
-      a.target = "_blank";
-      a.rel = "noopener";
-      li.append(" ", a);
-    }
-    return li;
-  });
-}
-
-export function listOf(items, cls) {
-  if (!items.length) return [];
-  const ul = el("ul", cls);
-  ul.append(...items);
-  return [ul];
 }
 
 function renderSections(v) {

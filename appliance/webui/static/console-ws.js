@@ -8,7 +8,8 @@ import {
   findPending, forgetTyping, ingest, markFailed, noteOn, onTypingFrame, transmit,
 } from "./console-chat.js";
 import { applyRole, onViewers, onWorkItem } from "./console-team.js";
-import { onInvitationFrame, onVisitorsFrame, rewatch, setBoxOffset } from "./console-visitors.js";
+import { onInvitationFrame, onVisitorsFrame, rewatch } from "./console-visitors.js";
+import { setBoxOffset } from "./console-visit.js";
 
 const RECONNECT_BASE = 500; // ms, first reconnect delay
 const RECONNECT_CAP = 10000; // ms, longest reconnect delay

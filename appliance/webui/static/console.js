@@ -5,6 +5,7 @@
 //   console-ws.js     socket, presence    console-team.js   transfer, conference, collision
 //   canned.js         canned answers
 //   console-visitors.js  the visitors view and invitations
+//   console-visit.js     how a visit reads (times, sources, trails)
 //   console-customer.js  the customer profile beside the chat
 // Framework-free on purpose (STYLE.md #12). Every string that came from a user or
 // visitor is inserted with textContent, never as HTML.
@@ -22,7 +23,8 @@ import {
 import { changePresence, connect, setPresence } from "./console-ws.js";
 import { applyRole, loadWorkItems, wireTeam } from "./console-team.js";
 import { closePicker, loadCanned, openManager, pickerKey, updatePicker } from "./canned.js";
-import { setBoxOffset, wireVisitors } from "./console-visitors.js";
+import { wireVisitors } from "./console-visitors.js";
+import { setBoxOffset } from "./console-visit.js";
 import { wireProfile } from "./console-customer.js";
 
 function translatePage() {
