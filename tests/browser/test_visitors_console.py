@@ -545,6 +545,10 @@ async def test_accepted_invitation_opens_the_chat_and_the_profile_panel(
         await expect(panel.locator('[data-cb="chat-item"] a')).to_have_attribute(
             "href", f"/console/history/{answer['conversation']['id']}"
         )
+        # A tier chosen in the chat head is the customer's: the panel follows.
+        await page.locator('[data-cb="tier"]').select_option("vip")
+        await expect(panel.locator('[data-cb="customer-head"] .tier-vip')).to_have_text("VIP")
+        await expect(panel.locator('[data-cb="customer-tier"]')).to_have_value("vip")
         await page.screenshot(path=ARTIFACTS / "console-profile.png")
     finally:
         await ctx.close()

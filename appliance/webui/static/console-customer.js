@@ -3,7 +3,7 @@
 // this visit tells (region, source, trail). Everything from visitors goes in as text.
 
 import { T, fmt } from "./console-i18n.js";
-import { S, api, el, errText, root, tierText } from "./console-base.js";
+import { S, api, el, errText, root, tierText, ui } from "./console-base.js";
 import {
   boxDateTime, chatLines, deviceText, listOf, regionText, section, sourceText, tierBadge,
   trailList, visitLines,
@@ -11,6 +11,7 @@ import {
 
 const RELOAD_AFTER = 30000; // ms; re-opening the same chat within this keeps the panel as is
 const SAVED_FOR = 3000; // ms the "saved" note stays up
+const TIER_RELOAD = 1000; // ms after a tier change in the chat head before the panel reloads
 const COLLAPSED_KEY = "callbox.profile.hidden";
 
 const P = {
@@ -233,5 +234,10 @@ export function wireProfile() {
     if (!P.collapsed) onSelect();
   });
   root.addEventListener("cb:select", onSelect);
+  // A tier chosen in the chat head goes to the customer too: show it once saved.
+  ui.tier.addEventListener("change", () => {
+    P.loadedAt = 0;
+    setTimeout(() => { if (!P.dirty && P.vid === visitorOf(S.selected)) load(P.vid); }, TIER_RELOAD);
+  });
   syncProfilePanel();
 }
