@@ -549,6 +549,11 @@ async def test_accepted_invitation_opens_the_chat_and_the_profile_panel(
         await page.locator('[data-cb="tier"]').select_option("vip")
         await expect(panel.locator('[data-cb="customer-head"] .tier-vip')).to_have_text("VIP")
         await expect(panel.locator('[data-cb="customer-tier"]')).to_have_value("vip")
+        # And the other way: a tier saved in the panel shows in the chat head and list.
+        await panel.locator('[data-cb="customer-tier"]').select_option("member")
+        await panel.locator('[data-cb="customer-save"]').click()
+        await expect(page.locator('[data-cb="chat-badges"] .tier-member')).to_have_text("会员")
+        await expect(page.locator('[data-cb="tier"]')).to_have_value("member")
         await page.screenshot(path=ARTIFACTS / "console-profile.png")
     finally:
         await ctx.close()

@@ -4,6 +4,8 @@
 
 import { T, fmt } from "./console-i18n.js";
 import { S, api, el, errText, root, tierText, ui } from "./console-base.js";
+import { fillItem } from "./console-lists.js";
+import { renderChatHead } from "./console-chat.js";
 import {
   boxDateTime, chatLines, deviceText, listOf, regionText, section, sourceText, tierBadge,
   trailList, visitLines,
@@ -209,6 +211,7 @@ async function saveCustomer(c, form, save, err, ok, visitor) {
     const r = await api("PATCH", `/api/console/customers/${encodeURIComponent(c.id)}`, body);
     const fresh = { ...c, ...(r.customer || body) };
     P.dirty = false;
+    if (body.tier) showTier(fresh, body.tier);
     renderCustomer(fresh, visitor);
     const note = P.panel.querySelector('[data-cb="customer-saved"]');
     if (note) {
@@ -221,6 +224,18 @@ async function saveCustomer(c, form, save, err, ok, visitor) {
   } finally {
     save.disabled = false;
   }
+}
+
+// The box gives every device of the customer the new tier: so do their chats here.
+function showTier(c, tier) {
+  const ids = new Set((c.visitors || []).map((v) => v.id));
+  ids.add(P.vid);
+  for (const rec of S.convs.values()) {
+    if (!rec.conv.visitor || !ids.has(rec.conv.visitor.id)) continue;
+    rec.conv = { ...rec.conv, tier };
+    if (rec.li) fillItem(rec);
+  }
+  renderChatHead();
 }
 
 export function wireProfile() {
