@@ -246,7 +246,7 @@ class Customers:
                 dict(r)
                 for r in conn.execute(
                     "SELECT c.id, c.visitor_id, c.status, c.created_at, c.closed_at,"
-                    " u.display_name AS agent FROM conversations c"
+                    " c.agent_id, u.display_name AS agent FROM conversations c"
                     " LEFT JOIN users u ON u.id = c.agent_id WHERE c.visitor_id IN"
                     " (SELECT id FROM visitors WHERE customer_id = ?)"
                     " ORDER BY c.created_at DESC LIMIT ?",

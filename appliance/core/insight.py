@@ -503,7 +503,8 @@ class Insight:
             conversations = [
                 dict(r)
                 for r in conn.execute(
-                    "SELECT c.id, c.status, c.created_at, c.closed_at, u.display_name AS agent"
+                    "SELECT c.id, c.status, c.created_at, c.closed_at, c.agent_id,"
+                    " u.display_name AS agent"
                     " FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
                     " WHERE c.visitor_id = ? ORDER BY c.created_at DESC LIMIT 20",
                     (visitor_id,),

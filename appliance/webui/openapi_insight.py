@@ -328,7 +328,12 @@ def schemas() -> dict[str, Any]:
         created_at=_MS,
     )
     history = _obj(
-        id=_STR, status=_STR, created_at=_MS, closed_at=_nullable(_MS), agent=_nullable(_STR)
+        id=_STR,
+        status=_STR,
+        created_at=_MS,
+        closed_at=_nullable(_MS),
+        agent_id=_nullable(_INT),
+        agent=_nullable(_STR),
     )
     return {
         "PageViewRef": _obj(
