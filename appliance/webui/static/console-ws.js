@@ -144,10 +144,25 @@ function onFrame(f) {
   }
 }
 
+// A refused join of a chat the console was just told about is asked again a few
+// times: the chat must not sit unheard (and ring out) over one refusal.
+const JOIN_RETRIES = 3;
+const JOIN_RETRY_DELAY = 1000; // ms, times the attempt number
+function retryJoin(convId) {
+  const rec = S.convs.get(convId);
+  if (!rec) return false;
+  rec.joined = false;
+  rec.joinTries = (rec.joinTries || 0) + 1;
+  if (rec.joinTries > JOIN_RETRIES) return false;
+  setTimeout(() => join(rec), JOIN_RETRY_DELAY * rec.joinTries);
+  return true;
+}
+
 function onError(f) {
   const rec = f.ref ? findPending(f.ref) : null;
   if (f.code === "not_authenticated") { location.assign("/login"); return; }
   if (!rec) {
+    if (f.conversation_id && retryJoin(f.conversation_id)) return;
     if (f.code !== "rate_limited") console.warn("callbox: server error", f.code, f.message);
     return;
   }
