@@ -29,9 +29,11 @@ import argparse
 import asyncio
 import dataclasses
 import gc
+import inspect
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import statistics
@@ -63,7 +65,9 @@ from insight_load import (
     StepSpec,
     bounded,
     dist,
+    full_collections,
     idle,
+    install_gc_log,
     loop_lag,
     make_template,
     serve_baseline,
@@ -78,8 +82,10 @@ _NETNS_MARK = "CALLBOX_BENCH_NETNS"  # set in the re-executed driver inside its 
 _DRAIN = 30.0  # s at most for requests still out after a step
 _PROBE_WAIT = 5.0  # s a probe may take to show in a frame before it counts as missing
 _SWITCH = 2.0  # s around a change of watching: a frame comes at most every second
+_SLOW_MS = 100  # a page view slower than this marks its second in slow_seconds
 _IDLE_PROBE = 2.0  # s of machine CPU sampled before each server starts
 _UNLIMITED = "1000000000"
+_RUN_APPLIANCE = "import sys\nfrom appliance.cli import main\nsys.exit(main())"  # --prelude
 # Per-address limits only: thousands of visitors share the driver's few addresses.
 # The per-visitor page-view limit (1/s, burst 30) stays as shipped.
 _LIMIT_ENV = {
@@ -110,7 +116,8 @@ class Params:
     netns: bool
     targets: tuple[str, ...]
     server_log_level: str
-    profile: bool  # py-spy the appliance during the closed-loop step
+    profile: str  # py-spy (native) the appliance during the steps whose name has this
+    prelude: str  # Python run in the appliance before it starts (experiments: GC settings)
 
 
 def steps(p: Params, target: str) -> list[StepSpec]:
@@ -155,7 +162,7 @@ async def run_step(
     spy = None
     if spy_to is not None:
         spy = await asyncio.create_subprocess_exec(
-            "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+            "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "100", "--native",
             "--duration", str(int(p.duration)), "--output", str(spy_to),
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
@@ -187,8 +194,22 @@ async def run_step(
         "server_cpu_us_per_view": round(used["server"] / ok * 1e6) if ok else None,
         "driver_cpu_us_per_view": round(used["driver"] / ok * 1e6) if ok else None,
         "driver_loop_lag_ms": dist(rec.loop_lag),
+        "slow_seconds": slow_seconds(rec),
     }
     return result, rec.window
+
+
+def slow_seconds(rec: StepRecorder) -> list[dict[str, Any]]:
+    """Return the seconds of the window in which a request took over _SLOW_MS: when, how
+    many, the longest (stalls: their spacing tells a periodic pause from noise)."""
+    seconds: dict[int, list[int]] = {}
+    for began, latency in zip(rec.sent_at, rec.latencies, strict=True):
+        if latency > _SLOW_MS * 1_000_000:
+            seconds.setdefault((began - rec.window[0]) // NS, []).append(latency)
+    return [
+        {"second": k, "slow": len(v), "max_ms": round(max(v) / 1_000_000)}
+        for k, v in sorted(seconds.items())
+    ]
 
 
 def console_figures(
@@ -333,8 +354,9 @@ async def scenario(
                 watching = spec.watch
                 await asyncio.sleep(_SWITCH)
             spy_to = None
-            if p.profile and appliance and spec.clients:
-                spy_to = _RESULTS / f"insight-{stamp}-appliance.folded"
+            if p.profile and appliance and p.profile in spec.name:
+                tag = re.sub(r"\W+", "-", spec.name).strip("-")
+                spy_to = _RESULTS / f"insight-{stamp}-appliance-{tag}.folded"
             result, window = await run_step(driver, spec, p, pid, consoles, spy_to)
             if spy_to is not None and spy_to.exists():
                 print(profile_top(spy_to, 25), flush=True)
@@ -352,7 +374,7 @@ async def scenario(
             if consoles and result["consoles_watching"]:
                 result["consoles"] = console_figures(consoles, window, p.duration)
                 result["probes"] = probe_figures(driver.probes, window)
-        out["steps"] = [r for r, _ in results]
+        out["steps"] = [{**r, "window": w} for r, w in results]
         if appliance:
             listed = await admin.call("GET", "/api/console/visitors?limit=1")
             out["live_visitors_at_end"] = listed["total"]
@@ -393,7 +415,9 @@ def run_target(
         assert template is not None
         data = work / f"data-{time.monotonic_ns()}"
         shutil.copytree(template, data)
-        cmd = [sys.executable, "-m", "appliance", "--data", str(data), "run", "--no-mdns"]
+        prelude = f"{inspect.getsource(install_gc_log)}\ninstall_gc_log()\n{p.prelude}"
+        start = ["-c", f"{prelude}\n{_RUN_APPLIANCE}"]
+        cmd = [sys.executable, *start, "--data", str(data), "run", "--no-mdns"]
         cmd += ["--host", "127.0.0.1", "--port", "0", "--log-level", p.server_log_level]
         env = _LIMIT_ENV
     background = psutil.cpu_percent(interval=_IDLE_PROBE) * (os.cpu_count() or 1)
@@ -409,6 +433,15 @@ def run_target(
         if data is not None:
             shutil.rmtree(data, ignore_errors=True)
     result["server_log"] = server.log_summary()
+    collections = full_collections(log.read_text("utf-8", "replace"))
+    result["server_full_gcs"] = {
+        "count": len(collections),
+        "ms": [round(took * 1000) for _, took in collections],
+    }
+    for step in result["steps"]:
+        start, end = step.pop("window")
+        inside = [round(took * 1000) for at, took in collections if start <= at < end]
+        step["server_full_gcs_ms"] = inside
     result["revision"] = revision
     result["others_cpu_before_pct"] = round(background, 1)
     return result
@@ -541,6 +574,7 @@ def _params(args: argparse.Namespace, netns: bool) -> Params:
         targets=tuple(t for t in args.targets.split(",") if t),
         server_log_level=args.server_log_level,
         profile=args.profile,
+        prelude=args.prelude,
     )
 
 
@@ -561,11 +595,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--server-log-level", default="WARNING")
     parser.add_argument(
-        "--profile", action="store_true", help="py-spy the appliance in the closed-loop step"
+        "--profile", default="", metavar="TEXT", help="py-spy the appliance in steps named so"
+    )
+    parser.add_argument(
+        "--prelude", default="", help="Python run in the appliance first, e.g. 'import gc; ...'"
     )
     parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_baseline:
+        install_gc_log()
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             runner.run(serve_baseline(0))
         return 0

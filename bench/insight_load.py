@@ -116,6 +116,34 @@ def baseline_app() -> web.Application:
     return app
 
 
+def install_gc_log() -> None:
+    """Print a line per full (generation 2) garbage collection: when it ended (monotonic
+    ns, the driver's clock) and how long it took. Self-contained: the appliance runs its
+    source as a prelude."""
+    import gc
+    import sys
+    import time
+
+    began = [0.0]
+
+    def log(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        elif info["generation"] == 2:
+            took = time.perf_counter() - began[0]
+            print(
+                f"bench-gc2 at {time.monotonic_ns()} took {took:.4f}", file=sys.stderr, flush=True
+            )
+
+    gc.callbacks.append(log)
+
+
+def full_collections(log: str) -> list[tuple[int, float]]:
+    """Return (ended at ns, seconds) of every full collection install_gc_log printed."""
+    found = re.findall(r"bench-gc2 at (\d+) took ([\d.]+)", log)
+    return [(int(at), float(took)) for at, took in found]
+
+
 async def serve_baseline(port: int) -> None:
     """Run the baseline until SIGTERM; print the port as the appliance does."""
     runner = web.AppRunner(baseline_app(), handle_signals=False, access_log=None)
@@ -317,6 +345,7 @@ class StepRecorder:
 
     window: tuple[int, int] = (0, 0)
     latencies: list[int] = field(default_factory=list)
+    sent_at: list[int] = field(default_factory=list)  # beside latencies
     statuses: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     sent: int = 0
@@ -403,6 +432,7 @@ class Driver:
             rec.sent += 1
             rec.statuses[str(status)] += 1
             rec.latencies.append(ended - began)
+            rec.sent_at.append(began)
         if 200 <= status < 300 and rec.inside(ended):
             rec.ok += 1
 
