@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import dataclasses
 import gc
-import inspect
 import json
 import os
 import random
@@ -53,6 +52,7 @@ from insight_live import in_process
 from insight_load import (
     ADMIN,
     CONSOLES,
+    GC_LOG_PRELUDE,
     NS,
     PROBE_PATH,
     Console,
@@ -415,8 +415,7 @@ def run_target(
         assert template is not None
         data = work / f"data-{time.monotonic_ns()}"
         shutil.copytree(template, data)
-        prelude = f"{inspect.getsource(install_gc_log)}\ninstall_gc_log()\n{p.prelude}"
-        start = ["-c", f"{prelude}\n{_RUN_APPLIANCE}"]
+        start = ["-c", f"{GC_LOG_PRELUDE}{p.prelude}\n{_RUN_APPLIANCE}"]
         cmd = [sys.executable, *start, "--data", str(data), "run", "--no-mdns"]
         cmd += ["--host", "127.0.0.1", "--port", "0", "--log-level", p.server_log_level]
         env = _LIMIT_ENV

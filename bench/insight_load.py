@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import itertools
 import json
 import random
 import re
@@ -136,6 +138,10 @@ def install_gc_log() -> None:
             )
 
     gc.callbacks.append(log)
+
+
+# Read now: the source file may change while a long run goes on.
+GC_LOG_PRELUDE = f"{inspect.getsource(install_gc_log)}\ninstall_gc_log()\n"
 
 
 def full_collections(log: str) -> list[tuple[int, float]]:
@@ -466,13 +472,15 @@ class Driver:
         return set()
 
     async def probe_loop(self) -> None:
-        """Post lag probes (a unique URL each) for the reserved visitors, Poisson, forever."""
+        """Post lag probes (a unique URL each) for the reserved visitors in turn (so a probe
+        is not replaced by the next one before a frame shows it), Poisson, forever."""
         rng = random.Random(self.rng.random())
+        turns = itertools.cycle(self.probe_people)
         while True:
             await asyncio.sleep(rng.expovariate(_PROBE_RATE))
             self.probe_count += 1
             url = f"{SITE}{PROBE_PATH}{self.probe_count}"
-            task = asyncio.create_task(self._probe(rng.choice(self.probe_people), url))
+            task = asyncio.create_task(self._probe(next(turns), url))
             self._probe_tasks.add(task)
             task.add_done_callback(self._probe_tasks.discard)
 
