@@ -74,7 +74,7 @@ from insight_load import (
 )
 from insight_site import Profile, Table, generate_table, profiles, user_agents
 from provenance import git_revision, loop_factory, machine  # (bench/)
-from ws_fanout import ServerProcess, profile_top  # (bench/)
+from ws_fanout import ServerProcess  # (bench/)
 
 _ROOT = Path(__file__).resolve().parent.parent
 _RESULTS = _ROOT / "bench" / "results"
@@ -359,7 +359,7 @@ async def scenario(
                 spy_to = _RESULTS / f"insight-{stamp}-appliance-{tag}.folded"
             result, window = await run_step(driver, spec, p, pid, consoles, spy_to)
             if spy_to is not None and spy_to.exists():
-                print(profile_top(spy_to, 25), flush=True)
+                print(profile_summary(spy_to), flush=True)
             result["server_rss_mib"] = round(server.memory_info().rss / 2**20, 1)
             results.append((result, window))
             print(
@@ -444,6 +444,25 @@ def run_target(
     result["revision"] = revision
     result["others_cpu_before_pct"] = round(background, 1)
     return result
+
+
+def profile_summary(path: Path, count: int = 30) -> str:
+    """Summarize a py-spy folded profile: the share of the event-loop thread's samples
+    (the stacks through asyncio's Runner.run) in each function, callees included."""
+    total: Counter[str] = Counter()
+    samples = others = 0
+    for line in path.read_text("utf-8", "replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        if not n.isdigit() or not any(f.startswith("Runner.run ") for f in frames):
+            others += int(n) if n.isdigit() else 0  # the writer and reader threads
+            continue
+        samples += int(n)
+        total.update(dict.fromkeys(frames, int(n)))
+    out = [f"{path.name}: {samples} samples of the loop thread, {others} of other threads"]
+    inner = Counter({f: c for f, c in total.items() if c < 0.9 * samples})
+    out += [f"{100 * c / max(samples, 1):5.1f} {f}" for f, c in inner.most_common(count)]
+    return "\n".join(out)
 
 
 # -- report ----------------------------------------------------------------------------
