@@ -225,10 +225,20 @@ class Insight:
             return None
         now = now_ms()
         live = self.live.get(visitor_id)
-        # What a new visit needs is worked out before the write, off the writer's time.
-        source = classify(referrer_url, address)
-        region = region_of(self._locator.lookup(ip))
-        device = asdict(describe(user_agent[:_UA_MAX]))
+        agent = user_agent[:_UA_MAX]
+
+        def visit_facts() -> tuple[Source, dict[str, str], dict[str, str]]:
+            """Source, region and device: only a new visit records them."""
+            return (
+                classify(referrer_url, address),
+                region_of(self._locator.lookup(ip)),
+                asdict(describe(agent)),
+            )
+
+        # Worked out here, off the writer's time, when a new visit is likely; a visit
+        # that ended unseen (a race) works them out inside the write.
+        likely_new = live is None or live.site != site_key or now - live.last_seen_at > VISIT_GAP_MS
+        early = visit_facts() if likely_new else None
 
         def job(conn: sqlite3.Connection) -> tuple[dict[str, int], LiveVisitor | None]:
             if conn.execute("SELECT 1 FROM sites WHERE key = ?", (site_key,)).fetchone() is None:
@@ -245,6 +255,7 @@ class Insight:
             ).fetchone()
             new_visit = last is None or now - last[1] > VISIT_GAP_MS or last[2] != site_key
             if new_visit:
+                source, region, device = early or visit_facts()
                 visit_id = conn.execute(
                     "INSERT INTO visits (visitor_id, site, started_at, last_seen_at, ip, country,"
                     " province, city, region_status, source_kind, engine, keyword, referrer,"
@@ -268,7 +279,7 @@ class Insight:
                         source.site,
                         json.dumps(source.utm, ensure_ascii=False),
                         address,
-                        user_agent[:_UA_MAX],
+                        agent,
                         json.dumps(device, ensure_ascii=False),
                     ),
                 ).fetchone()[0]
