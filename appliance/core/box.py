@@ -104,7 +104,9 @@ class Box:
         self.iptable = IpTable(self.db)
         self.box_settings = BoxSettings(self.db)
         self.sites = Sites(self.db)
-        self.insight = Insight(self.db, self.bus, locator=self.iptable, privacy=self.box_settings)
+        self.insight = Insight(
+            self.db, self.bus, locator=self.iptable, privacy=self.box_settings, sites=self.sites
+        )
         self.customers = Customers(self.db, self.sites.secret, on_change=self._customers_changed)
         self.invitations = Invitations(
             self.db,

@@ -172,6 +172,10 @@ class Sites:
         rows = await self._db.fetchall("SELECT * FROM sites ORDER BY created_at, key")
         return [_site(row) for row in rows]
 
+    def known(self, key: str) -> bool:
+        """Tell whether a site key exists."""
+        return key in self._secrets
+
     async def secret(self, key: str) -> str | None:
         """Return a site's signing secret, or None for an unknown site."""
         return self._secrets.get(key)

@@ -291,18 +291,19 @@ class Customers:
             ).fetchone()
             if row is None:
                 raise NotFound("no such customer")
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    "UPDATE visitors SET tier = ? WHERE customer_id = ? RETURNING id",
-                    (row["tier"], customer_id),
-                )
-            ]
-            return _brief(row), ids
+            return _brief(row), spread_tier(conn, customer_id, row["tier"])
 
         customer, changed = await self._db.write(job)
         self._on_change(changed)
         return customer
+
+
+def spread_tier(conn: sqlite3.Connection, customer_id: int, tier: str) -> list[str]:
+    """Give a customer's tier to every visitor (device) of theirs; return their ids."""
+    rows = conn.execute(
+        "UPDATE visitors SET tier = ? WHERE customer_id = ? RETURNING id", (tier, customer_id)
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def _link(conn: sqlite3.Connection, visitor_id: str, customer_id: int, tier: str, now: int) -> None:

@@ -50,6 +50,13 @@ class Locator(Protocol):
         """Return a location with status, country, province, city and label."""
 
 
+class SiteDirectory(Protocol):
+    """The websites that embed the widget (see core.boxsettings.Sites)."""
+
+    def known(self, key: str) -> bool:
+        """Tell whether a site key exists."""
+
+
 class PrivacySettings(Protocol):
     """The admin's privacy choices (see core.boxsettings)."""
 
@@ -70,18 +77,21 @@ def short_region(name: str) -> str:
     return name
 
 
-def region_of(location: Any) -> dict[str, str]:
-    """Return the API form of a location, with the short label scopes match on."""
-    label = location.province or location.city or location.country
-    if location.status != "found":
-        label = ""
+def region_json(country: str, province: str, city: str, status: str) -> dict[str, str]:
+    """Return the API form of a place, with the short label scopes match on."""
+    label = (province or city or country) if status == "found" else ""
     return {
         "label": short_region(label),
-        "country": location.country,
-        "province": location.province,
-        "city": location.city,
-        "status": location.status,
+        "country": country,
+        "province": province,
+        "city": city,
+        "status": status,
     }
+
+
+def region_of(location: Any) -> dict[str, str]:
+    """Return the API form of an IP table location."""
+    return region_json(location.country, location.province, location.city, location.status)
 
 
 def source_of(source: Source) -> dict[str, str]:
@@ -130,8 +140,10 @@ class Insight:
         *,
         locator: Locator,
         privacy: PrivacySettings,
+        sites: SiteDirectory,
     ) -> None:
         self._db = db
+        self._sites = sites
         self._bus = bus
         self._locator = locator
         self._privacy = privacy
@@ -223,6 +235,8 @@ class Insight:
         if not self.tracked(dnt):
             self.forget(visitor_id)
             return None
+        if not self._sites.known(site_key):
+            raise InvalidInput("unknown site")
         now = now_ms()
         live = self.live.get(visitor_id)
         agent = user_agent[:_UA_MAX]
@@ -241,13 +255,12 @@ class Insight:
         early = visit_facts() if likely_new else None
 
         def job(conn: sqlite3.Connection) -> tuple[dict[str, int], LiveVisitor | None]:
-            if conn.execute("SELECT 1 FROM sites WHERE key = ?", (site_key,)).fetchone() is None:
-                raise InvalidInput("unknown site")
-            conn.execute(
+            visits = conn.execute(
                 "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
+                " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at"
+                " RETURNING visits",
                 (visitor_id, now, now),
-            )
+            ).fetchone()[0]
             last = conn.execute(
                 "SELECT id, last_seen_at, site FROM visits WHERE visitor_id = ?"
                 " ORDER BY started_at DESC LIMIT 1",
@@ -283,9 +296,10 @@ class Insight:
                         json.dumps(device, ensure_ascii=False),
                     ),
                 ).fetchone()[0]
+                visits += 1
                 conn.execute(
-                    "UPDATE visitors SET visits = visits + 1, region = ?, device = ? WHERE id = ?",
-                    (region["label"], json.dumps(device, ensure_ascii=False), visitor_id),
+                    "UPDATE visitors SET visits = ?, region = ?, device = ? WHERE id = ?",
+                    (visits, region["label"], json.dumps(device, ensure_ascii=False), visitor_id),
                 )
             else:
                 visit_id = last[0]
@@ -297,9 +311,6 @@ class Insight:
                 "INSERT INTO page_views (visit_id, visitor_id, url, title, started_at)"
                 " VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (visit_id, visitor_id, address, page_title, now),
-            ).fetchone()[0]
-            visits = conn.execute(
-                "SELECT visits FROM visitors WHERE id = ?", (visitor_id,)
             ).fetchone()[0]
             fresh = None
             if new_visit or live is None or live.visit_id != visit_id:
@@ -499,8 +510,10 @@ class Insight:
         """Return a visitor (live or as last seen) and their row with trail, visits and
         conversations."""
 
+        live = self.live.get(visitor_id)
+
         def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            known = read_live(conn, visitor_id)
+            known = live or read_live(conn, visitor_id)
             if known is None:
                 return None
             visits = [
@@ -526,8 +539,7 @@ class Insight:
         found = await self._db.read(read)
         if found is None:
             raise NotFound("no such visitor")
-        live = self.live.get(visitor_id)
-        visitor: LiveVisitor = live if live is not None else found["known"]
+        visitor: LiveVisitor = found["known"]
         if live is None:
             self._place(visitor)
         data = visitor.row()
@@ -551,13 +563,7 @@ def visit_json(row: sqlite3.Row) -> dict[str, Any]:
         "site": row["site"],
         "started_at": row["started_at"],
         "last_seen_at": row["last_seen_at"],
-        "region": {
-            "label": short_region(row["province"] or row["city"] or row["country"]),
-            "country": row["country"],
-            "province": row["province"],
-            "city": row["city"],
-            "status": row["region_status"],
-        },
+        "region": region_json(row["country"], row["province"], row["city"], row["region_status"]),
         "source": {
             "kind": row["source_kind"],
             "engine": row["engine"],

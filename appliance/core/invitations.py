@@ -44,6 +44,7 @@ MESSAGE_MAX = 500
 RULES_MAX = 50
 AUDIENCES = ("any", "new", "returning")
 _TICK = 1.0  # s between passes over the live visitors
+_STALE_CHECK_MS = 60_000
 _RULE_FIELDS = (
     "id",
     "name",
@@ -184,6 +185,7 @@ class Invitations:
         self._kick = kick  # a queued chat wakes the dispatcher
         self.rules: list[Rule] = []
         self._task: asyncio.Task[None] | None = None
+        self._stale_check_at = 0  # ms; when to look for pending invitations past their TTL
 
     # -- start and stop -------------------------------------------------------
 
@@ -404,6 +406,10 @@ class Invitations:
             await self._db.write(job, on_commit=self._announce)
 
     async def _any_stale(self, now: int) -> bool:
+        # Looked for once a minute, not every tick: the time-to-live is ten minutes.
+        if now < self._stale_check_at:
+            return False
+        self._stale_check_at = now + _STALE_CHECK_MS
         row = await self._db.fetchone(
             "SELECT 1 FROM invitations WHERE status = 'pending' AND created_at < ? LIMIT 1",
             (now - INVITE_TTL_MS,),
@@ -466,24 +472,9 @@ class Invitations:
 
     async def _load_rules(self) -> None:
         rows = await self._db.fetchall(
-            "SELECT id, name, enabled, url_pattern, min_seconds, min_visits, audience, source,"
-            " message, group_id FROM invite_rules ORDER BY position, id"
+            f"SELECT {', '.join(_RULE_FIELDS)} FROM invite_rules ORDER BY position, id"
         )
-        self.rules = [
-            Rule(
-                id=r[0],
-                name=r[1],
-                enabled=bool(r[2]),
-                url_pattern=r[3],
-                min_seconds=r[4],
-                min_visits=r[5],
-                audience=r[6],
-                source=r[7],
-                message=r[8],
-                group_id=r[9],
-            )
-            for r in rows
-        ]
+        self.rules = [Rule(**{**dict(r), "enabled": bool(r["enabled"])}) for r in rows]
 
     async def set_rules(self, raw: Any) -> list[dict[str, Any]]:
         """Replace the automatic invitation rules (in the order they are tried)."""

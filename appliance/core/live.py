@@ -6,10 +6,11 @@ so after a restart a visitor reappears with their next page view or socket.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from appliance.core.routing import matching_route
 
 TRAIL_MAX = 50  # page views of the current visit kept in memory per visitor
 QUERY_LIMIT_MAX = 200  # rows per page of the live list
@@ -189,11 +190,8 @@ def first_route(
     routes: Iterable[tuple[str, str, int]], page_url: str, region: str, default: int | None
 ) -> int | None:
     """Return the group of the first rule (URL pattern, region) a page matches."""
-    for pattern, rule_region, group_id in routes:
-        url_ok = not pattern or fnmatch.fnmatchcase(page_url, pattern)
-        if url_ok and (not rule_region or rule_region == region):
-            return group_id
-    return default
+    route = matching_route(routes, page_url, region)
+    return route[2] if route is not None else default
 
 
 class LiveRegistry:

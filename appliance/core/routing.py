@@ -21,9 +21,11 @@ Rules, in the words of PRODUCT.md:
 
 from __future__ import annotations
 
+import fnmatch
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 STRATEGIES = ("least_busy", "longest_idle", "round_robin")
 TIERS = ("vip", "member", "new")
@@ -264,3 +266,17 @@ def places(
             overflow = None
         result[item.id] = Place(position, eta, overflow)
     return result
+
+
+Route = tuple[Any, ...]  # (url_pattern, region, group_id, ...) as the routes table holds it
+
+
+def matching_route(routes: Iterable[Route], page_url: str, region: str) -> Route | None:
+    """Return the first routing rule a page and region match (empty fields match all)."""
+    for route in routes:
+        pattern, rule_region = route[0], route[1]
+        if (not pattern or fnmatch.fnmatchcase(page_url, pattern)) and (
+            not rule_region or rule_region == region
+        ):
+            return route
+    return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -13,7 +12,7 @@ from appliance.core.db import Database
 from appliance.core.errors import Conflict, InvalidInput, NotFound
 from appliance.core.events import EventBus, RoutingChanged
 from appliance.core.hours import HoursError, hours_json, parse_holidays, parse_hours
-from appliance.core.routing import STRATEGIES, TIERS
+from appliance.core.routing import STRATEGIES, TIERS, matching_route
 from appliance.core.validate import text, whole
 
 _NAME_MAX = 64
@@ -88,12 +87,15 @@ def resolve(conn: sqlite3.Connection, topic: str, page_url: str, region: str) ->
         row = conn.execute("SELECT group_id, skill FROM topics WHERE key = ?", (topic,)).fetchone()
         if row is not None:
             return Target(row[0], row[1], topic)
-    for row in conn.execute(
-        "SELECT url_pattern, region, group_id, skill FROM routes ORDER BY position, id"
-    ):
-        url_ok = not row[0] or fnmatch.fnmatchcase(page_url, row[0])
-        if url_ok and (not row[1] or row[1] == region):
-            return Target(row[2], row[3], "")
+    route = matching_route(
+        conn.execute(
+            "SELECT url_pattern, region, group_id, skill FROM routes ORDER BY position, id"
+        ),
+        page_url,
+        region,
+    )
+    if route is not None:
+        return Target(route[2], route[3], "")
     return Target(default_group(conn), "", "")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance.core.clock import now_ms
+from appliance.core.customers import spread_tier
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, NotFound
 from appliance.core.routing import TIERS
@@ -87,10 +88,7 @@ class Visitors:
                 "UPDATE customers SET tier = ?, updated_at = ? WHERE id = ?",
                 (tier, now_ms(), row[0]),
             )
-            rows = conn.execute(
-                "UPDATE visitors SET tier = ? WHERE customer_id = ? RETURNING id", (tier, row[0])
-            ).fetchall()
-            return [r[0] for r in rows]
+            return spread_tier(conn, row[0], tier)
 
         await self._db.write(update, on_commit=self._on_change)
         return str(tier)

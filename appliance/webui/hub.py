@@ -66,7 +66,8 @@ class Connection:
         self.role = ""
         self.groups: frozenset[int] | None = frozenset()  # None: an overseer sees every queue
         self.places: dict[str, Place] = {}  # last queue place sent, per conversation
-        self.scope = Scope()  # whose live visitors a console sees
+        # Whose live visitors a console sees: nobody's until the agent socket sets it.
+        self.scope = Scope(regions=frozenset(), groups=frozenset())
         self.watch: tuple[Filter, int, int] | None = None  # live list filter, offset, limit
         self.watch_sent = ""  # the last visitors frame sent, to skip repeats
         self.joined: dict[str, Joined] = {}

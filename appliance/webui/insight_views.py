@@ -14,7 +14,7 @@ from appliance.core.live import Filter, Scope, agent_scope
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path, require_overseer
-from appliance.webui.visitor_views import read_json, visitor_id
+from appliance.webui.visitor_views import client_address, read_json, visitor_id
 
 _BEACON_MAX = 1024  # bytes of a dwell beacon
 
@@ -22,10 +22,6 @@ _BEACON_MAX = 1024  # bytes of a dwell beacon
 def do_not_track(request: web.Request) -> bool:
     """Tell whether the browser asked not to be tracked (DNT or Global Privacy Control)."""
     return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
-
-
-def _address(request: web.Request) -> str:
-    return request.remote or ""
 
 
 async def scope_of(request: web.Request, session: Session) -> Scope:
@@ -48,7 +44,7 @@ async def record_page_view(request: web.Request) -> web.Response:
     if not box.insight.tracked(do_not_track(request)):
         box.insight.forget(vid)
         return web.json_response({"tracked": False})
-    box.limits.page_view(vid, _address(request))
+    box.limits.page_view(vid, client_address(request))
     site = data.get("site") or "default"
     if not isinstance(site, str):
         raise InvalidInput("site must be a string")
@@ -58,7 +54,7 @@ async def record_page_view(request: web.Request) -> web.Response:
         title=data.get("title"),
         referrer=data.get("referrer"),
         site=site,
-        ip=_address(request),
+        ip=client_address(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
     if view is None:
@@ -82,7 +78,7 @@ async def record_dwell(request: web.Request) -> web.Response:
     vid = box.visitors.verify(token) if isinstance(token, str) else None
     if vid is None:
         raise web.HTTPUnauthorized(reason="a valid visitor token is required")
-    box.limits.beacon(vid, _address(request))
+    box.limits.beacon(vid, client_address(request))
     await box.insight.dwell(vid, int_path(request, "view_id"), data.get("dwell_ms"))
     return web.Response(status=204)
 
@@ -92,7 +88,7 @@ async def identify(request: web.Request) -> web.Response:
     box = request.app[BOX]
     vid = visitor_id(request)
     data = await read_json(request)
-    box.limits.identify(vid, _address(request))
+    box.limits.identify(vid, client_address(request))
     customer = await box.customers.identify(vid, data)
     return web.json_response({"customer": {"id": customer["id"], "name": customer["name"]}})
 
@@ -104,7 +100,7 @@ async def accept_invitation(request: web.Request) -> web.Response:
     data = await read_json(request)
     lang = data.get("lang") if isinstance(data.get("lang"), str) else ""
     conv = await box.invitations.accept(
-        vid, int_path(request, "invitation_id"), ip=_address(request), lang=str(lang)[:16]
+        vid, int_path(request, "invitation_id"), ip=client_address(request), lang=str(lang)[:16]
     )
     return web.json_response({"conversation": conv.public()}, status=201)
 

@@ -46,7 +46,8 @@ def visitor_id(request: web.Request) -> str:
     return found
 
 
-def _address(request: web.Request) -> str:
+def client_address(request: web.Request) -> str:
+    """The visitor's address: through the relay, the one its PROXY header gave."""
     return request.remote or ""
 
 
@@ -74,7 +75,7 @@ async def create_session(request: web.Request) -> web.Response:
         known = box.visitors.verify(token)
         if known is not None:
             return web.json_response({"visitor_id": known, "token": token})
-    box.limits.session(_address(request))
+    box.limits.session(client_address(request))
     new_id, new_token = await box.visitors.issue()
     return web.json_response({"visitor_id": new_id, "token": new_token}, status=201)
 
@@ -88,7 +89,7 @@ async def open_conversation(request: web.Request) -> web.Response:
     if existing is not None:
         return web.json_response({"conversation": existing.public()})
     split_contact(data.get("contact"))  # a typo is a 422 before the allowance is spent
-    box.limits.conversation(vid, _address(request))
+    box.limits.conversation(vid, client_address(request))
     name = data.get("name")
     if data.get("contact"):
         await box.customers.from_prechat(
@@ -100,7 +101,7 @@ async def open_conversation(request: web.Request) -> web.Response:
         name=name,
         page_url=data.get("page_url"),
         lang=data.get("lang"),
-        ip=_address(request),
+        ip=client_address(request),
         topic=data.get("topic"),
         # Where the visitor is, from their address; a pre-chat choice when it is unknown.
         region=(live and live.region.get("label")) or data.get("region"),
@@ -138,7 +139,7 @@ async def post_message(request: web.Request) -> web.Response:
     vid = visitor_id(request)
     conv = await box.chats.get_for_visitor(request.match_info["conv_id"], vid)
     data = await read_json(request)
-    box.limits.message(vid, _address(request))
+    box.limits.message(vid, client_address(request))
     message, repeat = await box.chats.post(
         conv.id,
         sender_type="visitor",
@@ -170,7 +171,7 @@ async def leave_work_item(request: web.Request) -> web.Response:
     vid = visitor_id(request)
     data = await read_json(request)
     validate_work_item(data)  # a typo must not use up the visitor's allowance
-    box.limits.conversation(vid, _address(request))
+    box.limits.conversation(vid, client_address(request))
     item = await box.work_items.create(vid, data, data.get("conversation_id"))
     return web.json_response({"item": {"id": item["id"], "kind": item["kind"]}}, status=201)
 

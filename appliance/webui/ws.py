@@ -15,7 +15,7 @@ from appliance.core.box import Box
 from appliance.core.chats import Conversation
 from appliance.core.clock import utc_offset_minutes
 from appliance.core.errors import ChatError, NotFound
-from appliance.core.live import QUERY_LIMIT_MAX, Filter, agent_scope
+from appliance.core.live import QUERY_LIMIT_MAX, Filter, Scope, agent_scope
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.hub import Connection, Hub, invitation_frame
 from appliance.webui.keys import BOX, HUB, SETTINGS
@@ -266,7 +266,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
         conn.groups = await box.routing.groups_of(user.id)
         conn.scope = agent_scope(await box.routing.regions_of(user.id), conn.groups)
     else:
-        conn.groups = None
+        conn.groups, conn.scope = None, Scope()
     conn.send({"type": "ready", "user": user.public(), "utc_offset": utc_offset_minutes()})
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws
