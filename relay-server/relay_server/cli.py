@@ -35,8 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     tenants.add_parser("list", help="list tenants")
     remove = tenants.add_parser("remove", help="remove a tenant and its staff devices")
     remove.add_argument("name")
-    token = tenants.add_parser("token", help="issue a new enrolment token for a tenant")
+    token = tenants.add_parser(
+        "token", help="issue a new enrolment token for a tenant (revokes its unused ones)"
+    )
     token.add_argument("name")
+    token.add_argument(
+        "--revoke", action="store_true", help="only revoke the tenant's unused tokens"
+    )
     return parser
 
 
@@ -89,8 +94,15 @@ def _tenant(args: argparse.Namespace, settings: config.RelayConfig) -> int:
         print(f"tenant {tenant.name!r}: {tenant.hostname}, overlay {tenant.network}")
         print(f"one-time enrolment token (valid {hours:g} h):")
         print(_token_text(settings, secret))
+    elif args.tenant_command == "token" and args.revoke:
+        count = registry.revoke_tokens(args.name)
+        plural = "" if count == 1 else "s"
+        print(f"revoked {count} unused enrolment token{plural} of tenant {args.name!r}")
     elif args.tenant_command == "token":
-        secret = registry.new_token(args.name, settings.token_ttl)
+        secret, revoked = registry.new_token(args.name, settings.token_ttl)
+        if revoked:
+            plural = "" if revoked == 1 else "s"
+            print(f"revoked {revoked} earlier unused token{plural} of tenant {args.name!r}")
         print(_token_text(settings, secret))
     elif args.tenant_command == "list":
         staff = registry.staff()

@@ -157,18 +157,44 @@ class Registry:
         assert tenant is not None
         return tenant, secret
 
-    def new_token(self, name: str, token_ttl: float) -> str:
-        """Issue a fresh one-time secret for a tenant (re-enrolment after a box swap)."""
-        tenant = self.tenant(name)
-        if tenant is None:
-            raise RegistryError(f"no tenant named {name!r}")
+    def new_token(self, name: str, token_ttl: float) -> tuple[str, int]:
+        """Issue a fresh one-time secret for a tenant (re-enrolment after a box swap).
+
+        Return it with the number of the tenant's earlier unused tokens it revoked: a
+        token handed out before (and perhaps leaked) must not outlive its successor,
+        since any unused token can replace the box's key.
+        """
+        tenant = self._require(name)
         secret = secrets.token_urlsafe(24)
         with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            revoked = self._revoke_unused(conn, tenant.id)
             conn.execute(
                 "INSERT INTO tokens (hash, tenant_id, expires_at) VALUES (?, ?, ?)",
                 (token_hash(secret), tenant.id, int(time.time() + token_ttl)),
             )
-        return secret
+            conn.execute("COMMIT")
+        return secret, revoked
+
+    def revoke_tokens(self, name: str) -> int:
+        """Revoke every unused enrolment token of a tenant; return how many."""
+        tenant = self._require(name)
+        with self._connect() as conn:
+            return self._revoke_unused(conn, tenant.id)
+
+    @staticmethod
+    def _revoke_unused(conn: sqlite3.Connection, tenant_id: int) -> int:
+        # Spent tokens stay (they are history and harmless); unused ones go.
+        cursor = conn.execute(
+            "DELETE FROM tokens WHERE tenant_id = ? AND used_at IS NULL", (tenant_id,)
+        )
+        return cursor.rowcount
+
+    def _require(self, name: str) -> Tenant:
+        tenant = self.tenant(name)
+        if tenant is None:
+            raise RegistryError(f"no tenant named {name!r}")
+        return tenant
 
     def tenant(self, name: str) -> Tenant | None:
         """Return a tenant by name."""
@@ -184,9 +210,7 @@ class Registry:
 
     def remove_tenant(self, name: str) -> Tenant:
         """Forget a tenant, its tokens and its staff devices."""
-        tenant = self.tenant(name)
-        if tenant is None:
-            raise RegistryError(f"no tenant named {name!r}")
+        tenant = self._require(name)
         with self._connect() as conn:
             conn.execute("DELETE FROM tenants WHERE id = ?", (tenant.id,))
         return tenant

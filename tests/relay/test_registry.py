@@ -94,5 +94,40 @@ def test_relay_cli_init_and_tenants(tmp_path):
     assert "100.64.1.0/24" in added.stdout
     listed = cli("tenant", "list")
     assert "chat.acme.cn" in listed.stdout and " no " in listed.stdout
+    # A new token revokes the unused first one; --revoke revokes every unused token.
+    renewed = cli("tenant", "token", "acme")
+    assert renewed.returncode == 0, renewed.stderr
+    assert "revoked 1 earlier unused token" in renewed.stdout
+    assert tokens.decode(renewed.stdout.strip().splitlines()[-1]).secret != token.secret
+    revoked = cli("tenant", "token", "acme", "--revoke")
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout.strip() == "revoked 1 unused enrolment token of tenant 'acme'"
+    assert "revoked 0 unused" in cli("tenant", "token", "acme", "--revoke").stdout
+    assert "no tenant named" in cli("tenant", "token", "nobody", "--revoke").stderr
     assert cli("tenant", "remove", "acme").returncode == 0
     assert "acme" not in cli("tenant", "list").stdout
+
+
+def test_a_new_token_revokes_the_tenants_earlier_unused_ones(tmp_path):
+    registry = Registry(tmp_path / "r.db")
+    _, first = registry.add_tenant("acme", "chat.acme.cn", 3600)
+    _, other = registry.add_tenant("beta", "chat.beta.cn", 3600)
+    second, revoked = registry.new_token("acme", 3600)
+    assert revoked == 1
+    with pytest.raises(RegistryError):
+        registry.redeem(first, public_key(generate_private_key()))  # replaced by `second`
+    registry.redeem(other, public_key(generate_private_key()))  # other tenants keep theirs
+    key = public_key(generate_private_key())
+    assert registry.redeem(second, key).appliance_key == key
+    # The box is enrolled; a leaked older token must not be able to replace its key.
+    third, _ = registry.new_token("acme", 3600)
+    fourth, _ = registry.new_token("acme", 3600)
+    with pytest.raises(RegistryError):
+        registry.redeem(third, public_key(generate_private_key()))
+    assert registry.tenant("acme").appliance_key == key
+    assert registry.revoke_tokens("acme") == 1  # fourth
+    with pytest.raises(RegistryError):
+        registry.redeem(fourth, public_key(generate_private_key()))
+    assert registry.revoke_tokens("acme") == 0
+    with pytest.raises(RegistryError, match="no tenant"):
+        registry.revoke_tokens("nobody")
