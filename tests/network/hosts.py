@@ -8,6 +8,7 @@ their WireGuard interface down.
     fetch JSON            requests made concurrently, see `fetch()`; prints the results
     listen --bind --port  TCP server answering {"service": "listen", "peer": ...}
     enrol --token-file    redeem a token (pinned TLS); prints the relay's answer
+                          (--public-key: enrol that key instead of a new one)
     appliance ...         a stand-in appliance: enrol, WireGuard up, serve 443/80/8443
     staff ...             a staff device: WireGuard up, serve a port on its address
     profile CONF --iface  a staff device from a WireGuard profile file (what the WireGuard
@@ -600,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     listen.add_argument("--port", type=int, required=True)
     enrol_cmd = commands.add_parser("enrol")
     enrol_cmd.add_argument("--token-file", required=True)
+    enrol_cmd.add_argument("--public-key", help="enrol with this key (default: a new one)")
     appliance = commands.add_parser("appliance")
     appliance.add_argument("--token-file", required=True)
     appliance.add_argument("--iface", required=True)
@@ -632,9 +634,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(fetch(json.loads(args.requests))), flush=True)
     elif args.command == "enrol":
         try:
-            answer = enrol(
-                Path(args.token_file).read_text(), keys.public_key(keys.generate_private_key())
-            )
+            key = args.public_key or keys.public_key(keys.generate_private_key())
+            answer = enrol(Path(args.token_file).read_text(), key)
             print(json.dumps({"ok": True, **answer}), flush=True)
         except (EnrolError, tokens.TokenError, OSError) as err:
             print(json.dumps({"ok": False, "error": str(err)}), flush=True)
