@@ -11,6 +11,7 @@ import aiohttp
 from appliance.core.box import Box
 from appliance.relay import acme_order, enrolment, staff
 from appliance.relay import state as relay_state
+from appliance.relay.firewall import OverlayPorts
 from appliance.relay.tls import CertificateError, import_visitor_certificate
 from appliance.relay.tunnel import Tunnel
 from appliance.relay.wireguard import WireGuardError
@@ -64,12 +65,14 @@ async def enroll(settings: Settings, args: argparse.Namespace) -> None:
     print(f"enrolled as tenant {state.tenant!r}: {state.hostname}, overlay {state.address}")
     key = relay_state.private_key(settings.data_dir)
     assert key is not None
-    tunnel = Tunnel(state, key, settings.tunnel_interface)
+    tunnel = Tunnel(state, key, settings.tunnel_interface, OverlayPorts.of(settings))
     try:
         await tunnel.up()
     except WireGuardError as err:
         print(f"tunnel not up yet ({err}); `appliance run` with CAP_NET_ADMIN brings it up")
         return
+    if tunnel.status.firewall != "on":
+        print(f"warning: no firewall on {settings.tunnel_interface} ({tunnel.status.firewall})")
     async with aiohttp.ClientSession() as session:
         deadline = asyncio.get_running_loop().time() + _ENROL_CHECK
         while asyncio.get_running_loop().time() < deadline:

@@ -4,6 +4,10 @@ The box dials out (PersistentKeepalive), so it needs no public address or inboun
 port. When the relay restarts it forgets the session and cannot call the box back
 (it does not know the box's address behind NAT), so the box notices through a health
 check over the tunnel and re-creates the peer, which forces a fresh handshake.
+
+Before the interface exists the box's own firewall on it is in place (firewall.py):
+the relay reaches the visitor and ACME ports, staff devices the console's TLS port,
+nothing else. It goes with the interface.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from appliance.relay import wireguard
+from appliance.relay import firewall, wireguard
 from appliance.relay.state import RelayState
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,20 +41,27 @@ class TunnelStatus:
     last_ok: float = 0.0
     repairs: int = 0
     error: str = ""
+    firewall: str = ""  # on, or off: why
 
 
 class Tunnel:
     """One WireGuard interface with the relay as its only peer."""
 
-    def __init__(self, state: RelayState, private_key: str, interface: str) -> None:
+    def __init__(
+        self, state: RelayState, private_key: str, interface: str, ports: firewall.OverlayPorts
+    ) -> None:
         self.relay = state
         self._private = private_key
         self.interface = interface
+        self.ports = ports
         self.status = TunnelStatus()
         self._task: asyncio.Task[None] | None = None
+        self._unguarded = ""  # why the firewall is off, as last logged
 
     async def up(self) -> None:
-        """Create and configure the interface and the relay peer."""
+        """Guard, create and configure the interface and the relay peer."""
+        # Rules first: not one packet through the tunnel meets a box without them.
+        await self.guard()
         name = self.interface
         if not await wireguard.exists(name):
             self.status.mode = await wireguard.create(name)
@@ -65,6 +76,40 @@ class Tunnel:
         await wireguard.run("ip", "route", "replace", f"{self.relay.relay_address}/32", "dev", name)
         await self._set_peer()
         self.status.state = "up"
+
+    async def guard(self) -> None:
+        """Load the firewall of the interface; say once why when that cannot be done."""
+        try:
+            script = firewall.render(
+                self.interface,
+                self.relay.relay_address,
+                self.relay.network,
+                self.relay.address,
+                self.ports,
+            )
+        except ValueError as err:
+            raise wireguard.WireGuardError(f"tunnel settings: {err}") from None
+        try:
+            await firewall.apply(script)
+        except firewall.FirewallUnavailable as err:
+            self.status.firewall = f"off: {err}"
+            if str(err) != self._unguarded:
+                self._unguarded = str(err)
+                _LOGGER.warning(
+                    "no firewall on the tunnel interface %s: %s. The console's plain-HTTP "
+                    "port still refuses overlay addresses, but other services of this "
+                    "host are open to the relay",
+                    self.interface,
+                    err,
+                )
+            return
+        if self._unguarded or not self.status.firewall:
+            _LOGGER.info(
+                "firewall on %s: the overlay reaches visitor, ACME and console TLS ports only",
+                self.interface,
+            )
+        self._unguarded = ""
+        self.status.firewall = "on"
 
     async def _set_peer(self) -> None:
         # `wg` resolves a host name each time the endpoint is set: a changed relay
@@ -114,6 +159,13 @@ class Tunnel:
                 try:
                     if not await wireguard.exists(self.interface):
                         await self.up()
+                    elif self.status.firewall == "on" and not await firewall.present(
+                        self.interface
+                    ):
+                        # A distribution's `nft -f /etc/nftables.conf` starts with
+                        # `flush ruleset`, which takes the box's table too.
+                        _LOGGER.warning("the tunnel's firewall was removed; loading it again")
+                        await self.guard()
                     if await self.check(session):
                         failures = 0
                         self.status.state, self.status.error = "up", ""
@@ -135,14 +187,23 @@ class Tunnel:
         self._task = asyncio.get_running_loop().create_task(self.supervise(), name="tunnel")
 
     async def stop(self, *, remove: bool = False) -> None:
-        """Stop supervising; remove the interface when asked."""
+        """Stop supervising; take the tunnel down when asked (else it stays, guarded)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
         if remove:
-            await wireguard.delete(self.interface)
+            await self.down()
+
+    async def down(self) -> None:
+        """Remove the interface, then its firewall."""
+        await wireguard.delete(self.interface)
+        try:
+            await firewall.remove(self.interface)
+        except firewall.FirewallUnavailable as err:
+            _LOGGER.debug("no firewall to remove: %s", err)
+        self.status.state, self.status.firewall = "down", ""
 
     async def describe(self) -> dict[str, Any]:
         """Return tunnel facts for the admin page."""
@@ -155,6 +216,7 @@ class Tunnel:
             "endpoint": self.relay.endpoint,
             "repairs": self.status.repairs,
             "error": self.status.error,
+            "firewall": self.status.firewall,
             "last_ok": self.status.last_ok,
         }
         with contextlib.suppress(wireguard.WireGuardError):

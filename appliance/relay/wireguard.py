@@ -38,17 +38,17 @@ def public_key(private: str) -> str:
 
 
 async def run(*args: str, stdin: bytes | None = None) -> str:
-    """Run a wg/ip command with an argument list; raise WireGuardError on failure.
+    """Run a wg/ip/nft command with an argument list; raise WireGuardError on failure.
 
-    `stdin` (a key: a few bytes) goes through an OS pipe filled before the start, not
-    the loop's: uvloop hands children a socketpair, and `wg … /dev/stdin` cannot open
-    a socket.
+    `stdin` (a key, or an nft script of a few KiB) goes through an OS pipe filled
+    before the start, not the loop's: uvloop hands children a socketpair, and
+    `wg … /dev/stdin` cannot open a socket.
     """
     source: int = asyncio.subprocess.DEVNULL
     if stdin is not None:
         source, write_end = os.pipe()
         with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(stdin)  # far below the pipe's buffer: never blocks
+            pipe.write(stdin)  # far below the pipe's 64 KiB buffer: never blocks
     try:
         proc = await asyncio.create_subprocess_exec(
             *args, stdin=source, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE

@@ -17,6 +17,7 @@ from aiohttp import WSCloseCode, web
 from appliance.core.box import Box
 from appliance.discovery import ConsoleAdvertiser, lan_addresses, service_info
 from appliance.relay import state as relay_state
+from appliance.relay.firewall import OverlayPorts
 from appliance.relay.tunnel import Tunnel
 from appliance.relay.wireguard import WireGuardError
 from appliance.settings import Settings
@@ -81,7 +82,7 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
         return
     app[STAFF_NETWORK][0] = state.staff_network
-    tunnel = Tunnel(state, key, settings.tunnel_interface)
+    tunnel = Tunnel(state, key, settings.tunnel_interface, OverlayPorts.of(settings))
     app[TUNNEL][0] = tunnel  # the admin page shows it, up or not
     try:
         await tunnel.up()
