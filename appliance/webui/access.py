@@ -1,5 +1,9 @@
 """Who may reach what: visitors everywhere, the console only from the LAN and the
-box's own staff subnet, the admin pages only from the LAN."""
+box's own staff subnet, the admin pages only from the LAN.
+
+The staff subnet is reached through the relay, which could read or forge anything
+in clear: overlay addresses get the console over TLS only, and the plain-HTTP port
+serves them nothing (the tunnel's firewall drops them too, where nft can run)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from appliance.webui.security import is_visitor_path, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ADMIN_PREFIXES = ("/admin", "/api/admin/")
+# The relay's address plan (docs/relay-protocol.md): the relay and every tenant.
+_OVERLAY = ipaddress.IPv4Network("100.64.0.0/10")
 
 
 # What "the LAN" means, spelled out: ipaddress's is_private also covers documentation
@@ -32,24 +38,31 @@ _LAN_NETWORKS = tuple(
 )
 
 
-def is_lan(address: str) -> bool:
-    """Tell whether an address is on a private network (RFC 1918, ULA, link-local, loopback)."""
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in _LAN_NETWORKS)
+        return ip.ipv4_mapped  # an IPv4 peer of a dual-stack socket
+    return ip
+
+
+def is_lan(address: str) -> bool:
+    """Tell whether an address is on a private network (RFC 1918, ULA, link-local, loopback)."""
+    ip = _ip(address)
+    return ip is not None and any(ip in net for net in _LAN_NETWORKS)
 
 
 def _in(address: str, network: ipaddress.IPv4Network | None) -> bool:
-    if network is None:
-        return False
-    try:
-        return ipaddress.ip_address(address) in network
-    except ValueError:
-        return False
+    ip = _ip(address)
+    return network is not None and ip is not None and ip in network
+
+
+def _over_tls(request: web.Request) -> bool:
+    # The transport itself, not request.secure: that would follow a clone's scheme.
+    transport = request.transport
+    return transport is not None and transport.get_extra_info("sslcontext") is not None
 
 
 @web.middleware
@@ -61,10 +74,17 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not is_visitor_path(request.path):
             raise web.HTTPNotFound()
         return await handler(request.clone(remote=visitor_address or request.remote or ""))
+    remote = request.remote or ""
+    staff_network = request.app[STAFF_NETWORK][0]
+    if staff_network is not None and _in(remote, _OVERLAY) and not _over_tls(request):
+        if request.path.startswith("/api/"):
+            return json_error(
+                403, "forbidden", "this port is for the LAN; use the console's TLS port"
+            )
+        raise web.HTTPForbidden(text="Callbox: this port is for the LAN only.")
     if is_visitor_path(request.path):
         return await handler(request)
-    remote = request.remote or ""
-    staff = _in(remote, request.app[STAFF_NETWORK][0])
+    staff = _in(remote, staff_network)
     if request.path.startswith(_ADMIN_PREFIXES):
         allowed = is_lan(remote) or (staff and request.app[SETTINGS].admin_from_staff)
     else:
