@@ -20,7 +20,14 @@ from typing import Any
 from aiohttp import web
 
 from relay_server.keys import valid_public_key
-from relay_server.registry import OVERLAY, RELAY_ADDRESS, Registry, RegistryError, Tenant
+from relay_server.registry import (
+    OVERLAY,
+    RELAY_ADDRESS,
+    KeyInUseError,
+    Registry,
+    RegistryError,
+    Tenant,
+)
 
 _LOGGER = logging.getLogger(__name__)
 _MAX_BODY = 4096  # bytes
@@ -87,6 +94,9 @@ async def enrol(request: web.Request) -> web.Response:
     assert isinstance(key, str)
     try:
         tenant = request.app[REGISTRY].redeem(secret, key)
+    except KeyInUseError as err:
+        # The secret was right (the token stays unspent): not a guess to count.
+        return _error(409, "key_in_use", str(err))
     except RegistryError as err:
         attempts.failed(address)
         return _error(403, "token_refused", str(err))
@@ -138,6 +148,8 @@ async def add_staff(request: web.Request) -> web.Response:
     assert isinstance(key, str)
     try:
         device = request.app[REGISTRY].add_staff(tenant, name, key)
+    except KeyInUseError as err:
+        return _error(409, "key_in_use", str(err))
     except RegistryError as err:
         return _error(409, "conflict", str(err))
     await request.app[ON_CHANGE]()

@@ -52,6 +52,14 @@ class RegistryError(ValueError):
     """A registry request that cannot be honoured (clear message, no secrets)."""
 
 
+class KeyInUseError(RegistryError):
+    """A public key that another peer of this relay already has."""
+
+    def __init__(self) -> None:
+        # Which peer holds it is not said: it may be another tenant's.
+        super().__init__("that public key is already used by a peer of this relay")
+
+
 @dataclass(frozen=True, slots=True)
 class Tenant:
     """One company served by this relay."""
@@ -96,8 +104,10 @@ def _tenant(row: sqlite3.Row) -> Tenant:
 class Registry:
     """Read and change the registry file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, relay_key: str | None = None) -> None:
+        """Open (and create) the registry; `relay_key` is the relay's own public key."""
         self.path = path
+        self._relay_key = relay_key
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
 
@@ -215,6 +225,21 @@ class Registry:
             conn.execute("DELETE FROM tenants WHERE id = ?", (tenant.id,))
         return tenant
 
+    def _claim_key(self, conn: sqlite3.Connection, key: str, box_of: int | None = None) -> None:
+        """Refuse a key any peer already has, unless it is tenant `box_of`'s own box key.
+
+        WireGuard routes by key: one key with two entries makes the relay rewrite the
+        first peer's allowed IPs, taking it offline. Every key enters the registry
+        through here, inside the caller's write transaction, so no two can race.
+        """
+        if key == self._relay_key:
+            raise KeyInUseError
+        box = conn.execute("SELECT id FROM tenants WHERE appliance_key = ?", (key,)).fetchone()
+        if box is not None and box["id"] != box_of:
+            raise KeyInUseError
+        if conn.execute("SELECT 1 FROM staff WHERE public_key = ?", (key,)).fetchone():
+            raise KeyInUseError
+
     def redeem(self, secret: str, appliance_key: str) -> Tenant:
         """Spend a one-time secret: bind the appliance's public key to its tenant."""
         now = int(time.time())
@@ -227,15 +252,16 @@ class Registry:
             if row is None or row["used_at"] is not None or row["expires_at"] < now:
                 conn.execute("ROLLBACK")
                 raise RegistryError("the enrolment token is unknown, used or expired")
-            conn.execute("UPDATE tokens SET used_at = ? WHERE hash = ?", (now, token_hash(secret)))
             try:
-                conn.execute(
-                    "UPDATE tenants SET appliance_key = ? WHERE id = ?",
-                    (appliance_key, row["tenant_id"]),
-                )
-            except sqlite3.IntegrityError as err:
-                conn.execute("ROLLBACK")
-                raise RegistryError("that public key belongs to another tenant") from err
+                self._claim_key(conn, appliance_key, box_of=row["tenant_id"])
+            except KeyInUseError:
+                conn.execute("ROLLBACK")  # the token stays unspent for the right key
+                raise
+            conn.execute("UPDATE tokens SET used_at = ? WHERE hash = ?", (now, token_hash(secret)))
+            conn.execute(
+                "UPDATE tenants SET appliance_key = ? WHERE id = ?",
+                (appliance_key, row["tenant_id"]),
+            )
             # A re-enrolled box replaces the old one: its staff stay registered.
             conn.execute("COMMIT")
             tenant_row = conn.execute(
@@ -268,17 +294,20 @@ class Registry:
                 for r in conn.execute("SELECT host FROM staff WHERE tenant_id = ?", (tenant.id,))
             }
             host = next((h for h in range(2, 255) if h not in used), None)
-            if host is None:
-                conn.execute("ROLLBACK")
-                raise RegistryError("this tenant has no free staff address left")
             try:
+                self._claim_key(conn, public_key)
+                if host is None:
+                    raise RegistryError("this tenant has no free staff address left")
                 conn.execute(
                     "INSERT INTO staff (tenant_id, name, public_key, host) VALUES (?, ?, ?, ?)",
                     (tenant.id, name, public_key, host),
                 )
             except sqlite3.IntegrityError as err:
                 conn.execute("ROLLBACK")
-                raise RegistryError("staff name or key already registered") from err
+                raise RegistryError("a staff device of that name is already registered") from err
+            except RegistryError:
+                conn.execute("ROLLBACK")
+                raise
             conn.execute("COMMIT")
         return Staff(tenant.id, name, public_key, str(tenant.network.network_address + host))
 

@@ -54,7 +54,9 @@ class Hub:
                     wanted[tenant.appliance_key] = [f"{tenant.appliance_address}/32"]
             enrolled = {t.id for t in tenants if t.appliance_key}
             for device in staff:
-                if device.tenant_id in enrolled:
+                # The registry refuses a key twice; a registry written before it did
+                # may still hold one: the box keeps its route, the device gets none.
+                if device.tenant_id in enrolled and device.public_key not in wanted:
                     wanted[device.public_key] = [f"{device.address}/32"]
             iface = self._config.interface
             current = {p.public_key: p for p in await wg.peers(iface)}
@@ -90,9 +92,9 @@ def _enable_forwarding() -> None:
 
 async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
     """Run until `stop` is set; take the interface and rules down afterwards."""
-    registry = Registry(config.registry_path)
-    metrics = Metrics()
     private = config.key_path.read_text().strip()
+    registry = Registry(config.registry_path, relay_key=public_key(private))
+    metrics = Metrics()
     iface = config.interface
     await wg.delete(iface)  # a stale interface from a crash
     mode = await wg.create(iface)

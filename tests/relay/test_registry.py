@@ -9,7 +9,7 @@ import time
 import pytest
 from relay_server import firewall, tokens
 from relay_server.keys import generate_private_key, public_key, valid_public_key
-from relay_server.registry import Registry, RegistryError
+from relay_server.registry import KeyInUseError, Registry, RegistryError
 
 
 def test_tenants_get_their_own_24_and_tokens_are_single_use(tmp_path):
@@ -131,3 +131,36 @@ def test_a_new_token_revokes_the_tenants_earlier_unused_ones(tmp_path):
     assert registry.revoke_tokens("acme") == 0
     with pytest.raises(RegistryError, match="no tenant"):
         registry.revoke_tokens("nobody")
+
+
+def test_a_public_key_belongs_to_one_peer_of_the_whole_relay(tmp_path):
+    """Boxes, staff of every tenant and the relay itself: no key twice, one refusal."""
+    relay_key = public_key(generate_private_key())
+    registry = Registry(tmp_path / "r.db", relay_key=relay_key)
+    _, sa = registry.add_tenant("acme", "chat.acme.cn", 3600)
+    _, sb = registry.add_tenant("beta", "chat.beta.cn", 3600)
+    box_a, box_b = public_key(generate_private_key()), public_key(generate_private_key())
+    a, b = registry.redeem(sa, box_a), registry.redeem(sb, box_b)
+    li = registry.add_staff(a, "li", public_key(generate_private_key()))
+    for key in (box_b, box_a, relay_key, li.public_key):  # other box, own box, relay, staff
+        with pytest.raises(KeyInUseError, match="already used by a peer of this relay"):
+            registry.add_staff(a, "taken", key)
+    with pytest.raises(KeyInUseError):
+        registry.add_staff(b, "zhao", li.public_key)  # another tenant's staff device
+    assert [s.name for s in registry.staff()] == ["li"]
+
+    # Enrolment: a key that another box, a staff device or the relay holds is refused,
+    # and the token stays unspent for the right key.
+    _, sc = registry.add_tenant("gamma", "chat.gamma.cn", 3600)
+    for key in (box_a, li.public_key, relay_key):
+        with pytest.raises(KeyInUseError):
+            registry.redeem(sc, key)
+    assert registry.tenant("gamma").appliance_key is None
+    own = public_key(generate_private_key())
+    assert registry.redeem(sc, own).appliance_key == own
+    # A re-enrolled box may keep its own key; it may not take its own staff's.
+    token, _ = registry.new_token("acme", 3600)
+    with pytest.raises(KeyInUseError):
+        registry.redeem(token, li.public_key)
+    assert registry.redeem(token, box_a).appliance_key == box_a
+    assert registry.tenant("beta").appliance_key == box_b
