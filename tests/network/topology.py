@@ -544,11 +544,14 @@ class Relay:
         *,
         host: str = "relay",
         env: Mapping[str, str] | None = None,
+        wrapper: tuple[str, ...] = (),
     ) -> None:
+        """`wrapper` goes before the `run` command line (e.g. `prlimit --nofile=256 --`)."""
         self.topo = topo
         self.data_dir = data_dir
         self.host = host
         self.env = dict(env or {})
+        self.wrapper = wrapper
         self.iface = topo.wg_name("relay")
         self.daemon: Daemon | None = None
         self._starts = 0
@@ -574,7 +577,8 @@ class Relay:
     def start(self, timeout: float = 30.0) -> Daemon:
         """Start `relay-server run` as a daemon; return once it prints ready."""
         self._starts += 1
-        cmd = [sys.executable, "-m", "relay_server", "--data", str(self.data_dir), "run"]
+        cmd = [*self.wrapper, sys.executable, "-m", "relay_server", "--data", str(self.data_dir)]
+        cmd.append("run")
         self.daemon = self.topo.spawn(self.host, *cmd, label=f"relay-{self._starts}", env=self.env)
         self.daemon.wait_for(r"^relay-server: ready", timeout)
         return self.daemon
