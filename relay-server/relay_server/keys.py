@@ -31,10 +31,13 @@ def valid_public_key(value: object) -> bool:
     if not isinstance(value, str) or len(value) != 44:
         return False
     try:
-        X25519PublicKey.from_public_bytes(base64.b64decode(value, validate=True))
+        raw = base64.b64decode(value, validate=True)
+        X25519PublicKey.from_public_bytes(raw)
     except ValueError:
         return False
-    return True
+    # Only the canonical spelling: `wg` refuses a key whose last character has spare
+    # bits set, and such a key in the registry would fail every peer update after it.
+    return base64.b64encode(raw).decode() == value
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -14,7 +14,8 @@ from aiohttp import web
 from relay_server import firewall, wg
 from relay_server.api import enrolment_app, tunnel_app
 from relay_server.config import APPLIANCE_CONSOLE_PORT, RelayConfig
-from relay_server.keys import public_key
+from relay_server.keys import public_key, valid_public_key
+from relay_server.limits import VisitorLimits, capacity, open_fds, raise_fd_limit
 from relay_server.metrics import Metrics
 from relay_server.passthrough import HTTP_HEAD_MAX, Passthrough
 from relay_server.registry import OVERLAY, RELAY_ADDRESS, Registry, Tenant
@@ -58,6 +59,10 @@ class Hub:
                 # may still hold one: the box keeps its route, the device gets none.
                 if device.tenant_id in enrolled and device.public_key not in wanted:
                     wanted[device.public_key] = [f"{device.address}/32"]
+            # A key `wg` refuses, stored before the API checked its spelling, would fail
+            # every sync after it: leave that one peer out instead.
+            for key in [k for k in wanted if not valid_public_key(k)]:
+                _LOGGER.warning("registry holds a malformed key for %s; skipped", wanted.pop(key))
             iface = self._config.interface
             current = {p.public_key: p for p in await wg.peers(iface)}
             for key in current.keys() - wanted.keys():
@@ -92,6 +97,7 @@ def _enable_forwarding() -> None:
 
 async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
     """Run until `stop` is set; take the interface and rules down afterwards."""
+    fd_limit = raise_fd_limit()
     private = config.key_path.read_text().strip()
     registry = Registry(config.registry_path, relay_key=public_key(private))
     metrics = Metrics()
@@ -104,11 +110,15 @@ async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
     await hub.sync(force=True)
     _LOGGER.info("WireGuard %s up (%s) on udp/%d", iface, mode, config.wg_port)
 
+    limits = VisitorLimits(config.visitors_per_source, total=0)  # sized once all is bound
     passthrough = Passthrough(
         hub.lookup,
         metrics,
         hello_timeout=config.hello_timeout,
         connect_timeout=config.connect_timeout,
+        handshake_timeout=config.handshake_timeout,
+        idle_timeout=config.idle_timeout,
+        limits=limits,
     )
     servers = [
         await asyncio.start_server(passthrough.handle_tls, config.bind, config.https_port),
@@ -137,6 +147,19 @@ async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
         await runner.setup()
         await web.TCPSite(runner, host, port, ssl_context=context).start()
         runners.append(runner)
+    # The process's own descriptors (listeners, interface, log) are counted now, when
+    # everything is open; the reserve covers what the APIs and the hub open later.
+    in_use = open_fds()
+    limits.total = capacity(fd_limit, config.fd_reserve, in_use, config.max_visitors)
+    metrics.visitor_capacity = limits.total
+    _LOGGER.info(
+        "visitor capacity %d connections (%d per source): %d descriptors, %d in use, %d reserved",
+        limits.total,
+        limits.per_source,
+        fd_limit,
+        in_use,
+        config.fd_reserve,
+    )
     watcher = asyncio.create_task(hub.watch())
     print(f"relay-server: ready ({config.public_host}, https/{config.https_port})", flush=True)
     try:
