@@ -38,6 +38,11 @@ class RelayConfig:
     token_ttl: float = 86400.0  # s an enrolment token stays valid
     hello_timeout: float = 10.0  # s a visitor may take to send its ClientHello
     connect_timeout: float = 10.0  # s to reach an appliance through the tunnel
+    handshake_timeout: float = 10.0  # s a visitor may stay silent after its ClientHello
+    idle_timeout: float = 300.0  # s with no byte either way (WebSockets ping every 30 s)
+    visitors_per_source: int = 256  # open visitor connections from one IPv4 or IPv6 /64
+    max_visitors: int = 0  # open visitor connections in all; 0: all the fd budget allows
+    fd_reserve: int = 256  # descriptors visitors may never take (APIs, registry, wg, nft)
 
     @property
     def registry_path(self) -> Path:

@@ -16,6 +16,9 @@ class Metrics:
     bytes_out: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     refused: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     handshakes: dict[str, int] = field(default_factory=dict)  # tenant -> Unix time
+    closed: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    visitors_open: int = 0  # every visitor connection counted against the caps
+    visitor_capacity: int = 0
 
     def render(self) -> str:
         """Return the Prometheus exposition text."""
@@ -60,10 +63,31 @@ class Metrics:
         family(
             "callbox_relay_refused_total",
             "counter",
-            "Connections closed before passthrough, by reason.",
+            "Connections closed before passthrough, by reason (relay_full and"
+            " per_source_limit are the connection caps).",
             self.refused,
             "reason",
         )
+        family(
+            "callbox_relay_closed_total",
+            "counter",
+            "Passed-through connections the relay ended itself, by reason.",
+            self.closed,
+            "reason",
+        )
+        for name, value, help_text in (
+            (
+                "callbox_relay_visitors_open",
+                self.visitors_open,
+                "Visitor connections open now, on 443 and 80, handshakes included.",
+            ),
+            (
+                "callbox_relay_visitor_capacity",
+                self.visitor_capacity,
+                "Visitor connections the relay holds before it refuses (relay_full).",
+            ),
+        ):
+            out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", f"{name} {value}"]
         family(
             "callbox_relay_last_handshake_seconds",
             "gauge",

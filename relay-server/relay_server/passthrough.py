@@ -3,7 +3,9 @@
 The relay never terminates TLS: it reads the ClientHello to learn the host name, then
 pipes the untouched bytes to that tenant's appliance through the tunnel, behind a
 PROXY v2 header carrying the visitor's address. It logs no host names, addresses or
-content per connection; counters only.
+content per connection; counters only. Every connection is counted against the
+per-source and total caps (limits.py) from accept to close, and ends on time
+(splice.py).
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from relay_server import proxy_protocol
 from relay_server.config import APPLIANCE_ACME_PORT, APPLIANCE_VISITOR_PORT
+from relay_server.limits import VisitorLimits
 from relay_server.metrics import Metrics
 from relay_server.registry import Tenant
 from relay_server.sni import ClientHelloError, read_client_hello
+from relay_server.splice import splice
 
 _LOGGER = logging.getLogger(__name__)
 
-_PIPE_CHUNK = 64 * 1024  # bytes per read while piping
 HTTP_HEAD_MAX = 8 * 1024  # bytes of a plain-HTTP request head on port 80 (stream limit)
 _ACME_PREFIX = b"/.well-known/acme-challenge/"
 _KEEPALIVE_IDLE = 60  # s before TCP keepalive probes: long-lived WebSockets stay up
@@ -39,47 +42,6 @@ def _keepalive(writer: asyncio.StreamWriter) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, _KEEPALIVE_IDLE)
 
 
-async def _pipe(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    counter: dict[str, int],
-    tenant: str,
-) -> None:
-    try:
-        while data := await reader.read(_PIPE_CHUNK):
-            counter[tenant] += len(data)
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(OSError, RuntimeError):
-            if writer.can_write_eof():
-                writer.write_eof()
-
-
-async def splice(
-    client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-    upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-    metrics: Metrics,
-    tenant: str,
-) -> None:
-    """Copy both ways until both sides are done; no idle timeout."""
-    metrics.connections[tenant] += 1
-    metrics.active[tenant] += 1
-    try:
-        await asyncio.gather(
-            _pipe(client[0], upstream[1], metrics.bytes_in, tenant),
-            _pipe(upstream[0], client[1], metrics.bytes_out, tenant),
-        )
-    finally:
-        metrics.active[tenant] -= 1
-        for _, writer in (client, upstream):
-            writer.close()
-            with contextlib.suppress(OSError, ConnectionError):
-                await writer.wait_closed()
-
-
 class Passthrough:
     """The relay's public listeners for visitors."""
 
@@ -90,6 +52,9 @@ class Passthrough:
         *,
         hello_timeout: float,
         connect_timeout: float,
+        handshake_timeout: float,
+        idle_timeout: float,
+        limits: VisitorLimits,
         visitor_port: int = APPLIANCE_VISITOR_PORT,
         acme_port: int = APPLIANCE_ACME_PORT,
     ) -> None:
@@ -97,6 +62,10 @@ class Passthrough:
         self._metrics = metrics
         self._hello_timeout = hello_timeout
         self._connect_timeout = connect_timeout
+        self._handshake_timeout = handshake_timeout
+        self._idle_timeout = idle_timeout
+        self._limits = limits
+        metrics.visitor_capacity = limits.total
         self._visitor_port = visitor_port
         self._acme_port = acme_port
         # asyncio's stream server drops its reference to a handler task when the
@@ -114,9 +83,33 @@ class Passthrough:
         self._metrics.refused[reason] += 1
         writer.close()
 
+    @contextlib.asynccontextmanager
+    async def _admitted(self, writer: asyncio.StreamWriter) -> AsyncIterator[bool]:
+        """Count the connection against the caps while it lives; False if refused."""
+        self._hold()
+        peer = writer.get_extra_info("peername")
+        source = str(peer[0]) if peer else ""
+        refused = self._limits.admit(source)
+        if refused is not None:
+            self._refuse(writer, refused)
+            yield False
+            return
+        self._metrics.visitors_open = self._limits.open
+        try:
+            yield True
+        finally:
+            self._limits.release(source)
+            self._metrics.visitors_open = self._limits.open
+            if not writer.is_closing():  # every early return above closed it already
+                writer.close()
+
     async def handle_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Route one TLS connection by SNI to its tenant's appliance."""
-        self._hold()
+        async with self._admitted(writer) as admitted:
+            if admitted:
+                await self._route_tls(reader, writer)
+
+    async def _route_tls(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(self._hello_timeout):
                 hello, hostname = await read_client_hello(reader)
@@ -136,7 +129,14 @@ class Passthrough:
         upstream[1].write(header + hello)
         _keepalive(writer)
         _keepalive(upstream[1])
-        await splice((reader, writer), upstream, self._metrics, tenant.name)
+        await splice(
+            (reader, writer),
+            upstream,
+            self._metrics,
+            tenant.name,
+            handshake_timeout=self._handshake_timeout,
+            idle_timeout=self._idle_timeout,
+        )
         return None
 
     async def _connect(
@@ -151,7 +151,11 @@ class Passthrough:
 
     async def handle_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Redirect plain HTTP to HTTPS; pass ACME HTTP-01 challenges to the appliance."""
-        self._hold()
+        async with self._admitted(writer) as admitted:
+            if admitted:
+                await self._route_http(reader, writer)
+
+    async def _route_http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(self._hello_timeout):
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -178,7 +182,15 @@ class Passthrough:
             if upstream is None:
                 return None
             upstream[1].write(head)
-            await splice((reader, writer), upstream, self._metrics, tenant.name)
+            # The request is whole: the visitor now waits, so only the idle bound applies.
+            await splice(
+                (reader, writer),
+                upstream,
+                self._metrics,
+                tenant.name,
+                handshake_timeout=None,
+                idle_timeout=self._idle_timeout,
+            )
             return None
         if tenant is None:
             return self._refuse(writer, "unknown_hostname")

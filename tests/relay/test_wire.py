@@ -120,6 +120,7 @@ async def test_handlers_survive_garbage_collection_after_the_visitor_resets():
     import socket
     import struct
 
+    from relay_server.limits import VisitorLimits
     from relay_server.metrics import Metrics
     from relay_server.passthrough import Passthrough
     from relay_server.registry import Tenant
@@ -144,6 +145,9 @@ async def test_handlers_survive_garbage_collection_after_the_visitor_resets():
         Metrics(),
         hello_timeout=2,
         connect_timeout=2,
+        handshake_timeout=5,
+        idle_timeout=5,
+        limits=VisitorLimits(per_source=100, total=100),
         visitor_port=port,
     )
     relay = await asyncio.start_server(passthrough.handle_tls, "127.0.0.1", 0)
