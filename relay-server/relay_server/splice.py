@@ -3,9 +3,11 @@
 A passed-through connection holds two descriptors (the visitor's socket and the
 one into the tunnel), so nothing a stranger opens may stay open unbounded:
 
-- handshake: after its ClientHello a TLS client always speaks again (its Finished,
-  or a second ClientHello after a HelloRetryRequest) within a round trip or two; a
-  visitor still silent after `handshake_timeout` is closed, whatever the box does.
+- handshake: a TLS client answers the box's first flight (with its Finished, or a
+  second ClientHello after a HelloRetryRequest) within a round trip or two; a
+  visitor that has not answered the box `handshake_timeout` after the connection
+  was passed through is closed, whatever the box does. One that answers and then
+  falls silent is left to the idle bound (and the caps).
 - idle: no byte either way for `idle_timeout` closes the connection (the appliance
   pings its WebSockets every 30 s, so live ones never get there).
 - half-close: when one side closes, its FIN is passed on, and the other side gets
@@ -35,6 +37,7 @@ class _Clock:
 
     started: float
     last: float
+    box_spoke: bool = False
     visitor_spoke: bool = False
     first_eof: float | None = None
 
@@ -97,10 +100,13 @@ async def splice(
 
     def heard_visitor() -> None:
         clock.last = loop.time()
-        clock.visitor_spoke = True
+        # Only bytes that answer the box count as the next flight: 0-RTT data (or junk)
+        # sent right behind the ClientHello does not end the handshake.
+        clock.visitor_spoke = clock.box_spoke
 
     def heard_box() -> None:
         clock.last = loop.time()
+        clock.box_spoke = True
 
     metrics.connections[tenant] += 1
     metrics.active[tenant] += 1
