@@ -118,9 +118,10 @@ async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = 
     from appliance.webui.app import create_app
     from appliance.webui.keys import SETUP_TOKEN
     from appliance.webui.relay_listener import start_relay_sites, stop_relay_sites
+    from appliance.webui.runner import make_runner
 
     app = create_app(settings)
-    runner = web.AppRunner(
+    runner = make_runner(
         app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
     )
     await runner.setup()

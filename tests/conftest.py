@@ -16,12 +16,14 @@ import aiohttp
 import psutil
 import pytest
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from appliance.cli import tune_gc
 from appliance.core.box import Box
 from appliance.settings import Settings, load_settings
 from appliance.webui.app import create_app
 from appliance.webui.keys import BOX
+from appliance.webui.runner import make_runner
 
 PASSWORD = "correct horse battery"
 _LEAK_WAIT = 2.0  # s for threads of closed resources to finish
@@ -127,6 +129,13 @@ class Running:
         return f"ws://{self.server.host}:{self.server.port}"
 
 
+class ApplianceTestServer(TestServer):
+    """aiohttp's test server, serving through the appliance's own runner."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return make_runner(self.app, **kwargs)
+
+
 @pytest.fixture
 async def make_app(
     tmp_path: Path,
@@ -136,7 +145,7 @@ async def make_app(
 
     async def start(**changes: Any) -> Running:
         app = create_app(make_settings(tmp_path / f"data{len(servers)}", **changes))
-        server = TestServer(app, host="127.0.0.1")
+        server = ApplianceTestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return Running(server, app[BOX])

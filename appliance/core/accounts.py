@@ -15,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.events import AgentStatusChanged, EventBus
-from appliance.core.ratelimit import RateLimited, RateLimiter
+from appliance.core.ratelimit import Backoff, RateLimited, RateLimiter
 
 ROLES = ("admin", "supervisor", "agent")
 OVERSEERS = ("admin", "supervisor")  # see every queue and conversation
@@ -93,16 +93,19 @@ class Accounts:
         session_ttl: float = 12 * 3600,
         login_attempts: int = 5,
         login_window: float = 300,
+        login_backoff: float = 0.5,
         max_chats_default: int = 5,
     ) -> None:
         self._db = db
         self._bus = bus
         self._session_ttl_ms = int(session_ttl * 1000)
         self._max_chats_default = max_chats_default
-        # Failures per address and per user name; a correct password resets them.
+        # An address that keeps failing is refused (429) for a while; a user name that
+        # keeps failing is only slowed down, from every address alike, so nobody can
+        # lock its owner out by failing on purpose. A correct password resets both.
         rate = login_attempts / login_window
         self._by_addr = RateLimiter(rate, login_attempts)
-        self._by_user = RateLimiter(rate, login_attempts)
+        self._by_user = Backoff(login_attempts, login_window, base=login_backoff)
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None
 
@@ -196,9 +199,14 @@ class Accounts:
     async def authenticate(self, username: str, password: str, address: str) -> User | None:
         """Check a password; raise RateLimited after too many failures."""
         user_key = username.strip().lower()[:_USERNAME_MAX]
-        wait = max(self._by_addr.retry_after(address), self._by_user.retry_after(user_key))
+        wait = self._by_addr.retry_after(address)
         if wait > 0:
             raise RateLimited(wait)
+        # The same delay for names that exist and names that do not: it depends only on
+        # the failures typed under the name.
+        delay = self._by_user.delay(user_key)
+        if delay > 0:
+            await asyncio.sleep(delay)
         row = await self._db.fetchone(
             f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?",
             (username.strip(),),
@@ -214,7 +222,7 @@ class Accounts:
         ok = await asyncio.to_thread(self._verify, stored, password[:_PASSWORD_MAX])
         if not ok or row is None or row["disabled"]:
             self._by_addr.hit(address)
-            self._by_user.hit(user_key)
+            self._by_user.fail(user_key)
             return None
         self._by_user.reset(user_key)
         return _user(row)

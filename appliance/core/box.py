@@ -6,6 +6,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from appliance.core import useragent
 from appliance.core.accounts import Accounts
@@ -20,7 +21,7 @@ from appliance.core.events import EventBus
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
-from appliance.core.ratelimit import VisitorLimits
+from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.teamwork import Teamwork
 from appliance.core.visitors import Visitors
@@ -117,6 +118,41 @@ class Box:
             kick=self.dispatcher.kick,
         )
         self._retention: asyncio.Task[None] | None = None
+
+    async def visitor_message(
+        self,
+        conv_id: str,
+        visitor_id: str,
+        address: str,
+        *,
+        name: str,
+        client_msg_id: Any,
+        body: Any,
+    ) -> tuple[dict[str, Any], bool]:
+        """Post a visitor's message under their rate limit; return it and whether it repeats.
+
+        Only new, accepted messages spend the allowance: a refused one (422) costs
+        nothing, and a resend of a stored message is answered with it even when the
+        visitor is out of allowance, so a client that lost an ack can always recover it.
+        """
+        client_msg_id, _ = self.chats.check_post(client_msg_id, body)
+        wait = self.limits.message_wait(visitor_id, address)
+        if wait > 0:
+            seen = await self.chats.sent(conv_id, "visitor", visitor_id, client_msg_id)
+            if seen is not None:
+                return seen, True
+            raise RateLimited(wait)
+        message, repeat = await self.chats.post(
+            conv_id,
+            sender_type="visitor",
+            sender_id=visitor_id,
+            sender_name=name,
+            client_msg_id=client_msg_id,
+            body=body,
+        )
+        if not repeat:
+            self.limits.message_spent(visitor_id, address)
+        return message, repeat
 
     def _customers_changed(self, visitor_ids: list[str]) -> None:
         self.insight.customers_changed(visitor_ids)

@@ -441,9 +441,7 @@ class Chats:
         body: Any,
     ) -> tuple[dict[str, Any], bool]:
         """Store a message once per client_msg_id; return it and whether it was a repeat."""
-        if not isinstance(client_msg_id, str) or not 0 < len(client_msg_id) <= _CLIENT_ID_MAX:
-            raise InvalidInput(f"client_msg_id must be 1-{_CLIENT_ID_MAX} characters")
-        text = self.check_body(body)
+        client_msg_id, text = self.check_post(client_msg_id, body)
 
         def job(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool, str]:
             seen = conn.execute(
@@ -490,6 +488,23 @@ class Chats:
 
         message, repeat, _ = await self._db.write(job, on_commit=announce)
         return message, repeat
+
+    def check_post(self, client_msg_id: Any, body: Any) -> tuple[str, str]:
+        """Return a message's client id and body text once they pass the rules."""
+        if not isinstance(client_msg_id, str) or not 0 < len(client_msg_id) <= _CLIENT_ID_MAX:
+            raise InvalidInput(f"client_msg_id must be 1-{_CLIENT_ID_MAX} characters")
+        return client_msg_id, self.check_body(body)
+
+    async def sent(
+        self, conv_id: str, sender_type: str, sender_id: str, client_msg_id: str
+    ) -> dict[str, Any] | None:
+        """Return the message this sender already stored under client_msg_id, if any."""
+        row = await self._db.fetchone(
+            f"SELECT {_MSG_COLUMNS} FROM messages WHERE conversation_id = ?"
+            " AND client_msg_id = ? AND sender_type = ? AND sender_id = ?",
+            (conv_id, client_msg_id, sender_type, sender_id),
+        )
+        return message_json(row) if row is not None else None
 
     def close_in(self, conn: sqlite3.Connection, conv_id: str, by: str) -> Closed:
         """Close a conversation (inside a write; idempotent): before, after, its event."""

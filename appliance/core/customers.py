@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from appliance.core.clock import now_ms
+from appliance.core.contact import normal_email, normal_phone
 from appliance.core.db import Database
 from appliance.core.errors import (
     BadSignature,
@@ -36,8 +37,6 @@ PROOF_MAX_AGE_S = 600  # a signature older than this is refused
 PROOF_SKEW_S = 60  # how far in the future a signature's time may be (clock drift)
 _ID_MAX = 128
 _SIG_HEX = re.compile(r"^[0-9a-f]{64}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,30}$")
 _HISTORY = 50
 
 SecretOf = Callable[[str], Awaitable[str | None]]
@@ -55,26 +54,34 @@ def split_contact(value: Any) -> tuple[str, str]:
     if not contact:
         return "", ""
     if "@" in contact:
-        if not _EMAIL.match(contact):
+        email = normal_email(contact)
+        if email is None:
             raise ContactInvalid("contact is not a valid e-mail address")
-        return contact, ""
-    if not _PHONE.match(contact):
+        return email, ""
+    phone = normal_phone(contact)
+    if phone is None:
         raise ContactInvalid("contact must be a phone number or an e-mail address")
-    return "", contact
+    return "", phone
 
 
 def _email(value: Any) -> str:
     email = text(value, "email", 254)
-    if email and not _EMAIL.match(email):
+    if not email:
+        return ""
+    normal = normal_email(email)
+    if normal is None:
         raise InvalidInput("email is not a valid e-mail address")
-    return email
+    return normal
 
 
 def _phone(value: Any) -> str:
     phone = text(value, "phone", 32)
-    if phone and not _PHONE.match(phone):
+    if not phone:
+        return ""
+    normal = normal_phone(phone)
+    if normal is None:
         raise InvalidInput("phone is not a valid phone number")
-    return phone
+    return normal
 
 
 _PROFILE_FIELDS = "id, external_id, site, name, email, phone, tier, notes, verified, created_at"

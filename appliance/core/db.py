@@ -26,6 +26,8 @@ from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
+from appliance.core.clock import now_ms
+from appliance.core.errors import StorageFull
 from appliance.core.migrate import apply_migrations
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,6 +35,9 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_BATCH = 256  # jobs per transaction
+_STORAGE_LOG_EVERY = 60.0  # s between log lines while the disk stays full
+# Primary result codes that mean "the disk, not the data": full, or failing to write.
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13
 _BUSY_TIMEOUT = 5000  # ms
 
 # synchronous=FULL: with WAL this fsyncs the log at every commit, so an acknowledged
@@ -73,6 +78,35 @@ class _Stats:
     jobs: int = 0
 
 
+@dataclass(slots=True)
+class StorageHealth:
+    """Whether writes reach the disk; `since` is when they stopped (ms), else None."""
+
+    ok: bool = True
+    error: str = ""
+    since: int | None = None
+    failures: int = 0  # write transactions refused since `since`
+    _logged_at: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        """Return the health report's storage part."""
+        return {"ok": self.ok, "error": self.error, "since": self.since, "failures": self.failures}
+
+
+def is_storage_error(err: BaseException) -> bool:
+    """Tell whether an SQLite error is the disk's (full or failing), not the statement's."""
+    code = getattr(err, "sqlite_errorcode", None)
+    return (
+        isinstance(err, sqlite3.Error)
+        and code is not None
+        and code & 0xFF
+        in (
+            _SQLITE_IOERR,
+            _SQLITE_FULL,
+        )
+    )
+
+
 class Database:
     """The appliance's SQLite database: serialised writes, concurrent reads."""
 
@@ -91,6 +125,7 @@ class Database:
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.stats = _Stats()
+        self.storage = StorageHealth()
         self._closing = False
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
@@ -201,11 +236,19 @@ class Database:
             try:
                 await self._in_writer(self._run_batch, batch)
             except Exception as err:
-                _LOGGER.exception("write transaction failed; %d jobs rolled back", len(batch))
+                if is_storage_error(err):
+                    err = self._storage_failed(err, len(batch))
+                else:
+                    _LOGGER.exception("write transaction failed; %d jobs rolled back", len(batch))
                 for job in batch:
                     if not job.future.done():
                         job.future.set_exception(err)
                 continue
+            if not self.storage.ok:
+                _LOGGER.warning(
+                    "storage writes again after %d refused transactions", self.storage.failures
+                )
+                self.storage = StorageHealth()
             self._settle(batch)
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
@@ -219,6 +262,8 @@ class Database:
                 try:
                     job.result = job.fn(conn)
                 except Exception as err:  # the job's own failure goes to its caller
+                    if is_storage_error(err):
+                        raise  # the disk's failure, not the job's: SQLite may have rolled back
                     job.error = err
                     conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
@@ -227,6 +272,25 @@ class Database:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    def _storage_failed(self, err: Exception, jobs: int) -> StorageFull:
+        """Record a full or failing disk; log it at most once a minute."""
+        health = self.storage
+        if health.ok:
+            health.ok, health.since, health.error = False, now_ms(), str(err)
+        health.failures += 1
+        clock = asyncio.get_running_loop().time()
+        if clock - health._logged_at >= _STORAGE_LOG_EVERY:
+            health._logged_at = clock
+            _LOGGER.error(
+                "storage full or failing (%s): %d writes refused so far, this batch had %d jobs",
+                err,
+                health.failures,
+                jobs,
+            )
+        refused = StorageFull("the box's storage is full; nothing was stored, try again later")
+        refused.__cause__ = err
+        return refused
 
     def _settle(self, batch: list[_Job[Any]]) -> None:
         self.stats.transactions += 1

@@ -84,3 +84,10 @@ class MessageEmpty(InvalidInput):
 
 class ContactInvalid(InvalidInput):
     code = "contact_invalid"
+
+
+class StorageFull(ChatError):
+    """The disk (or the database file) is full or failing: nothing was stored."""
+
+    code, status = "storage_full", 503
+    retry_after = 30  # s; space rarely comes back faster than someone can act on it

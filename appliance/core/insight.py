@@ -603,7 +603,14 @@ def read_live(conn: sqlite3.Connection, visitor_id: str) -> LiveVisitor | None:
     ).fetchone()
     trail: list[Step] = []
     pages = 0
-    summary: dict[str, Any] = {"region": {}, "source": {}, "device": {}, "site": ""}
+    # No page view yet (a chat opened before tracking, or tracking off): the same shapes
+    # as a visit's, saying nothing is known.
+    summary: dict[str, Any] = {
+        "region": region_json("", "", "", "unknown"),
+        "source": {"kind": "direct", "engine": "", "keyword": "", "site": "", "campaign": ""},
+        "device": {},
+        "site": "",
+    }
     if visit is not None:
         summary = visit_json(visit)
         pages = visit["pages"]

@@ -6,7 +6,7 @@ so after a restart a visitor reappears with their next page view or socket.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +158,8 @@ class Filter:
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Filter:
         """Validate a filter from the query string or a watch frame."""
+        if not isinstance(raw, Mapping):
+            raise ValueError("filter must be an object")
         values: dict[str, str] = {}
         for name in ("q", "region", "source", "status"):
             value = raw.get(name) or ""

@@ -55,6 +55,10 @@ class RateLimiter:
             self._buckets[key].tokens -= 1
         return wait
 
+    def take(self, key: str) -> None:
+        """Take one token even if that leaves the bucket short (the event happened)."""
+        self._bucket(key, self._now()).tokens -= 1
+
     def reset(self, key: str) -> None:
         """Forget a key (after a successful login, say)."""
         self._buckets.pop(key, None)
@@ -73,6 +77,63 @@ class RateLimiter:
                 : _MAX_KEYS // 2
             ]:
                 del self._buckets[key]
+
+
+class Backoff:
+    """Slow a key down after repeated failures instead of locking it out.
+
+    Failures leak away at `free / window` per second; past `free` of them each attempt
+    waits base × 2^(excess), up to `cap`. A lock-out keyed by user name would let
+    anyone who knows the name keep its owner out; a capped delay costs the owner a few
+    seconds and still makes guessing slow.
+    """
+
+    def __init__(
+        self,
+        free: int,
+        window: float,
+        *,
+        base: float = 0.5,
+        cap: float = 8.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free = free
+        self.leak = free / window
+        self.base = base
+        self.cap = cap
+        self._clock = clock
+        self._failures: dict[str, _Bucket] = {}
+
+    def _level(self, key: str, now: float) -> float:
+        entry = self._failures.get(key)
+        if entry is None:
+            return 0.0
+        level = max(0.0, entry.tokens - (now - entry.stamp) * self.leak)
+        if level == 0.0:
+            del self._failures[key]
+        return level
+
+    def delay(self, key: str) -> float:
+        """Return the seconds an attempt for `key` waits before it is checked."""
+        excess = self._level(key, self._clock()) - self.free
+        if excess < 0:
+            return 0.0
+        return float(min(self.cap, self.base * 2 ** min(excess, 32)))
+
+    def fail(self, key: str) -> None:
+        """Count a failure."""
+        now = self._clock()
+        level = self._level(key, now)
+        if key not in self._failures and len(self._failures) >= _MAX_KEYS:
+            # Full of keys under attack: forget the calmest half rather than grow.
+            calm = sorted(self._failures, key=lambda k: self._failures[k].tokens)
+            for old in calm[: _MAX_KEYS // 2]:
+                del self._failures[old]
+        self._failures[key] = _Bucket(level + 1, now)
+
+    def reset(self, key: str) -> None:
+        """Forget a key's failures (after a success)."""
+        self._failures.pop(key, None)
 
 
 class RateLimited(Exception):
@@ -125,9 +186,14 @@ class VisitorLimits:
         self.ip_beacons = RateLimiter(2 * ip_view_rate, 2 * ip_view_burst)
         self.identities = RateLimiter(conv_rate, conv_burst)
 
-    def message(self, visitor_id: str, address: str) -> None:
-        """Count a message; raise RateLimited when over either limit."""
-        check((self.messages, visitor_id), (self.ip_messages, address))
+    def message_wait(self, visitor_id: str, address: str) -> float:
+        """Return 0 if a new message is allowed now, else seconds to wait (nothing taken)."""
+        return max(self.messages.retry_after(visitor_id), self.ip_messages.retry_after(address))
+
+    def message_spent(self, visitor_id: str, address: str) -> None:
+        """Count a message that was accepted."""
+        self.messages.take(visitor_id)
+        self.ip_messages.take(address)
 
     def conversation(self, visitor_id: str, address: str) -> None:
         """Count a new conversation; raise RateLimited when over either limit."""

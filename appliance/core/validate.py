@@ -26,3 +26,17 @@ def whole(value: Any, field: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise InvalidInput(f"{field} must be a whole number from {low} to {high}")
     return value
+
+
+INT_MAX = 2**53 - 1  # the largest integer JSON clients (JavaScript) hold exactly; < SQLite's
+
+
+def text_problem(value: str) -> str:
+    """Return why a string is not storable text ("" when it is fine)."""
+    if "\x00" in value:
+        return "text must not contain NUL characters"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "text must be valid Unicode (no lone surrogates)"
+    return ""

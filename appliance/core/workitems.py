@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from typing import Any
 
 from appliance.core.chats import Chats, Closed, read_conversation
 from appliance.core.clock import local_iso, now_ms
+from appliance.core.contact import normal_email, normal_phone
 from appliance.core.db import Database
 from appliance.core.errors import (
     Conflict,
@@ -21,8 +21,6 @@ from appliance.core.events import EventBus, WorkItemChanged
 from appliance.core.visitors import new_id
 
 KINDS = ("message", "callback")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{4,30}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$")
 _NAME_MAX = 64
 _TIME_MAX = 64  # "tomorrow after 14:00" is free text
 _BODY_MAX = 4000
@@ -77,13 +75,18 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
     }
     contact = item["contact"]
     if kind == "callback":
-        if not _PHONE.match(contact):
+        phone = normal_phone(contact)
+        if phone is None:
             raise PhoneRequired("a call back needs a phone number")
+        item["contact"] = phone
     else:
         if not item["body"]:
             raise MessageEmpty("the message is empty")
-        if contact and not (_PHONE.match(contact) or _EMAIL.match(contact)):
-            raise ContactInvalid("contact must be a phone number or an e-mail address")
+        if contact:
+            known = normal_email(contact) if "@" in contact else normal_phone(contact)
+            if known is None:
+                raise ContactInvalid("contact must be a phone number or an e-mail address")
+            item["contact"] = known
     return item
 
 

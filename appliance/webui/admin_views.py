@@ -58,6 +58,7 @@ async def admin_page(request: web.Request) -> web.Response:
     ]
     table = box.iptable.status()
     context = {
+        "health": health_report(request),
         "tunnel": info,
         "devices": rows,
         "ip_table": {**table, "imported": local_text(table["imported_at"])},
@@ -71,6 +72,25 @@ async def admin_page(request: web.Request) -> web.Response:
         "formats": FORMATS,
     }
     return render(request, "admin.html", context)
+
+
+def health_report(request: web.Request) -> dict[str, Any]:
+    """Return the box's health: storage writes and the tunnel, with an overall status."""
+    storage = request.app[BOX].db.storage.public()
+    if storage["since"] is not None:
+        storage["since"] = local_iso(storage["since"])
+    tunnel = request.app[TUNNEL][0]
+    relay = None
+    if tunnel is not None:
+        relay = {"state": tunnel.status.state, "error": tunnel.status.error}
+    status = "ok" if storage["ok"] and (relay is None or relay["state"] == "up") else "degraded"
+    return {"status": status, "storage": storage, "relay": relay}
+
+
+async def get_health(request: web.Request) -> web.Response:
+    """Return the box's health (storage full or failing, tunnel errors)."""
+    _admin(request)
+    return web.json_response(health_report(request))
 
 
 async def get_ip_table(request: web.Request) -> web.Response:
@@ -140,6 +160,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     """Register the admin routes."""
     app.router.add_get("/admin", admin_page)
+    app.router.add_get("/api/admin/health", get_health)
     app.router.add_get("/api/admin/ip-table", get_ip_table)
     app.router.add_post("/api/admin/ip-table", import_ip_table)
     app.router.add_get("/api/admin/privacy", get_privacy)

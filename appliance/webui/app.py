@@ -33,6 +33,7 @@ from appliance.webui import (
 )
 from appliance.webui.access import access
 from appliance.webui.hub import Hub
+from appliance.webui.inputs import clean_input
 from appliance.webui.keys import (
     BOX,
     HUB,
@@ -114,7 +115,8 @@ async def _mdns_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """Return the appliance app; its resources open on startup and close on cleanup."""
     app = web.Application(
-        middlewares=[access, headers, errors, sessions, csrf], client_max_size=_CLIENT_MAX_SIZE
+        middlewares=[access, headers, errors, clean_input, sessions, csrf],
+        client_max_size=_CLIENT_MAX_SIZE,
     )
     app[SETTINGS] = settings
     setup_token: list[str | None] = [None]

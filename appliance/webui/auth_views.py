@@ -6,10 +6,12 @@ import hmac
 import logging
 
 from aiohttp import web
+from yarl import URL
 
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.i18n import LANG_COOKIE, LANGS, translator
+from appliance.webui.inputs import read_form
 from appliance.webui.keys import BOX, SESSION, SETUP_TOKEN
 from appliance.webui.pages import page_lang, render
 from appliance.webui.security import SESSION_COOKIE, set_session_cookie
@@ -17,11 +19,32 @@ from appliance.webui.security import SESSION_COOKIE, set_session_cookie
 _LOGGER = logging.getLogger(__name__)
 
 
-def _safe_next(value: object) -> str:
-    """Only redirect to local console paths after login."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
-        return value
-    return "/console"
+_NEXT_MAX = 2048  # characters of a redirect target
+_HOME = "/console"
+
+
+def safe_next(value: object) -> str:
+    """Return `value` if it is a path on this box, else the console's home.
+
+    A browser drops tabs and newlines inside a URL and reads a backslash as a slash,
+    so "/", a tab, "/evil.example" and "/", a backslash, "evil.example" both mean
+    "//evil.example", another origin. Whatever contains them, or parses as anything
+    but a path that starts with exactly one slash, is refused rather than cleaned.
+    """
+    if not isinstance(value, str) or not value or len(value) > _NEXT_MAX:
+        return _HOME
+    if any(ch <= " " or ch in "\\\x7f" for ch in value):
+        return _HOME
+    try:
+        url = URL(value)
+    except ValueError:
+        return _HOME
+    path = url.raw_path
+    if url.scheme or url.raw_authority or not path.startswith("/") or path.startswith("//"):
+        return _HOME
+    if not value.startswith("/") or value.startswith("//"):
+        return _HOME
+    return value
 
 
 async def index(request: web.Request) -> web.Response:
@@ -34,14 +57,14 @@ async def index(request: web.Request) -> web.Response:
 async def login_page(request: web.Request) -> web.Response:
     """Show the login form."""
     if request.get(SESSION) is not None:
-        raise web.HTTPFound(_safe_next(request.query.get("next")))
+        raise web.HTTPFound(safe_next(request.query.get("next")))
     has_admin = await request.app[BOX].accounts.has_admin()
     return render(request, "login.html", {"no_admin": not has_admin})
 
 
 async def login(request: web.Request) -> web.Response:
     """Check the password and start a session."""
-    form = await request.post()
+    form = await read_form(request)
     username = str(form.get("username", ""))[:128]
     password = str(form.get("password", ""))[:1024]
     t = translator(page_lang(request))
@@ -63,7 +86,7 @@ async def login(request: web.Request) -> web.Response:
             request, "login.html", {"error": t("login_failed"), "username": username}, status=401
         )
     token, _ = await accounts.create_session(user)
-    response = web.HTTPFound(_safe_next(form.get("next")))
+    response = web.HTTPFound(safe_next(form.get("next")))
     set_session_cookie(request, response, token)
     raise response
 
@@ -98,7 +121,7 @@ async def setup_page(request: web.Request) -> web.Response:
 
 async def setup(request: web.Request) -> web.Response:
     """Create the first administrator and log them in."""
-    form = await request.post()
+    form = await read_form(request)
     token = form.get("token")
     accounts = request.app[BOX].accounts
     t = translator(page_lang(request))
@@ -129,9 +152,9 @@ async def setup(request: web.Request) -> web.Response:
 
 async def set_lang(request: web.Request) -> web.Response:
     """Remember the page language in a cookie and go back."""
-    form = await request.post()
+    form = await read_form(request)
     lang = form.get("lang")
-    response = web.HTTPFound(_safe_next(form.get("next")))
+    response = web.HTTPFound(safe_next(form.get("next")))
     if lang in LANGS:
         response.set_cookie(LANG_COOKIE, str(lang), samesite="Lax", path="/", max_age=31536000)
     raise response

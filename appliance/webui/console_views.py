@@ -10,6 +10,8 @@ from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.chats import Conversation
 from appliance.core.clock import local_text, utc_offset_minutes
 from appliance.core.errors import NotFound
+from appliance.core.validate import INT_MAX
+from appliance.webui.inputs import whole_text
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
 from appliance.webui.security import current_session
@@ -51,9 +53,7 @@ def _before(request: web.Request) -> int | None:
     raw = request.query.get("before")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 15:
-        raise web.HTTPBadRequest(reason="before must be a time in milliseconds")
-    return int(raw)
+    return whole_text(raw, "before", INT_MAX)
 
 
 async def history_page(request: web.Request) -> web.Response:
@@ -153,7 +153,7 @@ async def list_conversations(request: web.Request) -> web.Response:
         if before:
             try:
                 stamp = int(datetime.fromisoformat(before).timestamp() * 1000)
-            except ValueError as err:
+            except (ValueError, OverflowError, OSError) as err:
                 raise web.HTTPBadRequest(reason="before must be an ISO 8601 time") from err
         rows = await chats.list_closed(
             before=stamp, agent_id=None if _sees_all(session) else session.user.id

@@ -54,6 +54,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "forbidden": ("无权访问", "Forbidden"),
     "admin": ("系统管理", "Administration"),
     "tunnel": ("中继隧道", "Relay tunnel"),
+    "storage_full": (
+        "存储空间已满或磁盘故障（自 {since} 起）：新消息无法保存，请立即清理磁盘空间。",
+        "Storage is full or failing (since {since}): nothing new can be stored. Free disk"
+        " space now.",
+    ),
     "tunnel_state": ("状态", "State"),
     "tenant": ("租户", "Tenant"),
     "public_host": ("公网聊天域名", "Public chat host"),

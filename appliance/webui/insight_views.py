@@ -3,7 +3,6 @@ customer profiles and invitation rules for the console."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -11,6 +10,7 @@ from aiohttp import web
 from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.errors import InvalidInput
 from appliance.core.live import Filter, Scope, agent_scope
+from appliance.webui.inputs import decode_json, query_int
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path, require_overseer
@@ -68,10 +68,7 @@ async def record_dwell(request: web.Request) -> web.Response:
     raw = await request.content.read(_BEACON_MAX + 1)
     if len(raw) > _BEACON_MAX:
         raise web.HTTPRequestEntityTooLarge(max_size=_BEACON_MAX, actual_size=len(raw))
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as err:
-        raise InvalidInput("body is not valid JSON") from err
+    data = decode_json(raw)
     if not isinstance(data, dict):
         raise InvalidInput("body must be a JSON object")
     token = data.get("token")
@@ -120,13 +117,8 @@ async def decline_invitation(request: web.Request) -> web.Response:
 
 
 def _paging(request: web.Request) -> tuple[int, int]:
-    values = []
-    for name, default, high in (("offset", "0", 10**6), ("limit", "50", 200)):
-        raw = request.query.get(name, default)
-        if not raw.isdigit() or int(raw) > high:
-            raise InvalidInput(f"{name} must be a whole number up to {high}")
-        values.append(int(raw))
-    return values[0], max(1, values[1])
+    offset = query_int(request, "offset", 0, 10**6)
+    return offset, max(1, query_int(request, "limit", 50, 200))
 
 
 def parse_filter(raw: Any) -> Filter:

@@ -56,6 +56,18 @@ def paths() -> dict[str, Any]:
         },
     }
     return {
+        "/api/admin/health": {
+            "get": _console(
+                "Whether the box stores what it acknowledges, and whether its tunnel is up",
+                _TAG,
+                _json(_ref("Health")),
+                errors=(401, 403),
+                description=f"{_ADMINS} `storage.ok` is false while the disk is full or "
+                "failing: writes are refused (503 `storage_full` with Retry-After on the "
+                "API, an `error` frame with that code on sockets) and nothing acknowledged "
+                "is lost. `relay` is null on a box that is not enrolled.",
+            )
+        },
         "/api/admin/ip-table": {
             "get": _console(
                 "How many ranges the IP table holds, from which format, imported when",
@@ -149,6 +161,24 @@ def _privacy(*, required: bool) -> dict[str, Any]:
 def schemas() -> dict[str, Any]:
     """Return the admin API's schemas."""
     return {
+        "Health": _obj(
+            ["status", "storage", "relay"],
+            status={"type": "string", "enum": ["ok", "degraded"]},
+            storage=_obj(
+                ["ok", "error", "since", "failures"],
+                ok=_BOOL,
+                error=_STR,
+                since=_nullable(_TIME),
+                failures=_INT,
+            ),
+            relay=_nullable(
+                _obj(
+                    ["state", "error"],
+                    state={"type": "string", "enum": ["down", "up", "degraded"]},
+                    error=_STR,
+                )
+            ),
+        ),
         "IpTable": _obj(
             ["ranges", "format", "imported_at"],
             ranges=_INT,

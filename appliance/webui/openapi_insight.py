@@ -340,17 +340,18 @@ def schemas() -> dict[str, Any]:
             ["id", "visit_id", "visit_number"], id=_INT, visit_id=_INT, visit_number=_INT
         ),
         "LiveVisitor": live,
-        "VisitorDetail": {
-            "allOf": [
-                _ref("LiveVisitor"),
-                _obj(
-                    trail=_list(step, 50),
-                    visits=_list(visit, 20),
-                    conversations=_list(history, 20),
-                    customer=_nullable(_ref("CustomerProfile")),
-                ),
-            ]
-        },
+        # The live row, except that `visits` is the list of visits (not their count)
+        # and `customer` the whole profile: an allOf with LiveVisitor would demand both.
+        "VisitorDetail": _obj(
+            live["required"],
+            **{
+                **live["properties"],
+                "trail": _list(step, 50),
+                "visits": _list(visit, 20),
+                "conversations": _list(history, 20),
+                "customer": _nullable(_ref("CustomerProfile")),
+            },
+        ),
         "Customer": customer,
         "CustomerProfile": {
             "allOf": [

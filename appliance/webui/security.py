@@ -13,6 +13,7 @@ from aiohttp import web
 from appliance.core.accounts import AccountError, Session
 from appliance.core.errors import ChatError
 from appliance.core.ratelimit import RateLimited
+from appliance.webui.inputs import read_form
 from appliance.webui.keys import BOX, SESSION
 
 _LOGGER = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ CSRF_COOKIE = "callbox_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The only state-changing requests made without a session (double-submit cookie).
+_ANONYMOUS_FORMS = frozenset({"/login", "/logout", "/setup", "/lang"})
 _CORS_MAX_AGE = "600"  # s, how long a browser may cache a preflight
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -84,7 +87,16 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ChatError as err:
-        return json_error(err.status, err.code, err.message)
+        retry = getattr(err, "retry_after", None)
+        if retry is None:
+            return json_error(err.status, err.code, err.message)
+        return json_error(
+            err.status,
+            err.code,
+            err.message,
+            headers={"Retry-After": str(retry)},
+            retry_after=retry,
+        )
     except AccountError as err:
         return json_error(422, "invalid", str(err))
     except RateLimited as err:
@@ -121,9 +133,9 @@ async def _supplied_csrf(request: web.Request) -> str:
     if header:
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
-        value = form.get(CSRF_FIELD)
-        return value if isinstance(value, str) else ""
+        # Parsed only once we know whose token to expect; a malformed form is then a
+        # clear 400 (read_form), never a 500 before the request was even identified.
+        return (await read_form(request)).get(CSRF_FIELD, "")
     return ""
 
 
@@ -136,9 +148,14 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         return json_error(403, "csrf", "cross-origin request refused")
     session: Session | None = request.get(SESSION)
+    if session is None and request.path not in _ANONYMOUS_FORMS:
+        # Who you are comes first: nothing of the body is read for a stranger.
+        return json_error(401, "not_authenticated", "log in first")
     expected = session.csrf_token if session else request.cookies.get(CSRF_COOKIE, "")
+    if not expected:
+        return json_error(403, "csrf", "missing or wrong CSRF token")
     supplied = await _supplied_csrf(request)
-    if not expected or not hmac.compare_digest(expected.encode(), supplied.encode()):
+    if not hmac.compare_digest(expected.encode(), supplied.encode()):
         return json_error(403, "csrf", "missing or wrong CSRF token")
     return await handler(request)
 

@@ -115,7 +115,7 @@ async def add_canned(request: web.Request) -> web.Response:
 def int_path(request: web.Request, name: str) -> int:
     """Parse a numeric id from the path; anything else is simply not found."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 15:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
         raise web.HTTPNotFound()
     return int(raw)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib import resources
 from typing import Any
 
@@ -11,7 +10,9 @@ from aiohttp import web
 
 from appliance.core.customers import split_contact
 from appliance.core.errors import InvalidInput
+from appliance.core.validate import INT_MAX
 from appliance.core.workitems import validate as validate_work_item
+from appliance.webui.inputs import decode_json, query_int
 from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.ws import visitor_ws
 
@@ -27,10 +28,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise web.HTTPRequestEntityTooLarge(max_size=_MAX_JSON, actual_size=len(raw))
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as err:
-        raise InvalidInput("body is not valid JSON") from err
+    data = decode_json(raw)
     if not isinstance(data, dict):
         raise InvalidInput("body must be a JSON object")
     return data
@@ -119,10 +117,7 @@ async def get_conversation(request: web.Request) -> web.Response:
 
 def after_seq(request: web.Request) -> int:
     """Parse the after_seq query parameter."""
-    raw = request.query.get("after_seq", "0")
-    if not raw.isdigit() or len(raw) > 18:
-        raise InvalidInput("after_seq must be a non-negative integer")
-    return int(raw)
+    return query_int(request, "after_seq", 0, INT_MAX)
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -139,12 +134,11 @@ async def post_message(request: web.Request) -> web.Response:
     vid = visitor_id(request)
     conv = await box.chats.get_for_visitor(request.match_info["conv_id"], vid)
     data = await read_json(request)
-    box.limits.message(vid, client_address(request))
-    message, repeat = await box.chats.post(
+    message, repeat = await box.visitor_message(
         conv.id,
-        sender_type="visitor",
-        sender_id=vid,
-        sender_name=conv.visitor_name,
+        vid,
+        client_address(request),
+        name=conv.visitor_name,
         client_msg_id=data.get("client_msg_id"),
         body=data.get("body"),
     )

@@ -14,10 +14,11 @@ from appliance.core.accounts import OVERSEERS
 from appliance.core.box import Box
 from appliance.core.chats import Conversation
 from appliance.core.clock import utc_offset_minutes
-from appliance.core.errors import ChatError, NotFound
+from appliance.core.errors import ChatError, InvalidInput, NotFound
 from appliance.core.live import QUERY_LIMIT_MAX, Filter, Scope, agent_scope
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.hub import Connection, Hub, invitation_frame
+from appliance.webui.inputs import decode_json
 from appliance.webui.keys import BOX, HUB, SETTINGS
 from appliance.webui.security import current_session
 
@@ -28,6 +29,23 @@ _HEARTBEAT = 30.0  # s between server pings; a silent peer is dropped after it
 _TYPING_INTERVAL = 0.5  # s, typing frames closer than this are dropped
 _REPLAY_PAGE = 500  # messages per read while replaying
 _CLOSE_BAD_FRAME = 1007  # RFC 6455: payload data inconsistent with the message type
+_LOG_EVERY = 60.0  # s between log lines a peer can cause
+
+
+class _Throttled:
+    """Log at most once per _LOG_EVERY seconds (peers can trigger these)."""
+
+    def __init__(self) -> None:
+        self._at = -_LOG_EVERY
+
+    def exception(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._at >= _LOG_EVERY:
+            self._at = now
+            _LOGGER.exception(message, *args)
+
+
+_LOG_ONCE = _Throttled()
 
 
 class BadFrame(ValueError):
@@ -49,9 +67,9 @@ def _field(frame: dict[str, Any], name: str, kind: type, *, limit: int | None = 
 def parse_frame(data: str) -> dict[str, Any]:
     """Decode a text frame into an object with a string `type`."""
     try:
-        frame = json.loads(data)
-    except (ValueError, RecursionError) as err:
-        raise BadFrame("frame is not JSON") from err
+        frame = decode_json(data)
+    except InvalidInput as err:
+        raise BadFrame(err.message) from err
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise BadFrame("frame must be an object with a type")
     return frame
@@ -114,7 +132,7 @@ class Peer:
 
     def _watch(self, frame: dict[str, Any]) -> None:
         try:
-            filt = Filter.parse(frame.get("filter") or {})
+            filt = Filter.parse(frame.get("filter", {}))
         except ValueError as err:
             raise BadFrame(str(err)) from err
         offset = frame.get("offset", 0)
@@ -159,20 +177,30 @@ class Peer:
             else:
                 name = joined.visitor_name
             if conn.kind == "visitor":
-                self.box.limits.message(conn.principal, self.address)
-            message, _ = await self.box.chats.post(
-                conv_id,
-                sender_type=conn.kind,
-                sender_id=conn.principal,
-                sender_name=name if conn.kind == "visitor" else conn.name,
-                client_msg_id=client_msg_id,
-                body=body,
-            )
+                message, _ = await self.box.visitor_message(
+                    conv_id,
+                    conn.principal,
+                    self.address,
+                    name=name,
+                    client_msg_id=client_msg_id,
+                    body=body,
+                )
+            else:
+                message, _ = await self.box.chats.post(
+                    conv_id,
+                    sender_type=conn.kind,
+                    sender_id=conn.principal,
+                    sender_name=conn.name,
+                    client_msg_id=client_msg_id,
+                    body=body,
+                )
         except RateLimited as err:
             conn.send(_error("rate_limited", "too many messages", ref, retry_after=err.retry_after))
             return
         except ChatError as err:
-            conn.send(_error(err.code, err.message, ref))
+            retry = getattr(err, "retry_after", None)
+            extra = {} if retry is None else {"retry_after": retry}
+            conn.send(_error(err.code, err.message, ref, **extra))
             return
         conn.send({"type": "ack", "client_msg_id": client_msg_id, "message": message})
 
@@ -200,6 +228,13 @@ async def _serve(ws: web.WebSocketResponse, peer: Peer) -> None:
                     await ws.send_str(json.dumps(_error("bad_frame", str(err))))
                     await ws.close(code=_CLOSE_BAD_FRAME, message=b"bad frame")
                     break
+                except ChatError as err:  # a rule refused a frame outside send's own handling
+                    conn.send(_error(err.code, err.message))
+                except Exception:
+                    # A bug of ours, not the peer's: say so on the socket, keep it open,
+                    # and log it (a peer may repeat the frame, so not every time).
+                    _LOG_ONCE.exception("a %s frame failed", conn.kind)
+                    conn.send(_error("internal", "the box could not handle this frame"))
             elif msg.type == WSMsgType.BINARY:
                 await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
                 break

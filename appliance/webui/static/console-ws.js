@@ -163,13 +163,16 @@ function onError(f) {
   if (f.code === "not_authenticated") { location.assign("/login"); return; }
   if (!rec) {
     if (f.conversation_id && retryJoin(f.conversation_id)) return;
-    if (f.code !== "rate_limited") console.warn("callbox: server error", f.code, f.message);
+    if (f.code !== "rate_limited" && f.code !== "storage_full") {
+      console.warn("callbox: server error", f.code, f.message);
+    }
     return;
   }
   const entry = S.outbox.get(f.ref);
-  if (f.code === "rate_limited" && entry) {
+  if ((f.code === "rate_limited" || f.code === "storage_full") && entry) {
+    // Both keep the message and send it again: too fast, or the box's disk is full.
     const secs = Math.max(1, Number(f.retry_after) || 1);
-    noteOn(rec.pendingEls.get(f.ref), fmt("rateLimited", { n: secs }));
+    noteOn(rec.pendingEls.get(f.ref), fmt(f.code === "rate_limited" ? "rateLimited" : "storageFull", { n: secs }));
     setTimeout(() => {
       if (!S.outbox.has(entry.client_msg_id)) return;
       const b = rec.pendingEls.get(entry.client_msg_id);

@@ -52,6 +52,7 @@
       waiting: "正在排队，请稍候…", active: "客服 {name} 正在为您服务", closed: "对话已结束",
       assigned: "客服 {name} 已接入", closedEvent: "对话已结束", sending: "发送中…",
       failed: "未发送", tooLarge: "消息过长（最多 4096 字节）", rateLimited: "发送太频繁，请稍后再试",
+      storageFull: "客服系统暂时无法保存消息，稍后将自动重发",
       offline: "暂时无法连接客服，请稍后再试", unread: "{n} 条未读消息",
       // system events
       evTransferred: "{name} 已加入对话，为您继续服务", evTransferRequested: "{name} 正在为您邀请同事",
@@ -90,6 +91,7 @@
       closedEvent: "The chat has ended", sending: "Sending…", failed: "Not sent",
       tooLarge: "Message too long (max 4096 bytes)",
       rateLimited: "You are sending too fast, please try again shortly",
+      storageFull: "The service cannot store messages right now; we will resend shortly",
       offline: "Can't reach the chat service right now, please try again later",
       unread: "{n} unread messages",
       evTransferred: "{name} joined to help you", evTransferRequested: "{name} is bringing in a colleague",
@@ -710,6 +712,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
         // Presence alone is nothing the visitor waits for: it retries without a word.
         if (chatting()) {
           if (err.code === "rate_limited") notice(t("rateLimited"));
+          else if (err.code === "storage_full") notice(t("storageFull"));
           else if (!navigator.onLine || !err.status || err.status >= 500) notice(t("offline"));
         }
         if (wanted()) scheduleRetry(err.retryAfter * 1000);
@@ -828,8 +831,10 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
         if (item) { failBubble(item.client_msg_id); dropFromOutbox(item.client_msg_id); }
         notice(t("tooLarge"));
         break;
+      case "storage_full": // the box's disk is full: the message waits and goes again
       case "rate_limited": {
-        if (item) notice(t("rateLimited")); // typing frames are limited too; those need no word
+        // typing frames are limited too; those need no word
+        if (item) notice(t(f.code === "rate_limited" ? "rateLimited" : "storageFull"));
         const wait = Math.max(1, Number(f.retry_after) || 1) * 1000; // retry_after is in seconds
         holdUntil = Date.now() + wait;
         clearTimeout(holdTimer);
