@@ -144,7 +144,8 @@ async def make_app(
     servers: list[TestServer] = []
 
     async def start(**changes: Any) -> Running:
-        app = create_app(make_settings(tmp_path / f"data{len(servers)}", **changes))
+        data_dir = changes.pop("data_dir", tmp_path / f"data{len(servers)}")
+        app = create_app(make_settings(data_dir, **changes))
         server = ApplianceTestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
