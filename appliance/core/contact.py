@@ -39,6 +39,6 @@ def normal_phone(value: str) -> str | None:
     # Possible (a length some number in that country has) and 7+ digits: a local
     # landline without its area code is still accepted, "12345" is not. Validity by
     # number range would refuse ranges newer than the library's data.
-    if number.national_number < 10**6 or not phonenumbers.is_possible_number(number):
+    if (number.national_number or 0) < 10**6 or not phonenumbers.is_possible_number(number):
         return None
     return value
