@@ -30,7 +30,7 @@ from appliance.core.chats import (
 )
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
-from appliance.core.errors import LimitReached, NotFound, NotWaiting, OutOfScope
+from appliance.core.errors import LimitReached, NotFound, NotWaiting, OutOfScope, StorageFull
 from appliance.core.events import (
     AgentStatusChanged,
     ConversationChanged,
@@ -294,6 +294,8 @@ class Dispatcher:
             self._dirty = False
             try:
                 await self.dispatch()
+            except StorageFull:
+                pass  # the store logs a full disk itself, once a minute; the tick retries
             except Exception:
                 _LOGGER.exception("routing pass failed")
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
-from appliance.core.errors import InvalidInput, NotFound
+from appliance.core.errors import InvalidInput, NotFound, StorageFull
 from appliance.core.events import ConversationChanged, Event, EventBus, RoutingChanged
 from appliance.core.live import TRAIL_MAX, LiveRegistry, LiveVisitor, Step, first_route
 from appliance.core.referrer import Source, classify
@@ -660,6 +660,8 @@ async def run_retention(insight: Insight, every: float = 3600.0) -> None:
     while True:
         try:
             await insight.prune()
+        except StorageFull:
+            pass  # the store logs a full disk itself; pruning runs again in an hour
         except sqlite3.Error:
             _LOGGER.exception("retention pass failed; it runs again in an hour")
         await asyncio.sleep(every)

@@ -31,6 +31,7 @@ from appliance.core.errors import (
     InvalidInput,
     InvitationClosed,
     NotFound,
+    StorageFull,
 )
 from appliance.core.events import EventBus, InvitationChanged, MessageCreated
 from appliance.core.insight import DAY_MS, Insight
@@ -205,6 +206,8 @@ class Invitations:
             await asyncio.sleep(_TICK)
             try:
                 await self.tick()
+            except StorageFull:
+                pass  # the store logs a full disk itself, once a minute; try next tick
             except sqlite3.Error:
                 _LOGGER.exception("invitation pass failed")
 

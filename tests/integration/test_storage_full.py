@@ -105,3 +105,18 @@ async def test_a_full_disk_gives_clear_errors_and_loses_nothing(
     status, data, _ = await visitor.request("GET", f"{path}?after_seq=0")
     stored = {m["client_msg_id"] for m in data["messages"] if m.get("client_msg_id")}
     assert set(acked) <= stored and "w1" in stored
+    # The background work that hit the full disk (routing passes) lives on: a new
+    # chat is still given to the agent.
+    console = await agent.ws()
+    late = Visitor(running, http_sessions())
+    await late.start()
+    opened = await late.open()
+    given = await receive_until(
+        console,
+        lambda f: f["type"] == "conversation"
+        and f["conversation"]["id"] == opened["id"]
+        and f["conversation"]["status"] == "active",
+        timeout=10,
+    )
+    assert given["conversation"]["agent"]["id"] == user.id
+    await console.close()
