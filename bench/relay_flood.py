@@ -89,13 +89,16 @@ stream {{
 
 
 def _proc_counts(pid: int) -> dict[str, int]:
-    """Return the proxy's open descriptors and its namespace's CLOSE-WAIT sockets."""
+    """Return the proxy's open descriptors, its namespace's CLOSE-WAIT sockets, its RSS."""
     try:
         fds = len(os.listdir(f"/proc/{pid}/fd"))
         lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
     except OSError:
-        return {"fds": -1, "close_wait": -1}
-    return {"fds": fds, "close_wait": sum(ln.split()[3] == _TCP_CLOSE_WAIT for ln in lines)}
+        return {"fds": -1, "close_wait": -1, "rss_kib": -1}
+    rss = next((int(ln.split()[1]) for ln in status if ln.startswith("VmRSS:")), -1)
+    close_wait = sum(ln.split()[3] == _TCP_CLOSE_WAIT for ln in lines)
+    return {"fds": fds, "close_wait": close_wait, "rss_kib": rss}
 
 
 async def _silent(address: str, port: int, source: str, hello: bytes, open_: set[int]) -> None:
