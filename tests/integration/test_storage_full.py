@@ -113,9 +113,11 @@ async def test_a_full_disk_gives_clear_errors_and_loses_nothing(
     opened = await late.open()
     given = await receive_until(
         console,
-        lambda f: f["type"] == "conversation"
-        and f["conversation"]["id"] == opened["id"]
-        and f["conversation"]["status"] == "active",
+        lambda f: (
+            f["type"] == "conversation"
+            and f["conversation"]["id"] == opened["id"]
+            and f["conversation"]["status"] == "active"
+        ),
         timeout=10,
     )
     assert given["conversation"]["agent"]["id"] == user.id
