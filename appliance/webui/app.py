@@ -7,8 +7,6 @@ import ipaddress
 import logging
 import secrets
 from collections.abc import AsyncIterator
-from importlib import resources
-from pathlib import Path
 
 import aiohttp_jinja2
 import jinja2
@@ -23,6 +21,7 @@ from appliance.relay.wireguard import WireGuardError
 from appliance.settings import Settings
 from appliance.webui import (
     admin_views,
+    assets,
     auth_views,
     console_views,
     insight_views,
@@ -141,8 +140,7 @@ def create_app(settings: Settings) -> web.Application:
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
     app.router.add_get("/api/openapi.json", openapi_json)
-    static = Path(str(resources.files("appliance.webui") / "static"))
-    app.router.add_static("/static/", static)
+    assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_relay_ctx)

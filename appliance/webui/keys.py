@@ -10,6 +10,7 @@ from aiohttp import web
 from appliance.core.accounts import Session
 from appliance.core.box import Box
 from appliance.settings import Settings
+from appliance.webui.assets import Asset
 
 if TYPE_CHECKING:
     from appliance.relay.tunnel import Tunnel
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", Settings)
 BOX = web.AppKey("box", Box)
 HUB: web.AppKey[Hub] = web.AppKey("hub")
-# The widget script and its ETag, read once at start.
-WIDGET: web.AppKey[tuple[bytes, str]] = web.AppKey("widget")
+# The widget script, joined from its parts and compressed once at start.
+WIDGET = web.AppKey("widget", Asset)
 # One-time first-boot link token; None once an admin exists.
 SETUP_TOKEN: web.AppKey[list[str | None]] = web.AppKey("setup_token")
 # The console session of a request, or None (set by the sessions middleware).

@@ -8,11 +8,10 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from appliance.core.accounts import Session
+from appliance.webui.assets import ASSETS
 from appliance.webui.i18n import LANG_COOKIE, pick_lang, translator
 from appliance.webui.keys import SESSION, SETTINGS
 from appliance.webui.security import csrf_cookie_token
-
-STATIC_URL = "/static/"
 
 
 def page_lang(request: web.Request) -> str:
@@ -29,7 +28,7 @@ def render(
     base: dict[str, Any] = {
         "lang": lang,
         "t": translator(lang),
-        "static_url": STATIC_URL,
+        "static_url": request.config_dict[ASSETS].url,
         "user": session.user.public() if session else None,
         "csrf_token": session.csrf_token if session else "",
         "next": request.query.get("next", ""),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -12,11 +10,13 @@ from appliance.core.customers import split_contact
 from appliance.core.errors import InvalidInput
 from appliance.core.validate import INT_MAX
 from appliance.core.workitems import validate as validate_work_item
+from appliance.webui.assets import Asset, widget_script
 from appliance.webui.inputs import decode_json, query_int
 from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.ws import visitor_ws
 
 _MAX_JSON = 16 * 1024  # bytes of a visitor request body
+_WIDGET_CACHE = "public, max-age=300"  # s: an upgrade reaches visitors within minutes
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -49,19 +49,14 @@ def client_address(request: web.Request) -> str:
     return request.remote or ""
 
 
-def load_widget() -> tuple[bytes, str]:
-    """Read the widget script once; return it and its ETag."""
-    body = (resources.files("appliance.webui") / "static" / "widget.js").read_bytes()
-    return body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+def load_widget() -> Asset:
+    """Join the widget script from its parts once; keep it with its gzip form and ETags."""
+    return Asset.of(widget_script(), "text/javascript; charset=utf-8")
 
 
 async def widget_js(request: web.Request) -> web.Response:
     """Serve the widget script; revalidated by ETag so upgrades reach visitors soon."""
-    body, etag = request.app[WIDGET]
-    headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
-    if request.headers.get("If-None-Match") == etag:
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type="application/javascript", headers=headers)
+    return request.config_dict[WIDGET].respond(request, _WIDGET_CACHE)
 
 
 async def create_session(request: web.Request) -> web.Response:
