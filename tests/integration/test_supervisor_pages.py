@@ -49,9 +49,9 @@ def assert_hooks(html: str, script: str) -> None:
     missing = {n for n in cb if f'data-cb="{n}"' not in html}
     missing |= {n for n in fields if f'data-f="{n}"' not in html}
     assert not missing, f"{script} looks for elements the page lacks: {missing}"
-    assert f'src="/static/{script}"' in html
+    assert re.search(f'src="/static/[0-9a-f]{{12}}/{re.escape(script)}"', html)
     assert "<script>" not in html  # the CSP refuses inline scripts
-    assert 'href="/static/supervisor.css"' in html
+    assert re.search(r'href="/static/[0-9a-f]{12}/supervisor\.css"', html)
 
 
 async def test_supervisor_sees_every_page_with_its_script_hooks(make_agent):

@@ -1,6 +1,6 @@
 // Callbox admin page: import the IP table, change privacy settings, show and rotate the
-// sites' secrets. Plain fetch against /api/admin/*; labels come from data-l-* attributes.
-"use strict";
+// sites' secrets. The JSON API through console-base.js; labels come from data-l-* attributes.
+import { api } from "./console-base.js";
 
 (() => {
   const root = document.querySelector('[data-cb="admin-insight"]');
@@ -8,30 +8,6 @@
   const L = root.dataset;
   const $ = (name, scope = root) => scope.querySelector(`[data-cb="${name}"]`);
   const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
-
-  function csrf() {
-    return (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-  }
-
-  async function api(method, path, body, type = "application/json") {
-    const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf();
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = type;
-      opts.body = type === "application/json" ? JSON.stringify(body) : body;
-    }
-    const res = await fetch(path, opts);
-    if (res.status === 401) {
-      location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-      throw new Error("log in first");
-    }
-    let data = null;
-    try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
-    if (!res.ok) {
-      throw new Error((data && data.error && data.error.message) || String(res.status));
-    }
-    return data || {};
-  }
 
   // The box sends its own local time with an offset; show its wall-clock part as is.
   function when(iso) {

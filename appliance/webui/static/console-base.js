@@ -48,8 +48,6 @@ export const ui = {
   send: $('[data-cb="send"]'),
 };
 
-const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-
 export const me = {
   id: root ? Number(root.dataset.userId) : 0,
   name: root ? root.dataset.userName || "" : "",
@@ -124,17 +122,28 @@ export function flash(text) {
 export const errText = (e) => (e && e.message ? e.message : String(e));
 
 // ---- HTTP ------------------------------------------------------------------
-export async function api(method, path, body) {
+// The one client of the JSON API for every console page (console, admin, routing,
+// work items), so sessions, CSRF and errors are handled alike everywhere.
+
+/** The page's CSRF token, rendered by the server into a meta tag. */
+export const csrf = () => (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+
+/**
+ * Call the JSON API. A body of another type (the admin's IP table file) goes as is,
+ * streamed by the browser. A refusal throws an Error with the server's message and
+ * its code, status and details (`info`: e.g. the routing rule and field refused).
+ */
+export async function api(method, path, body, type = "application/json") {
   const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
   if (method !== "GET") {
-    opts.headers["Content-Type"] = "application/json";
-    opts.headers["X-CSRF-Token"] = csrf;
-    opts.body = JSON.stringify(body || {});
+    opts.headers["Content-Type"] = type;
+    opts.headers["X-CSRF-Token"] = csrf();
+    opts.body = type === "application/json" ? JSON.stringify(body || {}) : body;
   }
   const res = await fetch(path, opts);
   if (res.status === 401) {
-    location.assign("/login");
-    throw new Error("not authenticated");
+    location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+    throw new Error("log in first");
   }
   let data = null;
   try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
@@ -142,6 +151,8 @@ export async function api(method, path, body) {
     const info = (data && data.error) || {};
     const err = new Error(info.message || res.statusText || String(res.status));
     err.code = info.code || String(res.status);
+    err.status = res.status;
+    err.info = info;
     throw err;
   }
   return data || {};

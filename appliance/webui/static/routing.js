@@ -2,7 +2,7 @@
 // routing rules and priority points, edited through the console JSON API. Each part
 // saves on its own and shows the server's message next to itself when refused.
 // Framework-free (STYLE.md #12); names typed by users go in as text, never as HTML.
-"use strict";
+import { api } from "./console-base.js";
 
 (() => {
   const root = document.querySelector('[data-cb="routing"]');
@@ -17,33 +17,6 @@
   const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
   const SEP = document.documentElement.lang === "en" ? ", " : "、";
   const state = { groups: [], agents: [], topics: [], routes: [], priority: null };
-
-  // ---- HTTP ----------------------------------------------------------------
-  let csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-
-  async function api(method, path, body) {
-    const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") {
-      if (!csrf) csrf = (await api("GET", "/api/console/me")).csrf_token;
-      opts.headers["Content-Type"] = "application/json";
-      opts.headers["X-CSRF-Token"] = csrf;
-      opts.body = JSON.stringify(body || {});
-    }
-    const res = await fetch(path, opts);
-    if (res.status === 401) {
-      location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-      throw new Error("log in first");
-    }
-    let data = null;
-    try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
-    if (!res.ok) {
-      const info = (data && data.error) || {};
-      const err = new Error(info.message || res.statusText || String(res.status));
-      err.info = info; // code, and where the server names them, the rule and field refused
-      throw err;
-    }
-    return data || {};
-  }
 
   // ---- Small helpers -------------------------------------------------------
   function clone(name) {

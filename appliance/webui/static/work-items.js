@@ -1,6 +1,6 @@
 // Callbox work items: messages and call-back requests visitors left when no one could
 // take their chat. Polls the list; "done" closes one. Text from visitors goes in as text.
-"use strict";
+import { api } from "./console-base.js";
 
 (() => {
   const root = document.querySelector('[data-cb="work-items"]');
@@ -21,28 +21,6 @@
   let timer = 0;
   let seq = 0; // the latest refresh; an older one finishing late neither draws nor re-arms
   let shown = ""; // what the list shows, so an unchanged poll keeps a user's text selection
-
-  function csrf() {
-    return (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
-  }
-
-  async function api(method, path) {
-    const opts = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (method !== "GET") opts.headers["X-CSRF-Token"] = csrf();
-    const res = await fetch(path, opts);
-    if (res.status === 401) {
-      location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
-      throw new Error("log in first");
-    }
-    let data = null;
-    try { data = await res.json(); } catch (_) { /* empty or non-JSON body */ }
-    if (!res.ok) {
-      const err = new Error((data && data.error && data.error.message) || String(res.status));
-      err.status = res.status;
-      throw err;
-    }
-    return data || {};
-  }
 
   // The box sends its own local time with an offset; show its wall-clock part as is.
   function when(iso) {
