@@ -44,6 +44,7 @@ from appliance.webui.keys import (
     WIDGET,
 )
 from appliance.webui.openapi import openapi_json
+from appliance.webui.policy import authorize
 from appliance.webui.relay_listener import RelayPeers
 from appliance.webui.security import csrf, errors, headers, sessions
 
@@ -114,7 +115,7 @@ async def _mdns_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(settings: Settings) -> web.Application:
     """Return the appliance app; its resources open on startup and close on cleanup."""
     app = web.Application(
-        middlewares=[access, headers, errors, clean_input, sessions, csrf],
+        middlewares=[access, headers, errors, clean_input, sessions, authorize, csrf],
         client_max_size=_CLIENT_MAX_SIZE,
     )
     app[SETTINGS] = settings

@@ -45,7 +45,6 @@ async def visible(request: web.Request, session: Session) -> Conversation:
 
 async def console_page(request: web.Request) -> web.Response:
     """Show the live console."""
-    current_session(request)
     return render(request, "console.html")
 
 
