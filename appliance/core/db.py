@@ -134,22 +134,34 @@ class Database:
     def _open_writer(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        for pragma in _WRITE_PRAGMAS:
-            conn.execute(pragma)
-        apply_migrations(conn)
+        try:
+            conn.row_factory = sqlite3.Row
+            for pragma in _WRITE_PRAGMAS:
+                conn.execute(pragma)
+            apply_migrations(conn)
+        except BaseException:
+            conn.close()
+            raise
         self._writer = conn
 
     async def open(self) -> None:
-        """Open both connections, set PRAGMAs, apply migrations, start the writer."""
+        """Open both connections, set PRAGMAs, apply migrations, start the writer.
+
+        A failure at any step (a migration that does not apply, say) closes what was
+        already open, threads included, before it is raised.
+        """
         self._closing = False
-        await self._in_writer(self._open_writer)
-        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-        self._reader.row_factory = sqlite3.Row
-        for pragma in _READ_PRAGMAS:
-            await self._reader.execute(pragma)
-        loop = asyncio.get_running_loop()
-        self._snapshot_conn = await loop.run_in_executor(self._snapshotter, self._open_snapshot)
+        try:
+            await self._in_writer(self._open_writer)
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            self._reader.row_factory = sqlite3.Row
+            for pragma in _READ_PRAGMAS:
+                await self._reader.execute(pragma)
+            loop = asyncio.get_running_loop()
+            self._snapshot_conn = await loop.run_in_executor(self._snapshotter, self._open_snapshot)
+        except BaseException:
+            await self.close()
+            raise
         self._task = asyncio.create_task(self._run_writer(), name="callbox-db-writer")
 
     def _open_snapshot(self) -> sqlite3.Connection:

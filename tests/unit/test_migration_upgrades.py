@@ -547,21 +547,8 @@ async def _store_consistent(served: Served) -> None:
         assert found["last_seq"][conv_id] == top
 
 
-_NO_ANSWERED_AT = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="0003 added conversations.answered_at without filling it in, so the first "
-    "routing pass after the upgrade rings out chats the agent has been answering "
-    "(missed chat, requeued, agent set away); needs a data migration",
-)
-
-
 @pytest.fixture(
-    params=[
-        pytest.param("0001", marks=_NO_ANSWERED_AT),
-        pytest.param("0002", marks=_NO_ANSWERED_AT),
-        *RELEASED[2:],
-    ]
+    params=RELEASED,
 )
 def answered_long_ago(request: pytest.FixtureRequest, tmp_path: Path, password_hash: str) -> Seed:
     """An old box whose chat in progress was answered well over an answer timeout ago."""

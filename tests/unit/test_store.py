@@ -106,3 +106,22 @@ async def test_close_finishes_queued_writes(tmp_path):
     raw.close()
     with pytest.raises(RuntimeError):
         await db.write(lambda c: c.execute("SELECT 1"))
+
+
+async def test_a_migration_that_fails_leaves_no_thread_or_connection(tmp_path, monkeypatch):
+    """The writer's thread ends with the error, not when the Database is collected."""
+    import threading
+
+    from appliance.core import migrate
+
+    broken = [*migration_files(), ("9999_broken.sql", "ALTER TABLE nowhere ADD COLUMN x;")]
+    monkeypatch.setattr(migrate, "migration_files", lambda: broken)
+    db = Database(tmp_path / "box.db")
+    with pytest.raises(sqlite3.OperationalError):
+        await db.open()
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("callbox-db")]
+    assert not alive, alive  # `db` is still referenced: only close() ends them
+    # Nothing holds the file: it can be opened and fixed by hand at once.
+    conn = sqlite3.connect(tmp_path / "box.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
