@@ -1,0 +1,112 @@
+"""Static assets on the wire: the widget's bytes and the server's CPU per request.
+
+Run from the repository root: `python3 bench/static_assets.py [--before REV]`.
+Sizes are body bytes (no headers). CPU is in-process: the handler, then the response
+prepared and written to aiohttp's mocked writer, so no socket; medians of repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import hashlib
+import statistics
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+
+from appliance.webui import assets, visitor_views
+from appliance.webui.keys import WIDGET
+
+_REQUESTS = 2000  # per timed repeat
+_REPEATS = 15
+_CONSOLE = (
+    "console.css",
+    "console.js",
+    "canned.js",
+    *(f"console-{m}.js" for m in ("base", "chat", "customer", "i18n", "lists", "team")),
+    *(f"console-{m}.js" for m in ("visit", "visitors", "ws")),
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _old_widget(rev: str) -> bytes:
+    return subprocess.run(
+        ["git", "show", f"{rev}:appliance/webui/static/widget.js"],
+        capture_output=True,
+        check=True,
+    ).stdout
+
+
+def _before_handler(body: bytes) -> Handler:
+    """The widget handler as it was: the plain bytes, an ETag, no compression."""
+    etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+
+    async def handler(request: web.Request) -> web.Response:
+        headers = {"Cache-Control": "public, max-age=300", "ETag": etag}
+        if request.headers.get("If-None-Match") == etag:
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type="application/javascript", headers=headers)
+
+    return handler
+
+
+def _per_request_gzip(body: bytes) -> Handler:
+    """What compressing on every request would cost (aiohttp's default level 6)."""
+
+    async def handler(request: web.Request) -> web.Response:
+        packed = gzip.compress(body, 6)
+        return web.Response(body=packed, headers={"Content-Encoding": "gzip"})
+
+    return handler
+
+
+async def _time(handler: Handler, app: web.Application, headers: dict[str, str]) -> float:
+    """Return the median µs of one request: handler, prepare and write."""
+    samples = []
+    # One mocked request, reused: building its mocks costs more than serving it.
+    request = make_mocked_request("GET", "/widget.js", headers=headers, app=app)
+    for _ in range(_REPEATS):
+        start = time.perf_counter()
+        for _ in range(_REQUESTS):
+            response = await handler(request)
+            await response.prepare(request)
+            await response.write_eof()
+        samples.append((time.perf_counter() - start) / _REQUESTS * 1e6)
+    return statistics.median(samples)
+
+
+async def main(rev: str) -> None:
+    """Print the widget's sizes before and after, and the CPU per request of each way."""
+    old = _old_widget(rev)
+    app = web.Application()
+    app[WIDGET] = visitor_views.load_widget()
+    new = app[WIDGET]
+    assert new.gzipped is not None
+    print(f"widget before ({rev}): raw {len(old):,} B, gzip -9 {len(gzip.compress(old, 9)):,} B")
+    print(f"widget after: raw {len(new.body):,} B, gzip -9 {len(new.gzipped):,} B (served)")
+    files = assets.Assets.load().files
+    raw = sum(len(files[n].body) for n in _CONSOLE)
+    packed = sum(len(files[n].gzipped or files[n].body) for n in _CONSOLE)
+    print(f"console page JS+CSS ({len(_CONSOLE)} files): raw {raw:,} B, gzip {packed:,} B")
+    gz = {"Accept-Encoding": "gzip, deflate, br"}
+    cases: list[tuple[str, Handler, dict[str, str]]] = [
+        ("before: plain bytes", _before_handler(old), gz),
+        ("after: identity", visitor_views.widget_js, {"Accept-Encoding": "identity"}),
+        ("after: gzip (compressed at start)", visitor_views.widget_js, gz),
+        ("after: 304", visitor_views.widget_js, {**gz, "If-None-Match": new.gzip_etag}),
+        ("gzip -6 per request (not done)", _per_request_gzip(new.body), gz),
+    ]
+    for name, handler, headers in cases:
+        print(f"{name:36} {await _time(handler, app, headers):8.1f} µs/request")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", default="71d92dc", help="revision of the old widget.js")
+    asyncio.run(main(parser.parse_args().before))
