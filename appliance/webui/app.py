@@ -54,12 +54,15 @@ _CLIENT_MAX_SIZE = 1024 * 1024  # bytes of any request body
 
 async def _box_ctx(app: web.Application) -> AsyncIterator[None]:
     box = Box(app[SETTINGS])
-    await box.open()
-    app[BOX] = box
-    if not await box.accounts.has_admin():
-        app[SETUP_TOKEN][0] = secrets.token_urlsafe(24)
-    yield
-    await box.close()
+    # Closed on any failure after this point too: a half-open box holds the writer thread.
+    try:
+        await box.open()
+        app[BOX] = box
+        if not await box.accounts.has_admin():
+            app[SETUP_TOKEN][0] = secrets.token_urlsafe(24)
+        yield
+    finally:
+        await box.close()
 
 
 async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -67,15 +70,21 @@ async def _hub_ctx(app: web.Application) -> AsyncIterator[None]:
     hub = Hub(box)
     app[HUB] = hub
     hub.start()
-    # Agents marked online before a restart get the same grace to reconnect.
-    for user_id in await box.accounts.online_user_ids():
-        hub.watch_presence(user_id)
-    yield
-    await hub.close()
+    try:
+        # Agents marked online before a restart get the same grace to reconnect.
+        for user_id in await box.accounts.online_user_ids():
+            hub.watch_presence(user_id)
+        yield
+    finally:
+        await hub.close()
 
 
 async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Bring the tunnel up when the box is enrolled; the sites on it start in serve()."""
+    """Bring the tunnel up when the box is enrolled; the sites on it start in serve().
+
+    At cleanup the interface stays only after a completed start (serve() sets
+    `keep_on_stop`); a failed start removes what it made.
+    """
     settings = app[SETTINGS]
     state = await asyncio.to_thread(relay_state.load, settings.data_dir)
     key = await asyncio.to_thread(relay_state.private_key, settings.data_dir)
@@ -86,15 +95,18 @@ async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
     tunnel = Tunnel(state, key, settings.tunnel_interface, OverlayPorts.of(settings))
     app[TUNNEL][0] = tunnel  # the admin page shows it, up or not
     try:
-        await tunnel.up()
-    except WireGuardError as err:
-        tunnel.status.error = str(err)
-        _LOGGER.warning("relay tunnel not up (it needs CAP_NET_ADMIN): %s", err)
-    else:
-        tunnel.start()
-    yield
-    # The interface stays: a restart of the box must not drop staff longer than needed.
-    await tunnel.stop()
+        try:
+            await tunnel.up()
+        except WireGuardError as err:
+            tunnel.status.error = str(err)
+            _LOGGER.warning("relay tunnel not up (it needs CAP_NET_ADMIN): %s", err)
+        else:
+            tunnel.start()
+        yield
+    finally:
+        # A restart of the box must not drop staff longer than needed: after a completed
+        # start the interface stays up, guarded. A failed start takes away what it made.
+        await tunnel.close()
 
 
 async def _close_sockets(app: web.Application) -> None:
@@ -107,9 +119,11 @@ async def _close_sockets(app: web.Application) -> None:
 async def _mdns_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     advertiser = ConsoleAdvertiser()
-    await advertiser.async_start(service_info(settings.port, lan_addresses(settings.host)))
-    yield
-    await advertiser.async_stop()
+    try:
+        await advertiser.async_start(service_info(settings.port, lan_addresses(settings.host)))
+        yield
+    finally:
+        await advertiser.async_stop()
 
 
 def create_app(settings: Settings) -> web.Application:
