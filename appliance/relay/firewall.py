@@ -122,6 +122,6 @@ async def present(interface: str) -> bool:
     """Tell whether the interface's table is loaded."""
     try:
         await wireguard.run("nft", "list", "table", "inet", table_name(interface))
-    except (FileNotFoundError, wireguard.WireGuardError):
+    except (FileNotFoundError, ValueError, wireguard.WireGuardError):
         return False
     return True

@@ -8,6 +8,11 @@ check over the tunnel and re-creates the peer, which forces a fresh handshake.
 Before the interface exists the box's own firewall on it is in place (firewall.py):
 the relay reaches the visitor and ACME ports, staff devices the console's TLS port,
 nothing else. It goes with the interface.
+
+What a start made it takes away again when that start fails (`up()` undoes its own
+half-made steps; `undo()` removes what this process made once a later step of the
+box's start failed). After a start that completed, a normal stop leaves the
+interface and its table up on purpose: staff are not dropped across a restart.
 """
 
 from __future__ import annotations
@@ -57,25 +62,59 @@ class Tunnel:
         self.status = TunnelStatus()
         self._task: asyncio.Task[None] | None = None
         self._unguarded = ""  # why the firewall is off, as last logged
+        # What this process created (not found already there): a failed start removes it.
+        self._made_link = False
+        self._made_table = False
+        # Set once the box's whole start completed: a normal stop then keeps the
+        # interface and its table, so staff are not dropped across a restart.
+        self.keep_on_stop = False
 
     async def up(self) -> None:
-        """Guard, create and configure the interface and the relay peer."""
-        # Rules first: not one packet through the tunnel meets a box without them.
-        await self.guard()
+        """Guard, create and configure the interface and the relay peer.
+
+        A failure at any step takes away the table and interface this call created.
+        """
         name = self.interface
-        if not await wireguard.exists(name):
-            self.status.mode = await wireguard.create(name)
-        await wireguard.run(
-            "wg", "set", name, "private-key", "/dev/stdin", stdin=self._private.encode() + b"\n"
-        )
-        prefix = self.relay.staff_network.prefixlen
-        await wireguard.run(
-            "ip", "address", "replace", f"{self.relay.address}/{prefix}", "dev", name
-        )
-        await wireguard.run("ip", "link", "set", "dev", name, "up")
-        await wireguard.run("ip", "route", "replace", f"{self.relay.relay_address}/32", "dev", name)
-        await self._set_peer()
+        had_link = await wireguard.exists(name)
+        had_table = await firewall.present(name)
+        try:
+            # Rules first: not one packet through the tunnel meets a box without them.
+            await self.guard()
+            if not had_link:
+                self.status.mode = await wireguard.create(name)
+            await wireguard.run(
+                "wg", "set", name, "private-key", "/dev/stdin", stdin=self._private.encode() + b"\n"
+            )
+            prefix = self.relay.staff_network.prefixlen
+            await wireguard.run(
+                "ip", "address", "replace", f"{self.relay.address}/{prefix}", "dev", name
+            )
+            await wireguard.run("ip", "link", "set", "dev", name, "up")
+            await wireguard.run(
+                "ip", "route", "replace", f"{self.relay.relay_address}/32", "dev", name
+            )
+            await self._set_peer()
+        except BaseException:
+            await self._remove(link=not had_link, table=not had_table)
+            raise
+        self._made_link |= not had_link
+        self._made_table |= not had_table
         self.status.state = "up"
+
+    async def _remove(self, *, link: bool, table: bool) -> None:
+        # The interface goes first: no packet meets it unguarded.
+        if link:
+            try:
+                await wireguard.delete(self.interface)
+            except wireguard.WireGuardError as err:
+                _LOGGER.warning("tunnel interface %s not removed: %s", self.interface, err)
+            self.status.state = "down"
+        if table:
+            try:
+                await firewall.remove(self.interface)
+            except (firewall.FirewallUnavailable, ValueError) as err:
+                _LOGGER.debug("no firewall to remove: %s", err)
+            self.status.firewall = ""
 
     async def guard(self) -> None:
         """Load the firewall of the interface; say once why when that cannot be done."""
@@ -195,6 +234,17 @@ class Tunnel:
             self._task = None
         if remove:
             await self.down()
+
+    async def close(self) -> None:
+        """Stop supervising; keep the interface after a completed start, else undo it.
+
+        The tear-down of a failed start removes only what this process created: an
+        interface (and table) already there before the start stays.
+        """
+        await self.stop()
+        if not self.keep_on_stop:
+            await self._remove(link=self._made_link, table=self._made_table)
+            self._made_link = self._made_table = False
 
     async def down(self) -> None:
         """Remove the interface, then its firewall."""
