@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import getpass
 import logging
@@ -113,54 +114,71 @@ async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
     await _with_box(settings, work)
 
 
-async def serve(settings: Settings, ready: Callable[[list[str]], None] | None = None) -> None:
-    """Run the appliance until SIGINT or SIGTERM."""
+async def serve(
+    settings: Settings,
+    ready: Callable[[list[str]], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the appliance until SIGINT or SIGTERM (or until `stop` is set).
+
+    Every step of the start opens inside one exit stack, so a failure at any step
+    closes what the steps before it opened, in reverse order, and so does a stop.
+    One thing outlives a normal stop on purpose: the tunnel interface and its
+    firewall table, so staff are not dropped across a restart. A failed start takes
+    away what it made of them too (webui/app.py `_relay_ctx`, Tunnel.close).
+    `ready` is called with the console's listening addresses once all is up.
+    """
     from appliance.webui.app import create_app
-    from appliance.webui.keys import SETUP_TOKEN
-    from appliance.webui.relay_listener import start_relay_sites, stop_relay_sites
+    from appliance.webui.keys import SETUP_TOKEN, TUNNEL
+    from appliance.webui.relay_listener import relay_sites
     from appliance.webui.runner import make_runner
 
+    stop = stop or asyncio.Event()
     app = create_app(settings)
     runner = make_runner(
         app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
     )
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        # A stop asked for while starting ends the start; the signal must not kill the
+        # process with the database and tunnel half-open.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+            stack.callback(loop.remove_signal_handler, sig)
+        # After a failed setup too: it closes the cleanup contexts that did start.
+        stack.push_async_callback(runner.cleanup)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
         await site.start()
-    except OSError:
-        # Release the database before reporting: a half-started box must not hold it.
-        await runner.cleanup()
-        raise
-    port = settings.port
-    for address in runner.addresses:
-        if isinstance(address, tuple):
-            port = address[1]
-    shown = lan_addresses(settings.host)[0]
-    print(
-        f"callbox: console at http://{shown}:{port}/console (data in {settings.data_dir})",
-        flush=True,
-    )
-    token = app[SETUP_TOKEN][0]
-    if token is not None:
+        port = settings.port
+        for address in runner.addresses:
+            if isinstance(address, tuple):
+                port = address[1]
+        shown = lan_addresses(settings.host)[0]
         print(
-            "callbox: no administrator yet. Open this one-time link to create one:\n"
-            f"  http://{shown}:{port}/setup?token={token}\n"
-            "  or run: appliance user add --role admin NAME",
+            f"callbox: console at http://{shown}:{port}/console (data in {settings.data_dir})",
             flush=True,
         )
-    relay_sites = await start_relay_sites(runner, app)
-    print(f"callbox: listening on port {port}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
+        token = app[SETUP_TOKEN][0]
+        if token is not None:
+            print(
+                "callbox: no administrator yet. Open this one-time link to create one:\n"
+                f"  http://{shown}:{port}/setup?token={token}\n"
+                "  or run: appliance user add --role admin NAME",
+                flush=True,
+            )
+        await stack.enter_async_context(relay_sites(runner, app))
+        if stop.is_set():
+            _LOGGER.info("stopped while starting")
+            return
+        tunnel = app[TUNNEL][0]
+        if tunnel is not None:
+            tunnel.keep_on_stop = True
+        print(f"callbox: listening on port {port}", flush=True)
+        if ready is not None:
+            ready([str(a) for a in runner.addresses])
         await stop.wait()
-    finally:
         _LOGGER.info("stopping")
-        await stop_relay_sites(relay_sites)
-        await runner.cleanup()
 
 
 # Thousands of open visitor sockets keep ~600,000 objects the collector tracks (about

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+from typing import Any
 
 import ifaddr
 from zeroconf import IPVersion, ServiceInfo
@@ -48,6 +50,8 @@ class ConsoleAdvertiser:
         self._interfaces = interfaces
         self._zc: AsyncZeroconf | None = None
         self._info: ServiceInfo | None = None
+        # zeroconf announces in a task of its own (three packets, ~1 s); a stop ends it.
+        self._announcing: asyncio.Future[Any] | None = None
 
     async def async_start(self, info: ServiceInfo) -> bool:
         """Announce the service; a LAN without multicast only costs a warning."""
@@ -56,7 +60,9 @@ class ConsoleAdvertiser:
                 interfaces=self._interfaces or ["0.0.0.0"],  # noqa: S104
                 ip_version=IPVersion.V4Only,
             )
-            await self._zc.async_register_service(info, allow_name_change=True)
+            self._announcing = asyncio.ensure_future(
+                await self._zc.async_register_service(info, allow_name_change=True)
+            )
         except (OSError, RuntimeError) as err:
             _LOGGER.warning("mDNS advertisement unavailable: %s", err)
             await self.async_stop()
@@ -69,8 +75,13 @@ class ConsoleAdvertiser:
         """Withdraw the service and close the responder."""
         if self._zc is None:
             return
+        if self._announcing is not None:
+            self._announcing.cancel()
+            await asyncio.gather(self._announcing, return_exceptions=True)
+            self._announcing = None
         if self._info is not None:
-            await self._zc.async_unregister_service(self._info)
+            # The goodbye packets: agents' browsers drop the console at once.
+            await (await self._zc.async_unregister_service(self._info))
             self._info = None
         await self._zc.async_close()
         self._zc = None

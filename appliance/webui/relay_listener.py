@@ -16,6 +16,7 @@ import logging
 import socket
 import ssl
 import struct
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
@@ -124,6 +125,7 @@ class VisitorListener:
         await asyncio.gather(*self._handshakes, return_exceptions=True)
         if self._sock is not None:
             self._sock.close()
+            self._sock = None
 
     async def _accept(self) -> None:
         assert self._sock is not None
@@ -228,47 +230,46 @@ class CertificateReloader:
                 await self._task
 
 
-async def start_relay_sites(runner: web.AppRunner, app: web.Application) -> list[object]:
-    """Open the overlay listeners of an enrolled box: visitors, console TLS, ACME."""
+@contextlib.asynccontextmanager
+async def relay_sites(runner: web.AppRunner, app: web.Application) -> AsyncIterator[None]:
+    """Serve visitors, console TLS and ACME on the overlay address while the block runs.
+
+    Each listener closes with the block, in reverse order; a failure while opening
+    one closes those already open.
+    """
     from appliance.relay.tls import console_context
     from appliance.webui.keys import RELAY_PEERS, SETTINGS, TUNNEL
 
     settings = app[SETTINGS]
     tunnel = app[TUNNEL][0]
     if tunnel is None or tunnel.status.state != "up":
-        return []
+        yield
+        return
     address = tunnel.relay.address
-    opened: list[object] = []
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    reloader = CertificateReloader(context, settings.data_dir)
-    if not await asyncio.to_thread(reloader.reload):
-        _LOGGER.warning(
-            "no certificate for %s yet: visitors cannot connect until "
-            "`appliance cert import` or `appliance cert acme`",
-            tunnel.relay.hostname,
+    async with contextlib.AsyncExitStack() as stack:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        reloader = CertificateReloader(context, settings.data_dir)
+        if not await asyncio.to_thread(reloader.reload):
+            _LOGGER.warning(
+                "no certificate for %s yet: visitors cannot connect until "
+                "`appliance cert import` or `appliance cert acme`",
+                tunnel.relay.hostname,
+            )
+        stack.push_async_callback(reloader.stop)
+        reloader.start()
+        listener = VisitorListener(
+            runner, context, address, settings.visitor_port, app[RELAY_PEERS]
         )
-    reloader.start()
-    opened.append(reloader)
-    listener = VisitorListener(runner, context, address, settings.visitor_port, app[RELAY_PEERS])
-    await listener.start()
-    opened.append(listener)
-    console = await asyncio.to_thread(console_context, settings.data_dir, address)
-    site = web.TCPSite(runner, address, settings.console_tls_port, ssl_context=console)
-    await site.start()
-    opened.append(site)
-    acme = web.AppRunner(acme_app(settings.data_dir), access_log=None)
-    await acme.setup()
-    await web.TCPSite(acme, address, settings.acme_port).start()
-    opened.append(acme)
-    _LOGGER.info("serving visitors, console and ACME on the overlay address %s", address)
-    return opened
-
-
-async def stop_relay_sites(opened: list[object]) -> None:
-    """Close what start_relay_sites opened."""
-    for item in reversed(opened):
-        if isinstance(item, VisitorListener | CertificateReloader):
-            await item.stop()
-        elif isinstance(item, web.AppRunner):
-            await item.cleanup()
+        stack.push_async_callback(listener.stop)
+        await listener.start()
+        console = await asyncio.to_thread(console_context, settings.data_dir, address)
+        site = web.TCPSite(runner, address, settings.console_tls_port, ssl_context=console)
+        stack.push_async_callback(site.stop)
+        await site.start()
+        acme = web.AppRunner(acme_app(settings.data_dir), access_log=None)
+        stack.push_async_callback(acme.cleanup)
+        await acme.setup()
+        await web.TCPSite(acme, address, settings.acme_port).start()
+        _LOGGER.info("serving visitors, console and ACME on the overlay address %s", address)
+        yield
