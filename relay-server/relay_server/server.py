@@ -95,85 +95,91 @@ def _enable_forwarding() -> None:
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
 
 
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
-    """Run until `stop` is set; take the interface and rules down afterwards."""
+    """Run until `stop` is set; take the interface and rules down afterwards.
+
+    Every step opens inside one exit stack: a failure at any step of the start
+    closes what the steps before opened, in reverse order, and so does a stop. The
+    relay owns its interface name and table: a stale one from a crash is replaced
+    at start, and neither outlives the process's run, failed or not.
+    """
     fd_limit = raise_fd_limit()
     private = config.key_path.read_text().strip()
     registry = Registry(config.registry_path, relay_key=public_key(private))
     metrics = Metrics()
     iface = config.interface
-    await wg.delete(iface)  # a stale interface from a crash
-    mode = await wg.create(iface)
-    await wg.configure(iface, private, f"{RELAY_ADDRESS}/{OVERLAY.prefixlen}", config.wg_port)
-    await asyncio.to_thread(_enable_forwarding)
-    hub = Hub(config, registry, metrics)
-    await hub.sync(force=True)
-    _LOGGER.info("WireGuard %s up (%s) on udp/%d", iface, mode, config.wg_port)
+    async with contextlib.AsyncExitStack() as stack:
+        await wg.delete(iface)  # a stale interface from a crash
+        # Pushed before create: wireguard-go may leave an interface behind when it fails.
+        stack.push_async_callback(wg.delete, iface)
+        mode = await wg.create(iface)
+        await wg.configure(iface, private, f"{RELAY_ADDRESS}/{OVERLAY.prefixlen}", config.wg_port)
+        await asyncio.to_thread(_enable_forwarding)
+        hub = Hub(config, registry, metrics)
+        stack.push_async_callback(firewall.remove)
+        await hub.sync(force=True)
+        _LOGGER.info("WireGuard %s up (%s) on udp/%d", iface, mode, config.wg_port)
 
-    limits = VisitorLimits(config.visitors_per_source, total=0)  # sized once all is bound
-    passthrough = Passthrough(
-        hub.lookup,
-        metrics,
-        hello_timeout=config.hello_timeout,
-        connect_timeout=config.connect_timeout,
-        handshake_timeout=config.handshake_timeout,
-        idle_timeout=config.idle_timeout,
-        limits=limits,
-    )
-    servers = [
-        await asyncio.start_server(passthrough.handle_tls, config.bind, config.https_port),
-        await asyncio.start_server(
-            passthrough.handle_http, config.bind, config.http_port, limit=HTTP_HEAD_MAX
-        ),
-    ]
-    info = {
-        "public_key": public_key(private),
-        "endpoint": f"{config.public_host}:{config.wg_port}",
-        "tunnel_api": f"http://{RELAY_ADDRESS}:{TUNNEL_API_PORT}",
-    }
+        limits = VisitorLimits(config.visitors_per_source, total=0)  # sized once all is bound
+        passthrough = Passthrough(
+            hub.lookup,
+            metrics,
+            hello_timeout=config.hello_timeout,
+            connect_timeout=config.connect_timeout,
+            handshake_timeout=config.handshake_timeout,
+            idle_timeout=config.idle_timeout,
+            limits=limits,
+        )
+        for handler, port, limit in (
+            (passthrough.handle_tls, config.https_port, None),
+            (passthrough.handle_http, config.http_port, HTTP_HEAD_MAX),
+        ):
+            options = {} if limit is None else {"limit": limit}
+            server = await asyncio.start_server(handler, config.bind, port, **options)
+            stack.callback(server.close)
+        info = {
+            "public_key": public_key(private),
+            "endpoint": f"{config.public_host}:{config.wg_port}",
+            "tunnel_api": f"http://{RELAY_ADDRESS}:{TUNNEL_API_PORT}",
+        }
 
-    async def changed() -> None:
-        await hub.sync()
+        async def changed() -> None:
+            await hub.sync()
 
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(config.cert_path, config.cert_key_path)
-    runners = []
-    for app, host, port, context in (
-        (enrolment_app(registry, changed, info), config.bind, config.api_port, tls),
-        (tunnel_app(registry, changed), RELAY_ADDRESS, TUNNEL_API_PORT, None),
-        (_metrics_app(metrics, hub), config.metrics_bind, config.metrics_port, None),
-    ):
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port, ssl_context=context).start()
-        runners.append(runner)
-    # The process's own descriptors (listeners, interface, log) are counted now, when
-    # everything is open; the reserve covers what the APIs and the hub open later.
-    in_use = open_fds()
-    limits.total = capacity(fd_limit, config.fd_reserve, in_use, config.max_visitors)
-    metrics.visitor_capacity = limits.total
-    _LOGGER.info(
-        "visitor capacity %d connections (%d per source): %d descriptors, %d in use, %d reserved",
-        limits.total,
-        limits.per_source,
-        fd_limit,
-        in_use,
-        config.fd_reserve,
-    )
-    watcher = asyncio.create_task(hub.watch())
-    print(f"relay-server: ready ({config.public_host}, https/{config.https_port})", flush=True)
-    try:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(config.cert_path, config.cert_key_path)
+        for app, host, port, context in (
+            (enrolment_app(registry, changed, info), config.bind, config.api_port, tls),
+            (tunnel_app(registry, changed), RELAY_ADDRESS, TUNNEL_API_PORT, None),
+            (_metrics_app(metrics, hub), config.metrics_bind, config.metrics_port, None),
+        ):
+            runner = web.AppRunner(app, access_log=None)
+            stack.push_async_callback(runner.cleanup)
+            await runner.setup()
+            await web.TCPSite(runner, host, port, ssl_context=context).start()
+        # The process's own descriptors (listeners, interface, log) are counted now, when
+        # everything is open; the reserve covers what the APIs and the hub open later.
+        in_use = open_fds()
+        limits.total = capacity(fd_limit, config.fd_reserve, in_use, config.max_visitors)
+        metrics.visitor_capacity = limits.total
+        _LOGGER.info(
+            "visitor capacity %d connections (%d per source): %d descriptors, %d in use, "
+            "%d reserved",
+            limits.total,
+            limits.per_source,
+            fd_limit,
+            in_use,
+            config.fd_reserve,
+        )
+        stack.push_async_callback(_cancel, asyncio.create_task(hub.watch(), name="registry"))
+        print(f"relay-server: ready ({config.public_host}, https/{config.https_port})", flush=True)
         await stop.wait()
-    finally:
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
-        for server in servers:
-            server.close()
-        for runner in runners:
-            await runner.cleanup()
-        await firewall.remove()
-        await wg.delete(iface)
 
 
 def _metrics_app(metrics: Metrics, hub: Hub) -> web.Application:
