@@ -24,6 +24,7 @@ from appliance.settings import Settings, load_settings
 from appliance.webui.app import create_app
 from appliance.webui.keys import BOX
 from appliance.webui.runner import make_runner
+from tests.contract_check import MISMATCHES, check_responses
 
 PASSWORD = "correct horse battery"
 _LEAK_WAIT = 2.0  # s for threads of closed resources to finish
@@ -146,14 +147,18 @@ async def make_app(
     async def start(**changes: Any) -> Running:
         data_dir = changes.pop("data_dir", tmp_path / f"data{len(servers)}")
         app = create_app(make_settings(data_dir, **changes))
+        app.middlewares.insert(0, check_responses)
         server = ApplianceTestServer(app, host="127.0.0.1")
         await server.start_server()
         servers.append(server)
         return Running(server, app[BOX])
 
+    MISMATCHES.clear()
     yield start
     for server in servers:
         await server.close()
+    found, MISMATCHES[:] = list(MISMATCHES), []
+    assert not found, f"responses that do not match the OpenAPI document: {found}"
 
 
 @pytest.fixture

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from appliance.core.clock import local_iso, local_text
-from appliance.core.errors import InvalidInput
 from appliance.core.iptable import FORMATS
+from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX, TUNNEL
 from appliance.webui.pages import render
-from appliance.webui.visitor_views import read_json
+from appliance.webui.wire import admin as wire
 
 _UPLOAD_MAX = 256 * 1024 * 1024  # bytes of an IP table file
 _UPLOAD_CHUNK = 64 * 1024  # bytes read from the socket at a time
@@ -83,12 +84,12 @@ def health_report(request: web.Request) -> dict[str, Any]:
 
 async def get_health(request: web.Request) -> web.Response:
     """Return the box's health (storage full or failing, tunnel errors)."""
-    return web.json_response(health_report(request))
+    return reply(health_report(request))
 
 
 async def get_ip_table(request: web.Request) -> web.Response:
     """Return how many ranges the IP table holds, from which format, imported when."""
-    return web.json_response(_table_status(request))
+    return reply(_table_status(request))
 
 
 async def _body(request: web.Request) -> AsyncIterator[bytes]:
@@ -104,53 +105,154 @@ async def _body(request: web.Request) -> AsyncIterator[bytes]:
 
 async def import_ip_table(request: web.Request) -> web.Response:
     """Replace the IP table with the uploaded file (raw body); a bad row changes nothing."""
-    fmt = request.query.get("format", "auto")
-    if fmt not in FORMATS:
-        raise InvalidInput(f"format must be one of {', '.join(FORMATS)}")
+    query = read_query(request, wire.IpTableQuery)
     length = request.content_length
     if length is not None and length > _UPLOAD_MAX:
         raise web.HTTPRequestEntityTooLarge(max_size=_UPLOAD_MAX, actual_size=length)
-    await request.app[BOX].iptable.import_csv(_body(request), fmt)
-    return web.json_response(_table_status(request))
+    await request.app[BOX].iptable.import_csv(_body(request), query.format)
+    return reply(_table_status(request))
 
 
 async def get_privacy(request: web.Request) -> web.Response:
     """Return the privacy and retention settings."""
-    return web.json_response(request.app[BOX].box_settings.public())
+    return reply(request.app[BOX].box_settings.public())
 
 
 async def put_privacy(request: web.Request) -> web.Response:
     """Change some of the privacy and retention settings."""
-    data = await read_json(request)
-    return web.json_response(await request.app[BOX].box_settings.update(data))
+    change = await read_body(request, wire.PrivacyChange)
+    return reply(await request.app[BOX].box_settings.update(msgspec.to_builtins(change)))
 
 
 async def list_sites(request: web.Request) -> web.Response:
     """Return every site with its signing secret."""
-    return web.json_response({"sites": await request.app[BOX].sites.list()})
+    return reply({"sites": await request.app[BOX].sites.list()})
 
 
 async def create_site(request: web.Request) -> web.Response:
     """Add a site with a new secret."""
-    data = await read_json(request)
-    site = await request.app[BOX].sites.create(data.get("key", ""), data.get("name", ""))
-    return web.json_response({"site": site}, status=201)
+    new = await read_body(request, wire.NewSite)
+    return reply({"site": await request.app[BOX].sites.create(new.key, new.name)}, 201)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
     """Give a site a new secret; identities signed with the old one stop working."""
     site = await request.app[BOX].sites.rotate(request.match_info["key"])
-    return web.json_response({"site": site})
+    return reply({"site": site})
+
+
+_ADMINS = "Admins only (else 403), from the LAN only."
+_TAG = "admin"
+
+CONTRACT = Contract(
+    [
+        Operation(
+            "GET",
+            "/admin",
+            admin_page,
+            "Tunnel health, staff devices, IP table, privacy and sites (LAN only, admins)",
+            "pages",
+            media="text/html",
+        ),
+        Operation(
+            "GET",
+            "/api/admin/health",
+            get_health,
+            "Whether the box stores what it acknowledges, and whether its tunnel is up",
+            _TAG,
+            wire.Health,
+            errors=(401, 403),
+            description=f"{_ADMINS} `storage.ok` is false while the disk is full or "
+            "failing: writes are refused (503 `storage_full` with Retry-After on the API, "
+            "an `error` frame with that code on sockets) and nothing acknowledged is lost. "
+            "`relay` is null on a box that is not enrolled.",
+        ),
+        Operation(
+            "GET",
+            "/api/admin/ip-table",
+            get_ip_table,
+            "How many ranges the IP table holds, from which format, imported when",
+            _TAG,
+            wire.IpTable,
+            errors=(401, 403),
+            description=_ADMINS,
+        ),
+        Operation(
+            "POST",
+            "/api/admin/ip-table",
+            import_ip_table,
+            "Replace the IP table with an uploaded file",
+            _TAG,
+            wire.IpTable,
+            query=wire.IpTableQuery,
+            upload=("application/octet-stream", "text/plain", "text/csv"),
+            errors=(401, 403, 409, 413, 422),
+            description=f"{_ADMINS} The body is the file itself (at most 256 MiB, read as "
+            "a stream): ip2region source text (start|end|country|region|province|city|isp, "
+            "or the newer start|end|country|province|city|isp) or an IP2Location LITE CSV "
+            "(DB1, DB3, DB5, DB9, DB11; IPv4 or IPv6 edition). 422 names the line of the "
+            "first bad row (not an address, start after end, overlapping ranges, wrong "
+            "field count, not UTF-8, a line over 4096 bytes); the table in use stays as it "
+            "was. 409: another import is running.",
+        ),
+        Operation(
+            "GET",
+            "/api/admin/privacy",
+            get_privacy,
+            "Privacy and retention settings",
+            _TAG,
+            wire.Privacy,
+            errors=(401, 403),
+            description=_ADMINS,
+        ),
+        Operation(
+            "PUT",
+            "/api/admin/privacy",
+            put_privacy,
+            "Change privacy and retention settings",
+            _TAG,
+            wire.Privacy,
+            body=wire.PrivacyChange,
+            errors=(401, 403, 413, 422),
+            description=f"{_ADMINS} Any subset of the fields; an unknown field or a value "
+            "out of range answers 422 and changes nothing.",
+        ),
+        Operation(
+            "GET",
+            "/api/admin/sites",
+            list_sites,
+            "Every site with its signing secret",
+            _TAG,
+            wire.Sites,
+            errors=(401, 403),
+            description=_ADMINS,
+        ),
+        Operation(
+            "POST",
+            "/api/admin/sites",
+            create_site,
+            "Add a site with a new secret",
+            _TAG,
+            wire.OneSite,
+            status=201,
+            body=wire.NewSite,
+            errors=(401, 403, 413, 422),
+            description=f"{_ADMINS} 422 when the key is taken or malformed.",
+        ),
+        Operation(
+            "POST",
+            "/api/admin/sites/{key}/secret",
+            rotate_secret,
+            "Rotate a site's secret",
+            _TAG,
+            wire.OneSite,
+            errors=(401, 403, 404),
+            description=f"{_ADMINS} Identities signed with the old secret stop working at once.",
+        ),
+    ]
+)
 
 
 def add_routes(app: web.Application) -> None:
     """Register the admin routes."""
-    app.router.add_get("/admin", admin_page)
-    app.router.add_get("/api/admin/health", get_health)
-    app.router.add_get("/api/admin/ip-table", get_ip_table)
-    app.router.add_post("/api/admin/ip-table", import_ip_table)
-    app.router.add_get("/api/admin/privacy", get_privacy)
-    app.router.add_put("/api/admin/privacy", put_privacy)
-    app.router.add_get("/api/admin/sites", list_sites)
-    app.router.add_post("/api/admin/sites", create_site)
-    app.router.add_post("/api/admin/sites/{key}/secret", rotate_secret)
+    CONTRACT.install(app)

@@ -439,11 +439,6 @@ def _page_paths() -> dict[str, Any]:
         "/console": {"get": _page("The live console")},
         "/console/history": {"get": _page("Closed conversations")},
         "/console/history/{conv_id}": {"get": _page("A transcript", [_CONV_ID])},
-        "/admin": {
-            "get": _page(
-                "Tunnel health, staff devices, IP table, privacy and sites (LAN only, admins)"
-            )
-        },
     }
 
 
@@ -531,7 +526,10 @@ def _conversation_schemas() -> dict[str, Any]:
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
     # Imported here: that module builds on the helpers above.
-    from appliance.webui import openapi_admin, openapi_console, openapi_insight
+    from appliance.webui import admin_views, openapi_console, openapi_insight
+    from appliance.webui.contract import openapi_schemas
+
+    contracts = [admin_views.CONTRACT]
 
     paths = {
         **_visitor_paths(),
@@ -545,10 +543,18 @@ def build_openapi() -> dict[str, Any]:
         **_console_paths(),
         **openapi_console.paths(),
         **openapi_insight.paths(),
-        **openapi_admin.paths(),
+        **{k: v for c in contracts for k, v in c.openapi_paths().items()},
         **_page_paths(),
         **openapi_console.pages(),
     }
+    # What any operation may answer, whatever it does (docs/api.md, "Conventions"):
+    # 400 for input that cannot be read (a broken form, invalid text in a header),
+    # and for changes 503 while the disk is full.
+    for item in paths.values():
+        for method, operation in item.items():
+            operation["responses"].setdefault("400", _ERR)
+            if method in ("post", "put", "patch", "delete"):
+                operation["responses"].setdefault("503", _ERR)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -587,7 +593,7 @@ def build_openapi() -> dict[str, Any]:
                 **_conversation_schemas(),
                 **openapi_console.schemas(),
                 **openapi_insight.schemas(),
-                **openapi_admin.schemas(),
+                **openapi_schemas(contracts),
             },
         },
     }

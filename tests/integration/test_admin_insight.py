@@ -137,7 +137,7 @@ async def test_privacy_settings(running: Running, make_agent: MakeAgent):
         ({"page_view_days": 0}, "between 1 and 3650"),
         ({"page_view_days": "90"}, "whole number"),
         ({"honour_dnt": "yes"}, "true or false"),
-        ({"keep_forever": True}, "unknown setting"),
+        ({"keep_forever": True}, "unknown field: keep_forever"),
         ([1], "JSON object"),
     ]:
         error = await admin.call("PUT", "/api/admin/privacy", body, status=422)

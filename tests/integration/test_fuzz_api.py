@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, settings
 
 from appliance.webui.openapi import build_openapi
 from tests.conftest import PASSWORD, csrf_in
+from tests.contract_check import ContractMismatch, _validator
 
 _EXAMPLES = int(os.environ.get("CALLBOX_FUZZ_EXAMPLES", "15"))  # per operation (x4 callers)
 _TIMEOUT = 10.0  # s a single request may take before it counts as a hang
@@ -43,6 +44,7 @@ class Figures:
     operations: set[str] = field(default_factory=set)
     server_errors: list[str] = field(default_factory=list)
     bad_error_bodies: list[str] = field(default_factory=list)
+    mismatches: list[str] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
 
 
@@ -133,6 +135,17 @@ def _check(case: Any, caller: str, response: requests.Response) -> None:
     if response.status_code >= 500:
         FIGURES.server_errors.append(f"{what}: {response.text[:300]}")
         return
+    if response.headers.get("Content-Type", "").startswith("application/json"):
+        try:
+            validator = _validator(case.operation.method, case.operation.path, response.status_code)
+        except ContractMismatch as err:
+            validator = None
+            if response.status_code != 405:  # aiohttp's own answer to a method it lacks
+                FIGURES.mismatches.append(f"{caller}: {err}")
+        if validator is not None:
+            errors = list(validator.iter_errors(response.json()))
+            if errors:
+                FIGURES.mismatches.append(f"{what}: {errors[0].message}")
     if response.status_code >= 400 and case.operation.path.startswith("/api/"):
         try:
             code = response.json()["error"]["code"]
@@ -162,6 +175,7 @@ def test_every_operation_as_every_caller(case: Any, target: Target) -> None:
         _check(case, caller, response)
     assert not FIGURES.server_errors, FIGURES.server_errors[-1]
     assert not FIGURES.bad_error_bodies, FIGURES.bad_error_bodies[-1]
+    assert not FIGURES.mismatches, FIGURES.mismatches[-1]
 
 
 def test_fuzz_figures(target: Target) -> None:
@@ -176,7 +190,8 @@ def test_fuzz_figures(target: Target) -> None:
     missed = expected - FIGURES.operations
     print(
         f"\nfuzz: {FIGURES.requests} requests to {len(FIGURES.operations)} operations, "
-        f"{len(FIGURES.server_errors)} server errors; statuses {sorted(FIGURES.statuses.items())}"
+        f"{len(FIGURES.server_errors)} server errors, {len(FIGURES.mismatches)} responses "
+        f"off their schema; statuses {sorted(FIGURES.statuses.items())}"
     )
     assert not missed, f"operations the fuzzer did not reach: {sorted(missed)}"
     assert FIGURES.requests >= len(expected) * 2

@@ -1,0 +1,120 @@
+"""Shapes of the admin API: health, the IP table, privacy settings, sites."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from appliance.webui.wire import Time
+
+
+class StorageHealth(msgspec.Struct):
+    """Whether writes reach the disk; `since` is when they stopped."""
+
+    ok: bool
+    error: str
+    since: Time | None
+    failures: int
+
+
+class RelayHealth(msgspec.Struct):
+    """The tunnel's state as the box sees it."""
+
+    state: Literal["down", "up", "degraded"]
+    error: str
+
+
+class Health(msgspec.Struct):
+    """The box's health: storage writes and, on an enrolled box, the tunnel."""
+
+    status: Literal["ok", "degraded"]
+    storage: StorageHealth
+    relay: RelayHealth | None
+
+
+class IpTable(msgspec.Struct):
+    """How many ranges the IP table holds, from which format, imported when."""
+
+    ranges: int
+    format: Literal["", "ip2region", "ip2location"]
+    imported_at: Time | None
+
+
+class IpTableQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """How to read an uploaded IP table."""
+
+    format: Literal["auto", "ip2region", "ip2location"] = "auto"
+
+
+Days = Annotated[
+    int,
+    msgspec.Meta(ge=1, le=3650, description="days visits and page views are kept (default 90)"),
+]
+QuietDays = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=365,
+        description="the fewest days between two automatic invitations of one visitor, "
+        "whatever the answer (default 7)",
+    ),
+]
+HonourDnt = Annotated[
+    bool,
+    msgspec.Meta(
+        description="visitors sending Do-Not-Track or Global Privacy Control are not "
+        "tracked (default false)"
+    ),
+]
+
+
+class Privacy(msgspec.Struct):
+    """The privacy and retention settings."""
+
+    honour_dnt: HonourDnt
+    page_view_days: Days
+    decline_quiet_days: QuietDays
+
+
+class PrivacyChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Any subset of the privacy settings; the others stay as they are."""
+
+    honour_dnt: HonourDnt | msgspec.UnsetType = msgspec.UNSET
+    page_view_days: Days | msgspec.UnsetType = msgspec.UNSET
+    decline_quiet_days: QuietDays | msgspec.UnsetType = msgspec.UNSET
+
+
+Secret = Annotated[
+    str,
+    msgspec.Meta(
+        description="64 hex digits; the HMAC-SHA256 key is this text as ASCII: "
+        'sig = hex(HMAC-SHA256(secret, "<customer_id>:<unix seconds>"))'
+    ),
+]
+
+
+class Site(msgspec.Struct):
+    """A website that embeds the widget, with the secret that signs its customers."""
+
+    key: str
+    name: str
+    secret: Secret
+    created_at: Time
+
+
+class Sites(msgspec.Struct):
+    sites: list[Site]
+
+
+class OneSite(msgspec.Struct):
+    site: Site
+
+
+class NewSite(msgspec.Struct, forbid_unknown_fields=True):
+    """A site to add."""
+
+    key: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=32, pattern="^[a-z0-9][a-z0-9_-]{0,31}$")
+    ]
+    name: Annotated[str, msgspec.Meta(max_length=100)] = ""
