@@ -55,6 +55,7 @@ class Operation:
     description: str = ""
     media: str = ""  # a response that is not JSON: its media type ("text/html", …)
     upload: tuple[str, ...] = ()  # a raw (not JSON) request body: its media types
+    also: dict[int, Any] = field(default_factory=dict)  # other success statuses: body type
 
 
 class Contract:
@@ -72,7 +73,7 @@ class Contract:
         """Return every type the operations name (for the schema components)."""
         found: list[Any] = []
         for op in self.operations:
-            for kind in (op.response, op.body):
+            for kind in (op.response, op.body, *op.also.values()):
                 if kind is not None and kind not in found:
                     found.append(kind)
         return found
@@ -137,10 +138,11 @@ def _entry(op: Operation) -> dict[str, Any]:
             )
     if params:
         entry["parameters"] = params
-    if op.body is not None:
+    if op.body is not None:  # JSON, or JSON sent as `upload` types (a beacon's text/plain)
+        media = op.upload or ("application/json",)
         entry["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": _schema_ref(op.body)}},
+            "content": {m: {"schema": _schema_ref(op.body)} for m in media},
         }
     elif op.upload:
         entry["requestBody"] = {
@@ -152,7 +154,13 @@ def _entry(op: Operation) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": _schema_ref(op.response)}}
     elif op.media:
         ok["content"] = {op.media: {"schema": {"type": "string"}}}
-    entry["responses"] = {str(op.status): ok, **{str(code): _ERROR for code in op.errors}}
+    answers = {str(op.status): ok}
+    for status, kind in op.also.items():
+        answers[str(status)] = {
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"schema": _schema_ref(kind)}},
+        }
+    entry["responses"] = {**answers, **{str(code): _ERROR for code in op.errors}}
     return entry
 
 
