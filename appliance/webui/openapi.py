@@ -528,6 +528,7 @@ def build_openapi() -> dict[str, Any]:
     # Imported here: that module builds on the helpers above.
     from appliance.webui import admin_views, openapi_console, openapi_insight
     from appliance.webui.contract import openapi_schemas
+    from appliance.webui.wire.frames import frame_schemas
 
     contracts = [admin_views.CONTRACT]
 
@@ -594,6 +595,7 @@ def build_openapi() -> dict[str, Any]:
                 **openapi_console.schemas(),
                 **openapi_insight.schemas(),
                 **openapi_schemas(contracts),
+                **frame_schemas(),
             },
         },
     }

@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from appliance.core.accounts import OVERSEERS
@@ -15,12 +16,13 @@ from appliance.core.box import Box
 from appliance.core.chats import Conversation
 from appliance.core.clock import utc_offset_minutes
 from appliance.core.errors import ChatError, InvalidInput, NotFound
-from appliance.core.live import QUERY_LIMIT_MAX, Filter, Scope, agent_scope
+from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.hub import Connection, Hub, invitation_frame
 from appliance.webui.inputs import decode_json
 from appliance.webui.keys import BOX, HUB, SETTINGS
 from appliance.webui.security import current_session
+from appliance.webui.wire import frames
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -52,26 +54,20 @@ class BadFrame(ValueError):
     """A frame that does not follow the protocol."""
 
 
-def _field(frame: dict[str, Any], name: str, kind: type, *, limit: int | None = 64) -> Any:
-    value = frame.get(name)
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BadFrame(f"{name} must be a non-negative integer")
-    elif not isinstance(value, kind):
-        raise BadFrame(f"{name} is missing or has the wrong type")
-    if limit is not None and isinstance(value, str) and not 0 < len(value) <= limit:
-        raise BadFrame(f"{name} must be 1-{limit} characters")
-    return value
-
-
-def parse_frame(data: str) -> dict[str, Any]:
-    """Decode a text frame into an object with a string `type`."""
+def parse_frame(data: str) -> frames.ClientFrame:
+    """Decode a text frame into its type, every field checked; raise BadFrame if off."""
     try:
-        frame = decode_json(data)
-    except InvalidInput as err:
-        raise BadFrame(err.message) from err
-    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
-        raise BadFrame("frame must be an object with a type")
+        frame = frames.decode_frame(data)
+    except msgspec.DecodeError as err:
+        raise BadFrame("frame is not valid JSON text") from err
+    except msgspec.ValidationError as err:
+        raise BadFrame(str(err)) from err
+    if "\\u0000" in data:
+        # JSON can only carry NUL escaped; the types cannot refuse it, the input rules do.
+        try:
+            decode_json(data)
+        except InvalidInput as err:
+            raise BadFrame(err.message) from err
     return frame
 
 
@@ -105,42 +101,33 @@ class Peer:
             raise NotFound("no such conversation")
         return conv
 
-    async def handle(self, frame: dict[str, Any]) -> None:
+    async def handle(self, frame: frames.ClientFrame) -> None:
         """Act on one frame; protocol errors raise BadFrame, rule errors answer `error`."""
-        kind = frame["type"]
-        if kind == "ping":
-            self.conn.send({"type": "pong"})
-        elif kind == "leave":
-            self.hub.leave(self.conn, _field(frame, "conversation_id", str))
-        elif kind == "join":
-            await self._join(_field(frame, "conversation_id", str), _field(frame, "after_seq", int))
-        elif kind == "send":
-            await self._send(frame)
-        elif kind == "watch_visitors" and self.conn.kind == "agent":
-            self._watch(frame)
-        elif kind == "unwatch_visitors" and self.conn.kind == "agent":
-            self.conn.watch = None
-        elif kind == "typing":
-            internal = frame.get("internal", False)
-            if not isinstance(internal, bool):
-                raise BadFrame("internal must be true or false")
-            self._typing(
-                _field(frame, "conversation_id", str), _field(frame, "active", bool), internal
-            )
-        else:
-            raise BadFrame(f"unknown frame type {kind[:32]!r}")
+        agent = self.conn.kind == "agent"
+        match frame:
+            case frames.Ping():
+                self.conn.send({"type": "pong"})
+            case frames.Leave():
+                self.hub.leave(self.conn, frame.conversation_id)
+            case frames.Join():
+                await self._join(frame.conversation_id, frame.after_seq)
+            case frames.Send():
+                await self._send(frame)
+            case frames.WatchVisitors() if agent:
+                self._watch(frame)
+            case frames.UnwatchVisitors() if agent:
+                self.conn.watch = None
+            case frames.Typing():
+                self._typing(frame.conversation_id, frame.active, frame.internal)
+            case _:
+                raise BadFrame(f"unexpected frame type {type(frame).__name__}")
 
-    def _watch(self, frame: dict[str, Any]) -> None:
+    def _watch(self, frame: frames.WatchVisitors) -> None:
         try:
-            filt = Filter.parse(frame.get("filter", {}))
+            filt = Filter.parse(msgspec.structs.asdict(frame.filter))
         except ValueError as err:
             raise BadFrame(str(err)) from err
-        offset = frame.get("offset", 0)
-        limit = frame.get("limit", 50)
-        for name, value, high in (("offset", offset, 10**6), ("limit", limit, QUERY_LIMIT_MAX)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-                raise BadFrame(f"{name} must be a whole number up to {high}")
-        self.hub.watch_visitors(self.conn, filt, offset, max(1, limit))
+        self.hub.watch_visitors(self.conn, filt, frame.offset, max(1, frame.limit))
 
     async def _join(self, conv_id: str, after_seq: int) -> None:
         try:
@@ -163,11 +150,9 @@ class Peer:
         finally:
             self.conn.finish_replay(conv_id)
 
-    async def _send(self, frame: dict[str, Any]) -> None:
-        ref = frame.get("client_msg_id")
-        conv_id = _field(frame, "conversation_id", str)
-        client_msg_id = _field(frame, "client_msg_id", str)
-        body = _field(frame, "body", str, limit=None)  # the chat rules bound it in bytes
+    async def _send(self, frame: frames.Send) -> None:
+        conv_id, client_msg_id, body = frame.conversation_id, frame.client_msg_id, frame.body
+        ref = client_msg_id
         conn = self.conn
         try:
             joined = conn.joined.get(conv_id)
@@ -267,8 +252,8 @@ async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
     if first.type == WSMsgType.TEXT:
         try:
             frame = parse_frame(first.data)
-            if frame["type"] == "auth" and isinstance(frame.get("token"), str):
-                visitor_id = box.visitors.verify(frame["token"])
+            if isinstance(frame, frames.Auth):
+                visitor_id = box.visitors.verify(frame.token)
         except BadFrame:
             pass
     if visitor_id is None:

@@ -284,7 +284,7 @@ def _seed_insight(conn: sqlite3.Connection, seed: Seed, now: int) -> None:
     visit = conn.execute(
         "INSERT INTO visits (visitor_id, site, started_at, last_seen_at, ip, country,"
         " province, city, region_status, source_kind, engine, keyword, landing_url, pages)"
-        " VALUES (?, 'default', ?, ?, '192.0.2.7', '中国', '浙江', '杭州', 'known', 'search',"
+        " VALUES (?, 'default', ?, ?, '192.0.2.7', '中国', '浙江', '杭州', 'found', 'search',"
         " 'baidu', '退款', 'https://shop.example/', 2) RETURNING id",
         (seed.visitor_id, now - 3 * _HOUR, now - 10_000),
     ).fetchone()[0]
