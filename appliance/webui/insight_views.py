@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.errors import InvalidInput
 from appliance.core.live import Filter, Scope, agent_scope
-from appliance.webui.inputs import decode_json, query_int
+from appliance.webui.contract import Contract, Operation, convert, read_body, read_query, reply
+from appliance.webui.inputs import decode_json
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
-from appliance.webui.visitor_views import client_address, read_json, visitor_id
+from appliance.webui.visitor_views import client_address, visitor_id
+from appliance.webui.wire import insight as wire
 
 _BEACON_MAX = 1024  # bytes of a dwell beacon
 
@@ -40,26 +43,23 @@ async def record_page_view(request: web.Request) -> web.Response:
     """Record a page view of the visitor (a visit starts after 30 quiet minutes)."""
     box = request.app[BOX]
     vid = visitor_id(request)
-    data = await read_json(request)
+    view = await read_body(request, wire.PageView)
     if not box.insight.tracked(do_not_track(request)):
         box.insight.forget(vid)
-        return web.json_response({"tracked": False})
+        return reply({"tracked": False})
     box.limits.page_view(vid, client_address(request))
-    site = data.get("site") or "default"
-    if not isinstance(site, str):
-        raise InvalidInput("site must be a string")
-    view = await box.insight.page_view(
+    recorded = await box.insight.page_view(
         vid,
-        url=data.get("url"),
-        title=data.get("title"),
-        referrer=data.get("referrer"),
-        site=site,
+        url=view.url,
+        title=view.title,
+        referrer=view.referrer,
+        site=view.site or "default",
         ip=client_address(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
-    if view is None:
-        return web.json_response({"tracked": False})
-    return web.json_response({"tracked": True, "page_view": view}, status=201)
+    if recorded is None:
+        return reply({"tracked": False})
+    return reply({"tracked": True, "page_view": recorded}, 201)
 
 
 async def record_dwell(request: web.Request) -> web.Response:
@@ -71,12 +71,14 @@ async def record_dwell(request: web.Request) -> web.Response:
     data = decode_json(raw)
     if not isinstance(data, dict):
         raise InvalidInput("body must be a JSON object")
+    # Who is asking before what they say: a beacon without a valid token is a 401.
     token = data.get("token")
     vid = box.visitors.verify(token) if isinstance(token, str) else None
     if vid is None:
         raise web.HTTPUnauthorized(reason="a valid visitor token is required")
+    report = convert(data, wire.DwellReport)
     box.limits.beacon(vid, client_address(request))
-    await box.insight.dwell(vid, int_path(request, "view_id"), data.get("dwell_ms"))
+    await box.insight.dwell(vid, int_path(request, "view_id"), report.dwell_ms)
     return web.Response(status=204)
 
 
@@ -84,22 +86,21 @@ async def identify(request: web.Request) -> web.Response:
     """Link the visitor to the customer the host site signed for."""
     box = request.app[BOX]
     vid = visitor_id(request)
-    data = await read_json(request)
+    identity = await read_body(request, wire.SignedIdentity)
     box.limits.identify(vid, client_address(request))
-    customer = await box.customers.identify(vid, data)
-    return web.json_response({"customer": {"id": customer["id"], "name": customer["name"]}})
+    customer = await box.customers.identify(vid, msgspec.to_builtins(identity))
+    return reply({"customer": {"id": customer["id"], "name": customer["name"]}})
 
 
 async def accept_invitation(request: web.Request) -> web.Response:
     """Accept an invitation: the chat opens (with the inviting agent when they can)."""
     box = request.app[BOX]
     vid = visitor_id(request)
-    data = await read_json(request)
-    lang = data.get("lang") if isinstance(data.get("lang"), str) else ""
+    answer = await read_body(request, wire.Acceptance)
     conv = await box.invitations.accept(
-        vid, int_path(request, "invitation_id"), ip=client_address(request), lang=str(lang)[:16]
+        vid, int_path(request, "invitation_id"), ip=client_address(request), lang=answer.lang
     )
-    return web.json_response({"conversation": conv.public()}, status=201)
+    return reply({"conversation": conv.public()}, 201)
 
 
 async def decline_invitation(request: web.Request) -> web.Response:
@@ -108,25 +109,18 @@ async def decline_invitation(request: web.Request) -> web.Response:
     invitation = await box.invitations.decline(
         visitor_id(request), int_path(request, "invitation_id")
     )
-    return web.json_response(
-        {"invitation": {"id": invitation["id"], "status": invitation["status"]}}
-    )
+    return reply({"invitation": {"id": invitation["id"], "status": invitation["status"]}})
 
 
 # -- console ----------------------------------------------------------------------
 
 
-def _paging(request: web.Request) -> tuple[int, int]:
-    offset = query_int(request, "offset", 0, 10**6)
-    return offset, max(1, query_int(request, "limit", 50, 200))
-
-
-def parse_filter(raw: Any) -> Filter:
-    """Validate a live-list filter; a bad one is a 422."""
-    if not isinstance(raw, dict):
-        raise InvalidInput("filter must be an object")
+def _filter(query: wire.VisitorQuery) -> Filter:
+    """The live list's filter (trimmed, the search text lower-cased)."""
     try:
-        return Filter.parse(raw)
+        return Filter.parse(
+            {"q": query.q, "region": query.region, "source": query.source, "status": query.status}
+        )
     except ValueError as err:
         raise InvalidInput(str(err)) from err
 
@@ -134,11 +128,12 @@ def parse_filter(raw: Any) -> Filter:
 async def list_visitors(request: web.Request) -> web.Response:
     """Return one page of the live visitors in the user's scope, filtered."""
     session = current_session(request)
-    offset, limit = _paging(request)
-    filt = parse_filter(dict(request.query))
+    query = read_query(request, wire.VisitorQuery)
     scope = await scope_of(request, session)
-    total, rows = request.app[BOX].insight.live.query(scope, filt, offset, limit)
-    return web.json_response({"total": total, "offset": offset, "limit": limit, "visitors": rows})
+    total, rows = request.app[BOX].insight.live.query(
+        scope, _filter(query), query.offset, query.limit
+    )
+    return reply({"total": total, "offset": query.offset, "limit": query.limit, "visitors": rows})
 
 
 def _visitor_path(request: web.Request) -> str:
@@ -158,7 +153,7 @@ async def visitor_detail(request: web.Request) -> web.Response:
         raise web.HTTPNotFound()  # neither in scope nor someone they chat(ted) with
     customer = data["customer"]
     data["customer"] = await box.customers.profile(customer["id"]) if customer else None
-    return web.json_response({"visitor": data})
+    return reply({"visitor": data})
 
 
 async def invite_visitor(request: web.Request) -> web.Response:
@@ -166,64 +161,234 @@ async def invite_visitor(request: web.Request) -> web.Response:
     session = current_session(request)
     box = request.app[BOX]
     vid = _visitor_path(request)
-    data = await read_json(request)
+    invite = await read_body(request, wire.Invite)
     invitation = await box.invitations.invite(
-        session.user.id, vid, data.get("message"), await scope_of(request, session)
+        session.user.id, vid, invite.message, await scope_of(request, session)
     )
-    return web.json_response({"invitation": invitation}, status=201)
+    return reply({"invitation": invitation}, 201)
 
 
 async def list_customers(request: web.Request) -> web.Response:
     """Find customers by name, e-mail, phone or external id."""
-    found = await request.app[BOX].customers.search(request.query.get("q", ""))
-    return web.json_response({"customers": found})
+    query = read_query(request, wire.CustomerQuery)
+    return reply({"customers": await request.app[BOX].customers.search(query.q)})
 
 
 async def get_customer(request: web.Request) -> web.Response:
     """Return a customer profile with visits and conversations across devices."""
     profile = await request.app[BOX].customers.profile(int_path(request, "customer_id"))
-    return web.json_response({"customer": profile})
+    return reply({"customer": profile})
 
 
 async def patch_customer(request: web.Request) -> web.Response:
     """Edit a customer's contact data, tier or notes."""
     box = request.app[BOX]
     customer_id = int_path(request, "customer_id")
-    await box.customers.update(customer_id, await read_json(request))
-    return web.json_response({"customer": await box.customers.profile(customer_id)})
+    change = await read_body(request, wire.CustomerChange)
+    await box.customers.update(customer_id, msgspec.to_builtins(change))
+    return reply({"customer": await box.customers.profile(customer_id)})
 
 
 async def get_invite_rules(request: web.Request) -> web.Response:
     """Return the automatic invitation rules."""
-    rules = [r.public() for r in request.app[BOX].invitations.rules]
-    return web.json_response({"rules": rules})
+    return reply({"rules": [r.public() for r in request.app[BOX].invitations.rules]})
+
+
+class _RuleList(msgspec.Struct):
+    """The rules body before each rule is read, so that a refusal names its rule."""
+
+    rules: list[Any]
+
+
+def _rule(number: int, raw: Any) -> dict[str, Any]:
+    try:
+        rule = convert(raw, wire.InviteRule)
+    except InvalidInput as err:  # the editor shows it next to the rule: "rule 3: …"
+        raise InvalidInput(f"rule {number}: {err.message}") from err
+    found: dict[str, Any] = msgspec.to_builtins(rule)
+    return found
 
 
 async def put_invite_rules(request: web.Request) -> web.Response:
     """Replace the automatic invitation rules (supervisors)."""
-    data = await read_json(request)
-    rules = await request.app[BOX].invitations.set_rules(data.get("rules"))
-    return web.json_response({"rules": rules})
+    given = await read_body(request, _RuleList)
+    rules = [_rule(number, raw) for number, raw in enumerate(given.rules, 1)]
+    return reply({"rules": await request.app[BOX].invitations.set_rules(rules)})
 
 
 async def list_invitations(request: web.Request) -> web.Response:
     """Return the latest invitations and how they ended (supervisors)."""
-    return web.json_response({"invitations": await request.app[BOX].invitations.recent()})
+    return reply({"invitations": await request.app[BOX].invitations.recent()})
+
+
+_OVERSEERS = "Supervisors and admins only (else 403)."
+_TAG = "insight"
+_ID = {"view_id": wire.Id, "invitation_id": wire.Id, "customer_id": wire.Id}
+
+CONTRACT = Contract(
+    [
+        Operation(
+            "POST",
+            "/api/visitor/pageviews",
+            record_page_view,
+            "Record a page view (a visit starts after 30 quiet minutes)",
+            _TAG,
+            wire.PageViewRecorded,
+            status=201,
+            also={200: wire.NotTracked},
+            body=wire.PageView,
+            errors=(401, 413, 422, 429),
+            description='201: recorded. 200 `{"tracked": false}`: not tracked, '
+            "Do-Not-Track / GPC honoured (when the admin says so); nothing is stored.",
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/pageviews/{view_id}/dwell",
+            record_dwell,
+            "Report a page's visible time (navigator.sendBeacon, text/plain)",
+            _TAG,
+            status=204,
+            body=wire.DwellReport,
+            upload=("text/plain",),
+            path_types=_ID,
+            errors=(401, 404, 413, 422, 429),
+            description="The body (JSON, sent as text/plain) carries the visitor token, so "
+            "no Authorization header (and no CORS preflight) is needed. The largest report "
+            "wins, bounded by the time since the page view.",
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/identify",
+            identify,
+            "Identify the visitor as the customer the host site signed for",
+            _TAG,
+            wire.Identified,
+            body=wire.SignedIdentity,
+            errors=(401, 403, 409, 413, 422, 429),
+            description="403 bad_signature (also for a malformed sig) or expired (older "
+            "than 10 minutes); 409 replayed (the signature was already used by another "
+            "visitor).",
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/invitations/{invitation_id}/accept",
+            accept_invitation,
+            "Accept an invitation: the chat opens, with the inviting agent if they can",
+            _TAG,
+            wire.InvitedChat,
+            status=201,
+            body=wire.Acceptance,
+            path_types=_ID,
+            errors=(401, 404, 409, 413, 422),
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/invitations/{invitation_id}/decline",
+            decline_invitation,
+            "Decline an invitation (recorded)",
+            _TAG,
+            wire.Declined,
+            path_types=_ID,
+            errors=(401, 404, 409),
+        ),
+        Operation(
+            "GET",
+            "/api/console/visitors",
+            list_visitors,
+            "One page of the live visitors in the user's scope, filtered",
+            _TAG,
+            wire.Visitors,
+            query=wire.VisitorQuery,
+            errors=(401, 422),
+        ),
+        Operation(
+            "GET",
+            "/api/console/visitors/{visitor_id}",
+            visitor_detail,
+            "A visitor: live row, trail with dwell times, visits, conversations, customer",
+            _TAG,
+            wire.OneVisitor,
+            errors=(401, 404),
+        ),
+        Operation(
+            "POST",
+            "/api/console/visitors/{visitor_id}/invite",
+            invite_visitor,
+            "Invite a visitor on the site to chat with you",
+            _TAG,
+            wire.OneInvitation,
+            status=201,
+            body=wire.Invite,
+            errors=(401, 403, 404, 409, 413, 422),
+            description="404: the visitor left or is outside your scope; 409 chatting or "
+            "already_invited.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/customers",
+            list_customers,
+            "Find customers by name, e-mail, phone or external id",
+            _TAG,
+            wire.Customers,
+            query=wire.CustomerQuery,
+            errors=(401, 422),
+        ),
+        Operation(
+            "GET",
+            "/api/console/customers/{customer_id}",
+            get_customer,
+            "A customer profile with visits and conversations across devices",
+            _TAG,
+            wire.OneCustomer,
+            path_types=_ID,
+            errors=(401, 404),
+        ),
+        Operation(
+            "PATCH",
+            "/api/console/customers/{customer_id}",
+            patch_customer,
+            "Edit a customer's contact data, tier or notes",
+            _TAG,
+            wire.OneCustomer,
+            body=wire.CustomerChange,
+            path_types=_ID,
+            errors=(401, 403, 404, 413, 422),
+            description="Any subset of the fields; an unknown field answers 422.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/invite-rules",
+            get_invite_rules,
+            "The automatic invitation rules, in the order they are tried",
+            _TAG,
+            wire.InviteRules,
+            errors=(401,),
+        ),
+        Operation(
+            "PUT",
+            "/api/console/invite-rules",
+            put_invite_rules,
+            "Replace the automatic invitation rules",
+            _TAG,
+            wire.InviteRules,
+            body=wire.InviteRules,
+            errors=(401, 403, 413, 422),
+            description=f"{_OVERSEERS} A refused rule is named: `rule 3: …` (from 1).",
+        ),
+        Operation(
+            "GET",
+            "/api/console/invitations",
+            list_invitations,
+            "The latest invitations and how they ended",
+            _TAG,
+            wire.Invitations,
+            errors=(401, 403),
+            description=_OVERSEERS,
+        ),
+    ]
+)
 
 
 def add_routes(app: web.Application) -> None:
     """Register the insight routes."""
-    app.router.add_post("/api/visitor/pageviews", record_page_view)
-    app.router.add_post("/api/visitor/pageviews/{view_id}/dwell", record_dwell)
-    app.router.add_post("/api/visitor/identify", identify)
-    app.router.add_post("/api/visitor/invitations/{invitation_id}/accept", accept_invitation)
-    app.router.add_post("/api/visitor/invitations/{invitation_id}/decline", decline_invitation)
-    app.router.add_get("/api/console/visitors", list_visitors)
-    app.router.add_get("/api/console/visitors/{visitor_id}", visitor_detail)
-    app.router.add_post("/api/console/visitors/{visitor_id}/invite", invite_visitor)
-    app.router.add_get("/api/console/customers", list_customers)
-    app.router.add_get("/api/console/customers/{customer_id}", get_customer)
-    app.router.add_patch("/api/console/customers/{customer_id}", patch_customer)
-    app.router.add_get("/api/console/invite-rules", get_invite_rules)
-    app.router.add_put("/api/console/invite-rules", put_invite_rules)
-    app.router.add_get("/api/console/invitations", list_invitations)
+    CONTRACT.install(app)

@@ -526,11 +526,11 @@ def _conversation_schemas() -> dict[str, Any]:
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
     # Imported here: that module builds on the helpers above.
-    from appliance.webui import admin_views, openapi_console, openapi_insight
+    from appliance.webui import admin_views, insight_views, openapi_console
     from appliance.webui.contract import openapi_schemas
     from appliance.webui.wire.frames import frame_schemas
 
-    contracts = [admin_views.CONTRACT]
+    contracts = [admin_views.CONTRACT, insight_views.CONTRACT]
 
     paths = {
         **_visitor_paths(),
@@ -543,7 +543,6 @@ def build_openapi() -> dict[str, Any]:
         },
         **_console_paths(),
         **openapi_console.paths(),
-        **openapi_insight.paths(),
         **{k: v for c in contracts for k, v in c.openapi_paths().items()},
         **_page_paths(),
         **openapi_console.pages(),
@@ -593,7 +592,6 @@ def build_openapi() -> dict[str, Any]:
                 ),
                 **_conversation_schemas(),
                 **openapi_console.schemas(),
-                **openapi_insight.schemas(),
                 **openapi_schemas(contracts),
                 **frame_schemas(),
             },
