@@ -103,6 +103,13 @@ async def test_live_messages_during_replay_arrive_once_and_in_order(make_agent, 
     agent = await make_agent()
     visitor = await make_visitor()
     conv = await visitor.open()
+    # The dispatcher gives the chat to the agent in its own pass: wait for it, or the
+    # agent's first message is refused (403, not theirs yet) on a busy machine.
+    for _ in range(100):
+        current = await agent.get(f"/api/console/conversations/{conv['id']}")
+        if current["conversation"]["status"] == "active":
+            break
+        await asyncio.sleep(0.05)
     path = f"/api/console/conversations/{conv['id']}/messages"
     for i in range(30):
         await agent.post(path, {"client_msg_id": f"pre{i}", "body": f"m{i}"}, status=201)
