@@ -3,107 +3,253 @@ priority points. Every handler is for supervisors and admins only."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 from aiohttp import web
 
+from appliance.webui.contract import Contract, Operation, read_body, reply
 from appliance.webui.keys import BOX
 from appliance.webui.team_views import int_path
-from appliance.webui.visitor_views import read_json
+from appliance.webui.wire import routing as wire
+from appliance.webui.wire.chat import Id
+from appliance.webui.wire.team import Deleted
 
 
 async def list_groups(request: web.Request) -> web.Response:
     """Return every group."""
-    return web.json_response({"groups": await request.app[BOX].routing.list_groups()})
+    return reply({"groups": await request.app[BOX].routing.list_groups()})
 
 
 async def create_group(request: web.Request) -> web.Response:
     """Create a group."""
-    group = await request.app[BOX].routing.create_group(await read_json(request))
-    return web.json_response({"group": group}, status=201)
+    settings = await read_body(request, wire.GroupSettings)
+    group = await request.app[BOX].routing.create_group(msgspec.to_builtins(settings))
+    return reply({"group": group}, 201)
 
 
 async def update_group(request: web.Request) -> web.Response:
     """Change a group's settings, hours or holidays."""
-    routing = request.app[BOX].routing
-    group = await routing.update_group(int_path(request, "group_id"), await read_json(request))
-    return web.json_response({"group": group})
+    group_id = int_path(request, "group_id")
+    change = await read_body(request, wire.GroupSettings)
+    group = await request.app[BOX].routing.update_group(group_id, msgspec.to_builtins(change))
+    return reply({"group": group})
 
 
 async def delete_group(request: web.Request) -> web.Response:
     """Delete a group; its open conversations move to the default group."""
     await request.app[BOX].routing.delete_group(int_path(request, "group_id"))
-    return web.json_response({"deleted": True})
+    return reply({"deleted": True})
 
 
 async def set_members(request: web.Request) -> web.Response:
     """Replace a group's members."""
-    data = await read_json(request)
-    group = await request.app[BOX].routing.set_members(
-        int_path(request, "group_id"), data.get("members")
-    )
-    return web.json_response({"group": group})
+    group_id = int_path(request, "group_id")
+    members = await read_body(request, wire.GroupMembers)
+    group = await request.app[BOX].routing.set_members(group_id, members.members)
+    return reply({"group": group})
 
 
 async def list_agents(request: web.Request) -> web.Response:
     """Return every user with their routing scope."""
-    return web.json_response({"agents": await request.app[BOX].routing.list_agents()})
+    return reply({"agents": await request.app[BOX].routing.list_agents()})
 
 
 async def update_agent(request: web.Request) -> web.Response:
     """Change an agent's skills, regions, tier, chat limit or groups."""
-    routing = request.app[BOX].routing
-    agent = await routing.update_agent(int_path(request, "user_id"), await read_json(request))
-    return web.json_response({"agent": agent})
+    user_id = int_path(request, "user_id")
+    change = await read_body(request, wire.AgentScopeInput)
+    agent = await request.app[BOX].routing.update_agent(user_id, msgspec.to_builtins(change))
+    return reply({"agent": agent})
 
 
 async def get_topics(request: web.Request) -> web.Response:
     """Return the pre-chat topics."""
-    return web.json_response({"topics": await request.app[BOX].routing.get_topics()})
+    return reply({"topics": await request.app[BOX].routing.get_topics()})
 
 
 async def put_topics(request: web.Request) -> web.Response:
     """Replace the pre-chat topics."""
-    data = await read_json(request)
-    return web.json_response(
-        {"topics": await request.app[BOX].routing.set_topics(data.get("topics"))}
-    )
+    topics = await read_body(request, wire.Topics)
+    routing = request.app[BOX].routing
+    return reply({"topics": await routing.set_topics(msgspec.to_builtins(topics.topics))})
 
 
 async def get_routes(request: web.Request) -> web.Response:
     """Return the routing rules."""
-    return web.json_response({"routes": await request.app[BOX].routing.get_routes()})
+    return reply({"routes": await request.app[BOX].routing.get_routes()})
 
 
 async def put_routes(request: web.Request) -> web.Response:
     """Replace the routing rules."""
-    data = await read_json(request)
-    return web.json_response(
-        {"routes": await request.app[BOX].routing.set_routes(data.get("routes"))}
-    )
+    routes = await read_body(request, wire.Routes)
+    routing = request.app[BOX].routing
+    return reply({"routes": await routing.set_routes(msgspec.to_builtins(routes.routes))})
 
 
 async def get_priority(request: web.Request) -> web.Response:
     """Return the priority points."""
-    return web.json_response({"priority": await request.app[BOX].routing.get_points()})
+    return reply({"priority": await request.app[BOX].routing.get_points()})
 
 
 async def put_priority(request: web.Request) -> web.Response:
     """Replace the priority points."""
-    data = await read_json(request)
-    return web.json_response({"priority": await request.app[BOX].routing.set_points(data)})
+    change = await read_body(request, wire.PriorityChange)
+    return reply(
+        {"priority": await request.app[BOX].routing.set_points(msgspec.to_builtins(change))}
+    )
+
+
+_OVERSEERS = "Supervisors and admins only (else 403)."
+_TAG = "routing"
+_GROUP = {"group_id": Id}
+_READ: dict[str, Any] = {"errors": (401, 403), "description": _OVERSEERS}
+_WRITE: dict[str, Any] = {"errors": (401, 403, 413, 422), "description": _OVERSEERS}
+
+CONTRACT = Contract(
+    [
+        Operation(
+            "GET",
+            "/api/console/groups",
+            list_groups,
+            "Every group with its settings and members",
+            _TAG,
+            wire.Groups,
+            **_READ,
+        ),
+        Operation(
+            "POST",
+            "/api/console/groups",
+            create_group,
+            "Create a group",
+            _TAG,
+            wire.OneGroup,
+            status=201,
+            body=wire.NewGroup,
+            errors=(401, 403, 409, 413, 422),
+            description=_OVERSEERS + " 409: the name is taken.",
+        ),
+        Operation(
+            "PATCH",
+            "/api/console/groups/{group_id}",
+            update_group,
+            "Change a group's settings, hours or holidays",
+            _TAG,
+            wire.OneGroup,
+            body=wire.GroupSettings,
+            path_types=_GROUP,
+            errors=(401, 403, 404, 409, 413, 422),
+            description=_OVERSEERS + " Only the fields given change. 409: the name is "
+            "taken; 422: a group cannot fall back to itself.",
+        ),
+        Operation(
+            "DELETE",
+            "/api/console/groups/{group_id}",
+            delete_group,
+            "Delete a group; its open conversations move to the default group",
+            _TAG,
+            Deleted,
+            path_types=_GROUP,
+            errors=(401, 403, 404, 409),
+            description=_OVERSEERS + " 409: the default group cannot be deleted.",
+        ),
+        Operation(
+            "PUT",
+            "/api/console/groups/{group_id}/members",
+            set_members,
+            "Replace a group's members",
+            _TAG,
+            wire.OneGroup,
+            body=wire.GroupMembers,
+            path_types=_GROUP,
+            errors=(401, 403, 404, 413, 422),
+            description=_OVERSEERS,
+        ),
+        Operation(
+            "GET",
+            "/api/console/agents",
+            list_agents,
+            "Every enabled user with their routing scope",
+            _TAG,
+            wire.Agents,
+            **_READ,
+        ),
+        Operation(
+            "PATCH",
+            "/api/console/agents/{user_id}",
+            update_agent,
+            "Change an agent's skills, regions, tier, chat limit or groups",
+            _TAG,
+            wire.OneAgent,
+            body=wire.AgentScopeInput,
+            path_types={"user_id": Id},
+            errors=(401, 403, 404, 413, 422),
+            description=_OVERSEERS,
+        ),
+        Operation(
+            "GET",
+            "/api/console/topics",
+            get_topics,
+            "The pre-chat topics",
+            _TAG,
+            wire.Topics,
+            **_READ,
+        ),
+        Operation(
+            "PUT",
+            "/api/console/topics",
+            put_topics,
+            "Replace the pre-chat topics",
+            _TAG,
+            wire.Topics,
+            body=wire.Topics,
+            **_WRITE,
+        ),
+        Operation(
+            "GET",
+            "/api/console/routes",
+            get_routes,
+            "The routing rules for chats without a topic",
+            _TAG,
+            wire.Routes,
+            **_READ,
+        ),
+        Operation(
+            "PUT",
+            "/api/console/routes",
+            put_routes,
+            "Replace the routing rules",
+            _TAG,
+            wire.Routes,
+            body=wire.Routes,
+            **_WRITE,
+        ),
+        Operation(
+            "GET",
+            "/api/console/priority",
+            get_priority,
+            "The priority points",
+            _TAG,
+            wire.OnePriority,
+            **_READ,
+        ),
+        Operation(
+            "PUT",
+            "/api/console/priority",
+            put_priority,
+            "Replace the priority points",
+            _TAG,
+            wire.OnePriority,
+            body=wire.PriorityChange,
+            errors=(401, 403, 413, 422),
+            description=_OVERSEERS + " The tier and topic tables are replaced as given "
+            "(a table left out means no points); wait and transfer keep their value "
+            "when left out.",
+        ),
+    ]
+)
 
 
 def add_routes(app: web.Application) -> None:
     """Register the routing configuration routes."""
-    app.router.add_get("/api/console/groups", list_groups)
-    app.router.add_post("/api/console/groups", create_group)
-    app.router.add_patch("/api/console/groups/{group_id}", update_group)
-    app.router.add_delete("/api/console/groups/{group_id}", delete_group)
-    app.router.add_put("/api/console/groups/{group_id}/members", set_members)
-    app.router.add_get("/api/console/agents", list_agents)
-    app.router.add_patch("/api/console/agents/{user_id}", update_agent)
-    app.router.add_get("/api/console/topics", get_topics)
-    app.router.add_put("/api/console/topics", put_topics)
-    app.router.add_get("/api/console/routes", get_routes)
-    app.router.add_put("/api/console/routes", put_routes)
-    app.router.add_get("/api/console/priority", get_priority)
-    app.router.add_put("/api/console/priority", put_priority)
+    CONTRACT.install(app)

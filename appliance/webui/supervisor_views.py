@@ -9,6 +9,7 @@ from aiohttp import web
 
 from appliance.core.hours import DAYS
 from appliance.core.routing import STRATEGIES, TIERS
+from appliance.webui.contract import Contract, Operation
 from appliance.webui.pages import render
 
 _BOARD_POLL = 2000  # ms between wallboard refreshes
@@ -34,8 +35,36 @@ async def work_items_page(request: web.Request) -> web.Response:
     return render(request, "work_items.html", {"poll_ms": _WORK_POLL})
 
 
+CONTRACT = Contract(
+    [
+        Operation(
+            "GET",
+            "/console/board",
+            board_page,
+            "Live wallboard: queues and agents (overseers)",
+            "pages",
+            media="text/html",
+        ),
+        Operation(
+            "GET",
+            "/console/routing",
+            routing_page,
+            "Routing settings: groups, hours, agents, topics, rules, points (overseers)",
+            "pages",
+            media="text/html",
+        ),
+        Operation(
+            "GET",
+            "/console/work-items",
+            work_items_page,
+            "Left messages and call-back requests",
+            "pages",
+            media="text/html",
+        ),
+    ]
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the supervisor pages."""
-    app.router.add_get("/console/board", board_page)
-    app.router.add_get("/console/routing", routing_page)
-    app.router.add_get("/console/work-items", work_items_page)
+    CONTRACT.install(app)

@@ -3,17 +3,18 @@ answers, overflow work items, the colleagues list and the supervisor board."""
 
 from __future__ import annotations
 
+import msgspec
 from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.board import agent_board, board
 from appliance.core.chats import Conversation
-from appliance.core.errors import InvalidInput
 from appliance.core.teamwork import Actor
 from appliance.webui.console_views import visible
+from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
-from appliance.webui.visitor_views import read_json
+from appliance.webui.wire import chat, team
 
 
 def actor(session: Session) -> Actor:
@@ -23,24 +24,16 @@ def actor(session: Session) -> Actor:
 
 
 def _conversation(conv: Conversation) -> web.Response:
-    return web.json_response({"conversation": conv.public(console=True)})
+    return reply({"conversation": conv.public(console=True)})
 
 
 async def transfer(request: web.Request) -> web.Response:
     """Hand the conversation to an agent, a group or an expert, with a note."""
     session = current_session(request)
     conv = await visible(request, session)
-    data = await read_json(request)
-    expert = data.get("expert", False)
-    if not isinstance(expert, bool):
-        raise InvalidInput("expert must be true or false")
+    target = await read_body(request, team.Transfer)
     moved = await request.app[BOX].teamwork.transfer(
-        conv.id,
-        actor(session),
-        agent_id=data.get("agent_id"),
-        group_id=data.get("group_id"),
-        expert=expert,
-        note=data.get("note"),
+        conv.id, actor(session), **msgspec.to_builtins(target)
     )
     return _conversation(moved)
 
@@ -56,8 +49,8 @@ async def invite(request: web.Request) -> web.Response:
     """Invite a colleague into the conversation (conference)."""
     session = current_session(request)
     conv = await visible(request, session)
-    data = await read_json(request)
-    joined = await request.app[BOX].teamwork.invite(conv.id, actor(session), data.get("agent_id"))
+    colleague = await read_body(request, team.Colleague)
+    joined = await request.app[BOX].teamwork.invite(conv.id, actor(session), colleague.agent_id)
     return _conversation(joined)
 
 
@@ -79,31 +72,28 @@ async def add_note(request: web.Request) -> web.Response:
     """Add an internal note, or a supervisor's whisper; the visitor never sees either."""
     session = current_session(request)
     conv = await visible(request, session)
-    data = await read_json(request)
-    whisper = data.get("whisper", False)
-    if not isinstance(whisper, bool):
-        raise InvalidInput("whisper must be true or false")
+    note = await read_body(request, team.NoteInput)
     message = await request.app[BOX].teamwork.note(
-        conv.id, actor(session), data.get("body"), whisper=whisper
+        conv.id, actor(session), note.body, whisper=note.whisper
     )
-    return web.json_response({"message": message}, status=201)
+    return reply({"message": message}, 201)
 
 
 async def list_canned(request: web.Request) -> web.Response:
     """Return the user's and the shared canned answers."""
     session = current_session(request)
     answers = await request.app[BOX].canned.list_for(session.user.id)
-    return web.json_response({"answers": answers})
+    return reply({"answers": answers})
 
 
 async def add_canned(request: web.Request) -> web.Response:
     """Add a canned answer: personal, or shared by a supervisor."""
     session = current_session(request)
-    data = await read_json(request)
+    new = await read_body(request, team.CannedAnswerInput)
     answer = await request.app[BOX].canned.create(
-        session.user.id, data, overseer=session.user.role in OVERSEERS
+        session.user.id, msgspec.to_builtins(new), overseer=session.user.role in OVERSEERS
     )
-    return web.json_response({"answer": answer}, status=201)
+    return reply({"answer": answer}, 201)
 
 
 def int_path(request: web.Request, name: str) -> int:
@@ -120,57 +110,203 @@ async def delete_canned(request: web.Request) -> web.Response:
     await request.app[BOX].canned.delete(
         session.user.id, int_path(request, "answer_id"), overseer=session.user.role in OVERSEERS
     )
-    return web.json_response({"deleted": True})
+    return reply({"deleted": True})
 
 
 async def list_work_items(request: web.Request) -> web.Response:
     """Return left messages and call-back requests."""
-    items = await request.app[BOX].work_items.list(request.query.get("status", "open"))
-    return web.json_response({"items": items})
+    query = read_query(request, team.WorkItemsQuery)
+    return reply({"items": await request.app[BOX].work_items.list(query.status)})
 
 
 async def close_work_item(request: web.Request) -> web.Response:
     """Mark a left message or call-back request done."""
     session = current_session(request)
     item = await request.app[BOX].work_items.close(request.match_info["item_id"], session.user.id)
-    return web.json_response({"item": item})
+    return reply({"item": item})
 
 
 async def colleagues(request: web.Request) -> web.Response:
     """Return the team (status, load, groups) and the groups, for transfer and invite."""
     box = request.app[BOX]
     groups = [{"id": g["id"], "name": g["name"]} for g in await box.routing.list_groups()]
-    return web.json_response({"agents": await agent_board(box.db), "groups": groups})
+    return reply({"agents": await agent_board(box.db), "groups": groups})
 
 
 async def supervisor_board(request: web.Request) -> web.Response:
     """Return the live board: queues and agents."""
-    return web.json_response(await board(request.app[BOX].db))
+    return reply(await board(request.app[BOX].db))
 
 
 async def set_visitor_tier(request: web.Request) -> web.Response:
     """Mark a visitor as VIP, member or new (their priority in the queue follows)."""
-    data = await read_json(request)
-    tier = await request.app[BOX].visitors.set_tier(
-        request.match_info["visitor_id"], data.get("tier")
-    )
-    return web.json_response({"tier": tier})
+    change = await read_body(request, team.VisitorTier)
+    tier = await request.app[BOX].visitors.set_tier(request.match_info["visitor_id"], change.tier)
+    return reply({"tier": tier})
+
+
+_CONV = "/api/console/conversations/{conv_id}"
+_OVERSEERS = "Supervisors and admins only (else 403)."
+_TAG = "teamwork"
+
+CONTRACT = Contract(
+    [
+        Operation(
+            "POST",
+            _CONV + "/transfer",
+            transfer,
+            "Hand the conversation to an agent, a group or an expert",
+            _TAG,
+            chat.OneConsoleConversation,
+            body=team.TransferBody,
+            errors=(401, 403, 404, 409, 413, 422),
+            description="Exactly one of agent_id, group_id, expert. To an agent the "
+            "conversation moves at once (409 not_available: not online; 409 "
+            "limit_reached: at their limit). To a group or an expert it is a warm "
+            "transfer: transfer_pending is true and the current agent stays until the "
+            "router assigns a colleague. 403: not the conversation's agent (overseers "
+            "may); 409: not active.",
+        ),
+        Operation(
+            "POST",
+            _CONV + "/transfer/cancel",
+            cancel_transfer,
+            "Withdraw a pending warm transfer",
+            _TAG,
+            chat.OneConsoleConversation,
+            errors=(401, 403, 404, 409),
+            description="409: not active, or no transfer is pending.",
+        ),
+        Operation(
+            "POST",
+            _CONV + "/invite",
+            invite,
+            "Invite an online colleague into the conversation (conference)",
+            _TAG,
+            chat.OneConsoleConversation,
+            body=team.Colleague,
+            errors=(401, 403, 404, 409, 413, 422),
+            description="By its agent, a guest or an overseer. The colleague's chat limit "
+            "does not apply. 409: not active, not_available, or already in it.",
+        ),
+        Operation(
+            "POST",
+            _CONV + "/leave",
+            leave,
+            "Leave a conversation one was invited into",
+            _TAG,
+            chat.OneConsoleConversation,
+            errors=(401, 403, 404, 409),
+            description="409: not active, or the user is not a guest of it.",
+        ),
+        Operation(
+            "POST",
+            _CONV + "/takeover",
+            take_over,
+            "Take a conversation over from its agent",
+            _TAG,
+            chat.OneConsoleConversation,
+            errors=(401, 403, 404, 409),
+            description=_OVERSEERS + " 409: closed, or already the user's.",
+        ),
+        Operation(
+            "POST",
+            _CONV + "/notes",
+            add_note,
+            "Add an internal note, or whisper to the agent",
+            _TAG,
+            chat.OneMessage,
+            status=201,
+            body=team.NoteInput,
+            errors=(401, 403, 404, 413, 422),
+            description="Stored with visibility staff. Notes: the agent, a guest or an "
+            "overseer; whispers: overseers. Neither ever reaches the visitor.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/canned",
+            list_canned,
+            "The user's own and the shared canned answers",
+            _TAG,
+            team.CannedAnswers,
+            errors=(401,),
+        ),
+        Operation(
+            "POST",
+            "/api/console/canned",
+            add_canned,
+            "Add a canned answer",
+            _TAG,
+            team.OneCannedAnswer,
+            status=201,
+            body=team.CannedAnswerInput,
+            errors=(401, 403, 409, 413, 422),
+            description="403: shared answers are for overseers; 409: the shortcut is "
+            "taken, or 500 answers exist already.",
+        ),
+        Operation(
+            "DELETE",
+            "/api/console/canned/{answer_id}",
+            delete_canned,
+            "Delete one's own answer, or a shared one (overseers)",
+            _TAG,
+            team.Deleted,
+            path_types={"answer_id": chat.Id},
+            errors=(401, 403, 404),
+        ),
+        Operation(
+            "GET",
+            "/api/console/work-items",
+            list_work_items,
+            "Left messages and call-back requests (at most 100)",
+            _TAG,
+            team.WorkItems,
+            query=team.WorkItemsQuery,
+            errors=(401, 422),
+        ),
+        Operation(
+            "POST",
+            "/api/console/work-items/{item_id}/close",
+            close_work_item,
+            "Mark a work item done",
+            _TAG,
+            team.OneWorkItem,
+            errors=(401, 403, 404, 409),
+            description="409: already closed.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/colleagues",
+            colleagues,
+            "The team and the groups, for transfer and invite",
+            _TAG,
+            team.Colleagues,
+            errors=(401,),
+        ),
+        Operation(
+            "GET",
+            "/api/console/board",
+            supervisor_board,
+            "The supervisor board: queues and agents now",
+            "supervisor",
+            team.Board,
+            errors=(401, 403),
+            description=_OVERSEERS,
+        ),
+        Operation(
+            "PUT",
+            "/api/console/visitors/{visitor_id}/tier",
+            set_visitor_tier,
+            "Set a visitor's tier; their place in the queue follows",
+            _TAG,
+            team.VisitorTier,
+            body=team.VisitorTier,
+            errors=(401, 403, 404, 413, 422),
+        ),
+    ]
+)
 
 
 def add_routes(app: web.Application) -> None:
     """Register the teamwork routes."""
-    conv = "/api/console/conversations/{conv_id}"
-    app.router.add_post(conv + "/transfer", transfer)
-    app.router.add_post(conv + "/transfer/cancel", cancel_transfer)
-    app.router.add_post(conv + "/invite", invite)
-    app.router.add_post(conv + "/leave", leave)
-    app.router.add_post(conv + "/takeover", take_over)
-    app.router.add_post(conv + "/notes", add_note)
-    app.router.add_get("/api/console/canned", list_canned)
-    app.router.add_post("/api/console/canned", add_canned)
-    app.router.add_delete("/api/console/canned/{answer_id}", delete_canned)
-    app.router.add_get("/api/console/work-items", list_work_items)
-    app.router.add_post("/api/console/work-items/{item_id}/close", close_work_item)
-    app.router.add_get("/api/console/colleagues", colleagues)
-    app.router.add_get("/api/console/board", supervisor_board)
-    app.router.add_put("/api/console/visitors/{visitor_id}/tier", set_visitor_tier)
+    CONTRACT.install(app)
