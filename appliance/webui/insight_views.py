@@ -119,7 +119,12 @@ def _filter(query: wire.VisitorQuery) -> Filter:
     """The live list's filter (trimmed, the search text lower-cased)."""
     try:
         return Filter.parse(
-            {"q": query.q, "region": query.region, "source": query.source, "status": query.status}
+            {
+                "q": query.q,
+                "region": query.region,
+                "source": query.source or "",
+                "status": query.status or "",
+            }
         )
     except ValueError as err:
         raise InvalidInput(str(err)) from err

@@ -286,9 +286,15 @@ async def test_console_writes_need_login_and_rules_need_a_supervisor(
     )
     assert rules["rules"][0]["min_seconds"] == 20
     assert (await agent.get("/api/console/invite-rules"))["rules"] == rules["rules"]
-    await supervisor.call(
-        "PUT", "/api/console/invite-rules", {"rules": [{"message": "x", "source": "tv"}]}, 422
+    refused = await supervisor.call(
+        "PUT",
+        "/api/console/invite-rules",
+        {"rules": [rules["rules"][0], {"message": "x", "source": "tv"}]},
+        422,
     )
+    # Named by its place, so the editor shows the refusal next to that rule.
+    assert refused["error"]["message"].startswith("rule 2: source must be one of any, ")
+    assert (await agent.get("/api/console/invite-rules"))["rules"] == rules["rules"]
     async with http_sessions().get(running.url("/api/console/visitors")) as r:
         assert r.status == 401
     await agent.get("/api/console/invitations", status=403)

@@ -206,15 +206,15 @@ class Visitors(msgspec.Struct):
 
 
 class VisitorQuery(msgspec.Struct):
-    """The live list's filter and page ("" filters nothing)."""
+    """The live list's filter and page."""
 
     q: Annotated[
         str,
         msgspec.Meta(max_length=100, description="page, title, keyword, customer, region, site"),
     ] = ""
     region: Annotated[str, msgspec.Meta(max_length=100, description="label, city or country")] = ""
-    source: Literal["", "search", "campaign", "referral", "direct"] = ""
-    status: Literal["", "browsing", "chatting", "invited"] = ""
+    source: SourceKind | msgspec.UnsetType = msgspec.UNSET
+    status: VisitorStatus | msgspec.UnsetType = msgspec.UNSET
     offset: Annotated[int, msgspec.Meta(ge=0, le=10**6)] = 0
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
