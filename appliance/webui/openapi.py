@@ -1,18 +1,19 @@
 """The OpenAPI 3 description of every HTTP endpoint the widget and the console use.
 
-This module holds the building blocks, the visitor API, the core console API, the
-pages and the shared schemas; `openapi_console` adds the teamwork, supervisor and
-routing configuration paths with their schemas.
+This module holds the building blocks and the operations not yet declared on a typed
+contract (the visitor API, the core console API, the login pages); the areas' contracts
+(`*_views.CONTRACT`) add their paths and the schemas of their types.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from appliance import __version__
-from appliance.core.routing import TIERS
+from appliance.webui.wire.team import NewWorkItem
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -176,7 +177,7 @@ _SEND = _obj(
 )
 
 
-def _visitor_paths() -> dict[str, Any]:
+def _visitor_paths(work_item: dict[str, Any]) -> dict[str, Any]:
     identity = _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR)
     return {
         "/widget.js": {
@@ -284,7 +285,7 @@ def _visitor_paths() -> dict[str, Any]:
                     _obj(["item"], item=_obj(["id", "kind"], id=_STR, kind=_STR)),
                     "stored",
                 ),
-                body=_ref("WorkItemInput"),
+                body=work_item,
                 errors=(401, 404, 413, 422, 429),
                 security="visitor",
                 status="201",
@@ -455,85 +456,33 @@ def _conversation_schemas() -> dict[str, Any]:
             "staff-only message they never receive",
         },
     }
-    console_form = {
-        **visitor_form,
-        "visitor": _obj(["id", "name"], id=_STR, name=_STR),
-        "page_url": _STR,
-        "lang": _STR,
-        "group": _nullable(_ref("GroupRef")),
-        "topic": {"type": "string", "description": "the pre-chat topic key, or empty"},
-        "region": {"type": "string", "description": "the visitor's region, or empty"},
-        "tier": {"type": "string", "enum": list(TIERS), "description": "the visitor's tier"},
-        "expert": {"type": "boolean", "description": "only expert-tier agents may take it"},
-        "transfer_pending": {
-            "type": "boolean",
-            "description": "a warm transfer waits for a colleague; the agent stays meanwhile",
-        },
-        "queued_at": _nullable(_TIME),
-        "answered_at": _nullable(_TIME),
-        "participants": {
-            "type": "array",
-            "items": _ref("AgentRef"),
-            "description": "colleagues invited into the conversation (the owner is agent)",
-        },
-    }
-    position = {
-        "oneOf": [{"type": "null"}, {"type": "integer", "minimum": 1}],
-        "description": "scope=waiting lists only: place in its group's queue, in serving "
-        "order; null until the router has placed it",
-    }
-    events = [
-        "assigned",
-        "transferred",
-        "transfer_requested",
-        "joined",
-        "left",
-        "closed",
-        "missed",
-        "transfer_cancelled",
-        "note",
-        "whisper",
-    ]
     return {
-        "AgentRef": _obj(["id", "display_name"], id=_INT, display_name=_STR),
-        "GroupRef": _obj(["id", "name"], id=_INT, name=_STR),
         "Conversation": _obj(list(visitor_form), **visitor_form),
-        "ConsoleConversation": _obj(list(console_form), **console_form, position=position),
-        "Message": _obj(
-            ["id", "conversation_id", "seq", "sender_type", "body", "created_at", "visibility"],
-            id=_STR,
-            conversation_id=_STR,
-            seq=_INT,
-            client_msg_id=_nullable(_STR),
-            sender_type={"type": "string", "enum": ["visitor", "agent", "system"]},
-            sender_name=_STR,
-            body=_STR,
-            event={
-                "oneOf": [{"type": "null"}, {"type": "string", "enum": events}],
-                "description": "system events; note and whisper are staff messages of agents",
-            },
-            created_at=_TIME,
-            visibility={
-                "type": "string",
-                "enum": ["public", "staff"],
-                "description": "staff: notes, whispers, missed and transfer_cancelled; "
-                "never sent to the visitor",
-            },
-        ),
     }
 
 
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
     # Imported here: that module builds on the helpers above.
-    from appliance.webui import admin_views, insight_views, openapi_console
+    from appliance.webui import (
+        admin_views,
+        insight_views,
+        routing_views,
+        supervisor_views,
+        team_views,
+    )
     from appliance.webui.contract import openapi_schemas
     from appliance.webui.wire.frames import frame_schemas
 
     contracts = [admin_views.CONTRACT, insight_views.CONTRACT]
+    contracts += [team_views.CONTRACT, routing_views.CONTRACT, supervisor_views.CONTRACT]
+    # The visitor's work item body is typed; its operation is not on a contract yet.
+    (work_item,), work_schemas = msgspec.json.schema_components(
+        [NewWorkItem], ref_template="#/components/schemas/{name}"
+    )
 
     paths = {
-        **_visitor_paths(),
+        **_visitor_paths(work_item),
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -542,10 +491,8 @@ def build_openapi() -> dict[str, Any]:
             }
         },
         **_console_paths(),
-        **openapi_console.paths(),
         **{k: v for c in contracts for k, v in c.openapi_paths().items()},
         **_page_paths(),
-        **openapi_console.pages(),
     }
     # What any operation may answer, whatever it does (docs/api.md, "Conventions"):
     # 400 for input that cannot be read (a broken form, invalid text in a header),
@@ -580,7 +527,6 @@ def build_openapi() -> dict[str, Any]:
                 )
             },
             "schemas": {
-                "Presence": {"type": "string", "enum": ["online", "away", "offline"]},
                 "User": _obj(
                     ["id", "username", "display_name", "role", "status", "max_chats"],
                     id=_INT,
@@ -591,7 +537,7 @@ def build_openapi() -> dict[str, Any]:
                     max_chats=_INT,
                 ),
                 **_conversation_schemas(),
-                **openapi_console.schemas(),
+                **work_schemas,
                 **openapi_schemas(contracts),
                 **frame_schemas(),
             },
