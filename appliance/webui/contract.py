@@ -175,8 +175,11 @@ async def read_body(request: web.Request, kind: type[T]) -> T:
 
 
 def read_query(request: web.Request, kind: type[T]) -> T:
-    """Decode the query string into `kind` (text parameters become numbers, booleans)."""
-    return convert(dict(request.query), kind, strict=False)
+    """Decode the query string into `kind` (text parameters become numbers, booleans).
+
+    An empty parameter (`?source=`, as a cleared form field sends it) counts as absent.
+    """
+    return convert({k: v for k, v in request.query.items() if v != ""}, kind, strict=False)
 
 
 def convert(value: Any, kind: type[T], *, strict: bool = True) -> T:
@@ -207,30 +210,37 @@ def explain(message: str, kind: Any) -> str:
     found = _AT.match(message)
     assert found is not None  # the pattern matches any text
     what, path = found["what"], found["path"] or "$"
-    keys = re.findall(r"\.(\w+)", path)
-    name = keys[-1] if keys else "body"
+    steps: list[str | int] = [
+        key if key else int(index) for key, index in re.findall(r"\.(\w+)|\[(\d+)\]", path)
+    ]
+    names = [step for step in steps if isinstance(step, str)]
+    name = names[-1] if names else "body"
     if unknown := re.match(r"Object contains unknown field `(.+)`", what):
         return f"unknown field: {unknown[1]}"
     if missing := re.match(r"Object missing required field `(.+)`", what):
         return f"{missing[1]} is required"
     if typed := re.match(r"Expected `(\w+)`, got", what):
         return f"{name} must be {_TYPE_WORDS.get(typed[1], typed[1])}"
-    schema = _field_schema(kind, keys)
+    schema = _field_schema(kind, steps)
     if "enum" in schema:
         return f"{name} must be one of {', '.join(map(str, schema['enum']))}"
     if "minimum" in schema and "maximum" in schema:
         return f"{name} must be between {schema['minimum']} and {schema['maximum']}"
-    if "maxLength" in schema and "of length" in what:
-        low, high = schema.get("minLength", 0), schema["maxLength"]
-        return f"{name} must be text of {low}-{high} characters"
+    if "of length" in what:
+        low, high = schema.get("minLength", 0), schema.get("maxLength")
+        if high is not None:
+            return f"{name} must be text of {low}-{high} characters"
+        return f"{name} must not be empty" if low == 1 else f"{name} must be {low}+ characters"
     if "regex" in what:
-        return f"{name} is malformed"
+        # The type says what the text must look like in its description, where it can.
+        about = schema.get("description")
+        return f"{name} must be {about}" if about else f"{name} is malformed"
     if typed := re.match(r"Expected `(\w+)`", what):
         return f"{name} must be {_TYPE_WORDS.get(typed[1], typed[1])}"
     return message
 
 
-def _field_schema(kind: Any, keys: list[str]) -> dict[str, Any]:
+def _field_schema(kind: Any, steps: list[str | int]) -> dict[str, Any]:
     """The JSON schema of the field at `keys` inside `kind` ({} if it cannot be found)."""
     document = msgspec.json.schema(kind)
     defs = document.get("$defs", {})
@@ -246,8 +256,12 @@ def _field_schema(kind: Any, keys: list[str]) -> dict[str, Any]:
                 return schema
 
     schema = resolve(document)
-    for key in keys:
-        schema = resolve(schema.get("properties", {}).get(key, {}))
+    for step in steps:
+        if isinstance(step, str):
+            schema = resolve(schema.get("properties", {}).get(step, {}))
+        else:  # an item of a list, or of a fixed-length tuple
+            prefix = schema.get("prefixItems", [])
+            schema = resolve(prefix[step] if step < len(prefix) else schema.get("items", {}))
     return schema
 
 

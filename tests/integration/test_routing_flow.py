@@ -262,7 +262,9 @@ async def test_routing_configuration_rejects_bad_input(make_agent):
     bad = await boss.call(
         "PATCH", "/api/console/groups/1", {"hours": {"mon": [["25:00", "26:00"]]}}, 422
     )
-    assert bad["error"]["message"] == "mon is malformed"  # the contract's wording
+    assert (
+        bad["error"]["message"] == "mon must be a time of day as HH:MM (24:00 at the latest)"
+    )  # the contract's wording
     await boss.call("PATCH", "/api/console/groups/1", {"strategy": "random"}, 422)
     await boss.call("PATCH", "/api/console/groups/1", {"fallback_group_id": 1}, 422)
     await boss.call("DELETE", "/api/console/groups/1", status=409)

@@ -144,13 +144,18 @@ async def test_routing_settings_round_trip(make_agent, make_visitor):
     # Bad hours are refused with a message the page can show, and change nothing.
     bad = dict(form, name="夜班", hours={"mon": [["09:00", "25:00"]]})
     error = (await call(boss, "POST", "/api/console/groups", bad, status=422))["error"]
-    assert error["code"] == "invalid" and error["message"] == "mon is malformed"
+    assert (
+        error["code"] == "invalid"
+        and error["message"] == "mon must be a time of day as HH:MM (24:00 at the latest)"
+    )
     error = (
         await call(
             boss, "PATCH", f"/api/console/groups/{gid}", {"hours": {"mon": [["9", "18"]]}}, 422
         )
     )["error"]
-    assert error["message"] == "mon is malformed"  # the contract's wording
+    assert (
+        error["message"] == "mon must be a time of day as HH:MM (24:00 at the latest)"
+    )  # the contract's wording
     await call(boss, "PATCH", f"/api/console/groups/{gid}", {"holidays": ["10/01"]}, status=422)
     await call(boss, "PATCH", f"/api/console/groups/{gid}", {"target_wait": "30"}, status=422)
     names = [g["name"] for g in (await call(boss, "GET", "/api/console/groups"))["groups"]]

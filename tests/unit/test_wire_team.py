@@ -35,12 +35,16 @@ def test_the_enumerations_are_the_cores():
     [
         ({"agent_id": 0}, team.Transfer, "agent_id must be a whole number"),
         ({"note": "x" * 2001}, team.Transfer, "note must be text of 0-2000 characters"),
-        ({"body": ""}, team.NoteInput, "body must be text"),
+        ({"body": ""}, team.NoteInput, "body must not be empty"),
         ({"shortcut": "hi"}, team.CannedAnswerInput, "body is required"),
         ({"tier": "gold"}, team.VisitorTier, "tier must be one of member, new, vip"),
         ({"max_chats": 51}, routing.AgentScopeInput, "max_chats must be between 0 and 50"),
         ({"target_wait": "30"}, routing.GroupSettings, "target_wait must be a whole number"),
-        ({"hours": {"mon": [["9", "18"]]}}, routing.GroupSettings, "mon is malformed"),
+        (
+            {"hours": {"mon": [["9", "18"]]}},
+            routing.GroupSettings,
+            "mon must be a time of day as HH:MM (24:00 at the latest)",
+        ),
         ({"hours": {"someday": []}}, routing.GroupSettings, "unknown field: someday"),
         ({"topics": [{"key": "a", "label": "A"}]}, routing.Topics, "group_id is required"),
     ],

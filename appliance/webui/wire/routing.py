@@ -21,7 +21,13 @@ def _seconds(low: int, description: str) -> msgspec.Meta:
     return msgspec.Meta(ge=low, le=_WEEK, description=description)
 
 
-HhMm = Annotated[str, msgspec.Meta(pattern="^([01][0-9]|2[0-4]):[0-5][0-9]$")]
+HhMm = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^([01][0-9]|2[0-4]):[0-5][0-9]$",
+        description="a time of day as HH:MM (24:00 at the latest)",
+    ),
+]
 Span = Annotated[
     tuple[HhMm, HhMm],
     msgspec.Meta(description="[open, close): open before close, 24:00 at the latest"),
