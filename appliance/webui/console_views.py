@@ -11,11 +11,13 @@ from appliance.core.chats import Conversation
 from appliance.core.clock import local_text, utc_offset_minutes
 from appliance.core.errors import NotFound
 from appliance.core.validate import INT_MAX
+from appliance.webui.contract import read_body
 from appliance.webui.inputs import whole_text
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
 from appliance.webui.security import current_session
-from appliance.webui.visitor_views import after_seq, read_json
+from appliance.webui.visitor_views import after_seq
+from appliance.webui.wire import chat, console
 from appliance.webui.ws import agent_ws
 
 _HISTORY_PAGE = 50
@@ -119,8 +121,8 @@ async def me(request: web.Request) -> web.Response:
 async def set_presence(request: web.Request) -> web.Response:
     """Set the agent's presence: online, away or offline."""
     session = current_session(request)
-    data = await read_json(request)
-    status = await request.app[BOX].accounts.set_status(session.user.id, str(data.get("status")))
+    data = await read_body(request, console.PresenceChange)
+    status = await request.app[BOX].accounts.set_status(session.user.id, data.status.value)
     return web.json_response({"status": status})
 
 
@@ -179,14 +181,14 @@ async def post_message(request: web.Request) -> web.Response:
     """Send an agent's message to a conversation assigned to them."""
     session = current_session(request)
     conv = await visible(request, session)
-    data = await read_json(request)
+    data = await read_body(request, chat.NewMessage)
     message, repeat = await request.app[BOX].chats.post(
         conv.id,
         sender_type="agent",
         sender_id=str(session.user.id),
         sender_name=session.user.display_name,
-        client_msg_id=data.get("client_msg_id"),
-        body=data.get("body"),
+        client_msg_id=data.client_msg_id,
+        body=data.body,
     )
     return web.json_response({"message": message}, status=200 if repeat else 201)
 

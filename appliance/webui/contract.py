@@ -55,7 +55,8 @@ class Operation:
     description: str = ""
     media: str = ""  # a response that is not JSON: its media type ("text/html", …)
     upload: tuple[str, ...] = ()  # a raw (not JSON) request body: its media types
-    also: dict[int, Any] = field(default_factory=dict)  # other success statuses: body type
+    also: dict[int, Any] = field(default_factory=dict)  # other statuses: body type, or media
+    token: bool = True  # a visitor route: the caller proves a visitor by a bearer token
 
 
 class Contract:
@@ -65,16 +66,19 @@ class Contract:
         self.operations = list(operations)
 
     def install(self, app: web.Application) -> None:
-        """Register every operation's route."""
+        """Register every operation's route (a GET answers HEAD too, as aiohttp's add_get)."""
         for op in self.operations:
-            app.router.add_route(op.method, op.path, op.handler)
+            if op.method == "GET":
+                app.router.add_get(op.path, op.handler)
+            else:
+                app.router.add_route(op.method, op.path, op.handler)
 
     def types(self) -> list[Any]:
         """Return every type the operations name (for the schema components)."""
         found: list[Any] = []
         for op in self.operations:
             for kind in (op.response, op.body, *op.also.values()):
-                if kind is not None and kind not in found:
+                if kind is not None and not isinstance(kind, str) and kind not in found:
                     found.append(kind)
         return found
 
@@ -123,7 +127,8 @@ def _entry(op: Operation) -> dict[str, Any]:
         ]
     policy = policy_of(op.method, op.path)
     if is_visitor_path(op.path):
-        entry["security"] = [{"visitorToken": []}]
+        if op.token:
+            entry["security"] = [{"visitorToken": []}]
     elif not policy.public:
         entry["security"] = [{"consoleSession": []}]
         if op.method in _CHANGES:
@@ -156,10 +161,12 @@ def _entry(op: Operation) -> dict[str, Any]:
         ok["content"] = {op.media: {"schema": {"type": "string"}}}
     answers = {str(op.status): ok}
     for status, kind in op.also.items():
-        answers[str(status)] = {
-            "description": HTTPStatus(status).phrase,
-            "content": {"application/json": {"schema": _schema_ref(kind)}},
-        }
+        content = (
+            {kind: {"schema": {"type": "string"}}}  # a page, say, answered with this status
+            if isinstance(kind, str)
+            else {"application/json": {"schema": _schema_ref(kind)}}
+        )
+        answers[str(status)] = {"description": HTTPStatus(status).phrase, "content": content}
     entry["responses"] = {**answers, **{str(code): _ERROR for code in op.errors}}
     return entry
 

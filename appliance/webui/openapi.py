@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from appliance import __version__
-from appliance.webui.wire.team import NewWorkItem
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -177,133 +175,6 @@ _SEND = _obj(
 )
 
 
-def _visitor_paths(work_item: dict[str, Any]) -> dict[str, Any]:
-    identity = _obj(["visitor_id", "token"], visitor_id=_STR, token=_STR)
-    return {
-        "/widget.js": {
-            "get": {
-                "summary": "The visitor widget script",
-                "tags": ["visitor"],
-                "responses": {
-                    "200": {
-                        "description": "JavaScript",
-                        "content": {"application/javascript": {"schema": _STR}},
-                    }
-                },
-            }
-        },
-        "/api/visitor/session": {
-            "post": _op(
-                "Keep a visitor token or issue a new anonymous identity",
-                "visitor",
-                _json(identity, "token kept"),
-                body=_obj(token=_STR),
-                errors=(413, 422, 429),
-                also={"201": _json(identity, "new visitor")},
-            )
-        },
-        "/api/visitor/topics": {
-            "get": _op(
-                "The pre-chat topics to offer (no token needed; may be empty)",
-                "visitor",
-                _json(
-                    _obj(
-                        ["topics"],
-                        topics={
-                            "type": "array",
-                            "items": _obj(["key", "label"], key=_STR, label=_STR),
-                        },
-                    )
-                ),
-            )
-        },
-        "/api/visitor/conversations": {
-            "post": _op(
-                "Start a conversation, or return the visitor's open one",
-                "visitor",
-                _json(_CONV, "already open"),
-                body=_obj(
-                    name=_text(64),
-                    page_url=_text(2048),
-                    lang=_text(16),
-                    topic=_text(32, description="a key from GET /api/visitor/topics"),
-                    region=_text(32, description="the visitor's region, for routing rules"),
-                ),
-                errors=(401, 413, 422, 429),
-                security="visitor",
-                also={"201": _json(_CONV, "started")},
-            )
-        },
-        "/api/visitor/conversations/{conv_id}": {
-            "get": _op(
-                "One of the visitor's conversations",
-                "visitor",
-                _json(_CONV),
-                params=[_CONV_ID],
-                errors=(401, 404),
-                security="visitor",
-            )
-        },
-        "/api/visitor/conversations/{conv_id}/messages": {
-            "get": _op(
-                "Public messages after a sequence number (seqs may have gaps)",
-                "visitor",
-                _json(_MESSAGES),
-                params=[_CONV_ID, _AFTER],
-                errors=(401, 404, 422),
-                security="visitor",
-                description="Staff-only messages (notes, whispers, staff events) are never "
-                "returned: their seqs are missing from the visitor's sequence.",
-            ),
-            "post": _op(
-                "Send a message (idempotent by client_msg_id)",
-                "visitor",
-                _json(_MESSAGE, "stored"),
-                body=_SEND,
-                params=[_CONV_ID],
-                errors=(401, 404, 409, 413, 422, 429),
-                security="visitor",
-                status="201",
-                also={"200": _json(_MESSAGE, "client_msg_id seen before: the original")},
-            ),
-        },
-        "/api/visitor/conversations/{conv_id}/close": {
-            "post": _op(
-                "End the conversation",
-                "visitor",
-                _json(_CONV),
-                params=[_CONV_ID],
-                errors=(401, 404),
-                security="visitor",
-            )
-        },
-        "/api/visitor/work-items": {
-            "post": _op(
-                "Leave a message or ask for a call back (overflow)",
-                "visitor",
-                _json(
-                    _obj(["item"], item=_obj(["id", "kind"], id=_STR, kind=_STR)),
-                    "stored",
-                ),
-                body=work_item,
-                errors=(401, 404, 413, 422, 429),
-                security="visitor",
-                status="201",
-                description="When conversation_id names the visitor's waiting conversation, "
-                "that conversation is closed (closed_by overflow). 404: conversation_id is "
-                "not the visitor's. Counts against the new-conversation rate limit.",
-            )
-        },
-        "/api/visitor/ws": {
-            "get": {
-                "summary": "Visitor WebSocket (docs/api.md)",
-                "tags": ["visitor"],
-                "responses": {"101": _WS},
-            }
-        },
-    }
-
-
 def _console_paths() -> dict[str, Any]:
     scope = {
         "name": "scope",
@@ -443,24 +314,6 @@ def _page_paths() -> dict[str, Any]:
     }
 
 
-def _conversation_schemas() -> dict[str, Any]:
-    visitor_form = {
-        "id": _STR,
-        "status": {"type": "string", "enum": ["waiting", "active", "closed"]},
-        "agent": _nullable(_ref("AgentRef")),
-        "created_at": _TIME,
-        "closed_at": _nullable(_TIME),
-        "last_seq": {
-            "type": "integer",
-            "description": "the latest seq of the conversation; for visitors it may be a "
-            "staff-only message they never receive",
-        },
-    }
-    return {
-        "Conversation": _obj(list(visitor_form), **visitor_form),
-    }
-
-
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
     # Imported here: that module builds on the helpers above.
@@ -470,19 +323,14 @@ def build_openapi() -> dict[str, Any]:
         routing_views,
         supervisor_views,
         team_views,
+        visitor_views,
     )
     from appliance.webui.contract import openapi_schemas
     from appliance.webui.wire.frames import frame_schemas
 
-    contracts = [admin_views.CONTRACT, insight_views.CONTRACT]
+    contracts = [visitor_views.CONTRACT, admin_views.CONTRACT, insight_views.CONTRACT]
     contracts += [team_views.CONTRACT, routing_views.CONTRACT, supervisor_views.CONTRACT]
-    # The visitor's work item body is typed; its operation is not on a contract yet.
-    (work_item,), work_schemas = msgspec.json.schema_components(
-        [NewWorkItem], ref_template="#/components/schemas/{name}"
-    )
-
     paths = {
-        **_visitor_paths(work_item),
         "/api/openapi.json": {
             "get": {
                 "summary": "This document",
@@ -536,8 +384,6 @@ def build_openapi() -> dict[str, Any]:
                     status=_ref("Presence"),
                     max_chats=_INT,
                 ),
-                **_conversation_schemas(),
-                **work_schemas,
                 **openapi_schemas(contracts),
                 **frame_schemas(),
             },

@@ -2,36 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 from aiohttp import web
 
 from appliance.core.customers import split_contact
-from appliance.core.errors import InvalidInput
 from appliance.core.validate import INT_MAX
 from appliance.core.workitems import validate as validate_work_item
 from appliance.webui.assets import Asset, widget_script
-from appliance.webui.inputs import decode_json, query_int
+from appliance.webui.contract import Contract, Operation, read_body, reply
+from appliance.webui.inputs import query_int
 from appliance.webui.keys import BOX, WIDGET
+from appliance.webui.wire import chat, team, visitor
 from appliance.webui.ws import visitor_ws
 
-_MAX_JSON = 16 * 1024  # bytes of a visitor request body
 _WIDGET_CACHE = "public, max-age=300"  # s: an upgrade reaches visitors within minutes
-
-
-async def read_json(request: web.Request) -> dict[str, Any]:
-    """Read a bounded JSON object body; raise a clear 4xx otherwise."""
-    if request.content_length is not None and request.content_length > _MAX_JSON:
-        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_JSON, actual_size=request.content_length)
-    raw = await request.content.read(_MAX_JSON + 1)
-    if len(raw) > _MAX_JSON:
-        raise web.HTTPRequestEntityTooLarge(max_size=_MAX_JSON, actual_size=len(raw))
-    if not raw.strip():
-        return {}
-    data = decode_json(raw)
-    if not isinstance(data, dict):
-        raise InvalidInput("body must be a JSON object")
-    return data
 
 
 def visitor_id(request: web.Request) -> str:
@@ -62,44 +46,40 @@ async def widget_js(request: web.Request) -> web.Response:
 async def create_session(request: web.Request) -> web.Response:
     """Keep a valid visitor token, or issue a new anonymous identity."""
     box = request.app[BOX]
-    data = await read_json(request)
-    token = data.get("token")
-    if isinstance(token, str):
-        known = box.visitors.verify(token)
+    held = await read_body(request, visitor.SessionRequest)
+    if held.token:
+        known = box.visitors.verify(held.token)
         if known is not None:
-            return web.json_response({"visitor_id": known, "token": token})
+            return reply(visitor.VisitorIdentity(known, held.token))
     box.limits.session(client_address(request))
     new_id, new_token = await box.visitors.issue()
-    return web.json_response({"visitor_id": new_id, "token": new_token}, status=201)
+    return reply(visitor.VisitorIdentity(new_id, new_token), 201)
 
 
 async def open_conversation(request: web.Request) -> web.Response:
     """Start a conversation, or return the visitor's open one."""
     box = request.app[BOX]
     vid = visitor_id(request)
-    data = await read_json(request)
+    data = await read_body(request, visitor.NewConversation)
     existing = await box.chats.list_open_for_visitor(vid)
     if existing is not None:
-        return web.json_response({"conversation": existing.public()})
-    split_contact(data.get("contact"))  # a typo is a 422 before the allowance is spent
+        return reply({"conversation": existing.public()})
+    split_contact(data.contact)  # a typo is a 422 before the allowance is spent
     box.limits.conversation(vid, client_address(request))
-    name = data.get("name")
-    if data.get("contact"):
-        await box.customers.from_prechat(
-            vid, name if isinstance(name, str) else "", data["contact"]
-        )
+    if data.contact:
+        await box.customers.from_prechat(vid, data.name, data.contact)
     live = box.insight.live.get(vid)
     conv, created = await box.chats.open(
         vid,
-        name=name,
-        page_url=data.get("page_url"),
-        lang=data.get("lang"),
+        name=data.name,
+        page_url=data.page_url,
+        lang=data.lang,
         ip=client_address(request),
-        topic=data.get("topic"),
+        topic=data.topic,
         # Where the visitor is, from their address; a pre-chat choice when it is unknown.
-        region=(live and live.region.get("label")) or data.get("region"),
+        region=(live and live.region.get("label")) or data.region,
     )
-    return web.json_response({"conversation": conv.public()}, status=201 if created else 200)
+    return reply({"conversation": conv.public()}, 201 if created else 200)
 
 
 async def get_conversation(request: web.Request) -> web.Response:
@@ -107,11 +87,14 @@ async def get_conversation(request: web.Request) -> web.Response:
     conv = await request.app[BOX].chats.get_for_visitor(
         request.match_info["conv_id"], visitor_id(request)
     )
-    return web.json_response({"conversation": conv.public()})
+    return reply({"conversation": conv.public()})
 
 
 def after_seq(request: web.Request) -> int:
-    """Parse the after_seq query parameter."""
+    """Parse the after_seq query parameter (`chat.MessagesQuery`).
+
+    Digits only: msgspec would read "1e3" or "1.0" as a whole number too.
+    """
     return query_int(request, "after_seq", 0, INT_MAX)
 
 
@@ -120,7 +103,7 @@ async def list_messages(request: web.Request) -> web.Response:
     box = request.app[BOX]
     conv = await box.chats.get_for_visitor(request.match_info["conv_id"], visitor_id(request))
     messages = await box.chats.messages_after(conv.id, after_seq(request))
-    return web.json_response({"messages": messages})
+    return reply({"messages": messages})
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -128,16 +111,16 @@ async def post_message(request: web.Request) -> web.Response:
     box = request.app[BOX]
     vid = visitor_id(request)
     conv = await box.chats.get_for_visitor(request.match_info["conv_id"], vid)
-    data = await read_json(request)
+    data = await read_body(request, chat.NewMessage)
     message, repeat = await box.visitor_message(
         conv.id,
         vid,
         client_address(request),
         name=conv.visitor_name,
-        client_msg_id=data.get("client_msg_id"),
-        body=data.get("body"),
+        client_msg_id=data.client_msg_id,
+        body=data.body,
     )
-    return web.json_response({"message": message}, status=200 if repeat else 201)
+    return reply({"message": message}, 200 if repeat else 201)
 
 
 async def close_conversation(request: web.Request) -> web.Response:
@@ -145,35 +128,149 @@ async def close_conversation(request: web.Request) -> web.Response:
     box = request.app[BOX]
     conv = await box.chats.get_for_visitor(request.match_info["conv_id"], visitor_id(request))
     closed = await box.chats.close(conv.id, by="visitor")
-    return web.json_response({"conversation": closed.public()})
+    return reply({"conversation": closed.public()})
 
 
 async def list_topics(request: web.Request) -> web.Response:
     """Return the pre-chat topics a visitor may choose from."""
     topics = await request.app[BOX].routing.get_topics()
-    return web.json_response({"topics": [{"key": t["key"], "label": t["label"]} for t in topics]})
+    offered = [visitor.PrechatTopic(t["key"], t["label"]) for t in topics]
+    return reply(visitor.PrechatTopics(offered))
 
 
 async def leave_work_item(request: web.Request) -> web.Response:
     """Leave a message or ask for a call back when nobody can take the chat now."""
     box = request.app[BOX]
     vid = visitor_id(request)
-    data = await read_json(request)
+    left = await read_body(request, team.NewWorkItem)
+    data = msgspec.to_builtins(left)
     validate_work_item(data)  # a typo must not use up the visitor's allowance
     box.limits.conversation(vid, client_address(request))
-    item = await box.work_items.create(vid, data, data.get("conversation_id"))
-    return web.json_response({"item": {"id": item["id"], "kind": item["kind"]}}, status=201)
+    item = await box.work_items.create(vid, data, left.conversation_id or None)
+    return reply(visitor.LeftWorkItem(visitor.WorkItemRef(item["id"], item["kind"])), 201)
+
+
+_WS = "WebSocket; the first frame carries the visitor's token (docs/api.md)"
+
+CONTRACT = Contract(
+    [
+        Operation(
+            "GET",
+            "/widget.js",
+            widget_js,
+            "The visitor widget script",
+            "visitor",
+            media="text/javascript",
+            token=False,
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/session",
+            create_session,
+            "Keep a visitor token or issue a new anonymous identity",
+            "visitor",
+            visitor.VisitorIdentity,
+            body=visitor.SessionRequest,
+            also={201: visitor.VisitorIdentity},
+            errors=(413, 422, 429),
+            description="200: the token is kept; 201: a new visitor.",
+            token=False,
+        ),
+        Operation(
+            "GET",
+            "/api/visitor/topics",
+            list_topics,
+            "The pre-chat topics to offer (no token needed; may be empty)",
+            "visitor",
+            visitor.PrechatTopics,
+            token=False,
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/conversations",
+            open_conversation,
+            "Start a conversation, or return the visitor's open one",
+            "visitor",
+            chat.OneConversation,
+            body=visitor.NewConversation,
+            also={201: chat.OneConversation},
+            errors=(401, 413, 422, 429),
+            description="200: the visitor's open conversation; 201: started. 422 "
+            "contact_invalid: contact is neither a phone number nor an e-mail address.",
+        ),
+        Operation(
+            "GET",
+            "/api/visitor/conversations/{conv_id}",
+            get_conversation,
+            "One of the visitor's conversations",
+            "visitor",
+            chat.OneConversation,
+            errors=(401, 404),
+        ),
+        Operation(
+            "GET",
+            "/api/visitor/conversations/{conv_id}/messages",
+            list_messages,
+            "Public messages after a sequence number (seqs may have gaps)",
+            "visitor",
+            chat.Messages,
+            query=chat.MessagesQuery,
+            errors=(401, 404, 422),
+            description="Staff-only messages (notes, whispers, staff events) are never "
+            "returned: their seqs are missing from the visitor's sequence.",
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/conversations/{conv_id}/messages",
+            post_message,
+            "Send a message (idempotent by client_msg_id)",
+            "visitor",
+            chat.OneMessage,
+            status=201,
+            body=chat.NewMessage,
+            also={200: chat.OneMessage},
+            errors=(401, 404, 409, 413, 422, 429),
+            description="201: stored; 200: client_msg_id seen before, the original. "
+            "413 message_too_large: body over 4096 bytes.",
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/conversations/{conv_id}/close",
+            close_conversation,
+            "End the conversation",
+            "visitor",
+            chat.OneConversation,
+            errors=(401, 404),
+        ),
+        Operation(
+            "POST",
+            "/api/visitor/work-items",
+            leave_work_item,
+            "Leave a message or ask for a call back (overflow)",
+            "visitor",
+            visitor.LeftWorkItem,
+            status=201,
+            body=team.NewWorkItem,
+            errors=(401, 404, 413, 422, 429),
+            description="When conversation_id names the visitor's waiting conversation, "
+            "that conversation is closed (closed_by overflow). 404: conversation_id is "
+            "not the visitor's. Counts against the new-conversation rate limit. 422 "
+            "phone_required, contact_invalid, message_empty: what the kind needs is missing.",
+        ),
+        Operation(
+            "GET",
+            "/api/visitor/ws",
+            visitor_ws,
+            "Visitor WebSocket (docs/api.md)",
+            "visitor",
+            status=101,
+            description=_WS,
+            token=False,
+        ),
+    ]
+)
 
 
 def add_routes(app: web.Application) -> None:
     """Register the visitor routes."""
-    app.router.add_get("/widget.js", widget_js)
-    app.router.add_post("/api/visitor/session", create_session)
-    app.router.add_post("/api/visitor/conversations", open_conversation)
-    app.router.add_get("/api/visitor/conversations/{conv_id}", get_conversation)
-    app.router.add_get("/api/visitor/conversations/{conv_id}/messages", list_messages)
-    app.router.add_post("/api/visitor/conversations/{conv_id}/messages", post_message)
-    app.router.add_post("/api/visitor/conversations/{conv_id}/close", close_conversation)
-    app.router.add_get("/api/visitor/ws", visitor_ws)
-    app.router.add_get("/api/visitor/topics", list_topics)
-    app.router.add_post("/api/visitor/work-items", leave_work_item)
+    CONTRACT.install(app)

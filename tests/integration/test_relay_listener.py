@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 import struct
 
@@ -65,7 +66,7 @@ async def test_relayed_visitor_keeps_the_real_address_and_sees_only_visitor_rout
         b"Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     )
     assert raw.startswith(b"HTTP/1.1 201")
-    token = raw.split(b'"token": "')[1].split(b'"')[0].decode()
+    token = json.loads(raw.partition(b"\r\n\r\n")[2])["token"]
     body = b'{"name": "relayed"}'
     raw = await _raw_https(
         port,
@@ -76,7 +77,7 @@ async def test_relayed_visitor_keeps_the_real_address_and_sees_only_visitor_rout
         b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body,
     )
     assert raw.startswith(b"HTTP/1.1 201"), raw[:200]
-    conv_id = raw.split(b'"id": "')[1].split(b'"')[0].decode()
+    conv_id = json.loads(raw.partition(b"\r\n\r\n")[2])["conversation"]["id"]
     conv = await app[BOX].chats.get(conv_id)
     assert conv.visitor_ip == "203.0.113.9"
     for path in (b"/console", b"/login", b"/admin", b"/api/console/me"):

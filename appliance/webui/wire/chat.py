@@ -1,5 +1,5 @@
-"""Shapes shared by the chat areas: presence, people and groups named in a chat, messages
-and the console's form of a conversation."""
+"""Shapes shared by the chat areas: presence, users, people and groups named in a chat,
+messages and the visitor's and the console's forms of a conversation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from appliance.core.validate import INT_MAX
 from appliance.webui.wire import Time
 
 
@@ -25,6 +26,17 @@ Id = Annotated[int, msgspec.Meta(ge=1)]
 MessageText = Annotated[
     str, msgspec.Meta(min_length=1, description="at most 4096 bytes of UTF-8, not only spaces")
 ]
+
+
+class User(msgspec.Struct):
+    """A console user."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    status: Presence
+    max_chats: int
 
 
 class AgentRef(msgspec.Struct):
@@ -79,13 +91,30 @@ class OneMessage(msgspec.Struct):
     message: Message
 
 
+class Messages(msgspec.Struct):
+    messages: list[Message]
+
+
+class NewMessage(msgspec.Struct):
+    """A message to send; resending the same client_msg_id stores it once."""
+
+    client_msg_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    body: MessageText
+
+
+class MessagesQuery(msgspec.Struct):
+    """Where to resume reading a conversation."""
+
+    after_seq: Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)] = 0
+
+
 class ConversationVisitor(msgspec.Struct):
     id: str
     name: str
 
 
-class ConsoleConversation(msgspec.Struct):
-    """A conversation as the console sees it."""
+class Conversation(msgspec.Struct):
+    """A conversation as its visitor sees it."""
 
     id: str
     status: Literal["waiting", "active", "closed"]
@@ -99,6 +128,15 @@ class ConsoleConversation(msgspec.Struct):
             "staff-only message they never receive"
         ),
     ]
+
+
+class OneConversation(msgspec.Struct):
+    conversation: Conversation
+
+
+class ConsoleConversation(Conversation):
+    """A conversation as the console sees it."""
+
     visitor: ConversationVisitor
     page_url: str
     lang: str
