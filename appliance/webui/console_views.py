@@ -11,7 +11,7 @@ from appliance.core.chats import Conversation
 from appliance.core.clock import local_text, utc_offset_minutes
 from appliance.core.errors import NotFound
 from appliance.core.validate import INT_MAX
-from appliance.webui.contract import read_body
+from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.inputs import whole_text
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
@@ -108,7 +108,7 @@ async def me(request: web.Request) -> web.Response:
     session = current_session(request)
     user = await request.app[BOX].accounts.get_user(session.user.id)
     assert user is not None
-    return web.json_response(
+    return reply(
         {
             "user": user.public(),
             "csrf_token": session.csrf_token,
@@ -123,14 +123,15 @@ async def set_presence(request: web.Request) -> web.Response:
     session = current_session(request)
     data = await read_body(request, console.PresenceChange)
     status = await request.app[BOX].accounts.set_status(session.user.id, data.status.value)
-    return web.json_response({"status": status})
+    return reply({"status": status})
 
 
 async def list_conversations(request: web.Request) -> web.Response:
     """List the agent's own, the waiting, or closed conversations."""
     session = current_session(request)
     chats = request.app[BOX].chats
-    scope = request.query.get("scope", "mine")
+    query = read_query(request, console.ConversationsQuery)
+    scope = query.scope
     if scope == "mine":
         rows = await chats.list_active(session.user.id)
     elif scope == "waiting":
@@ -143,13 +144,13 @@ async def list_conversations(request: web.Request) -> web.Response:
             place = places.get(conv.id)
             item["position"] = place.position if place else None
             data.append(item)
-        return web.json_response({"conversations": data})
+        return reply({"conversations": data})
     elif scope == "live":
         if not _sees_all(session):
             raise web.HTTPForbidden(reason="supervisors only")
         rows = await chats.list_live()
-    elif scope == "closed":
-        before = request.query.get("before")
+    else:  # closed
+        before = query.before if isinstance(query.before, str) else ""
         stamp = None
         if before:
             try:
@@ -159,22 +160,20 @@ async def list_conversations(request: web.Request) -> web.Response:
         rows = await chats.list_closed(
             before=stamp, agent_id=None if _sees_all(session) else session.user.id
         )
-    else:
-        raise web.HTTPBadRequest(reason="scope must be mine, waiting, live or closed")
-    return web.json_response({"conversations": [c.public(console=True) for c in rows]})
+    return reply({"conversations": [c.public(console=True) for c in rows]})
 
 
 async def get_conversation(request: web.Request) -> web.Response:
     """Return one conversation the user may see."""
     conv = await visible(request, current_session(request))
-    return web.json_response({"conversation": conv.public(console=True)})
+    return reply({"conversation": conv.public(console=True)})
 
 
 async def list_messages(request: web.Request) -> web.Response:
     """Return a conversation's messages after a sequence number."""
     conv = await visible(request, current_session(request))
     messages = await request.app[BOX].chats.messages_after(conv.id, after_seq(request), staff=True)
-    return web.json_response({"messages": messages})
+    return reply({"messages": messages})
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -190,7 +189,7 @@ async def post_message(request: web.Request) -> web.Response:
         client_msg_id=data.client_msg_id,
         body=data.body,
     )
-    return web.json_response({"message": message}, status=200 if repeat else 201)
+    return reply({"message": message}, 200 if repeat else 201)
 
 
 async def accept(request: web.Request) -> web.Response:
@@ -199,7 +198,7 @@ async def accept(request: web.Request) -> web.Response:
     conv = await request.app[BOX].dispatcher.accept(
         request.match_info["conv_id"], session.user.id, overseer=_sees_all(session)
     )
-    return web.json_response({"conversation": conv.public(console=True)})
+    return reply({"conversation": conv.public(console=True)})
 
 
 async def close(request: web.Request) -> web.Response:
@@ -209,20 +208,129 @@ async def close(request: web.Request) -> web.Response:
     if conv.status == "waiting" and not _sees_all(session):
         raise NotFound("no such conversation")
     closed = await request.app[BOX].chats.close(conv.id, by=f"agent:{session.user.id}")
-    return web.json_response({"conversation": closed.public(console=True)})
+    return reply({"conversation": closed.public(console=True)})
+
+
+_READ = (401,)  # a console read: the session cookie
+_CHANGE = (401, 403)  # a console change: the session cookie and the CSRF header
+
+CONTRACT = Contract(
+    [
+        Operation("GET", "/console", console_page, "The live console", "pages", media="text/html"),
+        Operation(
+            "GET",
+            "/console/history",
+            history_page,
+            "Closed conversations",
+            "pages",
+            media="text/html",
+            query=console.HistoryQuery,
+        ),
+        Operation(
+            "GET",
+            "/console/history/{conv_id}",
+            transcript_page,
+            "A transcript",
+            "pages",
+            media="text/html",
+        ),
+        Operation(
+            "GET",
+            "/api/console/me",
+            me,
+            "The logged-in user and their CSRF token",
+            "console",
+            console.Me,
+            errors=_READ,
+        ),
+        Operation(
+            "POST",
+            "/api/console/presence",
+            set_presence,
+            "Set presence",
+            "console",
+            console.PresenceChange,
+            body=console.PresenceChange,
+            errors=(*_CHANGE, 413, 422),
+        ),
+        Operation(
+            "GET",
+            "/api/console/conversations",
+            list_conversations,
+            "List own, waiting, live or closed conversations",
+            "console",
+            console.Conversations,
+            query=console.ConversationsQuery,
+            errors=(400, 401, 403, 422),
+            description="403: scope=live for an agent. 400: before is not an ISO 8601 time.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/conversations/{conv_id}",
+            get_conversation,
+            "One conversation the user may see",
+            "console",
+            chat.OneConsoleConversation,
+            errors=(401, 404),
+        ),
+        Operation(
+            "GET",
+            "/api/console/conversations/{conv_id}/messages",
+            list_messages,
+            "Every message after a sequence number, staff-only ones included",
+            "console",
+            chat.Messages,
+            query=chat.MessagesQuery,
+            errors=(401, 404, 422),
+        ),
+        Operation(
+            "POST",
+            "/api/console/conversations/{conv_id}/messages",
+            post_message,
+            "Send a message as the assigned agent or an invited colleague",
+            "console",
+            chat.OneMessage,
+            status=201,
+            body=chat.NewMessage,
+            also={200: chat.OneMessage},
+            errors=(*_CHANGE, 404, 409, 413, 422),
+            description="201: stored; 200: client_msg_id seen before, the original. "
+            "413 message_too_large: body over 4096 bytes.",
+        ),
+        Operation(
+            "POST",
+            "/api/console/conversations/{conv_id}/accept",
+            accept,
+            "Take a waiting conversation or a pending transfer",
+            "console",
+            chat.OneConsoleConversation,
+            errors=(*_CHANGE, 404, 409),
+            description="409 codes: not_waiting, limit_reached, out_of_scope (it waits "
+            "for a group the user is not in).",
+        ),
+        Operation(
+            "POST",
+            "/api/console/conversations/{conv_id}/close",
+            close,
+            "Close a conversation",
+            "console",
+            chat.OneConsoleConversation,
+            errors=(*_CHANGE, 404),
+        ),
+        Operation(
+            "GET",
+            "/api/console/ws",
+            agent_ws,
+            "Console WebSocket (docs/api.md)",
+            "console",
+            status=101,
+            errors=(401, 403),
+            description="WebSocket (docs/api.md)",
+        ),
+    ]
+)
 
 
 def add_routes(app: web.Application) -> None:
     """Register the console routes."""
-    app.router.add_get("/console", console_page)
-    app.router.add_get("/console/history", history_page)
-    app.router.add_get("/console/history/{conv_id}", transcript_page)
-    app.router.add_get("/api/console/me", me)
-    app.router.add_post("/api/console/presence", set_presence)
-    app.router.add_get("/api/console/conversations", list_conversations)
-    app.router.add_get("/api/console/conversations/{conv_id}", get_conversation)
-    app.router.add_get("/api/console/conversations/{conv_id}/messages", list_messages)
-    app.router.add_post("/api/console/conversations/{conv_id}/messages", post_message)
-    app.router.add_post("/api/console/conversations/{conv_id}/accept", accept)
-    app.router.add_post("/api/console/conversations/{conv_id}/close", close)
-    app.router.add_get("/api/console/ws", agent_ws)
+    CONTRACT.install(app)

@@ -175,120 +175,6 @@ _SEND = _obj(
 )
 
 
-def _console_paths() -> dict[str, Any]:
-    scope = {
-        "name": "scope",
-        "in": "query",
-        "required": False,
-        "description": "mine: own and invited-into active chats; waiting: the queues of the "
-        "user's groups (overseers: all), with position; live: every active chat "
-        "(supervisors and admins only); closed: newest first",
-        "schema": {
-            "type": "string",
-            "enum": ["mine", "waiting", "live", "closed"],
-            "default": "mine",
-        },
-    }
-    return {
-        "/api/console/me": {
-            "get": _console(
-                "The logged-in user and their CSRF token",
-                "console",
-                _json(
-                    _obj(
-                        ["user", "csrf_token", "utc_offset"],
-                        user=_ref("User"),
-                        csrf_token=_STR,
-                        utc_offset={**_INT, "description": "the box's offset from UTC, minutes"},
-                    )
-                ),
-            )
-        },
-        "/api/console/presence": {
-            "post": _change(
-                "Set presence",
-                "console",
-                _json(_obj(["status"], status=_ref("Presence"))),
-                body=_obj(["status"], status=_ref("Presence")),
-                errors=(401, 403, 413, 422),
-            )
-        },
-        "/api/console/conversations": {
-            "get": _console(
-                "List own, waiting, live or closed conversations",
-                "console",
-                _json(
-                    _obj(
-                        ["conversations"],
-                        conversations={"type": "array", "items": _ref("ConsoleConversation")},
-                    )
-                ),
-                params=[
-                    scope,
-                    {"name": "before", "in": "query", "required": False, "schema": _TIME},
-                ],
-                errors=(400, 401, 403),
-            )
-        },
-        "/api/console/conversations/{conv_id}": {
-            "get": _console(
-                "One conversation the user may see",
-                "console",
-                _json(_CONV_CONSOLE),
-                params=[_CONV_ID],
-                errors=(401, 404),
-            )
-        },
-        "/api/console/conversations/{conv_id}/messages": {
-            "get": _console(
-                "Every message after a sequence number, staff-only ones included",
-                "console",
-                _json(_MESSAGES),
-                params=[_CONV_ID, _AFTER],
-                errors=(401, 404, 422),
-            ),
-            "post": _change(
-                "Send a message as the assigned agent or an invited colleague",
-                "console",
-                _json(_MESSAGE, "stored"),
-                body=_SEND,
-                params=[_CONV_ID],
-                errors=(401, 403, 404, 409, 413, 422),
-                status="201",
-                also={"200": _json(_MESSAGE, "client_msg_id seen before: the original")},
-            ),
-        },
-        "/api/console/conversations/{conv_id}/accept": {
-            "post": _change(
-                "Take a waiting conversation or a pending transfer",
-                "console",
-                _json(_CONV_CONSOLE),
-                params=[_CONV_ID],
-                errors=(401, 403, 404, 409),
-                description="409 codes: not_waiting, limit_reached, out_of_scope (it waits "
-                "for a group the user is not in).",
-            )
-        },
-        "/api/console/conversations/{conv_id}/close": {
-            "post": _change(
-                "Close a conversation",
-                "console",
-                _json(_CONV_CONSOLE),
-                params=[_CONV_ID],
-                errors=(401, 403, 404),
-            )
-        },
-        "/api/console/ws": {
-            "get": {
-                "summary": "Console WebSocket (docs/api.md)",
-                "tags": ["console"],
-                "security": [{"consoleSession": []}],
-                "responses": {"101": _WS, "401": _ERR, "403": _ERR},
-            }
-        },
-    }
-
-
 def _page_paths() -> dict[str, Any]:
     return {
         "/": {
@@ -308,9 +194,6 @@ def _page_paths() -> dict[str, Any]:
             "post": _form("Create the first administrator"),
         },
         "/lang": {"post": _form("Choose the page language")},
-        "/console": {"get": _page("The live console")},
-        "/console/history": {"get": _page("Closed conversations")},
-        "/console/history/{conv_id}": {"get": _page("A transcript", [_CONV_ID])},
     }
 
 
@@ -319,6 +202,7 @@ def build_openapi() -> dict[str, Any]:
     # Imported here: that module builds on the helpers above.
     from appliance.webui import (
         admin_views,
+        console_views,
         insight_views,
         routing_views,
         supervisor_views,
@@ -328,7 +212,8 @@ def build_openapi() -> dict[str, Any]:
     from appliance.webui.contract import openapi_schemas
     from appliance.webui.wire.frames import frame_schemas
 
-    contracts = [visitor_views.CONTRACT, admin_views.CONTRACT, insight_views.CONTRACT]
+    contracts = [visitor_views.CONTRACT, console_views.CONTRACT]
+    contracts += [admin_views.CONTRACT, insight_views.CONTRACT]
     contracts += [team_views.CONTRACT, routing_views.CONTRACT, supervisor_views.CONTRACT]
     paths = {
         "/api/openapi.json": {
@@ -338,7 +223,6 @@ def build_openapi() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"})},
             }
         },
-        **_console_paths(),
         **{k: v for c in contracts for k, v in c.openapi_paths().items()},
         **_page_paths(),
     }
@@ -375,15 +259,6 @@ def build_openapi() -> dict[str, Any]:
                 )
             },
             "schemas": {
-                "User": _obj(
-                    ["id", "username", "display_name", "role", "status", "max_chats"],
-                    id=_INT,
-                    username=_STR,
-                    display_name=_STR,
-                    role={"type": "string", "enum": ["admin", "supervisor", "agent"]},
-                    status=_ref("Presence"),
-                    max_chats=_INT,
-                ),
                 **openapi_schemas(contracts),
                 **frame_schemas(),
             },

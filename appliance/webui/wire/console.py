@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from appliance.core.validate import INT_MAX
 from appliance.webui.wire import Time
 from appliance.webui.wire.chat import ConsoleConversation, Presence, User
 
@@ -41,3 +42,15 @@ class ConversationsQuery(msgspec.Struct):
 
 class Conversations(msgspec.Struct):
     conversations: list[ConsoleConversation]
+
+
+class HistoryQuery(msgspec.Struct):
+    """Which page of the history to show."""
+
+    before: (
+        Annotated[
+            int,
+            msgspec.Meta(ge=0, le=INT_MAX, description="closed before this time (ms, epoch)"),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
