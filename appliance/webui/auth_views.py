@@ -10,11 +10,13 @@ from yarl import URL
 
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
+from appliance.webui.contract import Contract, Handler, Operation
 from appliance.webui.i18n import LANG_COOKIE, LANGS, translator
 from appliance.webui.inputs import read_form
 from appliance.webui.keys import BOX, SESSION, SETUP_TOKEN
 from appliance.webui.pages import page_lang, render
 from appliance.webui.security import SESSION_COOKIE, set_session_cookie
+from appliance.webui.wire import account
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -160,12 +162,56 @@ async def set_lang(request: web.Request) -> web.Response:
     raise response
 
 
+_FORM = ("application/x-www-form-urlencoded",)
+# A form answers with a redirect, or with its page again saying what went wrong.
+_PAGE_AGAIN = {401: "text/html", 422: "text/html", 429: "text/html"}
+
+
+def _form(path: str, handler: Handler, summary: str, form: type) -> Operation:
+    return Operation(
+        "POST",
+        path,
+        handler,
+        summary,
+        "pages",
+        status=302,
+        body=form,
+        upload=_FORM,
+        also=_PAGE_AGAIN,
+        errors=(403,),
+    )
+
+
+CONTRACT = Contract(
+    [
+        Operation("GET", "/", index, "Redirect to the console or the login", "pages", status=302),
+        Operation(
+            "GET",
+            "/login",
+            login_page,
+            "Login form",
+            "pages",
+            media="text/html",
+            query=account.LoginQuery,
+        ),
+        _form("/login", login, "Log in", account.LoginForm),
+        _form("/logout", logout, "Log out", account.LogoutForm),
+        Operation(
+            "GET",
+            "/setup",
+            setup_page,
+            "First-boot form (one-time link)",
+            "pages",
+            media="text/html",
+            query=account.SetupQuery,
+            also={404: "text/html"},
+        ),
+        _form("/setup", setup, "Create the first administrator", account.SetupForm),
+        _form("/lang", set_lang, "Choose the page language", account.LangForm),
+    ]
+)
+
+
 def add_routes(app: web.Application) -> None:
     """Register the account routes."""
-    app.router.add_get("/", index)
-    app.router.add_get("/login", login_page)
-    app.router.add_post("/login", login)
-    app.router.add_post("/logout", logout)
-    app.router.add_get("/setup", setup_page)
-    app.router.add_post("/setup", setup)
-    app.router.add_post("/lang", set_lang)
+    CONTRACT.install(app)

@@ -175,33 +175,12 @@ _SEND = _obj(
 )
 
 
-def _page_paths() -> dict[str, Any]:
-    return {
-        "/": {
-            "get": {
-                "summary": "Redirect to the console or the login",
-                "tags": ["pages"],
-                "responses": {"302": _REDIRECT},
-            }
-        },
-        "/login": {"get": _page("Login form"), "post": _form("Log in")},
-        "/logout": {"post": _form("Log out")},
-        "/setup": {
-            "get": _page(
-                "First-boot form (one-time link)",
-                [{"name": "token", "in": "query", "required": True, "schema": _STR}],
-            ),
-            "post": _form("Create the first administrator"),
-        },
-        "/lang": {"post": _form("Choose the page language")},
-    }
-
-
 def build_openapi() -> dict[str, Any]:
     """Return the OpenAPI document of the appliance's HTTP API."""
     # Imported here: that module builds on the helpers above.
     from appliance.webui import (
         admin_views,
+        auth_views,
         console_views,
         insight_views,
         routing_views,
@@ -215,6 +194,7 @@ def build_openapi() -> dict[str, Any]:
     contracts = [visitor_views.CONTRACT, console_views.CONTRACT]
     contracts += [admin_views.CONTRACT, insight_views.CONTRACT]
     contracts += [team_views.CONTRACT, routing_views.CONTRACT, supervisor_views.CONTRACT]
+    contracts += [auth_views.CONTRACT]
     paths = {
         "/api/openapi.json": {
             "get": {
@@ -224,7 +204,6 @@ def build_openapi() -> dict[str, Any]:
             }
         },
         **{k: v for c in contracts for k, v in c.openapi_paths().items()},
-        **_page_paths(),
     }
     # What any operation may answer, whatever it does (docs/api.md, "Conventions"):
     # 400 for input that cannot be read (a broken form, invalid text in a header),
