@@ -25,6 +25,7 @@ from appliance.webui import (
     auth_views,
     console_views,
     insight_views,
+    openapi,
     routing_views,
     supervisor_views,
     team_views,
@@ -43,7 +44,6 @@ from appliance.webui.keys import (
     TUNNEL,
     WIDGET,
 )
-from appliance.webui.openapi import openapi_json
 from appliance.webui.policy import authorize
 from appliance.webui.relay_listener import RelayPeers
 from appliance.webui.security import csrf, errors, headers, sessions
@@ -154,7 +154,7 @@ def create_app(settings: Settings) -> web.Application:
     routing_views.add_routes(app)
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
-    app.router.add_get("/api/openapi.json", openapi_json)
+    openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)
     app.cleanup_ctx.append(_hub_ctx)

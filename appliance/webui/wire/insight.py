@@ -9,11 +9,12 @@ tests/unit/test_contract.py holds them equal.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 from appliance.core.invitations import MESSAGE_MAX, RULES_MAX
+from appliance.webui.wire.chat import Conversation
 
 Ms = Annotated[int, msgspec.Meta(description="UTC milliseconds since the epoch")]
 Id = Annotated[int, msgspec.Meta(ge=1)]
@@ -28,12 +29,6 @@ Name = Annotated[str, msgspec.Meta(max_length=64)]
 Email = Annotated[str, msgspec.Meta(max_length=254)]
 Phone = Annotated[str, msgspec.Meta(max_length=32)]
 SiteKey = Annotated[str, msgspec.Meta(max_length=32)]
-
-# The visitor's form of a conversation is declared with the chat API; named, not copied.
-ConversationRef = Annotated[
-    dict[str, Any], msgspec.Meta(extra_json_schema={"$ref": "#/components/schemas/Conversation"})
-]
-
 
 # -- the widget -------------------------------------------------------------------
 
@@ -114,7 +109,7 @@ class Acceptance(msgspec.Struct):
 
 
 class InvitedChat(msgspec.Struct):
-    conversation: ConversationRef
+    conversation: Conversation
 
 
 class InvitationBrief(msgspec.Struct):
