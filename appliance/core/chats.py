@@ -12,6 +12,7 @@ from appliance.core.db import Database
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
 from appliance.core.events import ConversationChanged, EventBus, MessageCreated
 from appliance.core.routing_config import Target, resolve
+from appliance.core.store import visitors as visitor_store
 from appliance.core.visitors import new_id
 
 _CLIENT_ID_MAX = 64
@@ -262,12 +263,7 @@ class Chats:
             existing = read_conversation(conn, row[0])
             assert existing is not None
             return existing, False
-        # The visitor row may predate a restore; the token alone proves the id.
-        conn.execute(
-            "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-            (visitor_id, now, now),
-        )
+        visitor_store.upsert(conn, visitor_id, now)
         conv_id = new_id("c_")
         target = resolve(conn, topic, page_url, region)
         if group_id is not None:

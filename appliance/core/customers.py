@@ -31,6 +31,7 @@ from appliance.core.errors import (
 )
 from appliance.core.insight import VISIT_COLUMNS, visit_json
 from appliance.core.routing import TIERS
+from appliance.core.store import visitors as visitor_store
 from appliance.core.validate import text, whole
 
 PROOF_MAX_AGE_S = 600  # a signature older than this is refused
@@ -172,11 +173,7 @@ class Customers:
         now = now_ms()
 
         def job(conn: sqlite3.Connection) -> dict[str, Any]:
-            conn.execute(
-                "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (visitor_id, now, now),
-            )
+            visitor_store.upsert(conn, visitor_id, now, seen=False)
             linked = conn.execute(
                 "SELECT customer_id FROM visitors WHERE id = ?", (visitor_id,)
             ).fetchone()[0]
@@ -315,11 +312,7 @@ def spread_tier(conn: sqlite3.Connection, customer_id: int, tier: str) -> list[s
 
 def _link(conn: sqlite3.Connection, visitor_id: str, customer_id: int, tier: str, now: int) -> None:
     """Attach a visitor to a customer; the customer's tier becomes the visitor's."""
-    conn.execute(
-        "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (id) DO NOTHING",
-        (visitor_id, now, now),
-    )
+    visitor_store.upsert(conn, visitor_id, now, seen=False)
     conn.execute(
         "UPDATE visitors SET customer_id = ?, tier = ? WHERE id = ?",
         (customer_id, tier, visitor_id),

@@ -18,6 +18,7 @@ from appliance.core.errors import InvalidInput, NotFound, StorageFull
 from appliance.core.events import ConversationChanged, Event, EventBus, RoutingChanged
 from appliance.core.live import TRAIL_MAX, LiveRegistry, LiveVisitor, Step, first_route
 from appliance.core.referrer import Source, classify
+from appliance.core.store import visitors as visitor_store
 from appliance.core.useragent import describe
 
 _LOGGER = logging.getLogger(__name__)
@@ -255,12 +256,7 @@ class Insight:
         early = visit_facts() if likely_new else None
 
         def job(conn: sqlite3.Connection) -> tuple[dict[str, int], LiveVisitor | None]:
-            visits = conn.execute(
-                "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at"
-                " RETURNING visits",
-                (visitor_id, now, now),
-            ).fetchone()[0]
+            visits = visitor_store.upsert(conn, visitor_id, now)
             last = conn.execute(
                 "SELECT id, last_seen_at, site FROM visits WHERE visitor_id = ?"
                 " ORDER BY started_at DESC LIMIT 1",

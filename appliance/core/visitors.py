@@ -15,6 +15,7 @@ from appliance.core.customers import spread_tier
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, NotFound
 from appliance.core.routing import TIERS
+from appliance.core.store import visitors as visitor_store
 
 _ID_PREFIX = "v_"
 _MAX_TOKEN = 128
@@ -59,10 +60,7 @@ class Visitors:
         now = now_ms()
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)",
-                (visitor_id, now, now),
-            )
+            visitor_store.upsert(conn, visitor_id, now)
 
         await self._db.write(insert)
         return visitor_id, f"{visitor_id}.{self._sign(visitor_id)}"

@@ -18,6 +18,7 @@ from appliance.core.errors import (
     PhoneRequired,
 )
 from appliance.core.events import EventBus, WorkItemChanged
+from appliance.core.store import visitors as visitor_store
 from appliance.core.visitors import new_id
 
 KINDS = ("message", "callback")
@@ -110,11 +111,7 @@ class WorkItems:
         def job(conn: sqlite3.Connection) -> tuple[sqlite3.Row, Closed | None]:
             group_id = None
             closed = None
-            conn.execute(
-                "INSERT INTO visitors (id, created_at, last_seen_at) VALUES (?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET last_seen_at = excluded.last_seen_at",
-                (visitor_id, now, now),
-            )
+            visitor_store.upsert(conn, visitor_id, now)
             if conversation_id is not None:
                 conv = read_conversation(conn, conversation_id)
                 if conv is None or conv.visitor_id != visitor_id:

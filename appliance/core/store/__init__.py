@@ -1,0 +1,38 @@
+"""The store: every SQL statement of the core lives in one of these modules.
+
+Each aggregate has one owner module, and only its owner writes its tables or reads
+them as the main table of a query; a store may JOIN another aggregate's table (or
+read it in a subquery) to fill in a name or a count, never change it. Services in
+`appliance.core` hold the rules and call the store; they hold no SQL.
+`tests/unit/test_store_owners.py` enforces this, with `OWNERS` below as the map.
+"""
+
+from __future__ import annotations
+
+# table -> the store module (under appliance/core/store/) that owns it
+OWNERS: dict[str, str] = {
+    "users": "accounts",
+    "sessions": "accounts",
+    "staff_devices": "devices",
+    "groups": "routing",
+    "group_members": "routing",
+    "topics": "routing",
+    "routes": "routing",
+    "priority_points": "routing",
+    "conversations": "conversations",
+    "messages": "conversations",
+    "participants": "conversations",
+    "missed_chats": "conversations",
+    "visitors": "visitors",
+    "customers": "customers",
+    "identity_proofs": "customers",
+    "visits": "visits",
+    "page_views": "visits",
+    "invitations": "invitations",
+    "invite_rules": "invitations",
+    "work_items": "workitems",
+    "canned_answers": "canned",
+    "sites": "settings",
+    "box_settings": "settings",
+    "ip_ranges": "iptable",
+}

@@ -1,0 +1,3 @@
+"""Store of the users, sessions tables."""
+
+from __future__ import annotations

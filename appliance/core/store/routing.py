@@ -1,0 +1,3 @@
+"""Store of the groups, group_members, topics, routes, priority_points tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Store of the visits, page_views tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Store of the work_items table."""
+
+from __future__ import annotations
