@@ -43,6 +43,8 @@ class RelayConfig:
     visitors_per_source: int = 256  # open visitor connections from one IPv4 or IPv6 /64
     max_visitors: int = 0  # open visitor connections in all; 0: all the fd budget allows
     fd_reserve: int = 256  # descriptors visitors may never take (APIs, registry, wg, nft)
+    api_connections_per_source: int = 16  # open enrolment API connections per source
+    api_connections: int = 128  # open enrolment API connections in all (within fd_reserve)
 
     @property
     def registry_path(self) -> Path:

@@ -70,7 +70,14 @@ class Hub:
             for key, allowed in wanted.items():
                 if key not in current or list(current[key].allowed_ips) != allowed:
                     await wg.set_peer(iface, key, allowed)
-            await firewall.apply(firewall.render(iface, tenants, staff, APPLIANCE_CONSOLE_PORT))
+            caps = firewall.ApiCaps(
+                self._config.api_port,
+                self._config.api_connections_per_source,
+                self._config.api_connections,
+            )
+            await firewall.apply(
+                firewall.render(iface, tenants, staff, APPLIANCE_CONSOLE_PORT, caps)
+            )
             self.by_hostname = {t.hostname: t for t in tenants if t.appliance_key}
             self._version = version
             _LOGGER.info("applied registry: %d tenants, %d peers", len(tenants), len(wanted))
@@ -91,8 +98,14 @@ class Hub:
             await asyncio.sleep(_SYNC_INTERVAL)
 
 
-def _enable_forwarding() -> None:
-    Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
+_FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
+
+
+def _set_forwarding(value: str) -> str:
+    """Set IPv4 forwarding; return what it was."""
+    before = _FORWARDING.read_text().strip()
+    _FORWARDING.write_text(value + "\n")
+    return before
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
@@ -120,7 +133,8 @@ async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
         stack.push_async_callback(wg.delete, iface)
         mode = await wg.create(iface)
         await wg.configure(iface, private, f"{RELAY_ADDRESS}/{OVERLAY.prefixlen}", config.wg_port)
-        await asyncio.to_thread(_enable_forwarding)
+        forwarding = await asyncio.to_thread(_set_forwarding, "1")
+        stack.callback(_set_forwarding, forwarding)  # a stop or failed start puts it back
         hub = Hub(config, registry, metrics)
         stack.push_async_callback(firewall.remove)
         await hub.sync(force=True)

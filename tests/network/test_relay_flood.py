@@ -32,6 +32,7 @@ FD_RESERVE = 64
 PER_SOURCE = 30
 HANDSHAKE_TIMEOUT = 4.0  # s
 FLOOD_SOURCES = [f"198.51.100.{n}" for n in range(101, 105)]  # extra addresses of `visitor`
+API_PER_SOURCE = 6  # open enrolment API connections from one source
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
         "CALLBOX_RELAY_HANDSHAKE_TIMEOUT": str(HANDSHAKE_TIMEOUT),
         "CALLBOX_RELAY_VISITORS_PER_SOURCE": str(PER_SOURCE),
         "CALLBOX_RELAY_FD_RESERVE": str(FD_RESERVE),
+        "CALLBOX_RELAY_API_CONNECTIONS_PER_SOURCE": str(API_PER_SOURCE),
     }
     with Topology(work) as topo:
         relay = Relay(
@@ -69,12 +71,14 @@ def _close_wait(net: Net) -> int:
     return len(out.splitlines())
 
 
-def _silent(net: Net, sources: list[str], per_source: int, hold: float) -> subprocess.Popen[str]:
+def _silent(
+    net: Net, sources: list[str], per_source: int, hold: float, port: int = 443
+) -> subprocess.Popen[str]:
     """Start silent visitors in `visitor`; return once they are all open."""
     proc = net.topo.popen(
         "visitor",
         sys.executable, "-m", "tests.network.silent_clients",
-        "--connect", f"{RELAY_IP}:443",
+        "--connect", f"{RELAY_IP}:{port}",
         "--sni", ACME,
         "--sources", ",".join(sources),
         "--per-source", str(per_source),
@@ -150,3 +154,19 @@ def test_the_tunnel_api_answers_while_the_visitor_path_is_full(net: Net) -> None
     [visit] = net.fetch("visitor", net.visit(ACME))
     assert visit.get("status") == 200, visit
     assert _close_wait(net) == 0
+
+
+def test_the_enrolment_api_holds_a_bounded_number_of_connections_per_source(net: Net) -> None:
+    # Strangers reach the enrolment API: idle TLS connections from one source are
+    # capped by the relay's nftables table (a TCP reset past the cap), so they cannot
+    # take the descriptors the relay keeps for its tunnel API.
+    fds = _relay_fds(net)
+    flood = _silent(net, [VISITOR_IP], API_PER_SOURCE + 10, hold=3, port=8443)
+    other = _silent(net, [FLOOD_SOURCES[0]], 1, hold=3, port=8443)
+    results, others = _results(flood), _results(other)
+    answered = [r for r in results if r["bytes"] > 0]  # the API's ServerHello came back
+    refused = [r for r in results if r["bytes"] == 0]
+    assert (len(answered), len(refused)) == (API_PER_SOURCE, 10), results
+    assert all(r["closed"] is not None and r["closed"] < 1.0 for r in refused), refused
+    assert others[0]["bytes"] > 0, others  # another source is not held back
+    assert _relay_fds(net) <= fds + 2 * (API_PER_SOURCE + 1) + 4

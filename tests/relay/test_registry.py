@@ -53,7 +53,11 @@ def test_staff_addresses_and_rules(tmp_path):
         "100.64.1.3",
         "100.64.2.2",
     )
-    rules = firewall.render("wg0", registry.tenants(), registry.staff(), 8443)
+    caps = firewall.ApiCaps(9443, per_source=7, total=99)
+    rules = firewall.render("wg0", registry.tenants(), registry.staff(), 8443, caps)
+    assert "tcp dport 9443 ct state new add @api_v4 { ip saddr ct count over 7 }" in rules
+    assert "ip6 saddr & ffff:ffff:ffff:ffff:: ct count over 7" in rules
+    assert "tcp dport 9443 ct state new ct count over 99 reject" in rules
     assert "policy drop" in rules
     assert "ip saddr 100.64.1.2 ip daddr 100.64.1.1 tcp dport 8443 accept" in rules
     assert "ip saddr 100.64.2.2 ip daddr 100.64.2.1 tcp dport 8443 accept" in rules

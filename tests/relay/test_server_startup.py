@@ -3,8 +3,8 @@
 serve() runs in this process inside a throwaway namespace (tests/network/netns.py)
 with real wireguard-go and nft. Each step fails in turn (a port already taken, a bad
 certificate file, no wireguard-go, or an error injected at the step's boundary);
-afterwards there is no interface, no `callbox_relay` table, no wireguard-go, and the
-process holds no listener or task.
+afterwards there is no interface, no `callbox_relay` table, no wireguard-go, IPv4
+forwarding is as it was, and the process holds no listener or task.
 """
 
 from __future__ import annotations
@@ -47,11 +47,16 @@ class Relay:
     ns: Netns
     config: RelayConfig
     held: list[socket.socket] = field(default_factory=list)
+    forwarding: str = ""  # the namespace's IPv4 forwarding before the test
+
+    def ip_forward(self) -> str:
+        return Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
 
     def take(self, host: str, port: int) -> None:
         self.held.append(self.ns.take(host, port))
 
     def assert_nothing_left(self) -> None:
+        assert self.ip_forward() == self.forwarding, "IPv4 forwarding left changed"
         assert self.ns.links() == []
         assert self.ns.tables() == []
         deadline = time.monotonic() + _GONE_WAIT
@@ -69,6 +74,7 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
     made = Relay(ns, config)
     try:
         ns.enter()
+        made.forwarding = made.ip_forward()
         yield made
     finally:
         for sock in made.held:
@@ -80,7 +86,7 @@ async def _boom(*_: Any, **__: Any) -> Any:
     raise Boom("injected")
 
 
-def _no_forwarding() -> None:
+def _no_forwarding(_: str) -> str:
     raise PermissionError("injected: /proc/sys/net/ipv4/ip_forward")
 
 
@@ -114,7 +120,7 @@ STEPS: dict[str, Callable[[Relay, pytest.MonkeyPatch], None]] = {
     "no-wireguard-go": lambda _, mp: mp.setattr(wg.shutil, "which", lambda _: None),
     "configure-key": lambda _, mp: _fail_command(mp, "wg", "private-key"),
     "configure-address": lambda _, mp: _fail_command(mp, "ip", "address"),
-    "forwarding": lambda _, mp: mp.setattr(server, "_enable_forwarding", _no_forwarding),
+    "forwarding": lambda _, mp: mp.setattr(server, "_set_forwarding", _no_forwarding),
     "registry-sync": lambda _, mp: _sync_then_boom(mp),
     "https-port-taken": lambda r, _: r.take("0.0.0.0", r.config.https_port),
     "http-port-taken": lambda r, _: r.take("0.0.0.0", r.config.http_port),
@@ -150,6 +156,7 @@ async def test_stop_leaves_nothing(relay: Relay) -> None:
         await asyncio.sleep(0.05)
     assert relay.ns.links() == [relay.config.interface]
     assert relay.ns.tables() == ["inet callbox_relay"]
+    assert relay.ip_forward() == "1"
     stop.set()
     await asyncio.wait_for(task, 20)
     assert listening() == []
