@@ -292,7 +292,9 @@ class Chats:
         sender_type, sender_id = _sender(actor)
 
         def job(conn: sqlite3.Connection) -> tuple[Message, bool, str]:
-            conv = _own(store.get(conn, conv_id), actor)
+            conv = store.head(conn, conv_id)
+            if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
+                raise NotFound(_NOT_FOUND)
             seen = store.message_by_client_id(conn, conv_id, client_msg_id)
             if seen is not None:
                 if seen.sender_type != sender_type or seen.sender_id != sender_id:
@@ -302,7 +304,7 @@ class Chats:
                 raise Conflict("conversation is closed")
             if isinstance(actor, Staff):
                 owner = conv.agent_id == actor.id
-                if not owner and not conv.has_guest(actor.id):
+                if not owner and not store.is_participant(conn, conv_id, actor.id):
                     raise Forbidden("conversation is not assigned to you")
                 if owner and conv.answered_at is None:
                     store.set_answered(conn, conv_id, now_ms())
