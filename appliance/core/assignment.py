@@ -19,12 +19,12 @@ import logging
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from appliance.core.chats import (
     AGENT_LOAD,
     Chats,
     Conversation,
+    Message,
     append_message,
     read_conversation,
 )
@@ -61,7 +61,7 @@ _HANDLE_SAMPLE = 50  # recent closed chats per group behind the wait estimate
 _HANDLE_TTL = 30_000  # ms a group's handling time estimate is reused
 _APPLY_CHUNK = 200  # assignments per write: bounds how long one pass holds the writer
 
-_Assigned = tuple[Conversation, Conversation, dict[str, Any]]
+_Assigned = tuple[Conversation, Conversation, Message]
 
 
 @dataclass(slots=True)
@@ -260,12 +260,11 @@ class Dispatcher:
             self.kick()
         elif isinstance(event, ConversationChanged):
             conv = event.conversation
-            agent = conv["agent"]["id"] if conv["agent"] else None
-            opened = event.previous_status is None and conv["status"] == "waiting"
+            opened = event.previous_status is None and conv.status == "waiting"
             freed = event.previous_agent_id is not None and (
-                conv["status"] == "closed" or agent != event.previous_agent_id
+                conv.status == "closed" or conv.agent_id != event.previous_agent_id
             )
-            if opened or freed or conv.get("transfer_pending"):
+            if opened or freed or conv.transfer_pending:
                 self.kick()
 
     def start(self) -> None:

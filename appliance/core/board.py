@@ -3,85 +3,108 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from appliance.core.chats import AGENT_LOAD
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
+from appliance.core.store import accounts as account_store
+from appliance.core.store import conversations as conversation_store
+from appliance.core.store import routing as routing_store
 
 _WINDOW = 3600_000  # ms of recent chats behind the service level
 
 
-async def board(db: Database) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class QueueNow:
+    """A group's queue now and its service level over the last hour."""
+
+    id: int
+    name: str
+    waiting: int
+    transfers: int  # warm transfers pending
+    longest_wait: int  # s the oldest waiting chat waited
+    target_wait: int  # s
+    service_level: float | None  # share given to an agent within target_wait
+    offered: int  # the last hour's chats counted
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNow:
+    """A colleague now: presence, load, missed chats today, groups."""
+
+    id: int
+    display_name: str
+    role: str
+    status: str
+    tier: str
+    load: int
+    max_chats: int
+    missed_today: int
+    groups: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Board:
+    """Every queue and every enabled user."""
+
+    queues: list[QueueNow]
+    agents: list[AgentNow]
+
+
+async def board(db: Database) -> Board:
     """Return every queue (waiting, longest wait, service level) and agent (status, load)."""
-    return {"queues": await queue_board(db), "agents": await agent_board(db)}
+    return Board(await queue_board(db), await agent_board(db))
 
 
-async def queue_board(db: Database) -> list[dict[str, Any]]:
-    """Return every queue: waiting, pending transfers, longest wait, service level now."""
-    now = now_ms()
-    since = now - _WINDOW
+def _queues(conn: sqlite3.Connection, now: int) -> list[QueueNow]:
+    figures = conversation_store.queue_figures(conn, now - _WINDOW, now)
     queues = []
-    for row in await db.fetchall(
-        "SELECT g.id, g.name, g.target_wait,"
-        " (SELECT count(*) FROM conversations c"
-        "   WHERE c.group_id = g.id AND c.status = 'waiting') AS waiting,"
-        " (SELECT min(c.queued_at) FROM conversations c"
-        "   WHERE c.group_id = g.id AND c.status = 'waiting') AS oldest,"
-        " (SELECT count(*) FROM conversations c WHERE c.transfer_group_id = g.id"
-        "   AND c.transfer_pending = 1) AS transfers,"
-        " (SELECT count(*) FROM conversations c WHERE c.group_id = g.id AND c.created_at > :since"
-        "   AND c.first_assigned_at - c.created_at <= g.target_wait * 1000) AS in_time,"
-        # Chats still waiting inside their target are not yet late or on time.
-        " (SELECT count(*) FROM conversations c WHERE c.group_id = g.id AND c.created_at > :since"
-        "   AND NOT (c.first_assigned_at IS NULL AND c.status = 'waiting'"
-        "            AND :now - c.created_at <= g.target_wait * 1000)) AS offered"
-        " FROM groups g ORDER BY g.name",
-        {"since": since, "now": now},
-    ):
+    for group_id, name, target_wait in routing_store.groups_by_name(conn):
+        got = figures.get(group_id, {})
+        oldest, in_time, offered = (
+            got.get("oldest", 0),
+            got.get("in_time", 0),
+            got.get("offered", 0),
+        )
         queues.append(
-            {
-                "id": row["id"],
-                "name": row["name"],
-                "waiting": row["waiting"],
-                "transfers": row["transfers"],
-                "longest_wait": (now - row["oldest"]) // 1000 if row["oldest"] else 0,
-                "target_wait": row["target_wait"],
-                "service_level": (
-                    round(row["in_time"] / row["offered"], 3) if row["offered"] else None
-                ),
-                "offered": row["offered"],
-            }
+            QueueNow(
+                id=group_id,
+                name=name,
+                waiting=got.get("waiting", 0),
+                transfers=got.get("transfers", 0),
+                longest_wait=(now - oldest) // 1000 if oldest else 0,
+                target_wait=target_wait,
+                service_level=round(in_time / offered, 3) if offered else None,
+                offered=offered,
+            )
         )
     return queues
 
 
-async def agent_board(db: Database) -> list[dict[str, Any]]:
+async def queue_board(db: Database) -> list[QueueNow]:
+    """Return every queue: waiting, pending transfers, longest wait, service level now."""
+    now = now_ms()
+    return await db.read(lambda conn: _queues(conn, now))
+
+
+async def agent_board(db: Database) -> list[AgentNow]:
     """Return every enabled user: status, load, missed chats today, groups."""
     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-    agents = []
-    for row in await db.fetchall(
-        "SELECT u.id, u.display_name, u.role, u.status, u.max_chats, u.tier,"
-        f" {AGENT_LOAD} AS load,"
-        " (SELECT count(*) FROM missed_chats m WHERE m.user_id = u.id AND m.at >= :midnight)"
-        "   AS missed,"
-        " (SELECT json_group_array(group_id) FROM group_members m WHERE m.user_id = u.id)"
-        "   AS groups"
-        " FROM users u WHERE u.disabled = 0 ORDER BY u.status = 'offline', u.display_name",
-        {"midnight": int(midnight.timestamp() * 1000)},
-    ):
-        agents.append(
-            {
-                "id": row["id"],
-                "display_name": row["display_name"],
-                "role": row["role"],
-                "status": row["status"],
-                "tier": row["tier"],
-                "load": row["load"],
-                "max_chats": row["max_chats"],
-                "missed_today": row["missed"],
-                "groups": sorted(json.loads(row["groups"])),
-            }
+    since = int(midnight.timestamp() * 1000)
+    rows = await db.read(lambda conn: account_store.team_now(conn, since))
+    return [
+        AgentNow(
+            id=row["id"],
+            display_name=row["display_name"],
+            role=row["role"],
+            status=row["status"],
+            tier=row["tier"],
+            load=row["load"],
+            max_chats=row["max_chats"],
+            missed_today=row["missed"],
+            groups=tuple(sorted(json.loads(row["groups"]))),
         )
-    return agents
+        for row in rows
+    ]

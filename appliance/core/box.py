@@ -10,10 +10,12 @@ from typing import Any
 
 from appliance.core import useragent
 from appliance.core.accounts import Accounts
+from appliance.core.actors import Visitor
 from appliance.core.assignment import Dispatcher
 from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.canned import Canned
 from appliance.core.chats import Chats
+from appliance.core.conversation import Message
 from appliance.core.customers import Customers
 from appliance.core.db import Database
 from appliance.core.devices import Devices
@@ -120,15 +122,8 @@ class Box:
         self._retention: asyncio.Task[None] | None = None
 
     async def visitor_message(
-        self,
-        conv_id: str,
-        visitor_id: str,
-        address: str,
-        *,
-        name: str,
-        client_msg_id: Any,
-        body: Any,
-    ) -> tuple[dict[str, Any], bool]:
+        self, conv_id: str, visitor: Visitor, *, client_msg_id: Any, body: Any
+    ) -> tuple[Message, bool]:
         """Post a visitor's message under their rate limit; return it and whether it repeats.
 
         Only new, accepted messages spend the allowance: a refused one (422) costs
@@ -136,22 +131,17 @@ class Box:
         visitor is out of allowance, so a client that lost an ack can always recover it.
         """
         client_msg_id, _ = self.chats.check_post(client_msg_id, body)
-        wait = self.limits.message_wait(visitor_id, address)
+        wait = self.limits.message_wait(visitor.id, visitor.address)
         if wait > 0:
-            seen = await self.chats.sent(conv_id, "visitor", visitor_id, client_msg_id)
+            seen = await self.chats.sent(conv_id, visitor, client_msg_id)
             if seen is not None:
                 return seen, True
             raise RateLimited(wait)
         message, repeat = await self.chats.post(
-            conv_id,
-            sender_type="visitor",
-            sender_id=visitor_id,
-            sender_name=name,
-            client_msg_id=client_msg_id,
-            body=body,
+            conv_id, visitor, client_msg_id=client_msg_id, body=body
         )
         if not repeat:
-            self.limits.message_spent(visitor_id, address)
+            self.limits.message_spent(visitor.id, visitor.address)
         return message, repeat
 
     def _customers_changed(self, visitor_ids: list[str]) -> None:

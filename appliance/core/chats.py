@@ -1,19 +1,38 @@
-"""Conversations and their messages: per-conversation sequence, idempotent send."""
+"""Conversations and their messages: per-conversation sequence, idempotent send.
+
+Who acts is a typed actor (core.actors): a visitor reads, writes and closes only their
+own conversations, an agent writes only into one they own or were invited into. These
+rules live here, so no handler or socket can skip them.
+"""
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
-from appliance.core.clock import local_iso, now_ms
+from appliance.core.actors import Actor, Staff, Visitor
+from appliance.core.clock import now_ms
+from appliance.core.conversation import Conversation, Message, console_may_see
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
 from appliance.core.events import ConversationChanged, EventBus, MessageCreated
 from appliance.core.routing_config import Target, resolve
+from appliance.core.store import accounts as account_store
+from appliance.core.store import conversations as store
 from appliance.core.store import visitors as visitor_store
 from appliance.core.visitors import new_id
+
+__all__ = [
+    "AGENT_LOAD",
+    "Chats",
+    "Closed",
+    "Conversation",
+    "Message",
+    "append_message",
+    "console_may_see",
+    "is_participant",
+    "read_conversation",
+]
 
 _CLIENT_ID_MAX = 64
 _NAME_MAX = 64
@@ -21,159 +40,14 @@ _URL_MAX = 2048
 _PAGE_MAX = 200  # messages per read
 _TOPIC_MAX = 32
 _REGION_MAX = 32
-# An agent's open chats, as a scalar subquery over `users u`.
-AGENT_LOAD = (
-    "(SELECT count(*) FROM conversations c WHERE c.agent_id = u.id AND c.status = 'active')"
-)
+_CLOSED_PAGE_MAX = 200
+_NOT_FOUND = "no such conversation"
 
+AGENT_LOAD = store.AGENT_LOAD  # an agent's open chats, as a scalar subquery over `users u`
+read_conversation = store.get  # a conversation, inside a write
+is_participant = store.is_participant  # whether a colleague was invited in, inside a write
 
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    """A conversation as read from the store."""
-
-    id: str
-    visitor_id: str
-    status: str
-    agent_id: int | None
-    agent_name: str | None
-    last_seq: int
-    visitor_name: str
-    page_url: str
-    lang: str
-    visitor_ip: str
-    created_at: int
-    assigned_at: int | None
-    closed_at: int | None
-    group_id: int | None = None
-    group_name: str | None = None
-    topic: str = ""
-    region: str = ""
-    tier: str = "new"
-    expert: int = 0
-    transfer_pending: int = 0
-    transfer_group_id: int | None = None
-    skill: str = ""
-    queued_at: int | None = None
-    answered_at: int | None = None
-    participants: str = "[]"  # JSON [{"id", "display_name"}] of invited colleagues
-
-    def visible_to(self, user_id: int, groups: frozenset[int] | None) -> bool:
-        """Tell whether a console user may see it; groups None means an overseer."""
-        return console_may_see(self.public(console=True), user_id, groups)
-
-    def public(self, *, console: bool = False) -> dict[str, Any]:
-        """Return the API form; the console form adds what agents may see."""
-        data: dict[str, Any] = {
-            "id": self.id,
-            "status": self.status,
-            "agent": (
-                {"id": self.agent_id, "display_name": self.agent_name}
-                if self.agent_id is not None
-                else None
-            ),
-            "created_at": local_iso(self.created_at),
-            "closed_at": local_iso(self.closed_at),
-            "last_seq": self.last_seq,
-        }
-        if console:
-            data["visitor"] = {"id": self.visitor_id, "name": self.visitor_name}
-            data["page_url"] = self.page_url
-            data["lang"] = self.lang
-            data["group"] = (
-                {"id": self.group_id, "name": self.group_name} if self.group_id else None
-            )
-            data["topic"] = self.topic
-            data["region"] = self.region
-            data["tier"] = self.tier
-            data["expert"] = bool(self.expert)
-            data["transfer_pending"] = bool(self.transfer_pending)
-            data["transfer_group_id"] = self.transfer_group_id
-            data["queued_at"] = local_iso(self.queued_at)
-            data["answered_at"] = local_iso(self.answered_at)
-            data["participants"] = json.loads(self.participants)
-        return data
-
-
-def console_may_see(conv: dict[str, Any], user_id: int, groups: frozenset[int] | None) -> bool:
-    """Tell whether a console user may see a conversation, from its console form.
-
-    Overseers (groups None) see all; others their own chats, conferences they are in,
-    and what waits in their groups' queues (a warm transfer waits in its target group).
-    """
-    if groups is None or (conv["agent"] and conv["agent"]["id"] == user_id):
-        return True
-    if any(p["id"] == user_id for p in conv["participants"]):
-        return True
-    if conv["status"] == "waiting":
-        return conv["group"] is not None and conv["group"]["id"] in groups
-    return bool(conv["transfer_pending"]) and conv["transfer_group_id"] in groups
-
-
-_CONV_SELECT = (
-    "SELECT c.id, c.visitor_id, c.status, c.agent_id, u.display_name AS agent_name,"
-    " c.last_seq, c.visitor_name, c.page_url, c.lang, c.visitor_ip, c.created_at,"
-    " c.assigned_at, c.closed_at, c.group_id, g.name AS group_name, c.topic, c.region,"
-    " coalesce(v.tier, 'new') AS tier, c.expert, c.transfer_pending, c.transfer_group_id, c.skill,"
-    " c.queued_at,"
-    " c.answered_at,"
-    " (SELECT json_group_array(json_object('id', pu.id, 'display_name', pu.display_name))"
-    "    FROM participants p JOIN users pu ON pu.id = p.user_id"
-    "   WHERE p.conversation_id = c.id) AS participants"
-    " FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
-    " LEFT JOIN groups g ON g.id = c.group_id LEFT JOIN visitors v ON v.id = c.visitor_id"
-)
-_MSG_COLUMNS = (
-    "id, conversation_id, seq, client_msg_id, sender_type, sender_id, sender_name,"
-    " body, event, created_at, visibility"
-)
-
-
-Closed = tuple[Conversation, Conversation, dict[str, Any] | None]  # before, after, event
-
-
-def _conversation(row: sqlite3.Row) -> Conversation:
-    return Conversation(**{key: row[key] for key in row.keys()})  # noqa: SIM118
-
-
-def message_json(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
-    """Return the API form of a message row."""
-    return {
-        "id": row["id"],
-        "conversation_id": row["conversation_id"],
-        "seq": row["seq"],
-        "client_msg_id": row["client_msg_id"],
-        "sender_type": row["sender_type"],
-        "sender_name": row["sender_name"],
-        "body": row["body"],
-        "event": row["event"],
-        "created_at": local_iso(row["created_at"]),
-        "visibility": row["visibility"],
-    }
-
-
-def _clean_text(value: Any, limit: int, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{field} must be a string")
-    text: str = value.strip()
-    if len(text) > limit:
-        raise InvalidInput(f"{field} is longer than {limit} characters")
-    return text
-
-
-def read_conversation(conn: sqlite3.Connection, conv_id: str) -> Conversation | None:
-    """Read a conversation inside a write transaction."""
-    row = conn.execute(_CONV_SELECT + " WHERE c.id = ?", (conv_id,)).fetchone()
-    return _conversation(row) if row else None
-
-
-def is_participant(conn: sqlite3.Connection, conv_id: str, user_id: int) -> bool:
-    """Tell whether a colleague was invited into a conversation (inside a write)."""
-    row = conn.execute(
-        "SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?", (conv_id, user_id)
-    ).fetchone()
-    return row is not None
+Closed = tuple[Conversation, Conversation, Message | None]  # before, after, event
 
 
 def append_message(
@@ -187,31 +61,46 @@ def append_message(
     event: str | None = None,
     client_msg_id: str | None = None,
     visibility: str = "public",
-) -> dict[str, Any]:
+) -> Message:
     """Give the next sequence number to a new message and store it (inside a write)."""
-    row = conn.execute(
-        "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-        (conv_id,),
-    ).fetchone()
-    assert row is not None, "conversation vanished inside its transaction"
-    message = {
-        "id": new_id("m_"),
-        "conversation_id": conv_id,
-        "seq": row[0],
-        "client_msg_id": client_msg_id,
-        "sender_type": sender_type,
-        "sender_id": sender_id,
-        "sender_name": sender_name,
-        "body": body,
-        "event": event,
-        "created_at": now_ms(),
-        "visibility": visibility,
-    }
-    conn.execute(
-        f"INSERT INTO messages ({_MSG_COLUMNS}) VALUES ({', '.join('?' * 11)})",
-        tuple(message[key] for key in _MSG_COLUMNS.split(", ")),
+    return store.append_message(
+        conn,
+        conv_id,
+        now_ms(),
+        sender_type=sender_type,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        body=body,
+        event=event,
+        client_msg_id=client_msg_id,
+        visibility=visibility,
     )
-    return message_json(message)
+
+
+def _clean_text(value: Any, limit: int, field: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} must be a string")
+    text: str = value.strip()
+    if len(text) > limit:
+        raise InvalidInput(f"{field} is longer than {limit} characters")
+    return text
+
+
+def _sender(actor: Actor) -> tuple[str, str]:
+    """Return how a message records its sender: type and id."""
+    if isinstance(actor, Visitor):
+        return "visitor", actor.id
+    return "agent", str(actor.id)
+
+
+def _own(conv: Conversation | None, actor: Actor) -> Conversation:
+    """Return the conversation if the actor may act on it as its visitor or staff at all;
+    another visitor's conversation is simply not found, as one that does not exist."""
+    if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
+        raise NotFound(_NOT_FOUND)
+    return conv
 
 
 class Chats:
@@ -226,7 +115,7 @@ class Chats:
         """Emit that a conversation was opened or changed, after its commit."""
         self._bus.emit(
             ConversationChanged(
-                conversation=conv.public(console=True),
+                conversation=conv,
                 visitor_id=conv.visitor_id,
                 previous_status=previous.status if previous else None,
                 previous_agent_id=previous.agent_id if previous else None,
@@ -254,14 +143,8 @@ class Chats:
         preferred agent over the visitor's previous one.
         """
         now = now_ms()
-        row = conn.execute(
-            "SELECT id FROM conversations WHERE visitor_id = ? AND status != 'closed'"
-            " ORDER BY created_at DESC LIMIT 1",
-            (visitor_id,),
-        ).fetchone()
-        if row is not None:
-            existing = read_conversation(conn, row[0])
-            assert existing is not None
+        existing = store.open_of_visitor(conn, visitor_id)
+        if existing is not None:
             return existing, False
         visitor_store.upsert(conn, visitor_id, now)
         conv_id = new_id("c_")
@@ -269,34 +152,23 @@ class Chats:
         if group_id is not None:
             target = Target(group_id, "", "")
         # The agent of the visitor's last chat, for groups that send them back.
-        previous = conn.execute(
-            "SELECT agent_id FROM conversations WHERE visitor_id = ? AND agent_id IS NOT NULL"
-            " ORDER BY created_at DESC LIMIT 1",
-            (visitor_id,),
-        ).fetchone()
-        preferred = preferred_agent_id or (previous[0] if previous else None)
-        conn.execute(
-            "INSERT INTO conversations (id, visitor_id, status, visitor_name, page_url,"
-            " lang, visitor_ip, created_at, queued_at, group_id, topic, region, skill,"
-            " preferred_agent_id)"
-            " VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                conv_id,
-                visitor_id,
-                name,
-                page_url,
-                lang,
-                ip,
-                now,
-                now,
-                target.group_id,
-                target.topic,
-                region,
-                target.skill,
-                preferred,
-            ),
+        preferred = preferred_agent_id or store.last_agent_of(conn, visitor_id)
+        store.insert(
+            conn,
+            conv_id,
+            visitor_id,
+            now,
+            name=name,
+            page_url=page_url,
+            lang=lang,
+            ip=ip,
+            group_id=target.group_id,
+            topic=target.topic,
+            region=region,
+            skill=target.skill,
+            preferred_agent_id=preferred,
         )
-        created = read_conversation(conn, conv_id)
+        created = store.get(conn, conv_id)
         assert created is not None
         return created, True
 
@@ -340,81 +212,63 @@ class Chats:
         """Return a conversation by id."""
         if not isinstance(conv_id, str) or len(conv_id) > 64:
             return None
-        row = await self._db.fetchone(_CONV_SELECT + " WHERE c.id = ?", (conv_id,))
-        return _conversation(row) if row else None
+        return await self._db.read(lambda conn: store.get(conn, conv_id))
+
+    async def get_for(self, conv_id: str, actor: Actor) -> Conversation:
+        """Return a conversation the actor may act on: a visitor only their own (any
+        other id is simply not found). A console user's scope is the caller's to check."""
+        return _own(await self.get(conv_id), actor)
 
     async def get_for_visitor(self, conv_id: str, visitor_id: str) -> Conversation:
         """Return the visitor's own conversation; any other id is simply not found."""
-        conv = await self.get(conv_id)
-        if conv is None or conv.visitor_id != visitor_id:
-            raise NotFound("no such conversation")
-        return conv
+        return await self.get_for(conv_id, Visitor(visitor_id))
 
     async def list_open_for_visitor(self, visitor_id: str) -> Conversation | None:
         """Return the visitor's conversation that is not closed, if any."""
-        row = await self._db.fetchone(
-            _CONV_SELECT + " WHERE c.visitor_id = ? AND c.status != 'closed'"
-            " ORDER BY c.created_at DESC LIMIT 1",
-            (visitor_id,),
-        )
-        return _conversation(row) if row else None
+        return await self._db.read(lambda conn: store.open_of_visitor(conn, visitor_id))
 
     async def list_waiting(self, groups: set[int] | None = None) -> list[Conversation]:
         """Return the queue and pending transfers (of some groups only, if given), oldest first."""
-        sql = _CONV_SELECT + " WHERE (c.status = 'waiting' OR c.transfer_pending = 1)"
-        params: list[Any] = []
-        if groups is not None:
-            marks = ", ".join("?" * len(groups))
-            sql += (
-                f" AND CASE WHEN c.transfer_pending = 1 THEN c.transfer_group_id"
-                f" ELSE c.group_id END IN ({marks})"
-            )
-            params.extend(sorted(groups))
-        rows = await self._db.fetchall(sql + " ORDER BY c.queued_at LIMIT 500", params)
-        return [_conversation(row) for row in rows]
+        return await self._db.read(lambda conn: store.list_waiting(conn, groups))
 
     async def list_active(self, agent_id: int) -> list[Conversation]:
         """Return an agent's open conversations and those they were invited into."""
-        rows = await self._db.fetchall(
-            _CONV_SELECT + " WHERE c.status = 'active' AND (c.agent_id = ? OR c.id IN"
-            " (SELECT conversation_id FROM participants WHERE user_id = ?))"
-            " ORDER BY c.created_at",
-            (agent_id, agent_id),
-        )
-        return [_conversation(row) for row in rows]
+        return await self._db.read(lambda conn: store.list_active(conn, agent_id))
 
     async def list_live(self, limit: int = 500) -> list[Conversation]:
         """Return every active conversation, oldest first (for supervisors)."""
-        rows = await self._db.fetchall(
-            _CONV_SELECT + " WHERE c.status = 'active' ORDER BY c.created_at LIMIT ?", (limit,)
-        )
-        return [_conversation(row) for row in rows]
+        return await self._db.read(lambda conn: store.list_live(conn, limit))
 
     async def list_closed(
         self, *, before: int | None = None, agent_id: int | None = None, limit: int = 50
     ) -> list[Conversation]:
         """Return closed conversations, newest first, optionally one agent's."""
-        sql = _CONV_SELECT + " WHERE c.status = 'closed' AND c.closed_at < ?"
-        params: list[Any] = [before if before is not None else now_ms() + 1]
-        if agent_id is not None:
-            sql += " AND c.agent_id = ?"
-            params.append(agent_id)
-        sql += " ORDER BY c.closed_at DESC LIMIT ?"
-        params.append(max(1, min(limit, 200)))
-        rows = await self._db.fetchall(sql, params)
-        return [_conversation(row) for row in rows]
+        stamp = before if before is not None else now_ms() + 1
+        count = max(1, min(limit, _CLOSED_PAGE_MAX))
+        return await self._db.read(lambda conn: store.list_closed(conn, stamp, agent_id, count))
 
     async def messages_after(
         self, conv_id: str, after_seq: int = 0, limit: int = _PAGE_MAX, *, staff: bool = False
-    ) -> list[dict[str, Any]]:
+    ) -> list[Message]:
         """Return messages with seq > after_seq, ascending; notes and whispers only to staff."""
-        hidden = "" if staff else " AND visibility = 'public'"
-        rows = await self._db.fetchall(
-            f"SELECT {_MSG_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ?{hidden}"
-            " ORDER BY seq LIMIT ?",
-            (conv_id, max(0, after_seq), max(1, min(limit, 1000))),
+        first, count = max(0, after_seq), max(1, min(limit, 1000))
+        return await self._db.read(
+            lambda conn: store.messages_after(conn, conv_id, first, count, staff=staff)
         )
-        return [message_json(row) for row in rows]
+
+    async def history(
+        self, conv_id: str, actor: Actor, after_seq: int = 0, limit: int = _PAGE_MAX
+    ) -> list[Message]:
+        """Return what the actor may read of a conversation after a seq: a visitor the
+        public messages of their own, a console user all (their scope is the caller's)."""
+        first, count = max(0, after_seq), max(1, min(limit, 1000))
+        staff = isinstance(actor, Staff)
+
+        def read(conn: sqlite3.Connection) -> list[Message]:
+            _own(store.get(conn, conv_id), actor)
+            return store.messages_after(conn, conv_id, first, count, staff=staff)
+
+        return await self._db.read(read)
 
     def check_body(self, body: Any) -> str:
         """Validate a message body: a non-empty string within the byte limit."""
@@ -427,57 +281,45 @@ class Chats:
         return body
 
     async def post(
-        self,
-        conv_id: str,
-        *,
-        sender_type: str,
-        sender_id: str,
-        sender_name: str,
-        client_msg_id: Any,
-        body: Any,
-    ) -> tuple[dict[str, Any], bool]:
-        """Store a message once per client_msg_id; return it and whether it was a repeat."""
-        client_msg_id, text = self.check_post(client_msg_id, body)
+        self, conv_id: str, actor: Actor, *, client_msg_id: Any, body: Any
+    ) -> tuple[Message, bool]:
+        """Store a message once per client_msg_id; return it and whether it was a repeat.
 
-        def job(conn: sqlite3.Connection) -> tuple[dict[str, Any], bool, str]:
-            seen = conn.execute(
-                f"SELECT {_MSG_COLUMNS} FROM messages"
-                " WHERE conversation_id = ? AND client_msg_id = ?",
-                (conv_id, client_msg_id),
-            ).fetchone()
-            conv = conn.execute(
-                "SELECT status, visitor_id, agent_id, answered_at FROM conversations WHERE id = ?",
-                (conv_id,),
-            ).fetchone()
-            if conv is None:
-                raise NotFound("no such conversation")
+        A visitor posts only into their own conversation (another's is not found); a
+        console user only into one they own or were invited into.
+        """
+        client_msg_id, text = self.check_post(client_msg_id, body)
+        sender_type, sender_id = _sender(actor)
+
+        def job(conn: sqlite3.Connection) -> tuple[Message, bool, str]:
+            conv = store.head(conn, conv_id)
+            if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
+                raise NotFound(_NOT_FOUND)
+            seen = store.message_by_client_id(conn, conv_id, client_msg_id)
             if seen is not None:
-                if seen["sender_type"] != sender_type or seen["sender_id"] != sender_id:
+                if seen.sender_type != sender_type or seen.sender_id != sender_id:
                     raise Conflict("client_msg_id already used")
-                return message_json(seen), True, conv["visitor_id"]
-            if conv["status"] == "closed":
+                return seen, True, conv.visitor_id
+            if conv.status == "closed":
                 raise Conflict("conversation is closed")
-            if sender_type == "agent":
-                owner = str(conv["agent_id"]) == sender_id
-                if not owner and not is_participant(conn, conv_id, int(sender_id)):
+            if isinstance(actor, Staff):
+                owner = conv.agent_id == actor.id
+                if not owner and not store.is_participant(conn, conv_id, actor.id):
                     raise Forbidden("conversation is not assigned to you")
-                if owner and conv["answered_at"] is None:
-                    conn.execute(
-                        "UPDATE conversations SET answered_at = ? WHERE id = ?",
-                        (now_ms(), conv_id),
-                    )
+                if owner and conv.answered_at is None:
+                    store.set_answered(conn, conv_id, now_ms())
             message = append_message(
                 conn,
                 conv_id,
                 sender_type=sender_type,
                 sender_id=sender_id,
-                sender_name=sender_name,
+                sender_name=conv.visitor_name if isinstance(actor, Visitor) else actor.name,
                 body=text,
                 client_msg_id=client_msg_id,
             )
-            return message, False, conv["visitor_id"]
+            return message, False, conv.visitor_id
 
-        def announce(result: tuple[dict[str, Any], bool, str]) -> None:
+        def announce(result: tuple[Message, bool, str]) -> None:
             message, repeat, visitor_id = result
             if not repeat:
                 self._bus.emit(MessageCreated(conv_id, visitor_id, message))
@@ -491,31 +333,36 @@ class Chats:
             raise InvalidInput(f"client_msg_id must be 1-{_CLIENT_ID_MAX} characters")
         return client_msg_id, self.check_body(body)
 
-    async def sent(
-        self, conv_id: str, sender_type: str, sender_id: str, client_msg_id: str
-    ) -> dict[str, Any] | None:
-        """Return the message this sender already stored under client_msg_id, if any."""
-        row = await self._db.fetchone(
-            f"SELECT {_MSG_COLUMNS} FROM messages WHERE conversation_id = ?"
-            " AND client_msg_id = ? AND sender_type = ? AND sender_id = ?",
-            (conv_id, client_msg_id, sender_type, sender_id),
+    async def sent(self, conv_id: str, actor: Actor, client_msg_id: str) -> Message | None:
+        """Return the message this actor already stored under client_msg_id, if any."""
+        sender_type, sender_id = _sender(actor)
+        seen = await self._db.read(
+            lambda conn: store.message_by_client_id(conn, conv_id, client_msg_id)
         )
-        return message_json(row) if row is not None else None
+        if seen is None or (seen.sender_type, seen.sender_id) != (sender_type, sender_id):
+            return None
+        return seen
 
-    def close_in(self, conn: sqlite3.Connection, conv_id: str, by: str) -> Closed:
-        """Close a conversation (inside a write; idempotent): before, after, its event."""
-        before = read_conversation(conn, conv_id)
+    def close_in(
+        self, conn: sqlite3.Connection, conv_id: str, by: str, actor: Actor | None = None
+    ) -> Closed:
+        """Close a conversation (inside a write; idempotent): before, after, its event.
+
+        A visitor closes only their own; a console user who does not oversee the team
+        no waiting one (it is not theirs to end).
+        """
+        before = store.get(conn, conv_id)
+        if actor is not None:
+            before = _own(before, actor)
         if before is None:
-            raise NotFound("no such conversation")
+            raise NotFound(_NOT_FOUND)
+        if isinstance(actor, Staff) and before.status == "waiting" and not actor.overseer:
+            raise NotFound(_NOT_FOUND)
         if before.status == "closed":
             return before, before, None
-        conn.execute(
-            "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?,"
-            " transfer_pending = 0, transfer_group_id = NULL WHERE id = ?",
-            (now_ms(), by, conv_id),
-        )
+        store.close(conn, conv_id, now_ms(), by)
         message = append_message(conn, conv_id, sender_type="system", event="closed")
-        after = read_conversation(conn, conv_id)
+        after = store.get(conn, conv_id)
         assert after is not None
         return before, after, message
 
@@ -526,10 +373,17 @@ class Chats:
             self.announce_changed(after, before)
             self._bus.emit(MessageCreated(after.id, after.visitor_id, message))
 
-    async def close(self, conv_id: str, *, by: str) -> Conversation:
-        """Close a conversation (idempotent) and record who closed it."""
+    async def close(
+        self, conv_id: str, actor: Actor | None = None, *, by: str = ""
+    ) -> Conversation:
+        """Close a conversation (idempotent) and record who closed it: the actor, or
+        `by` for the box's own reasons."""
+        if isinstance(actor, Visitor):
+            by = "visitor"
+        elif isinstance(actor, Staff):
+            by = f"agent:{actor.id}"
         result: Closed = await self._db.write(
-            lambda conn: self.close_in(conn, conv_id, by), on_commit=self.announce_closed
+            lambda conn: self.close_in(conn, conv_id, by, actor), on_commit=self.announce_closed
         )
         return result[1]
 
@@ -542,21 +396,11 @@ class Chats:
         *,
         event: str = "assigned",
         answered: bool = False,
-    ) -> tuple[Conversation, dict[str, Any]]:
+    ) -> tuple[Conversation, Message]:
         """Give a waiting conversation to an agent (inside a write); return it and the event."""
         now = now_ms()
-        conn.execute(
-            "UPDATE conversations SET status = 'active', agent_id = ?, assigned_at = ?,"
-            " first_assigned_at = coalesce(first_assigned_at, ?), answered_at = ?,"
-            " group_id = coalesce(transfer_group_id, group_id), transfer_group_id = NULL,"
-            " transfer_pending = 0 WHERE id = ?",
-            (agent_id, now, now, now if answered else None, conv.id),
-        )
-        conn.execute(
-            "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
-            (conv.id, agent_id),
-        )
-        conn.execute("UPDATE users SET last_assigned_at = ? WHERE id = ?", (now, agent_id))
+        store.assign(conn, conv.id, agent_id, now, answered=answered)
+        account_store.mark_assigned(conn, agent_id, now)
         message = append_message(
             conn,
             conv.id,
@@ -565,12 +409,12 @@ class Chats:
             sender_name=agent_name,
             event=event,
         )
-        after = read_conversation(conn, conv.id)
+        after = store.get(conn, conv.id)
         assert after is not None
         return after, message
 
     def announce_assigned(
-        self, before: Conversation, after: Conversation, message: dict[str, Any]
+        self, before: Conversation, after: Conversation, message: Message
     ) -> None:
         """Emit the events of an assignment, after its commit (the message first, so an
         agent handing over still hears of it before they are unsubscribed)."""

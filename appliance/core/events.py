@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.conversation import Conversation, Message
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -16,14 +18,14 @@ class MessageCreated:
 
     conversation_id: str
     visitor_id: str
-    message: dict[str, Any]
+    message: Message
 
 
 @dataclass(frozen=True, slots=True)
 class ConversationChanged:
     """A conversation was opened, assigned or closed."""
 
-    conversation: dict[str, Any]
+    conversation: Conversation
     visitor_id: str
     previous_status: str | None
     previous_agent_id: int | None

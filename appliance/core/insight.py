@@ -205,7 +205,7 @@ class Insight:
             visitor = self.live.get(event.visitor_id)
             if visitor is not None:
                 conv = event.conversation
-                visitor.conversation_id = None if conv["status"] == "closed" else conv["id"]
+                visitor.conversation_id = None if conv.status == "closed" else conv.id
                 self.live.touch()
         elif isinstance(event, RoutingChanged):
             self._spawn(self._load_routes())

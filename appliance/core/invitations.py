@@ -20,6 +20,7 @@ from appliance.core.chats import (
     AGENT_LOAD,
     Chats,
     Conversation,
+    Message,
     append_message,
     read_conversation,
 )
@@ -333,7 +334,7 @@ class Invitations:
                 group_id=invitation["group_id"] or live_group,
                 preferred_agent_id=agent_id,
             )
-            events: list[dict[str, Any]] = []
+            events: list[Message] = []
             before = conv
             agent = _free_agent(conn, agent_id) if created and agent_id is not None else None
             if agent is not None:

@@ -8,18 +8,12 @@ notes and whispers are staff-only messages the visitor's side never receives.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
-from appliance.core.chats import (
-    AGENT_LOAD,
-    Chats,
-    Conversation,
-    append_message,
-    is_participant,
-    read_conversation,
-)
+from appliance.core.actors import Staff
+from appliance.core.chats import Chats, append_message
 from appliance.core.clock import now_ms
+from appliance.core.conversation import Conversation, Message
 from appliance.core.db import Database
 from appliance.core.errors import (
     Conflict,
@@ -30,20 +24,13 @@ from appliance.core.errors import (
     NotFound,
 )
 from appliance.core.events import EventBus, MessageCreated
+from appliance.core.store import accounts as account_store
+from appliance.core.store import conversations as store
+from appliance.core.store import routing as routing_store
 
 _NOTE_MAX = 2000  # characters of a transfer note
 
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who acts: a console user and whether they oversee the team."""
-
-    id: int
-    name: str
-    overseer: bool = False
-
-
-_Result = tuple[Conversation, Conversation, list[dict[str, Any]]]
+_Result = tuple[Conversation, Conversation, list[Message]]
 
 
 def _note(value: Any) -> str:
@@ -57,7 +44,7 @@ def _note(value: Any) -> str:
 
 
 def _active(conn: sqlite3.Connection, conv_id: str) -> Conversation:
-    conv = read_conversation(conn, conv_id)
+    conv = store.get(conn, conv_id)
     if conv is None:
         raise NotFound("no such conversation")
     if conv.status != "active":
@@ -65,7 +52,7 @@ def _active(conn: sqlite3.Connection, conv_id: str) -> Conversation:
     return conv
 
 
-def _owner_or_overseer(conv: Conversation, actor: Actor) -> None:
+def _owner_or_overseer(conv: Conversation, actor: Staff) -> None:
     if conv.agent_id != actor.id and not actor.overseer:
         raise Forbidden("only the agent handling the conversation may do this")
 
@@ -73,19 +60,14 @@ def _owner_or_overseer(conv: Conversation, actor: Actor) -> None:
 def _available_agent(conn: sqlite3.Connection, user_id: Any, *, count_limit: bool) -> sqlite3.Row:
     if isinstance(user_id, bool) or not isinstance(user_id, int):
         raise InvalidInput("agent_id must be a user id")
-    row = conn.execute(
-        "SELECT u.id, u.display_name, u.status, u.disabled, u.max_chats,"
-        f" {AGENT_LOAD} AS load FROM users u WHERE u.id = ?",
-        (user_id,),
-    ).fetchone()
+    row = account_store.agent_for_chat(conn, user_id)
     if row is None or row["disabled"]:
         raise NotFound("no such agent")
     if row["status"] != "online":
         raise NotAvailable(f"{row['display_name']} is not online")
     if count_limit and row["load"] >= row["max_chats"]:
         raise LimitReached(f"{row['display_name']} is at their chat limit")
-    found: sqlite3.Row = row
-    return found
+    return row
 
 
 class Teamwork:
@@ -117,7 +99,7 @@ class Teamwork:
     async def transfer(
         self,
         conv_id: str,
-        actor: Actor,
+        actor: Staff,
         *,
         agent_id: Any = None,
         group_id: Any = None,
@@ -155,18 +137,13 @@ class Teamwork:
             if group_id is not None:
                 if isinstance(group_id, bool) or not isinstance(group_id, int):
                     raise InvalidInput("group_id must be a group id")
-                if (
-                    conn.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)).fetchone()
-                    is None
-                ):
+                if not routing_store.group_exists(conn, group_id):
                     raise NotFound("no such group")
                 target_group: int | None = group_id
             else:
                 target_group = before.group_id
-            conn.execute(
-                "UPDATE conversations SET transfer_pending = 1, transfer_group_id = ?,"
-                " expert = ?, queued_at = ? WHERE id = ?",
-                (target_group, int(bool(expert) or bool(before.expert)), now_ms(), conv_id),
+            store.request_transfer(
+                conn, conv_id, target_group, bool(expert) or before.expert, now_ms()
             )
             messages.append(
                 append_message(
@@ -178,13 +155,13 @@ class Teamwork:
                     event="transfer_requested",
                 )
             )
-            moved = read_conversation(conn, conv_id)
+            moved = store.get(conn, conv_id)
             assert moved is not None
             return before, moved, messages
 
         return await self._run(job)
 
-    async def cancel_transfer(self, conv_id: str, actor: Actor) -> Conversation:
+    async def cancel_transfer(self, conv_id: str, actor: Staff) -> Conversation:
         """Withdraw a pending transfer; the conversation stays with its agent."""
 
         def job(conn: sqlite3.Connection) -> _Result:
@@ -193,32 +170,25 @@ class Teamwork:
             if not before.transfer_pending:
                 raise Conflict("no transfer is pending")
             # An expert request ends with it: the chat was not an expert's before.
-            conn.execute(
-                "UPDATE conversations SET transfer_pending = 0, transfer_group_id = NULL,"
-                " expert = 0 WHERE id = ?",
-                (conv_id,),
-            )
+            store.cancel_transfer(conn, conv_id)
             message = self._staff(conn, conv_id, actor, "", "transfer_cancelled")
-            after = read_conversation(conn, conv_id)
+            after = store.get(conn, conv_id)
             assert after is not None
             return before, after, [message]
 
         return await self._run(job)
 
-    async def invite(self, conv_id: str, actor: Actor, user_id: Any) -> Conversation:
+    async def invite(self, conv_id: str, actor: Staff, user_id: Any) -> Conversation:
         """Bring a colleague into the conversation beside its agent (a conference)."""
 
         def job(conn: sqlite3.Connection) -> _Result:
             before = _active(conn, conv_id)
-            if before.agent_id != actor.id and not is_participant(conn, conv_id, actor.id):
+            if before.agent_id != actor.id and not before.has_guest(actor.id):
                 _owner_or_overseer(before, actor)
             target = _available_agent(conn, user_id, count_limit=False)
-            if target["id"] == before.agent_id or is_participant(conn, conv_id, target["id"]):
+            if target["id"] == before.agent_id or before.has_guest(target["id"]):
                 raise Conflict(f"{target['display_name']} is already in the conversation")
-            conn.execute(
-                "INSERT INTO participants (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
-                (conv_id, target["id"], now_ms()),
-            )
+            store.add_participant(conn, conv_id, target["id"], now_ms())
             message = append_message(
                 conn,
                 conv_id,
@@ -227,23 +197,20 @@ class Teamwork:
                 sender_name=target["display_name"],
                 event="joined",
             )
-            after = read_conversation(conn, conv_id)
+            after = store.get(conn, conv_id)
             assert after is not None
             return before, after, [message]
 
         return await self._run(job)
 
-    async def leave(self, conv_id: str, actor: Actor) -> Conversation:
+    async def leave(self, conv_id: str, actor: Staff) -> Conversation:
         """Leave a conference one was invited into."""
 
         def job(conn: sqlite3.Connection) -> _Result:
             before = _active(conn, conv_id)
-            if not is_participant(conn, conv_id, actor.id):
+            if not before.has_guest(actor.id):
                 raise Conflict("you are not a guest of this conversation")
-            conn.execute(
-                "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
-                (conv_id, actor.id),
-            )
+            store.remove_participant(conn, conv_id, actor.id)
             message = append_message(
                 conn,
                 conv_id,
@@ -252,19 +219,19 @@ class Teamwork:
                 sender_name=actor.name,
                 event="left",
             )
-            after = read_conversation(conn, conv_id)
+            after = store.get(conn, conv_id)
             assert after is not None
             return before, after, [message]
 
         return await self._run(job)
 
-    async def take_over(self, conv_id: str, actor: Actor) -> Conversation:
+    async def take_over(self, conv_id: str, actor: Staff) -> Conversation:
         """Let a supervisor take a live conversation from its agent."""
         if not actor.overseer:
             raise Forbidden("only supervisors take conversations over")
 
         def job(conn: sqlite3.Connection) -> _Result:
-            before = read_conversation(conn, conv_id)
+            before = store.get(conn, conv_id)
             if before is None:
                 raise NotFound("no such conversation")
             if before.status == "closed":
@@ -279,8 +246,8 @@ class Teamwork:
         return await self._run(job)
 
     def _staff(
-        self, conn: sqlite3.Connection, conv_id: str, actor: Actor, body: str, event: str
-    ) -> dict[str, Any]:
+        self, conn: sqlite3.Connection, conv_id: str, actor: Staff, body: str, event: str
+    ) -> Message:
         return append_message(
             conn,
             conv_id,
@@ -293,22 +260,18 @@ class Teamwork:
         )
 
     async def note(
-        self, conv_id: str, actor: Actor, body: Any, *, whisper: bool = False
-    ) -> dict[str, Any]:
+        self, conv_id: str, actor: Staff, body: Any, *, whisper: bool = False
+    ) -> Message:
         """Add an internal note (any agent who sees it) or a supervisor's whisper."""
         text = self._chats.check_body(body)
         if whisper and not actor.overseer:
             raise Forbidden("only supervisors whisper")
 
         def job(conn: sqlite3.Connection) -> _Result:
-            conv = read_conversation(conn, conv_id)
+            conv = store.get(conn, conv_id)
             if conv is None:
                 raise NotFound("no such conversation")
-            allowed = (
-                actor.overseer
-                or conv.agent_id == actor.id
-                or is_participant(conn, conv_id, actor.id)
-            )
+            allowed = actor.overseer or conv.agent_id == actor.id or conv.has_guest(actor.id)
             if not allowed:
                 raise Forbidden("conversation is not assigned to you")
             message = self._staff(conn, conv_id, actor, text, "whisper" if whisper else "note")

@@ -2,29 +2,49 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
-from appliance.core.chats import Conversation
+from appliance.core.actors import Staff
 from appliance.core.clock import local_text, utc_offset_minutes
+from appliance.core.conversation import Conversation
 from appliance.core.errors import NotFound
-from appliance.core.validate import INT_MAX
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
-from appliance.webui.inputs import whole_text
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
 from appliance.webui.security import current_session
 from appliance.webui.visitor_views import after_seq
-from appliance.webui.wire import chat, console
+from appliance.webui.wire import chat, console, wire_time
+from appliance.webui.wire.chat import console_conversation_out, message_out
 from appliance.webui.ws import agent_ws
 
 _HISTORY_PAGE = 50
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _sees_all(session: Session) -> bool:
     return session.user.role in OVERSEERS
+
+
+def staff(session: Session) -> Staff:
+    """Return the signed-in console user as the actor of a use case."""
+    user = session.user
+    return Staff(user.id, user.display_name, user.role)
+
+
+def wire_ms(text: str) -> int:
+    """Read a wire time (ISO 8601; without an offset, the box's zone) as UTC ms; 400 if off."""
+    try:
+        moment = datetime.fromisoformat(text)
+        if moment.tzinfo is None:
+            moment = moment.astimezone()
+        return (moment - _EPOCH) // timedelta(milliseconds=1)
+    except (ValueError, OverflowError, OSError) as err:
+        raise web.HTTPBadRequest(reason="before must be an ISO 8601 time") from err
 
 
 async def scope_of(request: web.Request, session: Session) -> frozenset[int] | None:
@@ -50,19 +70,13 @@ async def console_page(request: web.Request) -> web.Response:
     return render(request, "console.html")
 
 
-def _before(request: web.Request) -> int | None:
-    raw = request.query.get("before")
-    if raw is None:
-        return None
-    return whole_text(raw, "before", INT_MAX)
-
-
 async def history_page(request: web.Request) -> web.Response:
     """List closed conversations: an agent's own, or everyone's for supervisors."""
     session = current_session(request)
     chats = request.app[BOX].chats
+    query = read_query(request, console.HistoryQuery)
     rows = await chats.list_closed(
-        before=_before(request),
+        before=wire_ms(query.before) if isinstance(query.before, str) else None,
         agent_id=None if _sees_all(session) else session.user.id,
         limit=_HISTORY_PAGE,
     )
@@ -74,7 +88,9 @@ async def history_page(request: web.Request) -> web.Response:
         }
         for conv in rows
     ]
-    older = rows[-1].closed_at if len(rows) == _HISTORY_PAGE else None
+    older = None
+    if len(rows) == _HISTORY_PAGE:  # the next page's link, as a query value
+        older = quote(wire_time(rows[-1].closed_at) or "", safe="")
     return render(request, "history.html", {"items": items, "older": older})
 
 
@@ -90,13 +106,12 @@ async def transcript_page(request: web.Request) -> web.Response:
         messages.extend(page)
         if len(page) < 1000:
             break
-        cursor = page[-1]["seq"]
-    for message in messages:
-        message["time"] = datetime.fromisoformat(message["created_at"]).strftime("%H:%M")
+        cursor = page[-1].seq
+    lines = [{**asdict(m), "time": local_text(m.created_at)[-5:]} for m in messages]  # HH:MM
     return render(
         request,
         "transcript.html",
-        {"conv": conv, "messages": messages, "started": local_text(conv.created_at)},
+        {"conv": conv, "messages": lines, "started": local_text(conv.created_at)},
     )
 
 
@@ -108,14 +123,7 @@ async def me(request: web.Request) -> web.Response:
     session = current_session(request)
     user = await request.app[BOX].accounts.get_user(session.user.id)
     assert user is not None
-    return reply(
-        {
-            "user": user.public(),
-            "csrf_token": session.csrf_token,
-            # Insight times are UTC ms; the console shows them in the box's time.
-            "utc_offset": utc_offset_minutes(),
-        }
-    )
+    return reply(console.Me(console.user_out(user), session.csrf_token, utc_offset_minutes()))
 
 
 async def set_presence(request: web.Request) -> web.Response:
@@ -140,40 +148,33 @@ async def list_conversations(request: web.Request) -> web.Response:
         places = request.app[BOX].dispatcher.places
         data = []
         for conv in rows:
-            item = conv.public(console=True)
             place = places.get(conv.id)
-            item["position"] = place.position if place else None
-            data.append(item)
-        return reply({"conversations": data})
+            data.append(console_conversation_out(conv, place.position if place else None))
+        return reply(console.Conversations(data))
     elif scope == "live":
         if not _sees_all(session):
             raise web.HTTPForbidden(reason="supervisors only")
         rows = await chats.list_live()
     else:  # closed
-        before = query.before if isinstance(query.before, str) else ""
-        stamp = None
-        if before:
-            try:
-                stamp = int(datetime.fromisoformat(before).timestamp() * 1000)
-            except (ValueError, OverflowError, OSError) as err:
-                raise web.HTTPBadRequest(reason="before must be an ISO 8601 time") from err
+        stamp = wire_ms(query.before) if isinstance(query.before, str) else None
         rows = await chats.list_closed(
             before=stamp, agent_id=None if _sees_all(session) else session.user.id
         )
-    return reply({"conversations": [c.public(console=True) for c in rows]})
+    return reply(console.Conversations([console_conversation_out(c) for c in rows]))
 
 
 async def get_conversation(request: web.Request) -> web.Response:
     """Return one conversation the user may see."""
     conv = await visible(request, current_session(request))
-    return reply({"conversation": conv.public(console=True)})
+    return reply(chat.OneConsoleConversation(console_conversation_out(conv)))
 
 
 async def list_messages(request: web.Request) -> web.Response:
     """Return a conversation's messages after a sequence number."""
-    conv = await visible(request, current_session(request))
-    messages = await request.app[BOX].chats.messages_after(conv.id, after_seq(request), staff=True)
-    return reply({"messages": messages})
+    session = current_session(request)
+    conv = await visible(request, session)
+    messages = await request.app[BOX].chats.history(conv.id, staff(session), after_seq(request))
+    return reply(chat.Messages([message_out(m) for m in messages]))
 
 
 async def post_message(request: web.Request) -> web.Response:
@@ -182,14 +183,9 @@ async def post_message(request: web.Request) -> web.Response:
     conv = await visible(request, session)
     data = await read_body(request, chat.NewMessage)
     message, repeat = await request.app[BOX].chats.post(
-        conv.id,
-        sender_type="agent",
-        sender_id=str(session.user.id),
-        sender_name=session.user.display_name,
-        client_msg_id=data.client_msg_id,
-        body=data.body,
+        conv.id, staff(session), client_msg_id=data.client_msg_id, body=data.body
     )
-    return reply({"message": message}, 200 if repeat else 201)
+    return reply(chat.OneMessage(message_out(message)), 200 if repeat else 201)
 
 
 async def accept(request: web.Request) -> web.Response:
@@ -198,17 +194,15 @@ async def accept(request: web.Request) -> web.Response:
     conv = await request.app[BOX].dispatcher.accept(
         request.match_info["conv_id"], session.user.id, overseer=_sees_all(session)
     )
-    return reply({"conversation": conv.public(console=True)})
+    return reply(chat.OneConsoleConversation(console_conversation_out(conv)))
 
 
 async def close(request: web.Request) -> web.Response:
     """Close a conversation the user handles (or oversees)."""
     session = current_session(request)
     conv = await visible(request, session)
-    if conv.status == "waiting" and not _sees_all(session):
-        raise NotFound("no such conversation")
-    closed = await request.app[BOX].chats.close(conv.id, by=f"agent:{session.user.id}")
-    return reply({"conversation": closed.public(console=True)})
+    closed = await request.app[BOX].chats.close(conv.id, staff(session))
+    return reply(chat.OneConsoleConversation(console_conversation_out(closed)))
 
 
 _READ = (401,)  # a console read: the session cookie

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from appliance.core.box import Box
-from appliance.core.chats import console_may_see
+from appliance.core.conversation import Message
 from appliance.core.events import (
     AgentStatusChanged,
     ConversationChanged,
@@ -30,17 +29,24 @@ from appliance.core.events import (
 )
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.routing import Place
+from appliance.webui.wire import frames
+from appliance.webui.wire.chat import (
+    AgentRef,
+    Presence,
+    console_conversation_out,
+    conversation_out,
+    message_out,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 _SEND_QUEUE = 1000  # frames waiting for one slow socket before it is closed
-_VISITOR_FIELDS = ("id", "status", "agent", "created_at", "closed_at", "last_seq")
 _VISITORS_TICK = 1.0  # s between live visitor list frames to watching consoles
 
 
-def encode(frame: dict[str, Any]) -> str:
-    """Encode one frame (compact JSON, UTF-8 kept as is)."""
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+def encode(frame: Any) -> str:
+    """Encode one frame, once for all its sockets (a `wire.frames` type, or plain data)."""
+    return frames.encode_frame(frame)
 
 
 @dataclass(slots=True)
@@ -74,7 +80,7 @@ class Connection:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
         self.overflowed = False
 
-    def send(self, frame: dict[str, Any] | str) -> None:
+    def send(self, frame: Any) -> None:
         """Queue a frame; close the socket if the client has fallen too far behind."""
         if self.overflowed:
             return
@@ -96,7 +102,7 @@ class Connection:
         """Tell a waiting visitor their place in the queue, when it changed."""
         if self.places.get(conv_id) != place:
             self.places[conv_id] = place
-            self.send({"type": "queue", "conversation_id": conv_id, **asdict(place)})
+            self.send(frames.Queue(conv_id, place.position, place.eta, place.overflow))
 
     def deliver(self, conv_id: str, seq: int, data: str) -> None:
         """Queue a message frame once, in seq order, unless the client already has it."""
@@ -109,12 +115,12 @@ class Connection:
             state.last_seq = seq
             self.send(data)
 
-    def deliver_replay(self, conv_id: str, message: dict[str, Any]) -> None:
+    def deliver_replay(self, conv_id: str, message: Message) -> None:
         """Queue a message read from the store during a replay."""
         state = self.joined[conv_id]
-        if message["seq"] > state.last_seq:
-            state.last_seq = message["seq"]
-            self.send({"type": "message", "message": message})
+        if message.seq > state.last_seq:
+            state.last_seq = message.seq
+            self.send(frames.MessageFrame(message_out(message)))
 
     def finish_replay(self, conv_id: str) -> None:
         """Release live messages that arrived while the replay was read."""
@@ -211,7 +217,7 @@ class Hub:
             if not subscribers:
                 del self.by_conversation[conv_id]
         if conn.kind == "agent":
-            conn.send({"type": "left", "conversation_id": conv_id})
+            conn.send(frames.Left(conv_id))
             self._viewers(conv_id)
 
     def _viewers(self, conv_id: str) -> None:
@@ -221,27 +227,14 @@ class Hub:
         for conn in conns:
             seen[conn.principal] = conn.name
         frame = encode(
-            {
-                "type": "viewers",
-                "conversation_id": conv_id,
-                "viewers": [{"id": int(k), "display_name": v} for k, v in sorted(seen.items())],
-            }
+            frames.Viewers(conv_id, [AgentRef(int(k), v) for k, v in sorted(seen.items())])
         )
         for conn in conns:
             conn.send(frame)
 
     def typing(self, sender: Connection, conv_id: str, active: bool, internal: bool) -> None:
         """Relay a typing state to the others in a conversation; internal stays with staff."""
-        frame = encode(
-            {
-                "type": "typing",
-                "conversation_id": conv_id,
-                "sender_type": sender.kind,
-                "sender_name": sender.name,
-                "active": active,
-                "internal": internal,
-            }
-        )
+        frame = encode(frames.TypingNow(conv_id, sender.kind, sender.name, active, internal))
         for conn in self.by_conversation.get(conv_id, ()):
             if conn.principal != sender.principal and (conn.kind == "agent" or not internal):
                 conn.send(frame)
@@ -332,9 +325,9 @@ class Hub:
         if isinstance(event, MessageCreated):
             subscribers = self.by_conversation.get(event.conversation_id)
             if subscribers:
-                data = encode({"type": "message", "message": event.message})
-                seq = event.message["seq"]
-                staff_only = event.message.get("visibility") == "staff"
+                data = encode(frames.MessageFrame(message_out(event.message)))
+                seq = event.message.seq
+                staff_only = event.message.staff_only
                 for conn in list(subscribers):
                     # Notes and whispers never reach a visitor's socket.
                     if not staff_only or conn.kind == "agent":
@@ -357,48 +350,39 @@ class Hub:
         elif isinstance(event, InvitationChanged):
             self._invitation(event.invitation)
         elif isinstance(event, AgentStatusChanged):
-            frame = encode({"type": "presence", "status": event.status})
+            frame = encode(frames.PresenceNow(Presence(event.status)))
             for conn in self.agents.get(str(event.user_id), ()):
                 conn.send(frame)
 
     def _conversation_changed(self, event: ConversationChanged) -> None:
         conv = event.conversation
-        visitor_frame = encode(
-            {"type": "conversation", "conversation": {k: conv[k] for k in _VISITOR_FIELDS}}
-        )
+        visitor_frame = encode(frames.ConversationFrame(conversation_out(conv)))
         for conn in self.visitors.get(event.visitor_id, ()):
             conn.send(visitor_frame)
-        agent_frame = encode({"type": "conversation", "conversation": conv})
+        agent_frame = encode(frames.ConsoleConversationFrame(console_conversation_out(conv)))
         targets: set[Connection] = set()
         queued = (
-            conv.get("transfer_pending")
+            conv.transfer_pending
             or event.previous_transfer_pending
-            or "waiting"
-            in (
-                conv["status"],
-                event.previous_status,
-            )
+            or "waiting" in (conv.status, event.previous_status)
         )
         if queued:
             # The queue changed: the consoles that show this group's queue hear of it.
-            group = conv["group"]["id"] if conv.get("group") else None
-            if conv.get("transfer_pending"):
-                group = conv.get("transfer_group_id")
+            group = conv.waits_in
             for conns in self.agents.values():
                 targets.update(c for c in conns if c.sees_queue(group))
-        people = [conv["agent"] and conv["agent"]["id"], event.previous_agent_id]
-        people += [p["id"] for p in conv.get("participants", ())]
+        people = [conv.agent_id, event.previous_agent_id, *(p.id for p in conv.participants)]
         for agent_id in people:
             if agent_id is not None:
                 targets.update(self.agents.get(str(agent_id), ()))
         # Colleagues who have it open (supervisors watching, invited guests who left).
-        targets.update(c for c in self.by_conversation.get(conv["id"], ()) if c.kind == "agent")
+        targets.update(c for c in self.by_conversation.get(conv.id, ()) if c.kind == "agent")
         for conn in targets:
             conn.send(agent_frame)
         # Whoever lost the right to see it (handed over, left, taken over) stops hearing it.
-        for conn in list(self.by_conversation.get(conv["id"], ())):
-            if conn.kind == "agent" and not console_may_see(conv, int(conn.principal), conn.groups):
-                self.leave(conn, conv["id"])
+        for conn in list(self.by_conversation.get(conv.id, ())):
+            if conn.kind == "agent" and not conv.visible_to(int(conn.principal), conn.groups):
+                self.leave(conn, conv.id)
 
     def _invitation(self, invitation: dict[str, Any]) -> None:
         if invitation["status"] == "pending":

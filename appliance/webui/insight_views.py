@@ -18,6 +18,7 @@ from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
 from appliance.webui.visitor_views import client_address, visitor_id
 from appliance.webui.wire import insight as wire
+from appliance.webui.wire.chat import OneConversation, conversation_out
 
 _BEACON_MAX = 1024  # bytes of a dwell beacon
 
@@ -100,7 +101,7 @@ async def accept_invitation(request: web.Request) -> web.Response:
     conv = await box.invitations.accept(
         vid, int_path(request, "invitation_id"), ip=client_address(request), lang=answer.lang
     )
-    return reply({"conversation": conv.public()}, 201)
+    return reply(OneConversation(conversation_out(conv)), 201)
 
 
 async def decline_invitation(request: web.Request) -> web.Response:

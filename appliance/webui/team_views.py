@@ -6,25 +6,20 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from appliance.core.accounts import OVERSEERS, Session
+from appliance.core.accounts import OVERSEERS
 from appliance.core.board import agent_board, board
-from appliance.core.chats import Conversation
-from appliance.core.teamwork import Actor
+from appliance.core.conversation import Conversation
+from appliance.webui.console_views import staff as actor
 from appliance.webui.console_views import visible
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.wire import chat, team
-
-
-def actor(session: Session) -> Actor:
-    """Return the acting console user."""
-    user = session.user
-    return Actor(user.id, user.display_name, overseer=user.role in OVERSEERS)
+from appliance.webui.wire.chat import console_conversation_out, message_out
 
 
 def _conversation(conv: Conversation) -> web.Response:
-    return reply({"conversation": conv.public(console=True)})
+    return reply(chat.OneConsoleConversation(console_conversation_out(conv)))
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -76,7 +71,7 @@ async def add_note(request: web.Request) -> web.Response:
     message = await request.app[BOX].teamwork.note(
         conv.id, actor(session), note.body, whisper=note.whisper
     )
-    return reply({"message": message}, 201)
+    return reply(chat.OneMessage(message_out(message)), 201)
 
 
 async def list_canned(request: web.Request) -> web.Response:
@@ -129,13 +124,14 @@ async def close_work_item(request: web.Request) -> web.Response:
 async def colleagues(request: web.Request) -> web.Response:
     """Return the team (status, load, groups) and the groups, for transfer and invite."""
     box = request.app[BOX]
-    groups = [{"id": g["id"], "name": g["name"]} for g in await box.routing.list_groups()]
-    return reply({"agents": await agent_board(box.db), "groups": groups})
+    groups = [chat.GroupRef(g["id"], g["name"]) for g in await box.routing.list_groups()]
+    agents = [team.agent_status_out(a) for a in await agent_board(box.db)]
+    return reply(team.Colleagues(agents, groups))
 
 
 async def supervisor_board(request: web.Request) -> web.Response:
     """Return the live board: queues and agents."""
-    return reply(await board(request.app[BOX].db))
+    return reply(team.board_out(await board(request.app[BOX].db)))
 
 
 async def set_visitor_tier(request: web.Request) -> web.Response:

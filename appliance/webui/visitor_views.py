@@ -5,6 +5,8 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from appliance.core.actors import Visitor
+from appliance.core.conversation import Conversation
 from appliance.core.customers import split_contact
 from appliance.core.validate import INT_MAX
 from appliance.core.workitems import validate as validate_work_item
@@ -13,6 +15,7 @@ from appliance.webui.contract import Contract, Operation, read_body, reply
 from appliance.webui.inputs import query_int
 from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.wire import chat, team, visitor
+from appliance.webui.wire.chat import conversation_out, message_out
 from appliance.webui.ws import visitor_ws
 
 _WIDGET_CACHE = "public, max-age=300"  # s: an upgrade reaches visitors within minutes
@@ -31,6 +34,15 @@ def visitor_id(request: web.Request) -> str:
 def client_address(request: web.Request) -> str:
     """The visitor's address: through the relay, the one its PROXY header gave."""
     return request.remote or ""
+
+
+def visitor_actor(request: web.Request) -> Visitor:
+    """Return the visitor proven by the bearer token, with their address; or raise 401."""
+    return Visitor(visitor_id(request), client_address(request))
+
+
+def _conversation(conv: Conversation, status: int = 200) -> web.Response:
+    return reply(chat.OneConversation(conversation_out(conv)), status)
 
 
 def load_widget() -> Asset:
@@ -63,7 +75,7 @@ async def open_conversation(request: web.Request) -> web.Response:
     data = await read_body(request, visitor.NewConversation)
     existing = await box.chats.list_open_for_visitor(vid)
     if existing is not None:
-        return reply({"conversation": existing.public()})
+        return _conversation(existing)
     split_contact(data.contact)  # a typo is a 422 before the allowance is spent
     box.limits.conversation(vid, client_address(request))
     if data.contact:
@@ -79,15 +91,15 @@ async def open_conversation(request: web.Request) -> web.Response:
         # Where the visitor is, from their address; a pre-chat choice when it is unknown.
         region=(live and live.region.get("label")) or data.region,
     )
-    return reply({"conversation": conv.public()}, 201 if created else 200)
+    return _conversation(conv, 201 if created else 200)
 
 
 async def get_conversation(request: web.Request) -> web.Response:
     """Return one of the visitor's conversations."""
-    conv = await request.app[BOX].chats.get_for_visitor(
-        request.match_info["conv_id"], visitor_id(request)
+    conv = await request.app[BOX].chats.get_for(
+        request.match_info["conv_id"], visitor_actor(request)
     )
-    return reply({"conversation": conv.public()})
+    return _conversation(conv)
 
 
 def after_seq(request: web.Request) -> int:
@@ -100,35 +112,30 @@ def after_seq(request: web.Request) -> int:
 
 async def list_messages(request: web.Request) -> web.Response:
     """Return the visitor's messages after a sequence number."""
-    box = request.app[BOX]
-    conv = await box.chats.get_for_visitor(request.match_info["conv_id"], visitor_id(request))
-    messages = await box.chats.messages_after(conv.id, after_seq(request))
-    return reply({"messages": messages})
+    messages = await request.app[BOX].chats.history(
+        request.match_info["conv_id"], visitor_actor(request), after_seq(request)
+    )
+    return reply(chat.Messages([message_out(m) for m in messages]))
 
 
 async def post_message(request: web.Request) -> web.Response:
     """Store a visitor's message (idempotent by client_msg_id)."""
     box = request.app[BOX]
-    vid = visitor_id(request)
-    conv = await box.chats.get_for_visitor(request.match_info["conv_id"], vid)
+    actor = visitor_actor(request)
+    conv = await box.chats.get_for(request.match_info["conv_id"], actor)
     data = await read_body(request, chat.NewMessage)
     message, repeat = await box.visitor_message(
-        conv.id,
-        vid,
-        client_address(request),
-        name=conv.visitor_name,
-        client_msg_id=data.client_msg_id,
-        body=data.body,
+        conv.id, actor, client_msg_id=data.client_msg_id, body=data.body
     )
-    return reply({"message": message}, 200 if repeat else 201)
+    return reply(chat.OneMessage(message_out(message)), 200 if repeat else 201)
 
 
 async def close_conversation(request: web.Request) -> web.Response:
     """Let the visitor end their conversation."""
-    box = request.app[BOX]
-    conv = await box.chats.get_for_visitor(request.match_info["conv_id"], visitor_id(request))
-    closed = await box.chats.close(conv.id, by="visitor")
-    return reply({"conversation": closed.public()})
+    closed = await request.app[BOX].chats.close(
+        request.match_info["conv_id"], visitor_actor(request)
+    )
+    return _conversation(closed)
 
 
 async def list_topics(request: web.Request) -> web.Response:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any
@@ -12,9 +11,10 @@ import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from appliance.core.accounts import OVERSEERS
+from appliance.core.actors import Actor, Staff, Visitor
 from appliance.core.box import Box
-from appliance.core.chats import Conversation
 from appliance.core.clock import utc_offset_minutes
+from appliance.core.conversation import Conversation
 from appliance.core.errors import ChatError, InvalidInput, NotFound
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.ratelimit import RateLimited
@@ -23,6 +23,8 @@ from appliance.webui.inputs import decode_json
 from appliance.webui.keys import BOX, HUB, SETTINGS
 from appliance.webui.security import current_session
 from appliance.webui.wire import frames
+from appliance.webui.wire.chat import message_out
+from appliance.webui.wire.console import user_out
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,11 +73,21 @@ def parse_frame(data: str) -> frames.ClientFrame:
     return frame
 
 
-def _error(code: str, message: str, ref: Any = None, **extra: Any) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code, "message": message, **extra}
-    if isinstance(ref, str):
-        frame["ref"] = ref
-    return frame
+def _error(
+    code: str,
+    message: str,
+    ref: str | None = None,
+    *,
+    conversation_id: str | msgspec.UnsetType = msgspec.UNSET,
+    retry_after: int | None = None,
+) -> frames.ErrorFrame:
+    return frames.ErrorFrame(
+        code,
+        message,
+        ref=msgspec.UNSET if ref is None else ref,
+        conversation_id=conversation_id,
+        retry_after=msgspec.UNSET if retry_after is None else retry_after,
+    )
 
 
 class Peer:
@@ -86,18 +98,22 @@ class Peer:
         self.hub = hub
         self.conn = conn
         self.address = address
+        self.actor: Actor = (
+            Visitor(conn.principal, address)
+            if conn.kind == "visitor"
+            else Staff(int(conn.principal), conn.name, conn.role or "agent")
+        )
         self._last_typing: dict[str, float] = {}
 
     async def allowed(self, conv_id: str) -> Conversation:
-        """Return the conversation if this socket may see it; else raise."""
-        conv = await self.box.chats.get(conv_id)
-        if conv is None:
-            raise NotFound("no such conversation")
+        """Return the conversation if this socket may see it; else raise.
+
+        Core refuses another visitor's conversation; a console's scope (its groups'
+        queues) is this socket's to apply.
+        """
+        conv = await self.box.chats.get_for(conv_id, self.actor)
         conn = self.conn
-        if conn.kind == "visitor":
-            if conv.visitor_id != conn.principal:
-                raise NotFound("no such conversation")
-        elif not conv.visible_to(int(conn.principal), conn.groups):
+        if conn.kind == "agent" and not conv.visible_to(int(conn.principal), conn.groups):
             raise NotFound("no such conversation")
         return conv
 
@@ -106,7 +122,7 @@ class Peer:
         agent = self.conn.kind == "agent"
         match frame:
             case frames.Ping():
-                self.conn.send({"type": "pong"})
+                self.conn.send(frames.Pong())
             case frames.Leave():
                 self.hub.leave(self.conn, frame.conversation_id)
             case frames.Join():
@@ -139,55 +155,41 @@ class Peer:
         try:
             cursor = after_seq
             while True:
-                page = await self.box.chats.messages_after(
-                    conv_id, cursor, _REPLAY_PAGE, staff=self.conn.kind == "agent"
-                )
+                page = await self.box.chats.history(conv_id, self.actor, cursor, _REPLAY_PAGE)
                 for message in page:
                     self.conn.deliver_replay(conv_id, message)
                 if len(page) < _REPLAY_PAGE:
                     break
-                cursor = page[-1]["seq"]
+                cursor = page[-1].seq
         finally:
             self.conn.finish_replay(conv_id)
 
     async def _send(self, frame: frames.Send) -> None:
         conv_id, client_msg_id, body = frame.conversation_id, frame.client_msg_id, frame.body
-        ref = client_msg_id
-        conn = self.conn
+        conn, actor = self.conn, self.actor
         try:
-            joined = conn.joined.get(conv_id)
-            if joined is None:
-                # Not joined yet: check ownership the slow way.
-                name = (await self.allowed(conv_id)).visitor_name
-            else:
-                name = joined.visitor_name
-            if conn.kind == "visitor":
+            if isinstance(actor, Visitor):
                 message, _ = await self.box.visitor_message(
-                    conv_id,
-                    conn.principal,
-                    self.address,
-                    name=name,
-                    client_msg_id=client_msg_id,
-                    body=body,
+                    conv_id, actor, client_msg_id=client_msg_id, body=body
                 )
             else:
+                if conv_id not in conn.joined:
+                    await self.allowed(conv_id)  # the console's scope: not joined yet
                 message, _ = await self.box.chats.post(
-                    conv_id,
-                    sender_type=conn.kind,
-                    sender_id=conn.principal,
-                    sender_name=conn.name,
-                    client_msg_id=client_msg_id,
-                    body=body,
+                    conv_id, actor, client_msg_id=client_msg_id, body=body
                 )
         except RateLimited as err:
-            conn.send(_error("rate_limited", "too many messages", ref, retry_after=err.retry_after))
+            conn.send(
+                _error(
+                    "rate_limited", "too many messages", client_msg_id, retry_after=err.retry_after
+                )
+            )
             return
         except ChatError as err:
             retry = getattr(err, "retry_after", None)
-            extra = {} if retry is None else {"retry_after": retry}
-            conn.send(_error(err.code, err.message, ref, **extra))
+            conn.send(_error(err.code, err.message, client_msg_id, retry_after=retry))
             return
-        conn.send({"type": "ack", "client_msg_id": client_msg_id, "message": message})
+        conn.send(frames.Ack(client_msg_id, message_out(message)))
 
     def _typing(self, conv_id: str, active: bool, internal: bool) -> None:
         if conv_id not in self.conn.joined:
@@ -210,7 +212,7 @@ async def _serve(ws: web.WebSocketResponse, peer: Peer) -> None:
                 try:
                     await peer.handle(parse_frame(msg.data))
                 except BadFrame as err:
-                    await ws.send_str(json.dumps(_error("bad_frame", str(err))))
+                    await ws.send_str(frames.encode_frame(_error("bad_frame", str(err))))
                     await ws.close(code=_CLOSE_BAD_FRAME, message=b"bad frame")
                     break
                 except ChatError as err:  # a rule refused a frame outside send's own handling
@@ -258,11 +260,12 @@ async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
             pass
     if visitor_id is None:
         if not ws.closed:
-            await ws.send_str(json.dumps(_error("not_authenticated", "send a valid auth frame")))
+            refused = _error("not_authenticated", "send a valid auth frame")
+            await ws.send_str(frames.encode_frame(refused))
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"not authenticated")
         return ws
     conn = Connection(ws, "visitor", visitor_id)
-    conn.send({"type": "ready", "visitor_id": visitor_id})
+    conn.send(frames.VisitorReady(visitor_id))
     for invitation in await box.invitations.pending_for(visitor_id):
         conn.send(invitation_frame(invitation))
     await _serve(ws, Peer(box, request.app[HUB], conn, request.remote or ""))
@@ -287,6 +290,6 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
         conn.scope = agent_scope(await box.routing.regions_of(user.id), conn.groups)
     else:
         conn.groups, conn.scope = None, Scope()
-    conn.send({"type": "ready", "user": user.public(), "utc_offset": utc_offset_minutes()})
+    conn.send(frames.ConsoleReady(user_out(user), utc_offset_minutes()))
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.core.accounts import AccountError
+from appliance.core.actors import Staff, Visitor
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
 from appliance.core.ratelimit import RateLimited, RateLimiter, check
 
@@ -59,36 +60,23 @@ async def test_sequence_has_no_gaps_under_concurrent_senders(box):
     conv, _ = await box.chats.open(vid)
     await asyncio.gather(
         *(
-            box.chats.post(
-                conv.id,
-                sender_type="visitor",
-                sender_id=vid,
-                sender_name="",
-                client_msg_id=f"m{i}",
-                body=str(i),
-            )
+            box.chats.post(conv.id, Visitor(vid), client_msg_id=f"m{i}", body=str(i))
             for i in range(100)
         )
     )
     messages = await box.chats.messages_after(conv.id, 0, 1000)
-    assert [m["seq"] for m in messages] == list(range(1, 101))
+    assert [m.seq for m in messages] == list(range(1, 101))
     assert (await box.chats.get(conv.id)).last_seq == 100
 
 
 async def test_message_rules(box):
     vid, _ = await box.visitors.issue()
-    other, _ = await box.visitors.issue()
     conv, _ = await box.chats.open(vid)
-    post = box.chats.post
+    agent = await box.accounts.create_user("owner", PASSWORD, "agent")
 
-    async def send(body, client_id="c", sender=vid, kind="visitor"):  # type: ignore[no-untyped-def]
-        return await post(
-            conv.id,
-            sender_type=kind,
-            sender_id=sender,
-            sender_name="",
-            client_msg_id=client_id,
-            body=body,
+    async def send(body, client_id="c", actor=None):  # type: ignore[no-untyped-def]
+        return await box.chats.post(
+            conv.id, actor or Visitor(vid), client_msg_id=client_id, body=body
         )
 
     with pytest.raises(MessageTooLarge):
@@ -102,16 +90,70 @@ async def test_message_rules(box):
     first, repeat = await send("hi")
     again, repeat2 = await send("different body, same id")
     assert (repeat, repeat2) == (False, True) and again == first
+    await box.dispatcher.accept(conv.id, agent.id)
     with pytest.raises(Conflict):  # another sender cannot claim that id
-        await send("hi", sender=other)
-    with pytest.raises(Forbidden):
-        await send("hi", client_id="a1", sender="99", kind="agent")
-    with pytest.raises(NotFound):
-        await box.chats.get_for_visitor(conv.id, other)
+        await send("hi", actor=Staff(agent.id, "owner"))
     await box.chats.close(conv.id, by="visitor")
     with pytest.raises(Conflict):
         await send("late", client_id="late")
     assert (await send("hi"))[1] is True  # a resend after close still gets its ack
+
+
+async def test_a_visitor_acts_only_on_their_own_conversation(box):
+    vid, _ = await box.visitors.issue()
+    stranger = Visitor((await box.visitors.issue())[0])
+    conv, _ = await box.chats.open(vid)
+    await box.chats.post(conv.id, Visitor(vid), client_msg_id="c", body="mine")
+    # Another visitor's conversation is simply not found, whatever they try.
+    with pytest.raises(NotFound):
+        await box.chats.post(conv.id, stranger, client_msg_id="x", body="hijack")
+    with pytest.raises(NotFound):  # not even the repeat of a known client id
+        await box.chats.post(conv.id, stranger, client_msg_id="c", body="mine")
+    with pytest.raises(NotFound):
+        await box.visitor_message(conv.id, stranger, client_msg_id="y", body="hijack")
+    with pytest.raises(NotFound):
+        await box.chats.history(conv.id, stranger)
+    with pytest.raises(NotFound):
+        await box.chats.get_for(conv.id, stranger)
+    with pytest.raises(NotFound):
+        await box.chats.close(conv.id, stranger)
+    assert [m.body for m in await box.chats.history(conv.id, Visitor(vid))] == ["mine"]
+    assert (await box.chats.get(conv.id)).status == "waiting"
+    closed = await box.chats.close(conv.id, Visitor(vid))
+    assert closed.status == "closed"
+
+
+async def test_an_agent_posts_only_where_they_own_or_were_invited(box):
+    owner = await box.accounts.create_user("owner", PASSWORD, "agent")
+    guest = await box.accounts.create_user("guest", PASSWORD, "agent")
+    other = await box.accounts.create_user("other", PASSWORD, "agent")
+    boss = await box.accounts.create_user("boss", PASSWORD, "supervisor")
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    with pytest.raises(Forbidden):  # waiting: nobody's yet
+        await box.chats.post(conv.id, Staff(owner.id, "owner"), client_msg_id="a", body="hi")
+    with pytest.raises(NotFound):  # nor an agent's to end
+        await box.chats.close(conv.id, Staff(owner.id, "owner"))
+    await box.dispatcher.accept(conv.id, owner.id)
+    message, _ = await box.chats.post(
+        conv.id, Staff(owner.id, "Owner"), client_msg_id="a", body="hello"
+    )
+    assert (message.sender_type, message.sender_id, message.sender_name) == (
+        "agent",
+        str(owner.id),
+        "Owner",
+    )
+    for intruder in (Staff(other.id, "other"), Staff(boss.id, "boss", "supervisor")):
+        with pytest.raises(Forbidden):
+            await box.chats.post(conv.id, intruder, client_msg_id="b", body="hi")
+    for user in (owner, guest):
+        await box.accounts.set_status(user.id, "online")
+    await box.teamwork.invite(conv.id, Staff(owner.id, "owner"), guest.id)
+    reply, _ = await box.chats.post(conv.id, Staff(guest.id, "guest"), client_msg_id="g", body="hi")
+    assert reply.sender_id == str(guest.id)
+    # The visitor reads the public messages; the console all of them.
+    seen = [m.event for m in await box.chats.history(conv.id, Visitor(vid))]
+    assert "joined" in seen
 
 
 async def test_one_open_conversation_per_visitor(box):

@@ -18,9 +18,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from appliance.core.actors import Staff
 from appliance.core.box import Box
 from appliance.core.errors import ChatError
-from appliance.core.teamwork import Actor
 from tests.conftest import make_settings
 
 # id: (groups, regions, max_chats); group 1 is the default, group 2 takes topic "buy".
@@ -75,7 +75,7 @@ async def _apply(box: Box, convs: list[str], step: tuple[Any, ...]) -> None:
             conv_id = convs[step[1] % len(convs)]
             conv = await box.chats.get(conv_id)
             assert conv is not None
-            owner = Actor(conv.agent_id or 1, "owner")
+            owner = Staff(conv.agent_id or 1, "owner")
             if kind == "close":
                 await box.chats.close(conv_id, by="test")
             elif kind == "accept":

@@ -330,11 +330,11 @@ async def test_invitation_accepted_opens_the_chat_with_the_agent(tracked: Box) -
     conv = await tracked.invitations.accept(vid, invitation["id"])
     assert conv.status == "active" and conv.agent_id == agent and conv.answered_at
     messages = await tracked.chats.messages_after(conv.id)
-    assert [(m["sender_type"], m["event"]) for m in messages] == [
+    assert [(m.sender_type, m.event) for m in messages] == [
         ("system", "assigned"),
         ("agent", None),
     ]
-    assert messages[1]["body"] == "您好，需要帮忙吗？"
+    assert messages[1].body == "您好，需要帮忙吗？"
     with pytest.raises(InvitationClosed):
         await tracked.invitations.decline(vid, invitation["id"])
     with pytest.raises(Chatting):
@@ -353,7 +353,7 @@ async def test_invitation_to_a_busy_agent_queues_preferring_them(tracked: Box) -
     )
     assert row[0] == agent
     messages = await tracked.chats.messages_after(conv.id)
-    assert messages[0]["event"] == "invitation" and messages[0]["body"] == "Hi"
+    assert messages[0].event == "invitation" and messages[0].body == "Hi"
 
 
 async def test_declines_are_recorded_and_scope_and_absence_refuse(tracked: Box) -> None:

@@ -1,3 +1,361 @@
 """Store of the conversations, messages, participants, missed_chats tables."""
 
 from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.core.conversation import Conversation, Message, Person
+
+# An agent's open chats, as a scalar subquery over `users u`.
+AGENT_LOAD = (
+    "(SELECT count(*) FROM conversations c WHERE c.agent_id = u.id AND c.status = 'active')"
+)
+
+_SELECT = (
+    "SELECT c.id, c.visitor_id, c.status, c.agent_id, u.display_name AS agent_name,"
+    " c.last_seq, c.visitor_name, c.page_url, c.lang, c.visitor_ip, c.created_at,"
+    " c.assigned_at, c.closed_at, c.group_id, g.name AS group_name, c.topic, c.region,"
+    " coalesce(v.tier, 'new') AS tier, c.expert, c.transfer_pending, c.transfer_group_id, c.skill,"
+    " c.queued_at,"
+    " c.answered_at,"
+    " (SELECT json_group_array(json_array(pu.id, pu.display_name))"
+    "    FROM participants p JOIN users pu ON pu.id = p.user_id"
+    "   WHERE p.conversation_id = c.id) AS participants"
+    " FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
+    " LEFT JOIN groups g ON g.id = c.group_id LEFT JOIN visitors v ON v.id = c.visitor_id"
+)
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, seq, client_msg_id, sender_type, sender_id, sender_name,"
+    " body, event, created_at, visibility"
+)
+_MESSAGE_ID_BYTES = 12
+
+
+def _conversation(row: sqlite3.Row) -> Conversation:
+    data = dict(zip(row.keys(), row, strict=True))
+    data["expert"] = bool(data["expert"])
+    data["transfer_pending"] = bool(data["transfer_pending"])
+    data["participants"] = tuple(Person(i, n) for i, n in json.loads(data["participants"]))
+    return Conversation(**data)
+
+
+def _message(row: sqlite3.Row) -> Message:
+    return Message(*row)
+
+
+def _conversations(conn: sqlite3.Connection, where: str, params: Any = ()) -> list[Conversation]:
+    return [_conversation(row) for row in conn.execute(f"{_SELECT} WHERE {where}", params)]
+
+
+def get(conn: sqlite3.Connection, conv_id: str) -> Conversation | None:
+    """Return a conversation by id."""
+    found = _conversations(conn, "c.id = ?", (conv_id,))
+    return found[0] if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a message being posted needs of its conversation (one indexed row read:
+    the full conversation, with its joins, costs 5x as much on the writer per message)."""
+
+    visitor_id: str
+    visitor_name: str
+    status: str
+    agent_id: int | None
+    answered_at: int | None
+
+
+def head(conn: sqlite3.Connection, conv_id: str) -> Head | None:
+    """Return what posting into a conversation needs of it."""
+    row = conn.execute(
+        "SELECT visitor_id, visitor_name, status, agent_id, answered_at FROM conversations"
+        " WHERE id = ?",
+        (conv_id,),
+    ).fetchone()
+    return None if row is None else Head(*row)
+
+
+def open_of_visitor(conn: sqlite3.Connection, visitor_id: str) -> Conversation | None:
+    """Return the visitor's latest conversation that is not closed."""
+    found = _conversations(
+        conn,
+        "c.visitor_id = ? AND c.status != 'closed' ORDER BY c.created_at DESC LIMIT 1",
+        (visitor_id,),
+    )
+    return found[0] if found else None
+
+
+def last_agent_of(conn: sqlite3.Connection, visitor_id: str) -> int | None:
+    """Return the agent of the visitor's latest chat that had one."""
+    row = conn.execute(
+        "SELECT agent_id FROM conversations WHERE visitor_id = ? AND agent_id IS NOT NULL"
+        " ORDER BY created_at DESC LIMIT 1",
+        (visitor_id,),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def insert(
+    conn: sqlite3.Connection,
+    conv_id: str,
+    visitor_id: str,
+    now: int,
+    *,
+    name: str,
+    page_url: str,
+    lang: str,
+    ip: str,
+    group_id: int | None,
+    topic: str,
+    region: str,
+    skill: str,
+    preferred_agent_id: int | None,
+) -> None:
+    """Queue a new conversation."""
+    conn.execute(
+        "INSERT INTO conversations (id, visitor_id, status, visitor_name, page_url,"
+        " lang, visitor_ip, created_at, queued_at, group_id, topic, region, skill,"
+        " preferred_agent_id)"
+        " VALUES (?, ?, 'waiting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            conv_id,
+            visitor_id,
+            name,
+            page_url,
+            lang,
+            ip,
+            now,
+            now,
+            group_id,
+            topic,
+            region,
+            skill,
+            preferred_agent_id,
+        ),
+    )
+
+
+def list_waiting(conn: sqlite3.Connection, groups: set[int] | None) -> list[Conversation]:
+    """Return the queue and pending transfers (of some groups only), oldest first."""
+    where = "(c.status = 'waiting' OR c.transfer_pending = 1)"
+    params: list[Any] = []
+    if groups is not None:
+        marks = ", ".join("?" * len(groups))
+        where += (
+            " AND CASE WHEN c.transfer_pending = 1 THEN c.transfer_group_id"
+            f" ELSE c.group_id END IN ({marks})"
+        )
+        params.extend(sorted(groups))
+    return _conversations(conn, where + " ORDER BY c.queued_at LIMIT 500", params)
+
+
+def list_active(conn: sqlite3.Connection, agent_id: int) -> list[Conversation]:
+    """Return an agent's open conversations and those they were invited into."""
+    return _conversations(
+        conn,
+        "c.status = 'active' AND (c.agent_id = ? OR c.id IN"
+        " (SELECT conversation_id FROM participants WHERE user_id = ?)) ORDER BY c.created_at",
+        (agent_id, agent_id),
+    )
+
+
+def list_live(conn: sqlite3.Connection, limit: int) -> list[Conversation]:
+    """Return every active conversation, oldest first."""
+    return _conversations(conn, "c.status = 'active' ORDER BY c.created_at LIMIT ?", (limit,))
+
+
+def list_closed(
+    conn: sqlite3.Connection, before: int, agent_id: int | None, limit: int
+) -> list[Conversation]:
+    """Return conversations closed before a time, newest first, optionally one agent's."""
+    where = "c.status = 'closed' AND c.closed_at < ?"
+    params: list[Any] = [before]
+    if agent_id is not None:
+        where += " AND c.agent_id = ?"
+        params.append(agent_id)
+    return _conversations(conn, where + " ORDER BY c.closed_at DESC LIMIT ?", [*params, limit])
+
+
+def is_participant(conn: sqlite3.Connection, conv_id: str, user_id: int) -> bool:
+    """Tell whether a colleague was invited into a conversation."""
+    row = conn.execute(
+        "SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?", (conv_id, user_id)
+    ).fetchone()
+    return row is not None
+
+
+def add_participant(conn: sqlite3.Connection, conv_id: str, user_id: int, now: int) -> None:
+    """Invite a colleague into a conversation."""
+    conn.execute(
+        "INSERT INTO participants (conversation_id, user_id, joined_at) VALUES (?, ?, ?)",
+        (conv_id, user_id, now),
+    )
+
+
+def remove_participant(conn: sqlite3.Connection, conv_id: str, user_id: int) -> None:
+    """Take a colleague out of a conversation's guests."""
+    conn.execute(
+        "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?", (conv_id, user_id)
+    )
+
+
+def append_message(
+    conn: sqlite3.Connection,
+    conv_id: str,
+    now: int,
+    *,
+    sender_type: str,
+    sender_id: str = "",
+    sender_name: str = "",
+    body: str = "",
+    event: str | None = None,
+    client_msg_id: str | None = None,
+    visibility: str = "public",
+) -> Message:
+    """Give the next sequence number to a new message and store it."""
+    row = conn.execute(
+        "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+        (conv_id,),
+    ).fetchone()
+    assert row is not None, "conversation vanished inside its transaction"
+    message = Message(
+        id="m_" + secrets.token_urlsafe(_MESSAGE_ID_BYTES),
+        conversation_id=conv_id,
+        seq=row[0],
+        client_msg_id=client_msg_id,
+        sender_type=sender_type,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        body=body,
+        event=event,
+        created_at=now,
+        visibility=visibility,
+    )
+    conn.execute(
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 11)})",
+        (
+            message.id,
+            message.conversation_id,
+            message.seq,
+            message.client_msg_id,
+            message.sender_type,
+            message.sender_id,
+            message.sender_name,
+            message.body,
+            message.event,
+            message.created_at,
+            message.visibility,
+        ),
+    )
+    return message
+
+
+def messages_after(
+    conn: sqlite3.Connection, conv_id: str, after_seq: int, limit: int, *, staff: bool
+) -> list[Message]:
+    """Return messages with seq > after_seq, ascending; staff-only ones only for staff."""
+    hidden = "" if staff else " AND visibility = 'public'"
+    rows = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ?{hidden}"
+        " ORDER BY seq LIMIT ?",
+        (conv_id, after_seq, limit),
+    )
+    return [_message(row) for row in rows]
+
+
+def message_by_client_id(
+    conn: sqlite3.Connection, conv_id: str, client_msg_id: str
+) -> Message | None:
+    """Return the message stored under a client's id in a conversation, if any."""
+    row = conn.execute(
+        f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND client_msg_id = ?",
+        (conv_id, client_msg_id),
+    ).fetchone()
+    return None if row is None else _message(row)
+
+
+def set_answered(conn: sqlite3.Connection, conv_id: str, now: int) -> None:
+    """Record the agent's first answer."""
+    conn.execute("UPDATE conversations SET answered_at = ? WHERE id = ?", (now, conv_id))
+
+
+def close(conn: sqlite3.Connection, conv_id: str, now: int, by: str) -> None:
+    """Close a conversation, ending any pending transfer."""
+    conn.execute(
+        "UPDATE conversations SET status = 'closed', closed_at = ?, closed_by = ?,"
+        " transfer_pending = 0, transfer_group_id = NULL WHERE id = ?",
+        (now, by, conv_id),
+    )
+
+
+def assign(
+    conn: sqlite3.Connection, conv_id: str, agent_id: int, now: int, *, answered: bool
+) -> None:
+    """Make an agent the owner of a conversation (a guest who takes it is a guest no more)."""
+    conn.execute(
+        "UPDATE conversations SET status = 'active', agent_id = ?, assigned_at = ?,"
+        " first_assigned_at = coalesce(first_assigned_at, ?), answered_at = ?,"
+        " group_id = coalesce(transfer_group_id, group_id), transfer_group_id = NULL,"
+        " transfer_pending = 0 WHERE id = ?",
+        (agent_id, now, now, now if answered else None, conv_id),
+    )
+    remove_participant(conn, conv_id, agent_id)
+
+
+def request_transfer(
+    conn: sqlite3.Connection, conv_id: str, group_id: int | None, expert: bool, now: int
+) -> None:
+    """Queue a warm transfer in a group; the current agent keeps the chat meanwhile."""
+    conn.execute(
+        "UPDATE conversations SET transfer_pending = 1, transfer_group_id = ?,"
+        " expert = ?, queued_at = ? WHERE id = ?",
+        (group_id, int(expert), now, conv_id),
+    )
+
+
+def cancel_transfer(conn: sqlite3.Connection, conv_id: str) -> None:
+    """Withdraw a warm transfer; an expert request ends with it."""
+    conn.execute(
+        "UPDATE conversations SET transfer_pending = 0, transfer_group_id = NULL,"
+        " expert = 0 WHERE id = ?",
+        (conv_id,),
+    )
+
+
+def queue_figures(conn: sqlite3.Connection, since: int, now: int) -> dict[int, dict[str, int]]:
+    """Return per group: waiting, oldest queued_at, pending transfers, and of the chats
+    created since `since` those offered and those given to an agent within target."""
+    figures: dict[int, dict[str, int]] = {}
+    rows = conn.execute(
+        "SELECT c.group_id, total(c.status = 'waiting') AS waiting,"
+        " min(CASE WHEN c.status = 'waiting' THEN c.queued_at END) AS oldest,"
+        " total(c.created_at > :since"
+        "       AND c.first_assigned_at - c.created_at <= g.target_wait * 1000) AS in_time,"
+        # Chats still waiting inside their target are not yet late or on time.
+        " total(c.created_at > :since AND NOT (c.first_assigned_at IS NULL"
+        "       AND c.status = 'waiting' AND :now - c.created_at <= g.target_wait * 1000))"
+        "   AS offered"
+        " FROM conversations c JOIN groups g ON g.id = c.group_id"
+        " WHERE c.status = 'waiting' OR c.created_at > :since GROUP BY c.group_id",
+        {"since": since, "now": now},
+    )
+    for row in rows:
+        figures[row["group_id"]] = {
+            "waiting": int(row["waiting"]),
+            "oldest": row["oldest"] or 0,
+            "in_time": int(row["in_time"]),
+            "offered": int(row["offered"]),
+            "transfers": 0,
+        }
+    for group_id, count in conn.execute(
+        "SELECT transfer_group_id, count(*) FROM conversations"
+        " WHERE transfer_pending = 1 AND transfer_group_id IS NOT NULL"
+        " GROUP BY transfer_group_id"
+    ):
+        empty = {"waiting": 0, "oldest": 0, "in_time": 0, "offered": 0, "transfers": 0}
+        figures.setdefault(group_id, empty)["transfers"] = count
+    return figures

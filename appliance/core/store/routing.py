@@ -1,3 +1,16 @@
 """Store of the groups, group_members, topics, routes, priority_points tables."""
 
 from __future__ import annotations
+
+import sqlite3
+
+
+def group_exists(conn: sqlite3.Connection, group_id: int) -> bool:
+    """Tell whether a group exists."""
+    return conn.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)).fetchone() is not None
+
+
+def groups_by_name(conn: sqlite3.Connection) -> list[tuple[int, str, int]]:
+    """Return every group as (id, name, target_wait in s), by name."""
+    rows = conn.execute("SELECT id, name, target_wait FROM groups ORDER BY name")
+    return [(row[0], row[1], row[2]) for row in rows]

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from appliance.core import conversation as core
 from appliance.core.validate import INT_MAX
-from appliance.webui.wire import Time
+from appliance.webui.wire import Time, wire_time
 
 
 class Presence(enum.Enum):
@@ -160,14 +161,78 @@ class ConsoleConversation(Conversation):
     transfer_group_id: Annotated[
         int | None, msgspec.Meta(description="the group a pending warm transfer waits in")
     ] = None
-    position: Annotated[
-        Annotated[int, msgspec.Meta(ge=1)] | None,
-        msgspec.Meta(
-            description="scope=waiting lists only: place in its group's queue, in serving "
-            "order; null until the router has placed it"
-        ),
-    ] = None
+    position: (
+        Annotated[
+            Annotated[int, msgspec.Meta(ge=1)] | None,
+            msgspec.Meta(
+                description="scope=waiting lists only: place in its group's queue, in "
+                "serving order; null until the router has placed it"
+            ),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class OneConsoleConversation(msgspec.Struct):
     conversation: ConsoleConversation
+
+
+def message_out(message: core.Message) -> Message:
+    """Return the wire form of a message."""
+    return Message(
+        id=message.id,
+        conversation_id=message.conversation_id,
+        seq=message.seq,
+        sender_type=message.sender_type,  # type: ignore[arg-type]
+        body=message.body,
+        created_at=wire_time(message.created_at),
+        visibility=message.visibility,  # type: ignore[arg-type]
+        client_msg_id=message.client_msg_id,
+        sender_name=message.sender_name,
+        event=message.event,  # type: ignore[arg-type]
+    )
+
+
+def _agent(conv: core.Conversation) -> AgentRef | None:
+    agent = conv.agent
+    return None if agent is None else AgentRef(agent.id, agent.name)
+
+
+def conversation_out(conv: core.Conversation) -> Conversation:
+    """Return what a visitor sees of a conversation."""
+    return Conversation(
+        id=conv.id,
+        status=conv.status,  # type: ignore[arg-type]
+        agent=_agent(conv),
+        created_at=wire_time(conv.created_at),
+        closed_at=wire_time(conv.closed_at),
+        last_seq=conv.last_seq,
+    )
+
+
+def console_conversation_out(
+    conv: core.Conversation, position: int | msgspec.UnsetType | None = msgspec.UNSET
+) -> ConsoleConversation:
+    """Return what the console sees of a conversation; position for waiting lists."""
+    return ConsoleConversation(
+        id=conv.id,
+        status=conv.status,  # type: ignore[arg-type]
+        agent=_agent(conv),
+        created_at=wire_time(conv.created_at),
+        closed_at=wire_time(conv.closed_at),
+        last_seq=conv.last_seq,
+        visitor=ConversationVisitor(conv.visitor_id, conv.visitor_name),
+        page_url=conv.page_url,
+        lang=conv.lang,
+        group=GroupRef(conv.group_id, conv.group_name or "") if conv.group_id else None,
+        topic=conv.topic,
+        region=conv.region,
+        tier=conv.tier,  # type: ignore[arg-type]
+        expert=conv.expert,
+        transfer_pending=conv.transfer_pending,
+        queued_at=wire_time(conv.queued_at),
+        answered_at=wire_time(conv.answered_at),
+        participants=[AgentRef(p.id, p.name) for p in conv.participants],
+        transfer_group_id=conv.transfer_group_id,
+        position=position,
+    )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from appliance.core.validate import INT_MAX
+from appliance.core import accounts
 from appliance.webui.wire import Time
 from appliance.webui.wire.chat import ConsoleConversation, Presence, User
 
@@ -48,9 +48,18 @@ class HistoryQuery(msgspec.Struct):
     """Which page of the history to show."""
 
     before: (
-        Annotated[
-            int,
-            msgspec.Meta(ge=0, le=INT_MAX, description="closed before this time (ms, epoch)"),
-        ]
+        Annotated[Time, msgspec.Meta(description="those closed before this time")]
         | msgspec.UnsetType
     ) = msgspec.UNSET
+
+
+def user_out(user: accounts.User) -> User:
+    """Return the wire form of a console user."""
+    return User(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,  # type: ignore[arg-type]
+        status=Presence(user.status),
+        max_chats=user.max_chats,
+    )

@@ -1,6 +1,7 @@
 """The WebSocket frames, as types: what clients send (decoded and checked by these
-types on every frame) and the chat's frames the box sends. docs/api.md says what each
-does; the OpenAPI document carries these as components."""
+types on every frame) and what the box sends (built as these types and encoded by
+`encode_frame`). docs/api.md says what each does; the OpenAPI document carries these
+as components."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from typing import Annotated, Any
 import msgspec
 
 from appliance.core.validate import INT_MAX
+from appliance.webui.wire.chat import (
+    AgentRef,
+    ConsoleConversation,
+    Conversation,
+    Message,
+    Presence,
+    User,
+)
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=INT_MAX)]
@@ -82,17 +91,82 @@ class UnwatchVisitors(_Frame, tag="unwatch_visitors", frozen=True):
 ClientFrame = Auth | Ping | Join | Leave | Send | Typing | WatchVisitors | UnwatchVisitors
 
 
+class VisitorReady(_Frame, tag="ready", frozen=True):
+    """Visitor socket: the token was accepted."""
+
+    visitor_id: str
+
+
+class ConsoleReady(_Frame, tag="ready", frozen=True):
+    """Console socket: who is signed in, and the box's offset from UTC in minutes."""
+
+    user: User
+    utc_offset: int
+
+
 class Ack(_Frame, tag="ack", frozen=True):
     """A `send` was committed (or had been: a resend)."""
 
     client_msg_id: str
-    message: Any
+    message: Message
 
 
 class MessageFrame(_Frame, tag="message", frozen=True):
     """A message in a joined conversation (replayed or live)."""
 
-    message: Any
+    message: Message
+
+
+class ConversationFrame(_Frame, tag="conversation", frozen=True):
+    """Visitor socket: one of the visitor's conversations changed."""
+
+    conversation: Conversation
+
+
+class ConsoleConversationFrame(_Frame, tag="conversation", frozen=True):
+    """Console socket: a conversation the console shows was opened, moved or closed."""
+
+    conversation: ConsoleConversation
+
+
+class Queue(_Frame, tag="queue", frozen=True):
+    """Visitor socket: the visitor's place in the queue changed."""
+
+    conversation_id: str
+    position: int
+    eta: Annotated[float | None, msgspec.Meta(description="s; null when nobody could take it")]
+    overflow: Annotated[
+        str | None, msgspec.Meta(description="closed, no_agent, long_wait, or null")
+    ]
+
+
+class Left(_Frame, tag="left", frozen=True):
+    """Console socket: the console no longer hears of a conversation."""
+
+    conversation_id: str
+
+
+class Viewers(_Frame, tag="viewers", frozen=True):
+    """Console socket: which colleagues have a conversation open."""
+
+    conversation_id: str
+    viewers: list[AgentRef]
+
+
+class TypingNow(_Frame, tag="typing", frozen=True):
+    """Someone else in a joined conversation started or stopped typing."""
+
+    conversation_id: str
+    sender_type: str
+    sender_name: str
+    active: bool
+    internal: bool
+
+
+class PresenceNow(_Frame, tag="presence", frozen=True):
+    """Console socket: the user's own presence changed."""
+
+    status: Presence
 
 
 class Pong(_Frame, tag="pong", frozen=True):
@@ -109,7 +183,31 @@ class ErrorFrame(_Frame, tag="error", frozen=True):
     retry_after: int | msgspec.UnsetType = msgspec.UNSET
 
 
-ServerFrame = Ack | MessageFrame | Pong | ErrorFrame
+# The frames the box sends; `ready` and `conversation` differ by socket, so they are
+# listed, not a union to decode.
+SERVER_FRAMES: tuple[type[_Frame], ...] = (
+    VisitorReady,
+    ConsoleReady,
+    Ack,
+    MessageFrame,
+    ConversationFrame,
+    ConsoleConversationFrame,
+    Queue,
+    Left,
+    Viewers,
+    TypingNow,
+    PresenceNow,
+    Pong,
+    ErrorFrame,
+)
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode_frame(frame: Any) -> str:
+    """Encode one server frame (compact JSON, UTF-8 kept as is)."""
+    return _encoder.encode(frame).decode()
+
 
 _decoder = msgspec.json.Decoder(ClientFrame)
 
@@ -121,7 +219,7 @@ def decode_frame(data: str) -> ClientFrame:
 
 def frame_schemas() -> dict[str, Any]:
     """Return the frames' schema components for the OpenAPI document."""
-    types = [*ClientFrame.__args__, *ServerFrame.__args__]
+    types = [*ClientFrame.__args__, *SERVER_FRAMES]
     _, components = msgspec.json.schema_components(
         types, ref_template="#/components/schemas/{name}"
     )

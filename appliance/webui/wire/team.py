@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from appliance.core import board
 from appliance.webui.wire import Time
 from appliance.webui.wire.chat import GroupRef, Id, MessageText, Presence, Role, Tier
 
@@ -204,3 +205,36 @@ class Board(msgspec.Struct):
 
 class VisitorTier(msgspec.Struct):
     tier: Tier
+
+
+def agent_status_out(agent: board.AgentNow) -> AgentStatus:
+    """Return the wire form of a colleague now."""
+    return AgentStatus(
+        id=agent.id,
+        display_name=agent.display_name,
+        role=agent.role,  # type: ignore[arg-type]
+        status=Presence(agent.status),
+        tier=agent.tier,  # type: ignore[arg-type]
+        load=agent.load,
+        max_chats=agent.max_chats,
+        missed_today=agent.missed_today,
+        groups=list(agent.groups),
+    )
+
+
+def board_out(now: board.Board) -> Board:
+    """Return the wire form of the supervisor board."""
+    queues = [
+        QueueStats(
+            id=q.id,
+            name=q.name,
+            waiting=q.waiting,
+            transfers=q.transfers,
+            longest_wait=q.longest_wait,
+            target_wait=q.target_wait,
+            service_level=q.service_level,
+            offered=q.offered,
+        )
+        for q in now.queues
+    ]
+    return Board(queues, [agent_status_out(a) for a in now.agents])
