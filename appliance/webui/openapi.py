@@ -7,6 +7,7 @@ the shared error answer and the statuses any operation may give.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import msgspec
@@ -43,9 +44,22 @@ _SECURITY = {
 }
 
 
+_DOCUMENT = web.AppKey("openapi_document", bytes)
+
+
 async def openapi_json(request: web.Request) -> web.Response:
-    """Serve the OpenAPI document."""
-    return web.json_response(build_openapi(), headers={"Access-Control-Allow-Origin": "*"})
+    """Serve the OpenAPI document (built once, at start)."""
+    return web.Response(
+        body=request.app[_DOCUMENT],
+        content_type="application/json",
+        headers={"Access-Control-Allow-Origin": "*"},
+    )
+
+
+async def _prepare(app: web.Application) -> None:
+    # Building it takes ~0.2 s of Python: done once, off the event loop, so neither the
+    # start nor a request stalls the chats in progress.
+    app[_DOCUMENT] = await asyncio.to_thread(lambda: msgspec.json.encode(build_openapi()))
 
 
 CONTRACT = Contract(
@@ -101,5 +115,6 @@ def build_openapi() -> dict[str, Any]:
 
 
 def add_routes(app: web.Application) -> None:
-    """Register this document's route."""
+    """Register this document's route, and build the document at start."""
     CONTRACT.install(app)
+    app.on_startup.append(_prepare)
