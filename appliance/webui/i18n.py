@@ -18,7 +18,8 @@ from typing import Self
 
 from aiohttp import web
 
-LANGS = ("zh-CN", "en")  # the first is the reference: every other must have its keys
+from appliance.settings import LANGS as LANGS  # the pages' and scripts' one list
+
 LANG_COOKIE = "callbox_lang"
 SECTIONS = ("pages", "console", "widget")
 
@@ -105,6 +106,10 @@ class Catalog:
             return text.format(**values) if values else text
 
         return t
+
+    def names(self) -> list[tuple[str, str]]:
+        """Return every language with its name in itself, for the language switch."""
+        return [(lang, self.texts[lang]["pages"]["language_name"]) for lang in LANGS]
 
     def script(self, section: str) -> bytes:
         """Return one section in every language as a JS object literal (JSON, UTF-8)."""

@@ -31,9 +31,11 @@ def render(
     """Render a page with language, translator, user and CSRF token in its context."""
     session: Session | None = request.get(SESSION)
     lang = page_lang(request)
+    catalog = request.config_dict[CATALOG]
     base: dict[str, Any] = {
         "lang": lang,
-        "t": request.config_dict[CATALOG].translator(lang),
+        "languages": catalog.names(),
+        "t": catalog.translator(lang),
         "static_url": request.config_dict[ASSETS].url,
         "user": session.user.public() if session else None,
         "csrf_token": session.csrf_token if session else "",
