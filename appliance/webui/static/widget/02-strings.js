@@ -1,10 +1,8 @@
 // ---- strings: the UI catalog, one per language ----------------------------------------
-// The "widget" section of appliance/webui/locales/<lang>.json in every language, filled
-// in by the server when it joins the parts at start (assets.widget_script).
+// The "widget" section of locales/<lang>.json, filled in at start (assets.widget_script).
 const CATALOG = /*@catalog*/{};
 
-// The page's data-lang, else the browser's language: the catalog whose primary subtag
-// starts it, else the first, zh-CN (so "en-GB" is English, "zh-TW" and "fr" Chinese).
+// data-lang, else the browser's: that language, else one its primary subtag starts, else zh-CN.
 const LANG = (() => {
   const want = (script.getAttribute("data-lang") || navigator.language || "").toLowerCase();
   const langs = Object.keys(CATALOG);
