@@ -11,6 +11,9 @@ from typing import Any
 DEFAULT_DATA_DIR = "./callbox-data"
 CONFIG_FILE = "callbox.toml"
 _ENV_PREFIX = "CALLBOX_"
+# The UI's languages, each with a catalog in appliance/webui/locales/<lang>.json; the
+# first is the reference the others are checked against, and the scripts' fallback.
+LANGS = ("zh-CN", "en")
 
 
 class SettingsError(ValueError):
@@ -109,8 +112,8 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     if unknown:
         raise SettingsError(f"{config}: unknown settings {sorted(unknown)}")
     settings = replace(base, **values)
-    if settings.lang not in {"zh-CN", "en"}:
-        raise SettingsError("setting 'lang' must be 'zh-CN' or 'en'")
+    if settings.lang not in LANGS:
+        raise SettingsError(f"setting 'lang' must be one of {', '.join(LANGS)}")
     if not 0 <= settings.port < 65536:
         raise SettingsError("setting 'port' must be between 0 (any free port) and 65535")
     return settings

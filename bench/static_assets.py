@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
 from appliance.webui import assets, visitor_views
+from appliance.webui.i18n import Catalog
 from appliance.webui.keys import WIDGET
 
 _REQUESTS = 1000  # per timed repeat
@@ -82,12 +83,13 @@ async def main(rev: str) -> None:
     """Print the widget's sizes before and after, and the CPU per request of each way."""
     old = _old_widget(rev)
     app = web.Application()
-    app[WIDGET] = visitor_views.load_widget()
+    catalog = Catalog.load()
+    app[WIDGET] = visitor_views.load_widget(catalog)
     new = app[WIDGET]
     assert new.gzipped is not None
     print(f"widget before ({rev}): raw {len(old):,} B, gzip -9 {len(gzip.compress(old, 9)):,} B")
     print(f"widget after: raw {len(new.body):,} B, gzip -9 {len(new.gzipped):,} B (served)")
-    files = assets.Assets.load().files
+    files = assets.Assets.load(catalog).files
     raw = sum(len(files[n].body) for n in _CONSOLE)
     packed = sum(len(files[n].gzipped or files[n].body) for n in _CONSOLE)
     print(f"console page JS+CSS ({len(_CONSOLE)} files): raw {raw:,} B, gzip {packed:,} B")

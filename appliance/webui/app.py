@@ -33,6 +33,7 @@ from appliance.webui import (
 )
 from appliance.webui.access import access
 from appliance.webui.hub import Hub
+from appliance.webui.i18n import CATALOG, Catalog
 from appliance.webui.inputs import clean_input
 from appliance.webui.keys import (
     BOX,
@@ -135,7 +136,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     setup_token: list[str | None] = [None]
     app[SETUP_TOKEN] = setup_token
-    app[WIDGET] = visitor_views.load_widget()
+    app[CATALOG] = Catalog.load()
+    app[WIDGET] = visitor_views.load_widget(app[CATALOG])
     app[RELAY_PEERS] = RelayPeers()
     staff_network: list[ipaddress.IPv4Network | None] = [None]
     app[STAFF_NETWORK] = staff_network

@@ -13,6 +13,8 @@ from typing import Self
 
 from aiohttp import web
 
+from appliance.webui.i18n import CATALOG, Catalog, fill
+
 _GZIP_LEVEL = 9  # compressed once per start, so the smallest output is worth the CPU
 _GZIP_WORTH = 0.9  # keep the gzip form only below this share of the plain size
 _IMMUTABLE = "public, max-age=31536000, immutable"  # s: a versioned URL never changes content
@@ -37,6 +39,9 @@ WIDGET_HEAD = (
     b' Source and comments are in those files. */\n(() => {\n"use strict";\n\n'
 )
 WIDGET_TAIL = b"})();\n"
+WIDGET_STRINGS = "02-strings.js"  # the part that holds the widget's catalog
+# Scripts whose catalog section is filled in at start, so it is part of their hash.
+CATALOG_FILLS = {"console-i18n.js": "console", f"{WIDGET_PARTS}/{WIDGET_STRINGS}": "widget"}
 
 
 def _static_dir() -> Traversable:
@@ -129,13 +134,15 @@ class Assets:
     build: str
 
     @classmethod
-    def load(cls, static: Traversable | None = None) -> Self:
-        """Read and compress every static file once."""
+    def load(cls, catalog: Catalog, static: Traversable | None = None) -> Self:
+        """Read every static file once, fill in the catalogs, and compress."""
         raw = dict(sorted(_walk(static or _static_dir())))
         files: dict[str, Asset] = {}
         build = hashlib.sha256()
         for name, entry in raw.items():
             body = entry.read_bytes()
+            if name in CATALOG_FILLS:
+                body = fill(body, catalog.script(CATALOG_FILLS[name]))
             files[name] = Asset.of(body, _type_of(name))
             build.update(b"%d:%s\0%s" % (len(name), name.encode(), files[name].etag.encode()))
         return cls(files, build.hexdigest()[:_BUILD_DIGITS])
@@ -149,11 +156,14 @@ class Assets:
 ASSETS = web.AppKey("assets", Assets)
 
 
-def widget_script(static: Traversable | None = None) -> bytes:
+def widget_script(catalog: Catalog, static: Traversable | None = None) -> bytes:
     """Join the widget's parts, in file-name order, into the one script that is served."""
     folder = (static or _static_dir()) / WIDGET_PARTS
     parts = sorted((p for p in folder.iterdir() if p.name.endswith(".js")), key=lambda p: p.name)
-    return WIDGET_HEAD + b"\n".join(p.read_bytes() for p in parts) + WIDGET_TAIL
+    bodies = [p.read_bytes() for p in parts]
+    strings = [p.name for p in parts].index(WIDGET_STRINGS)
+    bodies[strings] = fill(bodies[strings], catalog.script("widget"))
+    return WIDGET_HEAD + b"\n".join(bodies) + WIDGET_TAIL
 
 
 async def static_file(request: web.Request) -> web.Response:
@@ -175,5 +185,5 @@ async def static_file(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     """Load the static files and route /static/ to them (GET and HEAD)."""
-    app[ASSETS] = Assets.load()
+    app[ASSETS] = Assets.load(app[CATALOG])
     app.router.add_get("/static/{path:.+}", static_file)

@@ -11,10 +11,10 @@ from yarl import URL
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.contract import Contract, Handler, Operation
-from appliance.webui.i18n import LANG_COOKIE, LANGS, translator
+from appliance.webui.i18n import LANG_COOKIE, LANGS
 from appliance.webui.inputs import read_form
 from appliance.webui.keys import BOX, SESSION, SETUP_TOKEN
-from appliance.webui.pages import page_lang, render
+from appliance.webui.pages import page_text, render
 from appliance.webui.security import SESSION_COOKIE, set_session_cookie
 from appliance.webui.wire import account
 
@@ -69,7 +69,7 @@ async def login(request: web.Request) -> web.Response:
     form = await read_form(request)
     username = str(form.get("username", ""))[:128]
     password = str(form.get("password", ""))[:1024]
-    t = translator(page_lang(request))
+    t = page_text(request)
     accounts = request.app[BOX].accounts
     try:
         user = await accounts.authenticate(username, password, request.remote or "")
@@ -116,7 +116,7 @@ async def setup_page(request: web.Request) -> web.Response:
     """Show the first-boot form, reachable once through the printed link."""
     token = request.query.get("token", "")
     if not _setup_token_ok(request, token) or await request.app[BOX].accounts.has_admin():
-        t = translator(page_lang(request))
+        t = page_text(request)
         return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
     return render(request, "setup.html", {"token": token})
 
@@ -126,7 +126,7 @@ async def setup(request: web.Request) -> web.Response:
     form = await read_form(request)
     token = form.get("token")
     accounts = request.app[BOX].accounts
-    t = translator(page_lang(request))
+    t = page_text(request)
     if not _setup_token_ok(request, token) or await accounts.has_admin():
         return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
     password = str(form.get("password", ""))

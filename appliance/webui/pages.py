@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp_jinja2
@@ -9,7 +10,7 @@ from aiohttp import web
 
 from appliance.core.accounts import Session
 from appliance.webui.assets import ASSETS
-from appliance.webui.i18n import LANG_COOKIE, pick_lang, translator
+from appliance.webui.i18n import CATALOG, LANG_COOKIE, pick_lang
 from appliance.webui.keys import SESSION, SETTINGS
 from appliance.webui.security import csrf_cookie_token
 
@@ -19,15 +20,22 @@ def page_lang(request: web.Request) -> str:
     return pick_lang(request.cookies.get(LANG_COOKIE), request.app[SETTINGS].lang)
 
 
+def page_text(request: web.Request) -> Callable[..., str]:
+    """Return t(key, **values) for the pages in this request's language."""
+    return request.config_dict[CATALOG].translator(page_lang(request))
+
+
 def render(
     request: web.Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200
 ) -> web.Response:
     """Render a page with language, translator, user and CSRF token in its context."""
     session: Session | None = request.get(SESSION)
     lang = page_lang(request)
+    catalog = request.config_dict[CATALOG]
     base: dict[str, Any] = {
         "lang": lang,
-        "t": translator(lang),
+        "languages": catalog.names(),
+        "t": catalog.translator(lang),
         "static_url": request.config_dict[ASSETS].url,
         "user": session.user.public() if session else None,
         "csrf_token": session.csrf_token if session else "",

@@ -12,6 +12,7 @@ from appliance.core.validate import INT_MAX
 from appliance.core.workitems import validate as validate_work_item
 from appliance.webui.assets import Asset, widget_script
 from appliance.webui.contract import Contract, Operation, read_body, reply
+from appliance.webui.i18n import Catalog
 from appliance.webui.inputs import query_int
 from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.wire import chat, team, visitor
@@ -45,9 +46,9 @@ def _conversation(conv: Conversation, status: int = 200) -> web.Response:
     return reply(chat.OneConversation(conversation_out(conv)), status)
 
 
-def load_widget() -> Asset:
+def load_widget(catalog: Catalog) -> Asset:
     """Join the widget script from its parts once; keep it with its gzip form and ETags."""
-    return Asset.of(widget_script(), "text/javascript; charset=utf-8")
+    return Asset.of(widget_script(catalog), "text/javascript; charset=utf-8")
 
 
 async def widget_js(request: web.Request) -> web.Response:

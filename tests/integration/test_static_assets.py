@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 
 from appliance.webui import assets
+from appliance.webui.i18n import Catalog, fill
 from tests.conftest import Running
 
 _STATIC = Path(str(resources.files("appliance.webui") / "static"))
@@ -139,7 +140,13 @@ async def test_head_answers_headers_only(running, raw_http):
 async def test_widget_is_its_parts_joined_in_one_closure(running, raw_http, tmp_path):
     parts = sorted((_STATIC / "widget").glob("*.js"))
     assert len(parts) > 5
-    expected = assets.WIDGET_HEAD + b"\n".join(p.read_bytes() for p in parts) + assets.WIDGET_TAIL
+    # The strings part, as served, holds the widget's catalog where its source marks it.
+    strings = Catalog.load().script("widget")
+    bodies = [
+        fill(p.read_bytes(), strings) if p.name == "02-strings.js" else p.read_bytes()
+        for p in parts
+    ]
+    expected = assets.WIDGET_HEAD + b"\n".join(bodies) + assets.WIDGET_TAIL
     async with raw_http.get(running.url("/widget.js"), headers=_PLAIN) as r:
         assert r.status == 200
         served = await r.read()

@@ -12,7 +12,6 @@
 
   const L = root.dataset; // translated strings rendered by the server (data-l-*)
   const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
-  const SEP = document.documentElement.lang === "en" ? ", " : "、";
   const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
   const ui = {
     queues: $("queues"),
@@ -96,7 +95,7 @@
       field(tr, "load").classList.toggle("full", a.status === "online" && a.load >= a.max_chats);
       field(tr, "missed").textContent = String(a.missed_today);
       field(tr, "missed").classList.toggle("late", a.missed_today > 0);
-      field(tr, "groups").textContent = a.groups.map((id) => names.get(id) || `#${id}`).join(SEP);
+      field(tr, "groups").textContent = a.groups.map((id) => names.get(id) || `#${id}`).join(L.lSep);
       return tr;
     });
     ui.agents.replaceChildren(...rows);

@@ -15,7 +15,6 @@ import { api } from "./console-base.js";
   const L = root.dataset; // translated strings rendered by the server (data-l-*)
   const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
   const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
-  const SEP = document.documentElement.lang === "en" ? ", " : "、";
   const state = { groups: [], agents: [], topics: [], routes: [], priority: null };
 
   // ---- Small helpers -------------------------------------------------------
@@ -136,7 +135,7 @@ import { api } from "./console-base.js";
         optionText(f.strategy, g.strategy),
         `${g.target_wait} s`,
         hoursText(g),
-        g.members.map((id) => byId.get(id) || `#${id}`).join(SEP),
+        g.members.map((id) => byId.get(id) || `#${id}`).join(L.lSep),
       ].map((text) => {
         const td = document.createElement("td");
         td.textContent = text;

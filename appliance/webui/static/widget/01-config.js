@@ -37,10 +37,6 @@ const script = document.currentScript || document.querySelector('script[src*="wi
 if (!script || document.querySelector("callbox-widget")) return; // pasted twice: one widget
 const BASE = new URL(script.src, location.href).origin;
 const WS_URL = BASE.replace(/^http/, "ws") + "/api/visitor/ws";
-const dataLang = script.getAttribute("data-lang");
-const LANG = dataLang
-  ? /^en/i.test(dataLang) ? "en" : "zh-CN"
-  : /^en/i.test(navigator.language || "") ? "en" : "zh-CN";
 const SHADOW_MODE = script.getAttribute("data-shadow") === "open" ? "open" : "closed";
 const SITE = script.getAttribute("data-site") || "default";
 const TRACK = script.getAttribute("data-track") !== "off";

@@ -1,82 +1,14 @@
 // ---- strings: the UI catalog, one per language ----------------------------------------
-const CATALOG = {
-  "zh-CN": {
-    title: "在线客服", open: "打开在线客服", minimize: "收起", send: "发送",
-    placeholder: "输入消息，Enter 发送", endChat: "结束对话", endConfirm: "确认结束？",
-    newChat: "开始新对话", typing: "客服正在输入…", idle: "您好，有什么可以帮您？",
-    connecting: "正在连接…", reconnecting: "网络中断，正在重新连接…",
-    waiting: "正在排队，请稍候…", active: "客服 {name} 正在为您服务", closed: "对话已结束",
-    assigned: "客服 {name} 已接入", closedEvent: "对话已结束", sending: "发送中…",
-    failed: "未发送", tooLarge: "消息过长（最多 4096 字节）", rateLimited: "发送太频繁，请稍后再试",
-    storageFull: "客服系统暂时无法保存消息，稍后将自动重发",
-    offline: "暂时无法连接客服，请稍后再试", unread: "{n} 条未读消息",
-    // system events
-    evTransferred: "{name} 已加入对话，为您继续服务", evTransferRequested: "{name} 正在为您邀请同事",
-    evJoined: "{name} 加入了对话", evLeft: "{name} 离开了对话",
-    // pre-chat
-    nameLabel: "您的称呼（选填）", topicLabel: "咨询类型", topicPick: "请选择（选填）",
-    contactLabel: "手机或邮箱（选填）",
-    // invitation
-    invLabel: "在线客服邀请", invTeam: "在线客服",
-    invAccept: "接受", invDecline: "不用了",
-    // queue place
-    queueNext: "下一位就是您", queueAheadOne: "您前面还有 1 位", queueAhead: "您前面还有 {n} 位",
-    etaUnderMinute: "预计等待不到 1 分钟", etaMinute: "预计等待约 1 分钟",
-    etaMinutes: "预计等待约 {m} 分钟", sep: "，",
-    // overflow: leave a message or ask for a call back
-    ofClosed: "现在不是客服工作时间，暂时无法接入在线客服。",
-    ofNoAgent: "暂时没有客服可以接待您。",
-    ofLongWait: "目前咨询人数较多，等待时间可能较长。",
-    ofOffer: "您可以给我们留言，或留下电话，我们会给您回电。",
-    ofOfferWait: "您也可以继续排队等候。",
-    leaveMessage: "留言", askCallback: "请求回电", keepWaiting: "继续等待",
-    wiName: "您的称呼", wiContactAny: "电话或邮箱（选填）", wiPhone: "电话号码",
-    wiTime: "方便接听的时间（选填）", wiTimeHint: "例如：明天下午 2 点以后", wiBody: "留言内容",
-    wiSendMessage: "提交留言", wiSendCallback: "提交回电请求", wiBack: "返回", wiSending: "提交中…",
-    wiErrPhone: "请填写有效的电话号码", wiErrBody: "请填写留言内容",
-    wiErrContact: "请填写有效的电话号码或邮箱地址", wiErrFailed: "提交未成功，请稍后再试",
-    doneMessage: "留言已收到，我们会尽快回复您。", doneCallback: "回电请求已收到，我们会尽快致电 {phone}。",
-  },
-  en: {
-    title: "Chat with us", open: "Open chat", minimize: "Minimize", send: "Send",
-    placeholder: "Type a message, Enter to send", endChat: "End chat", endConfirm: "End chat?",
-    newChat: "Start a new chat", typing: "Agent is typing…", idle: "Hi! How can we help?",
-    connecting: "Connecting…", reconnecting: "Connection lost, reconnecting…",
-    waiting: "Waiting in queue for an agent…", active: "Connected with {name}",
-    closed: "This chat has ended", assigned: "{name} joined the chat",
-    closedEvent: "The chat has ended", sending: "Sending…", failed: "Not sent",
-    tooLarge: "Message too long (max 4096 bytes)",
-    rateLimited: "You are sending too fast, please try again shortly",
-    storageFull: "The service cannot store messages right now; we will resend shortly",
-    offline: "Can't reach the chat service right now, please try again later",
-    unread: "{n} unread messages",
-    evTransferred: "{name} joined to help you", evTransferRequested: "{name} is bringing in a colleague",
-    evJoined: "{name} joined the chat", evLeft: "{name} left the chat",
-    nameLabel: "Your name (optional)", topicLabel: "Topic", topicPick: "Choose (optional)",
-    contactLabel: "Phone or e-mail (optional)",
-    invLabel: "Chat invitation", invTeam: "Customer service",
-    invAccept: "Accept", invDecline: "No thanks",
-    queueNext: "You are next in line", queueAheadOne: "1 person ahead of you",
-    queueAhead: "{n} people ahead of you", etaUnderMinute: "estimated wait under a minute",
-    etaMinute: "estimated wait about 1 minute", etaMinutes: "estimated wait about {m} minutes",
-    sep: ", ",
-    ofClosed: "We are outside our opening hours, so no agent can chat right now.",
-    ofNoAgent: "No agent is available right now.",
-    ofLongWait: "Many people are waiting, so this may take a while.",
-    ofOffer: "You can leave us a message, or leave your phone number and we will call you back.",
-    ofOfferWait: " Or keep waiting for an agent.",
-    leaveMessage: "Leave a message", askCallback: "Ask for a call back", keepWaiting: "Keep waiting",
-    wiName: "Your name", wiContactAny: "Phone or e-mail (optional)", wiPhone: "Phone number",
-    wiTime: "Best time to call (optional)", wiTimeHint: "e.g. tomorrow after 2 pm",
-    wiBody: "Your message", wiSendMessage: "Send message", wiSendCallback: "Request call back",
-    wiBack: "Back", wiSending: "Sending…", wiErrPhone: "Please enter a valid phone number",
-    wiErrBody: "Please write your message",
-    wiErrContact: "Please enter a valid phone number or e-mail address",
-    wiErrFailed: "Could not send this, please try again shortly",
-    doneMessage: "Thank you, we received your message and will reply soon.",
-    doneCallback: "Thank you, we will call you back at {phone} soon.",
-  },
-};
+// The "widget" section of locales/<lang>.json, filled in at start (assets.widget_script).
+const CATALOG = /*@catalog*/{};
+
+// data-lang, else the browser's: that language, else one its primary subtag starts, else zh-CN.
+const LANG = (() => {
+  const want = (script.getAttribute("data-lang") || navigator.language || "").toLowerCase();
+  const langs = Object.keys(CATALOG);
+  return langs.find((l) => l.toLowerCase() === want) ||
+    langs.find((l) => want.startsWith(l.split("-")[0].toLowerCase())) || langs[0];
+})();
 
 /** Look up a UI string; {vars} are filled in, and the result is only ever used as text. */
 function t(key, vars) {
