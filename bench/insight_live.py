@@ -25,6 +25,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
 from appliance.core import useragent  # noqa: E402
+from appliance.core.actors import Visitor  # noqa: E402
 from appliance.core.box import Box  # noqa: E402
 from appliance.core.db import Database  # noqa: E402
 from appliance.core.events import EventBus  # noqa: E402
@@ -292,12 +293,11 @@ async def page_view_in_process(
         async def view(vid: str, p: Profile, url: str, referrer: str) -> None:
             async with gate:
                 await box.insight.page_view(
-                    vid,
+                    Visitor(vid, p.address or "127.0.0.1"),
                     url=url,
                     title="t",
                     referrer=referrer,
                     site="default",
-                    ip=p.address or "127.0.0.1",
                     user_agent=p.user_agent,
                 )
 

@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from appliance.core.actors import Visitor
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, NotFound, StorageFull
@@ -212,28 +213,29 @@ class Insight:
 
     # -- tracking -------------------------------------------------------------
 
-    def tracked(self, dnt: bool) -> bool:
-        """Tell whether a request may be tracked (Do-Not-Track honoured when the admin says)."""
-        return not (dnt and self._privacy.honour_dnt)
+    def tracks(self, visitor: Visitor) -> bool:
+        """Tell whether a visitor may be tracked: Do-Not-Track or Global Privacy Control
+        stop it when the admin says so."""
+        return not (visitor.dnt and self._privacy.honour_dnt)
 
     async def page_view(
         self,
-        visitor_id: str,
+        visitor: Visitor,
         *,
         url: Any,
         title: Any,
         referrer: Any,
         site: str,
-        ip: str,
         user_agent: str,
-        dnt: bool = False,
     ) -> dict[str, int] | None:
-        """Record a page view (starting a visit when needed); None when not tracked."""
+        """Record a page view (starting a visit when needed); None when not tracked, and
+        then the visitor leaves the live list too."""
+        visitor_id, ip = visitor.id, visitor.address
         address = page_url(url)
         page_title = _text(title, _TITLE_MAX, "title", cut=True)
         referrer_url = _text(referrer, _URL_MAX, "referrer", cut=True)
         site_key = _text(site, _SITE_MAX, "site") or "default"
-        if not self.tracked(dnt):
+        if not self.tracks(visitor):
             self.forget(visitor_id)
             return None
         if not self._sites.known(site_key):
@@ -347,12 +349,16 @@ class Insight:
         self._place(current)
         self.live.put(current)
 
-    async def dwell(self, visitor_id: str, view_id: Any, dwell_ms: Any) -> None:
-        """Record how long a page was visible (the largest report wins, bounded by wall time)."""
+    async def dwell(self, visitor: Visitor, view_id: Any, dwell_ms: Any) -> None:
+        """Record how long a page was visible (the largest report wins, bounded by wall
+        time); nothing when the visitor is not tracked."""
         if isinstance(dwell_ms, bool) or not isinstance(dwell_ms, int) or dwell_ms < 0:
             raise InvalidInput("dwell_ms must be a non-negative integer")
         if isinstance(view_id, bool) or not isinstance(view_id, int):
             raise InvalidInput("page view id must be an integer")
+        if not self.tracks(visitor):
+            return
+        visitor_id = visitor.id
         now = now_ms()
         reported = min(dwell_ms, _DWELL_MAX)
 
@@ -367,9 +373,9 @@ class Insight:
             return int(row[0])
 
         stored = await self._db.write(job)
-        visitor = self.live.get(visitor_id)
-        if visitor is not None:
-            for step in reversed(visitor.trail):
+        live = self.live.get(visitor_id)
+        if live is not None:
+            for step in reversed(live.trail):
                 if step.id == view_id:
                     step.dwell_ms = stored
                     self.live.touch()

@@ -9,6 +9,7 @@ import msgspec
 from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
+from appliance.core.actors import Visitor
 from appliance.core.errors import InvalidInput
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.webui.contract import Contract, Operation, convert, read_body, read_query, reply
@@ -22,9 +23,11 @@ from appliance.webui.wire import insight as wire
 _BEACON_MAX = 1024  # bytes of a dwell beacon
 
 
-def do_not_track(request: web.Request) -> bool:
-    """Tell whether the browser asked not to be tracked (DNT or Global Privacy Control)."""
-    return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
+def tracking_actor(request: web.Request, vid: str) -> Visitor:
+    """Return the visitor as the insight use cases take them: whether they may be
+    tracked (the DNT or Global Privacy Control header) is decided in core."""
+    dnt = request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
+    return Visitor(vid, client_address(request), dnt=dnt)
 
 
 async def scope_of(request: web.Request, session: Session) -> Scope:
@@ -42,19 +45,15 @@ async def scope_of(request: web.Request, session: Session) -> Scope:
 async def record_page_view(request: web.Request) -> web.Response:
     """Record a page view of the visitor (a visit starts after 30 quiet minutes)."""
     box = request.app[BOX]
-    vid = visitor_id(request)
+    actor = tracking_actor(request, visitor_id(request))
     view = await read_body(request, wire.PageView)
-    if not box.insight.tracked(do_not_track(request)):
-        box.insight.forget(vid)
-        return reply({"tracked": False})
-    box.limits.page_view(vid, client_address(request))
+    box.limits.page_view(actor.id, actor.address)
     recorded = await box.insight.page_view(
-        vid,
+        actor,
         url=view.url,
         title=view.title,
         referrer=view.referrer,
         site=view.site or "default",
-        ip=client_address(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
     if recorded is None:
@@ -78,7 +77,9 @@ async def record_dwell(request: web.Request) -> web.Response:
         raise web.HTTPUnauthorized(reason="a valid visitor token is required")
     report = convert(data, wire.DwellReport)
     box.limits.beacon(vid, client_address(request))
-    await box.insight.dwell(vid, int_path(request, "view_id"), report.dwell_ms)
+    await box.insight.dwell(
+        tracking_actor(request, vid), int_path(request, "view_id"), report.dwell_ms
+    )
     return web.Response(status=204)
 
 

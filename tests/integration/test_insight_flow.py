@@ -77,16 +77,27 @@ async def test_page_views_and_beacons(running: Running, make_visitor: MakeVisito
 
 async def test_do_not_track(running: Running, make_visitor: MakeVisitor) -> None:
     visitor = await make_visitor()
-    status, data = await page_view(visitor, headers={"Sec-GPC": "1"})
+    status, data = await page_view(visitor, headers={"DNT": "1"})
     assert status == 201  # the admin has not turned it on: tracked
+    view_id = data["page_view"]["id"]
     await running.box.box_settings.update({"honour_dnt": True})
     for header in ({"DNT": "1"}, {"Sec-GPC": "1"}):
         other = await make_visitor()
         status, data = await page_view(other, headers=header)
         assert (status, data) == (200, {"tracked": False})
         assert running.box.insight.live.get(other.visitor_id) is None
-    count = await running.box.db.fetchone("SELECT count(*) FROM page_views")
-    assert count[0] == 1
+    # A beacon that asks not to be tracked is answered and stores nothing.
+    async with visitor.http.post(
+        running.url(f"/api/visitor/pageviews/{view_id}/dwell"),
+        data=json.dumps({"token": visitor.token, "dwell_ms": 1500}),
+        headers={"DNT": "1"},
+    ) as r:
+        assert r.status == 204
+    count = await running.box.db.fetchone("SELECT count(*), max(dwell_ms) FROM page_views")
+    assert tuple(count) == (1, 0)
+    await running.box.box_settings.update({"honour_dnt": False})
+    status, data = await page_view(visitor, headers={"DNT": "1"})
+    assert status == 201 and data["tracked"] is True  # turned off again: tracked
 
 
 async def test_live_list_reaches_watching_consoles_in_scope(

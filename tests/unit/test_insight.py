@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from appliance.core.actors import Visitor
 from appliance.core.box import Box
 from appliance.core.customers import sign
 from appliance.core.errors import (
@@ -43,17 +44,24 @@ async def tracked(box: Box) -> Box:
     return box
 
 
-async def view(box: Box, vid: str, url: str = "https://shop.example/", **extra: Any) -> Any:
+async def view(
+    box: Box,
+    vid: str,
+    url: str = "https://shop.example/",
+    *,
+    ip: str = BEIJING,
+    dnt: bool = False,
+    **extra: Any,
+) -> Any:
     fields: dict[str, Any] = {
         "url": url,
         "title": "Shop",
         "referrer": "",
         "site": "default",
-        "ip": BEIJING,
         "user_agent": UA,
     }
     fields.update(extra)
-    return await box.insight.page_view(vid, **fields)
+    return await box.insight.page_view(Visitor(vid, ip, dnt=dnt), **fields)
 
 
 async def new_visitor(box: Box) -> str:
@@ -120,27 +128,31 @@ async def test_dwell_keeps_the_largest_report_bounded_by_wall_time(tracked: Box)
     await tracked.db.write(
         lambda c: c.execute("UPDATE page_views SET started_at = started_at - 20000")
     )
-    await tracked.insight.dwell(vid, page["id"], 5000)
-    await tracked.insight.dwell(vid, page["id"], 3000)  # a late, smaller beacon
+    await tracked.insight.dwell(Visitor(vid), page["id"], 5000)
+    await tracked.insight.dwell(Visitor(vid), page["id"], 3000)  # a late, smaller beacon
     row = await tracked.db.fetchone("SELECT dwell_ms FROM page_views")
     assert row[0] == 5000
-    await tracked.insight.dwell(vid, page["id"], 10**9)  # more than the page has existed
+    await tracked.insight.dwell(Visitor(vid), page["id"], 10**9)  # more than the page has existed
     row = await tracked.db.fetchone("SELECT dwell_ms FROM page_views")
     assert 20000 <= row[0] < 25000
     with pytest.raises(NotFound):
-        await tracked.insight.dwell(other, page["id"], 1000)
+        await tracked.insight.dwell(Visitor(other), page["id"], 1000)
     with pytest.raises(InvalidInput):
-        await tracked.insight.dwell(vid, page["id"], -1)
+        await tracked.insight.dwell(Visitor(vid), page["id"], -1)
 
 
 async def test_do_not_track_is_honoured_only_when_the_admin_says(tracked: Box) -> None:
-    vid = await new_visitor(tracked)
-    assert tracked.insight.tracked(dnt=True)
+    vid, shy = await new_visitor(tracked), await new_visitor(tracked)
+    page = await view(tracked, shy, dnt=True)  # the admin has not turned it on: tracked
+    assert page is not None and tracked.insight.live.get(shy) is not None
     await tracked.box_settings.update({"honour_dnt": True})
-    assert not tracked.insight.tracked(dnt=True)
-    assert await view(tracked, vid, dnt=True) is None
-    assert tracked.insight.live.get(vid) is None
-    assert (await tracked.db.fetchone("SELECT count(*) FROM page_views"))[0] == 0
+    assert not tracked.insight.tracks(Visitor(shy, dnt=True))
+    assert tracked.insight.tracks(Visitor(shy))
+    assert await view(tracked, shy, dnt=True) is None
+    assert tracked.insight.live.get(shy) is None  # and they leave the live list
+    await tracked.insight.dwell(Visitor(shy, dnt=True), page["id"], 5000)
+    count = await tracked.db.fetchone("SELECT count(*), max(dwell_ms) FROM page_views")
+    assert tuple(count) == (1, 0)  # neither the page view nor the dwell was stored
     assert await view(tracked, vid) is not None  # no DNT header: tracked
 
 
@@ -235,12 +247,11 @@ async def test_signed_identity_links_visitors_across_devices(tracked: Box) -> No
         laptop, {"customer_id": "u-42", "ts": ts2, "sig": sign(secret, "u-42", ts2)}
     )
     await tracked.insight.page_view(
-        laptop,
+        Visitor(laptop, SHANGHAI),
         url="https://shop.example/",
         title="",
         referrer="",
         site="default",
-        ip=SHANGHAI,
         user_agent="",
     )
     profile = await tracked.customers.profile(customer["id"])
