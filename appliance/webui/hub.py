@@ -14,6 +14,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from appliance.core.box import Box
@@ -30,6 +31,8 @@ from appliance.core.events import (
 )
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.routing import Place
+from appliance.core.visitor_records import Invitation
+from appliance.webui.wire import insight as insight_wire
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -302,8 +305,9 @@ class Hub:
             key = (conn.scope, filt, offset, limit)
             frame = frames.get(key)
             if frame is None:
-                total, rows = live.query(conn.scope, filt, offset, limit)
-                frame = frames[key] = encode(
+                total, page = live.query(conn.scope, filt, offset, limit)
+                rows = [insight_wire.live_visitor_out(v) for v in page]
+                frame = frames[key] = msgspec.json.encode(
                     {
                         "type": "visitors",
                         "total": total,
@@ -311,7 +315,7 @@ class Hub:
                         "limit": limit,
                         "visitors": rows,
                     }
-                )
+                ).decode()
             if frame != conn.watch_sent:
                 conn.watch_sent = frame
                 conn.send(frame)
@@ -400,22 +404,24 @@ class Hub:
             if conn.kind == "agent" and not console_may_see(conv, int(conn.principal), conn.groups):
                 self.leave(conn, conv["id"])
 
-    def _invitation(self, invitation: dict[str, Any]) -> None:
-        if invitation["status"] == "pending":
+    def _invitation(self, invitation: Invitation) -> None:
+        if invitation.pending:
             frame = invitation_frame(invitation)
         else:
             frame = encode(
                 {
                     "type": "invitation_closed",
-                    "invitation_id": invitation["id"],
-                    "status": invitation["status"],
+                    "invitation_id": invitation.id,
+                    "status": invitation.status,
                 }
             )
-        for conn in self.visitors.get(invitation["visitor_id"], ()):
+        for conn in self.visitors.get(invitation.visitor_id, ()):
             conn.send(frame)
-        if invitation["agent_id"] is not None:
-            agent_frame = encode({"type": "invitation", "invitation": invitation})
-            for conn in self.agents.get(str(invitation["agent_id"]), ()):
+        if invitation.agent_id is not None:
+            agent_frame = msgspec.json.encode(
+                {"type": "invitation", "invitation": insight_wire.invitation_out(invitation)}
+            ).decode()
+            for conn in self.agents.get(str(invitation.agent_id), ()):
                 conn.send(agent_frame)
 
     def _refresh_groups(self) -> None:
@@ -436,16 +442,7 @@ class Hub:
                     conn.watch_sent = ""
 
 
-def invitation_frame(invitation: dict[str, Any]) -> str:
+def invitation_frame(invitation: Invitation) -> str:
     """Encode what a visitor sees of a pending invitation."""
-    return encode(
-        {
-            "type": "invitation",
-            "invitation": {
-                "id": invitation["id"],
-                "message": invitation["message"],
-                "agent": invitation["agent"],
-                "created_at": invitation["created_at"],
-            },
-        }
-    )
+    offered = insight_wire.offered_invitation_out(invitation)
+    return msgspec.json.encode({"type": "invitation", "invitation": offered}).decode()

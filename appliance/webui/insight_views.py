@@ -3,7 +3,7 @@ customer profiles and invitation rules for the console."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from aiohttp import web
@@ -57,8 +57,9 @@ async def record_page_view(request: web.Request) -> web.Response:
         user_agent=request.headers.get("User-Agent", ""),
     )
     if recorded is None:
-        return reply({"tracked": False})
-    return reply({"tracked": True, "page_view": recorded}, 201)
+        return reply(wire.NotTracked(False))
+    ref = wire.PageViewRef(recorded.id, recorded.visit_id, recorded.visit_number)
+    return reply(wire.PageViewRecorded(True, ref), 201)
 
 
 async def record_dwell(request: web.Request) -> web.Response:
@@ -90,7 +91,7 @@ async def identify(request: web.Request) -> web.Response:
     identity = await read_body(request, wire.SignedIdentity)
     box.limits.identify(vid, client_address(request))
     customer = await box.customers.identify(vid, msgspec.to_builtins(identity))
-    return reply({"customer": {"id": customer["id"], "name": customer["name"]}})
+    return reply(wire.Identified(wire.CustomerName(customer.id, customer.name)))
 
 
 async def accept_invitation(request: web.Request) -> web.Response:
@@ -110,7 +111,8 @@ async def decline_invitation(request: web.Request) -> web.Response:
     invitation = await box.invitations.decline(
         visitor_id(request), int_path(request, "invitation_id")
     )
-    return reply({"invitation": {"id": invitation["id"], "status": invitation["status"]}})
+    brief = wire.InvitationBrief(invitation.id, cast(wire.InvitationStatus, invitation.status))
+    return reply(wire.Declined(brief))
 
 
 # -- console ----------------------------------------------------------------------
@@ -136,10 +138,11 @@ async def list_visitors(request: web.Request) -> web.Response:
     session = current_session(request)
     query = read_query(request, wire.VisitorQuery)
     scope = await scope_of(request, session)
-    total, rows = request.app[BOX].insight.live.query(
+    total, page = request.app[BOX].insight.live.query(
         scope, _filter(query), query.offset, query.limit
     )
-    return reply({"total": total, "offset": query.offset, "limit": query.limit, "visitors": rows})
+    rows = [wire.live_visitor_out(v) for v in page]
+    return reply(wire.Visitors(total, query.offset, query.limit, rows))
 
 
 def _visitor_path(request: web.Request) -> str:
@@ -153,13 +156,12 @@ async def visitor_detail(request: web.Request) -> web.Response:
     """Return a visitor: live row, trail with dwell, visits, conversations, customer."""
     session = current_session(request)
     box = request.app[BOX]
-    visitor, data = await box.insight.detail(_visitor_path(request))
+    detail = await box.insight.detail(_visitor_path(request))
+    visitor = detail.visitor
     in_scope = (await scope_of(request, session)).sees(visitor)
     if not in_scope and not await box.insight.served_by(visitor.id, session.user.id):
         raise web.HTTPNotFound()  # neither in scope nor someone they chat(ted) with
-    customer = data["customer"]
-    data["customer"] = await box.customers.profile(customer["id"]) if customer else None
-    return reply({"visitor": data})
+    return reply(wire.OneVisitor(wire.visitor_detail_out(detail)))
 
 
 async def invite_visitor(request: web.Request) -> web.Response:
@@ -171,19 +173,20 @@ async def invite_visitor(request: web.Request) -> web.Response:
     invitation = await box.invitations.invite(
         session.user.id, vid, invite.message, await scope_of(request, session)
     )
-    return reply({"invitation": invitation}, 201)
+    return reply(wire.OneInvitation(wire.invitation_out(invitation)), 201)
 
 
 async def list_customers(request: web.Request) -> web.Response:
     """Find customers by name, e-mail, phone or external id."""
     query = read_query(request, wire.CustomerQuery)
-    return reply({"customers": await request.app[BOX].customers.search(query.q)})
+    found = await request.app[BOX].customers.search(query.q)
+    return reply(wire.Customers([wire.customer_out(c) for c in found]))
 
 
 async def get_customer(request: web.Request) -> web.Response:
     """Return a customer profile with visits and conversations across devices."""
     profile = await request.app[BOX].customers.profile(int_path(request, "customer_id"))
-    return reply({"customer": profile})
+    return reply(wire.OneCustomer(wire.customer_profile_out(profile)))
 
 
 async def patch_customer(request: web.Request) -> web.Response:
@@ -192,12 +195,14 @@ async def patch_customer(request: web.Request) -> web.Response:
     customer_id = int_path(request, "customer_id")
     change = await read_body(request, wire.CustomerChange)
     await box.customers.update(customer_id, msgspec.to_builtins(change))
-    return reply({"customer": await box.customers.profile(customer_id)})
+    profile = await box.customers.profile(customer_id)
+    return reply(wire.OneCustomer(wire.customer_profile_out(profile)))
 
 
 async def get_invite_rules(request: web.Request) -> web.Response:
     """Return the automatic invitation rules."""
-    return reply({"rules": [r.public() for r in request.app[BOX].invitations.rules]})
+    rules = request.app[BOX].invitations.rules
+    return reply(wire.InviteRules([wire.invite_rule_out(r) for r in rules]))
 
 
 class _RuleList(msgspec.Struct):
@@ -219,12 +224,14 @@ async def put_invite_rules(request: web.Request) -> web.Response:
     """Replace the automatic invitation rules (supervisors)."""
     given = await read_body(request, _RuleList)
     rules = [_rule(number, raw) for number, raw in enumerate(given.rules, 1)]
-    return reply({"rules": await request.app[BOX].invitations.set_rules(rules)})
+    saved = await request.app[BOX].invitations.set_rules(rules)
+    return reply(wire.InviteRules([wire.invite_rule_out(r) for r in saved]))
 
 
 async def list_invitations(request: web.Request) -> web.Response:
     """Return the latest invitations and how they ended (supervisors)."""
-    return reply({"invitations": await request.app[BOX].invitations.recent()})
+    recent = await request.app[BOX].invitations.recent()
+    return reply(wire.Invitations([wire.invitation_out(i) for i in recent]))
 
 
 _OVERSEERS = "Supervisors and admins only (else 403)."
