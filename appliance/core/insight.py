@@ -331,15 +331,18 @@ class Insight:
 
     # -- presence -------------------------------------------------------------
 
-    def connected(self, visitor_id: str) -> None:
-        """A visitor's socket opened; load them when the registry does not hold them."""
+    def connected(self, visitor: Visitor) -> None:
+        """A visitor's socket opened; load them when the registry does not hold them
+        and they may be tracked."""
+        visitor_id = visitor.id
         self._sockets[visitor_id] = self._sockets.get(visitor_id, 0) + 1
-        visitor = self.live.get(visitor_id)
-        if visitor is None:
-            self._spawn(self._revive(visitor_id))
+        live = self.live.get(visitor_id)
+        if live is None:
+            if self.tracks(visitor):
+                self._spawn(self._revive(visitor_id))
             return
-        visitor.sockets = self._sockets[visitor_id]
-        visitor.left_at = None
+        live.sockets = self._sockets[visitor_id]
+        live.left_at = None
         self.live.touch()
 
     async def _revive(self, visitor_id: str) -> None:

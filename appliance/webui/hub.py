@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from appliance.core.actors import Visitor
 from appliance.core.box import Box
 from appliance.core.chats import console_may_see
 from appliance.core.events import (
@@ -66,6 +67,7 @@ class Connection:
         self.kind = kind  # "visitor" or "agent"
         self.principal = principal  # visitor id, or the agent's user id as text
         self.name = name
+        self.dnt = False  # a visitor's browser asked not to be tracked (DNT, Sec-GPC)
         self.role = ""
         self.groups: frozenset[int] | None = frozenset()  # None: an overseer sees every queue
         self.places: dict[str, Place] = {}  # last queue place sent, per conversation
@@ -169,7 +171,7 @@ class Hub:
             if task is not None:
                 task.cancel()
         else:
-            self._box.insight.connected(conn.principal)
+            self._box.insight.connected(Visitor(conn.principal, dnt=conn.dnt))
 
     def remove(self, conn: Connection) -> None:
         """Forget a connection and its subscriptions."""

@@ -13,7 +13,7 @@ from appliance.core.actors import Visitor
 from appliance.core.errors import InvalidInput
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.webui.contract import Contract, Operation, convert, read_body, read_query, reply
-from appliance.webui.inputs import decode_json
+from appliance.webui.inputs import decode_json, do_not_track
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
@@ -24,10 +24,8 @@ _BEACON_MAX = 1024  # bytes of a dwell beacon
 
 
 def tracking_actor(request: web.Request, vid: str) -> Visitor:
-    """Return the visitor as the insight use cases take them: whether they may be
-    tracked (the DNT or Global Privacy Control header) is decided in core."""
-    dnt = request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
-    return Visitor(vid, client_address(request), dnt=dnt)
+    """Return the visitor as the insight use cases take them."""
+    return Visitor(vid, client_address(request), dnt=do_not_track(request))
 
 
 async def scope_of(request: web.Request, session: Session) -> Scope:

@@ -157,6 +157,24 @@ async def test_do_not_track_is_honoured_only_when_the_admin_says(tracked: Box) -
     assert await view(tracked, vid) is not None  # no DNT header: tracked
 
 
+async def test_a_socket_that_asks_not_to_be_tracked_does_not_list_the_visitor(
+    tracked: Box,
+) -> None:
+    shy, plain = await new_visitor(tracked), await new_visitor(tracked)
+    for vid in (shy, plain):
+        await view(tracked, vid)
+        tracked.insight.forget(vid)  # as after a restart: known, not listed
+    await tracked.box_settings.update({"honour_dnt": True})
+    tracked.insight.connected(Visitor(shy, dnt=True))
+    tracked.insight.connected(Visitor(plain))
+    for _ in range(50):
+        if tracked.insight.live.get(plain) is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert tracked.insight.live.get(plain) is not None
+    assert tracked.insight.live.get(shy) is None
+
+
 async def test_retention_deletes_old_page_views_and_visits(tracked: Box) -> None:
     vid = await new_visitor(tracked)
     await view(tracked, vid)
@@ -199,11 +217,11 @@ async def test_live_list_is_scoped_by_region_and_group_and_filtered(tracked: Box
 async def test_presence_keeps_a_visitor_listed_through_a_navigation(tracked: Box) -> None:
     vid = await new_visitor(tracked)
     await view(tracked, vid)
-    tracked.insight.connected(vid)
+    tracked.insight.connected(Visitor(vid))
     tracked.insight.disconnected(vid)  # navigating away ...
     now = int(time.time() * 1000)
     assert tracked.insight.departed(now) == []
-    tracked.insight.connected(vid)  # ... and back on the next page
+    tracked.insight.connected(Visitor(vid))  # ... and back on the next page
     assert tracked.insight.departed(now + 2 * LIVE_GRACE_MS) == []
     tracked.insight.disconnected(vid)
     gone = tracked.insight.departed(now + 2 * LIVE_GRACE_MS)
@@ -415,7 +433,7 @@ async def test_automatic_rules_invite_once_and_only_when_someone_can_answer(
     await view(tracked, vid, "https://shop.example/pricing")
     await view(tracked, other, "https://shop.example/about")
     for v in (vid, other):
-        tracked.insight.connected(v)
+        tracked.insight.connected(Visitor(v))
     now = int(time.time() * 1000)
 
     async def invitations() -> list[tuple[str, str]]:
