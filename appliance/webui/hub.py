@@ -12,7 +12,7 @@ import contextlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from aiohttp import web
@@ -309,15 +309,8 @@ class Hub:
             if frame is None:
                 total, page = live.query(conn.scope, filt, offset, limit)
                 rows = [insight_wire.live_visitor_out(v) for v in page]
-                frame = frames[key] = msgspec.json.encode(
-                    {
-                        "type": "visitors",
-                        "total": total,
-                        "offset": offset,
-                        "limit": limit,
-                        "visitors": rows,
-                    }
-                ).decode()
+                visitors = insight_wire.VisitorsFrame(total, offset, limit, rows)
+                frame = frames[key] = msgspec.json.encode(visitors).decode()
             if frame != conn.watch_sent:
                 conn.watch_sent = frame
                 conn.send(frame)
@@ -410,19 +403,14 @@ class Hub:
         if invitation.pending:
             frame = invitation_frame(invitation)
         else:
-            frame = encode(
-                {
-                    "type": "invitation_closed",
-                    "invitation_id": invitation.id,
-                    "status": invitation.status,
-                }
-            )
+            status = cast(insight_wire.InvitationStatus, invitation.status)
+            closed = insight_wire.InvitationClosedFrame(invitation.id, status)
+            frame = msgspec.json.encode(closed).decode()
         for conn in self.visitors.get(invitation.visitor_id, ()):
             conn.send(frame)
         if invitation.agent_id is not None:
-            agent_frame = msgspec.json.encode(
-                {"type": "invitation", "invitation": insight_wire.invitation_out(invitation)}
-            ).decode()
+            changed = insight_wire.InvitationFrame(insight_wire.invitation_out(invitation))
+            agent_frame = msgspec.json.encode(changed).decode()
             for conn in self.agents.get(str(invitation.agent_id), ()):
                 conn.send(agent_frame)
 
@@ -446,5 +434,5 @@ class Hub:
 
 def invitation_frame(invitation: Invitation) -> str:
     """Encode what a visitor sees of a pending invitation."""
-    offered = insight_wire.offered_invitation_out(invitation)
-    return msgspec.json.encode({"type": "invitation", "invitation": offered}).decode()
+    offer = insight_wire.OfferFrame(insight_wire.offered_invitation_out(invitation))
+    return msgspec.json.encode(offer).decode()

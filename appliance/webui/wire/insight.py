@@ -399,6 +399,41 @@ class OfferedInvitation(msgspec.Struct):
     created_at: Time
 
 
+# -- frames the box sends about visitors and invitations ----------------------------
+
+
+class _Frame(msgspec.Struct, tag_field="type", frozen=True):
+    """A frame: a JSON object whose `type` names it (as wire/frames.py's)."""
+
+
+class VisitorsFrame(_Frame, tag="visitors", frozen=True):
+    """Agent socket, after `watch_visitors`: the watched page of the live list."""
+
+    total: int
+    offset: int
+    limit: int
+    visitors: list[LiveVisitor]
+
+
+class OfferFrame(_Frame, tag="invitation", frozen=True):
+    """Visitor socket: a pending invitation, when sent and on every (re)connect."""
+
+    invitation: OfferedInvitation
+
+
+class InvitationFrame(_Frame, tag="invitation", frozen=True):
+    """Agent socket: the user's own invitation changed."""
+
+    invitation: Invitation
+
+
+class InvitationClosedFrame(_Frame, tag="invitation_closed", frozen=True):
+    """Visitor socket: the invitation was answered (maybe in another tab) or expired."""
+
+    invitation_id: int
+    status: InvitationStatus
+
+
 # -- from core's objects ------------------------------------------------------------
 
 
