@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Mapping
 
 from appliance.core.live import Step
+from appliance.core.referrer import Source
 from appliance.core.visitor_records import Visit, place
 
 _VISIT = (
@@ -73,9 +74,8 @@ def start(
     *,
     ip: str,
     place: Mapping[str, str],
-    source: tuple[str, str, str, str],  # kind, engine, keyword, referring site
+    source: Source,
     referrer: str,
-    utm: Mapping[str, str],
     landing_url: str,
     user_agent: str,
     device: Mapping[str, str],
@@ -97,12 +97,12 @@ def start(
             place["province"],
             place["city"],
             place["status"],
-            source[0],
-            source[1],
-            source[2],
+            source.kind,
+            source.engine,
+            source.keyword,
             referrer,
-            source[3],
-            json.dumps(utm, ensure_ascii=False),
+            source.site,
+            json.dumps(source.utm, ensure_ascii=False),
             landing_url,
             user_agent,
             json.dumps(device, ensure_ascii=False),
