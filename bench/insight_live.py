@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import random
 import statistics
 import sys
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
 import psutil  # type: ignore[import-untyped]
 from aiohttp import web
 from insight_load import dist  # (bench/)
@@ -25,12 +25,14 @@ _ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(_ROOT))
 
 from appliance.core import useragent  # noqa: E402
+from appliance.core.actors import Visitor  # noqa: E402
 from appliance.core.box import Box  # noqa: E402
 from appliance.core.db import Database  # noqa: E402
 from appliance.core.events import EventBus  # noqa: E402
 from appliance.core.insight import region_of, source_of  # noqa: E402
 from appliance.core.iptable import IpTable  # noqa: E402
 from appliance.core.live import (  # noqa: E402
+    CustomerBrief,
     Filter,
     LiveRegistry,
     LiveVisitor,
@@ -42,6 +44,7 @@ from appliance.core.live import (  # noqa: E402
 from appliance.core.referrer import classify  # noqa: E402
 from appliance.settings import load_settings  # noqa: E402
 from appliance.webui.hub import Connection, Hub  # noqa: E402
+from appliance.webui.wire.insight import live_visitor_out  # noqa: E402
 
 if TYPE_CHECKING:
     from insight import Params
@@ -91,14 +94,14 @@ def synthetic_live(
             region=region_of(table.lookup(p.address)),
             source=source,
             device=dataclasses.asdict(useragent.describe(p.user_agent)),
-            customer={"id": p.index, "name": f"客户{p.index}", "tier": "member", "verified": True}
+            customer=CustomerBrief(p.index, f"客户{p.index}", "member", True)
             if rng.random() < 0.05
             else None,
             trail=trail,
             pages=len(trail),
             sockets=1,
             conversation_id=f"c_{p.index}" if rng.random() < 0.03 else None,
-            invitation={"id": p.index, "status": "pending"} if rng.random() < 0.01 else None,
+            invitation_id=p.index if rng.random() < 0.01 else None,
         )
         page = visitor.current
         assert page is not None
@@ -256,11 +259,11 @@ async def in_process(
         }
     out["query"] = results
     out["order_after_a_second_of_views"] = _order_cost(live, params, rng)
-    out["row_only_50"] = _timed(lambda: [v.row() for v in plain[:50]], params.repeat_inproc)
+    out["row_only_50"] = _timed(
+        lambda: [live_visitor_out(v) for v in plain[:50]], params.repeat_inproc
+    )
     out["encode_50_rows"] = _timed(
-        lambda: json.dumps(
-            {"visitors": [v.row() for v in plain[:50]]}, ensure_ascii=False, separators=(",", ":")
-        ),
+        lambda: msgspec.json.encode({"visitors": [live_visitor_out(v) for v in plain[:50]]}),
         params.repeat_inproc,
     )
     out["hub_tick"] = [
@@ -292,12 +295,11 @@ async def page_view_in_process(
         async def view(vid: str, p: Profile, url: str, referrer: str) -> None:
             async with gate:
                 await box.insight.page_view(
-                    vid,
+                    Visitor(vid, p.address or "127.0.0.1"),
                     url=url,
                     title="t",
                     referrer=referrer,
                     site="default",
-                    ip=p.address or "127.0.0.1",
                     user_agent=p.user_agent,
                 )
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from appliance.core.clock import local_iso, now_ms
+from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, NotFound
+from appliance.core.store import settings as store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,11 +68,26 @@ def _checked(name: str, value: Any) -> int | bool:
 
 
 def _save(values: dict[str, int | bool], conn: sqlite3.Connection) -> None:
-    conn.executemany(
-        "INSERT INTO box_settings (key, value) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [(_SETTINGS[name].stored_as, str(int(value))) for name, value in values.items()],
-    )
+    store.save(conn, [(_SETTINGS[n].stored_as, str(int(v))) for n, v in values.items()])
+
+
+@dataclass(frozen=True, slots=True)
+class Privacy:
+    """The privacy and retention settings, as they stand."""
+
+    honour_dnt: bool
+    page_view_days: int
+    decline_quiet_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A website that embeds the widget, with the secret that signs its customers."""
+
+    key: str
+    name: str
+    secret: str
+    created_at: int  # UTC ms
 
 
 class BoxSettings:
@@ -83,8 +99,7 @@ class BoxSettings:
 
     async def load(self) -> None:
         """Read the stored settings; missing ones keep their defaults."""
-        rows = await self._db.fetchall("SELECT key, value FROM box_settings")
-        stored = {row["key"]: row["value"] for row in rows}
+        stored = await self._db.read(store.values)
         for name, setting in _SETTINGS.items():
             if setting.stored_as in stored:
                 self._values[name] = _stored(setting, stored[setting.stored_as])
@@ -104,15 +119,11 @@ class BoxSettings:
         """The fewest days between two automatic invitations of one visitor."""
         return int(self._values["decline_quiet_days"])
 
-    def public(self) -> dict[str, Any]:
-        """Return the settings as the API shows them."""
-        return {
-            "honour_dnt": self.honour_dnt,
-            "page_view_days": self.page_view_days,
-            "decline_quiet_days": self.decline_quiet_days,
-        }
+    def current(self) -> Privacy:
+        """Return the settings as they stand."""
+        return Privacy(self.honour_dnt, self.page_view_days, self.decline_quiet_days)
 
-    async def update(self, data: dict[str, Any]) -> dict[str, Any]:
+    async def update(self, data: dict[str, Any]) -> Privacy:
         """Change some settings (all checked first: none change on a bad one)."""
         if not isinstance(data, dict):
             raise InvalidInput("settings must be an object")
@@ -123,36 +134,21 @@ class BoxSettings:
         if values:
             await self._db.write(partial(_save, values))
             self._values.update(values)
-        return self.public()
+        return self.current()
 
 
-def _site(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "key": row["key"],
-        "name": row["name"],
-        "secret": row["secret"],
-        "created_at": local_iso(row["created_at"]),
-    }
-
-
-def _rotate(key: str, secret: str, conn: sqlite3.Connection) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        "UPDATE sites SET secret = ? WHERE key = ? RETURNING *", (secret, key)
-    ).fetchone()
+def _rotate(key: str, secret: str, conn: sqlite3.Connection) -> Site:
+    row = store.set_secret(conn, key, secret)
     if row is None:
         raise NotFound(f"no site {key!r}")
-    return row
+    return Site(*row)
 
 
-def _create(key: str, name: str, secret: str, at: int, conn: sqlite3.Connection) -> sqlite3.Row:
-    row: sqlite3.Row | None = conn.execute(
-        "INSERT INTO sites (key, name, secret, created_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (key) DO NOTHING RETURNING *",
-        (key, name, secret, at),
-    ).fetchone()
+def _create(key: str, name: str, secret: str, at: int, conn: sqlite3.Connection) -> Site:
+    row = store.add_site(conn, key, name, secret, at)
     if row is None:
         raise InvalidInput(f"a site {key!r} exists already")
-    return row
+    return Site(*row)
 
 
 class Sites:
@@ -164,13 +160,11 @@ class Sites:
 
     async def load(self) -> None:
         """Read every site's secret into memory."""
-        rows = await self._db.fetchall("SELECT key, secret FROM sites")
-        self._secrets = {row["key"]: row["secret"] for row in rows}
+        self._secrets = await self._db.read(store.site_secrets)
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[Site]:
         """Return every site with its secret (for the administrator)."""
-        rows = await self._db.fetchall("SELECT * FROM sites ORDER BY created_at, key")
-        return [_site(row) for row in rows]
+        return [Site(*row) for row in await self._db.read(store.sites)]
 
     def known(self, key: str) -> bool:
         """Tell whether a site key exists."""
@@ -180,15 +174,15 @@ class Sites:
         """Return a site's signing secret, or None for an unknown site."""
         return self._secrets.get(key)
 
-    async def rotate(self, key: str) -> dict[str, Any]:
+    async def rotate(self, key: str) -> Site:
         """Give a site a new random secret; identities signed with the old one fail."""
         secret = secrets.token_hex(_SECRET_BYTES)
-        row = await self._db.write(partial(_rotate, key, secret))
+        site = await self._db.write(partial(_rotate, key, secret))
         self._secrets[key] = secret
         _LOGGER.info("site %s: secret rotated", key)
-        return _site(row)
+        return site
 
-    async def create(self, key: str, name: str = "") -> dict[str, Any]:
+    async def create(self, key: str, name: str = "") -> Site:
         """Add a site with a new random secret."""
         if not isinstance(key, str) or not _SITE_KEY.fullmatch(key):
             raise InvalidInput(
@@ -197,6 +191,6 @@ class Sites:
         if not isinstance(name, str) or len(name) > _SITE_NAME_MAX:
             raise InvalidInput(f"site name: text of at most {_SITE_NAME_MAX} characters")
         secret = secrets.token_hex(_SECRET_BYTES)
-        row = await self._db.write(partial(_create, key, name.strip(), secret, now_ms()))
+        site = await self._db.write(partial(_create, key, name.strip(), secret, now_ms()))
         self._secrets[key] = secret
-        return _site(row)
+        return site

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -29,10 +28,13 @@ from appliance.core.errors import (
     NotFound,
     Replayed,
 )
-from appliance.core.insight import VISIT_COLUMNS, visit_json
 from appliance.core.routing import TIERS
+from appliance.core.store import conversations as conversation_store
+from appliance.core.store import customers as customer_store
 from appliance.core.store import visitors as visitor_store
+from appliance.core.store import visits as visit_store
 from appliance.core.validate import text, whole
+from appliance.core.visitor_records import Customer, CustomerProfile
 
 PROOF_MAX_AGE_S = 600  # a signature older than this is refused
 PROOF_SKEW_S = 60  # how far in the future a signature's time may be (clock drift)
@@ -85,24 +87,6 @@ def _phone(value: Any) -> str:
     return normal
 
 
-_PROFILE_FIELDS = "id, external_id, site, name, email, phone, tier, notes, verified, created_at"
-
-
-def _brief(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "external_id": row["external_id"],
-        "site": row["site"],
-        "name": row["name"],
-        "email": row["email"],
-        "phone": row["phone"],
-        "tier": row["tier"],
-        "notes": row["notes"],
-        "verified": bool(row["verified"]),
-        "created_at": row["created_at"],
-    }
-
-
 class Customers:
     """Identify visitors as customers; read and edit customer profiles."""
 
@@ -116,7 +100,7 @@ class Customers:
         self._secret_of = secret_of
         self._on_change = on_change  # visitor ids whose customer or tier changed
 
-    async def identify(self, visitor_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    async def identify(self, visitor_id: str, data: dict[str, Any]) -> Customer:
         """Link a visitor to the customer a host site vouches for; raise on a bad proof."""
         site = text(data.get("site"), "site", 32) or "default"
         customer_id = text(data.get("customer_id"), "customer_id", _ID_MAX, required=True)
@@ -134,37 +118,22 @@ class Customers:
         if not -PROOF_SKEW_S <= now // 1000 - ts <= PROOF_MAX_AGE_S:
             raise Expired("the customer signature has expired; sign it again")
 
-        def job(conn: sqlite3.Connection) -> tuple[dict[str, Any], list[str]]:
-            used = conn.execute(
-                "SELECT visitor_id FROM identity_proofs WHERE sig = ?", (sig,)
-            ).fetchone()
-            if used is not None and used[0] != visitor_id:
+        def job(conn: sqlite3.Connection) -> Customer:
+            used = customer_store.proof_user(conn, sig)
+            if used is not None and used != visitor_id:
                 raise Replayed("this customer signature was already used")
-            row = conn.execute(
-                "INSERT INTO customers (external_id, site, name, email, phone, verified,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)"
-                " ON CONFLICT (external_id) DO UPDATE SET"
-                " name = CASE WHEN name = '' THEN excluded.name ELSE name END,"
-                " email = CASE WHEN email = '' THEN excluded.email ELSE email END,"
-                " phone = CASE WHEN phone = '' THEN excluded.phone ELSE phone END,"
-                " verified = 1, updated_at = excluded.updated_at"
-                f" RETURNING {_PROFILE_FIELDS}",
-                (customer_id, site, name, email, phone, now, now),
-            ).fetchone()
+            customer = customer_store.vouched(conn, customer_id, site, name, email, phone, now)
             if used is None:
-                conn.execute(
-                    "INSERT INTO identity_proofs (sig, visitor_id, customer_id, expires_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (sig, visitor_id, row["id"], (ts + PROOF_MAX_AGE_S + PROOF_SKEW_S) * 1000),
-                )
-            _link(conn, visitor_id, row["id"], row["tier"], now)
-            return _brief(row), [visitor_id]
+                expires = (ts + PROOF_MAX_AGE_S + PROOF_SKEW_S) * 1000
+                customer_store.add_proof(conn, sig, visitor_id, customer.id, expires)
+            _link(conn, visitor_id, customer, now)
+            return customer
 
-        customer, changed = await self._db.write(job)
-        self._on_change(changed)
+        customer: Customer = await self._db.write(job)
+        self._on_change([visitor_id])
         return customer
 
-    async def from_prechat(self, visitor_id: str, name: Any, contact: Any) -> dict[str, Any] | None:
+    async def from_prechat(self, visitor_id: str, name: Any, contact: Any) -> Customer | None:
         """Make a visitor who typed a contact a (not verified) customer; return it."""
         email, phone = split_contact(contact)
         if not email and not phone:
@@ -172,99 +141,35 @@ class Customers:
         name = text(name, "name", 64)
         now = now_ms()
 
-        def job(conn: sqlite3.Connection) -> dict[str, Any]:
+        def job(conn: sqlite3.Connection) -> Customer:
             visitor_store.upsert(conn, visitor_id, now, seen=False)
-            linked = conn.execute(
-                "SELECT customer_id FROM visitors WHERE id = ?", (visitor_id,)
-            ).fetchone()[0]
+            known = visitor_store.known(conn, visitor_id)
+            linked = known.customer_id if known is not None else None
             if linked is not None:
                 # Fill what the profile lacks; a typed contact never overwrites one.
-                row = conn.execute(
-                    "UPDATE customers SET"
-                    " name = CASE WHEN name = '' THEN ? ELSE name END,"
-                    " email = CASE WHEN email = '' THEN ? ELSE email END,"
-                    " phone = CASE WHEN phone = '' THEN ? ELSE phone END, updated_at = ?"
-                    f" WHERE id = ? RETURNING {_PROFILE_FIELDS}",
-                    (name, email, phone, now, linked),
-                ).fetchone()
-            else:
-                row = conn.execute(
-                    "INSERT INTO customers (name, email, phone, created_at, updated_at)"
-                    f" VALUES (?, ?, ?, ?, ?) RETURNING {_PROFILE_FIELDS}",
-                    (name, email, phone, now, now),
-                ).fetchone()
-                _link(conn, visitor_id, row["id"], row["tier"], now)
-            return _brief(row)
+                return customer_store.fill(conn, linked, name, email, phone, now)
+            customer = customer_store.create(conn, name, email, phone, now)
+            _link(conn, visitor_id, customer, now)
+            return customer
 
-        customer: dict[str, Any] = await self._db.write(job)
+        customer: Customer = await self._db.write(job)
         self._on_change([visitor_id])
         return customer
 
-    async def search(self, q: Any, limit: int = 50) -> list[dict[str, Any]]:
+    async def search(self, q: Any, limit: int = 50) -> list[Customer]:
         """Find customers by name, e-mail, phone or external id."""
         needle = text(q, "q", 100)
-        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = await self._db.fetchall(
-            f"SELECT {_PROFILE_FIELDS} FROM customers WHERE name LIKE ? ESCAPE '\\'"
-            " OR email LIKE ? ESCAPE '\\' OR phone LIKE ? ESCAPE '\\'"
-            " OR external_id LIKE ? ESCAPE '\\' ORDER BY updated_at DESC LIMIT ?",
-            (pattern, pattern, pattern, pattern, max(1, min(limit, 200))),
-        )
-        return [_brief(r) for r in rows]
+        wanted = max(1, min(limit, 200))
+        return await self._db.read(lambda conn: customer_store.search(conn, needle, wanted))
 
-    async def profile(self, customer_id: int) -> dict[str, Any]:
+    async def profile(self, customer_id: int) -> CustomerProfile:
         """Return a customer with every device's visits and conversations."""
-
-        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            row = conn.execute(
-                f"SELECT {_PROFILE_FIELDS} FROM customers WHERE id = ?", (customer_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            data = _brief(row)
-            visitors = conn.execute(
-                "SELECT id, created_at, last_seen_at, visits, device FROM visitors"
-                " WHERE customer_id = ? ORDER BY last_seen_at DESC",
-                (customer_id,),
-            ).fetchall()
-            data["visitors"] = [
-                {
-                    "id": v["id"],
-                    "first_seen_at": v["created_at"],
-                    "last_seen_at": v["last_seen_at"],
-                    "visits": v["visits"],
-                    "device": json.loads(v["device"] or "{}"),
-                }
-                for v in visitors
-            ]
-            data["visits"] = [
-                {**visit_json(r), "visitor_id": r["visitor_id"]}
-                for r in conn.execute(
-                    f"SELECT {VISIT_COLUMNS}, visitor_id FROM visits WHERE visitor_id IN"
-                    " (SELECT id FROM visitors WHERE customer_id = ?)"
-                    " ORDER BY started_at DESC LIMIT ?",
-                    (customer_id, _HISTORY),
-                )
-            ]
-            data["conversations"] = [
-                dict(r)
-                for r in conn.execute(
-                    "SELECT c.id, c.visitor_id, c.status, c.created_at, c.closed_at,"
-                    " c.agent_id, u.display_name AS agent FROM conversations c"
-                    " LEFT JOIN users u ON u.id = c.agent_id WHERE c.visitor_id IN"
-                    " (SELECT id FROM visitors WHERE customer_id = ?)"
-                    " ORDER BY c.created_at DESC LIMIT ?",
-                    (customer_id, _HISTORY),
-                )
-            ]
-            return data
-
-        found: dict[str, Any] | None = await self._db.read(read)
+        found = await self._db.read(lambda conn: read_profile(conn, customer_id))
         if found is None:
             raise NotFound("no such customer")
         return found
 
-    async def update(self, customer_id: int, data: Any) -> dict[str, Any]:
+    async def update(self, customer_id: int, data: Any) -> Customer:
         """Edit a customer's contact data, tier or notes."""
         if not isinstance(data, dict):
             raise InvalidInput("body must be an object")
@@ -286,34 +191,31 @@ class Customers:
             values["tier"] = data["tier"]
         now = now_ms()
 
-        def job(conn: sqlite3.Connection) -> tuple[dict[str, Any], list[str]]:
-            sets = ", ".join(f"{k} = ?" for k in values)
-            row = conn.execute(
-                f"UPDATE customers SET {sets}{', ' if sets else ''}updated_at = ?"
-                f" WHERE id = ? RETURNING {_PROFILE_FIELDS}",
-                (*values.values(), now, customer_id),
-            ).fetchone()
-            if row is None:
+        def job(conn: sqlite3.Connection) -> tuple[Customer, list[str]]:
+            customer = customer_store.update(conn, customer_id, values, now)
+            if customer is None:
                 raise NotFound("no such customer")
-            return _brief(row), spread_tier(conn, customer_id, row["tier"])
+            return customer, visitor_store.spread_tier(conn, customer_id, customer.tier)
 
         customer, changed = await self._db.write(job)
         self._on_change(changed)
         return customer
 
 
-def spread_tier(conn: sqlite3.Connection, customer_id: int, tier: str) -> list[str]:
-    """Give a customer's tier to every visitor (device) of theirs; return their ids."""
-    rows = conn.execute(
-        "UPDATE visitors SET tier = ? WHERE customer_id = ? RETURNING id", (tier, customer_id)
-    ).fetchall()
-    return [r[0] for r in rows]
+def read_profile(conn: sqlite3.Connection, customer_id: int) -> CustomerProfile | None:
+    """Read a customer with every device's latest visits and conversations."""
+    customer = customer_store.get(conn, customer_id)
+    if customer is None:
+        return None
+    return CustomerProfile(
+        customer,
+        tuple(visitor_store.of_customer(conn, customer_id)),
+        tuple(visit_store.of_customer(conn, customer_id, _HISTORY)),
+        tuple(conversation_store.chats_of_customer(conn, customer_id, _HISTORY)),
+    )
 
 
-def _link(conn: sqlite3.Connection, visitor_id: str, customer_id: int, tier: str, now: int) -> None:
+def _link(conn: sqlite3.Connection, visitor_id: str, customer: Customer, now: int) -> None:
     """Attach a visitor to a customer; the customer's tier becomes the visitor's."""
     visitor_store.upsert(conn, visitor_id, now, seen=False)
-    conn.execute(
-        "UPDATE visitors SET customer_id = ?, tier = ? WHERE id = ?",
-        (customer_id, tier, visitor_id),
-    )
+    visitor_store.link(conn, visitor_id, customer.id, customer.tier)

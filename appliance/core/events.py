@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from appliance.core.visitor_records import Invitation
 
 from appliance.core.conversation import Conversation, Message
 
@@ -63,7 +66,7 @@ class WorkItemChanged:
 class InvitationChanged:
     """An invitation to chat was sent, answered or expired."""
 
-    invitation: dict[str, Any]
+    invitation: Invitation
 
 
 Event = (

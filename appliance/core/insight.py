@@ -4,7 +4,6 @@ and the live registry the console's visitor list is drawn from."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import sqlite3
@@ -12,14 +11,33 @@ from dataclasses import asdict
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from appliance.core.actors import Visitor
 from appliance.core.clock import now_ms
+from appliance.core.customers import read_profile
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, NotFound, StorageFull
 from appliance.core.events import ConversationChanged, Event, EventBus, RoutingChanged
-from appliance.core.live import TRAIL_MAX, LiveRegistry, LiveVisitor, Step, first_route
+from appliance.core.live import (
+    TRAIL_MAX,
+    CustomerBrief,
+    LiveRegistry,
+    LiveVisitor,
+    Step,
+    first_route,
+)
 from appliance.core.referrer import Source, classify
+from appliance.core.store import conversations as conversation_store
+from appliance.core.store import customers as customer_store
+from appliance.core.store import invitations as invitation_store
+from appliance.core.store import routing as routing_store
 from appliance.core.store import visitors as visitor_store
+from appliance.core.store import visits as visit_store
 from appliance.core.useragent import describe
+from appliance.core.visitor_records import (
+    PageViewRecorded,
+    VisitorDetail,
+    place,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -31,17 +49,8 @@ _TITLE_MAX = 256
 _UA_MAX = 512
 _SITE_MAX = 32
 _DWELL_MAX = 24 * 3600 * 1000
+_DETAIL_ROWS = 20  # visits and conversations a visitor's detail lists
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Administrative suffixes dropped from region names, so "北京市" and "北京" are one region.
-_REGION_SUFFIXES = (
-    "维吾尔自治区",
-    "壮族自治区",
-    "回族自治区",
-    "特别行政区",
-    "自治区",
-    "省",
-    "市",
-)
 
 
 class Locator(Protocol):
@@ -70,33 +79,13 @@ class PrivacySettings(Protocol):
         """How long page views are kept."""
 
 
-def short_region(name: str) -> str:
-    """Drop an administrative suffix from a province or city name ("广东省" -> "广东")."""
-    for suffix in _REGION_SUFFIXES:
-        if name.endswith(suffix) and len(name) > len(suffix) + 1:
-            return name[: -len(suffix)]
-    return name
-
-
-def region_json(country: str, province: str, city: str, status: str) -> dict[str, str]:
-    """Return the API form of a place, with the short label scopes match on."""
-    label = (province or city or country) if status == "found" else ""
-    return {
-        "label": short_region(label),
-        "country": country,
-        "province": province,
-        "city": city,
-        "status": status,
-    }
-
-
 def region_of(location: Any) -> dict[str, str]:
-    """Return the API form of an IP table location."""
-    return region_json(location.country, location.province, location.city, location.status)
+    """Return the place of an IP table location."""
+    return place(location.country, location.province, location.city, location.status)
 
 
 def source_of(source: Source) -> dict[str, str]:
-    """Return the API form of a visit's source."""
+    """Return a visit's source as the live list holds it."""
     return {
         "kind": source.kind,
         "engine": source.engine,
@@ -174,19 +163,7 @@ class Insight:
         task.add_done_callback(self._tasks.discard)
 
     async def _load_routes(self) -> None:
-        def read(conn: sqlite3.Connection) -> tuple[list[tuple[str, str, int]], int | None]:
-            routes = [
-                (r[0], r[1], r[2])
-                for r in conn.execute(
-                    "SELECT url_pattern, region, group_id FROM routes ORDER BY position, id"
-                )
-            ]
-            row = conn.execute(
-                "SELECT id FROM groups ORDER BY is_default DESC, id LIMIT 1"
-            ).fetchone()
-            return routes, (row[0] if row else None)
-
-        self._routes, self._default_group = await self._db.read(read)
+        self._routes, self._default_group = await self._db.read(routing_store.placement)
         for visitor in self.live:
             self._place(visitor)
         self.live.touch()
@@ -212,28 +189,29 @@ class Insight:
 
     # -- tracking -------------------------------------------------------------
 
-    def tracked(self, dnt: bool) -> bool:
-        """Tell whether a request may be tracked (Do-Not-Track honoured when the admin says)."""
-        return not (dnt and self._privacy.honour_dnt)
+    def tracks(self, visitor: Visitor) -> bool:
+        """Tell whether a visitor may be tracked: Do-Not-Track or Global Privacy Control
+        stop it when the admin says so."""
+        return not (visitor.dnt and self._privacy.honour_dnt)
 
     async def page_view(
         self,
-        visitor_id: str,
+        visitor: Visitor,
         *,
         url: Any,
         title: Any,
         referrer: Any,
         site: str,
-        ip: str,
         user_agent: str,
-        dnt: bool = False,
-    ) -> dict[str, int] | None:
-        """Record a page view (starting a visit when needed); None when not tracked."""
+    ) -> PageViewRecorded | None:
+        """Record a page view (starting a visit when needed); None when not tracked, and
+        then the visitor leaves the live list too."""
+        visitor_id, ip = visitor.id, visitor.address
         address = page_url(url)
         page_title = _text(title, _TITLE_MAX, "title", cut=True)
         referrer_url = _text(referrer, _URL_MAX, "referrer", cut=True)
         site_key = _text(site, _SITE_MAX, "site") or "default"
-        if not self.tracked(dnt):
+        if not self.tracks(visitor):
             self.forget(visitor_id)
             return None
         if not self._sites.known(site_key):
@@ -255,64 +233,39 @@ class Insight:
         likely_new = live is None or live.site != site_key or now - live.last_seen_at > VISIT_GAP_MS
         early = visit_facts() if likely_new else None
 
-        def job(conn: sqlite3.Connection) -> tuple[dict[str, int], LiveVisitor | None]:
+        def job(conn: sqlite3.Connection) -> tuple[PageViewRecorded, LiveVisitor | None]:
             visits = visitor_store.upsert(conn, visitor_id, now)
-            last = conn.execute(
-                "SELECT id, last_seen_at, site FROM visits WHERE visitor_id = ?"
-                " ORDER BY started_at DESC LIMIT 1",
-                (visitor_id,),
-            ).fetchone()
-            new_visit = last is None or now - last[1] > VISIT_GAP_MS or last[2] != site_key
-            if new_visit:
+            last = visit_store.latest(conn, visitor_id)
+            new_visit = (
+                last is None or now - last.last_seen_at > VISIT_GAP_MS or last.site != site_key
+            )
+            if new_visit or last is None:
                 source, region, device = early or visit_facts()
-                visit_id = conn.execute(
-                    "INSERT INTO visits (visitor_id, site, started_at, last_seen_at, ip, country,"
-                    " province, city, region_status, source_kind, engine, keyword, referrer,"
-                    " referrer_host, utm, landing_url, user_agent, device, pages)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
-                    " RETURNING id",
-                    (
-                        visitor_id,
-                        site_key,
-                        now,
-                        now,
-                        ip,
-                        region["country"],
-                        region["province"],
-                        region["city"],
-                        region["status"],
-                        source.kind,
-                        source.engine,
-                        source.keyword,
-                        referrer_url,
-                        source.site,
-                        json.dumps(source.utm, ensure_ascii=False),
-                        address,
-                        agent,
-                        json.dumps(device, ensure_ascii=False),
-                    ),
-                ).fetchone()[0]
+                visit_id = visit_store.start(
+                    conn,
+                    visitor_id,
+                    site_key,
+                    now,
+                    ip=ip,
+                    place=region,
+                    source=source,
+                    referrer=referrer_url,
+                    landing_url=address,
+                    user_agent=agent,
+                    device=device,
+                )
                 visits += 1
-                conn.execute(
-                    "UPDATE visitors SET visits = ?, region = ?, device = ? WHERE id = ?",
-                    (visits, region["label"], json.dumps(device, ensure_ascii=False), visitor_id),
-                )
+                visitor_store.record_visit(conn, visitor_id, visits, region["label"], device)
             else:
-                visit_id = last[0]
-                conn.execute(
-                    "UPDATE visits SET last_seen_at = ?, pages = pages + 1 WHERE id = ?",
-                    (now, visit_id),
-                )
-            view_id = conn.execute(
-                "INSERT INTO page_views (visit_id, visitor_id, url, title, started_at)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (visit_id, visitor_id, address, page_title, now),
-            ).fetchone()[0]
+                visit_id = last.id
+                visit_store.extend(conn, visit_id, now)
+            view_id = visit_store.add_page_view(
+                conn, visit_id, visitor_id, address, page_title, now
+            )
             fresh = None
             if new_visit or live is None or live.visit_id != visit_id:
                 fresh = read_live(conn, visitor_id)
-            result = {"id": view_id, "visit_id": visit_id, "visit_number": visits}
-            return result, fresh
+            return PageViewRecorded(view_id, visit_id, visits), fresh
 
         result, fresh = await self._db.write(job)
         self._after_view(visitor_id, result, fresh, address, page_title, now)
@@ -321,7 +274,7 @@ class Insight:
     def _after_view(
         self,
         visitor_id: str,
-        result: dict[str, int],
+        result: PageViewRecorded,
         fresh: LiveVisitor | None,
         url: str,
         title: str,
@@ -330,13 +283,13 @@ class Insight:
         current = self.live.get(visitor_id)
         if fresh is not None:
             if current is not None:  # invitations and the cap outlive a visit
-                fresh.invitation = current.invitation
+                fresh.invitation_id = current.invitation_id
                 fresh.last_auto_invite_at = max(
                     fresh.last_auto_invite_at, current.last_auto_invite_at
                 )
             current = fresh
-        elif current is not None and current.visit_id == result["visit_id"]:
-            current.trail.append(Step(result["id"], url, title, now))
+        elif current is not None and current.visit_id == result.visit_id:
+            current.trail.append(Step(result.id, url, title, now))
             del current.trail[:-TRAIL_MAX]
             current.pages += 1
             current.last_seen_at = now
@@ -347,29 +300,29 @@ class Insight:
         self._place(current)
         self.live.put(current)
 
-    async def dwell(self, visitor_id: str, view_id: Any, dwell_ms: Any) -> None:
-        """Record how long a page was visible (the largest report wins, bounded by wall time)."""
+    async def dwell(self, visitor: Visitor, view_id: Any, dwell_ms: Any) -> None:
+        """Record how long a page was visible (the largest report wins, bounded by wall
+        time); nothing when the visitor is not tracked."""
         if isinstance(dwell_ms, bool) or not isinstance(dwell_ms, int) or dwell_ms < 0:
             raise InvalidInput("dwell_ms must be a non-negative integer")
         if isinstance(view_id, bool) or not isinstance(view_id, int):
             raise InvalidInput("page view id must be an integer")
+        if not self.tracks(visitor):
+            return
+        visitor_id = visitor.id
         now = now_ms()
         reported = min(dwell_ms, _DWELL_MAX)
 
         def job(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
-                "UPDATE page_views SET dwell_ms = max(dwell_ms, min(?, ? - started_at))"
-                " WHERE id = ? AND visitor_id = ? RETURNING dwell_ms",
-                (reported, now, view_id, visitor_id),
-            ).fetchone()
-            if row is None:
+            stored = visit_store.record_dwell(conn, view_id, visitor_id, reported, now)
+            if stored is None:
                 raise NotFound("no such page view")
-            return int(row[0])
+            return stored
 
         stored = await self._db.write(job)
-        visitor = self.live.get(visitor_id)
-        if visitor is not None:
-            for step in reversed(visitor.trail):
+        live = self.live.get(visitor_id)
+        if live is not None:
+            for step in reversed(live.trail):
                 if step.id == view_id:
                     step.dwell_ms = stored
                     self.live.touch()
@@ -377,15 +330,18 @@ class Insight:
 
     # -- presence -------------------------------------------------------------
 
-    def connected(self, visitor_id: str) -> None:
-        """A visitor's socket opened; load them when the registry does not hold them."""
+    def connected(self, visitor: Visitor) -> None:
+        """A visitor's socket opened; load them when the registry does not hold them
+        and they may be tracked."""
+        visitor_id = visitor.id
         self._sockets[visitor_id] = self._sockets.get(visitor_id, 0) + 1
-        visitor = self.live.get(visitor_id)
-        if visitor is None:
-            self._spawn(self._revive(visitor_id))
+        live = self.live.get(visitor_id)
+        if live is None:
+            if self.tracks(visitor):
+                self._spawn(self._revive(visitor_id))
             return
-        visitor.sockets = self._sockets[visitor_id]
-        visitor.left_at = None
+        live.sockets = self._sockets[visitor_id]
+        live.left_at = None
         self.live.touch()
 
     async def _revive(self, visitor_id: str) -> None:
@@ -393,12 +349,8 @@ class Insight:
         now = now_ms()
 
         def read(conn: sqlite3.Connection) -> LiveVisitor | None:
-            row = conn.execute(
-                "SELECT last_seen_at FROM visits WHERE visitor_id = ?"
-                " ORDER BY started_at DESC LIMIT 1",
-                (visitor_id,),
-            ).fetchone()
-            if row is None or now - row[0] > VISIT_GAP_MS:
+            last = visit_store.latest(conn, visitor_id)
+            if last is None or now - last.last_seen_at > VISIT_GAP_MS:
                 return None
             return read_live(conn, visitor_id)
 
@@ -431,14 +383,12 @@ class Insight:
             self._spawn(self._reload_customers(live))
 
     async def _reload_customers(self, visitor_ids: list[str]) -> None:
-        def read(conn: sqlite3.Connection) -> dict[str, tuple[Any, str]]:
+        def read(conn: sqlite3.Connection) -> dict[str, tuple[CustomerBrief | None, str]]:
             found = {}
             for vid in visitor_ids:
-                row = conn.execute(
-                    "SELECT customer_id, tier FROM visitors WHERE id = ?", (vid,)
-                ).fetchone()
-                if row is not None:
-                    found[vid] = (customer_brief(conn, row[0]), row[1])
+                known = visitor_store.known(conn, vid)
+                if known is not None:
+                    found[vid] = (customer_store.brief(conn, known.customer_id), known.tier)
             return found
 
         for vid, (customer, tier) in (await self._db.read(read)).items():
@@ -472,18 +422,9 @@ class Insight:
         cutoff = now - self._privacy.page_view_days * DAY_MS
 
         def job(conn: sqlite3.Connection) -> dict[str, int]:
-            views = conn.execute("DELETE FROM page_views WHERE started_at < ?", (cutoff,))
-            visits = conn.execute(
-                "DELETE FROM visits WHERE last_seen_at < ? AND NOT EXISTS"
-                " (SELECT 1 FROM page_views p WHERE p.visit_id = visits.id)",
-                (cutoff,),
-            )
-            proofs = conn.execute("DELETE FROM identity_proofs WHERE expires_at < ?", (now,))
-            return {
-                "page_views": views.rowcount,
-                "visits": visits.rowcount,
-                "identity_proofs": proofs.rowcount,
-            }
+            views, visits = visit_store.prune(conn, cutoff)
+            proofs = customer_store.prune_proofs(conn, now)
+            return {"page_views": views, "visits": visits, "identity_proofs": proofs}
 
         counts: dict[str, int] = await self._db.write(job)
         if counts["page_views"] or counts["visits"]:
@@ -494,161 +435,69 @@ class Insight:
 
     async def served_by(self, visitor_id: str, user_id: int) -> bool:
         """Tell whether a user has (had) a chat with the visitor, as agent or invited."""
-        row = await self._db.fetchone(
-            "SELECT 1 FROM conversations c WHERE c.visitor_id = ? AND (c.agent_id = ? OR"
-            " EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = c.id"
-            " AND p.user_id = ?)) LIMIT 1",
-            (visitor_id, user_id, user_id),
+        found: bool = await self._db.read(
+            lambda conn: conversation_store.served_by(conn, visitor_id, user_id)
         )
-        return row is not None
+        return found
 
-    async def detail(self, visitor_id: str) -> tuple[LiveVisitor, dict[str, Any]]:
-        """Return a visitor (live or as last seen) and their row with trail, visits and
-        conversations."""
-
+    async def detail(self, visitor_id: str) -> VisitorDetail:
+        """Return a visitor (live or as last seen) with their trail, latest visits and
+        conversations, and their customer profile when known."""
         live = self.live.get(visitor_id)
 
-        def read(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        def read(conn: sqlite3.Connection) -> VisitorDetail | None:
             known = live or read_live(conn, visitor_id)
             if known is None:
                 return None
-            visits = [
-                visit_json(r)
-                for r in conn.execute(
-                    f"SELECT {VISIT_COLUMNS} FROM visits WHERE visitor_id = ?"
-                    " ORDER BY started_at DESC LIMIT 20",
-                    (visitor_id,),
-                )
-            ]
-            conversations = [
-                dict(r)
-                for r in conn.execute(
-                    "SELECT c.id, c.status, c.created_at, c.closed_at, c.agent_id,"
-                    " u.display_name AS agent"
-                    " FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
-                    " WHERE c.visitor_id = ? ORDER BY c.created_at DESC LIMIT 20",
-                    (visitor_id,),
-                )
-            ]
-            return {"known": known, "visits": visits, "conversations": conversations}
+            return VisitorDetail(
+                known,
+                tuple(visit_store.of_visitor(conn, visitor_id, _DETAIL_ROWS)),
+                tuple(conversation_store.chats_of_visitor(conn, visitor_id, _DETAIL_ROWS)),
+                read_profile(conn, known.customer.id) if known.customer else None,
+            )
 
         found = await self._db.read(read)
         if found is None:
             raise NotFound("no such visitor")
-        visitor: LiveVisitor = found["known"]
         if live is None:
-            self._place(visitor)
-        data = visitor.row()
-        data["trail"] = [step.public() for step in visitor.trail]
-        data["visits"] = found["visits"]
-        data["conversations"] = found["conversations"]
-        return visitor, data
-
-
-VISIT_COLUMNS = (
-    "id, site, started_at, last_seen_at, country, province, city, region_status, source_kind,"
-    " engine, keyword, referrer_host, utm, landing_url, device, pages"
-)
-
-
-def visit_json(row: sqlite3.Row) -> dict[str, Any]:
-    """Return the API form of a visit row."""
-    utm = json.loads(row["utm"] or "{}")
-    return {
-        "id": row["id"],
-        "site": row["site"],
-        "started_at": row["started_at"],
-        "last_seen_at": row["last_seen_at"],
-        "region": region_json(row["country"], row["province"], row["city"], row["region_status"]),
-        "source": {
-            "kind": row["source_kind"],
-            "engine": row["engine"],
-            "keyword": row["keyword"],
-            "site": row["referrer_host"],
-            "campaign": utm.get("utm_campaign", ""),
-        },
-        "landing_url": row["landing_url"],
-        "device": json.loads(row["device"] or "{}"),
-        "pages": row["pages"],
-    }
-
-
-def customer_brief(conn: sqlite3.Connection, customer_id: int | None) -> dict[str, Any] | None:
-    """Return the short form of a customer the live list shows."""
-    if customer_id is None:
-        return None
-    row = conn.execute(
-        "SELECT id, name, tier, verified FROM customers WHERE id = ?", (customer_id,)
-    ).fetchone()
-    if row is None:
-        return None
-    return {"id": row[0], "name": row[1], "tier": row[2], "verified": bool(row[3])}
+            self._place(found.visitor)
+        return found
 
 
 def read_live(conn: sqlite3.Connection, visitor_id: str) -> LiveVisitor | None:
     """Build a visitor's live entry from the store: their latest visit and its trail."""
-    visitor = conn.execute(
-        "SELECT id, created_at, last_seen_at, visits, customer_id, tier FROM visitors WHERE id = ?",
-        (visitor_id,),
-    ).fetchone()
-    if visitor is None:
+    known = visitor_store.known(conn, visitor_id)
+    if known is None:
         return None
-    visit = conn.execute(
-        f"SELECT {VISIT_COLUMNS} FROM visits WHERE visitor_id = ? ORDER BY started_at DESC LIMIT 1",
-        (visitor_id,),
-    ).fetchone()
-    trail: list[Step] = []
-    pages = 0
-    # No page view yet (a chat opened before tracking, or tracking off): the same shapes
-    # as a visit's, saying nothing is known.
-    summary: dict[str, Any] = {
-        "region": region_json("", "", "", "unknown"),
-        "source": {"kind": "direct", "engine": "", "keyword": "", "site": "", "campaign": ""},
-        "device": {},
-        "site": "",
-    }
-    if visit is not None:
-        summary = visit_json(visit)
-        pages = visit["pages"]
-        rows = conn.execute(
-            "SELECT id, url, title, started_at, dwell_ms FROM page_views WHERE visit_id = ?"
-            " ORDER BY started_at DESC, id DESC LIMIT ?",
-            (visit["id"], TRAIL_MAX),
-        ).fetchall()
-        trail = [Step(r[0], r[1], r[2], r[3], r[4]) for r in reversed(rows)]
-    open_conv = conn.execute(
-        "SELECT id FROM conversations WHERE visitor_id = ? AND status != 'closed'"
-        " ORDER BY created_at DESC LIMIT 1",
-        (visitor_id,),
-    ).fetchone()
-    invited = conn.execute(
-        "SELECT max(created_at) FROM invitations WHERE visitor_id = ? AND rule_id IS NOT NULL",
-        (visitor_id,),
-    ).fetchone()
-    pending = conn.execute(
-        "SELECT id FROM invitations WHERE visitor_id = ? AND status = 'pending'"
-        " ORDER BY id DESC LIMIT 1",
-        (visitor_id,),
-    ).fetchone()
-    return LiveVisitor(
+    visit = visit_store.latest(conn, visitor_id)
+    invited_at = invitation_store.last_automatic(conn, visitor_id)
+    entry = LiveVisitor(
         id=visitor_id,
-        visit_id=visit["id"] if visit is not None else 0,
-        visits=visitor["visits"],
-        first_seen_at=visitor["created_at"],
-        last_seen_at=visit["last_seen_at"] if visit is not None else visitor["last_seen_at"],
-        site=summary["site"],
-        region=summary["region"],
-        source=summary["source"],
-        device=summary["device"],
-        customer=customer_brief(conn, visitor["customer_id"]),
-        tier=visitor["tier"],
-        trail=trail,
-        pages=pages,
-        conversation_id=open_conv[0] if open_conv else None,
-        invitation={"id": pending[0], "status": "pending"} if pending else None,
-        auto_invited=False,
-        last_auto_invite_at=(invited[0] or 0) if invited else 0,
+        visit_id=0,
+        visits=known.visits,
+        first_seen_at=known.created_at,
+        last_seen_at=known.last_seen_at,
+        # No page view yet (a chat opened before tracking, or tracking off): the same
+        # shapes as a visit's, saying nothing is known.
+        region=place("", "", "", "unknown"),
+        source={"kind": "direct", "engine": "", "keyword": "", "site": "", "campaign": ""},
+        device={},
+        customer=customer_store.brief(conn, known.customer_id),
+        tier=known.tier,
+        conversation_id=conversation_store.open_chat_of(conn, visitor_id),
+        invitation_id=invitation_store.pending_id(conn, visitor_id),
+        last_auto_invite_at=invited_at,
     )
+    if visit is not None:
+        entry.visit_id = visit.id
+        entry.last_seen_at = visit.last_seen_at
+        entry.site = visit.site
+        entry.region = dict(visit.region)
+        entry.source = dict(visit.source)
+        entry.device = dict(visit.device)
+        entry.pages = visit.pages
+        entry.trail = visit_store.trail(conn, visit.id, TRAIL_MAX)
+    return entry
 
 
 async def run_retention(insight: Insight, every: float = 3600.0) -> None:

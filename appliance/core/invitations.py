@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from appliance.core.chats import (
-    AGENT_LOAD,
     Chats,
     Conversation,
     Message,
@@ -37,7 +36,12 @@ from appliance.core.errors import (
 from appliance.core.events import EventBus, InvitationChanged, MessageCreated
 from appliance.core.insight import DAY_MS, Insight
 from appliance.core.live import SOURCE_KINDS, LiveVisitor, Scope
+from appliance.core.store import accounts as account_store
+from appliance.core.store import conversations as conversation_store
+from appliance.core.store import invitations as invitation_store
+from appliance.core.store import routing as routing_store
 from appliance.core.validate import text, whole
+from appliance.core.visitor_records import Invitation
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -47,18 +51,6 @@ RULES_MAX = 50
 AUDIENCES = ("any", "new", "returning")
 _TICK = 1.0  # s between passes over the live visitors
 _STALE_CHECK_MS = 60_000
-_RULE_FIELDS = (
-    "id",
-    "name",
-    "enabled",
-    "url_pattern",
-    "min_seconds",
-    "min_visits",
-    "audience",
-    "source",
-    "message",
-    "group_id",
-)
 
 
 class QuietSettings(Protocol):
@@ -99,10 +91,6 @@ class Rule:
             return False
         return self.source == "any" or visitor.source.get("kind") == self.source
 
-    def public(self) -> dict[str, Any]:
-        """Return the API form."""
-        return {name: getattr(self, name) for name in _RULE_FIELDS}
-
 
 def clean_rule(raw: Any) -> dict[str, Any]:
     """Validate one rule from the API."""
@@ -136,35 +124,6 @@ def clean_rule(raw: Any) -> dict[str, Any]:
 def clean_message(value: Any) -> str:
     """Validate an agent's invitation text."""
     return text(value, "message", MESSAGE_MAX, required=True)
-
-
-def _invitation_json(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "visitor_id": row["visitor_id"],
-        "agent_id": row["agent_id"],
-        "agent": {"display_name": row["agent_name"]} if row["agent_id"] is not None else None,
-        "rule_id": row["rule_id"],
-        "group_id": row["group_id"],
-        "message": row["message"],
-        "status": row["status"],
-        "created_at": row["created_at"],
-        "answered_at": row["answered_at"],
-        "conversation_id": row["conversation_id"],
-    }
-
-
-_SELECT = (
-    "SELECT i.id, i.visitor_id, i.agent_id, u.display_name AS agent_name, i.rule_id,"
-    " i.group_id, i.message, i.status, i.created_at, i.answered_at, i.conversation_id"
-    " FROM invitations i LEFT JOIN users u ON u.id = i.agent_id"
-)
-
-
-def _read(conn: sqlite3.Connection, invitation_id: int) -> dict[str, Any]:
-    row = conn.execute(_SELECT + " WHERE i.id = ?", (invitation_id,)).fetchone()
-    assert row is not None
-    return _invitation_json(row)
 
 
 class Invitations:
@@ -214,14 +173,11 @@ class Invitations:
 
     # -- the announcements ------------------------------------------------------
 
-    def _announce(self, invitations: Iterable[dict[str, Any]]) -> None:
+    def _announce(self, invitations: Iterable[Invitation]) -> None:
         for invitation in invitations:
-            visitor = self._insight.live.get(invitation["visitor_id"])
+            visitor = self._insight.live.get(invitation.visitor_id)
             if visitor is not None:
-                pending = invitation["status"] == "pending"
-                visitor.invitation = (
-                    {"id": invitation["id"], "status": "pending"} if pending else None
-                )
+                visitor.invitation_id = invitation.id if invitation.pending else None
                 self._insight.live.touch()
             self._bus.emit(InvitationChanged(invitation))
 
@@ -229,7 +185,7 @@ class Invitations:
 
     async def invite(
         self, agent_id: int, visitor_id: str, message: Any, scope: Scope
-    ) -> dict[str, Any]:
+    ) -> Invitation:
         """Invite a visitor on the site to chat with this agent."""
         body = clean_message(message)
         visitor = self._insight.live.get(visitor_id)
@@ -237,78 +193,61 @@ class Invitations:
             raise NotFound("the visitor is not on the site")
         now = now_ms()
 
-        def job(conn: sqlite3.Connection) -> dict[str, Any]:
+        def job(conn: sqlite3.Connection) -> Invitation:
             self._check_free(conn, visitor_id)
-            row = conn.execute(
-                "INSERT INTO invitations (visitor_id, visit_id, agent_id, group_id, message,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (visitor_id, visitor.visit_id, agent_id, visitor.group_id, body, now),
-            ).fetchone()
-            return _read(conn, row[0])
+            return invitation_store.create(
+                conn, visitor_id, visitor.visit_id, visitor.group_id, body, now, agent_id=agent_id
+            )
 
-        invitation: dict[str, Any] = await self._db.write(
+        invitation: Invitation = await self._db.write(
             job, on_commit=lambda inv: self._announce([inv])
         )
         return invitation
 
     @staticmethod
     def _check_free(conn: sqlite3.Connection, visitor_id: str) -> None:
-        if conn.execute(
-            "SELECT 1 FROM conversations WHERE visitor_id = ? AND status != 'closed'",
-            (visitor_id,),
-        ).fetchone():
+        if conversation_store.open_chat_of(conn, visitor_id) is not None:
             raise Chatting("the visitor is already in a chat")
-        if conn.execute(
-            "SELECT 1 FROM invitations WHERE visitor_id = ? AND status = 'pending'",
-            (visitor_id,),
-        ).fetchone():
+        if invitation_store.has_pending(conn, visitor_id):
             raise AlreadyInvited("the visitor already has an invitation open")
 
-    async def pending_for(self, visitor_id: str) -> list[dict[str, Any]]:
+    async def pending_for(self, visitor_id: str) -> list[Invitation]:
         """Return a visitor's pending invitations (sent again when their socket opens)."""
-        rows = await self._db.fetchall(
-            _SELECT + " WHERE i.visitor_id = ? AND i.status = 'pending' ORDER BY i.id",
-            (visitor_id,),
+        found: list[Invitation] = await self._db.read(
+            lambda conn: invitation_store.pending_of(conn, visitor_id)
         )
-        return [_invitation_json(r) for r in rows]
+        return found
 
-    async def recent(self, limit: int = 100) -> list[dict[str, Any]]:
+    async def recent(self, limit: int = 100) -> list[Invitation]:
         """Return the latest invitations, newest first (for supervisors)."""
-        rows = await self._db.fetchall(
-            _SELECT + " ORDER BY i.id DESC LIMIT ?", (max(1, min(limit, 500)),)
+        wanted = max(1, min(limit, 500))
+        found: list[Invitation] = await self._db.read(
+            lambda conn: invitation_store.recent(conn, wanted)
         )
-        return [_invitation_json(r) for r in rows]
+        return found
 
     # -- visitors -------------------------------------------------------------
 
-    async def decline(self, visitor_id: str, invitation_id: int) -> dict[str, Any]:
+    async def decline(self, visitor_id: str, invitation_id: int) -> Invitation:
         """Record that the visitor said no."""
         now = now_ms()
 
-        def job(conn: sqlite3.Connection) -> dict[str, Any]:
+        def job(conn: sqlite3.Connection) -> Invitation:
             self._pending(conn, visitor_id, invitation_id)
-            conn.execute(
-                "UPDATE invitations SET status = 'declined', answered_at = ? WHERE id = ?",
-                (now, invitation_id),
-            )
-            return _read(conn, invitation_id)
+            return invitation_store.answer(conn, invitation_id, "declined", now)
 
-        invitation: dict[str, Any] = await self._db.write(
+        invitation: Invitation = await self._db.write(
             job, on_commit=lambda inv: self._announce([inv])
         )
         return invitation
 
     @staticmethod
-    def _pending(conn: sqlite3.Connection, visitor_id: str, invitation_id: int) -> sqlite3.Row:
-        row = conn.execute(
-            "SELECT * FROM invitations WHERE id = ? AND visitor_id = ?",
-            (invitation_id, visitor_id),
-        ).fetchone()
-        if row is None:
+    def _pending(conn: sqlite3.Connection, visitor_id: str, invitation_id: int) -> Invitation:
+        found = invitation_store.get(conn, invitation_id)
+        if found is None or found.visitor_id != visitor_id:
             raise NotFound("no such invitation")
-        if row["status"] != "pending":
-            raise InvitationClosed(f"the invitation is already {row['status']}")
-        found: sqlite3.Row = row
+        if not found.pending:
+            raise InvitationClosed(f"the invitation is already {found.status}")
         return found
 
     async def accept(
@@ -323,7 +262,7 @@ class Invitations:
 
         def job(conn: sqlite3.Connection) -> tuple[Any, ...]:
             invitation = self._pending(conn, visitor_id, invitation_id)
-            agent_id = invitation["agent_id"]
+            agent_id = invitation.agent_id
             conv, created = self._chats.open_in(
                 conn,
                 visitor_id,
@@ -331,12 +270,16 @@ class Invitations:
                 lang=lang,
                 ip=ip,
                 region=region,
-                group_id=invitation["group_id"] or live_group,
+                group_id=invitation.group_id or live_group,
                 preferred_agent_id=agent_id,
             )
             events: list[Message] = []
             before = conv
-            agent = _free_agent(conn, agent_id) if created and agent_id is not None else None
+            agent = (
+                account_store.free_agent(conn, agent_id)
+                if created and agent_id is not None
+                else None
+            )
             if agent is not None:
                 conv, assigned = self._chats.assign_in(
                     conn, conv, agent[0], agent[1], answered=True
@@ -349,7 +292,7 @@ class Invitations:
                         sender_type="agent",
                         sender_id=str(agent[0]),
                         sender_name=agent[1],
-                        body=invitation["message"],
+                        body=invitation.message,
                     )
                 )
             elif created:
@@ -358,18 +301,14 @@ class Invitations:
                         conn,
                         conv.id,
                         sender_type="system",
-                        sender_name=_agent_name(conn, agent_id),
-                        body=invitation["message"],
+                        sender_name=account_store.display_name(conn, agent_id),
+                        body=invitation.message,
                         event="invitation",
                     )
                 )
-            conn.execute(
-                "UPDATE invitations SET status = 'accepted', answered_at = ?,"
-                " conversation_id = ? WHERE id = ?",
-                (now, conv.id, invitation_id),
-            )
+            answered = invitation_store.answer(conn, invitation_id, "accepted", now, conv.id)
             after = read_conversation(conn, conv.id)
-            return after, before if created else None, events, _read(conn, invitation_id)
+            return after, before if created else None, events, answered
 
         def announce(result: tuple[Any, ...]) -> None:
             after, before, messages, invitation = result
@@ -391,20 +330,13 @@ class Invitations:
         """Expire what nobody answered and send the automatic invitations due."""
         now = now_ms() if now is None else now
         gone = self._insight.departed(now)
-        gone_ids = [v.id for v in gone if v.invitation is not None]
+        gone_ids = [v.id for v in gone if v.invitation_id is not None]
         await self._expire(now, gone_ids)
         await self._auto_invite(now)
 
     async def _expire(self, now: int, visitor_ids: list[str]) -> None:
-        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            marks = ", ".join("?" * len(visitor_ids))
-            rows = conn.execute(
-                "UPDATE invitations SET status = 'expired', answered_at = ?"
-                f" WHERE status = 'pending' AND (created_at < ? OR visitor_id IN ({marks}))"
-                " RETURNING id",
-                (now, now - INVITE_TTL_MS, *visitor_ids),
-            ).fetchall()
-            return [_read(conn, r[0]) for r in rows]
+        def job(conn: sqlite3.Connection) -> list[Invitation]:
+            return invitation_store.expire(conn, now, now - INVITE_TTL_MS, visitor_ids)
 
         if visitor_ids or await self._any_stale(now):
             await self._db.write(job, on_commit=self._announce)
@@ -414,11 +346,10 @@ class Invitations:
         if now < self._stale_check_at:
             return False
         self._stale_check_at = now + _STALE_CHECK_MS
-        row = await self._db.fetchone(
-            "SELECT 1 FROM invitations WHERE status = 'pending' AND created_at < ? LIMIT 1",
-            (now - INVITE_TTL_MS,),
+        stale: bool = await self._db.read(
+            lambda conn: invitation_store.any_pending_before(conn, now - INVITE_TTL_MS)
         )
-        return row is not None
+        return stale
 
     async def _auto_invite(self, now: int) -> None:
         rules = [r for r in self.rules if r.enabled]
@@ -430,7 +361,7 @@ class Invitations:
             if (
                 visitor.sockets == 0
                 or visitor.conversation_id is not None
-                or visitor.invitation is not None
+                or visitor.invitation_id is not None
                 or visitor.auto_invited
                 or (visitor.last_auto_invite_at and now - visitor.last_auto_invite_at < quiet)
             ):
@@ -440,7 +371,7 @@ class Invitations:
                 picks.append((visitor, rule))
         if not picks:
             return
-        open_groups = await self._db.read(_groups_with_room)
+        open_groups = await self._db.read(account_store.groups_with_room)
         due = [(v, r) for v, r in picks if (r.group_id or v.group_id) in open_groups]
         if not due:
             return
@@ -448,26 +379,25 @@ class Invitations:
             visitor.auto_invited = True  # one per visit, whatever the write says
             visitor.last_auto_invite_at = now
 
-        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def job(conn: sqlite3.Connection) -> list[Invitation]:
             sent = []
             for visitor, rule in due:
                 try:
                     self._check_free(conn, visitor.id)
                 except (Chatting, AlreadyInvited):
                     continue
-                row = conn.execute(
-                    "INSERT INTO invitations (visitor_id, visit_id, rule_id, group_id, message,"
-                    " created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    (
+                group = rule.group_id or visitor.group_id
+                sent.append(
+                    invitation_store.create(
+                        conn,
                         visitor.id,
                         visitor.visit_id,
-                        rule.id,
-                        rule.group_id or visitor.group_id,
+                        group,
                         rule.message,
                         now,
-                    ),
-                ).fetchone()
-                sent.append(_read(conn, row[0]))
+                        rule_id=rule.id,
+                    )
+                )
             return sent
 
         await self._db.write(job, on_commit=self._announce)
@@ -475,12 +405,9 @@ class Invitations:
     # -- rules ----------------------------------------------------------------
 
     async def _load_rules(self) -> None:
-        rows = await self._db.fetchall(
-            f"SELECT {', '.join(_RULE_FIELDS)} FROM invite_rules ORDER BY position, id"
-        )
-        self.rules = [Rule(**{**dict(r), "enabled": bool(r["enabled"])}) for r in rows]
+        self.rules = [Rule(**r) for r in await self._db.read(invitation_store.rules)]
 
-    async def set_rules(self, raw: Any) -> list[dict[str, Any]]:
+    async def set_rules(self, raw: Any) -> list[Rule]:
         """Replace the automatic invitation rules (in the order they are tried)."""
         if not isinstance(raw, list) or len(raw) > RULES_MAX:
             raise InvalidInput(f"rules must be a list of at most {RULES_MAX}")
@@ -494,46 +421,10 @@ class Invitations:
         def job(conn: sqlite3.Connection) -> None:
             for rule in clean:
                 group = rule["group_id"]
-                if (
-                    group is not None
-                    and not conn.execute("SELECT 1 FROM groups WHERE id = ?", (group,)).fetchone()
-                ):
+                if group is not None and not routing_store.group_exists(conn, group):
                     raise InvalidInput(f"group {group} does not exist")
-            conn.execute("DELETE FROM invite_rules")
-            for position, rule in enumerate(clean):
-                conn.execute(
-                    "INSERT INTO invite_rules (position, name, enabled, url_pattern, min_seconds,"
-                    " min_visits, audience, source, message, group_id)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (position, *(rule[k] for k in _RULE_FIELDS[1:])),
-                )
+            invitation_store.replace_rules(conn, clean)
 
         await self._db.write(job)
         await self._load_rules()
-        return [r.public() for r in self.rules]
-
-
-def _free_agent(conn: sqlite3.Connection, agent_id: int) -> tuple[int, str] | None:
-    """Return (id, name) of the agent if they are online and under their chat limit."""
-    row = conn.execute(
-        f"SELECT u.id, u.display_name FROM users u WHERE u.id = ? AND u.status = 'online'"
-        f" AND u.disabled = 0 AND u.max_chats > {AGENT_LOAD}",
-        (agent_id,),
-    ).fetchone()
-    return (row[0], row[1]) if row else None
-
-
-def _agent_name(conn: sqlite3.Connection, agent_id: int | None) -> str:
-    if agent_id is None:
-        return ""
-    row = conn.execute("SELECT display_name FROM users WHERE id = ?", (agent_id,)).fetchone()
-    return str(row[0]) if row else ""
-
-
-def _groups_with_room(conn: sqlite3.Connection) -> set[int]:
-    """The groups with an online agent under their limit (worth inviting into)."""
-    rows = conn.execute(
-        "SELECT DISTINCT gm.group_id FROM users u JOIN group_members gm ON gm.user_id = u.id"
-        f" WHERE u.status = 'online' AND u.disabled = 0 AND u.max_chats > {AGENT_LOAD}"
-    ).fetchall()
-    return {r[0] for r in rows}
+        return list(self.rules)

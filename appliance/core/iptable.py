@@ -26,6 +26,8 @@ from typing import Any
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, InvalidInput
+from appliance.core.store import iptable as ip_store
+from appliance.core.store import settings as settings_store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -94,7 +96,7 @@ UNKNOWN = Location("unknown")
 INVALID = Location("invalid")
 
 # line number, start, end (16-byte blobs), country, province, city, isp
-StagedRow = tuple[int, bytes, bytes, str, str, str, str]
+StagedRow = ip_store.StagedRow
 
 
 def _is_private(value: int, version: int) -> bool:
@@ -263,41 +265,9 @@ async def _pieces(source: AsyncIterable[bytes] | bytes) -> AsyncIterator[bytes]:
 # --- storage -------------------------------------------------------------------------
 
 # An import never holds the writer for long and never leaves a half table: rows are
-# staged in a TEMP table (it lives on the writer's connection, across its
-# transactions), copied in key order and checked for overlaps in short jobs into a
-# twin of ip_ranges, and one last job swaps the twin in by renaming it.
-_STAGE = "temp.ip_ranges_import"
-_NEXT = "ip_ranges_next"
+# staged (store.iptable), copied in key order and checked for overlaps in short jobs
+# into a twin of ip_ranges, and one last job swaps the twin in.
 _COPY_ROWS = 20_000  # rows per copy job
-_CREATE_RANGES = re.compile(r'CREATE TABLE\s+"?ip_ranges"?', re.IGNORECASE)
-
-
-def _create_stage(conn: sqlite3.Connection) -> None:
-    _drop_stage(conn)
-    conn.execute(
-        f"CREATE TABLE {_STAGE} (start BLOB NOT NULL, line INTEGER NOT NULL, "
-        '"end" BLOB NOT NULL, country TEXT NOT NULL, province TEXT NOT NULL, '
-        "city TEXT NOT NULL, isp TEXT NOT NULL, PRIMARY KEY (start, line)) WITHOUT ROWID"
-    )
-    # The twin takes the table's own definition, so it follows the migrations.
-    # (ip_ranges has no secondary index; one added later must be recreated here.)
-    ddl = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ip_ranges'"
-    ).fetchone()[0]
-    conn.execute(_CREATE_RANGES.sub(f"CREATE TABLE {_NEXT}", ddl, count=1))
-
-
-def _drop_stage(conn: sqlite3.Connection) -> None:
-    conn.execute(f"DROP TABLE IF EXISTS {_STAGE}")
-    conn.execute(f"DROP TABLE IF EXISTS {_NEXT}")
-
-
-def _stage(rows: list[StagedRow], conn: sqlite3.Connection) -> None:
-    conn.executemany(
-        f'INSERT INTO {_STAGE} (line, start, "end", country, province, city, isp)'
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
 
 
 @dataclass(slots=True)
@@ -311,22 +281,13 @@ class _Copy:
 
 def _copy(state: _Copy, conn: sqlite3.Connection) -> bool:
     """Copy the next rows in address order, refusing overlaps; tell whether all are done."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    rows = cursor.execute(
-        f'SELECT start, line, "end", country, province, city, isp FROM {_STAGE}'
-        " WHERE (start, line) > (?, ?) ORDER BY start, line LIMIT ?",
-        (*state.after, _COPY_ROWS),
-    ).fetchall()
+    rows = ip_store.staged_after(conn, state.after, _COPY_ROWS)
     for start, line, end, *_ in rows:
         if state.count and state.end >= start:
             raise InvalidInput(f"line {line}: the range overlaps line {state.after[1]}")
         state.after, state.end = (start, line), end
         state.count += 1
-    cursor.executemany(
-        f"INSERT INTO {_NEXT} VALUES (?, ?, ?, ?, ?, ?)",
-        [(start, end, *place) for start, _, end, *place in rows],
-    )
+    ip_store.add_to_twin(conn, [(start, end, *place) for start, _, end, *place in rows])
     return len(rows) < _COPY_ROWS
 
 
@@ -334,14 +295,11 @@ def _swap(fmt: str, count: int, at: int, conn: sqlite3.Connection) -> None:
     """Put the twin in the table's place and record what it holds."""
     if count == 0:
         raise InvalidInput("the file holds no ranges")
-    conn.execute("DROP TABLE ip_ranges")
-    conn.execute(f"ALTER TABLE {_NEXT} RENAME TO ip_ranges")
-    conn.executemany(
-        "INSERT INTO box_settings (key, value) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    ip_store.swap_in_twin(conn)
+    settings_store.save(
+        conn,
         [("iptable.format", fmt), ("iptable.ranges", str(count)), ("iptable.imported_at", str(at))],
     )
-    conn.execute(f"DROP TABLE {_STAGE}")
 
 
 # --- the in-memory index ---------------------------------------------------------------
@@ -421,18 +379,16 @@ class _Index:
 
 
 def _read_index(conn: sqlite3.Connection) -> _Index:
-    cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples: 700,000 Row objects cost seconds
-    cursor.execute(
-        'SELECT start, "end", country, province, city, isp FROM ip_ranges ORDER BY start'
-    )
-    cursor.arraysize = 10_000
-    return _Index(cursor)
+    return _Index(ip_store.ranges(conn))
 
 
-def _read_meta(conn: sqlite3.Connection) -> dict[str, str]:
-    rows = conn.execute("SELECT key, value FROM box_settings WHERE key LIKE 'iptable.%'")
-    return {key: value for key, value in rows}
+@dataclass(frozen=True, slots=True)
+class TableStatus:
+    """What the IP table holds: how many ranges, from which format, imported when."""
+
+    ranges: int
+    format: str  # "", ip2region or ip2location
+    imported_at: int | None  # UTC ms
 
 
 class IpTable:
@@ -447,7 +403,7 @@ class IpTable:
     async def load(self) -> None:
         """Build the in-memory index from the stored table (in a thread)."""
         index = await self._db.read(_read_index)
-        self._meta = await self._db.read(_read_meta)
+        self._meta = await self._db.read(partial(settings_store.values, prefix="iptable."))
         self._index = index
         _LOGGER.info("IP table: %d ranges, %d places", len(index), len(index.places))
 
@@ -466,14 +422,14 @@ class IpTable:
             return PRIVATE
         return self._index.find(value, ip.version)
 
-    def status(self) -> dict[str, Any]:
-        """Return how many ranges are loaded, from which format, imported when (UTC ms)."""
+    def status(self) -> TableStatus:
+        """Return how many ranges are loaded, from which format, imported when."""
         at = self._meta.get("iptable.imported_at", "")
-        return {
-            "ranges": len(self._index),
-            "format": self._meta.get("iptable.format", ""),
-            "imported_at": int(at) if at.isdigit() else None,
-        }
+        return TableStatus(
+            ranges=len(self._index),
+            format=self._meta.get("iptable.format", ""),
+            imported_at=int(at) if at.isdigit() else None,
+        )
 
     async def import_csv(
         self, source: AsyncIterable[bytes] | bytes, fmt: str = "auto"
@@ -483,7 +439,7 @@ class IpTable:
         if self._importing.locked():
             raise Conflict("an import of the IP table is already running")
         async with self._importing:
-            await self._db.write(_create_stage)
+            await self._db.write(ip_store.create_stage)
             try:
                 async for piece in _pieces(source):
                     await self._stage(await asyncio.to_thread(parser.feed, piece))
@@ -494,11 +450,11 @@ class IpTable:
                 count = copy.count
                 await self._db.write(partial(_swap, parser.format, count, now_ms()))
             finally:
-                await self._db.write(_drop_stage)
+                await self._db.write(ip_store.drop_stage)
             await self.load()
         _LOGGER.info("IP table imported: %d ranges (%s)", count, parser.format)
         return {"ranges": count, "format": parser.format}
 
     async def _stage(self, rows: list[StagedRow]) -> None:
         for at in range(0, len(rows), _STAGE_ROWS):
-            await self._db.write(partial(_stage, rows[at : at + _STAGE_ROWS]))
+            await self._db.write(partial(ip_store.stage, rows=rows[at : at + _STAGE_ROWS]))

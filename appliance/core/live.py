@@ -29,15 +29,15 @@ class Step:
     started_at: int
     dwell_ms: int = 0
 
-    def public(self) -> dict[str, Any]:
-        """Return the API form."""
-        return {
-            "id": self.id,
-            "url": self.url,
-            "title": self.title,
-            "started_at": self.started_at,
-            "dwell_ms": self.dwell_ms,
-        }
+
+@dataclass(frozen=True, slots=True)
+class CustomerBrief:
+    """The customer a live visitor is known to be, as the live list shows them."""
+
+    id: int
+    name: str
+    tier: str
+    verified: bool
 
 
 @dataclass(slots=True)
@@ -53,7 +53,7 @@ class LiveVisitor:
     region: dict[str, str] = field(default_factory=dict)  # label, country, province, city, status
     source: dict[str, str] = field(default_factory=dict)  # kind, engine, keyword, site, campaign
     device: dict[str, str] = field(default_factory=dict)  # browser, os, kind
-    customer: dict[str, Any] | None = None  # id, name, tier, verified
+    customer: CustomerBrief | None = None
     tier: str = "new"
     trail: list[Step] = field(default_factory=list)
     pages: int = 0
@@ -61,7 +61,7 @@ class LiveVisitor:
     sockets: int = 0
     left_at: int | None = None  # when the last socket closed
     conversation_id: str | None = None
-    invitation: dict[str, Any] | None = None  # id, status (pending only while live)
+    invitation_id: int | None = None  # the pending invitation (only while live)
     auto_invited: bool = False  # an automatic invitation went out in this visit
     last_auto_invite_at: int = 0  # the last automatic invitation, any visit
     search_text: str = ""
@@ -76,7 +76,7 @@ class LiveVisitor:
         """browsing, chatting or invited."""
         if self.conversation_id is not None:
             return "chatting"
-        if self.invitation is not None and self.invitation.get("status") == "pending":
+        if self.invitation_id is not None:
             return "invited"
         return "browsing"
 
@@ -92,36 +92,10 @@ class LiveVisitor:
             self.region.get("label", ""),
             self.region.get("city", ""),
             self.site,
-            (self.customer or {}).get("name", ""),
+            self.customer.name if self.customer else "",
             self.id,
         ]
         self.search_text = "\n".join(parts).lower()
-
-    def row(self) -> dict[str, Any]:
-        """Return the live list's row."""
-        page = self.current
-        return {
-            "id": self.id,
-            "online": self.sockets > 0,
-            "site": self.site,
-            "region": self.region,
-            "source": self.source,
-            "visits": self.visits,
-            "returning": self.visits > 1,
-            "pages": self.pages,
-            "current": (
-                {"url": page.url, "title": page.title, "since": page.started_at} if page else None
-            ),
-            "customer": self.customer,
-            "tier": self.tier,
-            "device": self.device,
-            "first_seen_at": self.first_seen_at,
-            "last_seen_at": self.last_seen_at,
-            "status": self.status,
-            "conversation_id": self.conversation_id,
-            "invitation": self.invitation,
-            "group_id": self.group_id,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +219,8 @@ class LiveRegistry:
 
     def query(
         self, scope: Scope, filt: Filter, offset: int = 0, limit: int = 50
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """Return how many visitors match, and one page of their rows."""
+    ) -> tuple[int, list[LiveVisitor]]:
+        """Return how many visitors match, and one page of them."""
         limit = max(1, min(limit, QUERY_LIMIT_MAX))
         offset = max(0, offset)
         total = 0
@@ -256,4 +230,4 @@ class LiveRegistry:
                 if offset <= total < offset + limit:
                     page.append(visitor)
                 total += 1
-        return total, [v.row() for v in page]
+        return total, page

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance.core.clock import now_ms
-from appliance.core.customers import spread_tier
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, NotFound
 from appliance.core.routing import TIERS
+from appliance.core.store import customers as customer_store
 from appliance.core.store import visitors as visitor_store
 
 _ID_PREFIX = "v_"
@@ -74,19 +74,14 @@ class Visitors:
             raise InvalidInput(f"tier must be one of {', '.join(TIERS)}")
 
         def update(conn: sqlite3.Connection) -> list[str]:
-            row = conn.execute(
-                "UPDATE visitors SET tier = ? WHERE id = ? RETURNING customer_id",
-                (tier, visitor_id),
-            ).fetchone()
-            if row is None:
+            found = visitor_store.set_tier(conn, visitor_id, tier)
+            if found is None:
                 raise NotFound("no such visitor")
-            if row[0] is None:
+            customer_id = found[0]
+            if customer_id is None:
                 return [visitor_id]
-            conn.execute(
-                "UPDATE customers SET tier = ?, updated_at = ? WHERE id = ?",
-                (tier, now_ms(), row[0]),
-            )
-            return spread_tier(conn, row[0], tier)
+            customer_store.update(conn, customer_id, {"tier": tier}, now_ms())
+            return visitor_store.spread_tier(conn, customer_id, tier)
 
         await self._db.write(update, on_commit=self._on_change)
         return str(tier)

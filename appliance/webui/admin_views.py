@@ -9,20 +9,20 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from appliance.core.clock import local_iso, local_text
+from appliance.core.clock import local_text
 from appliance.core.iptable import FORMATS
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX, TUNNEL
 from appliance.webui.pages import render
 from appliance.webui.wire import admin as wire
+from appliance.webui.wire import wire_time
 
 _UPLOAD_MAX = 256 * 1024 * 1024  # bytes of an IP table file
 _UPLOAD_CHUNK = 64 * 1024  # bytes read from the socket at a time
 
 
-def _table_status(request: web.Request) -> dict[str, Any]:
-    status = request.app[BOX].iptable.status()
-    return {**status, "imported_at": local_iso(status["imported_at"])}
+def _table_status(request: web.Request) -> wire.IpTable:
+    return wire.ip_table_out(request.app[BOX].iptable.status())
 
 
 def widget_url(request: web.Request, public_host: str | None) -> str:
@@ -56,11 +56,15 @@ async def admin_page(request: web.Request) -> web.Response:
         "health": health_report(request),
         "tunnel": info,
         "devices": rows,
-        "ip_table": {**table, "imported": local_text(table["imported_at"])},
-        "privacy": box.box_settings.public(),
+        "ip_table": {
+            "ranges": table.ranges,
+            "format": table.format,
+            "imported": local_text(table.imported_at),
+        },
+        "privacy": box.box_settings.current(),
         # Secrets stay out of the page: the reveal button fetches them.
         "sites": [
-            {"key": s["key"], "name": s["name"], "created": s["created_at"]}
+            {"key": s.key, "name": s.name, "created": wire_time(s.created_at)}
             for s in await box.sites.list()
         ],
         "widget_url": widget_url(request, info.get("hostname") if info else None),
@@ -73,7 +77,7 @@ def health_report(request: web.Request) -> dict[str, Any]:
     """Return the box's health: storage writes and the tunnel, with an overall status."""
     storage = request.app[BOX].db.storage.public()
     if storage["since"] is not None:
-        storage["since"] = local_iso(storage["since"])
+        storage["since"] = wire_time(storage["since"])
     tunnel = request.app[TUNNEL][0]
     relay = None
     if tunnel is not None:
@@ -115,30 +119,32 @@ async def import_ip_table(request: web.Request) -> web.Response:
 
 async def get_privacy(request: web.Request) -> web.Response:
     """Return the privacy and retention settings."""
-    return reply(request.app[BOX].box_settings.public())
+    return reply(wire.privacy_out(request.app[BOX].box_settings.current()))
 
 
 async def put_privacy(request: web.Request) -> web.Response:
     """Change some of the privacy and retention settings."""
     change = await read_body(request, wire.PrivacyChange)
-    return reply(await request.app[BOX].box_settings.update(msgspec.to_builtins(change)))
+    privacy = await request.app[BOX].box_settings.update(msgspec.to_builtins(change))
+    return reply(wire.privacy_out(privacy))
 
 
 async def list_sites(request: web.Request) -> web.Response:
     """Return every site with its signing secret."""
-    return reply({"sites": await request.app[BOX].sites.list()})
+    return reply(wire.Sites([wire.site_out(s) for s in await request.app[BOX].sites.list()]))
 
 
 async def create_site(request: web.Request) -> web.Response:
     """Add a site with a new secret."""
     new = await read_body(request, wire.NewSite)
-    return reply({"site": await request.app[BOX].sites.create(new.key, new.name)}, 201)
+    site = await request.app[BOX].sites.create(new.key, new.name)
+    return reply(wire.OneSite(wire.site_out(site)), 201)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
     """Give a site a new secret; identities signed with the old one stop working."""
     site = await request.app[BOX].sites.rotate(request.match_info["key"])
-    return reply({"site": site})
+    return reply(wire.OneSite(wire.site_out(site)))
 
 
 _ADMINS = "Admins only (else 403), from the LAN only."

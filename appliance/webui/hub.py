@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+import msgspec
 from aiohttp import web
 
+from appliance.core.actors import Visitor
 from appliance.core.box import Box
 from appliance.core.conversation import Message
 from appliance.core.events import (
@@ -29,7 +31,9 @@ from appliance.core.events import (
 )
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.routing import Place
+from appliance.core.visitor_records import Invitation
 from appliance.webui.wire import frames
+from appliance.webui.wire import insight as insight_wire
 from appliance.webui.wire.chat import (
     AgentRef,
     Presence,
@@ -69,6 +73,7 @@ class Connection:
         self.kind = kind  # "visitor" or "agent"
         self.principal = principal  # visitor id, or the agent's user id as text
         self.name = name
+        self.dnt = False  # a visitor's browser asked not to be tracked (DNT, Sec-GPC)
         self.role = ""
         self.groups: frozenset[int] | None = frozenset()  # None: an overseer sees every queue
         self.places: dict[str, Place] = {}  # last queue place sent, per conversation
@@ -172,7 +177,7 @@ class Hub:
             if task is not None:
                 task.cancel()
         else:
-            self._box.insight.connected(conn.principal)
+            self._box.insight.connected(Visitor(conn.principal, dnt=conn.dnt))
 
     def remove(self, conn: Connection) -> None:
         """Forget a connection and its subscriptions."""
@@ -295,16 +300,10 @@ class Hub:
             key = (conn.scope, filt, offset, limit)
             frame = frames.get(key)
             if frame is None:
-                total, rows = live.query(conn.scope, filt, offset, limit)
-                frame = frames[key] = encode(
-                    {
-                        "type": "visitors",
-                        "total": total,
-                        "offset": offset,
-                        "limit": limit,
-                        "visitors": rows,
-                    }
-                )
+                total, page = live.query(conn.scope, filt, offset, limit)
+                rows = [insight_wire.live_visitor_out(v) for v in page]
+                visitors = insight_wire.VisitorsFrame(total, offset, limit, rows)
+                frame = frames[key] = msgspec.json.encode(visitors).decode()
             if frame != conn.watch_sent:
                 conn.watch_sent = frame
                 conn.send(frame)
@@ -384,22 +383,19 @@ class Hub:
             if conn.kind == "agent" and not conv.visible_to(int(conn.principal), conn.groups):
                 self.leave(conn, conv.id)
 
-    def _invitation(self, invitation: dict[str, Any]) -> None:
-        if invitation["status"] == "pending":
+    def _invitation(self, invitation: Invitation) -> None:
+        if invitation.pending:
             frame = invitation_frame(invitation)
         else:
-            frame = encode(
-                {
-                    "type": "invitation_closed",
-                    "invitation_id": invitation["id"],
-                    "status": invitation["status"],
-                }
-            )
-        for conn in self.visitors.get(invitation["visitor_id"], ()):
+            status = cast(insight_wire.InvitationStatus, invitation.status)
+            closed = insight_wire.InvitationClosedFrame(invitation.id, status)
+            frame = msgspec.json.encode(closed).decode()
+        for conn in self.visitors.get(invitation.visitor_id, ()):
             conn.send(frame)
-        if invitation["agent_id"] is not None:
-            agent_frame = encode({"type": "invitation", "invitation": invitation})
-            for conn in self.agents.get(str(invitation["agent_id"]), ()):
+        if invitation.agent_id is not None:
+            changed = insight_wire.InvitationFrame(insight_wire.invitation_out(invitation))
+            agent_frame = msgspec.json.encode(changed).decode()
+            for conn in self.agents.get(str(invitation.agent_id), ()):
                 conn.send(agent_frame)
 
     def _refresh_groups(self) -> None:
@@ -420,16 +416,7 @@ class Hub:
                     conn.watch_sent = ""
 
 
-def invitation_frame(invitation: dict[str, Any]) -> str:
+def invitation_frame(invitation: Invitation) -> str:
     """Encode what a visitor sees of a pending invitation."""
-    return encode(
-        {
-            "type": "invitation",
-            "invitation": {
-                "id": invitation["id"],
-                "message": invitation["message"],
-                "agent": invitation["agent"],
-                "created_at": invitation["created_at"],
-            },
-        }
-    )
+    offer = insight_wire.OfferFrame(insight_wire.offered_invitation_out(invitation))
+    return msgspec.json.encode(offer).decode()

@@ -147,3 +147,9 @@ def whole_text(raw: str, name: str, high: int) -> int:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(high)) or int(raw) > high:
         raise InvalidInput(f"{name} must be a whole number from 0 to {high}")
     return int(raw)
+
+
+def do_not_track(request: web.Request) -> bool:
+    """Tell whether the browser asked not to be tracked (DNT or Global Privacy Control);
+    whether that stops tracking is core's to decide (Insight.tracks)."""
+    return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"

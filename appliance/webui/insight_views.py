@@ -3,16 +3,17 @@ customer profiles and invitation rules for the console."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, Session
+from appliance.core.actors import Visitor
 from appliance.core.errors import InvalidInput
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.webui.contract import Contract, Operation, convert, read_body, read_query, reply
-from appliance.webui.inputs import decode_json
+from appliance.webui.inputs import decode_json, do_not_track
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
@@ -23,9 +24,9 @@ from appliance.webui.wire.chat import OneConversation, conversation_out
 _BEACON_MAX = 1024  # bytes of a dwell beacon
 
 
-def do_not_track(request: web.Request) -> bool:
-    """Tell whether the browser asked not to be tracked (DNT or Global Privacy Control)."""
-    return request.headers.get("DNT") == "1" or request.headers.get("Sec-GPC") == "1"
+def tracking_actor(request: web.Request, vid: str) -> Visitor:
+    """Return the visitor as the insight use cases take them."""
+    return Visitor(vid, client_address(request), dnt=do_not_track(request))
 
 
 async def scope_of(request: web.Request, session: Session) -> Scope:
@@ -43,24 +44,21 @@ async def scope_of(request: web.Request, session: Session) -> Scope:
 async def record_page_view(request: web.Request) -> web.Response:
     """Record a page view of the visitor (a visit starts after 30 quiet minutes)."""
     box = request.app[BOX]
-    vid = visitor_id(request)
+    actor = tracking_actor(request, visitor_id(request))
     view = await read_body(request, wire.PageView)
-    if not box.insight.tracked(do_not_track(request)):
-        box.insight.forget(vid)
-        return reply({"tracked": False})
-    box.limits.page_view(vid, client_address(request))
+    box.limits.page_view(actor.id, actor.address)
     recorded = await box.insight.page_view(
-        vid,
+        actor,
         url=view.url,
         title=view.title,
         referrer=view.referrer,
         site=view.site or "default",
-        ip=client_address(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
     if recorded is None:
-        return reply({"tracked": False})
-    return reply({"tracked": True, "page_view": recorded}, 201)
+        return reply(wire.NotTracked(False))
+    ref = wire.PageViewRef(recorded.id, recorded.visit_id, recorded.visit_number)
+    return reply(wire.PageViewRecorded(True, ref), 201)
 
 
 async def record_dwell(request: web.Request) -> web.Response:
@@ -79,7 +77,9 @@ async def record_dwell(request: web.Request) -> web.Response:
         raise web.HTTPUnauthorized(reason="a valid visitor token is required")
     report = convert(data, wire.DwellReport)
     box.limits.beacon(vid, client_address(request))
-    await box.insight.dwell(vid, int_path(request, "view_id"), report.dwell_ms)
+    await box.insight.dwell(
+        tracking_actor(request, vid), int_path(request, "view_id"), report.dwell_ms
+    )
     return web.Response(status=204)
 
 
@@ -90,7 +90,7 @@ async def identify(request: web.Request) -> web.Response:
     identity = await read_body(request, wire.SignedIdentity)
     box.limits.identify(vid, client_address(request))
     customer = await box.customers.identify(vid, msgspec.to_builtins(identity))
-    return reply({"customer": {"id": customer["id"], "name": customer["name"]}})
+    return reply(wire.Identified(wire.CustomerName(customer.id, customer.name)))
 
 
 async def accept_invitation(request: web.Request) -> web.Response:
@@ -110,7 +110,8 @@ async def decline_invitation(request: web.Request) -> web.Response:
     invitation = await box.invitations.decline(
         visitor_id(request), int_path(request, "invitation_id")
     )
-    return reply({"invitation": {"id": invitation["id"], "status": invitation["status"]}})
+    brief = wire.InvitationBrief(invitation.id, cast(wire.InvitationStatus, invitation.status))
+    return reply(wire.Declined(brief))
 
 
 # -- console ----------------------------------------------------------------------
@@ -136,10 +137,11 @@ async def list_visitors(request: web.Request) -> web.Response:
     session = current_session(request)
     query = read_query(request, wire.VisitorQuery)
     scope = await scope_of(request, session)
-    total, rows = request.app[BOX].insight.live.query(
+    total, page = request.app[BOX].insight.live.query(
         scope, _filter(query), query.offset, query.limit
     )
-    return reply({"total": total, "offset": query.offset, "limit": query.limit, "visitors": rows})
+    rows = [wire.live_visitor_out(v) for v in page]
+    return reply(wire.Visitors(total, query.offset, query.limit, rows))
 
 
 def _visitor_path(request: web.Request) -> str:
@@ -153,13 +155,12 @@ async def visitor_detail(request: web.Request) -> web.Response:
     """Return a visitor: live row, trail with dwell, visits, conversations, customer."""
     session = current_session(request)
     box = request.app[BOX]
-    visitor, data = await box.insight.detail(_visitor_path(request))
+    detail = await box.insight.detail(_visitor_path(request))
+    visitor = detail.visitor
     in_scope = (await scope_of(request, session)).sees(visitor)
     if not in_scope and not await box.insight.served_by(visitor.id, session.user.id):
         raise web.HTTPNotFound()  # neither in scope nor someone they chat(ted) with
-    customer = data["customer"]
-    data["customer"] = await box.customers.profile(customer["id"]) if customer else None
-    return reply({"visitor": data})
+    return reply(wire.OneVisitor(wire.visitor_detail_out(detail)))
 
 
 async def invite_visitor(request: web.Request) -> web.Response:
@@ -171,19 +172,20 @@ async def invite_visitor(request: web.Request) -> web.Response:
     invitation = await box.invitations.invite(
         session.user.id, vid, invite.message, await scope_of(request, session)
     )
-    return reply({"invitation": invitation}, 201)
+    return reply(wire.OneInvitation(wire.invitation_out(invitation)), 201)
 
 
 async def list_customers(request: web.Request) -> web.Response:
     """Find customers by name, e-mail, phone or external id."""
     query = read_query(request, wire.CustomerQuery)
-    return reply({"customers": await request.app[BOX].customers.search(query.q)})
+    found = await request.app[BOX].customers.search(query.q)
+    return reply(wire.Customers([wire.customer_out(c) for c in found]))
 
 
 async def get_customer(request: web.Request) -> web.Response:
     """Return a customer profile with visits and conversations across devices."""
     profile = await request.app[BOX].customers.profile(int_path(request, "customer_id"))
-    return reply({"customer": profile})
+    return reply(wire.OneCustomer(wire.customer_profile_out(profile)))
 
 
 async def patch_customer(request: web.Request) -> web.Response:
@@ -192,12 +194,14 @@ async def patch_customer(request: web.Request) -> web.Response:
     customer_id = int_path(request, "customer_id")
     change = await read_body(request, wire.CustomerChange)
     await box.customers.update(customer_id, msgspec.to_builtins(change))
-    return reply({"customer": await box.customers.profile(customer_id)})
+    profile = await box.customers.profile(customer_id)
+    return reply(wire.OneCustomer(wire.customer_profile_out(profile)))
 
 
 async def get_invite_rules(request: web.Request) -> web.Response:
     """Return the automatic invitation rules."""
-    return reply({"rules": [r.public() for r in request.app[BOX].invitations.rules]})
+    rules = request.app[BOX].invitations.rules
+    return reply(wire.InviteRules([wire.invite_rule_out(r) for r in rules]))
 
 
 class _RuleList(msgspec.Struct):
@@ -219,12 +223,14 @@ async def put_invite_rules(request: web.Request) -> web.Response:
     """Replace the automatic invitation rules (supervisors)."""
     given = await read_body(request, _RuleList)
     rules = [_rule(number, raw) for number, raw in enumerate(given.rules, 1)]
-    return reply({"rules": await request.app[BOX].invitations.set_rules(rules)})
+    saved = await request.app[BOX].invitations.set_rules(rules)
+    return reply(wire.InviteRules([wire.invite_rule_out(r) for r in saved]))
 
 
 async def list_invitations(request: web.Request) -> web.Response:
     """Return the latest invitations and how they ended (supervisors)."""
-    return reply({"invitations": await request.app[BOX].invitations.recent()})
+    recent = await request.app[BOX].invitations.recent()
+    return reply(wire.Invitations([wire.invitation_out(i) for i in recent]))
 
 
 _OVERSEERS = "Supervisors and admins only (else 403)."

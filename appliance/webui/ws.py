@@ -19,7 +19,7 @@ from appliance.core.errors import ChatError, InvalidInput, NotFound
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.hub import Connection, Hub, invitation_frame
-from appliance.webui.inputs import decode_json
+from appliance.webui.inputs import decode_json, do_not_track
 from appliance.webui.keys import BOX, HUB, SETTINGS
 from appliance.webui.security import current_session
 from appliance.webui.wire import frames
@@ -265,6 +265,7 @@ async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"not authenticated")
         return ws
     conn = Connection(ws, "visitor", visitor_id)
+    conn.dnt = do_not_track(request)
     conn.send(frames.VisitorReady(visitor_id))
     for invitation in await box.invitations.pending_for(visitor_id):
         conn.send(invitation_frame(invitation))

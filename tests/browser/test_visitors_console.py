@@ -15,7 +15,7 @@ import json
 import re
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -404,9 +404,9 @@ async def eventually(check: Callable[[], bool], timeout: float = WAIT / 1000) ->
         await asyncio.sleep(0.05)
 
 
-def box_clock(ms: int) -> str:
-    """Return HH:MM of epoch milliseconds in the box's zone (this machine's)."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone().strftime("%H:%M")
+def box_clock(wire_time: str) -> str:
+    """Return HH:MM of a wire time (ISO 8601 in the box's zone, with its offset)."""
+    return datetime.fromisoformat(wire_time).strftime("%H:%M")
 
 
 def _json(payload: str | bytes) -> dict[str, Any]:

@@ -102,7 +102,7 @@ async def test_upload_size_limit(
 
     status, error = await upload(admin, chunks())  # chunked: refused once past the limit
     assert status == 413 and error["error"]["code"] == "too_large"
-    assert running.box.iptable.status()["ranges"] == 0
+    assert running.box.iptable.status().ranges == 0
 
 
 async def test_admins_only_and_csrf(running: Running, make_agent: MakeAgent):
@@ -119,7 +119,7 @@ async def test_admins_only_and_csrf(running: Running, make_agent: MakeAgent):
     admin = await make_agent(role="admin", status=None)
     status, error = await upload(admin, b"1.0.0.0|1.0.0.255|A|0|0|0\n", csrf=False)
     assert status == 403 and error["error"]["code"] == "csrf"
-    assert running.box.iptable.status()["ranges"] == 0
+    assert running.box.iptable.status().ranges == 0
     assert running.box.box_settings.honour_dnt is False
 
 

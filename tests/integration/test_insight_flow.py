@@ -5,6 +5,7 @@ the region of a visitor who comes through the relay."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,6 +19,7 @@ from tests.integration.test_relay_listener import _raw_https, proxy_v4, relayed 
 
 PAGE = "https://shop.example/pricing"
 BAIDU = "https://www.baidu.com/s?wd=%E5%AE%A2%E6%9C%8D&ie=utf-8"
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 
 MakeAgent = Callable[..., Awaitable[Agent]]
 MakeVisitor = Callable[..., Awaitable[Visitor]]
@@ -77,16 +79,27 @@ async def test_page_views_and_beacons(running: Running, make_visitor: MakeVisito
 
 async def test_do_not_track(running: Running, make_visitor: MakeVisitor) -> None:
     visitor = await make_visitor()
-    status, data = await page_view(visitor, headers={"Sec-GPC": "1"})
+    status, data = await page_view(visitor, headers={"DNT": "1"})
     assert status == 201  # the admin has not turned it on: tracked
+    view_id = data["page_view"]["id"]
     await running.box.box_settings.update({"honour_dnt": True})
     for header in ({"DNT": "1"}, {"Sec-GPC": "1"}):
         other = await make_visitor()
         status, data = await page_view(other, headers=header)
         assert (status, data) == (200, {"tracked": False})
         assert running.box.insight.live.get(other.visitor_id) is None
-    count = await running.box.db.fetchone("SELECT count(*) FROM page_views")
-    assert count[0] == 1
+    # A beacon that asks not to be tracked is answered and stores nothing.
+    async with visitor.http.post(
+        running.url(f"/api/visitor/pageviews/{view_id}/dwell"),
+        data=json.dumps({"token": visitor.token, "dwell_ms": 1500}),
+        headers={"DNT": "1"},
+    ) as r:
+        assert r.status == 204
+    count = await running.box.db.fetchone("SELECT count(*), max(dwell_ms) FROM page_views")
+    assert tuple(count) == (1, 0)
+    await running.box.box_settings.update({"honour_dnt": False})
+    status, data = await page_view(visitor, headers={"DNT": "1"})
+    assert status == 201 and data["tracked"] is True  # turned off again: tracked
 
 
 async def test_live_list_reaches_watching_consoles_in_scope(
@@ -114,6 +127,10 @@ async def test_live_list_reaches_watching_consoles_in_scope(
         sws, lambda f: f["type"] == "visitors" and f["visitors"][0]["pages"] == 2
     )
     assert moved["visitors"][0]["current"]["url"] == "https://shop.example/cart"
+    # Times are wire times, as everywhere: ISO 8601 in the box's zone (docs/api.md).
+    row = moved["visitors"][0]
+    for at in (row["first_seen_at"], row["last_seen_at"], row["current"]["since"]):
+        assert ISO.match(at), at
     # Server-side filtering, and bad filters close nothing but the offender.
     await sws.send_json({"type": "watch_visitors", "filter": {"source": "direct"}})
     assert (await receive_until(sws, lambda f: f["type"] == "visitors"))["total"] == 0
@@ -123,6 +140,10 @@ async def test_live_list_reaches_watching_consoles_in_scope(
     await limited.get(f"/api/console/visitors/{visitor.visitor_id}", status=404)
     detail = await supervisor.get(f"/api/console/visitors/{visitor.visitor_id}")
     assert [s["url"] for s in detail["visitor"]["trail"]] == [PAGE, "https://shop.example/cart"]
+    seen = detail["visitor"]
+    times = [seen["first_seen_at"], *(s["started_at"] for s in seen["trail"])]
+    times += [at for v in seen["visits"] for at in (v["started_at"], v["last_seen_at"])]
+    assert all(ISO.match(at) for at in times), times
     await sws.send_json({"type": "watch_visitors", "filter": {"status": "sleeping"}})
     bad = await receive_until(sws, lambda f: f["type"] == "error")
     assert bad["code"] == "bad_frame"
@@ -145,6 +166,7 @@ async def test_invitation_end_to_end(
     frame = await receive_until(vws, lambda f: f["type"] == "invitation")
     assert frame["invitation"]["message"] == "您好！"
     assert frame["invitation"]["agent"] == {"display_name": "fang"}
+    assert ISO.match(frame["invitation"]["created_at"])
     again = await agent.post(
         f"/api/console/visitors/{visitor.visitor_id}/invite", {"message": "?"}, status=409
     )
@@ -186,6 +208,7 @@ async def test_invitation_end_to_end(
         aws, lambda f: f["type"] == "invitation" and f["invitation"]["status"] == "declined"
     )
     assert told["invitation"]["visitor_id"] == shy.visitor_id
+    assert all(ISO.match(told["invitation"][k]) for k in ("created_at", "answered_at"))
     status, data, _ = await shy.request(
         "POST", f"/api/visitor/invitations/{sent['invitation']['id']}/accept"
     )

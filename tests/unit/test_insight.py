@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from appliance.core.actors import Visitor
 from appliance.core.box import Box
 from appliance.core.customers import sign
 from appliance.core.errors import (
@@ -21,8 +22,9 @@ from appliance.core.errors import (
     NotFound,
     Replayed,
 )
-from appliance.core.insight import DAY_MS, LIVE_GRACE_MS, short_region
+from appliance.core.insight import DAY_MS, LIVE_GRACE_MS
 from appliance.core.live import Filter, Scope, agent_scope
+from appliance.core.visitor_records import short_region
 
 TABLE = (
     "1.2.3.0|1.2.3.255|中国|0|北京|北京市|联通\n"
@@ -43,17 +45,24 @@ async def tracked(box: Box) -> Box:
     return box
 
 
-async def view(box: Box, vid: str, url: str = "https://shop.example/", **extra: Any) -> Any:
+async def view(
+    box: Box,
+    vid: str,
+    url: str = "https://shop.example/",
+    *,
+    ip: str = BEIJING,
+    dnt: bool = False,
+    **extra: Any,
+) -> Any:
     fields: dict[str, Any] = {
         "url": url,
         "title": "Shop",
         "referrer": "",
         "site": "default",
-        "ip": BEIJING,
         "user_agent": UA,
     }
     fields.update(extra)
-    return await box.insight.page_view(vid, **fields)
+    return await box.insight.page_view(Visitor(vid, ip, dnt=dnt), **fields)
 
 
 async def new_visitor(box: Box) -> str:
@@ -65,7 +74,7 @@ async def test_page_views_make_visits_with_source_region_and_device(tracked: Box
     vid = await new_visitor(tracked)
     first = await view(tracked, vid, "https://shop.example/?from=ad", referrer=BAIDU)
     second = await view(tracked, vid, "https://shop.example/pricing", title="价格")
-    assert first["visit_id"] == second["visit_id"] and first["visit_number"] == 1
+    assert first.visit_id == second.visit_id and first.visit_number == 1
     live = tracked.insight.live.get(vid)
     assert live is not None
     assert [s.url for s in live.trail] == [
@@ -77,7 +86,7 @@ async def test_page_views_make_visits_with_source_region_and_device(tracked: Box
     assert live.pages == 2 and live.visits == 1
     row = await tracked.db.fetchone(
         "SELECT source_kind, engine, keyword, pages FROM visits WHERE id = ?",
-        (first["visit_id"],),
+        (first.visit_id,),
     )
     assert tuple(row) == ("search", "baidu", "客服系统", 2)
     assert live.source == {
@@ -93,7 +102,7 @@ async def test_page_views_make_visits_with_source_region_and_device(tracked: Box
         lambda c: c.execute("UPDATE visits SET last_seen_at = last_seen_at - 31 * 60000")
     )
     third = await view(tracked, vid, referrer="https://news.example.org/story")
-    assert third["visit_id"] != first["visit_id"] and third["visit_number"] == 2
+    assert third.visit_id != first.visit_id and third.visit_number == 2
     live = tracked.insight.live.get(vid)
     assert live is not None and live.visits == 2 and live.source["kind"] == "referral"
     assert [s.url for s in live.trail] == ["https://shop.example/"]
@@ -120,28 +129,50 @@ async def test_dwell_keeps_the_largest_report_bounded_by_wall_time(tracked: Box)
     await tracked.db.write(
         lambda c: c.execute("UPDATE page_views SET started_at = started_at - 20000")
     )
-    await tracked.insight.dwell(vid, page["id"], 5000)
-    await tracked.insight.dwell(vid, page["id"], 3000)  # a late, smaller beacon
+    await tracked.insight.dwell(Visitor(vid), page.id, 5000)
+    await tracked.insight.dwell(Visitor(vid), page.id, 3000)  # a late, smaller beacon
     row = await tracked.db.fetchone("SELECT dwell_ms FROM page_views")
     assert row[0] == 5000
-    await tracked.insight.dwell(vid, page["id"], 10**9)  # more than the page has existed
+    await tracked.insight.dwell(Visitor(vid), page.id, 10**9)  # more than the page has existed
     row = await tracked.db.fetchone("SELECT dwell_ms FROM page_views")
     assert 20000 <= row[0] < 25000
     with pytest.raises(NotFound):
-        await tracked.insight.dwell(other, page["id"], 1000)
+        await tracked.insight.dwell(Visitor(other), page.id, 1000)
     with pytest.raises(InvalidInput):
-        await tracked.insight.dwell(vid, page["id"], -1)
+        await tracked.insight.dwell(Visitor(vid), page.id, -1)
 
 
 async def test_do_not_track_is_honoured_only_when_the_admin_says(tracked: Box) -> None:
-    vid = await new_visitor(tracked)
-    assert tracked.insight.tracked(dnt=True)
+    vid, shy = await new_visitor(tracked), await new_visitor(tracked)
+    page = await view(tracked, shy, dnt=True)  # the admin has not turned it on: tracked
+    assert page is not None and tracked.insight.live.get(shy) is not None
     await tracked.box_settings.update({"honour_dnt": True})
-    assert not tracked.insight.tracked(dnt=True)
-    assert await view(tracked, vid, dnt=True) is None
-    assert tracked.insight.live.get(vid) is None
-    assert (await tracked.db.fetchone("SELECT count(*) FROM page_views"))[0] == 0
+    assert not tracked.insight.tracks(Visitor(shy, dnt=True))
+    assert tracked.insight.tracks(Visitor(shy))
+    assert await view(tracked, shy, dnt=True) is None
+    assert tracked.insight.live.get(shy) is None  # and they leave the live list
+    await tracked.insight.dwell(Visitor(shy, dnt=True), page.id, 5000)
+    count = await tracked.db.fetchone("SELECT count(*), max(dwell_ms) FROM page_views")
+    assert tuple(count) == (1, 0)  # neither the page view nor the dwell was stored
     assert await view(tracked, vid) is not None  # no DNT header: tracked
+
+
+async def test_a_socket_that_asks_not_to_be_tracked_does_not_list_the_visitor(
+    tracked: Box,
+) -> None:
+    shy, plain = await new_visitor(tracked), await new_visitor(tracked)
+    for vid in (shy, plain):
+        await view(tracked, vid)
+        tracked.insight.forget(vid)  # as after a restart: known, not listed
+    await tracked.box_settings.update({"honour_dnt": True})
+    tracked.insight.connected(Visitor(shy, dnt=True))
+    tracked.insight.connected(Visitor(plain))
+    for _ in range(50):
+        if tracked.insight.live.get(plain) is not None:
+            break
+        await asyncio.sleep(0.02)
+    assert tracked.insight.live.get(plain) is not None
+    assert tracked.insight.live.get(shy) is None
 
 
 async def test_retention_deletes_old_page_views_and_visits(tracked: Box) -> None:
@@ -166,7 +197,7 @@ async def test_live_list_is_scoped_by_region_and_group_and_filtered(tracked: Box
     def ids(scope: Scope, **raw: str) -> set[str]:
         total, rows = live.query(scope, Filter.parse(raw), 0, 50)
         assert total == len(rows)
-        return {r["id"] for r in rows}
+        return {r.id for r in rows}
 
     assert ids(Scope()) == {beijing, shanghai, abroad}
     assert ids(agent_scope(["北京"], [default])) == {beijing}
@@ -186,11 +217,11 @@ async def test_live_list_is_scoped_by_region_and_group_and_filtered(tracked: Box
 async def test_presence_keeps_a_visitor_listed_through_a_navigation(tracked: Box) -> None:
     vid = await new_visitor(tracked)
     await view(tracked, vid)
-    tracked.insight.connected(vid)
+    tracked.insight.connected(Visitor(vid))
     tracked.insight.disconnected(vid)  # navigating away ...
     now = int(time.time() * 1000)
     assert tracked.insight.departed(now) == []
-    tracked.insight.connected(vid)  # ... and back on the next page
+    tracked.insight.connected(Visitor(vid))  # ... and back on the next page
     assert tracked.insight.departed(now + 2 * LIVE_GRACE_MS) == []
     tracked.insight.disconnected(vid)
     gone = tracked.insight.departed(now + 2 * LIVE_GRACE_MS)
@@ -227,25 +258,24 @@ async def test_signed_identity_links_visitors_across_devices(tracked: Box) -> No
     ts = int(time.time())
     proof = {"customer_id": "u-42", "ts": ts, "sig": sign(secret, "u-42", ts), "name": "王芳"}
     customer = await tracked.customers.identify(phone, proof)
-    assert customer["verified"] and customer["name"] == "王芳"
+    assert customer.verified and customer.name == "王芳"
     again = await tracked.customers.identify(phone, proof)  # the same page, reloaded
-    assert again["id"] == customer["id"]
+    assert again.id == customer.id
     ts2 = ts + 1
     await tracked.customers.identify(
         laptop, {"customer_id": "u-42", "ts": ts2, "sig": sign(secret, "u-42", ts2)}
     )
     await tracked.insight.page_view(
-        laptop,
+        Visitor(laptop, SHANGHAI),
         url="https://shop.example/",
         title="",
         referrer="",
         site="default",
-        ip=SHANGHAI,
         user_agent="",
     )
-    profile = await tracked.customers.profile(customer["id"])
-    assert {v["id"] for v in profile["visitors"]} == {phone, laptop}
-    assert len(profile["visits"]) == 1
+    profile = await tracked.customers.profile(customer.id)
+    assert {v.id for v in profile.devices} == {phone, laptop}
+    assert len(profile.visits) == 1
 
 
 @pytest.mark.parametrize(
@@ -301,7 +331,7 @@ async def test_prechat_contact_makes_an_unverified_customer(tracked: Box) -> Non
     )
     # Typing someone else's address never joins their profile.
     typed = await tracked.customers.from_prechat(typist, "李雷", "a@b.cn")
-    assert typed is not None and typed["id"] != real["id"] and not typed["verified"]
+    assert typed is not None and typed.id != real.id and not typed.verified
     with pytest.raises(InvalidInput):
         await tracked.customers.from_prechat(typist, "", "not a contact")
     assert await tracked.customers.from_prechat(typist, "", "") is None
@@ -323,11 +353,11 @@ async def test_invitation_accepted_opens_the_chat_with_the_agent(tracked: Box) -
     vid = await new_visitor(tracked)
     await view(tracked, vid)
     invitation = await tracked.invitations.invite(agent, vid, "您好，需要帮忙吗？", Scope())
-    assert invitation["status"] == "pending"
+    assert invitation.status == "pending"
     assert tracked.insight.live.get(vid).status == "invited"  # type: ignore[union-attr]
     with pytest.raises(AlreadyInvited):
         await tracked.invitations.invite(agent, vid, "again", Scope())
-    conv = await tracked.invitations.accept(vid, invitation["id"])
+    conv = await tracked.invitations.accept(vid, invitation.id)
     assert conv.status == "active" and conv.agent_id == agent and conv.answered_at
     messages = await tracked.chats.messages_after(conv.id)
     assert [(m.sender_type, m.event) for m in messages] == [
@@ -336,7 +366,7 @@ async def test_invitation_accepted_opens_the_chat_with_the_agent(tracked: Box) -
     ]
     assert messages[1].body == "您好，需要帮忙吗？"
     with pytest.raises(InvitationClosed):
-        await tracked.invitations.decline(vid, invitation["id"])
+        await tracked.invitations.decline(vid, invitation.id)
     with pytest.raises(Chatting):
         await tracked.invitations.invite(agent, vid, "more?", Scope())
 
@@ -346,7 +376,7 @@ async def test_invitation_to_a_busy_agent_queues_preferring_them(tracked: Box) -
     vid = await new_visitor(tracked)
     await view(tracked, vid)
     invitation = await tracked.invitations.invite(agent, vid, "Hi", Scope())
-    conv = await tracked.invitations.accept(vid, invitation["id"])
+    conv = await tracked.invitations.accept(vid, invitation.id)
     assert conv.status == "waiting"
     row = await tracked.db.fetchone(
         "SELECT preferred_agent_id FROM conversations WHERE id = ?", (conv.id,)
@@ -367,9 +397,9 @@ async def test_declines_are_recorded_and_scope_and_absence_refuse(tracked: Box) 
         await tracked.invitations.invite(agent, vid, "hi", agent_scope(["北京"], [default]))
     invitation = await tracked.invitations.invite(agent, vid, "hi", Scope())
     with pytest.raises(NotFound):  # someone else's invitation
-        await tracked.invitations.decline(stranger, invitation["id"])
-    declined = await tracked.invitations.decline(vid, invitation["id"])
-    assert declined["status"] == "declined" and declined["answered_at"]
+        await tracked.invitations.decline(stranger, invitation.id)
+    declined = await tracked.invitations.decline(vid, invitation.id)
+    assert declined.status == "declined" and declined.answered_at
     assert tracked.insight.live.get(vid).status == "browsing"  # type: ignore[union-attr]
 
 
@@ -379,9 +409,7 @@ async def test_pending_invitations_expire_when_the_visitor_leaves(tracked: Box) 
     await view(tracked, vid)
     invitation = await tracked.invitations.invite(agent, vid, "hi", Scope())
     await tracked.invitations.tick(int(time.time() * 1000) + 2 * LIVE_GRACE_MS)
-    row = await tracked.db.fetchone(
-        "SELECT status FROM invitations WHERE id = ?", (invitation["id"],)
-    )
+    row = await tracked.db.fetchone("SELECT status FROM invitations WHERE id = ?", (invitation.id,))
     assert row[0] == "expired"
 
 
@@ -400,12 +428,12 @@ async def test_automatic_rules_invite_once_and_only_when_someone_can_answer(
             },
         ]
     )
-    assert rules[0]["id"] and rules[0]["enabled"] is True
+    assert rules[0].id and rules[0].enabled is True
     vid, other = await new_visitor(tracked), await new_visitor(tracked)
     await view(tracked, vid, "https://shop.example/pricing")
     await view(tracked, other, "https://shop.example/about")
     for v in (vid, other):
-        tracked.insight.connected(v)
+        tracked.insight.connected(Visitor(v))
     now = int(time.time() * 1000)
 
     async def invitations() -> list[tuple[str, str]]:
@@ -420,7 +448,7 @@ async def test_automatic_rules_invite_once_and_only_when_someone_can_answer(
     await tracked.invitations.tick(now + 40_000)
     assert await invitations() == [(vid, "pending")]
     pending = (await tracked.invitations.pending_for(vid))[0]
-    await tracked.invitations.decline(vid, pending["id"])
+    await tracked.invitations.decline(vid, pending.id)
     await tracked.invitations.tick(now + 90_000)
     assert await invitations() == [(vid, "declined")]  # capped: not pestered twice
     for bad in (
@@ -455,7 +483,7 @@ async def test_marking_a_customer_vip_from_a_chat_covers_every_device(tracked: B
         if live is not None and live.tier == "vip":
             break
         await asyncio.sleep(0.02)
-    assert live is not None and live.customer is not None and live.customer["tier"] == "vip"
+    assert live is not None and live.customer is not None and live.customer.tier == "vip"
 
 
 async def test_an_agent_who_served_a_visitor_may_look_them_up(tracked: Box) -> None:
@@ -464,6 +492,6 @@ async def test_an_agent_who_served_a_visitor_may_look_them_up(tracked: Box) -> N
     vid = await new_visitor(tracked)
     await view(tracked, vid)
     invitation = await tracked.invitations.invite(agent, vid, "hi", Scope())
-    await tracked.invitations.accept(vid, invitation["id"])
+    await tracked.invitations.accept(vid, invitation.id)
     assert await tracked.insight.served_by(vid, agent)
     assert not await tracked.insight.served_by(vid, other)

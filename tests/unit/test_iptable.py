@@ -11,7 +11,7 @@ import pytest
 from appliance.core import iptable
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, InvalidInput
-from appliance.core.iptable import IpTable, Location, RangeParser
+from appliance.core.iptable import IpTable, Location, RangeParser, TableStatus
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -185,7 +185,7 @@ async def test_private_and_invalid_addresses(table: IpTable, address: str, statu
 
 
 async def test_nothing_loaded_says_unknown(table: IpTable):
-    assert table.status() == {"ranges": 0, "format": "", "imported_at": None}
+    assert table.status() == TableStatus(ranges=0, format="", imported_at=None)
     assert table.lookup("1.0.1.1") == Location("unknown")
     assert table.lookup("1.0.1.1").label == ""
     assert table.lookup(None).status == "invalid"
@@ -268,8 +268,8 @@ async def test_lines_split_across_pieces(table: IpTable, monkeypatch: pytest.Mon
 async def test_a_bad_file_keeps_the_old_table(db: Database, table: IpTable):
     await table.import_csv(fixture("ip2region_v2.txt"))
     before = table.status()
-    assert before["ranges"] == 5 and before["format"] == "ip2region"
-    assert isinstance(before["imported_at"], int)
+    assert before.ranges == 5 and before.format == "ip2region"
+    assert isinstance(before.imported_at, int)
     bad = fixture("ip2location_db3.csv") + b'"3","2","XX","Bad"\n'
     with pytest.raises(InvalidInput, match="line 6: the range starts after it ends"):
         await table.import_csv(bad)
@@ -298,8 +298,8 @@ async def test_re_import_replaces_the_table(db: Database, table: IpTable):
     assert table.lookup("1.0.1.1").province == "Fujian"
     again = IpTable(db)
     await again.load()
-    assert again.status()["format"] == "ip2location"
-    assert again.status()["ranges"] == 5
+    assert again.status().format == "ip2location"
+    assert again.status().ranges == 5
     assert again.lookup("1.0.1.1").province == "Fujian"
     row = await db.fetchone("SELECT value FROM box_settings WHERE key = 'iptable.ranges'")
     assert row is not None and row["value"] == "5"

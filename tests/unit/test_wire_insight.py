@@ -3,6 +3,7 @@ plain words, and its document entries say what the widget relies on."""
 
 from __future__ import annotations
 
+import re
 from typing import get_args
 
 import msgspec
@@ -10,11 +11,13 @@ import pytest
 
 from appliance.core.errors import InvalidInput
 from appliance.core.invitations import AUDIENCES
-from appliance.core.live import SOURCE_KINDS, STATUSES
+from appliance.core.live import SOURCE_KINDS, STATUSES, LiveVisitor, Step
 from appliance.core.routing import TIERS
+from appliance.core.visitor_records import Invitation
 from appliance.webui.contract import convert
 from appliance.webui.insight_views import CONTRACT
 from appliance.webui.wire import insight as wire
+from appliance.webui.wire import wire_time
 
 
 def test_enumerations_are_the_cores():
@@ -85,3 +88,21 @@ def test_document_entries_state_both_answers_and_the_beacon_body():
     assert [p["name"] for p in rules["parameters"]] == ["X-CSRF-Token"]
     names = {p["name"] for p in paths["/api/console/visitors"]["get"]["parameters"]}
     assert names == {"q", "region", "source", "status", "offset", "limit"}
+
+
+def test_core_objects_go_out_with_wire_times():
+    at = 1_764_979_200_123  # UTC ms
+    step = Step(7, "https://shop.example/", "Shop", at, dwell_ms=1500)
+    live = LiveVisitor(
+        id="v_x", visit_id=1, visits=2, first_seen_at=at, last_seen_at=at + 1, trail=[step]
+    )
+    row = msgspec.to_builtins(wire.live_visitor_out(live))
+    assert row["first_seen_at"] == wire_time(at) and row["last_seen_at"] == wire_time(at + 1)
+    assert row["current"] == {"url": step.url, "title": "Shop", "since": wire_time(at)}
+    assert row["returning"] is True and row["invitation"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.123[+-]\d\d:\d\d", row["first_seen_at"])
+    assert msgspec.to_builtins(wire.trail_step_out(step))["dwell_ms"] == 1500  # a duration
+    invitation = Invitation(3, "v_x", 5, "芳", None, 1, "Hi", "declined", at, at + 9, None)
+    out = msgspec.to_builtins(wire.invitation_out(invitation))
+    assert out["agent"] == {"display_name": "芳"}
+    assert (out["created_at"], out["answered_at"]) == (wire_time(at), wire_time(at + 9))

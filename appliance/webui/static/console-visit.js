@@ -4,7 +4,7 @@
 // to http(s) pages, opened without opener or referrer.
 
 import { LANG, T, fmt } from "./console-i18n.js";
-import { S, el, isOverseer, me, tierText } from "./console-base.js";
+import { el, isOverseer, me, tierText } from "./console-base.js";
 
 // ---- Times --------------------------------------------------------------------
 let zoneOffset = null; // minutes east of UTC of the box, once known
@@ -17,8 +17,8 @@ export function setBoxOffset(minutes) {
   zoneTold = true;
 }
 
-// Until it is told, learn it from the ISO times the box sends with its own offset, so
-// epoch milliseconds show the box's wall clock too (a remote agent may sit elsewhere).
+// Until it is told, learn it from the times the box sends (ISO 8601 with its offset),
+// so they show the box's wall clock (a remote agent may sit elsewhere).
 function learnZone(iso) {
   if (zoneTold || typeof iso !== "string") return;
   const m = /([+-])(\d{2}):?(\d{2})$/.exec(iso);
@@ -26,25 +26,20 @@ function learnZone(iso) {
   else if (/Z$/.test(iso)) zoneOffset = 0;
 }
 
-function offsetFor(ms) {
-  if (zoneOffset === null) {
-    for (const rec of S.convs.values()) {
-      learnZone(rec.conv.created_at);
-      if (zoneOffset !== null) break;
-    }
-  }
-  return zoneOffset === null ? -new Date(ms).getTimezoneOffset() : zoneOffset;
+// Epoch milliseconds of a wire time (ISO 8601), or null.
+export function wireMs(text) {
+  if (typeof text !== "string") return null;
+  const ms = new Date(text).getTime();
+  return Number.isFinite(ms) ? ms : null;
 }
 
-// {date: "YYYY-MM-DD", time: "HH:MM"} in box-local time, from epoch ms or an ISO string.
+// {date: "YYYY-MM-DD", time: "HH:MM"} in box-local time, from a wire time.
 export function boxClock(value) {
-  if (typeof value === "string") {
-    learnZone(value);
-    const m = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2})/.exec(value);
-    return m ? { date: m[1], time: `${m[2]}:${m[3]}` } : { date: "", time: "" };
-  }
-  if (typeof value !== "number" || !Number.isFinite(value)) return { date: "", time: "" };
-  const iso = new Date(value + offsetFor(value) * 60000).toISOString();
+  const ms = wireMs(value);
+  if (ms === null) return { date: "", time: "" };
+  learnZone(value);
+  const offset = zoneOffset === null ? -new Date(ms).getTimezoneOffset() : zoneOffset;
+  const iso = new Date(ms + offset * 60000).toISOString();
   return { date: iso.slice(0, 10), time: iso.slice(11, 16) };
 }
 
@@ -147,9 +142,10 @@ function stepDwell(steps, i, online) {
   const p = steps[i];
   const last = i === steps.length - 1;
   if (p.dwell_ms > 0 && !(online && last)) return p.dwell_ms;
-  const end = last ? (online ? Date.now() : null) : steps[i + 1].started_at;
-  if (typeof end !== "number" || typeof p.started_at !== "number") return p.dwell_ms || 0;
-  return Math.max(p.dwell_ms || 0, end - p.started_at);
+  const end = last ? (online ? Date.now() : null) : wireMs(steps[i + 1].started_at);
+  const start = wireMs(p.started_at);
+  if (end === null || start === null) return p.dwell_ms || 0;
+  return Math.max(p.dwell_ms || 0, end - start);
 }
 
 // The pages of one visit, with their time on page.

@@ -6,7 +6,7 @@
 import { T, fmt } from "./console-i18n.js";
 import { S, api, convPath, el, errText, me, root } from "./console-base.js";
 import {
-  chatLines, deviceText, dwellText, listOf, pageLink, regionText, section, sourceText,
+  chatLines, deviceText, dwellText, listOf, pageLink, regionText, section, sourceText, wireMs,
   statusOf, statusText, tierBadge, trailList, visitLines, visitorLabel,
 } from "./console-visit.js";
 import { applyConversation, fillItem } from "./console-lists.js";
@@ -127,9 +127,9 @@ function fillRow(item, r) {
 }
 
 function tickRow(item, now) {
-  const since = item.row && item.row.current && item.row.current.since;
+  const since = wireMs(item.row && item.row.current && item.row.current.since);
   const span = item.tr.querySelector(".on-page");
-  if (span) setText(span, typeof since === "number" ? fmt("onPageFor", { t: dwellText(now - since) }) : "");
+  if (span) setText(span, since !== null ? fmt("onPageFor", { t: dwellText(now - since) }) : "");
 }
 
 function tick() {

@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from appliance.webui.wire import Time
+from appliance.core import boxsettings as core_settings
+from appliance.core.iptable import TableStatus
+from appliance.webui.wire import Time, wire_time
 
 
 class StorageHealth(msgspec.Struct):
@@ -118,3 +120,19 @@ class NewSite(msgspec.Struct, forbid_unknown_fields=True):
         str, msgspec.Meta(min_length=1, max_length=32, pattern="^[a-z0-9][a-z0-9_-]{0,31}$")
     ]
     name: Annotated[str, msgspec.Meta(max_length=100)] = ""
+
+
+def ip_table_out(status: TableStatus) -> IpTable:
+    """Return the wire form of the IP table's status."""
+    fmt: Literal["", "ip2region", "ip2location"] = status.format  # type: ignore[assignment]
+    return IpTable(ranges=status.ranges, format=fmt, imported_at=wire_time(status.imported_at))
+
+
+def privacy_out(privacy: core_settings.Privacy) -> Privacy:
+    """Return the wire form of the privacy settings."""
+    return Privacy(privacy.honour_dnt, privacy.page_view_days, privacy.decline_quiet_days)
+
+
+def site_out(site: core_settings.Site) -> Site:
+    """Return the wire form of a site."""
+    return Site(site.key, site.name, site.secret, wire_time(site.created_at))
