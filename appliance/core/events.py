@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.store.workitems import WorkItem
+
 _LOGGER = logging.getLogger(__name__)
 
 
@@ -54,7 +56,7 @@ class QueueChanged:
 class WorkItemChanged:
     """A left message or call-back request was created or closed."""
 
-    item: dict[str, Any]
+    item: WorkItem
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from appliance.core.box import Box
@@ -30,6 +31,7 @@ from appliance.core.events import (
 )
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.routing import Place
+from appliance.webui.wire import team
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -345,10 +347,13 @@ class Hub:
                     if conn.kind == "visitor":
                         conn.send_place(conv_id, place)
         elif isinstance(event, WorkItemChanged):
-            frame = encode({"type": "work_item", "item": event.item})
+            group_id = event.item.group_id
+            frame = encode(
+                {"type": "work_item", "item": msgspec.to_builtins(team.work_item_out(event.item))}
+            )
             for conns in self.agents.values():
                 for conn in conns:
-                    if conn.sees_queue(event.item["group_id"]) or event.item["group_id"] is None:
+                    if group_id is None or conn.sees_queue(group_id):
                         conn.send(frame)
         elif isinstance(event, RoutingChanged):
             self._refresh_groups()

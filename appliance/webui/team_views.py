@@ -83,7 +83,7 @@ async def list_canned(request: web.Request) -> web.Response:
     """Return the user's and the shared canned answers."""
     session = current_session(request)
     answers = await request.app[BOX].canned.list_for(session.user.id)
-    return reply({"answers": answers})
+    return reply(team.CannedAnswers([team.canned_answer_out(a) for a in answers]))
 
 
 async def add_canned(request: web.Request) -> web.Response:
@@ -93,7 +93,7 @@ async def add_canned(request: web.Request) -> web.Response:
     answer = await request.app[BOX].canned.create(
         session.user.id, msgspec.to_builtins(new), overseer=session.user.role in OVERSEERS
     )
-    return reply({"answer": answer}, 201)
+    return reply(team.OneCannedAnswer(team.canned_answer_out(answer)), 201)
 
 
 def int_path(request: web.Request, name: str) -> int:
@@ -116,14 +116,15 @@ async def delete_canned(request: web.Request) -> web.Response:
 async def list_work_items(request: web.Request) -> web.Response:
     """Return left messages and call-back requests."""
     query = read_query(request, team.WorkItemsQuery)
-    return reply({"items": await request.app[BOX].work_items.list(query.status)})
+    items = await request.app[BOX].work_items.list(query.status)
+    return reply(team.WorkItems([team.work_item_out(i) for i in items]))
 
 
 async def close_work_item(request: web.Request) -> web.Response:
     """Mark a left message or call-back request done."""
     session = current_session(request)
     item = await request.app[BOX].work_items.close(request.match_info["item_id"], session.user.id)
-    return reply({"item": item})
+    return reply(team.OneWorkItem(team.work_item_out(item)))
 
 
 async def colleagues(request: web.Request) -> web.Response:

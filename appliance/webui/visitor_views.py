@@ -147,7 +147,7 @@ async def leave_work_item(request: web.Request) -> web.Response:
     validate_work_item(data)  # a typo must not use up the visitor's allowance
     box.limits.conversation(vid, client_address(request))
     item = await box.work_items.create(vid, data, left.conversation_id or None)
-    return reply(visitor.LeftWorkItem(visitor.WorkItemRef(item["id"], item["kind"])), 201)
+    return reply(visitor.LeftWorkItem(visitor.WorkItemRef(item.id, item.kind)), 201)
 
 
 _WS = "WebSocket; the first frame carries the visitor's token (docs/api.md)"
