@@ -17,7 +17,7 @@ from appliance.webui.keys import BOX
 from appliance.webui.pages import render
 from appliance.webui.security import current_session
 from appliance.webui.visitor_views import after_seq
-from appliance.webui.wire import chat, console
+from appliance.webui.wire import account, chat, console
 from appliance.webui.ws import agent_ws
 
 _HISTORY_PAGE = 50
@@ -110,7 +110,7 @@ async def me(request: web.Request) -> web.Response:
     assert user is not None
     return reply(
         {
-            "user": user.public(),
+            "user": account.user_out(user),
             "csrf_token": session.csrf_token,
             # Insight times are UTC ms; the console shows them in the box's time.
             "utc_offset": utc_offset_minutes(),

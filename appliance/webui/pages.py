@@ -29,7 +29,7 @@ def render(
         "lang": lang,
         "t": translator(lang),
         "static_url": request.config_dict[ASSETS].url,
-        "user": session.user.public() if session else None,
+        "user": session.user if session else None,
         "csrf_token": session.csrf_token if session else "",
         "next": request.query.get("next", ""),
         "request": request,

@@ -130,7 +130,7 @@ async def close_work_item(request: web.Request) -> web.Response:
 async def colleagues(request: web.Request) -> web.Response:
     """Return the team (status, load, groups) and the groups, for transfer and invite."""
     box = request.app[BOX]
-    groups = [{"id": g["id"], "name": g["name"]} for g in await box.routing.list_groups()]
+    groups = [{"id": g.id, "name": g.name} for g in await box.routing.list_groups()]
     return reply({"agents": await agent_board(box.db), "groups": groups})
 
 

@@ -134,7 +134,7 @@ async def close_conversation(request: web.Request) -> web.Response:
 async def list_topics(request: web.Request) -> web.Response:
     """Return the pre-chat topics a visitor may choose from."""
     topics = await request.app[BOX].routing.get_topics()
-    offered = [visitor.PrechatTopic(t["key"], t["label"]) for t in topics]
+    offered = [visitor.PrechatTopic(t.key, t.label) for t in topics]
     return reply(visitor.PrechatTopics(offered))
 
 

@@ -22,7 +22,7 @@ from appliance.webui.hub import Connection, Hub, invitation_frame
 from appliance.webui.inputs import decode_json
 from appliance.webui.keys import BOX, HUB, SETTINGS
 from appliance.webui.security import current_session
-from appliance.webui.wire import frames
+from appliance.webui.wire import account, frames
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -287,6 +287,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
         conn.scope = agent_scope(await box.routing.regions_of(user.id), conn.groups)
     else:
         conn.groups, conn.scope = None, Scope()
-    conn.send({"type": "ready", "user": user.public(), "utc_offset": utc_offset_minutes()})
+    user_json = msgspec.to_builtins(account.user_out(user))
+    conn.send({"type": "ready", "user": user_json, "utc_offset": utc_offset_minutes()})
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws
