@@ -16,12 +16,13 @@ from appliance.core.events import AgentStatusChanged, EventBus
 from appliance.core.ratelimit import Backoff, RateLimited, RateLimiter
 from appliance.core.store import accounts as store
 from appliance.core.store import routing as routing_store
+from appliance.core.store.accounts import Presence
 from appliance.core.store.accounts import Session as Session
 from appliance.core.store.accounts import User as User
 
 ROLES = ("admin", "supervisor", "agent")
 OVERSEERS = ("admin", "supervisor")  # see every queue and conversation
-STATUSES = ("online", "away", "offline")
+STATUSES: tuple[Presence, ...] = ("online", "away", "offline")
 _USERNAME_MAX = 64
 _PASSWORD_MIN = 8
 _PASSWORD_MAX = 1024  # argon2 would take longer ones, but nobody types them
@@ -114,7 +115,6 @@ class Accounts:
 
     async def set_disabled(self, username: str, disabled: bool = True) -> User:
         """Disable (or enable) a user; a disabled user's sessions end at once."""
-
         user_id = await self._db.write(lambda conn: store.set_disabled(conn, username, disabled))
         if user_id is None:
             raise AccountError(f"no user named {username!r}")
@@ -180,20 +180,19 @@ class Accounts:
 
     async def end_session(self, token: str) -> None:
         """Log out: forget the session."""
-
         digest = _token_hash(token)
         await self._db.write(lambda conn: store.delete_session(conn, digest))
 
     async def set_status(self, user_id: int, status: str) -> str:
         """Set an agent's presence; return it."""
-        if status not in STATUSES:
+        presence = next((p for p in STATUSES if p == status), None)
+        if presence is None:
             raise AccountError(f"status must be one of {', '.join(STATUSES)}")
-
         await self._db.write(
-            lambda conn: store.set_status(conn, user_id, status),
-            on_commit=lambda _: self._bus.emit(AgentStatusChanged(user_id, status)),
+            lambda conn: store.set_status(conn, user_id, presence),
+            on_commit=lambda _: self._bus.emit(AgentStatusChanged(user_id, presence)),
         )
-        return status
+        return presence
 
     async def online_user_ids(self) -> list[int]:
         """Return the ids of users whose status is online."""

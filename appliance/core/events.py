@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.routing import Place
+from appliance.core.store.accounts import Presence
 from appliance.core.store.workitems import WorkItem
 
 _LOGGER = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ class AgentStatusChanged:
     """An agent's presence changed."""
 
     user_id: int
-    status: str
+    status: Presence
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +49,9 @@ class RoutingChanged:
 
 @dataclass(frozen=True, slots=True)
 class QueueChanged:
-    """A routing pass placed the waiting visitors: conversation id -> routing.Place."""
+    """A routing pass placed the waiting visitors: conversation id -> their place."""
 
-    places: dict[str, Any]
+    places: dict[str, Place]
 
 
 @dataclass(frozen=True, slots=True)
