@@ -6,6 +6,7 @@ import re
 import sqlite3
 from typing import Any
 
+from appliance.core.actors import Staff
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -24,11 +25,11 @@ class Canned:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def list_for(self, user_id: int) -> list[Answer]:
+    async def list_for(self, staff: Staff) -> list[Answer]:
         """Return the user's own answers and the shared ones, by shortcut."""
-        return await self._db.read(lambda conn: store.visible_to(conn, user_id))
+        return await self._db.read(lambda conn: store.visible_to(conn, staff.id))
 
-    async def create(self, user_id: int, data: dict[str, Any], *, overseer: bool = False) -> Answer:
+    async def create(self, staff: Staff, data: dict[str, Any]) -> Answer:
         """Add a personal answer, or a shared one (supervisors only)."""
         shortcut = data.get("shortcut")
         if not isinstance(shortcut, str) or not _SHORTCUT.match(shortcut):
@@ -40,9 +41,9 @@ class Canned:
         if not isinstance(body, str) or not body.strip() or len(body) > _BODY_MAX:
             raise InvalidInput(f"body must be text of 1-{_BODY_MAX} characters")
         shared = data.get("shared") is True
-        if shared and not overseer:
+        if shared and not staff.overseer:
             raise Forbidden("only supervisors add shared answers")
-        owner = None if shared else user_id
+        owner = None if shared else staff.id
 
         def job(conn: sqlite3.Connection) -> Answer:
             if store.count(conn, owner) >= _PER_OWNER:
@@ -54,14 +55,14 @@ class Canned:
 
         return await self._db.write(job)
 
-    async def delete(self, user_id: int, answer_id: int, *, overseer: bool = False) -> None:
+    async def delete(self, staff: Staff, answer_id: int) -> None:
         """Delete one's own answer, or a shared one (supervisors only)."""
 
         def job(conn: sqlite3.Connection) -> None:
             found, owner = store.owner(conn, answer_id)
-            if not found or (owner is not None and owner != user_id):
+            if not found or (owner is not None and owner != staff.id):
                 raise NotFound("no such answer")
-            if owner is None and not overseer:
+            if owner is None and not staff.overseer:
                 raise Forbidden("only supervisors delete shared answers")
             store.delete(conn, answer_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from appliance.core.actors import Staff, Visitor
 from appliance.core.chats import Chats, Closed, read_conversation
 from appliance.core.clock import now_ms
 from appliance.core.contact import normal_email, normal_phone
@@ -79,13 +80,15 @@ class WorkItems:
         self._bus = bus
 
     async def create(
-        self, visitor_id: str, data: dict[str, Any], conversation_id: Any = None
+        self, visitor: Visitor, data: dict[str, Any], conversation_id: Any = None
     ) -> WorkItem:
-        """Store a left message or call-back request; end the waiting chat it replaces."""
+        """Store a left message or call-back request; end the waiting chat it replaces,
+        which must be the visitor's own."""
         fields = validate(data)
         if conversation_id is not None and not isinstance(conversation_id, str):
             raise InvalidInput("conversation_id must be a string")
         now = now_ms()
+        visitor_id = visitor.id
 
         def job(conn: sqlite3.Connection) -> tuple[WorkItem, Closed | None]:
             group_id = None
@@ -118,11 +121,11 @@ class WorkItems:
         count = max(1, min(limit, 500))
         return await self._db.read(lambda conn: store.by_status(conn, status, count))
 
-    async def close(self, item_id: str, user_id: int) -> WorkItem:
+    async def close(self, item_id: str, staff: Staff) -> WorkItem:
         """Mark a work item done."""
 
         def job(conn: sqlite3.Connection) -> WorkItem:
-            item = store.close(conn, item_id, user_id, now_ms())
+            item = store.close(conn, item_id, staff.id, now_ms())
             if item is None:
                 if store.exists(conn, item_id):
                     raise Conflict("already closed")

@@ -82,7 +82,7 @@ async def add_note(request: web.Request) -> web.Response:
 async def list_canned(request: web.Request) -> web.Response:
     """Return the user's and the shared canned answers."""
     session = current_session(request)
-    answers = await request.app[BOX].canned.list_for(session.user.id)
+    answers = await request.app[BOX].canned.list_for(session.user.staff)
     return reply(team.CannedAnswers([team.canned_answer_out(a) for a in answers]))
 
 
@@ -90,9 +90,7 @@ async def add_canned(request: web.Request) -> web.Response:
     """Add a canned answer: personal, or shared by a supervisor."""
     session = current_session(request)
     new = await read_body(request, team.CannedAnswerInput)
-    answer = await request.app[BOX].canned.create(
-        session.user.id, msgspec.to_builtins(new), overseer=session.user.role in OVERSEERS
-    )
+    answer = await request.app[BOX].canned.create(session.user.staff, msgspec.to_builtins(new))
     return reply(team.OneCannedAnswer(team.canned_answer_out(answer)), 201)
 
 
@@ -107,9 +105,7 @@ def int_path(request: web.Request, name: str) -> int:
 async def delete_canned(request: web.Request) -> web.Response:
     """Delete a canned answer."""
     session = current_session(request)
-    await request.app[BOX].canned.delete(
-        session.user.id, int_path(request, "answer_id"), overseer=session.user.role in OVERSEERS
-    )
+    await request.app[BOX].canned.delete(session.user.staff, int_path(request, "answer_id"))
     return reply({"deleted": True})
 
 
@@ -123,7 +119,9 @@ async def list_work_items(request: web.Request) -> web.Response:
 async def close_work_item(request: web.Request) -> web.Response:
     """Mark a left message or call-back request done."""
     session = current_session(request)
-    item = await request.app[BOX].work_items.close(request.match_info["item_id"], session.user.id)
+    item = await request.app[BOX].work_items.close(
+        request.match_info["item_id"], session.user.staff
+    )
     return reply(team.OneWorkItem(team.work_item_out(item)))
 
 

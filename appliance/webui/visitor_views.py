@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from appliance.core.actors import Visitor
 from appliance.core.customers import split_contact
 from appliance.core.validate import INT_MAX
 from appliance.core.workitems import validate as validate_work_item
@@ -146,7 +147,9 @@ async def leave_work_item(request: web.Request) -> web.Response:
     data = msgspec.to_builtins(left)
     validate_work_item(data)  # a typo must not use up the visitor's allowance
     box.limits.conversation(vid, client_address(request))
-    item = await box.work_items.create(vid, data, left.conversation_id or None)
+    item = await box.work_items.create(
+        Visitor(vid, client_address(request)), data, left.conversation_id or None
+    )
     return reply(visitor.LeftWorkItem(visitor.WorkItemRef(item.id, item.kind)), 201)
 
 

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from appliance.core.actors import Visitor
 from appliance.core.box import Box
 from appliance.core.errors import Conflict, NotFound
 from appliance.core.store import accounts, canned, devices, routing, workitems
@@ -35,14 +36,14 @@ async def test_two_work_items_for_one_conversation_are_both_kept(box: Box) -> No
 
 async def test_a_work_item_closes_once(box: Box) -> None:
     user = await box.accounts.create_user("dora", "password1", "agent")
-    item = await box.work_items.create("v_two", {"kind": "message", "body": "call me"})
-    closed = await box.work_items.close(item.id, user.id)
+    item = await box.work_items.create(Visitor("v_two"), {"kind": "message", "body": "call me"})
+    closed = await box.work_items.close(item.id, user.staff)
     assert (closed.status, closed.closed_by) == ("closed", user.id)
     assert closed.closed_at is not None and closed.closed_at >= item.created_at
     with pytest.raises(Conflict):
-        await box.work_items.close(item.id, user.id)
+        await box.work_items.close(item.id, user.staff)
     with pytest.raises(NotFound):
-        await box.work_items.close("w_none", user.id)
+        await box.work_items.close("w_none", user.staff)
     assert await box.db.read(lambda conn: workitems.exists(conn, item.id))
     assert await box.work_items.list("open") == []
     assert await box.work_items.list("closed") == [closed]
@@ -104,7 +105,7 @@ async def test_a_new_user_joins_the_default_group_and_gets_a_scope(box: Box) -> 
 async def test_deleting_a_group_moves_its_open_chats_home(box: Box) -> None:
     waiting, _ = await box.chats.open("v_three")
     done, _ = await box.chats.open("v_four")
-    item = await box.work_items.create("v_four", {"kind": "message", "body": "x"}, done.id)
+    item = await box.work_items.create(Visitor("v_four"), {"kind": "message", "body": "x"}, done.id)
     spare = await box.routing.create_group({"name": "spare"})
 
     def move(conn: sqlite3.Connection) -> None:

@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from appliance.core.actors import Staff
+
 Role = Literal["admin", "supervisor", "agent"]
 Presence = Literal["online", "away", "offline"]
 Tier = Literal["normal", "expert"]
@@ -23,6 +25,11 @@ class User:
     status: Presence
     max_chats: int
     disabled: bool
+
+    @property
+    def staff(self) -> Staff:
+        """Return the user as the actor of a use case."""
+        return Staff(self.id, self.display_name, self.role)
 
 
 @dataclass(frozen=True, slots=True)
