@@ -4,13 +4,18 @@ times through wire_time."""
 from __future__ import annotations
 
 import dataclasses
+import typing
 from datetime import UTC, date, datetime
 
 import msgspec
 
-from appliance.core.accounts import User
+from appliance.core.accounts import ROLES, STATUSES, User
+from appliance.core.routing import STRATEGIES
 from appliance.core.routing_config import GroupConfig, PriorityPoints, Rule, Topic
-from appliance.core.workitems import WorkItem
+from appliance.core.store import accounts as store_accounts
+from appliance.core.store import routing as store_routing
+from appliance.core.store import workitems as store_workitems
+from appliance.core.workitems import KINDS, WorkItem
 from appliance.webui.wire import account, routing, team
 
 _MS = 1_796_000_000_123  # 2026-11-30, with milliseconds
@@ -103,3 +108,10 @@ def test_a_user_goes_out_without_the_disabled_flag() -> None:
         "status": "away",
         "max_chats": 5,
     }
+
+
+def test_the_domain_enumerations_are_the_cores() -> None:
+    assert typing.get_args(store_routing.Strategy) == STRATEGIES
+    assert typing.get_args(store_workitems.Kind) == KINDS
+    assert typing.get_args(store_accounts.Presence) == STATUSES
+    assert typing.get_args(store_accounts.Role) == ROLES

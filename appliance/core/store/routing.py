@@ -7,11 +7,12 @@ import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from appliance.core.hours import parse_holidays, parse_hours
 
 Schedule = dict[str, list[tuple[int, int]]]  # day -> [open, close) in minutes, box-local
+Strategy = Literal["least_busy", "longest_idle", "round_robin"]  # core.routing.STRATEGIES
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +21,7 @@ class GroupConfig:
 
     id: int
     name: str
-    strategy: str
+    strategy: Strategy
     target_wait: int
     answer_timeout: int
     max_wait: int

@@ -260,7 +260,7 @@ def group_out(group: core.GroupConfig) -> Group:
     return Group(
         id=group.id,
         name=group.name,
-        strategy=group.strategy,  # type: ignore[arg-type]  # core.routing.STRATEGIES
+        strategy=group.strategy,
         target_wait=group.target_wait,
         answer_timeout=group.answer_timeout,
         max_wait=group.max_wait,
@@ -302,4 +302,6 @@ def rule_out(rule: core.Rule) -> Route:
 
 def priority_out(points: core.PriorityPoints) -> Priority:
     """Return the wire form of the priority points."""
-    return Priority(dict(points.tier), dict(points.topic), points.wait, points.transfer)  # type: ignore[arg-type]
+    # The tiers stored are those the input type allowed (core.routing.TIERS).
+    tier: dict[Tier, float] = dict(points.tier)  # type: ignore[assignment]
+    return Priority(tier, dict(points.topic), points.wait, points.transfer)
