@@ -6,8 +6,6 @@ import asyncio
 import hashlib
 import secrets
 import sqlite3
-from dataclasses import dataclass
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -16,10 +14,15 @@ from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.events import AgentStatusChanged, EventBus
 from appliance.core.ratelimit import Backoff, RateLimited, RateLimiter
+from appliance.core.store import accounts as store
+from appliance.core.store import routing as routing_store
+from appliance.core.store.accounts import Presence
+from appliance.core.store.accounts import Session as Session
+from appliance.core.store.accounts import User as User
 
 ROLES = ("admin", "supervisor", "agent")
 OVERSEERS = ("admin", "supervisor")  # see every queue and conversation
-STATUSES = ("online", "away", "offline")
+STATUSES: tuple[Presence, ...] = ("online", "away", "offline")
 _USERNAME_MAX = 64
 _PASSWORD_MIN = 8
 _PASSWORD_MAX = 1024  # argon2 would take longer ones, but nobody types them
@@ -29,57 +32,8 @@ class AccountError(ValueError):
     """A user-facing problem with account data (clear message, no secrets)."""
 
 
-@dataclass(frozen=True, slots=True)
-class User:
-    """A console user as the rest of the box sees it (no password hash)."""
-
-    id: int
-    username: str
-    display_name: str
-    role: str
-    status: str
-    max_chats: int
-    disabled: bool
-
-    def public(self) -> dict[str, Any]:
-        """Return the JSON form used by the API."""
-        return {
-            "id": self.id,
-            "username": self.username,
-            "display_name": self.display_name,
-            "role": self.role,
-            "status": self.status,
-            "max_chats": self.max_chats,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A logged-in console session."""
-
-    user: User
-    csrf_token: str
-    expires_at: int
-
-
-def _user(row: sqlite3.Row) -> User:
-    return User(
-        id=row["id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        role=row["role"],
-        status=row["status"],
-        max_chats=row["max_chats"],
-        disabled=bool(row["disabled"]),
-    )
-
-
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-_USER_COLUMNS = "id, username, display_name, role, status, max_chats, disabled"
-_USER_COLUMNS_U = ", ".join("u." + c for c in _USER_COLUMNS.split(", "))
 
 
 class Accounts:
@@ -134,19 +88,10 @@ class Accounts:
         password_hash = await asyncio.to_thread(self._hasher.hash, password)
 
         def insert(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
-                "INSERT INTO users (username, display_name, password_hash, role,"
-                " max_chats, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (username, name, password_hash, role, limit, now_ms()),
-            )
-            assert cursor.lastrowid is not None
+            user_id = store.insert_user(conn, username, name, password_hash, role, limit, now_ms())
             # New users serve the default group until a supervisor says otherwise.
-            conn.execute(
-                "INSERT INTO group_members (group_id, user_id)"
-                " SELECT id, ? FROM groups WHERE is_default = 1",
-                (cursor.lastrowid,),
-            )
-            return cursor.lastrowid
+            routing_store.join_default_group(conn, user_id)
+            return user_id
 
         try:
             user_id = await self._db.write(insert)
@@ -158,37 +103,19 @@ class Accounts:
 
     async def get_user(self, user_id: int) -> User | None:
         """Return a user by id."""
-        row = await self._db.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
-        return _user(row) if row else None
+        return await self._db.read(lambda conn: store.user(conn, user_id))
 
     async def list_users(self) -> list[User]:
         """Return every user, by name."""
-        rows = await self._db.fetchall(f"SELECT {_USER_COLUMNS} FROM users ORDER BY username")
-        return [_user(row) for row in rows]
+        return await self._db.read(store.users_by_name)
 
     async def has_admin(self) -> bool:
         """Tell whether an enabled admin exists (first-boot setup is done)."""
-        row = await self._db.fetchone(
-            "SELECT 1 FROM users WHERE role = 'admin' AND disabled = 0 LIMIT 1"
-        )
-        return row is not None
+        return await self._db.read(store.has_admin)
 
     async def set_disabled(self, username: str, disabled: bool = True) -> User:
         """Disable (or enable) a user; a disabled user's sessions end at once."""
-
-        def update(conn: sqlite3.Connection) -> int | None:
-            cursor = conn.execute(
-                "UPDATE users SET disabled = ?, status = 'offline' WHERE username = ? RETURNING id",
-                (int(disabled), username),
-            )
-            row = cursor.fetchone()
-            if row is None:
-                return None
-            if disabled:
-                conn.execute("DELETE FROM sessions WHERE user_id = ?", (row[0],))
-            return int(row[0])
-
-        user_id = await self._db.write(update)
+        user_id = await self._db.write(lambda conn: store.set_disabled(conn, username, disabled))
         if user_id is None:
             raise AccountError(f"no user named {username!r}")
         user = await self.get_user(user_id)
@@ -207,12 +134,10 @@ class Accounts:
         delay = self._by_user.delay(user_key)
         if delay > 0:
             await asyncio.sleep(delay)
-        row = await self._db.fetchone(
-            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE username = ?",
-            (username.strip(),),
-        )
-        if row is not None:
-            stored = row["password_hash"]
+        name = username.strip()
+        found = await self._db.read(lambda conn: store.user_with_hash(conn, name))
+        if found is not None:
+            stored = found[1]
         else:
             # Verify against a real hash anyway, so timing does not tell which user
             # names exist. Hashing blocks for tens of ms: never on the loop.
@@ -220,12 +145,12 @@ class Accounts:
                 self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_hex(8))
             stored = self._dummy_hash
         ok = await asyncio.to_thread(self._verify, stored, password[:_PASSWORD_MAX])
-        if not ok or row is None or row["disabled"]:
+        if not ok or found is None or found[0].disabled:
             self._by_addr.hit(address)
             self._by_user.fail(user_key)
             return None
         self._by_user.reset(user_key)
-        return _user(row)
+        return found[0]
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
@@ -241,12 +166,7 @@ class Accounts:
         expires = now + self._session_ttl_ms
 
         def insert(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
-            conn.execute(
-                "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (_token_hash(token), user.id, csrf, now, expires),
-            )
+            store.insert_session(conn, _token_hash(token), user.id, csrf, now, expires)
 
         await self._db.write(insert)
         return token, Session(user, csrf, expires)
@@ -255,38 +175,25 @@ class Accounts:
         """Return the live session for a cookie token, or None."""
         if not token or len(token) > 128:
             return None
-        row = await self._db.fetchone(
-            f"SELECT s.csrf_token, s.expires_at, {_USER_COLUMNS_U}"
-            " FROM sessions s JOIN users u ON u.id = s.user_id"
-            " WHERE s.token_hash = ? AND s.expires_at > ? AND u.disabled = 0",
-            (_token_hash(token), now_ms()),
-        )
-        if row is None:
-            return None
-        return Session(_user(row), row["csrf_token"], row["expires_at"])
+        digest, now = _token_hash(token), now_ms()
+        return await self._db.read(lambda conn: store.live_session(conn, digest, now))
 
     async def end_session(self, token: str) -> None:
         """Log out: forget the session."""
-
-        def delete(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
-
-        await self._db.write(delete)
+        digest = _token_hash(token)
+        await self._db.write(lambda conn: store.delete_session(conn, digest))
 
     async def set_status(self, user_id: int, status: str) -> str:
         """Set an agent's presence; return it."""
-        if status not in STATUSES:
+        presence = next((p for p in STATUSES if p == status), None)
+        if presence is None:
             raise AccountError(f"status must be one of {', '.join(STATUSES)}")
-
-        def update(conn: sqlite3.Connection) -> None:
-            conn.execute("UPDATE users SET status = ? WHERE id = ?", (status, user_id))
-
         await self._db.write(
-            update, on_commit=lambda _: self._bus.emit(AgentStatusChanged(user_id, status))
+            lambda conn: store.set_status(conn, user_id, presence),
+            on_commit=lambda _: self._bus.emit(AgentStatusChanged(user_id, presence)),
         )
-        return status
+        return presence
 
     async def online_user_ids(self) -> list[int]:
         """Return the ids of users whose status is online."""
-        rows = await self._db.fetchall("SELECT id FROM users WHERE status = 'online'")
-        return [row[0] for row in rows]
+        return await self._db.read(store.online_ids)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from appliance.core.chats import (
-    AGENT_LOAD,
     Chats,
     Conversation,
     Message,
@@ -52,6 +51,9 @@ from appliance.core.routing import (
     pool,
 )
 from appliance.core.routing_config import default_group
+from appliance.core.store import accounts as account_store
+from appliance.core.store import conversations as conversation_store
+from appliance.core.store import routing as routing_store
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -109,16 +111,7 @@ def _still_valid(conn: sqlite3.Connection, conv: Conversation, decision: Decisio
         return False
     if bool(conv.expert) != item.expert:
         return False
-    marks = ", ".join("?" * len(decision.pool))
-    row = conn.execute(
-        "SELECT u.status = 'online' AND u.disabled = 0"
-        f" AND {AGENT_LOAD} < u.max_chats"
-        f" AND EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.id"
-        f"             AND m.group_id IN ({marks}))"
-        " FROM users u WHERE u.id = ?",
-        (*decision.pool, decision.agent_id),
-    ).fetchone()
-    return bool(row and row[0])
+    return account_store.can_take(conn, decision.agent_id, decision.pool)
 
 
 @dataclass(slots=True)
@@ -134,26 +127,14 @@ class Snapshot:
 
 def load_points(conn: sqlite3.Connection) -> Points:
     """Read the priority rules."""
-    tier: dict[str, float] = {}
-    topic: dict[str, float] = {}
-    scalars = {"wait": 30.0, "transfer": 40.0}
-    for kind, key, value in conn.execute("SELECT kind, key, points FROM priority_points"):
-        if kind == "tier":
-            tier[key] = value
-        elif kind == "topic":
-            topic[key] = value
-        else:
-            scalars[kind] = value
-    return Points(tier=tier, topic=topic, wait=scalars["wait"], transfer=scalars["transfer"])
+    stored = routing_store.points(conn)
+    return Points(tier=stored.tier, topic=stored.topic, wait=stored.wait, transfer=stored.transfer)
 
 
 def load_groups(conn: sqlite3.Connection, local_now: datetime) -> dict[int, Group]:
     """Read every group, with whether it is open at a box-local time."""
     groups = {}
-    for row in conn.execute(
-        "SELECT id, strategy, target_wait, max_wait, fallback_group_id, fallback_after,"
-        " sticky, hours, holidays, rr_cursor FROM groups"
-    ):
+    for row in routing_store.planner_groups(conn):
         groups[row[0]] = Group(
             id=row[0],
             strategy=row[1],
@@ -170,21 +151,13 @@ def load_groups(conn: sqlite3.Connection, local_now: datetime) -> dict[int, Grou
 
 def load_snapshot(conn: sqlite3.Connection, now: int, local_now: datetime) -> Snapshot:
     """Read everything a routing pass needs (in one read transaction)."""
-    loads = dict(
-        conn.execute(
-            "SELECT agent_id, count(*) FROM conversations"
-            " WHERE status = 'active' AND agent_id IS NOT NULL GROUP BY agent_id"
-        ).fetchall()
-    )
+    loads = conversation_store.agent_loads(conn)
     members: dict[int, set[int]] = {}
-    for gid, uid in conn.execute("SELECT group_id, user_id FROM group_members"):
+    for gid, uid in routing_store.memberships(conn):
         members.setdefault(uid, set()).add(gid)
     agents: dict[int, Agent] = {}
     names: dict[int, str] = {}
-    for row in conn.execute(
-        "SELECT id, display_name, max_chats, tier, skills, regions, last_assigned_at"
-        " FROM users WHERE status = 'online' AND disabled = 0"
-    ):
+    for row in account_store.online_agents(conn):
         uid = row[0]
         names[uid] = row[1]
         agents[uid] = Agent(
@@ -199,22 +172,13 @@ def load_snapshot(conn: sqlite3.Connection, now: int, local_now: datetime) -> Sn
         )
     groups = load_groups(conn, local_now)
     home = default_group(conn)
-    longest = max((g[0] for g in conn.execute("SELECT answer_timeout FROM groups")), default=60)
+    longest = routing_store.longest_answer_timeout(conn, default=60)
     excluded: dict[str, set[int]] = {}
-    for conv_id, uid in conn.execute(
-        "SELECT conversation_id, user_id FROM missed_chats WHERE at > ?",
-        (now - _RING_COOLDOWN * longest * 1000,),
-    ):
+    since = now - _RING_COOLDOWN * longest * 1000
+    for conv_id, uid in conversation_store.missed_since(conn, since):
         excluded.setdefault(conv_id, set()).add(uid)
     items = []
-    for row in conn.execute(
-        "SELECT c.id, CASE WHEN c.transfer_pending = 1"
-        " THEN coalesce(c.transfer_group_id, c.group_id) ELSE c.group_id END,"
-        " c.queued_at, c.topic, c.region, c.skill, c.expert,"
-        " c.preferred_agent_id, c.transfer_pending, c.agent_id, coalesce(v.tier, 'new')"
-        " FROM conversations c LEFT JOIN visitors v ON v.id = c.visitor_id"
-        " WHERE c.status = 'waiting' OR c.transfer_pending = 1"
-    ):
+    for row in conversation_store.queue_rows(conn):
         gid = row[1] if row[1] in groups else home
         skip = excluded.get(row[0], set())
         if row[8] and row[9] is not None:
@@ -386,34 +350,16 @@ class Dispatcher:
             result.changes.append((before, after, message))
             result.assigned += 1
         for gid, cursor in cursors.items():
-            conn.execute("UPDATE groups SET rr_cursor = ? WHERE id = ?", (cursor, gid))
+            routing_store.set_rr_cursor(conn, gid, cursor)
         return result
 
     def _take_back_unanswered(self, conn: sqlite3.Connection, now: int, result: PassResult) -> None:
         """Requeue chats whose agent did not answer in time; record the miss, set them away."""
-        rows = conn.execute(
-            "SELECT c.id, c.agent_id, u.display_name FROM conversations c"
-            " JOIN groups g ON g.id = c.group_id JOIN users u ON u.id = c.agent_id"
-            " WHERE c.status = 'active' AND c.answered_at IS NULL AND c.transfer_pending = 0"
-            " AND c.assigned_at < :now - g.answer_timeout * 1000"
-            # The clock runs from when the visitor has said something: an agent is not
-            # rung out for a silent visitor, only for one left without an answer.
-            " AND (SELECT min(m.created_at) FROM messages m WHERE m.conversation_id = c.id"
-            "      AND m.sender_type = 'visitor') < :now - g.answer_timeout * 1000",
-            {"now": now},
-        ).fetchall()
+        rows = conversation_store.unanswered(conn, now)
         for conv_id, agent_id, agent_name in rows:
             before = read_conversation(conn, conv_id)
             assert before is not None
-            conn.execute(
-                "INSERT INTO missed_chats (conversation_id, user_id, at) VALUES (?, ?, ?)",
-                (conv_id, agent_id, now),
-            )
-            conn.execute(
-                "UPDATE conversations SET status = 'waiting', agent_id = NULL,"
-                " assigned_at = NULL WHERE id = ?",
-                (conv_id,),
-            )
+            conversation_store.requeue_missed(conn, conv_id, agent_id, now)
             message = append_message(
                 conn,
                 conv_id,
@@ -423,11 +369,7 @@ class Dispatcher:
                 event="missed",
                 visibility="staff",
             )
-            away = conn.execute(
-                "UPDATE users SET status = 'away' WHERE id = ? AND status = 'online' RETURNING id",
-                (agent_id,),
-            ).fetchone()
-            if away is not None:
+            if account_store.set_away_if_online(conn, agent_id):
                 result.away.append(agent_id)
             after = read_conversation(conn, conv_id)
             assert after is not None
@@ -442,13 +384,8 @@ class Dispatcher:
         for gid in groups:
             cached = self._handle.get(gid)
             if cached is None or now - cached[0] > _HANDLE_TTL:
-                row = conn.execute(
-                    "SELECT avg(closed_at - assigned_at), count(*) FROM (SELECT closed_at,"
-                    " assigned_at FROM conversations WHERE group_id = ? AND status = 'closed'"
-                    " AND assigned_at IS NOT NULL ORDER BY closed_at DESC LIMIT ?)",
-                    (gid, _HANDLE_SAMPLE),
-                ).fetchone()
-                seconds = row[0] / 1000 if row[1] else 0.0
+                mean, count = conversation_store.handle_time(conn, gid, _HANDLE_SAMPLE)
+                seconds = mean / 1000 if count and mean is not None else 0.0
                 cached = (now, seconds)
                 self._handle[gid] = cached
             if cached[1] > 0:
@@ -474,14 +411,7 @@ class Dispatcher:
             if before.status != "waiting" and not pending:
                 raise NotWaiting("conversation is not waiting")
             group = before.transfer_group_id if pending else before.group_id
-            agent = conn.execute(
-                "SELECT u.display_name, u.max_chats, u.disabled, u.regions, u.skills, u.tier,"
-                f" {AGENT_LOAD} AS load,"
-                " EXISTS (SELECT 1 FROM group_members m WHERE m.user_id = u.id"
-                "   AND m.group_id = ?) AS member"
-                " FROM users u WHERE u.id = ?",
-                (group, agent_id),
-            ).fetchone()
+            agent = account_store.taker(conn, agent_id, group)
             if agent is None or agent["disabled"]:
                 raise NotFound("no such agent")
             if not overseer:

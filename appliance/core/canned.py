@@ -6,24 +6,17 @@ import re
 import sqlite3
 from typing import Any
 
+from appliance.core.actors import Staff
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from appliance.core.store import canned as store
+from appliance.core.store.canned import Answer as Answer
 
 _SHORTCUT = re.compile(r"^[\w-]{1,32}$")  # letters (Chinese too), digits, _ and -
 _TITLE_MAX = 100
 _BODY_MAX = 4000
 _PER_OWNER = 500
-
-
-def _answer(row: sqlite3.Row) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "shortcut": row["shortcut"],
-        "title": row["title"],
-        "body": row["body"],
-        "shared": row["owner_id"] is None,
-    }
 
 
 class Canned:
@@ -32,18 +25,11 @@ class Canned:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def list_for(self, user_id: int) -> list[dict[str, Any]]:
+    async def list_for(self, staff: Staff) -> list[Answer]:
         """Return the user's own answers and the shared ones, by shortcut."""
-        rows = await self._db.fetchall(
-            "SELECT id, owner_id, shortcut, title, body FROM canned_answers"
-            " WHERE owner_id = ? OR owner_id IS NULL ORDER BY shortcut, owner_id IS NULL",
-            (user_id,),
-        )
-        return [_answer(r) for r in rows]
+        return await self._db.read(lambda conn: store.visible_to(conn, staff.id))
 
-    async def create(
-        self, user_id: int, data: dict[str, Any], *, overseer: bool = False
-    ) -> dict[str, Any]:
+    async def create(self, staff: Staff, data: dict[str, Any]) -> Answer:
         """Add a personal answer, or a shared one (supervisors only)."""
         shortcut = data.get("shortcut")
         if not isinstance(shortcut, str) or not _SHORTCUT.match(shortcut):
@@ -55,45 +41,29 @@ class Canned:
         if not isinstance(body, str) or not body.strip() or len(body) > _BODY_MAX:
             raise InvalidInput(f"body must be text of 1-{_BODY_MAX} characters")
         shared = data.get("shared") is True
-        if shared and not overseer:
+        if shared and not staff.overseer:
             raise Forbidden("only supervisors add shared answers")
-        owner = None if shared else user_id
+        owner = None if shared else staff.id
 
-        def job(conn: sqlite3.Connection) -> int:
-            count = conn.execute(
-                "SELECT count(*) FROM canned_answers WHERE owner_id IS ?", (owner,)
-            ).fetchone()[0]
-            if count >= _PER_OWNER:
+        def job(conn: sqlite3.Connection) -> Answer:
+            if store.count(conn, owner) >= _PER_OWNER:
                 raise Conflict(f"at most {_PER_OWNER} answers")
             try:
-                cursor = conn.execute(
-                    "INSERT INTO canned_answers (owner_id, shortcut, title, body, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (owner, shortcut, title.strip(), body, now_ms()),
-                )
+                return store.insert(conn, owner, shortcut, title.strip(), body, now_ms())
             except sqlite3.IntegrityError as err:
                 raise Conflict(f"shortcut /{shortcut} is taken") from err
-            return int(cursor.lastrowid or 0)
 
-        answer_id = await self._db.write(job)
-        row = await self._db.fetchone(
-            "SELECT id, owner_id, shortcut, title, body FROM canned_answers WHERE id = ?",
-            (answer_id,),
-        )
-        assert row is not None
-        return _answer(row)
+        return await self._db.write(job)
 
-    async def delete(self, user_id: int, answer_id: int, *, overseer: bool = False) -> None:
+    async def delete(self, staff: Staff, answer_id: int) -> None:
         """Delete one's own answer, or a shared one (supervisors only)."""
 
         def job(conn: sqlite3.Connection) -> None:
-            row = conn.execute(
-                "SELECT owner_id FROM canned_answers WHERE id = ?", (answer_id,)
-            ).fetchone()
-            if row is None or (row[0] is not None and row[0] != user_id):
+            found, owner = store.owner(conn, answer_id)
+            if not found or (owner is not None and owner != staff.id):
                 raise NotFound("no such answer")
-            if row[0] is None and not overseer:
+            if owner is None and not staff.overseer:
                 raise Forbidden("only supervisors delete shared answers")
-            conn.execute("DELETE FROM canned_answers WHERE id = ?", (answer_id,))
+            store.delete(conn, answer_id)
 
         await self._db.write(job)

@@ -23,7 +23,6 @@ from appliance.core.store import visitors as visitor_store
 from appliance.core.visitors import new_id
 
 __all__ = [
-    "AGENT_LOAD",
     "Chats",
     "Closed",
     "Conversation",
@@ -43,7 +42,6 @@ _REGION_MAX = 32
 _CLOSED_PAGE_MAX = 200
 _NOT_FOUND = "no such conversation"
 
-AGENT_LOAD = store.AGENT_LOAD  # an agent's open chats, as a scalar subquery over `users u`
 read_conversation = store.get  # a conversation, inside a write
 is_participant = store.is_participant  # whether a colleague was invited in, inside a write
 

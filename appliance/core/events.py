@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from appliance.core.visitor_records import Invitation
 
 from appliance.core.conversation import Conversation, Message
+from appliance.core.routing import Place
+from appliance.core.store.accounts import Presence
+from appliance.core.store.workitems import WorkItem
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ class AgentStatusChanged:
     """An agent's presence changed."""
 
     user_id: int
-    status: str
+    status: Presence
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +53,16 @@ class RoutingChanged:
 
 @dataclass(frozen=True, slots=True)
 class QueueChanged:
-    """A routing pass placed the waiting visitors: conversation id -> routing.Place."""
+    """A routing pass placed the waiting visitors: conversation id -> their place."""
 
-    places: dict[str, Any]
+    places: dict[str, Place]
 
 
 @dataclass(frozen=True, slots=True)
 class WorkItemChanged:
     """A left message or call-back request was created or closed."""
 
-    item: dict[str, Any]
+    item: WorkItem
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from appliance.core.actors import Staff, Visitor
 from appliance.core.chats import Chats, Closed, read_conversation
-from appliance.core.clock import local_iso, now_ms
+from appliance.core.clock import now_ms
 from appliance.core.contact import normal_email, normal_phone
 from appliance.core.db import Database
 from appliance.core.errors import (
@@ -19,35 +20,14 @@ from appliance.core.errors import (
 )
 from appliance.core.events import EventBus, WorkItemChanged
 from appliance.core.store import visitors as visitor_store
+from appliance.core.store import workitems as store
+from appliance.core.store.workitems import WorkItem as WorkItem
 from appliance.core.visitors import new_id
 
 KINDS = ("message", "callback")
 _NAME_MAX = 64
 _TIME_MAX = 64  # "tomorrow after 14:00" is free text
 _BODY_MAX = 4000
-_COLUMNS = (
-    "id, kind, visitor_id, conversation_id, group_id, name, contact, preferred_time, body,"
-    " status, created_at, closed_at, closed_by"
-)
-
-
-def item_json(row: sqlite3.Row) -> dict[str, Any]:
-    """Return the API form of a work item."""
-    return {
-        "id": row["id"],
-        "kind": row["kind"],
-        "visitor_id": row["visitor_id"],
-        "conversation_id": row["conversation_id"],
-        "group_id": row["group_id"],
-        "name": row["name"],
-        "contact": row["contact"],
-        "preferred_time": row["preferred_time"],
-        "body": row["body"],
-        "status": row["status"],
-        "created_at": local_iso(row["created_at"]),
-        "closed_at": local_iso(row["closed_at"]),
-        "closed_by": row["closed_by"],
-    }
 
 
 def _text(data: dict[str, Any], field: str, limit: int) -> str:
@@ -100,15 +80,17 @@ class WorkItems:
         self._bus = bus
 
     async def create(
-        self, visitor_id: str, data: dict[str, Any], conversation_id: Any = None
-    ) -> dict[str, Any]:
-        """Store a left message or call-back request; end the waiting chat it replaces."""
-        item = validate(data)
+        self, visitor: Visitor, data: dict[str, Any], conversation_id: Any = None
+    ) -> WorkItem:
+        """Store a left message or call-back request; end the waiting chat it replaces,
+        which must be the visitor's own."""
+        fields = validate(data)
         if conversation_id is not None and not isinstance(conversation_id, str):
             raise InvalidInput("conversation_id must be a string")
         now = now_ms()
+        visitor_id = visitor.id
 
-        def job(conn: sqlite3.Connection) -> tuple[sqlite3.Row, Closed | None]:
+        def job(conn: sqlite3.Connection) -> tuple[WorkItem, Closed | None]:
             group_id = None
             closed = None
             visitor_store.upsert(conn, visitor_id, now)
@@ -119,63 +101,37 @@ class WorkItems:
                 group_id = conv.group_id
                 if conv.status == "waiting":
                     closed = self._chats.close_in(conn, conv.id, "overflow")
-            item_id = new_id("w_")
-            conn.execute(
-                "INSERT INTO work_items (id, kind, visitor_id, conversation_id, group_id, name,"
-                " contact, preferred_time, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    item_id,
-                    item["kind"],
-                    visitor_id,
-                    conversation_id,
-                    group_id,
-                    item["name"],
-                    item["contact"],
-                    item["preferred_time"],
-                    item["body"],
-                    now,
-                ),
+            item = store.insert(
+                conn, new_id("w_"), fields, visitor_id, conversation_id, group_id, now
             )
-            row = conn.execute(f"SELECT {_COLUMNS} FROM work_items WHERE id = ?", (item_id,))
-            return row.fetchone(), closed
+            return item, closed
 
-        def announce(result: tuple[sqlite3.Row, Closed | None]) -> None:
+        def announce(result: tuple[WorkItem, Closed | None]) -> None:
             if result[1] is not None:
                 self._chats.announce_closed(result[1])
-            self._bus.emit(WorkItemChanged(item_json(result[0])))
+            self._bus.emit(WorkItemChanged(result[0]))
 
-        row, _ = await self._db.write(job, on_commit=announce)
-        return item_json(row)
+        item, _ = await self._db.write(job, on_commit=announce)
+        return item
 
-    async def list(self, status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
+    async def list(self, status: str = "open", limit: int = 100) -> list[WorkItem]:
         """Return work items by status, oldest open first or newest closed first."""
         if status not in ("open", "closed"):
             raise InvalidInput("status must be open or closed")
-        direction = "ASC" if status == "open" else "DESC"
-        rows = await self._db.fetchall(
-            f"SELECT {_COLUMNS} FROM work_items WHERE status = ?"
-            f" ORDER BY created_at {direction} LIMIT ?",
-            (status, max(1, min(limit, 500))),
-        )
-        return [item_json(r) for r in rows]
+        count = max(1, min(limit, 500))
+        return await self._db.read(lambda conn: store.by_status(conn, status, count))
 
-    async def close(self, item_id: str, user_id: int) -> dict[str, Any]:
+    async def close(self, item_id: str, staff: Staff) -> WorkItem:
         """Mark a work item done."""
 
-        def job(conn: sqlite3.Connection) -> sqlite3.Row:
-            row = conn.execute(
-                "UPDATE work_items SET status = 'closed', closed_at = ?, closed_by = ?"
-                f" WHERE id = ? AND status = 'open' RETURNING {_COLUMNS}",
-                (now_ms(), user_id, item_id),
-            ).fetchone()
-            if row is None:
-                if conn.execute("SELECT 1 FROM work_items WHERE id = ?", (item_id,)).fetchone():
+        def job(conn: sqlite3.Connection) -> WorkItem:
+            item = store.close(conn, item_id, staff.id, now_ms())
+            if item is None:
+                if store.exists(conn, item_id):
                     raise Conflict("already closed")
                 raise NotFound("no such work item")
-            closed: sqlite3.Row = row
-            return closed
+            return item
 
-        row = await self._db.write(
-            job, on_commit=lambda r: self._bus.emit(WorkItemChanged(item_json(r)))
+        return await self._db.write(
+            job, on_commit=lambda item: self._bus.emit(WorkItemChanged(item))
         )
-        return item_json(row)

@@ -18,7 +18,7 @@ from appliance.webui.keys import BOX
 from appliance.webui.pages import render
 from appliance.webui.security import current_session
 from appliance.webui.visitor_views import after_seq
-from appliance.webui.wire import chat, console, wire_time
+from appliance.webui.wire import account, chat, console, wire_time
 from appliance.webui.wire.chat import console_conversation_out, message_out
 from appliance.webui.ws import agent_ws
 
@@ -123,7 +123,7 @@ async def me(request: web.Request) -> web.Response:
     session = current_session(request)
     user = await request.app[BOX].accounts.get_user(session.user.id)
     assert user is not None
-    return reply(console.Me(console.user_out(user), session.csrf_token, utc_offset_minutes()))
+    return reply(console.Me(account.user_out(user), session.csrf_token, utc_offset_minutes()))
 
 
 async def set_presence(request: web.Request) -> web.Response:

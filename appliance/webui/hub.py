@@ -32,7 +32,7 @@ from appliance.core.events import (
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.routing import Place
 from appliance.core.visitor_records import Invitation
-from appliance.webui.wire import frames
+from appliance.webui.wire import frames, team
 from appliance.webui.wire import insight as insight_wire
 from appliance.webui.wire.chat import (
     AgentRef,
@@ -337,10 +337,13 @@ class Hub:
                     if conn.kind == "visitor":
                         conn.send_place(conv_id, place)
         elif isinstance(event, WorkItemChanged):
-            frame = encode({"type": "work_item", "item": event.item})
+            group_id = event.item.group_id
+            frame = encode(
+                {"type": "work_item", "item": msgspec.to_builtins(team.work_item_out(event.item))}
+            )
             for conns in self.agents.values():
                 for conn in conns:
-                    if conn.sees_queue(event.item["group_id"]) or event.item["group_id"] is None:
+                    if group_id is None or conn.sees_queue(group_id):
                         conn.send(frame)
         elif isinstance(event, RoutingChanged):
             self._refresh_groups()

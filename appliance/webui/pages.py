@@ -37,7 +37,7 @@ def render(
         "languages": catalog.names(),
         "t": catalog.translator(lang),
         "static_url": request.config_dict[ASSETS].url,
-        "user": session.user.public() if session else None,
+        "user": session.user if session else None,
         "csrf_token": session.csrf_token if session else "",
         "next": request.query.get("next", ""),
         "request": request,

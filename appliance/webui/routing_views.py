@@ -18,14 +18,15 @@ from appliance.webui.wire.team import Deleted
 
 async def list_groups(request: web.Request) -> web.Response:
     """Return every group."""
-    return reply({"groups": await request.app[BOX].routing.list_groups()})
+    groups = await request.app[BOX].routing.list_groups()
+    return reply(wire.Groups([wire.group_out(g) for g in groups]))
 
 
 async def create_group(request: web.Request) -> web.Response:
     """Create a group."""
     settings = await read_body(request, wire.GroupSettings)
     group = await request.app[BOX].routing.create_group(msgspec.to_builtins(settings))
-    return reply({"group": group}, 201)
+    return reply(wire.OneGroup(wire.group_out(group)), 201)
 
 
 async def update_group(request: web.Request) -> web.Response:
@@ -33,7 +34,7 @@ async def update_group(request: web.Request) -> web.Response:
     group_id = int_path(request, "group_id")
     change = await read_body(request, wire.GroupSettings)
     group = await request.app[BOX].routing.update_group(group_id, msgspec.to_builtins(change))
-    return reply({"group": group})
+    return reply(wire.OneGroup(wire.group_out(group)))
 
 
 async def delete_group(request: web.Request) -> web.Response:
@@ -47,12 +48,13 @@ async def set_members(request: web.Request) -> web.Response:
     group_id = int_path(request, "group_id")
     members = await read_body(request, wire.GroupMembers)
     group = await request.app[BOX].routing.set_members(group_id, members.members)
-    return reply({"group": group})
+    return reply(wire.OneGroup(wire.group_out(group)))
 
 
 async def list_agents(request: web.Request) -> web.Response:
     """Return every user with their routing scope."""
-    return reply({"agents": await request.app[BOX].routing.list_agents()})
+    agents = await request.app[BOX].routing.list_agents()
+    return reply(wire.Agents([wire.agent_out(a) for a in agents]))
 
 
 async def update_agent(request: web.Request) -> web.Response:
@@ -60,44 +62,48 @@ async def update_agent(request: web.Request) -> web.Response:
     user_id = int_path(request, "user_id")
     change = await read_body(request, wire.AgentScopeInput)
     agent = await request.app[BOX].routing.update_agent(user_id, msgspec.to_builtins(change))
-    return reply({"agent": agent})
+    return reply(wire.OneAgent(wire.agent_out(agent)))
 
 
 async def get_topics(request: web.Request) -> web.Response:
     """Return the pre-chat topics."""
-    return reply({"topics": await request.app[BOX].routing.get_topics()})
+    topics = await request.app[BOX].routing.get_topics()
+    return reply(wire.Topics([wire.topic_out(t) for t in topics]))
 
 
 async def put_topics(request: web.Request) -> web.Response:
     """Replace the pre-chat topics."""
     topics = await read_body(request, wire.Topics)
     routing = request.app[BOX].routing
-    return reply({"topics": await routing.set_topics(msgspec.to_builtins(topics.topics))})
+    saved = await routing.set_topics(msgspec.to_builtins(topics.topics))
+    return reply(wire.Topics([wire.topic_out(t) for t in saved]))
 
 
 async def get_routes(request: web.Request) -> web.Response:
     """Return the routing rules."""
-    return reply({"routes": await request.app[BOX].routing.get_routes()})
+    rules = await request.app[BOX].routing.get_routes()
+    return reply(wire.Routes([wire.rule_out(r) for r in rules]))
 
 
 async def put_routes(request: web.Request) -> web.Response:
     """Replace the routing rules."""
     routes = await read_body(request, wire.Routes)
     routing = request.app[BOX].routing
-    return reply({"routes": await routing.set_routes(msgspec.to_builtins(routes.routes))})
+    saved = await routing.set_routes(msgspec.to_builtins(routes.routes))
+    return reply(wire.Routes([wire.rule_out(r) for r in saved]))
 
 
 async def get_priority(request: web.Request) -> web.Response:
     """Return the priority points."""
-    return reply({"priority": await request.app[BOX].routing.get_points()})
+    points = await request.app[BOX].routing.get_points()
+    return reply(wire.OnePriority(wire.priority_out(points)))
 
 
 async def put_priority(request: web.Request) -> web.Response:
     """Replace the priority points."""
     change = await read_body(request, wire.PriorityChange)
-    return reply(
-        {"priority": await request.app[BOX].routing.set_points(msgspec.to_builtins(change))}
-    )
+    points = await request.app[BOX].routing.set_points(msgspec.to_builtins(change))
+    return reply(wire.OnePriority(wire.priority_out(points)))
 
 
 _OVERSEERS = "Supervisors and admins only (else 403)."

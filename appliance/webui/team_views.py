@@ -6,7 +6,6 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from appliance.core.accounts import OVERSEERS
 from appliance.core.board import agent_board, board
 from appliance.core.conversation import Conversation
 from appliance.webui.console_views import staff as actor
@@ -77,18 +76,16 @@ async def add_note(request: web.Request) -> web.Response:
 async def list_canned(request: web.Request) -> web.Response:
     """Return the user's and the shared canned answers."""
     session = current_session(request)
-    answers = await request.app[BOX].canned.list_for(session.user.id)
-    return reply({"answers": answers})
+    answers = await request.app[BOX].canned.list_for(session.user.staff)
+    return reply(team.CannedAnswers([team.canned_answer_out(a) for a in answers]))
 
 
 async def add_canned(request: web.Request) -> web.Response:
     """Add a canned answer: personal, or shared by a supervisor."""
     session = current_session(request)
     new = await read_body(request, team.CannedAnswerInput)
-    answer = await request.app[BOX].canned.create(
-        session.user.id, msgspec.to_builtins(new), overseer=session.user.role in OVERSEERS
-    )
-    return reply({"answer": answer}, 201)
+    answer = await request.app[BOX].canned.create(session.user.staff, msgspec.to_builtins(new))
+    return reply(team.OneCannedAnswer(team.canned_answer_out(answer)), 201)
 
 
 def int_path(request: web.Request, name: str) -> int:
@@ -102,29 +99,30 @@ def int_path(request: web.Request, name: str) -> int:
 async def delete_canned(request: web.Request) -> web.Response:
     """Delete a canned answer."""
     session = current_session(request)
-    await request.app[BOX].canned.delete(
-        session.user.id, int_path(request, "answer_id"), overseer=session.user.role in OVERSEERS
-    )
+    await request.app[BOX].canned.delete(session.user.staff, int_path(request, "answer_id"))
     return reply({"deleted": True})
 
 
 async def list_work_items(request: web.Request) -> web.Response:
     """Return left messages and call-back requests."""
     query = read_query(request, team.WorkItemsQuery)
-    return reply({"items": await request.app[BOX].work_items.list(query.status)})
+    items = await request.app[BOX].work_items.list(query.status)
+    return reply(team.WorkItems([team.work_item_out(i) for i in items]))
 
 
 async def close_work_item(request: web.Request) -> web.Response:
     """Mark a left message or call-back request done."""
     session = current_session(request)
-    item = await request.app[BOX].work_items.close(request.match_info["item_id"], session.user.id)
-    return reply({"item": item})
+    item = await request.app[BOX].work_items.close(
+        request.match_info["item_id"], session.user.staff
+    )
+    return reply(team.OneWorkItem(team.work_item_out(item)))
 
 
 async def colleagues(request: web.Request) -> web.Response:
     """Return the team (status, load, groups) and the groups, for transfer and invite."""
     box = request.app[BOX]
-    groups = [chat.GroupRef(g["id"], g["name"]) for g in await box.routing.list_groups()]
+    groups = [chat.GroupRef(g.id, g.name) for g in await box.routing.list_groups()]
     agents = [team.agent_status_out(a) for a in await agent_board(box.db)]
     return reply(team.Colleagues(agents, groups))
 

@@ -142,7 +142,7 @@ async def close_conversation(request: web.Request) -> web.Response:
 async def list_topics(request: web.Request) -> web.Response:
     """Return the pre-chat topics a visitor may choose from."""
     topics = await request.app[BOX].routing.get_topics()
-    offered = [visitor.PrechatTopic(t["key"], t["label"]) for t in topics]
+    offered = [visitor.PrechatTopic(t.key, t.label) for t in topics]
     return reply(visitor.PrechatTopics(offered))
 
 
@@ -154,8 +154,10 @@ async def leave_work_item(request: web.Request) -> web.Response:
     data = msgspec.to_builtins(left)
     validate_work_item(data)  # a typo must not use up the visitor's allowance
     box.limits.conversation(vid, client_address(request))
-    item = await box.work_items.create(vid, data, left.conversation_id or None)
-    return reply(visitor.LeftWorkItem(visitor.WorkItemRef(item["id"], item["kind"])), 201)
+    item = await box.work_items.create(
+        Visitor(vid, client_address(request)), data, left.conversation_id or None
+    )
+    return reply(visitor.LeftWorkItem(visitor.WorkItemRef(item.id, item.kind)), 201)
 
 
 _WS = "WebSocket; the first frame carries the visitor's token (docs/api.md)"

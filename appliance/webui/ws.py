@@ -22,9 +22,8 @@ from appliance.webui.hub import Connection, Hub, invitation_frame
 from appliance.webui.inputs import decode_json, do_not_track
 from appliance.webui.keys import BOX, HUB, SETTINGS
 from appliance.webui.security import current_session
-from appliance.webui.wire import frames
+from appliance.webui.wire import account, frames
 from appliance.webui.wire.chat import message_out
-from appliance.webui.wire.console import user_out
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -291,6 +290,6 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
         conn.scope = agent_scope(await box.routing.regions_of(user.id), conn.groups)
     else:
         conn.groups, conn.scope = None, Scope()
-    conn.send(frames.ConsoleReady(user_out(user), utc_offset_minutes()))
+    conn.send(frames.ConsoleReady(account.user_out(user), utc_offset_minutes()))
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws

@@ -9,7 +9,9 @@ from typing import Annotated
 
 import msgspec
 
+from appliance.core.accounts import User
 from appliance.webui.i18n import LANGS
+from appliance.webui.wire import chat
 
 _CSRF = msgspec.Meta(description="the page's CSRF token")
 _NEXT = msgspec.Meta(description="a path on this box to go to afterwards")
@@ -47,3 +49,15 @@ class LoginQuery(msgspec.Struct):
 
 class SetupQuery(msgspec.Struct):
     token: Annotated[str, msgspec.Meta(description="from the link printed at first boot")]
+
+
+def user_out(user: User) -> chat.User:
+    """Return the wire form of a console user."""
+    return chat.User(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        status=chat.Presence(user.status),
+        max_chats=user.max_chats,
+    )

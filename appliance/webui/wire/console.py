@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from appliance.core import accounts
 from appliance.webui.wire import Time
 from appliance.webui.wire.chat import ConsoleConversation, Presence, User
 
@@ -51,15 +50,3 @@ class HistoryQuery(msgspec.Struct):
         Annotated[Time, msgspec.Meta(description="those closed before this time")]
         | msgspec.UnsetType
     ) = msgspec.UNSET
-
-
-def user_out(user: accounts.User) -> User:
-    """Return the wire form of a console user."""
-    return User(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,  # type: ignore[arg-type]
-        status=Presence(user.status),
-        max_chats=user.max_chats,
-    )

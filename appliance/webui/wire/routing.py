@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from appliance.core import routing_config as core
+from appliance.core.hours import hours_json
 from appliance.webui.wire.chat import Id, Presence, Role, Tier
 from appliance.webui.wire.team import AgentTier, text
 
@@ -250,3 +252,56 @@ class PriorityChange(msgspec.Struct, omit_defaults=True):
 
 class OnePriority(msgspec.Struct):
     priority: Priority
+
+
+def group_out(group: core.GroupConfig) -> Group:
+    """Return the wire form of a group."""
+    schedule = hours_json(group.hours)
+    return Group(
+        id=group.id,
+        name=group.name,
+        strategy=group.strategy,
+        target_wait=group.target_wait,
+        answer_timeout=group.answer_timeout,
+        max_wait=group.max_wait,
+        fallback_group_id=group.fallback_group_id,
+        fallback_after=group.fallback_after,
+        sticky=group.sticky,
+        hours=None if schedule is None else msgspec.convert(schedule, Hours),
+        holidays=[day.isoformat() for day in group.holidays],
+        is_default=group.is_default,
+        members=list(group.members),
+    )
+
+
+def agent_out(agent: core.AgentScope) -> AgentScope:
+    """Return the wire form of an agent's routing scope."""
+    return AgentScope(
+        id=agent.id,
+        username=agent.username,
+        display_name=agent.display_name,
+        role=agent.role,
+        status=Presence(agent.status),
+        max_chats=agent.max_chats,
+        tier=agent.tier,
+        skills=agent.skills,
+        regions=agent.regions,
+        groups=agent.groups,
+    )
+
+
+def topic_out(topic: core.Topic) -> Topic:
+    """Return the wire form of a pre-chat topic."""
+    return Topic(topic.key, topic.label, topic.group_id, topic.skill)
+
+
+def rule_out(rule: core.Rule) -> Route:
+    """Return the wire form of a routing rule."""
+    return Route(rule.group_id, rule.url_pattern, rule.region, rule.skill)
+
+
+def priority_out(points: core.PriorityPoints) -> Priority:
+    """Return the wire form of the priority points."""
+    # The tiers stored are those the input type allowed (core.routing.TIERS).
+    tier: dict[Tier, float] = dict(points.tier)  # type: ignore[assignment]
+    return Priority(tier, dict(points.topic), points.wait, points.transfer)

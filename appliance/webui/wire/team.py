@@ -8,7 +8,9 @@ from typing import Annotated, Literal
 import msgspec
 
 from appliance.core import board
-from appliance.webui.wire import Time
+from appliance.core.canned import Answer
+from appliance.core.workitems import WorkItem as CoreWorkItem
+from appliance.webui.wire import Time, wire_time
 from appliance.webui.wire.chat import GroupRef, Id, MessageText, Presence, Role, Tier
 
 AgentTier = Literal["normal", "expert"]
@@ -238,3 +240,27 @@ def board_out(now: board.Board) -> Board:
         for q in now.queues
     ]
     return Board(queues, [agent_status_out(a) for a in now.agents])
+
+
+def work_item_out(item: CoreWorkItem) -> WorkItem:
+    """Return the wire form of a work item."""
+    return WorkItem(
+        id=item.id,
+        kind=item.kind,
+        visitor_id=item.visitor_id,
+        conversation_id=item.conversation_id,
+        group_id=item.group_id,
+        name=item.name,
+        contact=item.contact,
+        preferred_time=item.preferred_time,
+        body=item.body,
+        status=item.status,
+        created_at=wire_time(item.created_at),
+        closed_at=wire_time(item.closed_at),
+        closed_by=item.closed_by,
+    )
+
+
+def canned_answer_out(answer: Answer) -> CannedAnswer:
+    """Return the wire form of a canned answer."""
+    return CannedAnswer(answer.id, answer.shortcut, answer.title, answer.body, answer.shared)

@@ -1,0 +1,143 @@
+"""The stores of routing's aggregates: work items, canned answers, staff devices, users
+and sessions, routing configuration. Each function runs on a real migrated database."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from appliance.core.actors import Visitor
+from appliance.core.box import Box
+from appliance.core.errors import Conflict, NotFound
+from appliance.core.store import accounts, canned, devices, routing, workitems
+from appliance.core.store import visitors as visitor_store
+
+_FIELDS = {"kind": "message", "name": "Ann", "contact": "", "preferred_time": "", "body": "hi"}
+
+
+async def test_two_work_items_for_one_conversation_are_both_kept(box: Box) -> None:
+    conv, _ = await box.chats.open("v_one")
+
+    def job(conn: sqlite3.Connection) -> list[workitems.WorkItem]:
+        visitor_store.upsert(conn, "v_one", 1000)
+        return [
+            workitems.insert(conn, f"w_{n}", _FIELDS, "v_one", conv.id, None, 1000 + n)
+            for n in (1, 2)
+        ]
+
+    first, second = await box.db.write(job)
+    assert (first.conversation_id, second.conversation_id) == (conv.id, conv.id)
+    assert (first.status, first.created_at, first.closed_at) == ("open", 1001, None)
+    listed = await box.db.read(lambda conn: workitems.by_status(conn, "open", 10))
+    assert [i.id for i in listed] == ["w_1", "w_2"]  # open: oldest first
+
+
+async def test_a_work_item_closes_once(box: Box) -> None:
+    user = await box.accounts.create_user("dora", "password1", "agent")
+    item = await box.work_items.create(Visitor("v_two"), {"kind": "message", "body": "call me"})
+    closed = await box.work_items.close(item.id, user.staff)
+    assert (closed.status, closed.closed_by) == ("closed", user.id)
+    assert closed.closed_at is not None and closed.closed_at >= item.created_at
+    with pytest.raises(Conflict):
+        await box.work_items.close(item.id, user.staff)
+    with pytest.raises(NotFound):
+        await box.work_items.close("w_none", user.staff)
+    assert await box.db.read(lambda conn: workitems.exists(conn, item.id))
+    assert await box.work_items.list("open") == []
+    assert await box.work_items.list("closed") == [closed]
+
+
+async def test_canned_answers_own_before_shared_and_one_shortcut_per_owner(box: Box) -> None:
+    user = await box.accounts.create_user("cara", "password1", "agent")
+
+    def job(conn: sqlite3.Connection) -> list[canned.Answer]:
+        return [
+            canned.insert(conn, None, "hi", "Hi", "Hello from the team", 1),
+            canned.insert(conn, user.id, "hi", "Hi", "Hello from me", 2),
+        ]
+
+    shared, own = await box.db.write(job)
+    assert (shared.shared, own.shared) == (True, False)
+    assert await box.db.read(lambda conn: canned.visible_to(conn, user.id)) == [own, shared]
+    assert await box.db.read(lambda conn: canned.count(conn, None)) == 1
+    with pytest.raises(sqlite3.IntegrityError):
+        await box.db.write(lambda conn: canned.insert(conn, user.id, "hi", "x", "y", 3))
+    assert await box.db.read(lambda conn: canned.owner(conn, own.id)) == (True, user.id)
+    await box.db.write(lambda conn: canned.delete(conn, own.id))
+    assert await box.db.read(lambda conn: canned.owner(conn, own.id)) == (False, None)
+
+
+async def test_a_device_revoked_then_added_again_is_active(box: Box) -> None:
+    await box.devices.add("laptop", "key1", "10.9.0.2")
+    assert await box.devices.revoke("laptop")
+    assert not await box.devices.revoke("laptop")
+    await box.devices.add("laptop", "key2", "10.9.0.3")
+    (device,) = await box.db.read(devices.newest_first)
+    assert (device.public_key, device.address, device.revoked_at) == ("key2", "10.9.0.3", None)
+
+
+async def test_disabling_a_user_ends_their_sessions_and_sets_them_offline(box: Box) -> None:
+    user = await box.accounts.create_user("erin", "password1", "agent")
+    await box.accounts.set_status(user.id, "online")
+    token, _ = await box.accounts.create_session(user)
+    digest = hashlib.sha256(token.encode()).hexdigest()
+
+    def disable(conn: sqlite3.Connection) -> int | None:
+        return accounts.set_disabled(conn, "ERIN", True)  # names are case-blind
+
+    assert await box.db.write(disable) == user.id
+    assert await box.db.read(lambda conn: accounts.live_session(conn, digest, 0)) is None
+    stored = await box.db.read(lambda conn: accounts.user(conn, user.id))
+    assert stored is not None and (stored.disabled, stored.status) == (True, "offline")
+    assert await box.db.write(lambda conn: accounts.set_disabled(conn, "nobody", True)) is None
+
+
+async def test_a_new_user_joins_the_default_group_and_gets_a_scope(box: Box) -> None:
+    user = await box.accounts.create_user("fay", "password1", "agent")
+    (home,) = [g for g in await box.db.read(routing.groups) if g.is_default]
+    assert user.id in home.members
+    (agent,) = [a for a in await box.db.read(accounts.agents_with_scope) if a.id == user.id]
+    assert (agent.groups, agent.tier, agent.skills, agent.regions) == ([home.id], "normal", [], [])
+
+
+async def test_deleting_a_group_moves_its_open_chats_home(box: Box) -> None:
+    waiting, _ = await box.chats.open("v_three")
+    done, _ = await box.chats.open("v_four")
+    item = await box.work_items.create(Visitor("v_four"), {"kind": "message", "body": "x"}, done.id)
+    spare = await box.routing.create_group({"name": "spare"})
+
+    def move(conn: sqlite3.Connection) -> None:
+        for key in (waiting.id, done.id):
+            conn.execute("UPDATE conversations SET group_id = ? WHERE id = ?", (spare.id, key))
+        conn.execute("UPDATE work_items SET group_id = ? WHERE id = ?", (spare.id, item.id))
+
+    await box.db.write(move)
+    await box.routing.delete_group(spare.id)
+    home = await box.db.read(routing.default_group_id)
+    assert (await box.chats.get_for_visitor(waiting.id, "v_three")).group_id == home
+    assert (await box.chats.get_for_visitor(done.id, "v_four")).group_id is None  # closed
+    assert [g.id for g in await box.routing.list_groups()] == [home]
+    (left,) = await box.work_items.list("open")
+    assert left.group_id is None
+
+
+async def test_topics_rules_and_points_round_trip(box: Box) -> None:
+    home = await box.db.read(routing.default_group_id)
+    assert home is not None
+    await box.db.write(
+        lambda conn: routing.set_topics(
+            conn, [routing.Topic("b", "B", home, ""), routing.Topic("a", "A", home, "x")]
+        )
+    )
+    assert [t.key for t in await box.db.read(routing.topics)] == ["b", "a"]  # display order
+    assert await box.db.read(lambda conn: routing.topic(conn, "a")) == routing.Topic(
+        "a", "A", home, "x"
+    )
+    rules = [routing.Rule("*/shop/*", "", home, ""), routing.Rule("", "Berlin", home, "de")]
+    await box.db.write(lambda conn: routing.set_rules(conn, rules))
+    assert await box.db.read(routing.rules) == rules
+    await box.db.write(lambda conn: routing.set_points(conn, [("topic", "a", 5.0)]))
+    points = await box.db.read(routing.points)
+    assert (points.tier, points.topic, points.wait, points.transfer) == ({}, {"a": 5.0}, 30.0, 40.0)
