@@ -338,9 +338,7 @@ class Hub:
                         conn.send_place(conv_id, place)
         elif isinstance(event, WorkItemChanged):
             group_id = event.item.group_id
-            frame = encode(
-                {"type": "work_item", "item": msgspec.to_builtins(team.work_item_out(event.item))}
-            )
+            frame = frames.encode_frame(team.WorkItemFrame(team.work_item_out(event.item)))
             for conns in self.agents.values():
                 for conn in conns:
                     if group_id is None or conn.sees_queue(group_id):

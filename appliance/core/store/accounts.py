@@ -44,8 +44,6 @@ def team_now(conn: sqlite3.Connection, midnight: int) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-
-
 def free_agent(conn: sqlite3.Connection, user_id: int) -> tuple[int, str] | None:
     """Return (id, name) of a user who is online, enabled and under their chat limit."""
     row = conn.execute(
@@ -129,8 +127,6 @@ _COLUMNS = "id, username, display_name, role, status, max_chats, disabled"
 
 
 _COLUMNS_U = ", ".join("u." + c for c in _COLUMNS.split(", "))
-
-
 
 
 # A user's (u) group ids as a JSON array; whether u is in a group of a list ({} the marks).

@@ -242,6 +242,12 @@ def board_out(now: board.Board) -> Board:
     return Board(queues, [agent_status_out(a) for a in now.agents])
 
 
+class WorkItemFrame(msgspec.Struct, tag_field="type", tag="work_item", frozen=True):
+    """Agent socket: a left message or call-back request in the user's groups changed."""
+
+    item: WorkItem
+
+
 def work_item_out(item: CoreWorkItem) -> WorkItem:
     """Return the wire form of a work item."""
     return WorkItem(
