@@ -9,17 +9,25 @@ OVERSEER_ROLES = frozenset({"supervisor", "admin"})
 
 @dataclass(frozen=True, slots=True)
 class Staff:
-    """A signed-in console user. Their groups and regions (their scope) are read by the
-    use case that needs them, so a change applies at once."""
+    """A signed-in console user, with their scope as core read it (`Routing.actor`):
+    the groups whose queues they work and the visitor regions they serve. Built without
+    a scope, an agent sees only their own chats and those they were invited into."""
 
     id: int
     name: str
     role: str = "agent"
+    groups: frozenset[int] = frozenset()
+    regions: frozenset[str] = frozenset()  # empty: every region
 
     @property
     def overseer(self) -> bool:
         """Supervisors and admins see and may act on every conversation and visitor."""
         return self.role in OVERSEER_ROLES
+
+    @property
+    def queues(self) -> frozenset[int] | None:
+        """The groups whose queues (and visitors) they see; None for an overseer: all."""
+        return None if self.overseer else self.groups
 
 
 @dataclass(frozen=True, slots=True)

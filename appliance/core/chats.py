@@ -94,9 +94,15 @@ def _sender(actor: Actor) -> tuple[str, str]:
 
 
 def _own(conv: Conversation | None, actor: Actor) -> Conversation:
-    """Return the conversation if the actor may act on it as its visitor or staff at all;
-    another visitor's conversation is simply not found, as one that does not exist."""
-    if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
+    """Return the conversation if the actor may see it: a visitor their own, a console
+    user what their scope shows (`Conversation.visible_to`). Anything else is simply not
+    found, as a conversation that does not exist."""
+    if conv is None:
+        raise NotFound(_NOT_FOUND)
+    if isinstance(actor, Visitor):
+        if conv.visitor_id != actor.id:
+            raise NotFound(_NOT_FOUND)
+    elif not conv.visible_to(actor.id, actor.queues):
         raise NotFound(_NOT_FOUND)
     return conv
 
@@ -213,8 +219,8 @@ class Chats:
         return await self._db.read(lambda conn: store.get(conn, conv_id))
 
     async def get_for(self, conv_id: str, actor: Actor) -> Conversation:
-        """Return a conversation the actor may act on: a visitor only their own (any
-        other id is simply not found). A console user's scope is the caller's to check."""
+        """Return a conversation the actor may see: a visitor only their own, a console
+        user what their scope shows; any other id is simply not found."""
         return _own(await self.get(conv_id), actor)
 
     async def get_for_visitor(self, conv_id: str, visitor_id: str) -> Conversation:
@@ -258,7 +264,7 @@ class Chats:
         self, conv_id: str, actor: Actor, after_seq: int = 0, limit: int = _PAGE_MAX
     ) -> list[Message]:
         """Return what the actor may read of a conversation after a seq: a visitor the
-        public messages of their own, a console user all (their scope is the caller's)."""
+        public messages of their own, a console user all of one their scope shows."""
         first, count = max(0, after_seq), max(1, min(limit, 1000))
         staff = isinstance(actor, Staff)
 

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from appliance.core.actors import Visitor
+from appliance.core.actors import Staff, Visitor
 from appliance.core.clock import now_ms
 from appliance.core.customers import read_profile
 from appliance.core.db import Database
@@ -20,10 +20,12 @@ from appliance.core.events import ConversationChanged, Event, EventBus, RoutingC
 from appliance.core.live import (
     TRAIL_MAX,
     CustomerBrief,
+    Filter,
     LiveRegistry,
     LiveVisitor,
     Step,
     first_route,
+    scope_of,
 )
 from appliance.core.referrer import Source, classify
 from appliance.core.store import conversations as conversation_store
@@ -461,6 +463,22 @@ class Insight:
             raise NotFound("no such visitor")
         if live is None:
             self._place(found.visitor)
+        return found
+
+    def visitors_for(
+        self, actor: Staff, filt: Filter, offset: int = 0, limit: int = 50
+    ) -> tuple[int, list[LiveVisitor]]:
+        """One page of the live visitors a console user's scope shows, and how many."""
+        return self.live.query(scope_of(actor), filt, offset, limit)
+
+    async def detail_for(self, visitor_id: str, actor: Staff) -> VisitorDetail:
+        """A visitor's detail for a console user: one in their scope, or one they chat
+        or chatted with; anyone else is not found."""
+        found = await self.detail(visitor_id)
+        if not scope_of(actor).sees(found.visitor) and not await self.served_by(
+            visitor_id, actor.id
+        ):
+            raise NotFound("no such visitor")
         return found
 
 

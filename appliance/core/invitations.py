@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from appliance.core.actors import Staff
 from appliance.core.chats import (
     Chats,
     Conversation,
@@ -35,7 +36,7 @@ from appliance.core.errors import (
 )
 from appliance.core.events import EventBus, InvitationChanged, MessageCreated
 from appliance.core.insight import DAY_MS, Insight
-from appliance.core.live import SOURCE_KINDS, LiveVisitor, Scope
+from appliance.core.live import SOURCE_KINDS, LiveVisitor, scope_of
 from appliance.core.store import accounts as account_store
 from appliance.core.store import conversations as conversation_store
 from appliance.core.store import invitations as invitation_store
@@ -183,13 +184,12 @@ class Invitations:
 
     # -- agents ---------------------------------------------------------------
 
-    async def invite(
-        self, agent_id: int, visitor_id: str, message: Any, scope: Scope
-    ) -> Invitation:
-        """Invite a visitor on the site to chat with this agent."""
+    async def invite(self, actor: Staff, visitor_id: str, message: Any) -> Invitation:
+        """Invite a visitor on the site, in the agent's scope, to chat with them."""
+        agent_id = actor.id
         body = clean_message(message)
         visitor = self._insight.live.get(visitor_id)
-        if visitor is None or not scope.sees(visitor):
+        if visitor is None or not scope_of(actor).sees(visitor):
             raise NotFound("the visitor is not on the site")
         now = now_ms()
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.core.actors import Staff
 from appliance.core.routing import matching_route
 
 TRAIL_MAX = 50  # page views of the current visit kept in memory per visitor
@@ -110,6 +111,11 @@ class Scope:
         if self.regions is not None and visitor.region.get("label", "") not in self.regions:
             return False
         return self.groups is None or visitor.group_id in self.groups
+
+
+def scope_of(actor: Staff) -> Scope:
+    """The visitors a console user sees: overseers all, agents their regions and groups."""
+    return agent_scope(actor.regions, actor.queues)
 
 
 def agent_scope(regions: Iterable[str], groups: Iterable[int] | None) -> Scope:

@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.core.actors import Staff
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, InvalidInput, NotFound
@@ -214,6 +215,17 @@ class RoutingConfig:
     async def groups_of(self, user_id: int) -> frozenset[int]:
         """Return the groups a user belongs to."""
         return await self._db.read(lambda conn: store.groups_of(conn, user_id))
+
+    async def actor(self, user_id: int, name: str, role: str) -> Staff:
+        """Return a console user as the actor of a use case, with their scope now: the
+        groups whose queues they work and the regions they serve."""
+
+        def read(conn: sqlite3.Connection) -> Staff:
+            groups = store.groups_of(conn, user_id)
+            regions = frozenset(r for r in account_store.regions_of(conn, user_id) if r)
+            return Staff(user_id, name, role, frozenset(groups), regions)
+
+        return await self._db.read(read)
 
     async def regions_of(self, user_id: int) -> list[str]:
         """Return the regions an agent serves (empty: every region)."""

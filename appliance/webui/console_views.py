@@ -12,7 +12,6 @@ from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.actors import Staff
 from appliance.core.clock import local_text, utc_offset_minutes
 from appliance.core.conversation import Conversation
-from appliance.core.errors import NotFound
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
@@ -30,10 +29,18 @@ def _sees_all(session: Session) -> bool:
     return session.user.role in OVERSEERS
 
 
-def staff(session: Session) -> Staff:
-    """Return the signed-in console user as the actor of a use case."""
-    user = session.user
-    return Staff(user.id, user.display_name, user.role)
+_ACTOR = "callbox_actor"
+
+
+async def staff(request: web.Request, session: Session) -> Staff:
+    """Return the signed-in console user as the actor of a use case, with the scope
+    core reads for them (once per request)."""
+    found: Staff | None = request.get(_ACTOR)
+    if found is None:
+        user = session.user
+        found = await request.app[BOX].routing.actor(user.id, user.display_name, user.role)
+        request[_ACTOR] = found
+    return found
 
 
 def wire_ms(text: str) -> int:
@@ -47,19 +54,11 @@ def wire_ms(text: str) -> int:
         raise web.HTTPBadRequest(reason="before must be an ISO 8601 time") from err
 
 
-async def scope_of(request: web.Request, session: Session) -> frozenset[int] | None:
-    """Return the groups whose queues the user sees; None for overseers (all)."""
-    if _sees_all(session):
-        return None
-    return await request.app[BOX].routing.groups_of(session.user.id)
-
-
 async def visible(request: web.Request, session: Session) -> Conversation:
-    """Return the conversation in the path if this user may see it, else 404."""
-    conv = await request.app[BOX].chats.get(request.match_info["conv_id"])
-    if conv is None or not conv.visible_to(session.user.id, await scope_of(request, session)):
-        raise NotFound("no such conversation")
-    return conv
+    """Return the conversation in the path if this user may see it (core decides by
+    their scope), else 404."""
+    actor = await staff(request, session)
+    return await request.app[BOX].chats.get_for(request.match_info["conv_id"], actor)
 
 
 # -- pages --------------------------------------------------------------------
@@ -143,7 +142,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     if scope == "mine":
         rows = await chats.list_active(session.user.id)
     elif scope == "waiting":
-        groups = await scope_of(request, session)
+        groups = (await staff(request, session)).queues
         rows = await chats.list_waiting(None if groups is None else set(groups))
         places = request.app[BOX].dispatcher.places
         data = []
@@ -173,7 +172,9 @@ async def list_messages(request: web.Request) -> web.Response:
     """Return a conversation's messages after a sequence number."""
     session = current_session(request)
     conv = await visible(request, session)
-    messages = await request.app[BOX].chats.history(conv.id, staff(session), after_seq(request))
+    messages = await request.app[BOX].chats.history(
+        conv.id, await staff(request, session), after_seq(request)
+    )
     return reply(chat.Messages([message_out(m) for m in messages]))
 
 
@@ -183,7 +184,7 @@ async def post_message(request: web.Request) -> web.Response:
     conv = await visible(request, session)
     data = await read_body(request, chat.NewMessage)
     message, repeat = await request.app[BOX].chats.post(
-        conv.id, staff(session), client_msg_id=data.client_msg_id, body=data.body
+        conv.id, await staff(request, session), client_msg_id=data.client_msg_id, body=data.body
     )
     return reply(chat.OneMessage(message_out(message)), 200 if repeat else 201)
 
@@ -201,7 +202,7 @@ async def close(request: web.Request) -> web.Response:
     """Close a conversation the user handles (or oversees)."""
     session = current_session(request)
     conv = await visible(request, session)
-    closed = await request.app[BOX].chats.close(conv.id, staff(session))
+    closed = await request.app[BOX].chats.close(conv.id, await staff(request, session))
     return reply(chat.OneConsoleConversation(console_conversation_out(closed)))
 
 

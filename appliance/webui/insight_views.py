@@ -8,10 +8,10 @@ from typing import Any, cast
 import msgspec
 from aiohttp import web
 
-from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.actors import Visitor
 from appliance.core.errors import InvalidInput
-from appliance.core.live import Filter, Scope, agent_scope
+from appliance.core.live import Filter
+from appliance.webui.console_views import staff
 from appliance.webui.contract import Contract, Operation, convert, read_body, read_query, reply
 from appliance.webui.inputs import decode_json, do_not_track
 from appliance.webui.keys import BOX
@@ -27,15 +27,6 @@ _BEACON_MAX = 1024  # bytes of a dwell beacon
 def tracking_actor(request: web.Request, vid: str) -> Visitor:
     """Return the visitor as the insight use cases take them."""
     return Visitor(vid, client_address(request), dnt=do_not_track(request))
-
-
-async def scope_of(request: web.Request, session: Session) -> Scope:
-    """Return whose visitors this console user sees: their regions and groups."""
-    user = session.user
-    if user.role in OVERSEERS:
-        return Scope()
-    routing = request.app[BOX].routing
-    return agent_scope(await routing.regions_of(user.id), await routing.groups_of(user.id))
 
 
 # -- visitor surface --------------------------------------------------------------
@@ -136,9 +127,9 @@ async def list_visitors(request: web.Request) -> web.Response:
     """Return one page of the live visitors in the user's scope, filtered."""
     session = current_session(request)
     query = read_query(request, wire.VisitorQuery)
-    scope = await scope_of(request, session)
-    total, page = request.app[BOX].insight.live.query(
-        scope, _filter(query), query.offset, query.limit
+    actor = await staff(request, session)
+    total, page = request.app[BOX].insight.visitors_for(
+        actor, _filter(query), query.offset, query.limit
     )
     rows = [wire.live_visitor_out(v) for v in page]
     return reply(wire.Visitors(total, query.offset, query.limit, rows))
@@ -155,11 +146,8 @@ async def visitor_detail(request: web.Request) -> web.Response:
     """Return a visitor: live row, trail with dwell, visits, conversations, customer."""
     session = current_session(request)
     box = request.app[BOX]
-    detail = await box.insight.detail(_visitor_path(request))
-    visitor = detail.visitor
-    in_scope = (await scope_of(request, session)).sees(visitor)
-    if not in_scope and not await box.insight.served_by(visitor.id, session.user.id):
-        raise web.HTTPNotFound()  # neither in scope nor someone they chat(ted) with
+    actor = await staff(request, session)
+    detail = await box.insight.detail_for(_visitor_path(request), actor)
     return reply(wire.OneVisitor(wire.visitor_detail_out(detail)))
 
 
@@ -169,9 +157,7 @@ async def invite_visitor(request: web.Request) -> web.Response:
     box = request.app[BOX]
     vid = _visitor_path(request)
     invite = await read_body(request, wire.Invite)
-    invitation = await box.invitations.invite(
-        session.user.id, vid, invite.message, await scope_of(request, session)
-    )
+    invitation = await box.invitations.invite(await staff(request, session), vid, invite.message)
     return reply(wire.OneInvitation(wire.invitation_out(invitation)), 201)
 
 

@@ -27,7 +27,7 @@ async def transfer(request: web.Request) -> web.Response:
     conv = await visible(request, session)
     target = await read_body(request, team.Transfer)
     moved = await request.app[BOX].teamwork.transfer(
-        conv.id, actor(session), **msgspec.to_builtins(target)
+        conv.id, await actor(request, session), **msgspec.to_builtins(target)
     )
     return _conversation(moved)
 
@@ -36,7 +36,9 @@ async def cancel_transfer(request: web.Request) -> web.Response:
     """Withdraw a pending transfer."""
     session = current_session(request)
     conv = await visible(request, session)
-    return _conversation(await request.app[BOX].teamwork.cancel_transfer(conv.id, actor(session)))
+    return _conversation(
+        await request.app[BOX].teamwork.cancel_transfer(conv.id, await actor(request, session))
+    )
 
 
 async def invite(request: web.Request) -> web.Response:
@@ -44,7 +46,9 @@ async def invite(request: web.Request) -> web.Response:
     session = current_session(request)
     conv = await visible(request, session)
     colleague = await read_body(request, team.Colleague)
-    joined = await request.app[BOX].teamwork.invite(conv.id, actor(session), colleague.agent_id)
+    joined = await request.app[BOX].teamwork.invite(
+        conv.id, await actor(request, session), colleague.agent_id
+    )
     return _conversation(joined)
 
 
@@ -52,14 +56,18 @@ async def leave(request: web.Request) -> web.Response:
     """Leave a conference one was invited into."""
     session = current_session(request)
     conv = await visible(request, session)
-    return _conversation(await request.app[BOX].teamwork.leave(conv.id, actor(session)))
+    return _conversation(
+        await request.app[BOX].teamwork.leave(conv.id, await actor(request, session))
+    )
 
 
 async def take_over(request: web.Request) -> web.Response:
     """Take a live conversation from its agent (supervisors)."""
     session = current_session(request)
     conv = await visible(request, session)
-    return _conversation(await request.app[BOX].teamwork.take_over(conv.id, actor(session)))
+    return _conversation(
+        await request.app[BOX].teamwork.take_over(conv.id, await actor(request, session))
+    )
 
 
 async def add_note(request: web.Request) -> web.Response:
@@ -68,7 +76,7 @@ async def add_note(request: web.Request) -> web.Response:
     conv = await visible(request, session)
     note = await read_body(request, team.NoteInput)
     message = await request.app[BOX].teamwork.note(
-        conv.id, actor(session), note.body, whisper=note.whisper
+        conv.id, await actor(request, session), note.body, whisper=note.whisper
     )
     return reply(chat.OneMessage(message_out(message)), 201)
 

@@ -10,13 +10,12 @@ from typing import Any
 import msgspec
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from appliance.core.accounts import OVERSEERS
 from appliance.core.actors import Actor, Staff, Visitor
 from appliance.core.box import Box
 from appliance.core.clock import utc_offset_minutes
 from appliance.core.conversation import Conversation
-from appliance.core.errors import ChatError, InvalidInput, NotFound
-from appliance.core.live import Filter, Scope, agent_scope
+from appliance.core.errors import ChatError, InvalidInput
+from appliance.core.live import Filter, scope_of
 from appliance.core.ratelimit import RateLimited
 from appliance.webui.hub import Connection, Hub, invitation_frame
 from appliance.webui.inputs import decode_json, do_not_track
@@ -97,24 +96,22 @@ class Peer:
         self.hub = hub
         self.conn = conn
         self.address = address
-        self.actor: Actor = (
-            Visitor(conn.principal, address)
-            if conn.kind == "visitor"
-            else Staff(int(conn.principal), conn.name, conn.role or "agent")
-        )
         self._last_typing: dict[str, float] = {}
 
-    async def allowed(self, conv_id: str) -> Conversation:
-        """Return the conversation if this socket may see it; else raise.
-
-        Core refuses another visitor's conversation; a console's scope (its groups'
-        queues) is this socket's to apply.
-        """
-        conv = await self.box.chats.get_for(conv_id, self.actor)
+    @property
+    def actor(self) -> Actor:
+        """Who acts through this socket: the visitor, or the console user with the scope
+        core read at connect (the hub renews it when routing changes)."""
         conn = self.conn
-        if conn.kind == "agent" and not conv.visible_to(int(conn.principal), conn.groups):
-            raise NotFound("no such conversation")
-        return conv
+        if conn.kind == "visitor":
+            return Visitor(conn.principal, self.address, conn.dnt)
+        groups = conn.groups if conn.groups is not None else frozenset()
+        regions = conn.scope.regions or frozenset()
+        return Staff(int(conn.principal), conn.name, conn.role or "agent", groups, regions)
+
+    async def allowed(self, conv_id: str) -> Conversation:
+        """Return the conversation if this socket may see it (core decides); else raise."""
+        return await self.box.chats.get_for(conv_id, self.actor)
 
     async def handle(self, frame: frames.ClientFrame) -> None:
         """Act on one frame; protocol errors raise BadFrame, rule errors answer `error`."""
@@ -285,11 +282,8 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     conn = Connection(ws, "agent", str(user.id), user.display_name)
     conn.role = user.role
     box = request.app[BOX]
-    if user.role not in OVERSEERS:
-        conn.groups = await box.routing.groups_of(user.id)
-        conn.scope = agent_scope(await box.routing.regions_of(user.id), conn.groups)
-    else:
-        conn.groups, conn.scope = None, Scope()
+    actor = await box.routing.actor(user.id, user.display_name, user.role)
+    conn.groups, conn.scope = actor.queues, scope_of(actor)
     conn.send(frames.ConsoleReady(account.user_out(user), utc_offset_minutes()))
     await _serve(ws, Peer(request.app[BOX], request.app[HUB], conn, request.remote or ""))
     return ws

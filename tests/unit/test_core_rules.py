@@ -298,3 +298,34 @@ def test_assignment_never_exceeds_limits_nor_loses_a_conversation(tmp_path_facto
 
     asyncio.run(scenario())
     assert sqlite3.sqlite_version
+
+
+async def test_a_console_user_sees_a_conversation_by_the_scope_core_reads(box):
+    # Core reads the user's groups (Routing.actor) and decides; no handler applies scope.
+    inside = await box.accounts.create_user("inside", PASSWORD, "agent")
+    outside = await box.accounts.create_user("outside", PASSWORD, "agent")
+    boss = await box.accounts.create_user("boss", PASSWORD, "supervisor")
+    other = await box.routing.create_group({"name": "其他产品线"})
+    await box.routing.update_agent(outside.id, {"groups": [other.id]})
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)  # waiting in the default group
+    assert conv.group_id != other.id
+    seen = await box.routing.actor(inside.id, "inside", "agent")
+    assert conv.group_id in seen.groups
+    assert (await box.chats.get_for(conv.id, seen)).id == conv.id
+    assert await box.chats.history(conv.id, seen) == []
+    blind = await box.routing.actor(outside.id, "outside", "agent")
+    assert blind.groups == frozenset({other.id})
+    for refused in (blind, Staff(inside.id, "inside")):  # no scope read: own chats only
+        with pytest.raises(NotFound):
+            await box.chats.get_for(conv.id, refused)
+        with pytest.raises(NotFound):
+            await box.chats.history(conv.id, refused)
+    overseer = await box.routing.actor(boss.id, "boss", "supervisor")
+    assert overseer.queues is None
+    assert (await box.chats.get_for(conv.id, overseer)).id == conv.id
+    # Once an agent owns it, it is theirs to see, scope or not; others' stays hidden.
+    await box.dispatcher.accept(conv.id, inside.id)
+    assert (await box.chats.get_for(conv.id, Staff(inside.id, "inside"))).id == conv.id
+    with pytest.raises(NotFound):
+        await box.chats.get_for(conv.id, blind)

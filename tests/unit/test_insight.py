@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from appliance.core.actors import Visitor
+from appliance.core.actors import Staff, Visitor
 from appliance.core.box import Box
 from appliance.core.customers import sign
 from appliance.core.errors import (
@@ -25,6 +25,12 @@ from appliance.core.errors import (
 from appliance.core.insight import DAY_MS, LIVE_GRACE_MS
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.visitor_records import short_region
+
+
+def _overseer(user_id: int) -> Staff:
+    """A supervisor: every visitor is in their scope."""
+    return Staff(user_id, "li", "supervisor")
+
 
 TABLE = (
     "1.2.3.0|1.2.3.255|中国|0|北京|北京市|联通\n"
@@ -352,11 +358,11 @@ async def test_invitation_accepted_opens_the_chat_with_the_agent(tracked: Box) -
     agent = await online_agent(tracked, "li")
     vid = await new_visitor(tracked)
     await view(tracked, vid)
-    invitation = await tracked.invitations.invite(agent, vid, "您好，需要帮忙吗？", Scope())
+    invitation = await tracked.invitations.invite(_overseer(agent), vid, "您好，需要帮忙吗？")
     assert invitation.status == "pending"
     assert tracked.insight.live.get(vid).status == "invited"  # type: ignore[union-attr]
     with pytest.raises(AlreadyInvited):
-        await tracked.invitations.invite(agent, vid, "again", Scope())
+        await tracked.invitations.invite(_overseer(agent), vid, "again")
     conv = await tracked.invitations.accept(vid, invitation.id)
     assert conv.status == "active" and conv.agent_id == agent and conv.answered_at
     messages = await tracked.chats.messages_after(conv.id)
@@ -368,14 +374,14 @@ async def test_invitation_accepted_opens_the_chat_with_the_agent(tracked: Box) -
     with pytest.raises(InvitationClosed):
         await tracked.invitations.decline(vid, invitation.id)
     with pytest.raises(Chatting):
-        await tracked.invitations.invite(agent, vid, "more?", Scope())
+        await tracked.invitations.invite(_overseer(agent), vid, "more?")
 
 
 async def test_invitation_to_a_busy_agent_queues_preferring_them(tracked: Box) -> None:
     agent = await online_agent(tracked, "busy", max_chats=0)
     vid = await new_visitor(tracked)
     await view(tracked, vid)
-    invitation = await tracked.invitations.invite(agent, vid, "Hi", Scope())
+    invitation = await tracked.invitations.invite(_overseer(agent), vid, "Hi")
     conv = await tracked.invitations.accept(vid, invitation.id)
     assert conv.status == "waiting"
     row = await tracked.db.fetchone(
@@ -391,11 +397,13 @@ async def test_declines_are_recorded_and_scope_and_absence_refuse(tracked: Box) 
     vid, stranger = await new_visitor(tracked), await new_visitor(tracked)
     await view(tracked, vid, ip=SHANGHAI)
     with pytest.raises(NotFound):  # not on the site
-        await tracked.invitations.invite(agent, stranger, "hi", Scope())
+        await tracked.invitations.invite(_overseer(agent), stranger, "hi")
     default = tracked.insight.live.get(vid).group_id  # type: ignore[union-attr]
     with pytest.raises(NotFound):  # a Beijing agent does not see Shanghai's visitors
-        await tracked.invitations.invite(agent, vid, "hi", agent_scope(["北京"], [default]))
-    invitation = await tracked.invitations.invite(agent, vid, "hi", Scope())
+        await tracked.invitations.invite(
+            Staff(agent, "li", "agent", frozenset([default]), frozenset(["北京"])), vid, "hi"
+        )
+    invitation = await tracked.invitations.invite(_overseer(agent), vid, "hi")
     with pytest.raises(NotFound):  # someone else's invitation
         await tracked.invitations.decline(stranger, invitation.id)
     declined = await tracked.invitations.decline(vid, invitation.id)
@@ -407,7 +415,7 @@ async def test_pending_invitations_expire_when_the_visitor_leaves(tracked: Box) 
     agent = await online_agent(tracked, "zhao")
     vid = await new_visitor(tracked)
     await view(tracked, vid)
-    invitation = await tracked.invitations.invite(agent, vid, "hi", Scope())
+    invitation = await tracked.invitations.invite(_overseer(agent), vid, "hi")
     await tracked.invitations.tick(int(time.time() * 1000) + 2 * LIVE_GRACE_MS)
     row = await tracked.db.fetchone("SELECT status FROM invitations WHERE id = ?", (invitation.id,))
     assert row[0] == "expired"
@@ -491,7 +499,7 @@ async def test_an_agent_who_served_a_visitor_may_look_them_up(tracked: Box) -> N
     other = await online_agent(tracked, "zhou")
     vid = await new_visitor(tracked)
     await view(tracked, vid)
-    invitation = await tracked.invitations.invite(agent, vid, "hi", Scope())
+    invitation = await tracked.invitations.invite(_overseer(agent), vid, "hi")
     await tracked.invitations.accept(vid, invitation.id)
     assert await tracked.insight.served_by(vid, agent)
     assert not await tracked.insight.served_by(vid, other)
