@@ -29,7 +29,7 @@ def _sees_all(session: Session) -> bool:
     return session.user.role in OVERSEERS
 
 
-_ACTOR = "callbox_actor"
+_ACTOR: web.RequestKey[Staff] = web.RequestKey("console_actor")
 
 
 async def staff(request: web.Request, session: Session) -> Staff:
