@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -61,9 +62,10 @@ def no_leaked_threads_or_processes() -> Iterator[None]:
 
 
 class _SlowCallbacks(logging.Handler):
-    def __init__(self) -> None:
+    def __init__(self, ignore: tuple[str, ...] = ()) -> None:
         super().__init__(logging.WARNING)
         self.records: list[str] = []
+        self.ignore = ignore
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
@@ -71,24 +73,31 @@ class _SlowCallbacks(logging.Handler):
         # description in one callback: 0.3-0.7 s on a loaded 2-core machine, and starting
         # the driver process (PlaywrightClient._run) can take 0.3 s too. It is the test's
         # browser, not the appliance, so it does not count against the loop.
-        driver = ("initialize_playwright", "PlaywrightClient._run")
+        driver = ("initialize_playwright", "PlaywrightClient._run", *self.ignore)
         if message.startswith("Executing") and not any(d in message for d in driver):
             self.records.append(message)
 
 
-@pytest.fixture(autouse=True)
-async def loop_not_blocked() -> AsyncIterator[None]:
-    """Fail a test during which a callback held the event loop too long."""
+@contextlib.asynccontextmanager
+async def no_slow_callbacks(ignore: tuple[str, ...] = ()) -> AsyncIterator[None]:
+    """Fail if a callback held the event loop too long (unless its text has `ignore`)."""
     loop = asyncio.get_running_loop()
     loop.set_debug(True)
     loop.slow_callback_duration = _SLOW_CALLBACK
-    handler = _SlowCallbacks()
+    handler = _SlowCallbacks(ignore)
     logger = logging.getLogger("asyncio")
     logger.addHandler(handler)
     yield
     logger.removeHandler(handler)
     loop.set_debug(False)
     assert not handler.records, f"event loop blocked: {handler.records}"
+
+
+@pytest.fixture(autouse=True)
+async def loop_not_blocked() -> AsyncIterator[None]:
+    """Fail a test during which a callback held the event loop too long."""
+    async with no_slow_callbacks():
+        yield
 
 
 def csrf_in(html: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, async_playwright
 
+from tests.conftest import no_slow_callbacks
 from tests.system.processes import ApplianceProcess
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; never a browser Playwright downloads
@@ -100,3 +101,13 @@ async def appliance(tmp_path: Path) -> AsyncIterator[Appliance]:
         yield box
     finally:
         await box.kill()
+
+
+@pytest.fixture(autouse=True)
+async def loop_not_blocked() -> AsyncIterator[None]:
+    """The appliance runs in its own process here (its loop is not this one); this
+    loop runs the host page's server, which is still checked, and the test's own steps,
+    which are Playwright's client: decoding a large protocol message took 0.35 s in one
+    quiet CI run. Those steps are the browser driver's, not the product's."""
+    async with no_slow_callbacks(ignore=("coro=<test_",)):
+        yield
