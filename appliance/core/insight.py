@@ -237,10 +237,8 @@ class Insight:
 
         def job(conn: sqlite3.Connection) -> tuple[PageViewRecorded, LiveVisitor | None]:
             visits = visitor_store.upsert(conn, visitor_id, now)
-            last = visit_store.latest(conn, visitor_id)
-            new_visit = (
-                last is None or now - last.last_seen_at > VISIT_GAP_MS or last.site != site_key
-            )
+            last = visit_store.last_seen(conn, visitor_id)
+            new_visit = last is None or now - last[1] > VISIT_GAP_MS or last[2] != site_key
             if new_visit or last is None:
                 source, region, device = early or visit_facts()
                 visit_id = visit_store.start(
@@ -259,7 +257,7 @@ class Insight:
                 visits += 1
                 visitor_store.record_visit(conn, visitor_id, visits, region["label"], device)
             else:
-                visit_id = last.id
+                visit_id = last[0]
                 visit_store.extend(conn, visit_id, now)
             view_id = visit_store.add_page_view(
                 conn, visit_id, visitor_id, address, page_title, now

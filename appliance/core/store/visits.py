@@ -47,6 +47,17 @@ def latest(conn: sqlite3.Connection, visitor_id: str) -> Visit | None:
     return _visit(row) if row is not None else None
 
 
+def last_seen(conn: sqlite3.Connection, visitor_id: str) -> tuple[int, int, str] | None:
+    """Return a visitor's latest visit as (id, last_seen_at, site): what every page view
+    needs to tell whether it goes on, read on the writer without building the Visit."""
+    row = conn.execute(
+        "SELECT id, last_seen_at, site FROM visits WHERE visitor_id = ?"
+        " ORDER BY started_at DESC LIMIT 1",
+        (visitor_id,),
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
 def of_visitor(conn: sqlite3.Connection, visitor_id: str, limit: int) -> list[Visit]:
     """Return a visitor's latest visits, newest first."""
     rows = conn.execute(
