@@ -349,8 +349,8 @@ class Insight:
         now = now_ms()
 
         def read(conn: sqlite3.Connection) -> LiveVisitor | None:
-            last = visit_store.latest(conn, visitor_id)
-            if last is None or now - last.last_seen_at > VISIT_GAP_MS:
+            last = visit_store.last_seen(conn, visitor_id)
+            if last is None or now - last[1] > VISIT_GAP_MS:
                 return None
             return read_live(conn, visitor_id)
 

@@ -43,7 +43,7 @@ _WORKING = (State.NEW, State.OPEN, State.PENDING)
 
 # (from, to) -> who may make the move
 _MOVES: dict[tuple[State, State], frozenset[By]] = {
-    **{(s, State.OPEN): frozenset({By.AGENT, By.SYSTEM}) for s in (State.NEW, State.PENDING)},
+    (State.NEW, State.OPEN): frozenset({By.AGENT, By.SYSTEM}),
     **{(s, State.PENDING): frozenset({By.AGENT}) for s in (State.NEW, State.OPEN)},
     **{(s, State.RESOLVED): frozenset({By.AGENT}) for s in _WORKING},
     **{(s, State.MERGED): frozenset({By.AGENT}) for s in _WORKING},

@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import msgspec
 from aiohttp import web
 
 from appliance.core.actors import Visitor
@@ -293,17 +292,17 @@ class Hub:
         """Send each console its page of the live list, if it changed; consoles with the
         same scope and filter share one query."""
         live = self._box.insight.live
-        frames: dict[tuple[Scope, Filter, int, int], str] = {}
+        encoded: dict[tuple[Scope, Filter, int, int], str] = {}
         for conn in conns:
             assert conn.watch is not None
             filt, offset, limit = conn.watch
             key = (conn.scope, filt, offset, limit)
-            frame = frames.get(key)
+            frame = encoded.get(key)
             if frame is None:
                 total, page = live.query(conn.scope, filt, offset, limit)
                 rows = [insight_wire.live_visitor_out(v) for v in page]
                 visitors = insight_wire.VisitorsFrame(total, offset, limit, rows)
-                frame = frames[key] = msgspec.json.encode(visitors).decode()
+                frame = encoded[key] = encode(visitors)
             if frame != conn.watch_sent:
                 conn.watch_sent = frame
                 conn.send(frame)
@@ -338,7 +337,7 @@ class Hub:
                         conn.send_place(conv_id, place)
         elif isinstance(event, WorkItemChanged):
             group_id = event.item.group_id
-            frame = frames.encode_frame(team.WorkItemFrame(team.work_item_out(event.item)))
+            frame = encode(team.WorkItemFrame(team.work_item_out(event.item)))
             for conns in self.agents.values():
                 for conn in conns:
                     if group_id is None or conn.sees_queue(group_id):
@@ -390,12 +389,12 @@ class Hub:
         else:
             status = cast(insight_wire.InvitationStatus, invitation.status)
             closed = insight_wire.InvitationClosedFrame(invitation.id, status)
-            frame = msgspec.json.encode(closed).decode()
+            frame = encode(closed)
         for conn in self.visitors.get(invitation.visitor_id, ()):
             conn.send(frame)
         if invitation.agent_id is not None:
             changed = insight_wire.InvitationFrame(insight_wire.invitation_out(invitation))
-            agent_frame = msgspec.json.encode(changed).decode()
+            agent_frame = encode(changed)
             for conn in self.agents.get(str(invitation.agent_id), ()):
                 conn.send(agent_frame)
 
@@ -420,4 +419,4 @@ class Hub:
 def invitation_frame(invitation: Invitation) -> str:
     """Encode what a visitor sees of a pending invitation."""
     offer = insight_wire.OfferFrame(insight_wire.offered_invitation_out(invitation))
-    return msgspec.json.encode(offer).decode()
+    return encode(offer)

@@ -79,9 +79,12 @@ def check_source(rel: str, source: str, store_module: str | None) -> list[Breach
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and id(node) in skip:
             continue
-        if not isinstance(node, ast.JoinedStr | ast.Constant) or not any(_strings(node)):
+        if not isinstance(node, ast.JoinedStr | ast.Constant):
             continue
-        line, text = next(iter(_strings(node)))
+        literal = next(_strings(node), None)  # None: a constant that is not a string
+        if literal is None:
+            continue
+        line, text = literal
         if not re.search(r"\b(SELECT|INSERT|UPDATE|DELETE|REPLACE)\b", text):
             continue
         named = {m.group(2).lower() for m in _NAMED.finditer(text)}
