@@ -26,6 +26,7 @@ from appliance.core.iptable import IpTable
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.teamwork import Teamwork
+from appliance.core.tickets import Tickets
 from appliance.core.visitors import Visitors
 from appliance.core.workitems import WorkItems
 from appliance.settings import Settings
@@ -85,6 +86,7 @@ class Box:
         self.teamwork = Teamwork(self.db, self.chats, self.bus)
         self.canned = Canned(self.db)
         self.work_items = WorkItems(self.db, self.chats, self.bus)
+        self.tickets = Tickets(self.db, self.bus)
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,

@@ -14,6 +14,7 @@ from appliance.core.conversation import Conversation, Message
 from appliance.core.routing import Place
 from appliance.core.store.accounts import Presence
 from appliance.core.store.workitems import WorkItem
+from appliance.core.ticketflow import Ticket
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -66,6 +67,13 @@ class WorkItemChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class TicketChanged:
+    """A ticket was created or changed (its row as its history now makes it)."""
+
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
 class InvitationChanged:
     """An invitation to chat was sent, answered or expired."""
 
@@ -80,6 +88,7 @@ Event = (
     | QueueChanged
     | WorkItemChanged
     | InvitationChanged
+    | TicketChanged
 )
 Listener = Callable[[Event], None]
 

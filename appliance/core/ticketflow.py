@@ -86,10 +86,15 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+# Entries that record what happened without changing the ticket's fields or state: a
+# chat linked, an SLA warning or breach, a rule that ran, a satisfaction rating.
+RECORD_ONLY = frozenset({"linked", "sla", "rule", "rating"})
+
 # The fields a ticket has, with their value before anything is set.
 FIELDS: dict[str, Any] = {
     "number": "",
     "subject": "",
+    "description": "",
     "type": "",
     "priority": "normal",
     "channel": "",
@@ -120,6 +125,11 @@ class Ticket:
     notes: int = 0
 
 
+def _values(data: dict[str, Any]) -> dict[str, Any]:
+    """Field values as a ticket holds them: lists (as JSON gives them back) as tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+
+
 def apply(ticket: Ticket | None, event: Event) -> Ticket:
     """Fold one event into a ticket; the events of one ticket, in order, make it."""
     if ticket is None:
@@ -131,7 +141,7 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
         return Ticket(
             id=event.ticket_id,
             state=State.NEW,
-            fields={**FIELDS, **event.data},
+            fields={**FIELDS, **_values(event.data)},
             created_at=event.at,
             updated_at=event.at,
             last_seq=1,
@@ -143,7 +153,7 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
         unknown = set(event.data) - set(FIELDS) - {"number"}
         if unknown or "number" in event.data:
             raise InvalidInput(f"cannot change {sorted(unknown) or ['number']}")
-        return replace(done, fields={**ticket.fields, **event.data})
+        return replace(done, fields={**ticket.fields, **_values(event.data)})
     if event.kind == "state":
         target = State(event.data["to"])
         if target == State.MERGED:
@@ -167,6 +177,8 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
         return replace(done, replies=ticket.replies + 1, first_reply_at=first)
     if event.kind == "note":
         return replace(done, notes=ticket.notes + 1)
+    if event.kind in RECORD_ONLY:
+        return done
     raise InvalidInput(f"unknown ticket event {event.kind!r}")
 
 

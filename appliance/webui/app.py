@@ -29,6 +29,7 @@ from appliance.webui import (
     routing_views,
     supervisor_views,
     team_views,
+    ticket_views,
     visitor_views,
 )
 from appliance.webui.access import access
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> web.Application:
     routing_views.add_routes(app)
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
+    ticket_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)

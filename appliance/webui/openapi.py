@@ -22,6 +22,7 @@ from appliance.webui import (
     routing_views,
     supervisor_views,
     team_views,
+    ticket_views,
     visitor_views,
 )
 from appliance.webui.contract import Contract, Operation, openapi_schemas
@@ -77,6 +78,7 @@ def _contracts() -> list[Contract]:
         team_views.CONTRACT,
         routing_views.CONTRACT,
         supervisor_views.CONTRACT,
+        ticket_views.CONTRACT,
         auth_views.CONTRACT,
     ]
 

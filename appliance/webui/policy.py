@@ -70,6 +70,9 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/topics": ("GET", "PUT"),
             "/api/console/routes": ("GET", "PUT"),
             "/api/console/priority": ("GET", "PUT"),
+            "/api/console/ticket-types": ("PUT",),
+            "/api/console/ticket-templates": ("POST",),
+            "/api/console/ticket-templates/{template_id}": ("PUT", "DELETE"),
         }.items()
         for method in methods
     },

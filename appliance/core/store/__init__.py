@@ -35,4 +35,10 @@ OWNERS: dict[str, str] = {
     "sites": "settings",
     "box_settings": "settings",
     "ip_ranges": "iptable",
+    "tickets": "tickets",
+    "ticket_events": "tickets",
+    "ticket_counters": "tickets",
+    "ticket_types": "tickets",
+    "ticket_templates": "tickets",
+    "ticket_conversations": "tickets",
 }

@@ -97,6 +97,19 @@ def create(conn: sqlite3.Connection, name: str, email: str, phone: str, now: int
     return _customer(row)
 
 
+def by_contact(conn: sqlite3.Connection, email: str, phone: str) -> Customer | None:
+    """The oldest customer with this e-mail address, else with this phone number."""
+    for column, value in (("email", email), ("phone", phone)):
+        if value:
+            row = conn.execute(
+                f"SELECT {_FIELDS} FROM customers WHERE {column} = ? ORDER BY id LIMIT 1",
+                (value,),
+            ).fetchone()
+            if row is not None:
+                return _customer(row)
+    return None
+
+
 def search(conn: sqlite3.Connection, needle: str, limit: int) -> list[Customer]:
     """Find customers whose name, e-mail, phone or external id holds the text."""
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -1,0 +1,391 @@
+"""Store of the service desk: tickets (a cache of their history), ticket_events (the
+history itself, append-only), numbers, types, templates and linked conversations."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from appliance.core.ticketflow import By, Event, State, Ticket
+
+_TICKET = (
+    "id, number, state, subject, description, type, priority, channel, requester_id,"
+    " group_id, owner_id, due_at, tags, followers, created_at, updated_at, first_reply_at,"
+    " resolved_at, closed_at, merged_into, replies, notes, last_seq"
+)
+_EVENT = "ticket_id, seq, at, by, actor_id, kind, data"
+
+
+def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
+    (
+        ticket_id,
+        number,
+        state,
+        subject,
+        description,
+        kind,
+        priority,
+        channel,
+        requester_id,
+        group_id,
+        owner_id,
+        due_at,
+        tags,
+        followers,
+        created_at,
+        updated_at,
+        first_reply_at,
+        resolved_at,
+        closed_at,
+        merged_into,
+        replies,
+        notes,
+        last_seq,
+    ) = tuple(row)
+    fields = {
+        "number": number,
+        "subject": subject,
+        "description": description,
+        "type": kind,
+        "priority": priority,
+        "channel": channel,
+        "requester_id": requester_id,
+        "group_id": group_id,
+        "owner_id": owner_id,
+        "due_at": due_at,
+        "tags": tuple(json.loads(tags)),
+        "followers": tuple(json.loads(followers)),
+    }
+    return Ticket(
+        id=ticket_id,
+        state=State(state),
+        fields=fields,
+        created_at=created_at,
+        updated_at=updated_at,
+        last_seq=last_seq,
+        first_reply_at=first_reply_at,
+        resolved_at=resolved_at,
+        closed_at=closed_at,
+        merged_into=merged_into,
+        replies=replies,
+        notes=notes,
+    )
+
+
+def _event(row: sqlite3.Row | tuple[Any, ...]) -> Event:
+    ticket_id, seq, at, by, actor_id, kind, data = tuple(row)
+    return Event(ticket_id, seq, at, By(by), actor_id, kind, json.loads(data))
+
+
+def _row_values(ticket: Ticket) -> tuple[Any, ...]:
+    f = ticket.fields
+    return (
+        f["number"],
+        ticket.state.value,
+        f["subject"],
+        f["description"],
+        f["type"],
+        f["priority"],
+        f["channel"],
+        f["requester_id"],
+        f["group_id"],
+        f["owner_id"],
+        f["due_at"],
+        json.dumps(list(f["tags"]), ensure_ascii=False),
+        json.dumps(list(f["followers"])),
+        ticket.created_at,
+        ticket.updated_at,
+        ticket.first_reply_at,
+        ticket.resolved_at,
+        ticket.closed_at,
+        ticket.merged_into,
+        ticket.replies,
+        ticket.notes,
+        ticket.last_seq,
+    )
+
+
+def next_number(conn: sqlite3.Connection, day: str) -> str:
+    """Give out the next number of a local day (YYYYMMDD): 20261206-0001, never twice."""
+    row = conn.execute(
+        "INSERT INTO ticket_counters (day, last) VALUES (?, 1)"
+        " ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last",
+        (day,),
+    ).fetchone()
+    return f"{day}-{int(row[0]):04d}"
+
+
+def new_id(conn: sqlite3.Connection) -> int:
+    """The id the next ticket will get (ids are never reused: tickets are never deleted)."""
+    row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM tickets").fetchone()
+    return int(row[0])
+
+
+def insert(conn: sqlite3.Connection, ticket: Ticket) -> None:
+    """Store a new ticket's cached row."""
+    conn.execute(
+        f"INSERT INTO tickets ({_TICKET}) VALUES ({', '.join('?' * 23)})",
+        (ticket.id, *_row_values(ticket)),
+    )
+
+
+def save(conn: sqlite3.Connection, ticket: Ticket) -> None:
+    """Rewrite a ticket's cached row from what its events now make."""
+    columns = [c.strip() for c in _TICKET.split(",")][1:]
+    assignments = ", ".join(f"{c} = ?" for c in columns)
+    conn.execute(
+        f"UPDATE tickets SET {assignments} WHERE id = ?", (*_row_values(ticket), ticket.id)
+    )
+
+
+def append(conn: sqlite3.Connection, event: Event) -> None:
+    """Add one entry to a ticket's history."""
+    conn.execute(
+        f"INSERT INTO ticket_events ({_EVENT}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            event.ticket_id,
+            event.seq,
+            event.at,
+            event.by.value,
+            event.actor_id,
+            event.kind,
+            json.dumps(event.data, ensure_ascii=False),
+        ),
+    )
+
+
+def get(conn: sqlite3.Connection, ticket_id: int) -> Ticket | None:
+    """Return a ticket as its cached row holds it."""
+    row = conn.execute(f"SELECT {_TICKET} FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    return _ticket(row) if row is not None else None
+
+
+def by_number(conn: sqlite3.Connection, number: str) -> Ticket | None:
+    """Return the ticket with a number."""
+    row = conn.execute(f"SELECT {_TICKET} FROM tickets WHERE number = ?", (number,)).fetchone()
+    return _ticket(row) if row is not None else None
+
+
+def events(conn: sqlite3.Connection, ticket_id: int) -> list[Event]:
+    """Return a ticket's whole history, in order."""
+    rows = conn.execute(
+        f"SELECT {_EVENT} FROM ticket_events WHERE ticket_id = ? ORDER BY seq", (ticket_id,)
+    )
+    return [_event(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """What a ticket list asks for; None means any."""
+
+    states: Sequence[str] | None = None
+    owner_id: int | None = None
+    unassigned: bool = False
+    group_ids: Sequence[int] | None = None  # the tickets of these groups ...
+    no_group: bool = False  # ... or of no group ...
+    or_owner: int | None = None  # ... or owned by this user (an agent's scope)
+    requester_id: int | None = None
+    priority: str | None = None
+    type: str | None = None
+    text: str = ""  # in the subject or number
+    order: str = "updated_at DESC"
+    limit: int = 50
+    offset: int = 0
+
+
+_ORDERS = {
+    "updated_at DESC": "updated_at DESC, id DESC",
+    "updated_at ASC": "updated_at ASC, id ASC",
+    "created_at DESC": "created_at DESC, id DESC",
+    "created_at ASC": "created_at ASC, id ASC",
+    "due_at ASC": "due_at IS NULL, due_at ASC, id ASC",
+    "priority DESC": (
+        "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2"
+        " ELSE 3 END, updated_at DESC, id DESC"
+    ),
+}
+ORDERS = tuple(_ORDERS)
+
+
+def search(conn: sqlite3.Connection, q: Query) -> tuple[int, list[Ticket]]:
+    """Return how many tickets match, and one page of them."""
+    where: list[str] = []
+    params: list[Any] = []
+    if q.states is not None:
+        where.append(f"state IN ({', '.join('?' * len(q.states))})")
+        params.extend(q.states)
+    if q.owner_id is not None:
+        where.append("owner_id = ?")
+        params.append(q.owner_id)
+    if q.unassigned:
+        where.append("owner_id IS NULL")
+    if q.group_ids is not None:
+        scope = []
+        if q.group_ids:
+            scope.append(f"group_id IN ({', '.join('?' * len(q.group_ids))})")
+            params.extend(q.group_ids)
+        if q.no_group:
+            scope.append("group_id IS NULL")
+        if q.or_owner is not None:
+            scope.append("owner_id = ?")
+            params.append(q.or_owner)
+        where.append(f"({' OR '.join(scope)})" if scope else "0")
+    if q.requester_id is not None:
+        where.append("requester_id = ?")
+        params.append(q.requester_id)
+    if q.priority is not None:
+        where.append("priority = ?")
+        params.append(q.priority)
+    if q.type is not None:
+        where.append("type = ?")
+        params.append(q.type)
+    if q.text:
+        where.append("(instr(subject, ?) > 0 OR number = ?)")
+        params.extend((q.text, q.text))
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    total = int(conn.execute(f"SELECT count(*) FROM tickets{clause}", params).fetchone()[0])
+    rows = conn.execute(
+        f"SELECT {_TICKET} FROM tickets{clause} ORDER BY {_ORDERS[q.order]} LIMIT ? OFFSET ?",
+        (*params, q.limit, q.offset),
+    )
+    return total, [_ticket(r) for r in rows]
+
+
+# -- linked conversations ------------------------------------------------------------
+
+
+def link(conn: sqlite3.Connection, ticket_id: int, conversation_id: str, now: int) -> None:
+    """Link a conversation to a ticket (once)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO ticket_conversations (ticket_id, conversation_id, linked_at)"
+        " VALUES (?, ?, ?)",
+        (ticket_id, conversation_id, now),
+    )
+
+
+def conversations_of(conn: sqlite3.Connection, ticket_id: int) -> list[str]:
+    """The conversations linked to a ticket, oldest link first."""
+    rows = conn.execute(
+        "SELECT conversation_id FROM ticket_conversations WHERE ticket_id = ?"
+        " ORDER BY linked_at, conversation_id",
+        (ticket_id,),
+    )
+    return [r[0] for r in rows]
+
+
+def tickets_of_conversation(conn: sqlite3.Connection, conversation_id: str) -> list[int]:
+    """The tickets a conversation is linked to."""
+    rows = conn.execute(
+        "SELECT ticket_id FROM ticket_conversations WHERE conversation_id = ? ORDER BY ticket_id",
+        (conversation_id,),
+    )
+    return [int(r[0]) for r in rows]
+
+
+# -- types and templates -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TicketType:
+    id: int
+    name: str
+    position: int
+    active: bool
+
+
+def types(conn: sqlite3.Connection) -> list[TicketType]:
+    """Every ticket type, in order (inactive ones too: old tickets still name them)."""
+    rows = conn.execute("SELECT id, name, position, active FROM ticket_types ORDER BY position, id")
+    return [TicketType(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
+def replace_types(conn: sqlite3.Connection, names: Sequence[str]) -> None:
+    """Make `names` the active types in that order; others stay, inactive."""
+    conn.execute("UPDATE ticket_types SET active = 0")
+    for position, name in enumerate(names, start=1):
+        conn.execute(
+            "INSERT INTO ticket_types (name, position, active) VALUES (?, ?, 1)"
+            " ON CONFLICT (name) DO UPDATE SET position = excluded.position, active = 1",
+            (name, position),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    id: int
+    name: str
+    subject: str
+    description: str
+    type: str
+    priority: str
+    group_id: int | None
+    tags: tuple[str, ...]
+    created_at: int
+    updated_at: int
+
+
+_TEMPLATE = "id, name, subject, description, type, priority, group_id, tags, created_at, updated_at"
+
+
+def _template(row: sqlite3.Row | tuple[Any, ...]) -> Template:
+    values = list(row)
+    values[7] = tuple(json.loads(values[7]))
+    return Template(*values)
+
+
+def templates(conn: sqlite3.Connection) -> list[Template]:
+    """Every template, by name."""
+    rows = conn.execute(f"SELECT {_TEMPLATE} FROM ticket_templates ORDER BY name")
+    return [_template(r) for r in rows]
+
+
+def template(conn: sqlite3.Connection, template_id: int) -> Template | None:
+    """One template."""
+    row = conn.execute(
+        f"SELECT {_TEMPLATE} FROM ticket_templates WHERE id = ?", (template_id,)
+    ).fetchone()
+    return _template(row) if row is not None else None
+
+
+def save_template(
+    conn: sqlite3.Connection, template_id: int | None, values: dict[str, Any], now: int
+) -> Template | None:
+    """Create (id None) or replace a template; None when the id is unknown."""
+    params = (
+        values["name"],
+        values["subject"],
+        values["description"],
+        values["type"],
+        values["priority"],
+        values["group_id"],
+        json.dumps(list(values["tags"]), ensure_ascii=False),
+    )
+    if template_id is None:
+        row = conn.execute(
+            "INSERT INTO ticket_templates (name, subject, description, type, priority,"
+            " group_id, tags, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            f" RETURNING {_TEMPLATE}",
+            (*params, now, now),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "UPDATE ticket_templates SET name = ?, subject = ?, description = ?, type = ?,"
+            " priority = ?, group_id = ?, tags = ?, updated_at = ? WHERE id = ?"
+            f" RETURNING {_TEMPLATE}",
+            (*params, now, template_id),
+        ).fetchone()
+    return _template(row) if row is not None else None
+
+
+def delete_template(conn: sqlite3.Connection, template_id: int) -> bool:
+    """Remove a template (tickets made from it keep their fields)."""
+    return conn.execute("DELETE FROM ticket_templates WHERE id = ?", (template_id,)).rowcount > 0
+
+
+def template_named(conn: sqlite3.Connection, name: str) -> int | None:
+    """The id of the template with a name."""
+    row = conn.execute("SELECT id FROM ticket_templates WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row is not None else None

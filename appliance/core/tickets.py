@@ -1,0 +1,706 @@
+"""The service desk's tickets: created from a chat, a phone call (from a template) or
+the API; changed, answered, moved between states and merged by staff; each change one
+event of an append-only history (core/ticketflow.py folds them into the ticket).
+
+Who sees what: supervisors and admins every ticket; an agent the tickets of their
+groups, those without a group, and those they own. Every write runs in one writer
+transaction: the events are appended and the cached row rewritten together, so the
+row is always what `ticketflow.replay` makes of the history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from appliance.core import validate
+from appliance.core.actors import Staff
+from appliance.core.clock import now_ms
+from appliance.core.contact import normal_email, normal_phone
+from appliance.core.db import Database
+from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from appliance.core.events import EventBus, TicketChanged
+from appliance.core.store import accounts as account_store
+from appliance.core.store import conversations as conversation_store
+from appliance.core.store import customers as customer_store
+from appliance.core.store import routing as routing_store
+from appliance.core.store import tickets as store
+from appliance.core.store import visitors as visitor_store
+from appliance.core.store.tickets import Template, TicketType
+from appliance.core.ticketflow import FINAL, By, Event, State, Ticket, apply, check_move, moves
+from appliance.core.visitor_records import Customer
+
+PRIORITIES = ("low", "normal", "high", "urgent")
+# Where a ticket came from. E-mail and the portal arrive with their own issue; the
+# list is the API's, and a new channel is one more name here.
+CHANNELS = ("phone", "chat", "web", "message", "callback", "api", "email", "portal")
+# The saved views of the ticket list.
+VIEWS = ("mine", "my_groups", "unassigned", "pending", "open", "all")
+WORKING = (State.NEW.value, State.OPEN.value, State.PENDING.value)
+
+SUBJECT_MAX = 200
+DESCRIPTION_MAX = 20_000
+BODY_MAX = 20_000
+TAG_MAX = 32
+TAGS_MAX = 20
+TYPE_MAX = 32
+TYPES_MAX = 50
+FOLLOWERS_MAX = 50
+PAGE_MAX = 200
+_TRANSCRIPT_MESSAGES = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Requester:
+    """The customer a new ticket is for: an existing profile, or contact data for one
+    that is found by its e-mail or phone, or created."""
+
+    customer_id: int | None = None
+    name: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewTicket:
+    """What a ticket starts with (the wire type checks shapes; core checks meaning)."""
+
+    subject: str
+    description: str = ""
+    type: str = ""
+    priority: str = "normal"
+    channel: str = "api"
+    group_id: int | None = None
+    owner_id: int | None = None
+    due_at: int | None = None
+    tags: Sequence[str] = ()
+    requester: Requester | None = None
+    template_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDetail:
+    """A ticket with its history, linked chats, requester and the moves open to the
+    asking user."""
+
+    ticket: Ticket
+    events: list[Event]
+    conversations: list[str]
+    requester: Customer | None
+    moves: list[State]
+
+
+@dataclass(frozen=True, slots=True)
+class TicketListing:
+    total: int
+    tickets: list[Ticket]
+
+
+def _day(now: int) -> str:
+    """The local day a ticket number counts in (the box's zone)."""
+    return datetime.fromtimestamp(now / 1000, tz=UTC).astimezone().strftime("%Y%m%d")
+
+
+def _tags(values: Sequence[str]) -> tuple[str, ...]:
+    if len(values) > TAGS_MAX:
+        raise InvalidInput(f"a ticket has at most {TAGS_MAX} tags")
+    out: list[str] = []
+    for value in values:
+        tag = validate.text(value, "tag", TAG_MAX, required=True)
+        if any(c.isspace() or c == "," for c in tag):
+            raise InvalidInput("a tag is one word without spaces or commas")
+        if tag not in out:
+            out.append(tag)
+    return tuple(out)
+
+
+def _by(actor: Staff) -> tuple[By, str]:
+    return By.AGENT, str(actor.id)
+
+
+class Tickets:
+    """Create, change, answer, move, merge, list and show tickets."""
+
+    def __init__(self, db: Database, bus: EventBus, clock: Callable[[], int] = now_ms) -> None:
+        self._db = db
+        self._bus = bus
+        self._now = clock
+
+    # -- rules shared by every write ----------------------------------------------
+
+    def _sees(self, actor: Staff, ticket: Ticket) -> bool:
+        if actor.overseer:
+            return True
+        group = ticket.fields["group_id"]
+        return group is None or group in actor.groups or ticket.fields["owner_id"] == actor.id
+
+    def _load(self, conn: sqlite3.Connection, actor: Staff, ticket_id: int) -> Ticket:
+        ticket = store.get(conn, ticket_id)
+        if ticket is None or not self._sees(actor, ticket):
+            raise NotFound("no such ticket")
+        return ticket
+
+    def _check_type(self, conn: sqlite3.Connection, value: str) -> str:
+        name = validate.text(value, "type", TYPE_MAX)
+        if name and name not in {t.name for t in store.types(conn) if t.active}:
+            raise InvalidInput(f"type must be one of the ticket types, not {name!r}")
+        return name
+
+    def _check_group(self, conn: sqlite3.Connection, group_id: int | None) -> int | None:
+        if group_id is not None and not routing_store.group_exists(conn, group_id):
+            raise InvalidInput("no such group")
+        return group_id
+
+    def _check_owner(
+        self, conn: sqlite3.Connection, actor: Staff, owner_id: int | None
+    ) -> int | None:
+        if owner_id is None:
+            return None
+        user = account_store.user(conn, owner_id)
+        if user is None or user.disabled:
+            raise InvalidInput("the owner must be an active console user")
+        if owner_id != actor.id and not actor.overseer:
+            raise Forbidden("only a supervisor assigns tickets to someone else")
+        return owner_id
+
+    def _record(
+        self, conn: sqlite3.Connection, ticket: Ticket | None, entries: list[Event]
+    ) -> Ticket:
+        """Fold new events into the ticket, append them and rewrite its row."""
+        created = ticket is None
+        for event in entries:
+            ticket = apply(ticket, event)
+        assert ticket is not None
+        if created:
+            store.insert(conn, ticket)  # the row first: the events refer to it
+        for event in entries:
+            store.append(conn, event)
+        if not created:
+            store.save(conn, ticket)
+        return ticket
+
+    def _event(
+        self, ticket_id: int, seq: int, now: int, actor: Staff | None, kind: str, data: Any
+    ) -> Event:
+        by, who = _by(actor) if actor is not None else (By.SYSTEM, "")
+        return Event(ticket_id, seq, now, by, who, kind, data)
+
+    def _write(self, job: Callable[[sqlite3.Connection], Ticket]) -> Any:
+        return self._db.write(job, on_commit=lambda t: self._bus.emit(TicketChanged(t)))
+
+    # -- the ways in --------------------------------------------------------------
+
+    def _requester(
+        self, conn: sqlite3.Connection, requester: Requester | None, now: int
+    ) -> int | None:
+        if requester is None:
+            return None
+        if requester.customer_id is not None:
+            if customer_store.get(conn, requester.customer_id) is None:
+                raise InvalidInput("no such customer")
+            return requester.customer_id
+        name = validate.text(requester.name, "requester name", 64)
+        email = phone = ""
+        if requester.email:
+            email = normal_email(requester.email) or ""
+            if not email:
+                raise InvalidInput("the requester's e-mail address is not valid")
+        if requester.phone:
+            phone = normal_phone(requester.phone) or ""
+            if not phone:
+                raise InvalidInput("the requester's phone number is not valid")
+        if not (name or email or phone):
+            return None
+        found = customer_store.by_contact(conn, email, phone)
+        if found is not None:
+            return found.id
+        return customer_store.create(conn, name, email, phone, now).id
+
+    def _created(
+        self,
+        conn: sqlite3.Connection,
+        actor: Staff | None,
+        new: NewTicket,
+        now: int,
+        requester_id: int | None = None,
+    ) -> tuple[int, list[Event]]:
+        """The creation event of a new ticket (and a move to open when it has an owner)."""
+        fields: dict[str, Any] = {
+            "subject": new.subject,
+            "description": new.description,
+            "type": new.type,
+            "priority": new.priority,
+            "group_id": new.group_id,
+            "tags": list(new.tags),
+        }
+        if new.template_id is not None:
+            template = store.template(conn, new.template_id)
+            if template is None:
+                raise InvalidInput("no such template")
+            defaults = {
+                "subject": template.subject,
+                "description": template.description,
+                "type": template.type,
+                "priority": template.priority,
+                "group_id": template.group_id,
+                "tags": list(template.tags),
+            }
+            # What the caller gave wins; "normal" is the priority nobody chose.
+            given = {**fields, "priority": "" if new.priority == "normal" else new.priority}
+            fields = {
+                k: given[k] if given[k] not in ("", None, []) else v for k, v in defaults.items()
+            }
+        subject = validate.text(fields["subject"], "subject", SUBJECT_MAX, required=True)
+        description = validate.text(fields["description"], "description", DESCRIPTION_MAX)
+        priority = fields["priority"]
+        if priority not in PRIORITIES:
+            raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+        if new.channel not in CHANNELS:
+            raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}")
+        if new.due_at is not None and not 0 < new.due_at <= validate.INT_MAX:
+            raise InvalidInput("due_at must be a time")
+        owner = self._check_owner(conn, actor, new.owner_id) if actor else new.owner_id
+        if requester_id is None:
+            requester_id = self._requester(conn, new.requester, now)
+        ticket_id = store.new_id(conn)
+        data = {
+            "number": store.next_number(conn, _day(now)),
+            "subject": subject,
+            "description": description,
+            "type": self._check_type(conn, fields["type"]),
+            "priority": priority,
+            "channel": new.channel,
+            "requester_id": requester_id,
+            "group_id": self._check_group(conn, fields["group_id"]),
+            "owner_id": owner,
+            "due_at": new.due_at,
+            "tags": list(_tags(fields["tags"])),
+            "followers": [],
+        }
+        entries = [self._event(ticket_id, 1, now, actor, "created", data)]
+        if owner is not None:
+            entries.append(
+                Event(ticket_id, 2, now, By.SYSTEM, "", "state", {"to": State.OPEN.value})
+            )
+        return ticket_id, entries
+
+    async def create(self, actor: Staff, new: NewTicket) -> Ticket:
+        """Enter a ticket (a phone call, from a template or not; the API)."""
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            _, entries = self._created(conn, actor, new, now)
+            return self._record(conn, None, entries)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    async def from_chat(self, actor: Staff, conversation_id: str, new: NewTicket) -> Ticket:
+        """Turn a chat into a ticket: the visitor's customer (created from the chat's
+        name when unknown) is the requester, the transcript an internal note, the chat
+        linked. Only a user who may see the chat (its agent, a guest, an overseer, or
+        one whose queue it waits in) may."""
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            conv = conversation_store.get(conn, conversation_id)
+            if conv is None or not conv.visible_to(actor.id, actor.queues):
+                raise NotFound("no such conversation")
+            known = visitor_store.known(conn, conv.visitor_id)
+            requester_id = known.customer_id if known is not None else None
+            if requester_id is None:
+                if new.requester is not None:
+                    requester_id = self._requester(conn, new.requester, now)
+                else:
+                    customer = customer_store.create(conn, conv.visitor_name, "", "", now)
+                    requester_id = customer.id
+                if requester_id is not None:
+                    tier = "new"
+                    found = customer_store.get(conn, requester_id)
+                    if found is not None:
+                        tier = found.tier
+                    visitor_store.upsert(conn, conv.visitor_id, now, seen=False)
+                    visitor_store.link(conn, conv.visitor_id, requester_id, tier)
+            group = new.group_id if new.group_id is not None else conv.group_id
+            chat = NewTicket(
+                subject=new.subject,
+                description=new.description,
+                type=new.type,
+                priority=new.priority,
+                channel="chat",
+                group_id=group,
+                owner_id=new.owner_id if new.owner_id is not None else actor.id,
+                due_at=new.due_at,
+                tags=new.tags,
+                template_id=new.template_id,
+            )
+            ticket_id, entries = self._created(conn, actor, chat, now, requester_id)
+            messages = conversation_store.messages_after(
+                conn, conv.id, 0, _TRANSCRIPT_MESSAGES, staff=True
+            )
+            seq = len(entries)
+            entries.append(
+                self._event(ticket_id, seq + 1, now, actor, "linked", {"conversation_id": conv.id})
+            )
+            entries.append(
+                self._event(
+                    ticket_id,
+                    seq + 2,
+                    now,
+                    actor,
+                    "note",
+                    {"body": transcript(messages), "transcript_of": conv.id},
+                )
+            )
+            ticket = self._record(conn, None, entries)
+            store.link(conn, ticket_id, conv.id, now)
+            return ticket
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    # -- changes --------------------------------------------------------------------
+
+    async def change(self, actor: Staff, ticket_id: int, changes: Mapping[str, Any]) -> Ticket:
+        """Change fields (subject, description, type, priority, group, owner, due date,
+        tags, followers); one event with every field that really changed."""
+        allowed = {
+            "subject",
+            "description",
+            "type",
+            "priority",
+            "group_id",
+            "owner_id",
+            "due_at",
+            "tags",
+            "followers",
+        }
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._load(conn, actor, ticket_id)
+            if ticket.state in FINAL:
+                raise Conflict(f"a {ticket.state} ticket cannot change")
+            values = self._checked(conn, actor, ticket, changes)
+            diff = {k: v for k, v in values.items() if _stored(ticket.fields[k]) != v}
+            if not diff:
+                return ticket
+            entries = [self._event(ticket.id, ticket.last_seq + 1, now, actor, "changed", diff)]
+            if ticket.state == State.NEW and diff.get("owner_id") is not None:
+                entries.append(
+                    Event(
+                        ticket.id,
+                        ticket.last_seq + 2,
+                        now,
+                        By.SYSTEM,
+                        "",
+                        "state",
+                        {"to": State.OPEN.value},
+                    )
+                )
+            return self._record(conn, ticket, entries)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    def _checked(
+        self,
+        conn: sqlite3.Connection,
+        actor: Staff,
+        ticket: Ticket,
+        changes: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name == "subject":
+                out[name] = validate.text(value, "subject", SUBJECT_MAX, required=True)
+            elif name == "description":
+                out[name] = validate.text(value, "description", DESCRIPTION_MAX)
+            elif name == "type":
+                out[name] = self._check_type(conn, value)
+            elif name == "priority":
+                if value not in PRIORITIES:
+                    raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+                out[name] = value
+            elif name == "group_id":
+                out[name] = self._check_group(conn, value)
+            elif name == "owner_id":
+                if value is not None and value == ticket.fields["owner_id"]:
+                    out[name] = value
+                else:
+                    out[name] = self._check_owner(conn, actor, value)
+            elif name == "due_at":
+                if value is not None and not 0 < value <= validate.INT_MAX:
+                    raise InvalidInput("due_at must be a time")
+                out[name] = value
+            elif name == "tags":
+                out[name] = list(_tags(value))
+            elif name == "followers":
+                if len(value) > FOLLOWERS_MAX:
+                    raise InvalidInput(f"a ticket has at most {FOLLOWERS_MAX} followers")
+                ids = sorted(set(value))
+                for user_id in ids:
+                    if account_store.user(conn, user_id) is None:
+                        raise InvalidInput("followers must be console users")
+                out[name] = ids
+        return out
+
+    async def move(self, actor: Staff, ticket_id: int, to: str) -> Ticket:
+        """Move a ticket to another state, as ticketflow's rules allow an agent."""
+        try:
+            target = State(to)
+        except ValueError:
+            raise InvalidInput(
+                f"state must be one of {', '.join(s.value for s in State)}"
+            ) from None
+        if target == State.MERGED:
+            raise InvalidInput("merge a ticket into another one with the merge action")
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._load(conn, actor, ticket_id)
+            check_move(ticket.state, target, By.AGENT)
+            entry = self._event(
+                ticket.id, ticket.last_seq + 1, now, actor, "state", {"to": target.value}
+            )
+            return self._record(conn, ticket, [entry])
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    async def comment(self, actor: Staff, ticket_id: int, body: str, *, public: bool) -> Ticket:
+        """Add a public reply (to the customer) or an internal note. A public reply to a
+        new ticket opens it."""
+        text = validate.text(body, "body", BODY_MAX, required=True)
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._load(conn, actor, ticket_id)
+            if ticket.state in FINAL:
+                raise Conflict(f"a {ticket.state} ticket takes no more replies")
+            seq = ticket.last_seq
+            entries = []
+            if public and ticket.state == State.NEW:
+                seq += 1
+                entries.append(self._event(ticket.id, seq, now, actor, "state", {"to": "open"}))
+            kind = "reply" if public else "note"
+            entries.append(self._event(ticket.id, seq + 1, now, actor, kind, {"body": text}))
+            return self._record(conn, ticket, entries)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    async def merge(self, actor: Staff, ticket_id: int, into_id: int) -> Ticket:
+        """Merge a ticket into another of the same requester; the other one notes it and
+        takes its linked chats."""
+        if ticket_id == into_id:
+            raise InvalidInput("a ticket cannot be merged into itself")
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._load(conn, actor, ticket_id)
+            target = self._load(conn, actor, into_id)
+            if target.state in FINAL:
+                raise Conflict(f"cannot merge into a {target.state} ticket")
+            if ticket.fields["requester_id"] != target.fields["requester_id"]:
+                raise Conflict("only tickets of the same requester are merged")
+            merged = self._record(
+                conn,
+                ticket,
+                [
+                    self._event(
+                        ticket.id, ticket.last_seq + 1, now, actor, "merged", {"into": target.id}
+                    )
+                ],
+            )
+            self._record(
+                conn,
+                target,
+                [
+                    self._event(
+                        target.id,
+                        target.last_seq + 1,
+                        now,
+                        actor,
+                        "note",
+                        {
+                            "body": f"#{ticket.fields['number']} merged into this ticket",
+                            "merged_from": ticket.id,
+                        },
+                    )
+                ],
+            )
+            for conv_id in store.conversations_of(conn, ticket.id):
+                store.link(conn, target.id, conv_id, now)
+            return merged
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    # -- reading --------------------------------------------------------------------
+
+    async def detail(self, actor: Staff, ticket_id: int) -> TicketDetail:
+        """A ticket with its whole history, as the ticket page shows it."""
+
+        def read(conn: sqlite3.Connection) -> TicketDetail:
+            ticket = self._load(conn, actor, ticket_id)
+            requester_id = ticket.fields["requester_id"]
+            return TicketDetail(
+                ticket=ticket,
+                events=store.events(conn, ticket.id),
+                conversations=store.conversations_of(conn, ticket.id),
+                requester=customer_store.get(conn, requester_id) if requester_id else None,
+                moves=moves(ticket.state, By.AGENT),
+            )
+
+        return await self._db.read(read)
+
+    async def history(self, ticket_id: int) -> list[Event]:
+        """A ticket's events (for rebuilding and checks; no scope)."""
+        return await self._db.read(lambda conn: store.events(conn, ticket_id))
+
+    async def listing(
+        self,
+        actor: Staff,
+        view: str = "open",
+        *,
+        priority: str | None = None,
+        type: str | None = None,
+        q: str = "",
+        requester_id: int | None = None,
+        order: str = "updated_at DESC",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> TicketListing:
+        """A page of a saved view, filtered and sorted, within what the user may see."""
+        if view not in VIEWS:
+            raise InvalidInput(f"view must be one of {', '.join(VIEWS)}")
+        if order not in store.ORDERS:
+            raise InvalidInput(f"sort must be one of {', '.join(store.ORDERS)}")
+        if priority is not None and priority not in PRIORITIES:
+            raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+        text = validate.text(q, "q", 100)
+        limit = max(1, min(limit, PAGE_MAX))
+        offset = max(0, min(offset, validate.INT_MAX))
+        states: Sequence[str] | None = WORKING
+        owner_id = None
+        unassigned = False
+        groups: Sequence[int] | None = None if actor.overseer else sorted(actor.groups)
+        if view == "mine":
+            owner_id = actor.id
+        elif view == "my_groups":
+            groups = sorted(actor.groups)
+        elif view == "unassigned":
+            unassigned = True
+        elif view == "pending":
+            states = (State.PENDING.value,)
+        elif view == "all":
+            states = None
+        query = store.Query(
+            states=states,
+            owner_id=owner_id,
+            unassigned=unassigned,
+            group_ids=groups,
+            or_owner=None if actor.overseer or view == "my_groups" else actor.id,
+            no_group=not actor.overseer and view != "my_groups",
+            requester_id=requester_id,
+            priority=priority,
+            type=type,
+            text=text,
+            order=order,
+            limit=limit,
+            offset=offset,
+        )
+        total, tickets = await self._db.read(lambda conn: store.search(conn, query))
+        return TicketListing(total, tickets)
+
+    # -- types and templates ----------------------------------------------------------
+
+    async def types(self) -> list[TicketType]:
+        """The ticket types, active and retired."""
+        return await self._db.read(store.types)
+
+    async def set_types(self, names: Sequence[str]) -> list[TicketType]:
+        """Make these the active ticket types, in this order."""
+        if not 1 <= len(names) <= TYPES_MAX:
+            raise InvalidInput(f"give 1 to {TYPES_MAX} ticket types")
+        clean = [validate.text(n, "type", TYPE_MAX, required=True) for n in names]
+        if len(set(clean)) != len(clean):
+            raise InvalidInput("ticket types must differ")
+
+        def job(conn: sqlite3.Connection) -> list[TicketType]:
+            store.replace_types(conn, clean)
+            return store.types(conn)
+
+        return await self._db.write(job)
+
+    async def templates(self) -> list[Template]:
+        """The ticket templates (开单模版)."""
+        return await self._db.read(store.templates)
+
+    async def save_template(self, template_id: int | None, values: Mapping[str, Any]) -> Template:
+        """Create or replace a template; fields as a new ticket's."""
+        now = self._now()
+        name = validate.text(values.get("name"), "name", 64, required=True)
+        priority = values.get("priority") or "normal"
+        if priority not in PRIORITIES:
+            raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+        clean = {
+            "name": name,
+            "subject": validate.text(values.get("subject"), "subject", SUBJECT_MAX),
+            "description": validate.text(values.get("description"), "description", DESCRIPTION_MAX),
+            "priority": priority,
+            "tags": _tags(values.get("tags") or ()),
+        }
+
+        def job(conn: sqlite3.Connection) -> Template:
+            other = store.template_named(conn, name)
+            if other is not None and other != template_id:
+                raise Conflict("another template has this name")
+            saved = store.save_template(
+                conn,
+                template_id,
+                {
+                    **clean,
+                    "type": self._check_type(conn, values.get("type") or ""),
+                    "group_id": self._check_group(conn, values.get("group_id")),
+                },
+                now,
+            )
+            if saved is None:
+                raise NotFound("no such template")
+            return saved
+
+        return await self._db.write(job)
+
+    async def delete_template(self, template_id: int) -> None:
+        """Remove a template."""
+
+        def job(conn: sqlite3.Connection) -> None:
+            if not store.delete_template(conn, template_id):
+                raise NotFound("no such template")
+
+        await self._db.write(job)
+
+
+def _stored(value: Any) -> Any:
+    """A field's value as a change compares it (tuples as lists)."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def transcript(messages: Sequence[Any]) -> str:
+    """A chat as text for the ticket: one line per message, local time and sender."""
+    lines = []
+    for message in messages:
+        stamp = datetime.fromtimestamp(message.created_at / 1000, tz=UTC).astimezone()
+        who = message.sender_name or message.sender_type
+        body = message.body if not message.event else f"[{message.event}] {message.body}"
+        lines.append(f"{stamp:%Y-%m-%d %H:%M:%S} {who}: {body}".rstrip())
+    text = "\n".join(lines)
+    return text[:BODY_MAX]

@@ -1,0 +1,339 @@
+"""The service desk on the wire: tickets, their history, types and templates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from appliance.core.store.tickets import Template as CoreTemplate
+from appliance.core.store.tickets import TicketType as CoreTicketType
+from appliance.core.ticketflow import Event as CoreEvent
+from appliance.core.ticketflow import Ticket as CoreTicket
+from appliance.core.tickets import (
+    BODY_MAX,
+    DESCRIPTION_MAX,
+    FOLLOWERS_MAX,
+    PAGE_MAX,
+    SUBJECT_MAX,
+    TAG_MAX,
+    TAGS_MAX,
+    TYPE_MAX,
+    TYPES_MAX,
+)
+from appliance.core.tickets import (
+    TicketDetail as CoreDetail,
+)
+from appliance.core.visitor_records import Customer as CoreCustomer
+from appliance.webui.wire import Time, wire_time
+from appliance.webui.wire.chat import Id
+
+State = Literal["new", "open", "pending", "resolved", "closed", "merged"]
+Priority = Literal["low", "normal", "high", "urgent"]
+Channel = Literal["phone", "chat", "web", "message", "callback", "api", "email", "portal"]
+View = Literal["mine", "my_groups", "unassigned", "pending", "open", "all"]
+Order = Literal[
+    "updated_at DESC",
+    "updated_at ASC",
+    "created_at DESC",
+    "created_at ASC",
+    "due_at ASC",
+    "priority DESC",
+]
+By = Literal["agent", "customer", "system"]
+
+Subject = Annotated[str, msgspec.Meta(max_length=SUBJECT_MAX)]
+Description = Annotated[str, msgspec.Meta(max_length=DESCRIPTION_MAX)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=TAG_MAX)]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=TAGS_MAX)]
+TypeName = Annotated[str, msgspec.Meta(max_length=TYPE_MAX)]
+Body = Annotated[str, msgspec.Meta(min_length=1, max_length=BODY_MAX)]
+TicketId = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+
+
+class RequesterInput(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """An existing customer by id, or contact data to find or create one."""
+
+    customer_id: Id | None = None
+    name: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    email: Annotated[str, msgspec.Meta(max_length=254)] = ""
+    phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
+
+
+class TicketInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A new ticket. With a template, empty fields take the template's values."""
+
+    subject: Subject = ""
+    description: Description = ""
+    type: TypeName = ""
+    priority: Priority = "normal"
+    channel: Channel = "api"
+    group_id: Id | None = None
+    owner_id: Id | None = None
+    due_at: Time | None = None
+    tags: Tags = msgspec.field(default_factory=list)
+    requester: RequesterInput | None = None
+    template_id: Id | None = None
+
+
+class FromChatInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A ticket made of a chat: the transcript and the link come along."""
+
+    conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    subject: Subject
+    description: Description = ""
+    type: TypeName = ""
+    priority: Priority = "normal"
+    group_id: Id | None = None
+    owner_id: Id | None = None
+    due_at: Time | None = None
+    tags: Tags = msgspec.field(default_factory=list)
+    template_id: Id | None = None
+
+
+class TicketChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Fields to change; those left out stay. owner_id or group_id null clears them."""
+
+    subject: Subject | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
+    type: TypeName | msgspec.UnsetType = msgspec.UNSET
+    priority: Priority | msgspec.UnsetType = msgspec.UNSET
+    group_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    owner_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    due_at: Time | msgspec.UnsetType | None = msgspec.UNSET
+    tags: Tags | msgspec.UnsetType = msgspec.UNSET
+    followers: Annotated[list[Id], msgspec.Meta(max_length=FOLLOWERS_MAX)] | (
+        msgspec.UnsetType
+    ) = msgspec.UNSET
+
+
+class MoveInput(msgspec.Struct, forbid_unknown_fields=True):
+    """The state to move to (merged goes through the merge action)."""
+
+    to: State
+
+
+class CommentInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A public reply to the requester, or an internal note."""
+
+    body: Body
+    public: bool = False
+
+
+class MergeInput(msgspec.Struct, forbid_unknown_fields=True):
+    """The ticket this one is merged into (same requester)."""
+
+    into: TicketId
+
+
+class TicketsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """A saved view of the ticket list, filtered and sorted."""
+
+    view: View = "open"
+    priority: Priority | None = None
+    type: TypeName | None = None
+    q: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    requester_id: Id | None = None
+    sort: Order = "updated_at DESC"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=PAGE_MAX)] = 50
+    offset: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] = 0
+
+
+class Ticket(msgspec.Struct):
+    """A ticket as its history makes it."""
+
+    id: int
+    number: str
+    state: State
+    subject: str
+    description: str
+    type: str
+    priority: Priority
+    channel: str
+    requester_id: int | None
+    group_id: int | None
+    owner_id: int | None
+    due_at: Time | None
+    tags: list[str]
+    followers: list[int]
+    created_at: Time
+    updated_at: Time
+    first_reply_at: Time | None
+    resolved_at: Time | None
+    closed_at: Time | None
+    merged_into: int | None
+    replies: int
+    notes: int
+
+
+def ticket_out(t: CoreTicket) -> Ticket:
+    """A core ticket on the wire."""
+    f = t.fields
+    return Ticket(
+        id=t.id,
+        number=f["number"],
+        state=t.state.value,
+        subject=f["subject"],
+        description=f["description"],
+        type=f["type"],
+        priority=f["priority"],
+        channel=f["channel"],
+        requester_id=f["requester_id"],
+        group_id=f["group_id"],
+        owner_id=f["owner_id"],
+        due_at=wire_time(f["due_at"]),
+        tags=list(f["tags"]),
+        followers=list(f["followers"]),
+        created_at=wire_time(t.created_at),
+        updated_at=wire_time(t.updated_at),
+        first_reply_at=wire_time(t.first_reply_at),
+        resolved_at=wire_time(t.resolved_at),
+        closed_at=wire_time(t.closed_at),
+        merged_into=t.merged_into,
+        replies=t.replies,
+        notes=t.notes,
+    )
+
+
+class HistoryEntry(msgspec.Struct):
+    """One entry of a ticket's append-only history."""
+
+    seq: int
+    at: Time
+    by: By
+    actor_id: str
+    kind: str
+    data: dict[str, Any]
+
+
+def _times(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    if "due_at" in data and isinstance(data["due_at"], int):
+        return {**data, "due_at": wire_time(data["due_at"])}
+    return data
+
+
+def event_out(e: CoreEvent) -> HistoryEntry:
+    """A history entry on the wire (a due date in it as a wire time)."""
+    return HistoryEntry(
+        e.seq, wire_time(e.at), e.by.value, e.actor_id, e.kind, _times(e.kind, e.data)
+    )
+
+
+class Requester(msgspec.Struct):
+    """The customer a ticket is for."""
+
+    id: int
+    name: str
+    email: str
+    phone: str
+    tier: str
+    verified: bool
+
+
+def requester_out(c: CoreCustomer) -> Requester:
+    return Requester(c.id, c.name, c.email, c.phone, c.tier, c.verified)
+
+
+class OneTicket(msgspec.Struct):
+    ticket: Ticket
+
+
+class TicketPage(msgspec.Struct):
+    """A ticket with its history, linked chats, requester and the states it may move to."""
+
+    ticket: Ticket
+    history: list[HistoryEntry]
+    conversations: list[str]
+    requester: Requester | None
+    moves: list[State]
+
+
+def detail_out(d: CoreDetail) -> TicketPage:
+    return TicketPage(
+        ticket=ticket_out(d.ticket),
+        history=[event_out(e) for e in d.events],
+        conversations=d.conversations,
+        requester=requester_out(d.requester) if d.requester is not None else None,
+        moves=[s.value for s in d.moves],
+    )
+
+
+class Tickets(msgspec.Struct):
+    """One page of a ticket list and how many tickets match."""
+
+    total: int
+    offset: int
+    limit: int
+    tickets: list[Ticket]
+
+
+class TicketType(msgspec.Struct):
+    id: int
+    name: str
+    position: int
+    active: bool
+
+
+def type_out(t: CoreTicketType) -> TicketType:
+    return TicketType(t.id, t.name, t.position, t.active)
+
+
+class TicketTypes(msgspec.Struct):
+    types: list[TicketType]
+
+
+class TicketTypesInput(msgspec.Struct, forbid_unknown_fields=True):
+    """The active ticket types, in order; types left out are retired, not deleted."""
+
+    names: Annotated[
+        list[Annotated[str, msgspec.Meta(min_length=1, max_length=TYPE_MAX)]],
+        msgspec.Meta(min_length=1, max_length=TYPES_MAX),
+    ]
+
+
+class TemplateInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A ticket template (开单模版)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    subject: Subject = ""
+    description: Description = ""
+    type: TypeName = ""
+    priority: Priority = "normal"
+    group_id: Id | None = None
+    tags: Tags = msgspec.field(default_factory=list)
+
+
+class Template(msgspec.Struct):
+    id: int
+    name: str
+    subject: str
+    description: str
+    type: str
+    priority: Priority
+    group_id: int | None
+    tags: list[str]
+    created_at: Time
+    updated_at: Time
+
+
+def template_out(t: CoreTemplate) -> Template:
+    return Template(
+        t.id,
+        t.name,
+        t.subject,
+        t.description,
+        t.type,
+        t.priority,  # type: ignore[arg-type]
+        t.group_id,
+        list(t.tags),
+        wire_time(t.created_at),
+        wire_time(t.updated_at),
+    )
+
+
+class Templates(msgspec.Struct):
+    templates: list[Template]
+
+
+class OneTemplate(msgspec.Struct):
+    template: Template

@@ -1,0 +1,277 @@
+"""Tickets over a real SQLite file: numbers, requesters, states, scope, chats turned into
+tickets, the append-only history, and the row always what the history makes."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from appliance.core.actors import Staff, Visitor
+from appliance.core.box import Box
+from appliance.core.errors import ChatError, Conflict, Forbidden, InvalidInput, NotFound
+from appliance.core.store import tickets as store
+from appliance.core.ticketflow import State, replay
+from appliance.core.tickets import NewTicket, Requester
+
+SUPER = Staff(1, "主管", "supervisor")
+
+
+async def _users(box: Box) -> tuple[Staff, Staff]:
+    boss = await box.accounts.create_user("boss", "correct horse battery", "supervisor")
+    agent = await box.accounts.create_user("li", "correct horse battery", "agent")
+    return (
+        await box.routing.actor(boss.id, boss.display_name, boss.role),
+        await box.routing.actor(agent.id, agent.display_name, agent.role),
+    )
+
+
+async def _consistent(box: Box, ticket_id: int) -> None:
+    """The cached row is exactly what replaying the history makes."""
+    events = await box.tickets.history(ticket_id)
+    row = await box.db.read(lambda conn: store.get(conn, ticket_id))
+    assert row == replay(events)
+
+
+async def test_numbers_count_per_day_and_requesters_are_found_or_created(box: Box) -> None:
+    boss, _ = await _users(box)
+    first = await box.tickets.create(
+        boss,
+        NewTicket(
+            subject="宽带断线",
+            type="故障",
+            channel="phone",
+            requester=Requester(name="王芳", phone="13800138000"),
+        ),
+    )
+    second = await box.tickets.create(
+        boss,
+        NewTicket(subject="再次断线", requester=Requester(phone="13800138000")),
+    )
+    day, n1 = first.fields["number"].split("-")
+    assert len(day) == 8 and n1 == "0001"
+    assert second.fields["number"] == f"{day}-0002"
+    assert first.fields["requester_id"] == second.fields["requester_id"] is not None
+    assert first.state == State.NEW and first.fields["channel"] == "phone"
+    await _consistent(box, first.id)
+
+
+async def test_bad_input_is_refused_and_changes_nothing(box: Box) -> None:
+    boss, _ = await _users(box)
+    for bad, words in [
+        (NewTicket(subject=""), "subject"),
+        (NewTicket(subject="x" * 201), "subject"),
+        (NewTicket(subject="x", priority="asap"), "priority"),
+        (NewTicket(subject="x", channel="fax"), "channel"),
+        (NewTicket(subject="x", type="不存在"), "type"),
+        (NewTicket(subject="x", group_id=999), "group"),
+        (NewTicket(subject="x", tags=["two words"]), "tag"),
+        (NewTicket(subject="x", requester=Requester(email="not-mail")), "e-mail"),
+        (NewTicket(subject="x", requester=Requester(customer_id=424242)), "customer"),
+    ]:
+        with pytest.raises(InvalidInput, match=words):
+            await box.tickets.create(boss, bad)
+    listing = await box.tickets.listing(boss, "all")
+    assert listing.total == 0
+    counters = await box.db.read(
+        lambda conn: conn.execute("SELECT count(*) FROM ticket_counters").fetchone()[0]
+    )
+    assert counters == 0  # a refused ticket takes no number
+
+
+async def test_states_follow_core_rules(box: Box) -> None:
+    boss, _ = await _users(box)
+    ticket = await box.tickets.create(boss, NewTicket(subject="发票"))
+    # A public reply opens a new ticket; a note does not change the state.
+    ticket = await box.tickets.comment(boss, ticket.id, "内部备注", public=False)
+    assert ticket.state == State.NEW and ticket.notes == 1
+    ticket = await box.tickets.comment(boss, ticket.id, "您好，已收到", public=True)
+    assert ticket.state == State.OPEN and ticket.first_reply_at is not None
+    ticket = await box.tickets.move(boss, ticket.id, "pending")
+    ticket = await box.tickets.move(boss, ticket.id, "resolved")
+    # Only the customer (or the box after N days) confirms a resolution.
+    with pytest.raises(Forbidden):
+        await box.tickets.move(boss, ticket.id, "closed")
+    with pytest.raises(Conflict):
+        await box.tickets.move(boss, ticket.id, "pending")
+    with pytest.raises(InvalidInput):
+        await box.tickets.move(boss, ticket.id, "done")
+    ticket = await box.tickets.move(boss, ticket.id, "open")  # reopened
+    assert ticket.state == State.OPEN and ticket.resolved_at is None
+    await _consistent(box, ticket.id)
+
+
+async def test_assigning_opens_and_only_overseers_assign_others(box: Box) -> None:
+    boss, agent = await _users(box)
+    ticket = await box.tickets.create(boss, NewTicket(subject="退款"))
+    with pytest.raises(Forbidden):
+        await box.tickets.change(agent, ticket.id, {"owner_id": boss.id})
+    ticket = await box.tickets.change(agent, ticket.id, {"owner_id": agent.id})
+    assert ticket.state == State.OPEN and ticket.fields["owner_id"] == agent.id
+    same = await box.tickets.change(agent, ticket.id, {"owner_id": agent.id})
+    assert same.last_seq == ticket.last_seq  # nothing changed, nothing recorded
+    with pytest.raises(InvalidInput, match="cannot change"):
+        await box.tickets.change(agent, ticket.id, {"number": "x"})
+    await _consistent(box, ticket.id)
+
+
+async def test_agents_see_their_groups_unscoped_and_own_tickets(box: Box) -> None:
+    boss, agent = await _users(box)
+    other = await box.routing.create_group({"name": "售后"})
+    group_id = other.id if hasattr(other, "id") else other
+    theirs = await box.tickets.create(boss, NewTicket(subject="售后单", group_id=group_id))
+    loose = await box.tickets.create(boss, NewTicket(subject="无组"))
+    with pytest.raises(NotFound):
+        await box.tickets.detail(agent, theirs.id)
+    with pytest.raises(NotFound):
+        await box.tickets.comment(agent, theirs.id, "hi", public=True)
+    assert (await box.tickets.detail(agent, loose.id)).ticket.id == loose.id
+    seen = await box.tickets.listing(agent, "all")
+    assert [t.id for t in seen.tickets] == [loose.id]
+    await box.tickets.change(boss, theirs.id, {"owner_id": agent.id})
+    seen = await box.tickets.listing(agent, "mine")
+    assert [t.id for t in seen.tickets] == [theirs.id]
+    assert (await box.tickets.listing(boss, "all")).total == 2
+
+
+async def test_a_chat_becomes_a_ticket_with_its_transcript(box: Box) -> None:
+    boss, agent = await _users(box)
+    conv, _ = await box.chats.open("v_chat1", name="张伟")
+    await box.chats.post(conv.id, Visitor("v_chat1"), client_msg_id="m1", body="路由器坏了")
+    # An agent whose queues the chat is not in cannot see it, nor make a ticket of it.
+    outsider = Staff(agent.id, agent.name, "agent")
+    with pytest.raises(NotFound):
+        await box.tickets.from_chat(outsider, conv.id, NewTicket(subject="路由器"))
+    ticket = await box.tickets.from_chat(boss, conv.id, NewTicket(subject="路由器", type="报修"))
+    detail = await box.tickets.detail(boss, ticket.id)
+    assert detail.conversations == [conv.id]
+    assert ticket.fields["channel"] == "chat" and ticket.fields["owner_id"] == boss.id
+    assert ticket.state == State.OPEN
+    notes = [e for e in detail.events if e.kind == "note"]
+    assert "路由器坏了" in notes[0].data["body"] and notes[0].data["transcript_of"] == conv.id
+    assert detail.requester is not None and detail.requester.name == "张伟"
+    # The visitor is now that customer: a second ticket from the chat has the same one.
+    again = await box.tickets.from_chat(boss, conv.id, NewTicket(subject="又坏了"))
+    assert again.fields["requester_id"] == ticket.fields["requester_id"]
+    await _consistent(box, ticket.id)
+
+
+async def test_merge_moves_chats_and_notes_the_target(box: Box) -> None:
+    boss, _ = await _users(box)
+    requester = Requester(name="赵", email="zhao@example.cn")
+    a = await box.tickets.create(boss, NewTicket(subject="A", requester=requester))
+    b = await box.tickets.create(boss, NewTicket(subject="B", requester=requester))
+    c = await box.tickets.create(boss, NewTicket(subject="C"))
+    with pytest.raises(Conflict):
+        await box.tickets.merge(boss, a.id, c.id)
+    with pytest.raises(InvalidInput):
+        await box.tickets.merge(boss, a.id, a.id)
+    merged = await box.tickets.merge(boss, a.id, b.id)
+    assert merged.state == State.MERGED and merged.merged_into == b.id
+    with pytest.raises(Conflict):
+        await box.tickets.comment(boss, a.id, "late", public=True)
+    target = await box.tickets.detail(boss, b.id)
+    assert target.events[-1].data["merged_from"] == a.id
+    await _consistent(box, a.id)
+    await _consistent(box, b.id)
+
+
+async def test_history_cannot_be_edited_through_sql(box: Box) -> None:
+    boss, _ = await _users(box)
+    ticket = await box.tickets.create(boss, NewTicket(subject="审计"))
+
+    def tamper(sql: str) -> Any:
+        def job(conn: sqlite3.Connection) -> Any:
+            return conn.execute(sql, (ticket.id,))
+
+        return job
+
+    for sql in (
+        "UPDATE ticket_events SET data = '{}' WHERE ticket_id = ?",
+        "DELETE FROM ticket_events WHERE ticket_id = ?",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            await box.db.write(tamper(sql))
+    events = await box.tickets.history(ticket.id)
+    assert [e.kind for e in events] == ["created"]
+    assert events[0].data["subject"] == "审计"
+
+
+async def test_types_are_an_editable_list(box: Box) -> None:
+    boss, _ = await _users(box)
+    names = [t.name for t in await box.tickets.types() if t.active]
+    assert names == ["咨询", "故障", "投诉", "建议", "报修"]
+    await box.tickets.set_types(["咨询", "安装"])
+    active = [t.name for t in await box.tickets.types() if t.active]
+    assert active == ["咨询", "安装"]
+    with pytest.raises(InvalidInput, match="type"):
+        await box.tickets.create(boss, NewTicket(subject="x", type="故障"))
+    with pytest.raises(InvalidInput):
+        await box.tickets.set_types(["a", "a"])
+
+
+async def test_templates_fill_a_phone_ticket(box: Box) -> None:
+    boss, _ = await _users(box)
+    template = await box.tickets.save_template(
+        None,
+        {
+            "name": "宽带报修",
+            "subject": "宽带报修",
+            "type": "报修",
+            "priority": "high",
+            "tags": ["宽带"],
+        },
+    )
+    ticket = await box.tickets.create(
+        boss, NewTicket(subject="", channel="phone", template_id=template.id)
+    )
+    assert ticket.fields["subject"] == "宽带报修" and ticket.fields["priority"] == "high"
+    assert ticket.fields["type"] == "报修" and ticket.fields["tags"] == ("宽带",)
+    with pytest.raises(Conflict):
+        await box.tickets.save_template(None, {"name": "宽带报修"})
+
+
+_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("reply"), st.booleans()),
+        st.tuples(st.just("move"), st.sampled_from([s.value for s in State])),
+        st.tuples(st.just("priority"), st.sampled_from(["low", "normal", "high", "urgent"])),
+        st.tuples(st.just("tags"), st.lists(st.sampled_from(["a", "b", "宽带"]), max_size=3)),
+        st.tuples(st.just("owner"), st.booleans()),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(ops=_OPS)
+async def test_the_row_is_always_what_the_history_makes(box: Box, ops: list[Any]) -> None:
+    boss = Staff(0, "system-test", "supervisor")
+    users = await box.accounts.list_users()
+    if not users:
+        user = await box.accounts.create_user("boss", "correct horse battery", "supervisor")
+        users = [user]
+    boss = await box.routing.actor(users[0].id, users[0].display_name, "supervisor")
+    ticket = await box.tickets.create(boss, NewTicket(subject="随机"))
+    for op, arg in ops:
+        try:
+            if op == "reply":
+                await box.tickets.comment(boss, ticket.id, "答复", public=arg)
+            elif op == "move":
+                await box.tickets.move(boss, ticket.id, arg)
+            elif op == "priority":
+                await box.tickets.change(boss, ticket.id, {"priority": arg})
+            elif op == "tags":
+                await box.tickets.change(boss, ticket.id, {"tags": arg})
+            else:
+                await box.tickets.change(boss, ticket.id, {"owner_id": boss.id if arg else None})
+        except ChatError:
+            pass  # a refused step changes nothing; the next one goes on
+        await _consistent(box, ticket.id)
