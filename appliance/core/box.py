@@ -26,7 +26,7 @@ from appliance.core.iptable import IpTable
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.teamwork import Teamwork
-from appliance.core.tickets import Tickets
+from appliance.core.tickets import Tickets, run_recurring
 from appliance.core.visitors import Visitors
 from appliance.core.workitems import WorkItems
 from appliance.settings import Settings
@@ -122,6 +122,7 @@ class Box:
             kick=self.dispatcher.kick,
         )
         self._retention: asyncio.Task[None] | None = None
+        self._recurring: asyncio.Task[None] | None = None
 
     async def visitor_message(
         self, conv_id: str, visitor: Visitor, *, client_msg_id: Any, body: Any
@@ -162,12 +163,14 @@ class Box:
         await self.insight.open()
         await self.invitations.open()
         self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
+        self._recurring = asyncio.get_running_loop().create_task(run_recurring(self.tickets))
 
     async def close(self) -> None:
         """Stop background work and close the database."""
-        if self._retention is not None:
-            self._retention.cancel()
-            await asyncio.gather(self._retention, return_exceptions=True)
+        for task in (self._retention, self._recurring):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self.invitations.close()
         await self.insight.close()
         await self.dispatcher.close()

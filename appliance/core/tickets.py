@@ -10,18 +10,29 @@ row is always what `ticketflow.replay` makes of the history.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from appliance.core import validate
+from dateutil.tz import tzlocal
+
+from appliance.core import recurrence, validate
 from appliance.core.actors import Staff
 from appliance.core.clock import now_ms
 from appliance.core.contact import normal_email, normal_phone
 from appliance.core.db import Database
-from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from appliance.core.errors import (
+    ChatError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StorageFull,
+)
 from appliance.core.events import EventBus, TicketChanged
 from appliance.core.store import accounts as account_store
 from appliance.core.store import conversations as conversation_store
@@ -29,14 +40,16 @@ from appliance.core.store import customers as customer_store
 from appliance.core.store import routing as routing_store
 from appliance.core.store import tickets as store
 from appliance.core.store import visitors as visitor_store
-from appliance.core.store.tickets import Template, TicketType
+from appliance.core.store.tickets import ScheduleRow, Template, TicketType
 from appliance.core.ticketflow import FINAL, By, Event, State, Ticket, apply, check_move, moves
 from appliance.core.visitor_records import Customer
+
+_LOGGER = logging.getLogger(__name__)
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 # Where a ticket came from. E-mail and the portal arrive with their own issue; the
 # list is the API's, and a new channel is one more name here.
-CHANNELS = ("phone", "chat", "web", "message", "callback", "api", "email", "portal")
+CHANNELS = ("phone", "chat", "web", "message", "callback", "api", "schedule", "email", "portal")
 # The saved views of the ticket list.
 VIEWS = ("mine", "my_groups", "unassigned", "pending", "open", "all")
 WORKING = (State.NEW.value, State.OPEN.value, State.PENDING.value)
@@ -51,6 +64,7 @@ TYPES_MAX = 50
 FOLLOWERS_MAX = 50
 PAGE_MAX = 200
 _TRANSCRIPT_MESSAGES = 2000
+_ZONE = tzlocal()  # the box's zone, daylight-saving rules included
 
 
 @dataclass(frozen=True, slots=True)
@@ -683,10 +697,108 @@ class Tickets:
         """Remove a template."""
 
         def job(conn: sqlite3.Connection) -> None:
+            if store.template_in_use(conn, template_id):
+                raise Conflict("a recurring schedule opens tickets from this template")
             if not store.delete_template(conn, template_id):
                 raise NotFound("no such template")
 
         await self._db.write(job)
+
+    # -- recurring schedules (定期巡检) ------------------------------------------------
+
+    async def schedules(self) -> list[Planned]:
+        """Every recurring schedule, with its next run."""
+        now = self._now()
+        rows = await self._db.read(store.schedules)
+        return [_planned(row, now) for row in rows]
+
+    async def save_schedule(self, schedule_id: int | None, values: Mapping[str, Any]) -> Planned:
+        """Create or change a schedule: a name, a recurrence rule (RFC 5545, read in the
+        box's zone), the template its tickets start from, when it starts, and whether it
+        runs. Occurrences before it was saved are not served."""
+        now = self._now()
+        name = validate.text(values.get("name"), "name", 64, required=True)
+        starts_at = values.get("starts_at") or now
+        if not isinstance(starts_at, int) or not 0 < starts_at <= validate.INT_MAX:
+            raise InvalidInput("starts_at must be a time")
+        rule = recurrence.parse(values.get("rule"), starts_at, _ZONE)
+        template_id = values.get("template_id")
+        clean = {
+            "name": name,
+            "rule": rule.rule,
+            "template_id": template_id,
+            "starts_at": starts_at,
+            "enabled": bool(values.get("enabled", True)),
+            # What already passed is not owed: the first run is the next occurrence.
+            "last_run_at": max(now, starts_at - 1),
+        }
+
+        def job(conn: sqlite3.Connection) -> Planned:
+            if not isinstance(template_id, int) or store.template(conn, template_id) is None:
+                raise InvalidInput("template_id must name a ticket template")
+            other = store.schedule_named(conn, name)
+            if other is not None and other != schedule_id:
+                raise Conflict("another schedule has this name")
+            saved = store.save_schedule(conn, schedule_id, clean, now)
+            if saved is None:
+                raise NotFound("no such schedule")
+            return _planned(saved, now)
+
+        return await self._db.write(job)
+
+    async def delete_schedule(self, schedule_id: int) -> None:
+        """Remove a schedule; the tickets it opened stay."""
+
+        def job(conn: sqlite3.Connection) -> None:
+            if not store.delete_schedule(conn, schedule_id):
+                raise NotFound("no such schedule")
+
+        await self._db.write(job)
+
+    async def run_schedules(self, now: int | None = None) -> list[Ticket]:
+        """Open a ticket for each schedule that came due since its last run: once per
+        schedule, however many occurrences passed while the box was down. The ticket and
+        the record of the run commit together."""
+        at = self._now() if now is None else now
+
+        def job(conn: sqlite3.Connection) -> list[Ticket]:
+            opened = []
+            for row in store.schedules(conn, enabled_only=True):
+                due = recurrence.Schedule(row.rule, row.starts_at, _ZONE).due(row.last_run_at, at)
+                if due is None:
+                    continue
+                template = store.template(conn, row.template_id)
+                assert template is not None  # a template in use cannot be deleted
+                new = NewTicket(
+                    subject=template.subject or row.name,
+                    channel="schedule",
+                    template_id=row.template_id,
+                )
+                ticket_id, entries = self._created(conn, None, new, at)
+                ticket = self._record(conn, None, entries)
+                store.schedule_ran(conn, row.id, due, ticket_id)
+                opened.append(ticket)
+            return opened
+
+        def announce(tickets: list[Ticket]) -> None:
+            for ticket in tickets:
+                self._bus.emit(TicketChanged(ticket))
+
+        return await self._db.write(job, on_commit=announce)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """A recurring schedule and when it runs next (None: its rule has ended)."""
+
+    schedule: ScheduleRow
+    next_run_at: int | None
+
+
+def _planned(row: ScheduleRow, now: int) -> Planned:
+    schedule = recurrence.Schedule(row.rule, row.starts_at, _ZONE)
+    after = max(now, row.last_run_at or 0)
+    return Planned(row, schedule.next_after(after) if row.enabled else None)
 
 
 def _stored(value: Any) -> Any:
@@ -704,3 +816,15 @@ def transcript(messages: Sequence[Any]) -> str:
         lines.append(f"{stamp:%Y-%m-%d %H:%M:%S} {who}: {body}".rstrip())
     text = "\n".join(lines)
     return text[:BODY_MAX]
+
+
+async def run_recurring(tickets: Tickets, every: float = 60.0) -> None:
+    """Serve due recurring schedules at start and then each minute."""
+    while True:
+        try:
+            await tickets.run_schedules()
+        except StorageFull:
+            pass  # the store logs a full disk itself; the next minute tries again
+        except (sqlite3.Error, ChatError):
+            _LOGGER.exception("recurring schedules failed; they run again in a minute")
+        await asyncio.sleep(every)

@@ -73,6 +73,8 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/ticket-types": ("PUT",),
             "/api/console/ticket-templates": ("POST",),
             "/api/console/ticket-templates/{template_id}": ("PUT", "DELETE"),
+            "/api/console/ticket-schedules": ("POST",),
+            "/api/console/ticket-schedules/{schedule_id}": ("PUT", "DELETE"),
         }.items()
         for method in methods
     },

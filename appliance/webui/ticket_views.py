@@ -206,7 +206,42 @@ async def delete_template(request: web.Request) -> web.Response:
     return reply(Deleted(True))
 
 
+async def list_schedules(request: web.Request) -> web.Response:
+    """The recurring tasks."""
+    planned = await request.app[BOX].tickets.schedules()
+    return reply(wire.Schedules([wire.schedule_out(p) for p in planned]))
+
+
+def _schedule_values(body: wire.ScheduleInput) -> dict[str, Any]:
+    values = msgspec.structs.asdict(body)
+    values["starts_at"] = _ms(body.starts_at, "starts_at")
+    return values
+
+
+async def create_schedule(request: web.Request) -> web.Response:
+    """Add a recurring task."""
+    body = await read_body(request, wire.ScheduleInput)
+    planned = await request.app[BOX].tickets.save_schedule(None, _schedule_values(body))
+    return reply(wire.OneSchedule(wire.schedule_out(planned)), 201)
+
+
+async def update_schedule(request: web.Request) -> web.Response:
+    """Change a recurring task."""
+    body = await read_body(request, wire.ScheduleInput)
+    planned = await request.app[BOX].tickets.save_schedule(
+        int_path(request, "schedule_id"), _schedule_values(body)
+    )
+    return reply(wire.OneSchedule(wire.schedule_out(planned)))
+
+
+async def delete_schedule(request: web.Request) -> web.Response:
+    """Remove a recurring task."""
+    await request.app[BOX].tickets.delete_schedule(int_path(request, "schedule_id"))
+    return reply(Deleted(True))
+
+
 _ID = {"ticket_id": wire.TicketId}
+_SCHEDULE_ID = {"schedule_id": wire.TicketId}
 _TEMPLATE_ID = {"template_id": wire.TicketId}
 
 CONTRACT = Contract(
@@ -367,6 +402,50 @@ CONTRACT = Contract(
             _TAG,
             Deleted,
             path_types=_TEMPLATE_ID,
+            errors=(401, 403, 404, 409),
+            description=_OVERSEERS + " 409: a recurring task uses it.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/ticket-schedules",
+            list_schedules,
+            "The recurring tasks (定期巡检) and when each runs next",
+            _TAG,
+            wire.Schedules,
+            errors=(401,),
+        ),
+        Operation(
+            "POST",
+            "/api/console/ticket-schedules",
+            create_schedule,
+            "Add a recurring task that opens a ticket from a template",
+            _TAG,
+            wire.OneSchedule,
+            status=201,
+            body=wire.ScheduleInput,
+            errors=(401, 403, 409, 413, 422),
+            description=_OVERSEERS + " Missed runs after downtime are caught up once.",
+        ),
+        Operation(
+            "PUT",
+            "/api/console/ticket-schedules/{schedule_id}",
+            update_schedule,
+            "Change a recurring task",
+            _TAG,
+            wire.OneSchedule,
+            body=wire.ScheduleInput,
+            path_types=_SCHEDULE_ID,
+            errors=(401, 403, 404, 409, 413, 422),
+            description=_OVERSEERS,
+        ),
+        Operation(
+            "DELETE",
+            "/api/console/ticket-schedules/{schedule_id}",
+            delete_schedule,
+            "Remove a recurring task (its tickets stay)",
+            _TAG,
+            Deleted,
+            path_types=_SCHEDULE_ID,
             errors=(401, 403, 404),
             description=_OVERSEERS,
         ),

@@ -120,3 +120,33 @@ async def test_types_and_templates_are_for_overseers(make_agent):
     await boss.call("DELETE", f"/api/console/ticket-templates/{template_id}")
     listed = await agent.get("/api/console/ticket-templates")
     assert listed["templates"] == []
+
+
+async def test_recurring_tasks_over_http(make_agent):
+    boss = await make_agent("boss", role="supervisor")
+    agent = await make_agent("li")
+    made = await boss.post(
+        "/api/console/ticket-templates",
+        {"name": "月度巡检", "subject": "月度机房巡检", "type": "报修"},
+        status=201,
+    )
+    body = {
+        "name": "每月第一个周一",
+        "rule": "FREQ=MONTHLY;BYDAY=1MO;BYHOUR=9;BYMINUTE=0",
+        "template_id": made["template"]["id"],
+    }
+    await agent.post("/api/console/ticket-schedules", body, status=403)
+    created = await boss.post("/api/console/ticket-schedules", body, status=201)
+    schedule = created["schedule"]
+    assert schedule["next_run_at"] is not None and schedule["last_ticket_id"] is None
+    await boss.post("/api/console/ticket-schedules", body, status=409)  # the name is taken
+    bad = await boss.post(
+        "/api/console/ticket-schedules", {**body, "name": "y", "rule": "FREQ=HOURLY"}, status=422
+    )
+    assert "FREQ" in bad["error"]["message"]
+    listed = await agent.get("/api/console/ticket-schedules")
+    assert [s["name"] for s in listed["schedules"]] == ["每月第一个周一"]
+    await boss.call(
+        "DELETE", f"/api/console/ticket-templates/{made['template']['id']}", status=409
+    )
+    await boss.call("DELETE", f"/api/console/ticket-schedules/{schedule['id']}")

@@ -275,3 +275,57 @@ async def test_the_row_is_always_what_the_history_makes(box: Box, ops: list[Any]
         except ChatError:
             pass  # a refused step changes nothing; the next one goes on
         await _consistent(box, ticket.id)
+
+
+async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) -> None:
+    from datetime import datetime
+
+    from appliance.core.tickets import Tickets
+
+    clock = {"now": int(datetime(2026, 12, 7, 8, 0).astimezone().timestamp() * 1000)}
+    box = Box(settings)
+    box.tickets = Tickets(box.db, box.bus, clock=lambda: clock["now"])
+    await box.db.open()
+    try:
+        await _users(box)
+        template = await box.tickets.save_template(
+            None, {"name": "机房巡检", "subject": "每周机房巡检", "type": "报修"}
+        )
+        with pytest.raises(InvalidInput, match="FREQ"):
+            await box.tickets.save_schedule(
+                None, {"name": "x", "rule": "FREQ=SECONDLY", "template_id": template.id}
+            )
+        planned = await box.tickets.save_schedule(
+            None,
+            {
+                "name": "周一巡检",
+                "rule": "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0",
+                "template_id": template.id,
+            },
+        )
+        assert planned.next_run_at is not None
+        first = datetime.fromtimestamp(planned.next_run_at / 1000).astimezone()
+        assert (first.weekday(), first.hour, first.minute) == (0, 9, 0)
+        # Before it is due: nothing.
+        assert await box.tickets.run_schedules(clock["now"]) == []
+        # Three Mondays pass while the box is off: one ticket, not three.
+        later = planned.next_run_at + 15 * 24 * 3600 * 1000 + 60_000
+        opened = await box.tickets.run_schedules(later)
+        assert len(opened) == 1
+        assert opened[0].fields["subject"] == "每周机房巡检"
+        assert opened[0].fields["channel"] == "schedule"
+        assert await box.tickets.run_schedules(later) == []
+        # A template a schedule uses cannot be deleted.
+        with pytest.raises(Conflict):
+            await box.tickets.delete_template(template.id)
+    finally:
+        await box.close()
+    # After a restart the served occurrence is remembered.
+    again = Box(settings)
+    await again.db.open()
+    try:
+        assert await again.tickets.run_schedules(later) == []
+        listing = await again.tickets.listing(SUPER, "all")
+        assert listing.total == 1
+    finally:
+        await again.close()

@@ -41,4 +41,5 @@ OWNERS: dict[str, str] = {
     "ticket_types": "tickets",
     "ticket_templates": "tickets",
     "ticket_conversations": "tickets",
+    "ticket_schedules": "tickets",
 }

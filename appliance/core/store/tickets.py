@@ -385,7 +385,99 @@ def delete_template(conn: sqlite3.Connection, template_id: int) -> bool:
     return conn.execute("DELETE FROM ticket_templates WHERE id = ?", (template_id,)).rowcount > 0
 
 
+def template_in_use(conn: sqlite3.Connection, template_id: int) -> bool:
+    """Tell whether a recurring schedule opens tickets from a template."""
+    row = conn.execute(
+        "SELECT 1 FROM ticket_schedules WHERE template_id = ? LIMIT 1", (template_id,)
+    ).fetchone()
+    return row is not None
+
+
 def template_named(conn: sqlite3.Connection, name: str) -> int | None:
     """The id of the template with a name."""
     row = conn.execute("SELECT id FROM ticket_templates WHERE name = ?", (name,)).fetchone()
     return int(row[0]) if row is not None else None
+
+
+# -- recurring schedules -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRow:
+    id: int
+    name: str
+    rule: str
+    template_id: int
+    starts_at: int
+    enabled: bool
+    last_run_at: int | None
+    last_ticket_id: int | None
+    created_at: int
+    updated_at: int
+
+
+_SCHEDULE = (
+    "id, name, rule, template_id, starts_at, enabled, last_run_at, last_ticket_id,"
+    " created_at, updated_at"
+)
+
+
+def _schedule(row: sqlite3.Row | tuple[Any, ...]) -> ScheduleRow:
+    values = list(row)
+    values[5] = bool(values[5])
+    return ScheduleRow(*values)
+
+
+def schedules(conn: sqlite3.Connection, *, enabled_only: bool = False) -> list[ScheduleRow]:
+    """Every recurring schedule, by name."""
+    where = " WHERE enabled = 1" if enabled_only else ""
+    rows = conn.execute(f"SELECT {_SCHEDULE} FROM ticket_schedules{where} ORDER BY name, id")
+    return [_schedule(r) for r in rows]
+
+
+def save_schedule(
+    conn: sqlite3.Connection, schedule_id: int | None, values: dict[str, Any], now: int
+) -> ScheduleRow | None:
+    """Create (id None) or change a schedule; None when the id is unknown. A changed
+    rule or start counts from now on: occurrences before the change are not served."""
+    params = (
+        values["name"],
+        values["rule"],
+        values["template_id"],
+        values["starts_at"],
+        int(values["enabled"]),
+    )
+    if schedule_id is None:
+        row = conn.execute(
+            "INSERT INTO ticket_schedules (name, rule, template_id, starts_at, enabled,"
+            " last_run_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            f" RETURNING {_SCHEDULE}",
+            (*params, values["last_run_at"], now, now),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "UPDATE ticket_schedules SET name = ?, rule = ?, template_id = ?, starts_at = ?,"
+            " enabled = ?, last_run_at = coalesce(?, last_run_at), updated_at = ?"
+            f" WHERE id = ? RETURNING {_SCHEDULE}",
+            (*params, values["last_run_at"], now, schedule_id),
+        ).fetchone()
+    return _schedule(row) if row is not None else None
+
+
+def schedule_named(conn: sqlite3.Connection, name: str) -> int | None:
+    """The id of the schedule with a name."""
+    row = conn.execute("SELECT id FROM ticket_schedules WHERE name = ?", (name,)).fetchone()
+    return int(row[0]) if row is not None else None
+
+
+def schedule_ran(conn: sqlite3.Connection, schedule_id: int, at: int, ticket_id: int) -> None:
+    """Record the occurrence a schedule served and the ticket it opened."""
+    conn.execute(
+        "UPDATE ticket_schedules SET last_run_at = ?, last_ticket_id = ? WHERE id = ?",
+        (at, ticket_id, schedule_id),
+    )
+
+
+def delete_schedule(conn: sqlite3.Connection, schedule_id: int) -> bool:
+    """Remove a schedule (the tickets it opened stay)."""
+    return conn.execute("DELETE FROM ticket_schedules WHERE id = ?", (schedule_id,)).rowcount > 0

@@ -22,6 +22,9 @@ from appliance.core.tickets import (
     TYPES_MAX,
 )
 from appliance.core.tickets import (
+    Planned as CorePlanned,
+)
+from appliance.core.tickets import (
     TicketDetail as CoreDetail,
 )
 from appliance.core.visitor_records import Customer as CoreCustomer
@@ -30,7 +33,9 @@ from appliance.webui.wire.chat import Id
 
 State = Literal["new", "open", "pending", "resolved", "closed", "merged"]
 Priority = Literal["low", "normal", "high", "urgent"]
-Channel = Literal["phone", "chat", "web", "message", "callback", "api", "email", "portal"]
+Channel = Literal[
+    "phone", "chat", "web", "message", "callback", "api", "schedule", "email", "portal"
+]
 View = Literal["mine", "my_groups", "unassigned", "pending", "open", "all"]
 Order = Literal[
     "updated_at DESC",
@@ -337,3 +342,53 @@ class Templates(msgspec.Struct):
 
 class OneTemplate(msgspec.Struct):
     template: Template
+
+
+class ScheduleInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A recurring task (定期巡检): an RFC 5545 rule read in the box's zone, e.g.
+    FREQ=MONTHLY;BYDAY=1MO;BYHOUR=9;BYMINUTE=0 (daily at the most often)."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    rule: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    template_id: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+    starts_at: Time | None = None
+    enabled: bool = True
+
+
+class Schedule(msgspec.Struct):
+    id: int
+    name: str
+    rule: str
+    template_id: int
+    starts_at: Time
+    enabled: bool
+    last_run_at: Time | None
+    last_ticket_id: int | None
+    next_run_at: Time | None
+    created_at: Time
+    updated_at: Time
+
+
+def schedule_out(p: CorePlanned) -> Schedule:
+    r = p.schedule
+    return Schedule(
+        r.id,
+        r.name,
+        r.rule,
+        r.template_id,
+        wire_time(r.starts_at),
+        r.enabled,
+        wire_time(r.last_run_at),
+        r.last_ticket_id,
+        wire_time(p.next_run_at),
+        wire_time(r.created_at),
+        wire_time(r.updated_at),
+    )
+
+
+class Schedules(msgspec.Struct):
+    schedules: list[Schedule]
+
+
+class OneSchedule(msgspec.Struct):
+    schedule: Schedule
