@@ -229,7 +229,8 @@ def matches(rule: Rule, view: TicketView, now: int) -> bool:
 
 def apply_actions(view: TicketView, actions: Sequence[Action]) -> Plan:
     """Return what the actions do to this ticket; notify "owner" and "group" mean the
-    owner and group the ticket has after the actions."""
+    owner and group the ticket has after the actions. A state move the box may not
+    make is left out (`skipped` says why); tags beyond the limit leave out everything."""
     fields = view.ticket.fields
     changes: dict[str, Any] = {}
     state: State | None = None
@@ -243,10 +244,7 @@ def apply_actions(view: TicketView, actions: Sequence[Action]) -> Plan:
                 if action.field == "remove_tags" and tag in tags:
                     tags.remove(tag)
                 elif action.field == "add_tags" and tag not in tags:
-                    if len(tags) >= TAGS_MAX:
-                        skipped.append(f"tag {tag} not added: a ticket has at most {TAGS_MAX}")
-                    else:
-                        tags.append(tag)
+                    tags.append(tag)
         elif action.field == "state":
             target = State(action.value)
             try:
@@ -263,6 +261,10 @@ def apply_actions(view: TicketView, actions: Sequence[Action]) -> Plan:
             notes.append(action.value)
         elif action.type == "webhook":
             webhooks.append(action.value)
+    if len(tags) > TAGS_MAX:
+        # All or nothing: a timed rule that stops itself with a tag it could not add
+        # would otherwise act (note, notify) again every minute.
+        return Plan(skipped=(f"a ticket has at most {TAGS_MAX} tags: the rule did nothing",))
     if tuple(tags) != tuple(fields.get("tags") or ()):
         changes["tags"] = tuple(tags)
     after = {**fields, **changes}

@@ -301,12 +301,18 @@ def test_a_plan_keeps_to_the_moves_the_box_may_make() -> None:
     assert apply_actions(view("open"), reopen.actions).skipped == ()  # already there
 
 
-def test_a_plan_adds_no_tag_beyond_the_limit_and_notifies_only_someone() -> None:
+def test_a_plan_beyond_the_tag_limit_does_nothing_and_notifies_only_someone() -> None:
     full = tuple(f"t{i}" for i in range(TAGS_MAX))
-    tag = rule(actions=[{"type": "set_field", "field": "add_tags", "value": ["more"]}])
-    assert apply_actions(view(tags=full), tag.actions).skipped == (
-        f"tag more not added: a ticket has at most {TAGS_MAX}",
+    tag_and_note = [
+        {"type": "set_field", "field": "add_tags", "value": ["more"]},
+        {"type": "add_note", "text": "已加标签"},
+    ]
+    tag = rule(actions=[*tag_and_note, {"type": "set_field", "field": "priority", "value": "high"}])
+    plan = apply_actions(view(tags=full), tag.actions)
+    assert plan.empty and plan.skipped == (
+        f"a ticket has at most {TAGS_MAX} tags: the rule did nothing",
     )
+    assert apply_actions(view(tags=full[1:]), tag.actions).changes["tags"] == (*full[1:], "more")
     tell = rule(actions=[{"type": "notify", "to": ["owner", "group"]}])
     plan = apply_actions(view(owner_id=None, group_id=None), tell.actions)
     assert plan.empty and plan.skipped == ("nobody to notify: the ticket has no owner or group",)
