@@ -16,6 +16,8 @@ from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from appliance.core.rule_input import parse_rule
 from appliance.core.rule_safety import check_rule, check_together
 from appliance.core.rules import Kind, Rule
+from appliance.core.store import accounts as account_store
+from appliance.core.store import routing as routing_store
 from appliance.core.store import rules as store
 
 RULES_MAX = 100  # of each kind; every ticket change checks each trigger
@@ -25,6 +27,27 @@ def _kind(value: Any) -> Kind:
     if value not in tuple(Kind):
         raise InvalidInput(f"kind must be one of {', '.join(Kind)}")
     return Kind(value)
+
+
+def _check_references(conn: sqlite3.Connection, rule: Rule) -> None:
+    """Refuse a rule that names a group or user the box does not have."""
+    groups: set[int] = set()
+    users: set[int] = set()
+    for c in (*rule.all, *rule.any):
+        values = c.value if c.op == "in" else (c.value,)
+        if c.field in ("group_id", "owner_id"):
+            found = {v for v in values if isinstance(v, int)}
+            (groups if c.field == "group_id" else users).update(found)
+    for action in rule.actions:
+        if action.field in ("group_id", "owner_id") and action.value is not None:
+            (groups if action.field == "group_id" else users).add(action.value)
+        users.update(to for to in action.to if isinstance(to, int))
+    missing = sorted(groups - routing_store.group_ids(conn))
+    if missing:
+        raise InvalidInput(f"there is no group with id {missing[0]}")
+    missing = sorted(users - account_store.user_ids(conn))
+    if missing:
+        raise InvalidInput(f"there is no user with id {missing[0]}")
 
 
 def _overseer(staff: Staff) -> None:
@@ -93,6 +116,7 @@ class Rules:
         def job(conn: sqlite3.Connection) -> tuple[Rule, tuple[Rule, ...]]:
             if store.count(conn, rule.kind) >= RULES_MAX:
                 raise Conflict(f"at most {RULES_MAX} rules of each kind")
+            _check_references(conn, rule)
             check_together(rule, store.rules(conn))
             return store.insert(conn, rule, self._now()), _enabled_in(conn)
 
@@ -110,6 +134,7 @@ class Rules:
                 raise NotFound("no such rule")
             if old.kind != rule.kind:
                 raise InvalidInput("a rule's kind cannot change; add a new rule instead")
+            _check_references(conn, rule)
             check_together(replace(rule, position=old.position), store.rules(conn))
             saved = store.update(conn, rule, self._now())
             assert saved is not None

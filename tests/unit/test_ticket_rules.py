@@ -14,6 +14,8 @@ from appliance.core.actors import Staff
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from appliance.core.rules import Kind, run_timed
+from appliance.core.store import accounts as account_store
+from appliance.core.store import routing as routing_store
 from appliance.core.ticket_rules import Rules
 from tests.unit.test_rules import NOW, cond, data, timed, view
 
@@ -145,3 +147,22 @@ async def test_a_once_per_ticket_rule_runs_once_on_each_ticket(db: Database, rul
     await rules.delete(BOSS, once.id)  # its runs go with it
     assert await db.read(lambda conn: rules.ran_in(conn, 7)) == frozenset()
     assert (await rules.saved(Kind.TIMED)) == []
+
+
+async def test_a_rule_names_only_groups_and_users_the_box_has(db: Database, rules: Rules) -> None:
+    def add(conn: sqlite3.Connection) -> tuple[int, int]:
+        group = routing_store.insert_group(conn, {"name": "客服主管", "created_at": NOW})
+        return group, account_store.insert_user(conn, "lina", "李娜", "x", "agent", 5, NOW)
+
+    group, user = await db.write(add)
+    vip = data(
+        conditions={"all": [cond("group_id", "in", [group, None])]},
+        actions=[{"type": "assign", "group_id": group}, {"type": "notify", "to": [user, "owner"]}],
+    )
+    await rules.create(BOSS, vip)
+    gone_group = {**vip, "actions": [{"type": "assign", "group_id": group + 50}]}
+    with pytest.raises(InvalidInput, match=f"there is no group with id {group + 50}"):
+        await rules.create(BOSS, gone_group)
+    gone_user = {**vip, "conditions": {"any": [cond("owner_id", "is", user + 7)]}}
+    with pytest.raises(InvalidInput, match=f"there is no user with id {user + 7}"):
+        await rules.create(BOSS, gone_user)
