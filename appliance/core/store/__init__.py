@@ -30,6 +30,8 @@ OWNERS: dict[str, str] = {
     "page_views": "visits",
     "invitations": "invitations",
     "invite_rules": "invitations",
+    "ticket_rules": "rules",
+    "rule_runs": "rules",
     "work_items": "workitems",
     "canned_answers": "canned",
     "sites": "settings",
