@@ -35,4 +35,6 @@ OWNERS: dict[str, str] = {
     "sites": "settings",
     "box_settings": "settings",
     "ip_ranges": "iptable",
+    "webhooks": "webhooks",
+    "webhook_deliveries": "webhooks",
 }
