@@ -30,6 +30,7 @@ from appliance.webui import (
     supervisor_views,
     team_views,
     visitor_views,
+    webhook_views,
 )
 from appliance.webui.access import access
 from appliance.webui.hub import Hub
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> web.Application:
     routing_views.add_routes(app)
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
+    webhook_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)

@@ -23,6 +23,7 @@ from appliance.webui import (
     supervisor_views,
     team_views,
     visitor_views,
+    webhook_views,
 )
 from appliance.webui.contract import Contract, Operation, openapi_schemas
 from appliance.webui.wire import ErrorBody
@@ -78,6 +79,7 @@ def _contracts() -> list[Contract]:
         routing_views.CONTRACT,
         supervisor_views.CONTRACT,
         auth_views.CONTRACT,
+        webhook_views.CONTRACT,
     ]
 
 

@@ -70,6 +70,12 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/topics": ("GET", "PUT"),
             "/api/console/routes": ("GET", "PUT"),
             "/api/console/priority": ("GET", "PUT"),
+            "/api/console/webhooks": ("GET", "POST"),
+            "/api/console/webhooks/{webhook_id}": ("PATCH", "DELETE"),
+            "/api/console/webhooks/{webhook_id}/rotate-secret": ("POST",),
+            "/api/console/webhooks/{webhook_id}/ping": ("POST",),
+            "/api/console/webhooks/{webhook_id}/deliveries": ("GET",),
+            "/api/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": ("POST",),
         }.items()
         for method in methods
     },
