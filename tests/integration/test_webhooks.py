@@ -39,6 +39,7 @@ class Receiver:
 
     server: TestServer | None = None
     script: list[str] = field(default_factory=list)  # "500", "close", "hang"
+    stuck: set[str] = field(default_factory=set)  # paths that hang whatever the script
     requests: list[Request] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -48,7 +49,9 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         data = await request.read()
-        mode = self.script.pop(0) if self.script else "200"
+        mode = (
+            "hang" if request.path in self.stuck else self.script.pop(0) if self.script else "200"
+        )
         answer = 0 if mode in ("close", "hang") else int(mode)
         self.requests.append(Request(request.path, dict(request.headers), data, answer))
         if mode == "hang":
@@ -245,6 +248,34 @@ async def test_events_reach_only_the_webhooks_that_want_them(running, receiver):
     await hooks.update(every.id, {"enabled": True})
     await until(lambda: len(receiver.delivered()) == 4)
     assert receiver.requests[-1].headers["X-Callbox-Event"] == "ticket.updated"
+
+
+async def test_a_receiver_that_never_answers_holds_up_no_other(running, receiver):
+    hooks = running.box.webhooks
+    hooks.sender.retry = _FAST
+    hooks.sender.timeout = 1.5  # s
+    receiver.stuck = {"/slow"}
+    slow, _ = await hooks.create({"name": "slow", "url": receiver.url("/slow")})
+    await hooks.create({"name": "fast", "url": receiver.url("/fast")})
+    for n in range(5):
+        await hooks.enqueue("ticket.updated", {"ticket": {"id": n}})
+    await until(lambda: len(receiver.delivered()) == 5)
+    assert {r.path for r in receiver.delivered()} == {"/fast"}
+    # Meanwhile the stuck webhook had one attempt in flight, not one per delivery.
+    assert [r.path for r in receiver.requests].count("/slow") == 1
+
+    async def timed_out() -> bool:
+        log = await hooks.deliveries(slow.id)
+        return any(d.status == "failed" for d in log)
+
+    deadline = time.monotonic() + 5
+    while not await timed_out():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    log = await hooks.deliveries(slow.id)
+    failed = [d for d in log if d.status == "failed"]
+    assert failed[0].last_error == "no answer within 1.5 s"
+    assert failed[0].last_status_code is None and failed[0].attempts == 1
 
 
 async def test_bad_input_is_refused_with_a_reason_and_changes_nothing(make_agent):
