@@ -163,8 +163,10 @@ class Sender:
         loop = asyncio.get_running_loop()
         for due in found:
             hook = due.delivery.webhook_id
-            if hook in self._sending or len(self._sending) >= _CONCURRENCY:
-                continue  # an attempt that ends wakes the sender for these
+            # A webhook busy when the snapshot was read may have settled that delivery
+            # since: sending it again would make a needless repeat. Its end wakes us.
+            if hook in busy or hook in self._sending or len(self._sending) >= _CONCURRENCY:
+                continue
             self._sending[hook] = loop.create_task(
                 self._attempt(due), name=f"callbox-webhook-{hook}"
             )
