@@ -28,6 +28,7 @@ from appliance.core.routing_config import RoutingConfig
 from appliance.core.teamwork import Teamwork
 from appliance.core.tickets import Tickets, run_recurring
 from appliance.core.visitors import Visitors
+from appliance.core.webhooks import Webhooks
 from appliance.core.workitems import WorkItems
 from appliance.settings import Settings
 
@@ -103,6 +104,8 @@ class Box:
             ip_view_burst=settings.ip_view_burst,
         )
         self._insight_parts()
+        # Outgoing webhooks; services queue events with webhooks.enqueue_in.
+        self.webhooks = Webhooks(self.db)
 
     def _insight_parts(self) -> None:
         """Visitor insight and proactive chat, over the IP table and the admin's settings."""
@@ -164,6 +167,7 @@ class Box:
         await self.invitations.open()
         self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
         self._recurring = asyncio.get_running_loop().create_task(run_recurring(self.tickets))
+        await self.webhooks.open()  # sends what was still queued when the box stopped
 
     async def close(self) -> None:
         """Stop background work and close the database."""
@@ -174,4 +178,5 @@ class Box:
         await self.invitations.close()
         await self.insight.close()
         await self.dispatcher.close()
+        await self.webhooks.close()  # pending deliveries stay in the log
         await self.db.close()

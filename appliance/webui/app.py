@@ -31,6 +31,7 @@ from appliance.webui import (
     team_views,
     ticket_views,
     visitor_views,
+    webhook_views,
 )
 from appliance.webui.access import access
 from appliance.webui.hub import Hub
@@ -158,6 +159,7 @@ def create_app(settings: Settings) -> web.Application:
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
     ticket_views.add_routes(app)
+    webhook_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)

@@ -24,6 +24,7 @@ from appliance.webui import (
     team_views,
     ticket_views,
     visitor_views,
+    webhook_views,
 )
 from appliance.webui.contract import Contract, Operation, openapi_schemas
 from appliance.webui.wire import ErrorBody
@@ -80,6 +81,7 @@ def _contracts() -> list[Contract]:
         supervisor_views.CONTRACT,
         ticket_views.CONTRACT,
         auth_views.CONTRACT,
+        webhook_views.CONTRACT,
     ]
 
 

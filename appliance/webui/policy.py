@@ -75,6 +75,12 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/ticket-templates/{template_id}": ("PUT", "DELETE"),
             "/api/console/ticket-schedules": ("POST",),
             "/api/console/ticket-schedules/{schedule_id}": ("PUT", "DELETE"),
+            "/api/console/webhooks": ("GET", "POST"),
+            "/api/console/webhooks/{webhook_id}": ("PATCH", "DELETE"),
+            "/api/console/webhooks/{webhook_id}/rotate-secret": ("POST",),
+            "/api/console/webhooks/{webhook_id}/ping": ("POST",),
+            "/api/console/webhooks/{webhook_id}/deliveries": ("GET",),
+            "/api/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": ("POST",),
         }.items()
         for method in methods
     },

@@ -146,7 +146,5 @@ async def test_recurring_tasks_over_http(make_agent):
     assert "FREQ" in bad["error"]["message"]
     listed = await agent.get("/api/console/ticket-schedules")
     assert [s["name"] for s in listed["schedules"]] == ["每月第一个周一"]
-    await boss.call(
-        "DELETE", f"/api/console/ticket-templates/{made['template']['id']}", status=409
-    )
+    await boss.call("DELETE", f"/api/console/ticket-templates/{made['template']['id']}", status=409)
     await boss.call("DELETE", f"/api/console/ticket-schedules/{schedule['id']}")

@@ -44,4 +44,6 @@ OWNERS: dict[str, str] = {
     "ticket_templates": "tickets",
     "ticket_conversations": "tickets",
     "ticket_schedules": "tickets",
+    "webhooks": "webhooks",
+    "webhook_deliveries": "webhooks",
 }
