@@ -26,6 +26,7 @@ from appliance.core.iptable import IpTable
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.teamwork import Teamwork
+from appliance.core.ticket_rules import Rules
 from appliance.core.tickets import Tickets, run_recurring
 from appliance.core.visitors import Visitors
 from appliance.core.webhooks import Webhooks
@@ -87,7 +88,10 @@ class Box:
         self.teamwork = Teamwork(self.db, self.chats, self.bus)
         self.canned = Canned(self.db)
         self.work_items = WorkItems(self.db, self.chats, self.bus)
-        self.tickets = Tickets(self.db, self.bus)
+        # Outgoing webhooks; services queue events with webhooks.enqueue_in.
+        self.webhooks = Webhooks(self.db)
+        self.rules = Rules(self.db)  # supervisors' triggers and timed rules
+        self.tickets = Tickets(self.db, self.bus, rules=self.rules, webhooks=self.webhooks)
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,
@@ -104,8 +108,6 @@ class Box:
             ip_view_burst=settings.ip_view_burst,
         )
         self._insight_parts()
-        # Outgoing webhooks; services queue events with webhooks.enqueue_in.
-        self.webhooks = Webhooks(self.db)
 
     def _insight_parts(self) -> None:
         """Visitor insight and proactive chat, over the IP table and the admin's settings."""
@@ -165,6 +167,7 @@ class Box:
         await asyncio.to_thread(useragent.load)  # builds the parser off the event loop
         await self.insight.open()
         await self.invitations.open()
+        await self.rules.load()
         self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
         self._recurring = asyncio.get_running_loop().create_task(run_recurring(self.tickets))
         await self.webhooks.open()  # sends what was still queued when the box stopped

@@ -123,6 +123,7 @@ class Ticket:
     merged_into: int | None = None
     replies: int = 0  # public replies, both ways
     notes: int = 0
+    state_at: int = 0  # when it entered its current state
 
 
 def _values(data: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +146,7 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
             created_at=event.at,
             updated_at=event.at,
             last_seq=1,
+            state_at=event.at,
         )
     if event.ticket_id != ticket.id or event.seq != ticket.last_seq + 1:
         raise InvalidInput(f"event {event.seq} does not follow {ticket.last_seq}")
@@ -162,6 +164,7 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
         return replace(
             done,
             state=target,
+            state_at=event.at,
             resolved_at=event.at
             if target == State.RESOLVED
             else (ticket.resolved_at if target == State.CLOSED else None),
@@ -169,7 +172,9 @@ def apply(ticket: Ticket | None, event: Event) -> Ticket:
         )
     if event.kind == "merged":
         check_move(ticket.state, State.MERGED, event.by)
-        return replace(done, state=State.MERGED, merged_into=int(event.data["into"]))
+        return replace(
+            done, state=State.MERGED, merged_into=int(event.data["into"]), state_at=event.at
+        )
     if event.kind == "reply":
         first = ticket.first_reply_at
         if event.by == By.AGENT and first is None:

@@ -22,7 +22,7 @@ from dateutil.tz import tzlocal
 
 from appliance.core import recurrence, validate
 from appliance.core.actors import Staff
-from appliance.core.clock import now_ms
+from appliance.core.clock import local_iso, now_ms
 from appliance.core.contact import normal_email, normal_phone
 from appliance.core.db import Database
 from appliance.core.errors import (
@@ -34,6 +34,7 @@ from appliance.core.errors import (
     StorageFull,
 )
 from appliance.core.events import EventBus, TicketChanged
+from appliance.core.rules import Fired, Kind, TicketView, run_timed, run_triggers, trigger_events
 from appliance.core.store import accounts as account_store
 from appliance.core.store import conversations as conversation_store
 from appliance.core.store import customers as customer_store
@@ -41,8 +42,11 @@ from appliance.core.store import routing as routing_store
 from appliance.core.store import tickets as store
 from appliance.core.store import visitors as visitor_store
 from appliance.core.store.tickets import ScheduleRow, Template, TicketType
+from appliance.core.ticket_rules import Rules
 from appliance.core.ticketflow import FINAL, By, Event, State, Ticket, apply, check_move, moves
 from appliance.core.visitor_records import Customer
+from appliance.core.webhooks import EVENTS as WEBHOOK_EVENTS
+from appliance.core.webhooks import Webhooks
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -138,10 +142,20 @@ def _by(actor: Staff) -> tuple[By, str]:
 class Tickets:
     """Create, change, answer, move, merge, list and show tickets."""
 
-    def __init__(self, db: Database, bus: EventBus, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        clock: Callable[[], int] = now_ms,
+        *,
+        rules: Rules | None = None,
+        webhooks: Webhooks | None = None,
+    ) -> None:
         self._db = db
         self._bus = bus
         self._now = clock
+        self._rules = rules
+        self._webhooks = webhooks
 
     # -- rules shared by every write ----------------------------------------------
 
@@ -203,7 +217,163 @@ class Tickets:
         return Event(ticket_id, seq, now, by, who, kind, data)
 
     def _write(self, job: Callable[[sqlite3.Connection], Ticket]) -> Any:
-        return self._db.write(job, on_commit=lambda t: self._bus.emit(TicketChanged(t)))
+        return self._db.write(job, on_commit=lambda t: self._announce([t]))
+
+    def _announce(self, tickets: Sequence[Ticket]) -> None:
+        for ticket in tickets:
+            self._bus.emit(TicketChanged(ticket))
+        if tickets and self._webhooks is not None:
+            self._webhooks.wake()
+
+    # -- triggers, rules' plans and webhooks, inside a change's transaction ----------
+
+    def _view(self, conn: sqlite3.Connection, ticket: Ticket) -> TicketView:
+        requester_id = ticket.fields["requester_id"]
+        customer = customer_store.get(conn, requester_id) if requester_id else None
+        return TicketView(ticket, customer.tier if customer else "", ticket.state_at)
+
+    def _commit(
+        self, conn: sqlite3.Connection, ticket: Ticket | None, entries: list[Event], now: int
+    ) -> Ticket:
+        """Record a change's events, then run the triggers they set off and carry out
+        their plans, and queue the webhooks of everything written; all in the caller's
+        transaction, so a crash leaves all of it or none."""
+        done = self._record(conn, ticket, entries)
+        written = list(entries)
+        extra: list[str] = []
+        if self._rules is not None:
+            kinds = trigger_events(entries)
+            if kinds:
+                fired = run_triggers(
+                    self._rules.enabled_in(conn), self._view(conn, done), kinds, now
+                )
+                for one in fired:
+                    done, made = self._carry_out(conn, done, one, now)
+                    written.extend(made)
+                    extra.extend(one.plan.webhooks)
+        self._queue_hooks(conn, done, written, extra, now)
+        return done
+
+    def _carry_out(
+        self, conn: sqlite3.Connection, ticket: Ticket, fired: Fired, now: int
+    ) -> tuple[Ticket, list[Event]]:
+        """Write a rule's plan as the box's own entries, under the rule's name. A group
+        or user deleted since the rule was saved, or a move no longer allowed, is
+        skipped and said so in the rule's entry, never a failed change."""
+        plan, rule = fired.plan, fired.rule
+        who = f"rule:{rule.id}"
+        skipped = list(plan.skipped)
+        changes = dict(plan.changes)
+        group = changes.get("group_id")
+        if group is not None and not routing_store.group_exists(conn, group):
+            del changes["group_id"]
+            skipped.append(f"group {group} no longer exists")
+        owner = changes.get("owner_id")
+        if owner is not None:
+            user = account_store.user(conn, owner)
+            if user is None or user.disabled:
+                del changes["owner_id"]
+                skipped.append(f"user {owner} is not an active user")
+        made: list[Event] = []
+
+        def add(kind: str, data: dict[str, Any]) -> None:
+            made.append(
+                Event(ticket.id, ticket.last_seq + len(made) + 1, now, By.SYSTEM, who, kind, data)
+            )
+
+        if changes:
+            add("changed", {k: _stored(v) for k, v in changes.items()})
+        for note in plan.notes:
+            add("note", {"body": note})
+        if plan.state is not None:
+            try:
+                check_move(ticket.state, plan.state, By.SYSTEM)
+                add("state", {"to": plan.state.value})
+            except ChatError as err:
+                skipped.append(str(err))
+        notify = [
+            {"user_ids": list(n.user_ids), "group_ids": list(n.group_ids), "text": n.text}
+            for n in plan.notifications
+        ]
+        add("rule", {"rule_id": rule.id, "name": rule.name, "notify": notify, "skipped": skipped})
+        return self._record(conn, ticket, made), made
+
+    def _queue_hooks(
+        self,
+        conn: sqlite3.Connection,
+        ticket: Ticket,
+        written: list[Event],
+        extra: list[str],
+        now: int,
+    ) -> None:
+        if self._webhooks is None:
+            return
+        names: list[str] = []
+        for event in written:
+            name = _HOOK_OF.get(event.kind)
+            if name is not None and name not in names:
+                names.append(name)
+        for name in extra:
+            if name not in names and name in WEBHOOK_EVENTS and name != "webhook.ping":
+                names.append(name)
+        if names:
+            payload = {"ticket": ticket_payload(ticket)}
+            for name in names:
+                self._webhooks.enqueue_in(conn, name, payload, now)
+
+    async def run_timed_rules(self, now: int | None = None) -> int:
+        """Run the timed rules over every ticket not closed or merged, each rule seeing
+        the ticket as the ones before it left it; their changes set off the triggers
+        once. Return how many rules acted."""
+        if self._rules is None:
+            return 0
+        rules = self._rules
+        at = self._now() if now is None else now
+
+        def job(conn: sqlite3.Connection) -> tuple[int, list[Ticket]]:
+            timed = [r for r in rules.enabled_in(conn) if r.kind == Kind.TIMED]
+            if not timed:
+                return 0, []
+            once = any(r.once_per_ticket for r in timed)
+            acted, changed = 0, []
+            for ticket in store.unfinished(conn):
+                ran = rules.ran_in(conn, ticket.id) if once else frozenset()
+                made: list[Event] = []
+                for one in run_timed(timed, self._view(conn, ticket), at, ran):
+                    if one.rule.once_per_ticket and not rules.record_run_in(
+                        conn, one.rule.id, ticket.id, at
+                    ):
+                        continue
+                    ticket, events = self._carry_out(conn, ticket, one, at)
+                    made.extend(events)
+                    acted += 1
+                if made:
+                    changed.append(self._after_timed(conn, ticket, made, at))
+            return acted, changed
+
+        def announce(result: tuple[int, list[Ticket]]) -> None:
+            self._announce(result[1])
+
+        acted, _ = await self._db.write(job, on_commit=announce)
+        return acted
+
+    def _after_timed(
+        self, conn: sqlite3.Connection, ticket: Ticket, made: list[Event], now: int
+    ) -> Ticket:
+        """Set off the triggers once for what timed rules wrote, and queue webhooks."""
+        written = list(made)
+        extra: list[str] = []
+        assert self._rules is not None
+        kinds = trigger_events(made)
+        if kinds:
+            for one in run_triggers(
+                self._rules.enabled_in(conn), self._view(conn, ticket), kinds, now
+            ):
+                ticket, events = self._carry_out(conn, ticket, one, now)
+                written.extend(events)
+                extra.extend(one.plan.webhooks)
+        self._queue_hooks(conn, ticket, written, extra, now)
+        return ticket
 
     # -- the ways in --------------------------------------------------------------
 
@@ -307,7 +477,7 @@ class Tickets:
 
         def job(conn: sqlite3.Connection) -> Ticket:
             _, entries = self._created(conn, actor, new, now)
-            return self._record(conn, None, entries)
+            return self._commit(conn, None, entries, now)
 
         ticket: Ticket = await self._write(job)
         return ticket
@@ -369,9 +539,9 @@ class Tickets:
                     {"body": transcript(messages), "transcript_of": conv.id},
                 )
             )
-            ticket = self._record(conn, None, entries)
+            store_ticket = self._commit(conn, None, entries, now)
             store.link(conn, ticket_id, conv.id, now)
-            return ticket
+            return store_ticket
 
         ticket: Ticket = await self._write(job)
         return ticket
@@ -418,7 +588,7 @@ class Tickets:
                         {"to": State.OPEN.value},
                     )
                 )
-            return self._record(conn, ticket, entries)
+            return self._commit(conn, ticket, entries, now)
 
         ticket: Ticket = await self._write(job)
         return ticket
@@ -483,7 +653,7 @@ class Tickets:
             entry = self._event(
                 ticket.id, ticket.last_seq + 1, now, actor, "state", {"to": target.value}
             )
-            return self._record(conn, ticket, [entry])
+            return self._commit(conn, ticket, [entry], now)
 
         ticket: Ticket = await self._write(job)
         return ticket
@@ -505,7 +675,7 @@ class Tickets:
                 entries.append(self._event(ticket.id, seq, now, actor, "state", {"to": "open"}))
             kind = "reply" if public else "note"
             entries.append(self._event(ticket.id, seq + 1, now, actor, kind, {"body": text}))
-            return self._record(conn, ticket, entries)
+            return self._commit(conn, ticket, entries, now)
 
         ticket: Ticket = await self._write(job)
         return ticket
@@ -524,7 +694,7 @@ class Tickets:
                 raise Conflict(f"cannot merge into a {target.state} ticket")
             if ticket.fields["requester_id"] != target.fields["requester_id"]:
                 raise Conflict("only tickets of the same requester are merged")
-            merged = self._record(
+            merged = self._commit(
                 conn,
                 ticket,
                 [
@@ -532,8 +702,9 @@ class Tickets:
                         ticket.id, ticket.last_seq + 1, now, actor, "merged", {"into": target.id}
                     )
                 ],
+                now,
             )
-            self._record(
+            self._commit(
                 conn,
                 target,
                 [
@@ -549,6 +720,7 @@ class Tickets:
                         },
                     )
                 ],
+                now,
             )
             for conv_id in store.conversations_of(conn, ticket.id):
                 store.link(conn, target.id, conv_id, now)
@@ -775,16 +947,12 @@ class Tickets:
                     template_id=row.template_id,
                 )
                 ticket_id, entries = self._created(conn, None, new, at)
-                ticket = self._record(conn, None, entries)
+                ticket = self._commit(conn, None, entries, at)
                 store.schedule_ran(conn, row.id, due, ticket_id)
                 opened.append(ticket)
             return opened
 
-        def announce(tickets: list[Ticket]) -> None:
-            for ticket in tickets:
-                self._bus.emit(TicketChanged(ticket))
-
-        return await self._db.write(job, on_commit=announce)
+        return await self._db.write(job, on_commit=self._announce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -799,6 +967,40 @@ def _planned(row: ScheduleRow, now: int) -> Planned:
     schedule = recurrence.Schedule(row.rule, row.starts_at, _ZONE)
     after = max(now, row.last_run_at or 0)
     return Planned(row, schedule.next_after(after) if row.enabled else None)
+
+
+# The webhook event each kind of history entry makes (once per change).
+_HOOK_OF = {
+    "created": "ticket.created",
+    "changed": "ticket.updated",
+    "note": "ticket.updated",
+    "merged": "ticket.updated",
+    "state": "ticket.state_changed",
+    "reply": "ticket.replied",
+}
+
+
+def ticket_payload(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as webhooks carry it: its fields, with times as ISO 8601 in the box's
+    zone (as the API's)."""
+    f = ticket.fields
+    return {
+        "id": ticket.id,
+        "number": f["number"],
+        "state": ticket.state.value,
+        "subject": f["subject"],
+        "type": f["type"],
+        "priority": f["priority"],
+        "channel": f["channel"],
+        "requester_id": f["requester_id"],
+        "group_id": f["group_id"],
+        "owner_id": f["owner_id"],
+        "due_at": local_iso(f["due_at"]),
+        "tags": list(f["tags"]),
+        "created_at": local_iso(ticket.created_at),
+        "updated_at": local_iso(ticket.updated_at),
+        "resolved_at": local_iso(ticket.resolved_at),
+    }
 
 
 def _stored(value: Any) -> Any:
@@ -819,10 +1021,11 @@ def transcript(messages: Sequence[Any]) -> str:
 
 
 async def run_recurring(tickets: Tickets, every: float = 60.0) -> None:
-    """Serve due recurring schedules at start and then each minute."""
+    """Serve due recurring schedules and run the timed rules, at start and each minute."""
     while True:
         try:
             await tickets.run_schedules()
+            await tickets.run_timed_rules()
         except StorageFull:
             pass  # the store logs a full disk itself; the next minute tries again
         except (sqlite3.Error, ChatError):

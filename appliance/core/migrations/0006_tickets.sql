@@ -48,6 +48,7 @@ CREATE TABLE tickets (
     merged_into INTEGER REFERENCES tickets (id),
     replies INTEGER NOT NULL DEFAULT 0,
     notes INTEGER NOT NULL DEFAULT 0,
+    state_at INTEGER NOT NULL,  -- when it entered its current state
     last_seq INTEGER NOT NULL
 );
 

@@ -14,7 +14,7 @@ from appliance.core.ticketflow import By, Event, State, Ticket
 _TICKET = (
     "id, number, state, subject, description, type, priority, channel, requester_id,"
     " group_id, owner_id, due_at, tags, followers, created_at, updated_at, first_reply_at,"
-    " resolved_at, closed_at, merged_into, replies, notes, last_seq"
+    " resolved_at, closed_at, merged_into, replies, notes, state_at, last_seq"
 )
 _EVENT = "ticket_id, seq, at, by, actor_id, kind, data"
 
@@ -43,6 +43,7 @@ def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
         merged_into,
         replies,
         notes,
+        state_at,
         last_seq,
     ) = tuple(row)
     fields = {
@@ -72,6 +73,7 @@ def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
         merged_into=merged_into,
         replies=replies,
         notes=notes,
+        state_at=state_at,
     )
 
 
@@ -104,6 +106,7 @@ def _row_values(ticket: Ticket) -> tuple[Any, ...]:
         ticket.merged_into,
         ticket.replies,
         ticket.notes,
+        ticket.state_at,
         ticket.last_seq,
     )
 
@@ -127,7 +130,7 @@ def new_id(conn: sqlite3.Connection) -> int:
 def insert(conn: sqlite3.Connection, ticket: Ticket) -> None:
     """Store a new ticket's cached row."""
     conn.execute(
-        f"INSERT INTO tickets ({_TICKET}) VALUES ({', '.join('?' * 23)})",
+        f"INSERT INTO tickets ({_TICKET}) VALUES ({', '.join('?' * 24)})",
         (ticket.id, *_row_values(ticket)),
     )
 
@@ -167,6 +170,15 @@ def by_number(conn: sqlite3.Connection, number: str) -> Ticket | None:
     """Return the ticket with a number."""
     row = conn.execute(f"SELECT {_TICKET} FROM tickets WHERE number = ?", (number,)).fetchone()
     return _ticket(row) if row is not None else None
+
+
+def unfinished(conn: sqlite3.Connection) -> list[Ticket]:
+    """Every ticket not closed or merged (what timed rules look at), oldest first."""
+    rows = conn.execute(
+        f"SELECT {_TICKET} FROM tickets WHERE state IN ('new', 'open', 'pending', 'resolved')"
+        " ORDER BY id"
+    )
+    return [_ticket(r) for r in rows]
 
 
 def events(conn: sqlite3.Connection, ticket_id: int) -> list[Event]:

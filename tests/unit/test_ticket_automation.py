@@ -1,0 +1,119 @@
+"""Triggers, timed rules and webhooks acting on tickets, over a real SQLite file: a
+change and everything it sets off commit together, under the rule's name, once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from appliance.core.box import Box
+from appliance.core.errors import Forbidden
+from appliance.core.store import tickets as store
+from appliance.core.ticketflow import State, replay
+from appliance.core.tickets import NewTicket, Requester
+
+_HOUR = 3600 * 1000
+
+
+async def _boss(box: Box) -> Any:
+    user = await box.accounts.create_user("boss", "correct horse battery", "supervisor")
+    return await box.routing.actor(user.id, user.display_name, user.role)
+
+
+async def _consistent(box: Box, ticket_id: int) -> None:
+    events = await box.tickets.history(ticket_id)
+    row = await box.db.read(lambda conn: store.get(conn, ticket_id))
+    assert row == replay(events)
+
+
+async def test_a_trigger_acts_on_creation_under_its_name(box: Box) -> None:
+    boss = await _boss(box)
+    leads = await box.routing.create_group({"name": "客服主管"})
+    await box.rules.create(
+        boss,
+        {
+            "name": "VIP 投诉转客服主管",
+            "kind": "trigger",
+            "on": ["created", "updated"],
+            "conditions": {
+                "all": [
+                    {"field": "type", "op": "is", "value": "投诉"},
+                    {"field": "customer_tier", "op": "is", "value": "vip"},
+                    {"field": "priority", "op": "is_not", "value": "urgent"},
+                ]
+            },
+            "actions": [
+                {"type": "set_field", "field": "priority", "value": "urgent"},
+                {"type": "assign", "group_id": leads.id},
+                {"type": "notify", "to": ["group"], "text": "VIP 客户投诉"},
+            ],
+        },
+    )
+    plain = await box.tickets.create(boss, NewTicket(subject="普通投诉", type="投诉"))
+    assert plain.fields["priority"] == "normal"  # no VIP requester: the rule does not match
+    vip = await box.tickets.create(
+        boss, NewTicket(subject="先问问", type="咨询", requester=Requester(name="钱总"))
+    )
+    await box.customers.update(vip.fields["requester_id"], {"tier": "vip"})
+    # The change to 投诉 is an update: the trigger fires then, in the same transaction.
+    changed = await box.tickets.change(boss, vip.id, {"type": "投诉"})
+    assert changed.fields["priority"] == "urgent"
+    assert changed.fields["group_id"] == leads.id
+    events = await box.tickets.history(vip.id)
+    by_rule = [e for e in events if e.actor_id.startswith("rule:")]
+    assert [e.kind for e in by_rule] == ["changed", "rule"]
+    assert by_rule[-1].data["name"] == "VIP 投诉转客服主管"
+    assert by_rule[-1].data["notify"][0]["group_ids"] == [leads.id]
+    # Once urgent, the rule no longer matches: another change sets nothing off.
+    again = await box.tickets.change(boss, vip.id, {"subject": "投诉：发票错误"})
+    assert again.last_seq == changed.last_seq + 1
+    await _consistent(box, vip.id)
+
+
+async def test_a_timed_rule_acts_once_and_stops_itself(box: Box) -> None:
+    boss = await _boss(box)
+    await box.rules.create(
+        boss,
+        {
+            "name": "待客户回复 72 小时",
+            "kind": "timed",
+            "conditions": {
+                "all": [
+                    {"field": "state", "op": "is", "value": "pending"},
+                    {"field": "hours_in_state", "op": "gt", "value": 72},
+                    {"field": "tags", "op": "not_contains", "value": ["超时未回复"]},
+                ]
+            },
+            "actions": [
+                {"type": "set_field", "field": "add_tags", "value": ["超时未回复"]},
+                {"type": "add_note", "text": "客户 72 小时未回复"},
+            ],
+        },
+    )
+    ticket = await box.tickets.create(boss, NewTicket(subject="等待回复"))
+    ticket = await box.tickets.move(boss, ticket.id, "pending")
+    assert await box.tickets.run_timed_rules(ticket.state_at + 71 * _HOUR) == 0
+    assert await box.tickets.run_timed_rules(ticket.state_at + 73 * _HOUR) == 1
+    assert await box.tickets.run_timed_rules(ticket.state_at + 74 * _HOUR) == 0
+    detail = await box.tickets.detail(boss, ticket.id)
+    assert detail.ticket.fields["tags"] == ("超时未回复",)
+    assert detail.ticket.state == State.PENDING
+    assert [e.data["body"] for e in detail.events if e.kind == "note"] == ["客户 72 小时未回复"]
+    await _consistent(box, ticket.id)
+
+
+async def test_ticket_changes_queue_signed_webhooks_in_their_transaction(box: Box) -> None:
+    boss = await _boss(box)
+    hook, _secret = await box.webhooks.create(
+        {"name": "ERP", "url": "http://127.0.0.1:9/hook", "events": []}
+    )
+    ticket = await box.tickets.create(boss, NewTicket(subject="接口"))
+    await box.tickets.comment(boss, ticket.id, "已处理", public=True)
+    sent = await box.webhooks.deliveries(hook.id)
+    events = sorted(d.event for d in sent)
+    assert events == ["ticket.created", "ticket.replied", "ticket.state_changed"]
+    # A refused change queues nothing.
+    with pytest.raises(Forbidden):
+        await box.tickets.move(boss, ticket.id, "closed")
+    assert len(await box.webhooks.deliveries(hook.id)) == 3
