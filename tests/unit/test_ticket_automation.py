@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from appliance.core.box import Box
-from appliance.core.errors import Forbidden
+from appliance.core.errors import Conflict
 from appliance.core.store import tickets as store
 from appliance.core.ticketflow import State, replay
 from appliance.core.tickets import NewTicket, Requester
@@ -114,6 +114,6 @@ async def test_ticket_changes_queue_signed_webhooks_in_their_transaction(box: Bo
     events = sorted(d.event for d in sent)
     assert events == ["ticket.created", "ticket.replied", "ticket.state_changed"]
     # A refused change queues nothing.
-    with pytest.raises(Forbidden):
+    with pytest.raises(Conflict):
         await box.tickets.move(boss, ticket.id, "closed")
     assert len(await box.webhooks.deliveries(hook.id)) == 3
