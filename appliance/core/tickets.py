@@ -34,7 +34,16 @@ from appliance.core.errors import (
     StorageFull,
 )
 from appliance.core.events import EventBus, TicketChanged
-from appliance.core.rules import Fired, Kind, TicketView, run_timed, run_triggers, trigger_events
+from appliance.core.rules import (
+    Fired,
+    Kind,
+    Rule,
+    TicketView,
+    preview,
+    run_timed,
+    run_triggers,
+    trigger_events,
+)
 from appliance.core.store import accounts as account_store
 from appliance.core.store import conversations as conversation_store
 from appliance.core.store import customers as customer_store
@@ -356,6 +365,17 @@ class Tickets:
 
         acted, _ = await self._db.write(job, on_commit=announce)
         return acted
+
+    async def preview_rule(self, rule: Rule, now: int | None = None) -> list[int]:
+        """The tickets (not closed or merged) a rule's conditions match now, at most
+        rules.PREVIEW_MAX of them: what a supervisor sees before saving it."""
+        at = self._now() if now is None else now
+
+        def read(conn: sqlite3.Connection) -> list[int]:
+            views = (self._view(conn, t) for t in store.unfinished(conn))
+            return preview(rule, views, at)
+
+        return await self._db.read(read)
 
     def _after_timed(
         self, conn: sqlite3.Connection, ticket: Ticket, made: list[Event], now: int

@@ -117,3 +117,20 @@ async def test_ticket_changes_queue_signed_webhooks_in_their_transaction(box: Bo
     with pytest.raises(Conflict):
         await box.tickets.move(boss, ticket.id, "closed")
     assert len(await box.webhooks.deliveries(hook.id)) == 3
+
+
+async def test_a_rule_is_previewed_before_it_is_saved(box: Box) -> None:
+    boss = await _boss(box)
+    urgent = await box.tickets.create(boss, NewTicket(subject="紧急", priority="urgent"))
+    await box.tickets.create(boss, NewTicket(subject="一般"))
+    draft = box.rules.draft(
+        {
+            "name": "紧急单加标签",
+            "kind": "trigger",
+            "on": ["updated"],
+            "conditions": {"all": [{"field": "priority", "op": "is", "value": "urgent"}]},
+            "actions": [{"type": "set_field", "field": "add_tags", "value": ["加急"]}],
+        }
+    )
+    assert await box.tickets.preview_rule(draft) == [urgent.id]
+    assert await box.rules.saved() == []  # a preview saves nothing
