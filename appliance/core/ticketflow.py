@@ -87,8 +87,9 @@ class Event:
 
 
 # Entries that record what happened without changing the ticket's fields or state: a
-# chat linked, an SLA warning or breach, a rule that ran, a satisfaction rating.
-RECORD_ONLY = frozenset({"linked", "sla", "rule", "rating"})
+# chat linked, an SLA warning or breach, a rule that ran, a satisfaction rating, work
+# logged (time, materials, cost).
+RECORD_ONLY = frozenset({"linked", "sla", "rule", "rating", "work"})
 
 # The fields a ticket has, with their value before anything is set.
 FIELDS: dict[str, Any] = {

@@ -50,7 +50,7 @@ from appliance.core.store import customers as customer_store
 from appliance.core.store import routing as routing_store
 from appliance.core.store import tickets as store
 from appliance.core.store import visitors as visitor_store
-from appliance.core.store.tickets import ScheduleRow, Template, TicketType
+from appliance.core.store.tickets import ScheduleRow, Template, TicketType, WorkEntry, WorkTotals
 from appliance.core.ticket_rules import Rules
 from appliance.core.ticketflow import FINAL, By, Event, State, Ticket, apply, check_move, moves
 from appliance.core.visitor_records import Customer
@@ -76,6 +76,8 @@ TYPE_MAX = 32
 TYPES_MAX = 50
 FOLLOWERS_MAX = 50
 PAGE_MAX = 200
+WORK_MINUTES_MAX = 100_000  # about 70 days in one entry
+WORK_COST_MAX = 10**11  # fen: a billion yuan
 _TRANSCRIPT_MESSAGES = 2000
 _ZONE = tzlocal()  # the box's zone, daylight-saving rules included
 
@@ -748,6 +750,65 @@ class Tickets:
 
         ticket: Ticket = await self._write(job)
         return ticket
+
+    # -- the work log (工时物料费用) ---------------------------------------------------
+
+    async def log_work(
+        self,
+        actor: Staff,
+        ticket_id: int,
+        *,
+        minutes: int,
+        materials: str = "",
+        cost_cents: int = 0,
+        note: str = "",
+    ) -> WorkEntry:
+        """Log time spent, materials used and their cost on a ticket (a correction is
+        another entry, with negative amounts); recorded in the history too."""
+        if not -WORK_MINUTES_MAX <= minutes <= WORK_MINUTES_MAX:
+            raise InvalidInput(
+                f"minutes must be between -{WORK_MINUTES_MAX} and {WORK_MINUTES_MAX}"
+            )
+        if not -WORK_COST_MAX <= cost_cents <= WORK_COST_MAX:
+            raise InvalidInput("cost is out of range")
+        values = {
+            "minutes": minutes,
+            "materials": validate.text(materials, "materials", 500),
+            "cost_cents": cost_cents,
+            "note": validate.text(note, "note", 1000),
+        }
+        if not (minutes or values["materials"] or cost_cents):
+            raise InvalidInput("log some time, materials or cost")
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> tuple[Ticket, WorkEntry]:
+            ticket = self._load(conn, actor, ticket_id)
+            seq = ticket.last_seq + 1
+            entry = self._event(ticket.id, seq, now, actor, "work", values)
+            done = self._commit(conn, ticket, [entry], now)
+            return done, store.add_work(conn, ticket.id, seq, actor.id, values, now)
+
+        _, logged = await self._db.write(job, on_commit=lambda r: self._announce([r[0]]))
+        return logged
+
+    async def work(self, actor: Staff, ticket_id: int) -> tuple[list[WorkEntry], WorkTotals]:
+        """A ticket's work log and its sums."""
+
+        def read(conn: sqlite3.Connection) -> tuple[list[WorkEntry], WorkTotals]:
+            ticket = self._load(conn, actor, ticket_id)
+            return store.work_of(conn, ticket.id), store.work_totals(conn, ticket_id=ticket.id)
+
+        return await self._db.read(read)
+
+    async def work_of_customer(self, customer_id: int) -> WorkTotals:
+        """The sums of the work logged on all of a customer's tickets."""
+
+        def read(conn: sqlite3.Connection) -> WorkTotals:
+            if customer_store.get(conn, customer_id) is None:
+                raise NotFound("no such customer")
+            return store.work_totals(conn, requester_id=customer_id)
+
+        return await self._db.read(read)
 
     # -- reading --------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/ticket-templates": ("POST",),
             "/api/console/ticket-templates/{template_id}": ("PUT", "DELETE"),
             "/api/console/ticket-schedules": ("POST",),
+            "/api/console/customers/{customer_id}/work": ("GET",),
             "/api/console/ticket-schedules/{schedule_id}": ("PUT", "DELETE"),
             "/api/console/webhooks": ("GET", "POST"),
             "/api/console/webhooks/{webhook_id}": ("PATCH", "DELETE"),

@@ -240,6 +240,35 @@ async def delete_schedule(request: web.Request) -> web.Response:
     return reply(Deleted(True))
 
 
+async def log_work(request: web.Request) -> web.Response:
+    """Log time, materials and cost on a ticket."""
+    body = await read_body(request, wire.WorkInput)
+    entry = await request.app[BOX].tickets.log_work(
+        await _actor(request),
+        int_path(request, "ticket_id"),
+        minutes=body.minutes,
+        materials=body.materials,
+        cost_cents=body.cost_cents,
+        note=body.note,
+    )
+    return reply(wire.OneWorkEntry(wire.work_out(entry)), 201)
+
+
+async def work_log(request: web.Request) -> web.Response:
+    """A ticket's work log and its sums."""
+    entries, totals = await request.app[BOX].tickets.work(
+        await _actor(request), int_path(request, "ticket_id")
+    )
+    return reply(wire.WorkLog([wire.work_out(e) for e in entries], wire.totals_out(totals)))
+
+
+async def customer_work(request: web.Request) -> web.Response:
+    """The sums of the work logged on a customer's tickets."""
+    customer_id = int_path(request, "customer_id")
+    totals = await request.app[BOX].tickets.work_of_customer(customer_id)
+    return reply(wire.CustomerWork(customer_id, wire.totals_out(totals)))
+
+
 _ID = {"ticket_id": wire.TicketId}
 _SCHEDULE_ID = {"schedule_id": wire.TicketId}
 _TEMPLATE_ID = {"template_id": wire.TicketId}
@@ -340,6 +369,41 @@ CONTRACT = Contract(
             body=wire.MergeInput,
             path_types=_ID,
             errors=(401, 404, 409, 413, 422),
+        ),
+        Operation(
+            "POST",
+            "/api/console/tickets/{ticket_id}/work",
+            log_work,
+            "Log time, materials and cost on a ticket (工时物料费用)",
+            _TAG,
+            wire.OneWorkEntry,
+            status=201,
+            body=wire.WorkInput,
+            path_types=_ID,
+            errors=(401, 404, 413, 422),
+            description="Entries are never changed; a correction is another entry with "
+            "negative amounts.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/tickets/{ticket_id}/work",
+            work_log,
+            "A ticket's work log and its sums",
+            _TAG,
+            wire.WorkLog,
+            path_types=_ID,
+            errors=(401, 404),
+        ),
+        Operation(
+            "GET",
+            "/api/console/customers/{customer_id}/work",
+            customer_work,
+            "The sums of the work logged on a customer's tickets",
+            _TAG,
+            wire.CustomerWork,
+            path_types={"customer_id": wire.TicketId},
+            errors=(401, 403, 404),
+            description=_OVERSEERS,
         ),
         Operation(
             "GET",

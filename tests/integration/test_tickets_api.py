@@ -148,3 +148,27 @@ async def test_recurring_tasks_over_http(make_agent):
     assert [s["name"] for s in listed["schedules"]] == ["每月第一个周一"]
     await boss.call("DELETE", f"/api/console/ticket-templates/{made['template']['id']}", status=409)
     await boss.call("DELETE", f"/api/console/ticket-schedules/{schedule['id']}")
+
+
+async def test_work_log_over_http(make_agent):
+    boss = await make_agent("boss", role="supervisor")
+    agent = await make_agent("li")
+    made = await agent.post(
+        "/api/console/tickets",
+        {"subject": "安装", "requester": {"name": "周", "phone": "13900139000"}},
+        status=201,
+    )
+    tid = made["ticket"]["id"]
+    logged = await agent.post(
+        f"/api/console/tickets/{tid}/work",
+        {"minutes": 120, "materials": "网线 20 米", "cost_cents": 6000},
+        status=201,
+    )
+    assert logged["entry"]["minutes"] == 120 and "+" in logged["entry"]["at"]
+    await agent.post(f"/api/console/tickets/{tid}/work", {"minutes": 10**9}, status=422)
+    log = await agent.get(f"/api/console/tickets/{tid}/work")
+    assert log["totals"] == {"entries": 1, "minutes": 120, "cost_cents": 6000}
+    customer_id = made["ticket"]["requester_id"]
+    await agent.get(f"/api/console/customers/{customer_id}/work", status=403)
+    sums = await boss.get(f"/api/console/customers/{customer_id}/work")
+    assert sums["totals"]["cost_cents"] == 6000

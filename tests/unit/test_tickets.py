@@ -329,3 +329,29 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
         assert listing.total == 1
     finally:
         await again.close()
+
+
+async def test_work_is_logged_summed_and_never_edited(box: Box) -> None:
+    boss, agent = await _users(box)
+    requester = Requester(name="孙", email="sun@example.cn")
+    a = await box.tickets.create(boss, NewTicket(subject="上门维修", requester=requester))
+    b = await box.tickets.create(boss, NewTicket(subject="再次上门", requester=requester))
+    await box.tickets.log_work(boss, a.id, minutes=90, materials="路由器 ×1", cost_cents=19900)
+    await box.tickets.log_work(boss, a.id, minutes=-30, note="多记了半小时")
+    await box.tickets.log_work(boss, b.id, minutes=45, cost_cents=5000)
+    with pytest.raises(InvalidInput):
+        await box.tickets.log_work(boss, a.id, minutes=0)
+    with pytest.raises(InvalidInput, match="minutes"):
+        await box.tickets.log_work(boss, a.id, minutes=10**6)
+    entries, totals = await box.tickets.work(boss, a.id)
+    assert [e.minutes for e in entries] == [90, -30]
+    assert (totals.entries, totals.minutes, totals.cost_cents) == (2, 60, 19900)
+    customer = await box.tickets.work_of_customer(a.fields["requester_id"])
+    assert (customer.minutes, customer.cost_cents) == (105, 24900)
+    kinds = [e.kind for e in await box.tickets.history(a.id)]
+    assert kinds.count("work") == 2
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await box.db.write(lambda conn: conn.execute("UPDATE ticket_work SET minutes = 0"))
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await box.db.write(lambda conn: conn.execute("DELETE FROM ticket_work"))
+    await _consistent(box, a.id)

@@ -44,6 +44,7 @@ OWNERS: dict[str, str] = {
     "ticket_templates": "tickets",
     "ticket_conversations": "tickets",
     "ticket_schedules": "tickets",
+    "ticket_work": "tickets",
     "webhooks": "webhooks",
     "webhook_deliveries": "webhooks",
 }

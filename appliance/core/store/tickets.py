@@ -493,3 +493,80 @@ def schedule_ran(conn: sqlite3.Connection, schedule_id: int, at: int, ticket_id:
 def delete_schedule(conn: sqlite3.Connection, schedule_id: int) -> bool:
     """Remove a schedule (the tickets it opened stay)."""
     return conn.execute("DELETE FROM ticket_schedules WHERE id = ?", (schedule_id,)).rowcount > 0
+
+
+# -- the work log (工时物料费用) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WorkEntry:
+    id: int
+    ticket_id: int
+    seq: int
+    user_id: int
+    minutes: int
+    materials: str
+    cost_cents: int
+    note: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkTotals:
+    entries: int
+    minutes: int
+    cost_cents: int
+
+
+_WORK = "id, ticket_id, seq, user_id, minutes, materials, cost_cents, note, at"
+
+
+def add_work(
+    conn: sqlite3.Connection,
+    ticket_id: int,
+    seq: int,
+    user_id: int,
+    values: dict[str, Any],
+    now: int,
+) -> WorkEntry:
+    """Log time, materials and cost on a ticket."""
+    row = conn.execute(
+        "INSERT INTO ticket_work (ticket_id, seq, user_id, minutes, materials, cost_cents,"
+        f" note, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {_WORK}",
+        (
+            ticket_id,
+            seq,
+            user_id,
+            values["minutes"],
+            values["materials"],
+            values["cost_cents"],
+            values["note"],
+            now,
+        ),
+    ).fetchone()
+    return WorkEntry(*row)
+
+
+def work_of(conn: sqlite3.Connection, ticket_id: int) -> list[WorkEntry]:
+    """A ticket's work log, oldest first."""
+    rows = conn.execute(
+        f"SELECT {_WORK} FROM ticket_work WHERE ticket_id = ? ORDER BY id", (ticket_id,)
+    )
+    return [WorkEntry(*r) for r in rows]
+
+
+def work_totals(
+    conn: sqlite3.Connection, *, ticket_id: int | None = None, requester_id: int | None = None
+) -> WorkTotals:
+    """Sums of the work logged on one ticket, or on every ticket of a customer."""
+    where, param = (
+        ("w.ticket_id = ?", ticket_id)
+        if ticket_id is not None
+        else ("t.requester_id = ?", requester_id)
+    )
+    row = conn.execute(
+        "SELECT count(*), coalesce(sum(w.minutes), 0), coalesce(sum(w.cost_cents), 0)"
+        f" FROM ticket_work w JOIN tickets t ON t.id = w.ticket_id WHERE {where}",
+        (param,),
+    ).fetchone()
+    return WorkTotals(int(row[0]), int(row[1]), int(row[2]))

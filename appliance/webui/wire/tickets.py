@@ -8,6 +8,8 @@ import msgspec
 
 from appliance.core.store.tickets import Template as CoreTemplate
 from appliance.core.store.tickets import TicketType as CoreTicketType
+from appliance.core.store.tickets import WorkEntry as CoreWorkEntry
+from appliance.core.store.tickets import WorkTotals as CoreWorkTotals
 from appliance.core.ticketflow import Event as CoreEvent
 from appliance.core.ticketflow import Ticket as CoreTicket
 from appliance.core.tickets import (
@@ -20,6 +22,8 @@ from appliance.core.tickets import (
     TAGS_MAX,
     TYPE_MAX,
     TYPES_MAX,
+    WORK_COST_MAX,
+    WORK_MINUTES_MAX,
 )
 from appliance.core.tickets import (
     Planned as CorePlanned,
@@ -392,3 +396,58 @@ class Schedules(msgspec.Struct):
 
 class OneSchedule(msgspec.Struct):
     schedule: Schedule
+
+
+class WorkInput(msgspec.Struct, forbid_unknown_fields=True):
+    """Time, materials and cost logged on a ticket; a correction is another entry with
+    negative amounts. Cost in fen (0.01 CNY)."""
+
+    minutes: Annotated[int, msgspec.Meta(ge=-WORK_MINUTES_MAX, le=WORK_MINUTES_MAX)] = 0
+    materials: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    cost_cents: Annotated[int, msgspec.Meta(ge=-WORK_COST_MAX, le=WORK_COST_MAX)] = 0
+    note: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+
+
+class WorkEntry(msgspec.Struct):
+    id: int
+    ticket_id: int
+    user_id: int
+    minutes: int
+    materials: str
+    cost_cents: int
+    note: str
+    at: Time
+
+
+def work_out(w: CoreWorkEntry) -> WorkEntry:
+    return WorkEntry(
+        w.id, w.ticket_id, w.user_id, w.minutes, w.materials, w.cost_cents, w.note, wire_time(w.at)
+    )
+
+
+class WorkTotals(msgspec.Struct):
+    entries: int
+    minutes: int
+    cost_cents: int
+
+
+def totals_out(t: CoreWorkTotals) -> WorkTotals:
+    return WorkTotals(t.entries, t.minutes, t.cost_cents)
+
+
+class OneWorkEntry(msgspec.Struct):
+    entry: WorkEntry
+
+
+class WorkLog(msgspec.Struct):
+    """A ticket's work log, oldest first, and its sums."""
+
+    entries: list[WorkEntry]
+    totals: WorkTotals
+
+
+class CustomerWork(msgspec.Struct):
+    """The sums of the work logged on all of a customer's tickets."""
+
+    customer_id: int
+    totals: WorkTotals
