@@ -332,7 +332,7 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
 
 
 async def test_work_is_logged_summed_and_never_edited(box: Box) -> None:
-    boss, agent = await _users(box)
+    boss, _ = await _users(box)
     requester = Requester(name="孙", email="sun@example.cn")
     a = await box.tickets.create(boss, NewTicket(subject="上门维修", requester=requester))
     b = await box.tickets.create(boss, NewTicket(subject="再次上门", requester=requester))
