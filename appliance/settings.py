@@ -49,6 +49,7 @@ class Settings:
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds
     presence_grace: float = 60.0  # seconds an online agent may be disconnected
+    ticket_confirm_days: int = 7  # a resolved ticket closes itself after this many days
     # Relay tunnel (used once the box is enrolled; needs CAP_NET_ADMIN).
     tunnel_interface: str = "cbox0"
     visitor_port: int = 443  # TLS from visitors, through the relay, on the overlay address

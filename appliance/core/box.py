@@ -169,7 +169,9 @@ class Box:
         await self.invitations.open()
         await self.rules.load()
         self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
-        self._recurring = asyncio.get_running_loop().create_task(run_recurring(self.tickets))
+        self._recurring = asyncio.get_running_loop().create_task(
+            run_recurring(self.tickets, self.settings.ticket_confirm_days)
+        )
         await self.webhooks.open()  # sends what was still queued when the box stopped
 
     async def close(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from dateutil.tz import tzlocal
 
 from appliance.core import recurrence, validate
-from appliance.core.actors import Staff
+from appliance.core.actors import Staff, Visitor
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.contact import normal_email, normal_phone
 from appliance.core.db import Database
@@ -76,6 +76,10 @@ TYPE_MAX = 32
 TYPES_MAX = 50
 FOLLOWERS_MAX = 50
 PAGE_MAX = 200
+VISITOR_LIST = 50  # tickets a visitor sees
+# What a customer sees of a ticket's history: the public thread and its moves.
+PUBLIC_KINDS = frozenset({"created", "reply", "state", "rating"})
+_DAY = 24 * 3600 * 1000
 WORK_MINUTES_MAX = 100_000  # about 70 days in one entry
 WORK_COST_MAX = 10**11  # fen: a billion yuan
 _TRANSCRIPT_MESSAGES = 2000
@@ -751,6 +755,126 @@ class Tickets:
         ticket: Ticket = await self._write(job)
         return ticket
 
+    # -- the customer's side: follow, reply, confirm, rate -----------------------------
+
+    async def of_visitor(self, visitor: Visitor) -> list[Ticket]:
+        """The tickets a visitor may follow (their chats' tickets, and their proven
+        customer's)."""
+        return await self._db.read(lambda conn: store.of_visitor(conn, visitor.id, VISITOR_LIST))
+
+    def _visitors(self, conn: sqlite3.Connection, visitor: Visitor, ticket_id: int) -> Ticket:
+        for ticket in store.of_visitor(conn, visitor.id, VISITOR_LIST):
+            if ticket.id == ticket_id:
+                return ticket
+        raise NotFound("no such ticket")
+
+    async def for_visitor(self, visitor: Visitor, ticket_id: int) -> tuple[Ticket, list[Event]]:
+        """One of the visitor's tickets with its public thread (no notes, no history)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[Ticket, list[Event]]:
+            ticket = self._visitors(conn, visitor, ticket_id)
+            thread = [e for e in store.events(conn, ticket.id) if e.kind in PUBLIC_KINDS]
+            return ticket, thread
+
+        return await self._db.read(read)
+
+    async def customer_reply(self, visitor: Visitor, ticket_id: int, body: str) -> Ticket:
+        """The customer writes on their ticket: it reopens when it waited on them or was
+        resolved. A closed ticket takes no more (409): a new request is a new ticket."""
+        text = validate.text(body, "body", BODY_MAX, required=True)
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._visitors(conn, visitor, ticket_id)
+            if ticket.state in FINAL:
+                raise Conflict(f"a {ticket.state} ticket takes no more replies")
+            who = f"visitor:{visitor.id}"
+            entries = []
+            seq = ticket.last_seq
+            if ticket.state in (State.PENDING, State.RESOLVED):
+                seq += 1
+                entries.append(
+                    Event(ticket.id, seq, now, By.CUSTOMER, who, "state", {"to": "open"})
+                )
+            entries.append(
+                Event(ticket.id, seq + 1, now, By.CUSTOMER, who, "reply", {"body": text})
+            )
+            return self._commit(conn, ticket, entries, now)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    async def confirm(self, visitor: Visitor, ticket_id: int) -> Ticket:
+        """The customer confirms a resolution: the ticket closes."""
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._visitors(conn, visitor, ticket_id)
+            if ticket.state != State.RESOLVED:
+                raise Conflict("only a resolved ticket is confirmed")
+            entry = Event(
+                ticket.id,
+                ticket.last_seq + 1,
+                now,
+                By.CUSTOMER,
+                f"visitor:{visitor.id}",
+                "state",
+                {"to": "closed"},
+            )
+            return self._commit(conn, ticket, [entry], now)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    async def rate(self, visitor: Visitor, ticket_id: int, score: int, comment: str) -> Ticket:
+        """The satisfaction follow-up: 1 to 5 and a comment, once, on a resolved or
+        closed ticket."""
+        if isinstance(score, bool) or not 1 <= score <= 5:
+            raise InvalidInput("score must be a whole number from 1 to 5")
+        text = validate.text(comment, "comment", 1000)
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._visitors(conn, visitor, ticket_id)
+            if ticket.state not in (State.RESOLVED, State.CLOSED):
+                raise Conflict("a ticket is rated once it is resolved")
+            if any(e.kind == "rating" for e in store.events(conn, ticket.id)):
+                raise Conflict("this ticket has been rated")
+            entry = Event(
+                ticket.id,
+                ticket.last_seq + 1,
+                now,
+                By.CUSTOMER,
+                f"visitor:{visitor.id}",
+                "rating",
+                {"score": score, "comment": text},
+            )
+            return self._commit(conn, ticket, [entry], now)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    async def auto_close(self, days: int, now: int | None = None) -> list[Ticket]:
+        """Close, for the customer, what stayed resolved for `days` days unanswered."""
+        at = self._now() if now is None else now
+
+        def job(conn: sqlite3.Connection) -> list[Ticket]:
+            closed = []
+            for ticket in store.resolved_before(conn, at - days * _DAY):
+                entry = Event(
+                    ticket.id,
+                    ticket.last_seq + 1,
+                    at,
+                    By.SYSTEM,
+                    "auto-confirm",
+                    "state",
+                    {"to": "closed"},
+                )
+                closed.append(self._commit(conn, ticket, [entry], at))
+            return closed
+
+        return await self._db.write(job, on_commit=self._announce)
+
     # -- the work log (工时物料费用) ---------------------------------------------------
 
     async def log_work(
@@ -1101,12 +1225,14 @@ def transcript(messages: Sequence[Any]) -> str:
     return text[:BODY_MAX]
 
 
-async def run_recurring(tickets: Tickets, every: float = 60.0) -> None:
-    """Serve due recurring schedules and run the timed rules, at start and each minute."""
+async def run_recurring(tickets: Tickets, confirm_days: int, every: float = 60.0) -> None:
+    """Serve due recurring schedules, run the timed rules and close what stayed resolved
+    `confirm_days` days, at start and each minute."""
     while True:
         try:
             await tickets.run_schedules()
             await tickets.run_timed_rules()
+            await tickets.auto_close(confirm_days)
         except StorageFull:
             pass  # the store logs a full disk itself; the next minute tries again
         except (sqlite3.Error, ChatError):

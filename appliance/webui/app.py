@@ -30,6 +30,7 @@ from appliance.webui import (
     supervisor_views,
     team_views,
     ticket_views,
+    visitor_ticket_views,
     visitor_views,
     webhook_views,
 )
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> web.Application:
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
     ticket_views.add_routes(app)
+    visitor_ticket_views.add_routes(app)
     webhook_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)

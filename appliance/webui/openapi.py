@@ -23,6 +23,7 @@ from appliance.webui import (
     supervisor_views,
     team_views,
     ticket_views,
+    visitor_ticket_views,
     visitor_views,
     webhook_views,
 )
@@ -80,6 +81,7 @@ def _contracts() -> list[Contract]:
         routing_views.CONTRACT,
         supervisor_views.CONTRACT,
         ticket_views.CONTRACT,
+        visitor_ticket_views.CONTRACT,
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
     ]

@@ -172,3 +172,64 @@ async def test_work_log_over_http(make_agent):
     await agent.get(f"/api/console/customers/{customer_id}/work", status=403)
     sums = await boss.get(f"/api/console/customers/{customer_id}/work")
     assert sums["totals"]["cost_cents"] == 6000
+
+
+async def test_the_customer_follows_replies_confirms_and_rates(make_agent, make_visitor):
+    agent = await make_agent("wangfang")
+    agent_ws = await agent.ws()
+    visitor = await make_visitor()
+    stranger = await make_visitor()
+    conv = await visitor.open(name="韩梅梅")
+    await receive_until(
+        agent_ws,
+        lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "active",
+    )
+    made = await agent.post(
+        "/api/console/tickets/from-chat",
+        {"conversation_id": conv["id"], "subject": "退款进度"},
+        status=201,
+    )
+    tid = made["ticket"]["id"]
+    await agent.post(
+        f"/api/console/tickets/{tid}/comments", {"body": "内部：财务处理中"}, status=201
+    )
+    await agent.post(
+        f"/api/console/tickets/{tid}/comments", {"body": "退款已提交", "public": True}, status=201
+    )
+    await agent.post(f"/api/console/tickets/{tid}/state", {"to": "resolved"})
+
+    status, mine, _ = await visitor.request("GET", "/api/visitor/tickets")
+    assert status == 200 and [t["id"] for t in mine["tickets"]] == [tid]
+    status, other, _ = await stranger.request("GET", "/api/visitor/tickets")
+    assert status == 200 and other["tickets"] == []
+    status, _, _ = await stranger.request("GET", f"/api/visitor/tickets/{tid}")
+    assert status == 404
+    status, page, _ = await visitor.request("GET", f"/api/visitor/tickets/{tid}")
+    bodies = [e.get("body", "") for e in page["thread"]]
+    assert "退款已提交" in bodies and not any("内部" in b for b in bodies)  # no notes
+    assert page["ticket"]["state"] == "resolved"
+
+    # A reply reopens it; resolved again, the customer confirms, then rates once.
+    status, answer, _ = await visitor.request(
+        "POST", f"/api/visitor/tickets/{tid}/replies", {"body": "还没到账"}
+    )
+    assert status == 201 and answer["ticket"]["state"] == "open"
+    await agent.post(f"/api/console/tickets/{tid}/state", {"to": "resolved"})
+    status, answer, _ = await visitor.request("POST", f"/api/visitor/tickets/{tid}/confirm")
+    assert status == 200 and answer["ticket"]["state"] == "closed"
+    status, _, _ = await visitor.request(
+        "POST", f"/api/visitor/tickets/{tid}/replies", {"body": "谢谢"}
+    )
+    assert status == 409
+    status, _, _ = await visitor.request("POST", f"/api/visitor/tickets/{tid}/rating", {"score": 6})
+    assert status == 422
+    status, _, _ = await visitor.request(
+        "POST", f"/api/visitor/tickets/{tid}/rating", {"score": 5, "comment": "很快"}
+    )
+    assert status == 201
+    status, _, _ = await visitor.request("POST", f"/api/visitor/tickets/{tid}/rating", {"score": 1})
+    assert status == 409
+    history = await agent.get(f"/api/console/tickets/{tid}")
+    rating = next(h for h in history["history"] if h["kind"] == "rating")
+    assert rating["data"] == {"score": 5, "comment": "很快"} and rating["by"] == "customer"
+    await agent_ws.close()

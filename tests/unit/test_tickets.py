@@ -355,3 +355,18 @@ async def test_work_is_logged_summed_and_never_edited(box: Box) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         await box.db.write(lambda conn: conn.execute("DELETE FROM ticket_work"))
     await _consistent(box, a.id)
+
+
+async def test_resolved_tickets_close_themselves_after_the_confirm_period(box: Box) -> None:
+    boss, _ = await _users(box)
+    ticket = await box.tickets.create(boss, NewTicket(subject="已解决"))
+    ticket = await box.tickets.move(boss, ticket.id, "resolved")
+    assert ticket.resolved_at is not None
+    day = 24 * 3600 * 1000
+    assert await box.tickets.auto_close(7, ticket.resolved_at + 6 * day) == []
+    closed = await box.tickets.auto_close(7, ticket.resolved_at + 7 * day + 1)
+    assert [t.state for t in closed] == [State.CLOSED]
+    assert await box.tickets.auto_close(7, ticket.resolved_at + 8 * day) == []
+    last = (await box.tickets.history(ticket.id))[-1]
+    assert last.by.value == "system" and last.actor_id == "auto-confirm"
+    await _consistent(box, ticket.id)

@@ -172,6 +172,32 @@ def by_number(conn: sqlite3.Connection, number: str) -> Ticket | None:
     return _ticket(row) if row is not None else None
 
 
+def of_visitor(conn: sqlite3.Connection, visitor_id: str, limit: int) -> list[Ticket]:
+    """The tickets a visitor may follow: those made from their own chats, and those of
+    the customer they are proven to be (a signed identity; a typed contact proves
+    nothing), newest change first."""
+    rows = conn.execute(
+        f"SELECT {_TICKET} FROM tickets WHERE id IN ("
+        " SELECT tc.ticket_id FROM ticket_conversations tc"
+        " JOIN conversations c ON c.id = tc.conversation_id WHERE c.visitor_id = ?)"
+        " OR requester_id = (SELECT v.customer_id FROM visitors v"
+        " JOIN customers k ON k.id = v.customer_id WHERE v.id = ? AND k.verified = 1)"
+        " ORDER BY updated_at DESC, id DESC LIMIT ?",
+        (visitor_id, visitor_id, limit),
+    )
+    return [_ticket(r) for r in rows]
+
+
+def resolved_before(conn: sqlite3.Connection, moment: int) -> list[Ticket]:
+    """Resolved tickets whose resolution is older than `moment`."""
+    rows = conn.execute(
+        f"SELECT {_TICKET} FROM tickets WHERE state = 'resolved' AND resolved_at < ?"
+        " ORDER BY resolved_at",
+        (moment,),
+    )
+    return [_ticket(r) for r in rows]
+
+
 def unfinished(conn: sqlite3.Connection) -> list[Ticket]:
     """Every ticket not closed or merged (what timed rules look at), oldest first."""
     rows = conn.execute(

@@ -451,3 +451,82 @@ class CustomerWork(msgspec.Struct):
 
     customer_id: int
     totals: WorkTotals
+
+
+# -- the customer's side (the widget) ------------------------------------------------
+
+
+class CustomerTicket(msgspec.Struct):
+    """A ticket as its customer sees it."""
+
+    id: int
+    number: str
+    state: State
+    subject: str
+    created_at: Time
+    updated_at: Time
+    resolved_at: Time | None
+
+
+def customer_ticket_out(t: CoreTicket) -> CustomerTicket:
+    return CustomerTicket(
+        t.id,
+        t.fields["number"],
+        t.state.value,
+        t.fields["subject"],
+        wire_time(t.created_at),
+        wire_time(t.updated_at),
+        wire_time(t.resolved_at),
+    )
+
+
+class CustomerTickets(msgspec.Struct):
+    """The tickets made from the visitor's chats and those of the customer they are
+    proven to be (a signed identity), newest change first (at most 50)."""
+
+    tickets: list[CustomerTicket]
+
+
+class ThreadEntry(msgspec.Struct, omit_defaults=True):
+    """One entry of the public thread: a reply (`body`), a state change (`to`), the
+    description at creation (`body`), or the customer's rating (`score`)."""
+
+    at: Time
+    by: By
+    kind: Literal["created", "reply", "state", "rating"]
+    body: str = ""
+    to: State | None = None
+    score: int | None = None
+
+
+def thread_out(e: CoreEvent) -> ThreadEntry:
+    data = e.data
+    if e.kind == "created":
+        return ThreadEntry(wire_time(e.at), e.by.value, "created", body=data.get("description", ""))
+    if e.kind == "state":
+        return ThreadEntry(wire_time(e.at), e.by.value, "state", to=data["to"])
+    if e.kind == "rating":
+        return ThreadEntry(
+            wire_time(e.at), e.by.value, "rating", body=data.get("comment", ""), score=data["score"]
+        )
+    return ThreadEntry(wire_time(e.at), e.by.value, "reply", body=data.get("body", ""))
+
+
+class CustomerTicketPage(msgspec.Struct):
+    ticket: CustomerTicket
+    thread: list[ThreadEntry]
+
+
+class OneCustomerTicket(msgspec.Struct):
+    ticket: CustomerTicket
+
+
+class CustomerReply(msgspec.Struct, forbid_unknown_fields=True):
+    body: Body
+
+
+class RatingInput(msgspec.Struct, forbid_unknown_fields=True):
+    """The satisfaction follow-up: 1 (poor) to 5 (excellent), and a comment."""
+
+    score: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    comment: Annotated[str, msgspec.Meta(max_length=1000)] = ""
