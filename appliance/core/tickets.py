@@ -77,6 +77,7 @@ TYPES_MAX = 50
 FOLLOWERS_MAX = 50
 PAGE_MAX = 200
 VISITOR_LIST = 50  # tickets a visitor sees
+TIMED_BATCH = 500  # tickets per write transaction of the timed rules' pass
 # What a customer sees of a ticket's history: the public thread and its moves.
 PUBLIC_KINDS = frozenset({"created", "reply", "state", "rating"})
 _DAY = 24 * 3600 * 1000
@@ -339,38 +340,52 @@ class Tickets:
     async def run_timed_rules(self, now: int | None = None) -> int:
         """Run the timed rules over every ticket not closed or merged, each rule seeing
         the ticket as the ones before it left it; their changes set off the triggers
-        once. Return how many rules acted."""
+        once. Return how many rules acted.
+
+        The pass goes in batches of TIMED_BATCH tickets, one write transaction each,
+        so chat messages wait behind one batch at most, never the whole pass."""
         if self._rules is None:
             return 0
         rules = self._rules
         at = self._now() if now is None else now
 
-        def job(conn: sqlite3.Connection) -> tuple[int, list[Ticket]]:
-            timed = [r for r in rules.enabled_in(conn) if r.kind == Kind.TIMED]
-            if not timed:
-                return 0, []
-            once = any(r.once_per_ticket for r in timed)
-            acted, changed = 0, []
-            for ticket in store.unfinished(conn):
-                ran = rules.ran_in(conn, ticket.id) if once else frozenset()
-                made: list[Event] = []
-                for one in run_timed(timed, self._view(conn, ticket), at, ran):
-                    if one.rule.once_per_ticket and not rules.record_run_in(
-                        conn, one.rule.id, ticket.id, at
-                    ):
-                        continue
-                    ticket, events = self._carry_out(conn, ticket, one, at)
-                    made.extend(events)
-                    acted += 1
-                if made:
-                    changed.append(self._after_timed(conn, ticket, made, at))
-            return acted, changed
+        Batch = tuple[int, list[Ticket], int | None]
 
-        def announce(result: tuple[int, list[Ticket]]) -> None:
-            self._announce(result[1])
+        def batch(after: int) -> Callable[[sqlite3.Connection], Batch]:
+            def job(conn: sqlite3.Connection) -> tuple[int, list[Ticket], int | None]:
+                timed = [r for r in rules.enabled_in(conn) if r.kind == Kind.TIMED]
+                if not timed:
+                    return 0, [], None
+                once = any(r.once_per_ticket for r in timed)
+                acted, changed = 0, []
+                tickets = store.unfinished(conn, after, TIMED_BATCH)
+                for ticket in tickets:
+                    ran = rules.ran_in(conn, ticket.id) if once else frozenset()
+                    made: list[Event] = []
+                    for one in run_timed(timed, self._view(conn, ticket), at, ran):
+                        if one.rule.once_per_ticket and not rules.record_run_in(
+                            conn, one.rule.id, ticket.id, at
+                        ):
+                            continue
+                        ticket, events = self._carry_out(conn, ticket, one, at)
+                        made.extend(events)
+                        acted += 1
+                    if made:
+                        changed.append(self._after_timed(conn, ticket, made, at))
+                following = tickets[-1].id if len(tickets) == TIMED_BATCH else None
+                return acted, changed, following
 
-        acted, _ = await self._db.write(job, on_commit=announce)
-        return acted
+            return job
+
+        total = 0
+        after: int | None = 0
+        while after is not None:
+            acted: int
+            acted, _, after = await self._db.write(
+                batch(after), on_commit=lambda result: self._announce(result[1])
+            )
+            total += acted
+        return total
 
     async def preview_rule(self, rule: Rule, now: int | None = None) -> list[int]:
         """The tickets (not closed or merged) a rule's conditions match now, at most

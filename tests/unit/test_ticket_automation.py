@@ -134,3 +134,34 @@ async def test_a_rule_is_previewed_before_it_is_saved(box: Box) -> None:
     )
     assert await box.tickets.preview_rule(draft) == [urgent.id]
     assert await box.rules.saved() == []  # a preview saves nothing
+
+
+async def test_the_timed_pass_goes_in_batches_and_reaches_every_ticket(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from appliance.core import tickets as tickets_module
+
+    monkeypatch.setattr(tickets_module, "TIMED_BATCH", 2)
+    boss = await _boss(box)
+    await box.rules.create(
+        boss,
+        {
+            "name": "新单 1 小时加标签",
+            "kind": "timed",
+            "conditions": {
+                "all": [
+                    {"field": "hours_since_created", "op": "gt", "value": 1},
+                    {"field": "tags", "op": "not_contains", "value": ["待跟进"]},
+                ]
+            },
+            "actions": [{"type": "set_field", "field": "add_tags", "value": ["待跟进"]}],
+        },
+    )
+    made = [await box.tickets.create(boss, NewTicket(subject=f"单 {n}")) for n in range(5)]
+    writes_before = box.db.stats.transactions
+    acted = await box.tickets.run_timed_rules(made[-1].created_at + 2 * _HOUR)
+    assert acted == 5
+    assert box.db.stats.transactions - writes_before >= 3  # 5 tickets, 2 per batch
+    for ticket in made:
+        await _consistent(box, ticket.id)
+        assert (await box.tickets.detail(boss, ticket.id)).ticket.fields["tags"] == ("待跟进",)

@@ -198,11 +198,13 @@ def resolved_before(conn: sqlite3.Connection, moment: int) -> list[Ticket]:
     return [_ticket(r) for r in rows]
 
 
-def unfinished(conn: sqlite3.Connection) -> list[Ticket]:
-    """Every ticket not closed or merged (what timed rules look at), oldest first."""
+def unfinished(conn: sqlite3.Connection, after: int = 0, limit: int = 2**62) -> list[Ticket]:
+    """Tickets not closed or merged (what timed rules look at) with ids after `after`,
+    in id order, at most `limit`."""
     rows = conn.execute(
-        f"SELECT {_TICKET} FROM tickets WHERE state IN ('new', 'open', 'pending', 'resolved')"
-        " ORDER BY id"
+        f"SELECT {_TICKET} FROM tickets WHERE id > ?"
+        " AND state IN ('new', 'open', 'pending', 'resolved') ORDER BY id LIMIT ?",
+        (after, limit),
     )
     return [_ticket(r) for r in rows]
 
