@@ -342,24 +342,46 @@ class Tickets:
         the ticket as the ones before it left it; their changes set off the triggers
         once. Return how many rules acted.
 
-        The pass goes in batches of TIMED_BATCH tickets, one write transaction each,
-        so chat messages wait behind one batch at most, never the whole pass."""
+        The tickets are read in batches of TIMED_BATCH on the read side, so a pass that
+        finds nothing to do never takes the writer. Only the tickets a rule matches go
+        to the writer, again in batches, and each is checked again there (it may have
+        changed since it was read): a chat message waits behind one batch at most."""
         if self._rules is None:
             return 0
         rules = self._rules
         at = self._now() if now is None else now
 
-        Batch = tuple[int, list[Ticket], int | None]
+        Found = tuple[list[int], int | None]
 
-        def batch(after: int) -> Callable[[sqlite3.Connection], Batch]:
-            def job(conn: sqlite3.Connection) -> tuple[int, list[Ticket], int | None]:
+        def candidates(after: int) -> Callable[[sqlite3.Connection], Found]:
+            def read(conn: sqlite3.Connection) -> tuple[list[int], int | None]:
                 timed = [r for r in rules.enabled_in(conn) if r.kind == Kind.TIMED]
                 if not timed:
-                    return 0, [], None
+                    return [], None
+                once = any(r.once_per_ticket for r in timed)
+                tickets = store.unfinished(conn, after, TIMED_BATCH)
+                found = [
+                    t.id
+                    for t in tickets
+                    if run_timed(
+                        timed, self._view(conn, t), at, rules.ran_in(conn, t.id) if once else ()
+                    )
+                ]
+                following = tickets[-1].id if len(tickets) == TIMED_BATCH else None
+                return found, following
+
+            return read
+
+        def act(ids: list[int]) -> Callable[[sqlite3.Connection], tuple[int, list[Ticket]]]:
+            def job(conn: sqlite3.Connection) -> tuple[int, list[Ticket]]:
+                timed = [r for r in rules.enabled_in(conn) if r.kind == Kind.TIMED]
                 once = any(r.once_per_ticket for r in timed)
                 acted, changed = 0, []
-                tickets = store.unfinished(conn, after, TIMED_BATCH)
-                for ticket in tickets:
+                for ticket_id in ids:
+                    found = store.get(conn, ticket_id)
+                    if found is None or found.state in FINAL:
+                        continue
+                    ticket = found
                     ran = rules.ran_in(conn, ticket.id) if once else frozenset()
                     made: list[Event] = []
                     for one in run_timed(timed, self._view(conn, ticket), at, ran):
@@ -372,19 +394,21 @@ class Tickets:
                         acted += 1
                     if made:
                         changed.append(self._after_timed(conn, ticket, made, at))
-                following = tickets[-1].id if len(tickets) == TIMED_BATCH else None
-                return acted, changed, following
+                return acted, changed
 
             return job
 
         total = 0
         after: int | None = 0
         while after is not None:
-            acted: int
-            acted, _, after = await self._db.write(
-                batch(after), on_commit=lambda result: self._announce(result[1])
-            )
-            total += acted
+            found: list[int]
+            found, after = await self._db.read(candidates(after))
+            if found:
+                acted: int
+                acted, _ = await self._db.write(
+                    act(found), on_commit=lambda result: self._announce(result[1])
+                )
+                total += acted
         return total
 
     async def preview_rule(self, rule: Rule, now: int | None = None) -> list[int]:

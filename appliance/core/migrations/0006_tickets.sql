@@ -53,6 +53,7 @@ CREATE TABLE tickets (
 );
 
 CREATE INDEX tickets_state ON tickets (state, updated_at);
+CREATE INDEX tickets_updated ON tickets (updated_at);
 CREATE INDEX tickets_owner ON tickets (owner_id, state) WHERE owner_id IS NOT NULL;
 CREATE INDEX tickets_group ON tickets (group_id, state);
 CREATE INDEX tickets_requester ON tickets (requester_id, created_at);
