@@ -129,6 +129,15 @@ class RoutingConfig:
                 values["holidays"] = json.dumps(days)
         except HoursError as err:
             raise InvalidInput(str(err)) from err
+        for key in ("lead_id", "manager_id"):
+            if key in data:
+                user_id = data[key]
+                if user_id is not None:
+                    user_id = whole(user_id, key, 1, 2**62)
+                    user = account_store.user(conn, user_id)
+                    if user is None or user.disabled:
+                        raise InvalidInput(f"{key} must name an active console user")
+                values[key] = user_id
         if "fallback_group_id" in data:
             fallback = data["fallback_group_id"]
             if fallback is not None:

@@ -105,6 +105,8 @@ FIELDS: dict[str, Any] = {
     "due_at": None,
     "tags": (),
     "followers": (),
+    "escalation": "",  # "", expert, lead, manager, vendor
+    "vendor": "",  # the external vendor's name and contact, when escalated to one
 }
 
 

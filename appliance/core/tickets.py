@@ -66,6 +66,8 @@ CHANNELS = ("phone", "chat", "web", "message", "callback", "api", "schedule", "e
 # The saved views of the ticket list.
 VIEWS = ("mine", "my_groups", "unassigned", "pending", "open", "all")
 WORKING = (State.NEW.value, State.OPEN.value, State.PENDING.value)
+# Up a group's line (core/store/routing.line_of), or out to a vendor.
+ESCALATION = ("expert", "lead", "manager", "vendor")
 
 SUBJECT_MAX = 200
 DESCRIPTION_MAX = 20_000
@@ -793,6 +795,78 @@ class Tickets:
 
         ticket: Ticket = await self._write(job)
         return ticket
+
+    # -- escalation -------------------------------------------------------------------
+
+    async def escalate(
+        self,
+        actor: Staff,
+        ticket_id: int,
+        level: str,
+        *,
+        vendor: str = "",
+        note: str = "",
+    ) -> Ticket:
+        """Escalate a ticket up its group's line: to an expert of the group (the one with
+        the fewest working tickets), to the group's lead, to its manager; or to an
+        external vendor, named with their contact on the ticket (the owner keeps it).
+        A note says why, kept with the ticket."""
+        if level not in ESCALATION:
+            raise InvalidInput(f"level must be one of {', '.join(ESCALATION)}")
+        vendor_text = validate.text(vendor, "vendor", 200, required=level == "vendor")
+        why = validate.text(note, "note", BODY_MAX)
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = self._load(conn, actor, ticket_id)
+            if ticket.state in FINAL:
+                raise Conflict(f"a {ticket.state} ticket cannot be escalated")
+            changes: dict[str, Any] = {"escalation": level}
+            if level == "vendor":
+                changes["vendor"] = vendor_text
+            else:
+                group = ticket.fields["group_id"]
+                if group is None:
+                    raise Conflict("set the ticket's group first: escalation follows its line")
+                owner = self._next_in_line(conn, group, level, ticket.fields["owner_id"])
+                changes["owner_id"] = owner
+            diff = {k: v for k, v in changes.items() if ticket.fields[k] != v}
+            if not diff:
+                raise Conflict(f"the ticket is already escalated to {level}")
+            seq = ticket.last_seq
+            entries = [self._event(ticket.id, seq + 1, now, actor, "changed", diff)]
+            if ticket.state == State.NEW and "owner_id" in diff:
+                entries.append(
+                    Event(ticket.id, seq + 2, now, By.SYSTEM, "", "state", {"to": "open"})
+                )
+            if why:
+                entries.append(
+                    self._event(
+                        ticket.id, seq + len(entries) + 1, now, actor, "note", {"body": why}
+                    )
+                )
+            return self._commit(conn, ticket, entries, now)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    def _next_in_line(
+        self, conn: sqlite3.Connection, group_id: int, level: str, owner: int | None
+    ) -> int:
+        if level == "expert":
+            experts = [u for u in routing_store.experts_of(conn, group_id) if u != owner]
+            if not experts:
+                raise Conflict("the group has no other expert")
+            load = store.working_load(conn, experts)
+            return min(experts, key=lambda u: (load[u], u))
+        lead, manager = routing_store.line_of(conn, group_id)
+        chosen = lead if level == "lead" else manager
+        if chosen is None:
+            raise Conflict(f"the group has no {level}: a supervisor sets it on the group")
+        user = account_store.user(conn, chosen)
+        if user is None or user.disabled:
+            raise Conflict(f"the group's {level} is not an active user")
+        return chosen
 
     # -- the customer's side: follow, reply, confirm, rate -----------------------------
 

@@ -152,6 +152,19 @@ async def comment_ticket(request: web.Request) -> web.Response:
     return reply(wire.OneTicket(wire.ticket_out(ticket)), 201)
 
 
+async def escalate_ticket(request: web.Request) -> web.Response:
+    """Escalate a ticket up its group's line or to a vendor."""
+    body = await read_body(request, wire.EscalateInput)
+    ticket = await request.app[BOX].tickets.escalate(
+        await _actor(request),
+        int_path(request, "ticket_id"),
+        body.level,
+        vendor=body.vendor,
+        note=body.note,
+    )
+    return reply(wire.OneTicket(wire.ticket_out(ticket)))
+
+
 async def merge_ticket(request: web.Request) -> web.Response:
     """Merge a ticket into another of the same requester."""
     body = await read_body(request, wire.MergeInput)
@@ -358,6 +371,19 @@ CONTRACT = Contract(
             body=wire.CommentInput,
             path_types=_ID,
             errors=(401, 404, 409, 413, 422),
+        ),
+        Operation(
+            "POST",
+            "/api/console/tickets/{ticket_id}/escalate",
+            escalate_ticket,
+            "Escalate a ticket: to an expert of its group, its lead, its manager, or a vendor",
+            _TAG,
+            wire.OneTicket,
+            body=wire.EscalateInput,
+            path_types=_ID,
+            errors=(401, 404, 409, 413, 422),
+            description="409: no group, or the group has no such person (a supervisor "
+            "sets lead_id and manager_id on the group), or it is there already.",
         ),
         Operation(
             "POST",

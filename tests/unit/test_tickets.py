@@ -370,3 +370,34 @@ async def test_resolved_tickets_close_themselves_after_the_confirm_period(box: B
     last = (await box.tickets.history(ticket.id))[-1]
     assert last.by.value == "system" and last.actor_id == "auto-confirm"
     await _consistent(box, ticket.id)
+
+
+async def test_escalation_follows_the_groups_line_or_goes_to_a_vendor(box: Box) -> None:
+    boss, agent = await _users(box)
+    group = await box.routing.create_group({"name": "宽带组"})
+    expert_a = await box.accounts.create_user("ea", "correct horse battery", "agent")
+    expert_b = await box.accounts.create_user("eb", "correct horse battery", "agent")
+    lead = await box.accounts.create_user("lead", "correct horse battery", "supervisor")
+    for user in (expert_a, expert_b):
+        await box.routing.update_agent(user.id, {"tier": "expert"})
+    await box.routing.set_members(group.id, [agent.id, expert_a.id, expert_b.id])
+    busy = await box.tickets.create(boss, NewTicket(subject="忙", group_id=group.id))
+    await box.tickets.change(boss, busy.id, {"owner_id": expert_a.id})
+    ticket = await box.tickets.create(boss, NewTicket(subject="疑难", group_id=group.id))
+    with pytest.raises(Conflict, match="lead"):
+        await box.tickets.escalate(boss, ticket.id, "lead")
+    up = await box.tickets.escalate(boss, ticket.id, "expert", note="需要专家")
+    assert up.fields["owner_id"] == expert_b.id  # the expert with fewer working tickets
+    assert up.fields["escalation"] == "expert" and up.state == State.OPEN
+    await box.routing.update_group(group.id, {"lead_id": lead.id})
+    up = await box.tickets.escalate(boss, up.id, "lead")
+    assert up.fields["owner_id"] == lead.id
+    with pytest.raises(InvalidInput, match="vendor"):
+        await box.tickets.escalate(boss, up.id, "vendor")
+    out = await box.tickets.escalate(boss, up.id, "vendor", vendor="华为售后 400-822-9999")
+    assert out.fields["vendor"] == "华为售后 400-822-9999" and out.fields["owner_id"] == lead.id
+    with pytest.raises(Conflict):
+        await box.tickets.escalate(boss, up.id, "vendor", vendor="华为售后 400-822-9999")
+    with pytest.raises(InvalidInput, match="lead_id"):
+        await box.routing.update_group(group.id, {"lead_id": 99999})
+    await _consistent(box, ticket.id)

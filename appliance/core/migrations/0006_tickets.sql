@@ -40,6 +40,9 @@ CREATE TABLE tickets (
     due_at INTEGER,
     tags TEXT NOT NULL DEFAULT '[]',       -- JSON list of text
     followers TEXT NOT NULL DEFAULT '[]',  -- JSON list of user ids
+    escalation TEXT NOT NULL DEFAULT ''
+        CHECK (escalation IN ('', 'expert', 'lead', 'manager', 'vendor')),
+    vendor TEXT NOT NULL DEFAULT '',       -- the external vendor's name and contact
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     first_reply_at INTEGER,

@@ -53,6 +53,8 @@ class GroupConfig:
     holidays: tuple[date, ...]
     is_default: bool
     members: tuple[int, ...]
+    lead_id: int | None = None  # the management line, for escalation
+    manager_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ class PriorityPoints:
 
 _GROUP_COLUMNS = (
     "id, name, strategy, target_wait, answer_timeout, max_wait, fallback_group_id,"
-    " fallback_after, sticky, hours, holidays, is_default"
+    " fallback_after, sticky, hours, holidays, is_default, lead_id, manager_id"
 )
 
 
@@ -115,9 +117,29 @@ def groups(conn: sqlite3.Connection) -> list[GroupConfig]:
             holidays=tuple(sorted(parse_holidays(row["holidays"]))),
             is_default=bool(row["is_default"]),
             members=tuple(members.get(row["id"], ())),
+            lead_id=row["lead_id"],
+            manager_id=row["manager_id"],
         )
         for row in conn.execute(f"SELECT {_GROUP_COLUMNS} FROM groups ORDER BY name")
     ]
+
+
+def line_of(conn: sqlite3.Connection, group_id: int) -> tuple[int | None, int | None]:
+    """A group's lead and manager (None where unset or no such group)."""
+    row = conn.execute(
+        "SELECT lead_id, manager_id FROM groups WHERE id = ?", (group_id,)
+    ).fetchone()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def experts_of(conn: sqlite3.Connection, group_id: int) -> list[int]:
+    """The active expert-tier members of a group."""
+    rows = conn.execute(
+        "SELECT u.id FROM group_members m JOIN users u ON u.id = m.user_id"
+        " WHERE m.group_id = ? AND u.tier = 'expert' AND u.disabled = 0 ORDER BY u.id",
+        (group_id,),
+    )
+    return [int(r[0]) for r in rows]
 
 
 def group_ids(conn: sqlite3.Connection) -> set[int]:

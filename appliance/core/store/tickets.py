@@ -13,7 +13,8 @@ from appliance.core.ticketflow import By, Event, State, Ticket
 
 _TICKET = (
     "id, number, state, subject, description, type, priority, channel, requester_id,"
-    " group_id, owner_id, due_at, tags, followers, created_at, updated_at, first_reply_at,"
+    " group_id, owner_id, due_at, tags, followers, escalation, vendor, created_at, updated_at,"
+    " first_reply_at,"
     " resolved_at, closed_at, merged_into, replies, notes, state_at, last_seq"
 )
 _EVENT = "ticket_id, seq, at, by, actor_id, kind, data"
@@ -35,6 +36,8 @@ def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
         due_at,
         tags,
         followers,
+        escalation,
+        vendor,
         created_at,
         updated_at,
         first_reply_at,
@@ -59,6 +62,8 @@ def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
         "due_at": due_at,
         "tags": tuple(json.loads(tags)),
         "followers": tuple(json.loads(followers)),
+        "escalation": escalation,
+        "vendor": vendor,
     }
     return Ticket(
         id=ticket_id,
@@ -98,6 +103,8 @@ def _row_values(ticket: Ticket) -> tuple[Any, ...]:
         f["due_at"],
         json.dumps(list(f["tags"]), ensure_ascii=False),
         json.dumps(list(f["followers"])),
+        f["escalation"],
+        f["vendor"],
         ticket.created_at,
         ticket.updated_at,
         ticket.first_reply_at,
@@ -130,7 +137,7 @@ def new_id(conn: sqlite3.Connection) -> int:
 def insert(conn: sqlite3.Connection, ticket: Ticket) -> None:
     """Store a new ticket's cached row."""
     conn.execute(
-        f"INSERT INTO tickets ({_TICKET}) VALUES ({', '.join('?' * 24)})",
+        f"INSERT INTO tickets ({_TICKET}) VALUES ({', '.join('?' * 26)})",
         (ticket.id, *_row_values(ticket)),
     )
 
@@ -196,6 +203,19 @@ def resolved_before(conn: sqlite3.Connection, moment: int) -> list[Ticket]:
         (moment,),
     )
     return [_ticket(r) for r in rows]
+
+
+def working_load(conn: sqlite3.Connection, user_ids: Sequence[int]) -> dict[int, int]:
+    """How many new, open or pending tickets each of these users owns."""
+    load = dict.fromkeys(user_ids, 0)
+    if user_ids:
+        rows = conn.execute(
+            "SELECT owner_id, count(*) FROM tickets WHERE state IN ('new', 'open', 'pending')"
+            f" AND owner_id IN ({', '.join('?' * len(user_ids))}) GROUP BY owner_id",
+            tuple(user_ids),
+        )
+        load.update({int(r[0]): int(r[1]) for r in rows})
+    return load
 
 
 def unfinished(conn: sqlite3.Connection, after: int = 0, limit: int = 2**62) -> list[Ticket]:

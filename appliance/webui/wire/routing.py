@@ -75,6 +75,12 @@ Holidays = Annotated[
 ]
 
 
+LineUser = Annotated[
+    int | None,
+    msgspec.Meta(description="the group's lead or manager (a user id), for ticket escalation"),
+]
+
+
 class GroupSettings(msgspec.Struct, omit_defaults=True):
     """A group's settings; a change names only the fields it changes."""
 
@@ -88,6 +94,8 @@ class GroupSettings(msgspec.Struct, omit_defaults=True):
     sticky: Sticky | Unset = UNSET
     hours: Hours | Unset | None = UNSET
     holidays: Holidays | Unset = UNSET
+    lead_id: LineUser | Unset = UNSET
+    manager_id: LineUser | Unset = UNSET
 
 
 NewGroup = Annotated[GroupSettings, msgspec.Meta(extra_json_schema={"required": ["name"]})]
@@ -109,6 +117,8 @@ class Group(msgspec.Struct):
     holidays: Holidays
     is_default: Annotated[bool, msgspec.Meta(description="new users join it; it cannot be deleted")]
     members: Annotated[list[int], msgspec.Meta(description="user ids")]
+    lead_id: LineUser
+    manager_id: LineUser
 
 
 class Groups(msgspec.Struct):
@@ -271,6 +281,8 @@ def group_out(group: core.GroupConfig) -> Group:
         holidays=[day.isoformat() for day in group.holidays],
         is_default=group.is_default,
         members=list(group.members),
+        lead_id=group.lead_id,
+        manager_id=group.manager_id,
     )
 
 

@@ -129,6 +129,16 @@ class CommentInput(msgspec.Struct, forbid_unknown_fields=True):
     public: bool = False
 
 
+class EscalateInput(msgspec.Struct, forbid_unknown_fields=True):
+    """Up the group's line (expert, lead, manager), or out to a named vendor."""
+
+    level: Literal["expert", "lead", "manager", "vendor"]
+    vendor: Annotated[
+        str, msgspec.Meta(max_length=200, description="vendor: its name and contact")
+    ] = ""
+    note: Description = ""
+
+
 class MergeInput(msgspec.Struct, forbid_unknown_fields=True):
     """The ticket this one is merged into (same requester)."""
 
@@ -165,6 +175,8 @@ class Ticket(msgspec.Struct):
     due_at: Time | None
     tags: list[str]
     followers: list[int]
+    escalation: Literal["", "expert", "lead", "manager", "vendor"]
+    vendor: str
     created_at: Time
     updated_at: Time
     first_reply_at: Time | None
@@ -193,6 +205,8 @@ def ticket_out(t: CoreTicket) -> Ticket:
         due_at=wire_time(f["due_at"]),
         tags=list(f["tags"]),
         followers=list(f["followers"]),
+        escalation=f["escalation"],
+        vendor=f["vendor"],
         created_at=wire_time(t.created_at),
         updated_at=wire_time(t.updated_at),
         first_reply_at=wire_time(t.first_reply_at),
