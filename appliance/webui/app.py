@@ -27,6 +27,7 @@ from appliance.webui import (
     insight_views,
     openapi,
     routing_views,
+    rule_views,
     supervisor_views,
     team_views,
     ticket_views,
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> web.Application:
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
     ticket_views.add_routes(app)
+    rule_views.add_routes(app)
     webhook_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
