@@ -177,7 +177,7 @@ class TicketRule(msgspec.Struct, kw_only=True):
     kind: RuleKind
     position: Annotated[int, msgspec.Meta(description="rules of a kind run in this order")]
     enabled: bool
-    on: Events
+    on: Annotated[list[Event], msgspec.Meta(description="a trigger's events; [] for timed rules")]
     conditions: RuleConditions
     actions: Actions
     once_per_ticket: OncePerTicket
