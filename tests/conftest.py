@@ -26,7 +26,7 @@ from appliance.settings import Settings, load_settings
 from appliance.webui.app import create_app
 from appliance.webui.keys import BOX
 from appliance.webui.runner import make_runner
-from tests.contract_check import MISMATCHES, check_responses
+from tests.contract_check import MISMATCHES, _document, check_responses
 
 PASSWORD = "correct horse battery"
 _LEAK_WAIT = 2.0  # s for threads of closed resources to finish
@@ -162,6 +162,10 @@ async def make_app(
     servers: list[TestServer] = []
 
     async def start(**changes: Any) -> Running:
+        # The response check's own copy of the OpenAPI document takes 0.2-0.4 s to build
+        # (cached): built in a request, it tripped the blocked-loop guard of whichever
+        # test came first. Built here, off the loop.
+        await asyncio.to_thread(_document)
         data_dir = changes.pop("data_dir", tmp_path / f"data{len(servers)}")
         app = create_app(make_settings(data_dir, **changes))
         app.middlewares.insert(0, check_responses)

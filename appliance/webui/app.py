@@ -27,6 +27,7 @@ from appliance.webui import (
     insight_views,
     openapi,
     routing_views,
+    rule_views,
     supervisor_views,
     team_views,
     ticket_views,
@@ -161,6 +162,7 @@ def create_app(settings: Settings) -> web.Application:
     insight_views.add_routes(app)
     ticket_views.add_routes(app)
     visitor_ticket_views.add_routes(app)
+    rule_views.add_routes(app)
     webhook_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)

@@ -20,6 +20,7 @@ from appliance.webui import (
     console_views,
     insight_views,
     routing_views,
+    rule_views,
     supervisor_views,
     team_views,
     ticket_views,
@@ -82,6 +83,7 @@ def _contracts() -> list[Contract]:
         supervisor_views.CONTRACT,
         ticket_views.CONTRACT,
         visitor_ticket_views.CONTRACT,
+        rule_views.CONTRACT,
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
     ]
