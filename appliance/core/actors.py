@@ -18,6 +18,7 @@ class Staff:
     role: str = "agent"
     groups: frozenset[int] = frozenset()
     regions: frozenset[str] = frozenset()  # empty: every region
+    dispatcher: bool = False  # 调度员: sees every ticket and assigns them to others
 
     @property
     def overseer(self) -> bool:

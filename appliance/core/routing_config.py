@@ -232,7 +232,8 @@ class RoutingConfig:
         def read(conn: sqlite3.Connection) -> Staff:
             groups = store.groups_of(conn, user_id)
             regions = frozenset(r for r in account_store.regions_of(conn, user_id) if r)
-            return Staff(user_id, name, role, frozenset(groups), regions)
+            dispatcher = account_store.is_dispatcher(conn, user_id)
+            return Staff(user_id, name, role, frozenset(groups), regions, dispatcher)
 
         return await self._db.read(read)
 
@@ -245,7 +246,8 @@ class RoutingConfig:
         return await self._db.read(account_store.agents_with_scope)
 
     async def update_agent(self, user_id: int, data: dict[str, Any]) -> AgentScope:
-        """Change an agent's skills, regions, tier, limit or groups."""
+        """Change an agent's skills, regions, tier, limit, groups, or whether they are
+        a dispatcher (调度员)."""
         values: dict[str, Any] = {}
         if "skills" in data:
             values["skills"] = json.dumps(_tags(data["skills"], "skills"), ensure_ascii=False)
@@ -257,6 +259,10 @@ class RoutingConfig:
             values["tier"] = data["tier"]
         if "max_chats" in data:
             values["max_chats"] = whole(data["max_chats"], "max_chats", 0, _LIMIT_MAX)
+        if "dispatcher" in data:
+            if not isinstance(data["dispatcher"], bool):
+                raise InvalidInput("dispatcher must be true or false")
+            values["dispatcher"] = int(data["dispatcher"])
         groups = None
         if "groups" in data:
             if not isinstance(data["groups"], list) or len(data["groups"]) > _LIST_MAX:

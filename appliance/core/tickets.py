@@ -178,7 +178,7 @@ class Tickets:
     # -- rules shared by every write ----------------------------------------------
 
     def _sees(self, actor: Staff, ticket: Ticket) -> bool:
-        if actor.overseer:
+        if actor.overseer or actor.dispatcher:
             return True
         group = ticket.fields["group_id"]
         return group is None or group in actor.groups or ticket.fields["owner_id"] == actor.id
@@ -208,8 +208,8 @@ class Tickets:
         user = account_store.user(conn, owner_id)
         if user is None or user.disabled:
             raise InvalidInput("the owner must be an active console user")
-        if owner_id != actor.id and not actor.overseer:
-            raise Forbidden("only a supervisor assigns tickets to someone else")
+        if owner_id != actor.id and not (actor.overseer or actor.dispatcher):
+            raise Forbidden("only a supervisor or a dispatcher assigns tickets to others")
         return owner_id
 
     def _record(
@@ -1095,7 +1095,8 @@ class Tickets:
         states: Sequence[str] | None = WORKING
         owner_id = None
         unassigned = False
-        groups: Sequence[int] | None = None if actor.overseer else sorted(actor.groups)
+        every = actor.overseer or actor.dispatcher
+        groups: Sequence[int] | None = None if every else sorted(actor.groups)
         if view == "mine":
             owner_id = actor.id
         elif view == "my_groups":
@@ -1111,8 +1112,8 @@ class Tickets:
             owner_id=owner_id,
             unassigned=unassigned,
             group_ids=groups,
-            or_owner=None if actor.overseer or view == "my_groups" else actor.id,
-            no_group=not actor.overseer and view != "my_groups",
+            or_owner=None if every or view == "my_groups" else actor.id,
+            no_group=not every and view != "my_groups",
             requester_id=requester_id,
             priority=priority,
             type=type,

@@ -401,3 +401,20 @@ async def test_escalation_follows_the_groups_line_or_goes_to_a_vendor(box: Box) 
     with pytest.raises(InvalidInput, match="lead_id"):
         await box.routing.update_group(group.id, {"lead_id": 99999})
     await _consistent(box, ticket.id)
+
+
+async def test_a_dispatcher_sees_every_ticket_and_assigns_others(box: Box) -> None:
+    boss, agent = await _users(box)
+    other = await box.routing.create_group({"name": "外地组"})
+    elsewhere = await box.tickets.create(boss, NewTicket(subject="外地", group_id=other.id))
+    with pytest.raises(NotFound):
+        await box.tickets.detail(agent, elsewhere.id)
+    scope = await box.routing.update_agent(agent.id, {"dispatcher": True})
+    assert scope.dispatcher
+    with pytest.raises(InvalidInput):
+        await box.routing.update_agent(agent.id, {"dispatcher": "yes"})
+    dispatcher = await box.routing.actor(agent.id, agent.name, "agent")
+    assert dispatcher.dispatcher and not dispatcher.overseer
+    assert (await box.tickets.listing(dispatcher, "all")).total == 1
+    assigned = await box.tickets.change(dispatcher, elsewhere.id, {"owner_id": boss.id})
+    assert assigned.fields["owner_id"] == boss.id

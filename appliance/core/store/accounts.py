@@ -121,6 +121,7 @@ class AgentScope:
     skills: list[str]
     regions: list[str]
     groups: list[int]
+    dispatcher: bool = False  # 调度员: may assign tickets to others
 
 
 _COLUMNS = "id, username, display_name, role, status, max_chats, disabled"
@@ -245,7 +246,7 @@ def agents_with_scope(conn: sqlite3.Connection) -> list[AgentScope]:
     """Return every enabled user with their routing scope, by display name."""
     rows = conn.execute(
         "SELECT u.id, u.username, u.display_name, u.role, u.status, u.max_chats, u.tier,"
-        f" u.skills, u.regions, {_GROUPS} AS groups"
+        f" u.skills, u.regions, u.dispatcher, {_GROUPS} AS groups"
         " FROM users u WHERE u.disabled = 0 ORDER BY u.display_name, u.id"
     )
     return [
@@ -260,12 +261,19 @@ def agents_with_scope(conn: sqlite3.Connection) -> list[AgentScope]:
             skills=json.loads(r["skills"]),
             regions=json.loads(r["regions"]),
             groups=sorted(json.loads(r["groups"])),
+            dispatcher=bool(r["dispatcher"]),
         )
         for r in rows
     ]
 
 
-_SCOPE_FIELDS = ("skills", "regions", "tier", "max_chats")
+_SCOPE_FIELDS = ("skills", "regions", "tier", "max_chats", "dispatcher")
+
+
+def is_dispatcher(conn: sqlite3.Connection, user_id: int) -> bool:
+    """Tell whether a user may assign tickets to others (调度员)."""
+    row = conn.execute("SELECT dispatcher FROM users WHERE id = ?", (user_id,)).fetchone()
+    return row is not None and bool(row[0])
 
 
 def set_scope(conn: sqlite3.Connection, user_id: int, values: dict[str, Any]) -> None:

@@ -148,6 +148,9 @@ class AgentScope(msgspec.Struct):
     skills: list[str]
     regions: list[str]
     groups: Annotated[list[int], msgspec.Meta(description="group ids")]
+    dispatcher: Annotated[
+        bool, msgspec.Meta(description="调度员: sees every ticket and assigns them to others")
+    ]
 
 
 Tags = Annotated[list[Annotated[str, text(32, 1)]], msgspec.Meta(max_length=32)]
@@ -168,6 +171,7 @@ class AgentScopeInput(msgspec.Struct, omit_defaults=True):
         | Unset
     ) = UNSET
     tier: AgentTier | Unset = UNSET
+    dispatcher: bool | Unset = UNSET
     max_chats: Annotated[int, msgspec.Meta(ge=0, le=50)] | Unset = UNSET
     groups: (
         Annotated[
@@ -299,6 +303,7 @@ def agent_out(agent: core.AgentScope) -> AgentScope:
         skills=agent.skills,
         regions=agent.regions,
         groups=agent.groups,
+        dispatcher=agent.dispatcher,
     )
 
 
