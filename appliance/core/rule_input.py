@@ -11,6 +11,7 @@ from typing import Any
 from appliance.core.errors import InvalidInput
 from appliance.core.rules import (
     ACTION_TYPES,
+    AUTO,
     CUSTOMER_TIERS,
     LIVE_STATES,
     OPS,
@@ -198,6 +199,8 @@ def _action(raw: Any, where: str) -> Action:
             raise InvalidInput(f"{where}: assign takes owner_id or group_id (one of them)")
         field = "owner_id" if "owner_id" in raw else "group_id"
         _keys(raw, where, {"type", field})
+        if field == "owner_id" and raw[field] == AUTO:
+            return Action(kind, field, AUTO)  # the ticket service picks by skill and load
         return Action(kind, field, _id_or_none(raw[field], f"{where}.{field}"))
     if kind == "add_note":
         _keys(raw, where, {"type", "text"})

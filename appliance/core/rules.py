@@ -32,6 +32,7 @@ PRIORITIES = ("low", "normal", "high", "urgent")  # as core/tickets.py orders th
 TAGS_MAX = 20  # tags on one ticket, as core/tickets.py allows
 PREVIEW_MAX = 100  # ticket ids a preview returns
 UNASSIGNED = "unassigned"  # owner_id's value in a condition for "no owner"
+AUTO = "auto"  # assign's owner_id: a member of the ticket's group, by skill and load
 
 
 class Kind(StrEnum):

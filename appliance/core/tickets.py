@@ -35,6 +35,7 @@ from appliance.core.errors import (
 )
 from appliance.core.events import EventBus, TicketChanged
 from appliance.core.rules import (
+    AUTO,
     Fired,
     Kind,
     Rule,
@@ -286,6 +287,15 @@ class Tickets:
         if group is not None and not routing_store.group_exists(conn, group):
             del changes["group_id"]
             skipped.append(f"group {group} no longer exists")
+        if changes.get("owner_id") == AUTO:
+            group = changes.get("group_id", ticket.fields["group_id"])
+            picked = self._auto_owner(conn, group, ticket) if group is not None else None
+            if picked is None or picked == ticket.fields["owner_id"]:
+                del changes["owner_id"]
+                if picked is None:
+                    skipped.append("no active member of the ticket's group to assign")
+            else:
+                changes["owner_id"] = picked
         owner = changes.get("owner_id")
         if owner is not None:
             user = account_store.user(conn, owner)
@@ -315,6 +325,21 @@ class Tickets:
         ]
         add("rule", {"rule_id": rule.id, "name": rule.name, "notify": notify, "skipped": skipped})
         return self._record(conn, ticket, made), made
+
+    def _auto_owner(self, conn: sqlite3.Connection, group_id: int, ticket: Ticket) -> int | None:
+        """Pick a member of the group for a ticket: one whose skills name the ticket's
+        type or a tag of it first, then one who is online, then the fewest working
+        tickets (new, open, pending), then the longest-standing account."""
+        members = [a for a in account_store.agents_with_scope(conn) if group_id in a.groups]
+        if not members:
+            return None
+        wanted = {ticket.fields["type"], *ticket.fields["tags"]} - {""}
+        load = store.working_load(conn, [a.id for a in members])
+        best = min(
+            members,
+            key=lambda a: (not wanted & set(a.skills), a.status != "online", load[a.id], a.id),
+        )
+        return best.id
 
     def _queue_hooks(
         self,
