@@ -29,6 +29,7 @@ from appliance.webui import (
     routing_views,
     supervisor_views,
     team_views,
+    ticket_pages,
     ticket_views,
     visitor_views,
 )
@@ -158,6 +159,7 @@ def create_app(settings: Settings) -> web.Application:
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
     ticket_views.add_routes(app)
+    ticket_pages.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)

@@ -22,6 +22,7 @@ from appliance.webui import (
     routing_views,
     supervisor_views,
     team_views,
+    ticket_pages,
     ticket_views,
     visitor_views,
 )
@@ -79,6 +80,7 @@ def _contracts() -> list[Contract]:
         routing_views.CONTRACT,
         supervisor_views.CONTRACT,
         ticket_views.CONTRACT,
+        ticket_pages.CONTRACT,
         auth_views.CONTRACT,
     ]
 
