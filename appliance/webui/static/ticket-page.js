@@ -1,19 +1,19 @@
 // Callbox ticket page: one ticket from GET /api/console/tickets/{id}. Its fields change
 // inline (PATCH), the state moves the API offers are buttons (never worked out here),
-// replies go to the customer or stay internal, and the history reads who did what and
-// when, a field change as old -> new. After every change the page reloads the ticket,
+// replies go to the customer or stay internal, and the history (ticket-history.js)
+// reads who did what and when. After every change the page reloads the ticket,
 // so what it shows is always the ticket as its history makes it. Keys: R reply,
 // Ctrl+Enter send. Everything from the API goes in as text.
 
 import { T, fmt } from "./console-i18n.js";
 import { api, convPath, el, errText, tierText, visitorName } from "./console-base.js";
 import {
-  FINAL, STATES, directory, fillSelect, groupName, overdue, parseTags, priorityPairs, priorityText,
+  FINAL, STATES, directory, fillSelect, groupName, overdue, parseTags, priorityPairs,
   stateBadge, stateText, ticketPage, ticketPath, ticketTypes, typePairs, userName, when,
 } from "./ticket-fields.js";
+import { historyItems, threadItems } from "./ticket-history.js";
 
 const SAVED_FOR = 3000; // ms the "saved" note stays up
-const DESCRIPTION_SHOWN = 80; // characters of a changed description the history shows
 
 const root = document.querySelector('[data-cb="ticket"]');
 const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
@@ -110,12 +110,6 @@ function flashSaved() {
 }
 
 // ---- Rendering ----------------------------------------------------------------------------
-const actorName = (h) => {
-  if (h.by === "system") return T.systemActor;
-  if (h.by === "customer") return (page.requester && page.requester.name) || T.customer;
-  return userName(dir, Number(h.actor_id));
-};
-
 function render() {
   const t = page.ticket;
   const final = FINAL.has(t.state);
@@ -130,8 +124,10 @@ function render() {
   renderFields(t, final);
   renderRequester();
   renderChats();
-  renderThread();
-  renderHistory();
+  const thread = threadItems(page, dir, unfolded);
+  ui.thread.replaceChildren(...thread);
+  ui.threadEmpty.hidden = thread.length > 0;
+  ui.history.replaceChildren(...historyItems(page, dir));
   ui.replyBody.disabled = ui.replySend.disabled = final;
   ui.replyPublic.disabled = ui.replyNote.disabled = final;
   ui.merge.hidden = !page.moves.includes("merged");
@@ -249,146 +245,6 @@ function renderChats() {
     li.append(a);
     return li;
   }));
-}
-
-function threadEntry(h) {
-  const publicReply = h.kind === "reply";
-  const li = el("li", `entry ${h.kind}`);
-  li.dataset.cb = "thread-entry";
-  li.dataset.kind = h.kind;
-  li.dataset.seq = String(h.seq);
-  const meta = el("div", "meta");
-  const time = el("time", null, when(h.at));
-  time.dateTime = h.at;
-  meta.append(el("span", "label", publicReply ? T.threadReply : T.threadNote), el("span", "who", actorName(h)), time);
-  li.append(meta);
-  const body = h.data.body || "";
-  if (h.data.transcript_of) {
-    // A chat's whole transcript: folded, it would bury the thread.
-    li.dataset.transcript = "1";
-    const details = el("details", "transcript");
-    details.dataset.cb = "transcript";
-    details.open = unfolded.has(h.seq);
-    details.addEventListener("toggle", () => {
-      if (details.open) unfolded.add(h.seq);
-      else unfolded.delete(h.seq);
-    });
-    const lines = body ? body.split("\n").length : 0;
-    details.append(el("summary", null, fmt("transcriptSummary", { n: lines })), el("div", "text", body));
-    li.append(details);
-  } else if (h.data.merged_from) {
-    const number = (/^#(\S+)/.exec(body) || [])[1] || `#${h.data.merged_from}`;
-    const link = el("a", null, fmt("mergedFrom", { number }));
-    link.href = ticketPage(h.data.merged_from);
-    const p = el("div", "text");
-    p.append(link);
-    li.append(p);
-  } else {
-    li.append(el("div", "text", body));
-  }
-  return li;
-}
-
-function renderThread() {
-  const entries = page.history.filter((h) => h.kind === "reply" || h.kind === "note").map(threadEntry);
-  ui.thread.replaceChildren(...entries);
-  ui.threadEmpty.hidden = entries.length > 0;
-}
-
-// ---- History: who, what, when; a field change as old -> new --------------------------------
-const FIELD_TEXT = {
-  subject: T.tfSubject,
-  description: T.tfDescription,
-  type: T.tfType,
-  priority: T.tfPriority,
-  group_id: T.tfGroup,
-  owner_id: T.tfOwner,
-  due_at: T.tfDue,
-  tags: T.tfTags,
-  followers: T.tfFollowers,
-};
-
-function valueText(field, v) {
-  if (v == null || v === "" || (Array.isArray(v) && !v.length)) {
-    return field === "owner_id" ? T.unassigned : T.nothing;
-  }
-  if (field === "priority") return priorityText(v);
-  if (field === "group_id") return groupName(dir, v);
-  if (field === "owner_id") return userName(dir, v);
-  if (field === "due_at") return when(v);
-  if (field === "tags") return v.join(" ");
-  if (field === "followers") return v.map((id) => userName(dir, id)).join(T.listSep);
-  if (field === "description") return v.length > DESCRIPTION_SHOWN ? `${v.slice(0, DESCRIPTION_SHOWN)}…` : v;
-  return String(v);
-}
-
-function historyItem(h, what, details, link) {
-  const li = el("li");
-  li.dataset.cb = "history-entry";
-  li.dataset.kind = h.kind;
-  const time = el("time", "when", when(h.at));
-  time.dateTime = h.at;
-  const line = el("div", "what");
-  line.append(el("span", "who", actorName(h)), " ", el("span", null, what));
-  if (link) line.append(" ", link);
-  li.append(time, line);
-  if (details.length) {
-    const ul = el("ul", "changes");
-    for (const d of details) {
-      const item = el("li", null, d.text);
-      if (d.field) item.dataset.field = d.field;
-      ul.append(item);
-    }
-    li.append(ul);
-  }
-  return li;
-}
-
-function renderHistory() {
-  // Replay the entries to know each field's value before a change (created holds them
-  // all), so a change reads as old -> new; a field never set before shows its new value.
-  const now = {};
-  let state = null;
-  const items = [];
-  for (const h of page.history) {
-    const data = h.data || {};
-    let what = h.kind;
-    let details = [];
-    let link = null;
-    if (h.kind === "created") {
-      Object.assign(now, data);
-      state = "new";
-      what = T.histCreated;
-    } else if (h.kind === "changed") {
-      what = T.histChanged;
-      details = Object.entries(data).map(([field, to]) => {
-        const label = FIELD_TEXT[field] || field;
-        const text = field in now
-          ? fmt("histFieldChange", { field: label, from: valueText(field, now[field]), to: valueText(field, to) })
-          : fmt("histFieldSet", { field: label, to: valueText(field, to) });
-        now[field] = to;
-        return { field, text };
-      });
-    } else if (h.kind === "state") {
-      what = state ? fmt("histState", { from: stateText(state), to: stateText(data.to) }) : fmt("histStateSet", { to: stateText(data.to) });
-      state = data.to;
-    } else if (h.kind === "reply") {
-      what = T.histReply;
-    } else if (h.kind === "note") {
-      what = data.transcript_of ? T.histTranscript : T.histNote;
-    } else if (h.kind === "merged") {
-      what = T.histMerged;
-      state = "merged";
-      link = el("a", null, T.openTicket);
-      link.href = ticketPage(data.into);
-    } else if (h.kind === "linked") {
-      what = T.histLinked;
-      link = el("a", null, fmt("linkedChatId", { id: String(data.conversation_id || "").slice(-6) }));
-      link.href = `/console/history/${encodeURIComponent(data.conversation_id || "")}`;
-    }
-    items.push(historyItem(h, what, details, link));
-  }
-  ui.history.replaceChildren(...items.reverse()); // newest first
 }
 
 // ---- Changes ---------------------------------------------------------------------------------
