@@ -231,7 +231,8 @@ TEMPLATE = {
     "tags": ["宽带"],
 }
 CALL_SUBJECT = "家里宽带无法上网"
-SECOND_CALL = "宽带又断了"
+# Markup typed by an agent (or a customer, later) is text on every page.
+SECOND_CALL = '宽带又断了 <img src=x onerror="window.__xss=1">'
 PHONE = "13800138000"
 # The console's own API client is not on the page's window; a supervisor's set-up call
 # goes through fetch with the page's CSRF token, as the console's scripts send it.
@@ -327,6 +328,9 @@ async def test_phone_ticket_from_a_template_then_merged(
         await a.goto(appliance.origin + "/console/tickets?view=all")
         second = await new_phone_ticket(a, SECOND_CALL, template=False)
         await expect(a.locator('[data-cb="field-type"]')).to_have_value("")
+        assert await a.evaluate(
+            "() => window.__xss === undefined && !document.querySelector('main img')"
+        )
         await a.locator('[data-cb="merge-number"]').fill(first)
         await a.locator('[data-cb="merge-find"]').click()
         await expect(a.locator('[data-cb="merge-target"]')).to_have_text(
@@ -348,6 +352,12 @@ async def test_phone_ticket_from_a_template_then_merged(
         rows = a.locator(ROWS)
         await expect(rows).to_have_count(2)
         await expect(a.locator('[data-cb="tickets-total"]')).to_have_text("共 2 个工单")
+        await expect(rows.filter(has_text=second).locator('[data-f="subject"]')).to_have_text(
+            SECOND_CALL
+        )
+        assert await a.evaluate(
+            "() => window.__xss === undefined && !document.querySelector('main img')"
+        )
         await a.locator('[data-cb="ticket-type"]').select_option(label="报修")
         await expect(rows).to_have_count(1)
         await expect(rows.locator('[data-f="requester"]')).to_have_text("张伟")
