@@ -30,6 +30,7 @@ from appliance.webui import (
     rule_views,
     supervisor_views,
     team_views,
+    ticket_pages,
     ticket_views,
     visitor_ticket_views,
     visitor_views,
@@ -164,6 +165,7 @@ def create_app(settings: Settings) -> web.Application:
     visitor_ticket_views.add_routes(app)
     rule_views.add_routes(app)
     webhook_views.add_routes(app)
+    ticket_pages.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)

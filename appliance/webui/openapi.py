@@ -23,6 +23,7 @@ from appliance.webui import (
     rule_views,
     supervisor_views,
     team_views,
+    ticket_pages,
     ticket_views,
     visitor_ticket_views,
     visitor_views,
@@ -84,6 +85,7 @@ def _contracts() -> list[Contract]:
         ticket_views.CONTRACT,
         visitor_ticket_views.CONTRACT,
         rule_views.CONTRACT,
+        ticket_pages.CONTRACT,
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
     ]

@@ -31,6 +31,7 @@ export const ui = {
   tier: $('[data-cb="tier"]'),
   invite: $('[data-cb="invite"]'),
   transfer: $('[data-cb="transfer"]'),
+  makeTicket: $('[data-cb="make-ticket"]'),
   leave: $('[data-cb="leave"]'),
   takeover: $('[data-cb="takeover"]'),
   closeBtn: $('[data-cb="close-conv"]'),

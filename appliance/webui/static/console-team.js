@@ -9,6 +9,7 @@ import {
 } from "./console-base.js";
 import { applyConversation, badges, fillItem } from "./console-lists.js";
 import { TYPING_STALE, renderChatHead } from "./console-chat.js";
+import { renderTicketButton } from "./console-ticket.js";
 
 const openItems = new Set(); // ids of open work items (left messages, call-backs)
 
@@ -30,6 +31,7 @@ export function renderTeamHead(rec, role) {
   ui.leave.hidden = !(open && role === "guest");
   ui.takeover.hidden = !(open && role === "watch");
   ui.closeBtn.hidden = !(open && role === "owner");
+  renderTicketButton(rec, role);
   ui.tier.hidden = !open;
   if (c) ui.tier.value = c.tier || "new";
   ui.pending.hidden = !pending;

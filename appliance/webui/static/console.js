@@ -7,6 +7,7 @@
 //   console-visitors.js  the visitors view and invitations
 //   console-visit.js     how a visit reads (times, sources, trails)
 //   console-customer.js  the customer profile beside the chat
+//   console-ticket.js    turn the open chat into a ticket
 // Framework-free on purpose (STYLE.md #12). Every string that came from a user or
 // visitor is inserted with textContent, never as HTML.
 
@@ -26,6 +27,7 @@ import { closePicker, loadCanned, openManager, pickerKey, updatePicker } from ".
 import { wireVisitors } from "./console-visitors.js";
 import { setBoxOffset } from "./console-visit.js";
 import { wireProfile } from "./console-customer.js";
+import { wireTicket } from "./console-ticket.js";
 
 function translatePage() {
   for (const n of root.querySelectorAll("[data-i18n]")) n.textContent = T[n.dataset.i18n] || "";
@@ -91,6 +93,7 @@ async function start() {
   wireTeam();
   wireVisitors();
   wireProfile();
+  wireTicket();
   ui.messages.addEventListener("scroll", rememberScroll);
   const seen = () => {
     if (document.hidden) return;

@@ -1,0 +1,366 @@
+// Callbox ticket page: one ticket from GET /api/console/tickets/{id}. Its fields change
+// inline (PATCH), the state moves the API offers are buttons (never worked out here),
+// replies go to the customer or stay internal, and the history (ticket-history.js)
+// reads who did what and when. After every change the page reloads the ticket,
+// so what it shows is always the ticket as its history makes it. Keys: R reply,
+// Ctrl+Enter send. Everything from the API goes in as text.
+
+import { T, fmt } from "./console-i18n.js";
+import { api, convPath, el, errText, tierText, visitorName } from "./console-base.js";
+import {
+  FINAL, STATES, directory, fillSelect, groupName, overdue, parseTags, priorityPairs,
+  stateBadge, stateText, ticketPage, ticketPath, ticketTypes, typePairs, userName, when,
+} from "./ticket-fields.js";
+import { historyItems, threadItems } from "./ticket-history.js";
+
+const SAVED_FOR = 3000; // ms the "saved" note stays up
+
+const root = document.querySelector('[data-cb="ticket"]');
+const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
+const ticketId = root ? Number(root.dataset.ticketId) : 0;
+const meId = root ? Number(root.dataset.userId) : 0;
+const overseer = root && ["supervisor", "admin"].includes(root.dataset.role);
+
+const ui = root && {
+  number: $("ticket-number"),
+  state: $("ticket-state"),
+  subject: $("ticket-subject"),
+  moves: $("ticket-moves"),
+  merged: $("ticket-merged"),
+  error: $("ticket-error"),
+  descriptionBox: $("ticket-description-box"),
+  description: $("ticket-description"),
+  thread: $("ticket-thread"),
+  threadEmpty: $("thread-empty"),
+  reply: $("reply-form"),
+  replyPublic: $("reply-public"),
+  replyNote: $("reply-note"),
+  replyBody: $("reply-body"),
+  replySend: $("reply-send"),
+  history: $("ticket-history"),
+  fields: $("ticket-fields"),
+  priority: $("field-priority"),
+  type: $("field-type"),
+  group: $("field-group"),
+  owner: $("field-owner"),
+  ownerName: $("owner-name"),
+  assignMe: $("assign-me"),
+  tags: $("field-tags"),
+  due: $("field-due"),
+  dueClear: $("due-clear"),
+  saved: $("fields-saved"),
+  requester: $("requester-body"),
+  chats: $("ticket-chats"),
+  merge: $("merge"),
+  mergeForm: $("merge-form"),
+  mergeNumber: $("merge-number"),
+  mergeConfirm: $("merge-confirm"),
+  mergeTarget: $("merge-target"),
+  mergeGo: $("merge-go"),
+};
+
+let page = null; // the last TicketPage the API answered
+let dir = null; // colleagues and groups
+let types = [];
+let mergeInto = null; // the ticket found for a merge, waiting for the agent's yes
+const unfolded = new Set(); // seqs of the transcripts the agent opened: open after a reload
+
+// ---- Loading ------------------------------------------------------------------------------
+let seq = 0;
+
+async function load() {
+  const mine = ++seq;
+  try {
+    const [p, d, ty] = await Promise.all([api("GET", ticketPath(ticketId)), directory(), ticketTypes()]);
+    if (mine !== seq) return;
+    page = p;
+    dir = d;
+    types = ty;
+    render();
+  } catch (e) {
+    if (mine === seq) showError(e);
+  }
+}
+
+function showError(e) {
+  ui.error.textContent = e ? fmt("failed", { msg: errText(e) }) : "";
+  ui.error.hidden = !e;
+}
+
+/** Run one change; reload whatever happens, so the page shows what the ticket is now. */
+async function act(button, call, saved) {
+  if (button) button.disabled = true;
+  try {
+    await call();
+    showError(null);
+    if (saved) flashSaved();
+  } catch (e) {
+    showError(e);
+  } finally {
+    if (button) button.disabled = false;
+  }
+  await load();
+}
+
+let savedTimer = 0;
+function flashSaved() {
+  ui.saved.textContent = T.saved;
+  clearTimeout(savedTimer);
+  savedTimer = setTimeout(() => { ui.saved.textContent = ""; }, SAVED_FOR);
+}
+
+// ---- Rendering ----------------------------------------------------------------------------
+function render() {
+  const t = page.ticket;
+  const final = FINAL.has(t.state);
+  root.dataset.state = t.state;
+  ui.number.textContent = t.number;
+  stateBadge(t.state, ui.state);
+  ui.subject.textContent = t.subject;
+  renderMoves();
+  renderMerged(t);
+  ui.descriptionBox.hidden = !t.description;
+  ui.description.textContent = t.description;
+  renderFields(t, final);
+  renderRequester();
+  renderChats();
+  const thread = threadItems(page, dir, unfolded);
+  ui.thread.replaceChildren(...thread);
+  ui.threadEmpty.hidden = thread.length > 0;
+  ui.history.replaceChildren(...historyItems(page, dir));
+  ui.replyBody.disabled = ui.replySend.disabled = final;
+  ui.replyPublic.disabled = ui.replyNote.disabled = final;
+  ui.merge.hidden = !page.moves.includes("merged");
+}
+
+function moveLabel(to, from) {
+  if (to === "open") return from === "resolved" ? T.moveReopen : T.moveOpen;
+  if (to === "pending") return T.movePending;
+  if (to === "resolved") return T.moveResolved;
+  if (to === "closed") return T.moveClosed;
+  return stateText(to);
+}
+
+function renderMoves() {
+  const from = page.ticket.state;
+  // Merging is its own action below (it needs the other ticket). The API says which
+  // moves there are; they show in the states' own order, whatever order it lists them.
+  const moves = page.moves.filter((m) => m !== "merged");
+  moves.sort((x, y) => STATES.indexOf(x) - STATES.indexOf(y));
+  const buttons = moves.map((to) => {
+    const b = el("button", to === "resolved" ? "" : "secondary", moveLabel(to, from));
+    b.type = "button";
+    b.dataset.cb = "move";
+    b.dataset.to = to;
+    b.addEventListener("click", () => act(b, () => api("POST", ticketPath(ticketId, "/state"), { to })));
+    return b;
+  });
+  ui.moves.replaceChildren(...buttons);
+}
+
+function renderMerged(t) {
+  ui.merged.hidden = t.merged_into == null;
+  if (t.merged_into == null) return;
+  const link = el("a", null, T.mergedIntoLink);
+  link.href = ticketPage(t.merged_into);
+  link.dataset.cb = "merged-into";
+  ui.merged.replaceChildren(el("span", null, T.mergedInto), " ", link);
+}
+
+function renderFields(t, final) {
+  fillSelect(ui.priority, priorityPairs(), t.priority);
+  fillSelect(ui.type, typePairs(types, t.type, T.typeNone), t.type);
+  fillSelect(ui.group, [["", T.noGroupValue], ...dir.groups], t.group_id);
+  if (t.group_id != null && !dir.groups.has(t.group_id)) {
+    ui.group.append(Object.assign(el("option", null, groupName(dir, t.group_id)), { value: String(t.group_id) }));
+    ui.group.value = String(t.group_id);
+  }
+  // Supervisors assign anyone; an agent may take the ticket (the API refuses more).
+  ui.owner.hidden = !overseer;
+  ui.ownerName.hidden = !!overseer;
+  if (overseer) {
+    const people = dir.agents.map((a) => [a.id, a.display_name]);
+    if (t.owner_id != null && !dir.users.has(t.owner_id)) people.push([t.owner_id, userName(dir, t.owner_id)]);
+    fillSelect(ui.owner, [["", T.unassigned], ...people], t.owner_id);
+  } else {
+    ui.ownerName.textContent = t.owner_id == null ? T.unassigned : userName(dir, t.owner_id);
+  }
+  ui.assignMe.hidden = overseer || final || t.owner_id === meId;
+  if (document.activeElement !== ui.tags) ui.tags.value = t.tags.join(" ");
+  // The wire time's own wall clock is the box's: "2030-01-02T09:00:00.000+08:00".
+  if (document.activeElement !== ui.due) ui.due.value = t.due_at ? t.due_at.slice(0, 16) : "";
+  ui.due.classList.toggle("late", overdue(t));
+  ui.dueClear.hidden = !t.due_at || final;
+  for (const control of [ui.priority, ui.type, ui.group, ui.owner, ui.tags, ui.due, ui.dueClear]) {
+    control.disabled = final;
+  }
+}
+
+function renderRequester() {
+  const r = page.requester;
+  if (!r) {
+    ui.requester.replaceChildren(el("p", "muted", T.noRequester));
+    return;
+  }
+  const head = el("p", "requester-name");
+  head.append(el("strong", null, r.name || T.noName));
+  if (r.tier === "vip" || r.tier === "member") head.append(" ", el("span", `badge tier-${r.tier}`, tierText(r.tier)));
+  const dl = el("dl", "facts");
+  const fact = (label, value, cb) => {
+    if (!value) return;
+    const dd = el("dd", null, value);
+    dd.dataset.cb = cb;
+    dl.append(el("dt", null, label), dd);
+  };
+  fact(T.fieldPhone, r.phone, "requester-phone");
+  fact(T.fieldEmail, r.email, "requester-email");
+  fact(T.tier, tierText(r.tier), "requester-tier");
+  ui.requester.replaceChildren(head, dl);
+}
+
+// A linked chat: its transcript page, named by its visitor and start once known.
+const chatNames = new Map(); // conversation id -> Promise<text>
+
+function chatName(id) {
+  if (!chatNames.has(id)) {
+    chatNames.set(id, api("GET", convPath(id))
+      .then((r) => fmt("linkedChat", { name: visitorName(r.conversation), date: when(r.conversation.created_at) }))
+      .catch(() => fmt("linkedChatId", { id: id.slice(-6) })));
+  }
+  return chatNames.get(id);
+}
+
+function renderChats() {
+  if (!page.conversations.length) {
+    ui.chats.replaceChildren(el("li", "muted", T.nothing));
+    return;
+  }
+  ui.chats.replaceChildren(...page.conversations.map((id) => {
+    const a = el("a", null, fmt("linkedChatId", { id: id.slice(-6) }));
+    a.href = `/console/history/${encodeURIComponent(id)}`;
+    a.dataset.cb = "linked-chat";
+    a.dataset.id = id;
+    chatName(id).then((text) => { a.textContent = text; });
+    const li = el("li");
+    li.append(a);
+    return li;
+  }));
+}
+
+// ---- Changes ---------------------------------------------------------------------------------
+const patch = (changes) => api("PATCH", ticketPath(ticketId), changes);
+
+function wireFields() {
+  ui.priority.addEventListener("change", () => act(null, () => patch({ priority: ui.priority.value }), true));
+  ui.type.addEventListener("change", () => act(null, () => patch({ type: ui.type.value }), true));
+  ui.group.addEventListener("change", () => {
+    const v = ui.group.value;
+    act(null, () => patch({ group_id: v ? Number(v) : null }), true);
+  });
+  ui.owner.addEventListener("change", () => {
+    const v = ui.owner.value;
+    act(null, () => patch({ owner_id: v ? Number(v) : null }), true);
+  });
+  ui.assignMe.addEventListener("click", () => act(ui.assignMe, () => patch({ owner_id: meId }), true));
+  ui.tags.addEventListener("change", () => act(null, () => patch({ tags: parseTags(ui.tags.value) }), true));
+  ui.tags.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); ui.tags.blur(); } });
+  // Saved when the agent leaves the field or presses Enter, not at every digit: each
+  // save is an entry of the history. Without an offset the API reads the box's zone,
+  // the wall clock the agent sees.
+  const saveDue = () => {
+    const v = ui.due.value;
+    const was = page && page.ticket.due_at ? page.ticket.due_at.slice(0, 16) : "";
+    if (!page || v === was || (!v && ui.due.validity.badInput)) return;
+    act(null, () => patch({ due_at: v ? `${v}:00` : null }), true);
+  };
+  ui.due.addEventListener("blur", saveDue);
+  ui.due.addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); saveDue(); } });
+  ui.dueClear.addEventListener("click", () => act(ui.dueClear, () => patch({ due_at: null }), true));
+}
+
+function setReplyMode() {
+  const note = ui.replyNote.checked;
+  ui.reply.dataset.mode = note ? "note" : "reply";
+  ui.replyBody.placeholder = note ? T.ticketNotePlaceholder : T.ticketReplyPlaceholder;
+}
+
+async function sendReply(e) {
+  if (e) e.preventDefault();
+  const body = ui.replyBody.value;
+  if (!body.trim() || ui.replySend.disabled) return;
+  const publicReply = ui.replyPublic.checked;
+  let sent = false;
+  await act(ui.replySend, async () => {
+    await api("POST", ticketPath(ticketId, "/comments"), { body, public: publicReply });
+    sent = true;
+  });
+  if (sent) ui.replyBody.value = "";
+}
+
+function wireReply() {
+  ui.replyPublic.addEventListener("change", setReplyMode);
+  ui.replyNote.addEventListener("change", setReplyMode);
+  ui.reply.addEventListener("submit", sendReply);
+  ui.replyBody.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !e.isComposing) sendReply(e);
+  });
+  setReplyMode();
+}
+
+// Merge by number: find the ticket first and say which it is; merging is final.
+async function findMergeTarget(e) {
+  e.preventDefault();
+  const number = ui.mergeNumber.value.trim().replace(/^#/, "");
+  mergeInto = null;
+  ui.mergeConfirm.hidden = true;
+  if (!number) return;
+  try {
+    const q = new URLSearchParams({ view: "all", q: number, limit: "20" });
+    const r = await api("GET", `/api/console/tickets?${q}`);
+    const found = r.tickets.find((x) => x.number === number && x.id !== ticketId);
+    if (!found) {
+      showError(new Error(fmt("mergeNoTicket", { number })));
+      return;
+    }
+    showError(null);
+    mergeInto = found;
+    ui.mergeTarget.textContent = fmt("mergeConfirm", { number: found.number, subject: found.subject });
+    ui.mergeConfirm.hidden = false;
+    ui.mergeGo.focus();
+  } catch (x) {
+    showError(x);
+  }
+}
+
+function wireMerge() {
+  ui.mergeForm.addEventListener("submit", findMergeTarget);
+  ui.mergeGo.addEventListener("click", async () => {
+    if (!mergeInto) return;
+    const into = mergeInto.id;
+    await act(ui.mergeGo, () => api("POST", ticketPath(ticketId, "/merge"), { into }));
+    mergeInto = null;
+    ui.mergeConfirm.hidden = true;
+    ui.mergeNumber.value = "";
+  });
+}
+
+// ---- Start -------------------------------------------------------------------------------------
+function onKey(e) {
+  if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  const typing = t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
+  if ((e.key === "r" || e.key === "R") && !typing && !ui.replyBody.disabled) {
+    e.preventDefault();
+    ui.replyBody.focus();
+  }
+}
+
+if (root) {
+  wireFields();
+  wireReply();
+  wireMerge();
+  document.addEventListener("keydown", onKey);
+  // Colleagues change tickets too: back on this tab, show the ticket as it is now.
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) load(); });
+  load();
+}
