@@ -34,6 +34,7 @@ from appliance.core.errors import (
     StorageFull,
 )
 from appliance.core.events import EventBus, TicketChanged
+from appliance.core.live import CustomerBrief
 from appliance.core.rules import (
     AUTO,
     Fired,
@@ -108,7 +109,7 @@ class NewTicket:
     subject: str
     description: str = ""
     type: str = ""
-    priority: str = "normal"
+    priority: str | None = None  # None: the template's, else normal
     channel: str = "api"
     group_id: int | None = None
     owner_id: int | None = None
@@ -134,6 +135,7 @@ class TicketDetail:
 class TicketListing:
     total: int
     tickets: list[Ticket]
+    requesters: list[CustomerBrief]  # the page's requesters, for their names
 
 
 def _day(now: int) -> str:
@@ -524,14 +526,13 @@ class Tickets:
                 "group_id": template.group_id,
                 "tags": list(template.tags),
             }
-            # What the caller gave wins; "normal" is the priority nobody chose.
-            given = {**fields, "priority": "" if new.priority == "normal" else new.priority}
+            # What the caller gave wins; a field left empty takes the template's.
             fields = {
-                k: given[k] if given[k] not in ("", None, []) else v for k, v in defaults.items()
+                k: fields[k] if fields[k] not in ("", None, []) else v for k, v in defaults.items()
             }
         subject = validate.text(fields["subject"], "subject", SUBJECT_MAX, required=True)
         description = validate.text(fields["description"], "description", DESCRIPTION_MAX)
-        priority = fields["priority"]
+        priority = fields["priority"] or "normal"
         if priority not in PRIORITIES:
             raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
         if new.channel not in CHANNELS:
@@ -1147,8 +1148,13 @@ class Tickets:
             limit=limit,
             offset=offset,
         )
-        total, tickets = await self._db.read(lambda conn: store.search(conn, query))
-        return TicketListing(total, tickets)
+
+        def read(conn: sqlite3.Connection) -> TicketListing:
+            total, tickets = store.search(conn, query)
+            ids = sorted({t.fields["requester_id"] for t in tickets} - {None})
+            return TicketListing(total, tickets, customer_store.briefs(conn, ids))
+
+        return await self._db.read(read)
 
     # -- types and templates ----------------------------------------------------------
 

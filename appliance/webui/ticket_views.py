@@ -105,9 +105,14 @@ async def list_tickets(request: web.Request) -> web.Response:
         limit=query.limit,
         offset=query.offset,
     )
+    requesters = [wire.RequesterBrief(c.id, c.name, c.tier, c.verified) for c in listing.requesters]
     return reply(
         wire.Tickets(
-            listing.total, query.offset, query.limit, [wire.ticket_out(t) for t in listing.tickets]
+            listing.total,
+            query.offset,
+            query.limit,
+            [wire.ticket_out(t) for t in listing.tickets],
+            requesters,
         )
     )
 

@@ -138,6 +138,18 @@ def brief(conn: sqlite3.Connection, customer_id: int | None) -> CustomerBrief | 
     return CustomerBrief(row[0], row[1], row[2], bool(row[3])) if row is not None else None
 
 
+def briefs(conn: sqlite3.Connection, customer_ids: list[int]) -> list[CustomerBrief]:
+    """The short forms of some customers, by id."""
+    if not customer_ids:
+        return []
+    rows = conn.execute(
+        "SELECT id, name, tier, verified FROM customers"
+        f" WHERE id IN ({', '.join('?' * len(customer_ids))}) ORDER BY id",
+        tuple(customer_ids),
+    )
+    return [CustomerBrief(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
 def update(
     conn: sqlite3.Connection, customer_id: int, values: dict[str, str], now: int
 ) -> Customer | None:

@@ -65,20 +65,7 @@ function writeUrl() {
 }
 
 // ---- Rows ------------------------------------------------------------------------------
-// The list carries the requester's id only; names come from the customer API, once per
-// customer and page load.
-const requesters = new Map(); // customer id -> Promise<name>
-
-function requesterName(id) {
-  if (!requesters.has(id)) {
-    requesters.set(id, api("GET", `/api/console/customers/${encodeURIComponent(id)}`)
-      .then((r) => (r.customer && r.customer.name) || T.noName)
-      .catch(() => `#${id}`));
-  }
-  return requesters.get(id);
-}
-
-function row(t, dir) {
+function row(t, dir, names) {
   const tr = ui.rowTpl.content.firstElementChild.cloneNode(true);
   const f = (name) => tr.querySelector(`[data-f="${name}"]`);
   tr.dataset.id = String(t.id);
@@ -91,11 +78,9 @@ function row(t, dir) {
   stateBadge(t.state, f("state"));
   priorityBadge(t.priority, f("priority"));
   f("type").textContent = t.type || "—";
-  const requester = f("requester");
-  requester.textContent = t.requester_id == null ? "—" : "…";
-  if (t.requester_id != null) {
-    requesterName(t.requester_id).then((name) => { requester.textContent = name; });
-  }
+  // The list names the page's requesters beside its rows.
+  f("requester").textContent =
+    t.requester_id == null ? "—" : names.get(t.requester_id) || T.noName;
   f("owner").textContent = t.owner_id == null ? T.unassigned : userName(dir, t.owner_id);
   f("group").textContent = t.group_id == null ? "—" : groupName(dir, t.group_id);
   const updated = f("updated");
@@ -118,7 +103,8 @@ async function load() {
   try {
     const [r, dir] = await Promise.all([api("GET", `/api/console/tickets?${p}`), directory()]);
     if (mine !== seq) return;
-    ui.rows.replaceChildren(...r.tickets.map((t) => row(t, dir)));
+    const names = new Map(r.requesters.map((c) => [c.id, c.name]));
+    ui.rows.replaceChildren(...r.tickets.map((t) => row(t, dir, names)));
     ui.empty.hidden = r.tickets.length > 0;
     ui.total.textContent = fmt("ticketsTotal", { n: r.total });
     ui.total.dataset.total = String(r.total);

@@ -70,12 +70,13 @@ class RequesterInput(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
 
 
 class TicketInput(msgspec.Struct, forbid_unknown_fields=True):
-    """A new ticket. With a template, empty fields take the template's values."""
+    """A new ticket. With a template, fields left out or empty take the template's
+    values (priority: the template's when not given, else normal)."""
 
     subject: Subject = ""
     description: Description = ""
     type: TypeName = ""
-    priority: Priority = "normal"
+    priority: Priority | None = None
     channel: Channel = "api"
     group_id: Id | None = None
     owner_id: Id | None = None
@@ -281,13 +282,24 @@ def detail_out(d: CoreDetail) -> TicketPage:
     )
 
 
+class RequesterBrief(msgspec.Struct):
+    """A requester as a list shows them."""
+
+    id: int
+    name: str
+    tier: str
+    verified: bool
+
+
 class Tickets(msgspec.Struct):
-    """One page of a ticket list and how many tickets match."""
+    """One page of a ticket list and how many tickets match, with the page's
+    requesters (by id) for their names."""
 
     total: int
     offset: int
     limit: int
     tickets: list[Ticket]
+    requesters: list[RequesterBrief]
 
 
 class TicketType(msgspec.Struct):
