@@ -35,4 +35,6 @@ OWNERS: dict[str, str] = {
     "sites": "settings",
     "box_settings": "settings",
     "ip_ranges": "iptable",
+    "sla_policies": "sla",
+    "ticket_sla": "sla",
 }
