@@ -47,4 +47,6 @@ OWNERS: dict[str, str] = {
     "ticket_work": "tickets",
     "webhooks": "webhooks",
     "webhook_deliveries": "webhooks",
+    "sla_policies": "sla",
+    "ticket_sla": "sla",
 }
