@@ -8,6 +8,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from dateutil.tz import tzlocal
+
 from appliance.core import useragent
 from appliance.core.accounts import Accounts
 from appliance.core.actors import Visitor
@@ -25,6 +27,7 @@ from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
+from appliance.core.sla import Sla
 from appliance.core.teamwork import Teamwork
 from appliance.core.ticket_rules import Rules
 from appliance.core.tickets import Tickets, run_recurring
@@ -91,7 +94,10 @@ class Box:
         # Outgoing webhooks; services queue events with webhooks.enqueue_in.
         self.webhooks = Webhooks(self.db)
         self.rules = Rules(self.db)  # supervisors' triggers and timed rules
-        self.tickets = Tickets(self.db, self.bus, rules=self.rules, webhooks=self.webhooks)
+        self.sla = Sla(self.db, tzlocal())  # SLA policies and tickets' clocks
+        self.tickets = Tickets(
+            self.db, self.bus, rules=self.rules, webhooks=self.webhooks, sla=self.sla
+        )
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,

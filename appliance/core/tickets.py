@@ -46,6 +46,7 @@ from appliance.core.rules import (
     run_triggers,
     trigger_events,
 )
+from appliance.core.sla import Clock, Firing, Sla
 from appliance.core.store import accounts as account_store
 from appliance.core.store import conversations as conversation_store
 from appliance.core.store import customers as customer_store
@@ -82,6 +83,7 @@ FOLLOWERS_MAX = 50
 PAGE_MAX = 200
 VISITOR_LIST = 50  # tickets a visitor sees
 TIMED_BATCH = 500  # tickets per write transaction of the timed rules' pass
+SLA_BATCH = 1000  # firings Sla.fire_due takes per pass (sla._FIRE_BATCH)
 # What a customer sees of a ticket's history: the public thread and its moves.
 PUBLIC_KINDS = frozenset({"created", "reply", "state", "rating"})
 _DAY = 24 * 3600 * 1000
@@ -171,12 +173,14 @@ class Tickets:
         *,
         rules: Rules | None = None,
         webhooks: Webhooks | None = None,
+        sla: Sla | None = None,
     ) -> None:
         self._db = db
         self._bus = bus
         self._now = clock
         self._rules = rules
         self._webhooks = webhooks
+        self._sla = sla
 
     # -- rules shared by every write ----------------------------------------------
 
@@ -218,8 +222,10 @@ class Tickets:
     def _record(
         self, conn: sqlite3.Connection, ticket: Ticket | None, entries: list[Event]
     ) -> Ticket:
-        """Fold new events into the ticket, append them and rewrite its row."""
+        """Fold new events into the ticket, append them and rewrite its row; the SLA
+        clocks follow each event, and what they did is recorded too."""
         created = ticket is None
+        before = ticket
         for event in entries:
             ticket = apply(ticket, event)
         assert ticket is not None
@@ -227,9 +233,46 @@ class Tickets:
             store.insert(conn, ticket)  # the row first: the events refer to it
         for event in entries:
             store.append(conn, event)
+        if self._sla is not None:
+            clocked = self._clock(conn, before, entries, ticket.last_seq)
+            for event in clocked:
+                ticket = apply(ticket, event)
+                store.append(conn, event)
+            if clocked and created:
+                store.save(conn, ticket)
         if not created:
             store.save(conn, ticket)
         return ticket
+
+    def _clock(
+        self, conn: sqlite3.Connection, before: Ticket | None, entries: list[Event], seq: int
+    ) -> list[Event]:
+        """Move the ticket's SLA clocks with each new event; return their changes as
+        history entries ("sla", by the box)."""
+        assert self._sla is not None
+        state = before
+        tier: str | None = None
+        made: list[Event] = []
+        for event in entries:
+            state = apply(state, event)
+            if event.kind == "sla":
+                continue
+            if tier is None:
+                requester = state.fields["requester_id"]
+                customer = customer_store.get(conn, requester) if requester else None
+                tier = customer.tier if customer else ""
+            for change in self._sla.track(conn, state, event, tier or None):
+                data = {
+                    "metric": change.metric,
+                    "change": change.kind,
+                    "policy_id": change.policy_id,
+                    "due_at": change.due_at,
+                    "late": change.late,
+                }
+                made.append(
+                    Event(state.id, seq + len(made) + 1, event.at, By.SYSTEM, "sla", "sla", data)
+                )
+        return made
 
     def _event(
         self, ticket_id: int, seq: int, now: int, actor: Staff | None, kind: str, data: Any
@@ -439,6 +482,95 @@ class Tickets:
                 )
                 total += acted
         return total
+
+    async def run_sla(self, now: int | None = None) -> int:
+        """Fire the SLA warnings, breaches and escalation levels that came due, each
+        once: recorded on its ticket with the action it takes (notify, move to a group,
+        raise the priority, notify the group's manager), in the transaction that marks
+        it taken. Return how many fired."""
+        if self._sla is None:
+            return 0
+        sla = self._sla
+        at = self._now() if now is None else now
+
+        def job(conn: sqlite3.Connection) -> tuple[int, list[Ticket]]:
+            firings = sla.fire_due(conn, at)
+            changed: dict[int, Ticket] = {}
+            for firing in firings:
+                ticket = changed.get(firing.ticket_id) or store.get(conn, firing.ticket_id)
+                if ticket is None or ticket.state in FINAL:
+                    continue
+                changed[ticket.id] = self._fire(conn, ticket, firing, at)
+            return len(firings), list(changed.values())
+
+        total = 0
+        while True:
+            fired, _ = await self._db.write(job, on_commit=lambda r: self._announce(r[1]))
+            total += fired
+            if fired < SLA_BATCH:
+                return total
+
+    def _fire(self, conn: sqlite3.Connection, ticket: Ticket, firing: Firing, now: int) -> Ticket:
+        """Record one SLA firing on its ticket and carry out its escalation action."""
+        level = firing.level
+        data: dict[str, Any] = {
+            "metric": firing.metric,
+            "change": firing.kind,
+            "policy_id": firing.policy_id,
+            "due_at": firing.due_at,
+        }
+        seq = ticket.last_seq
+        entries: list[Event] = []
+        changes: dict[str, Any] = {}
+        if level is not None:
+            data["action"] = level.action
+            data["offset_minutes"] = level.offset
+            if level.action == "reassign_group" and level.group_id is not None:
+                if routing_store.group_exists(conn, level.group_id):
+                    changes["group_id"] = level.group_id
+                else:
+                    data["skipped"] = f"group {level.group_id} no longer exists"
+            elif level.action == "raise_priority":
+                step = PRIORITIES.index(ticket.fields["priority"])
+                if step + 1 < len(PRIORITIES):
+                    changes["priority"] = PRIORITIES[step + 1]
+            elif level.action in ("notify", "notify_manager"):
+                data["notify"] = self._sla_recipients(conn, ticket, level.action)
+        entries.append(Event(ticket.id, seq + 1, now, By.SYSTEM, "sla", "sla", data))
+        diff = {k: v for k, v in changes.items() if ticket.fields[k] != v}
+        if diff:
+            entries.append(Event(ticket.id, seq + 2, now, By.SYSTEM, "sla", "changed", diff))
+        done = self._record(conn, ticket, entries)
+        if self._webhooks is not None:
+            hook = {"warning": "ticket.sla_warning", "breach": "ticket.sla_breached"}.get(
+                firing.kind
+            )
+            payload = {"ticket": ticket_payload(done), "sla": data}
+            if hook is not None:
+                self._webhooks.enqueue_in(conn, hook, payload, now)
+            if diff:
+                self._webhooks.enqueue_in(conn, "ticket.updated", payload, now)
+        return done
+
+    def _sla_recipients(
+        self, conn: sqlite3.Connection, ticket: Ticket, action: str
+    ) -> dict[str, list[int]]:
+        """Who an SLA notification goes to: the owner (or, unowned, the group); for
+        notify_manager, the group's manager (else its lead)."""
+        group = ticket.fields["group_id"]
+        if action == "notify_manager":
+            lead, manager = routing_store.line_of(conn, group) if group else (None, None)
+            chosen = manager or lead
+            return {"user_ids": [chosen] if chosen else [], "group_ids": []}
+        owner = ticket.fields["owner_id"]
+        if owner is not None:
+            return {"user_ids": [owner], "group_ids": []}
+        return {"user_ids": [], "group_ids": [group] if group else []}
+
+    async def clocks(self, actor: Staff, ticket_id: int) -> list[Clock]:
+        """Every SLA clock of a ticket the user may see."""
+        await self._db.read(lambda conn: self._load(conn, actor, ticket_id))
+        return [] if self._sla is None else await self._sla.clocks(ticket_id)
 
     async def preview_rule(self, rule: Rule, now: int | None = None) -> list[int]:
         """The tickets (not closed or merged) a rule's conditions match now, at most
@@ -1377,6 +1509,7 @@ async def run_recurring(tickets: Tickets, confirm_days: int, every: float = 60.0
         try:
             await tickets.run_schedules()
             await tickets.run_timed_rules()
+            await tickets.run_sla()
             await tickets.auto_close(confirm_days)
         except StorageFull:
             pass  # the store logs a full disk itself; the next minute tries again

@@ -165,3 +165,73 @@ async def test_the_timed_pass_goes_in_batches_and_reaches_every_ticket(
     for ticket in made:
         await _consistent(box, ticket.id)
         assert (await box.tickets.detail(boss, ticket.id)).ticket.fields["tags"] == ("待跟进",)
+
+
+async def test_sla_warns_breaches_and_escalates_once_each_at_the_right_minute(box: Box) -> None:
+    boss = await _boss(box)
+    leads = await box.routing.create_group({"name": "二线"})
+    await box.sla.create(
+        boss,
+        {
+            "name": "故障单",
+            "enabled": True,
+            "conditions": {"types": ["故障"], "tiers": [], "priorities": [], "group_ids": []},
+            "targets": {"first_response": 60, "next_response": None, "resolution": 480},
+            "hours": None,
+            "holidays": [],
+            "warn_share": 0.75,
+            "levels": [
+                {"metric": "first_response", "offset_minutes": 10, "action": "raise_priority"},
+                {
+                    "metric": "first_response",
+                    "offset_minutes": 20,
+                    "action": "reassign_group",
+                    "group_id": leads.id,
+                },
+            ],
+        },
+    )
+    minute = 60_000
+    ticket = await box.tickets.create(boss, NewTicket(subject="断网", type="故障"))
+    t0 = ticket.created_at
+    other = await box.tickets.create(boss, NewTicket(subject="咨询", type="咨询"))
+    assert await box.tickets.run_sla(t0 + 44 * minute) == 0
+    assert await box.tickets.run_sla(t0 + 46 * minute) == 1  # warning at 45 of 60
+    assert await box.tickets.run_sla(t0 + 46 * minute) == 0  # once
+    assert await box.tickets.run_sla(t0 + 61 * minute) == 1  # the breach
+    assert await box.tickets.run_sla(t0 + 75 * minute) == 1  # +10: priority raised
+    assert await box.tickets.run_sla(t0 + 81 * minute) == 1  # +20: to the second line
+    assert await box.tickets.run_sla(t0 + 200 * minute) == 0
+    detail = await box.tickets.detail(boss, ticket.id)
+    assert detail.ticket.fields["priority"] == "high"
+    assert detail.ticket.fields["group_id"] == leads.id
+    fired = [e.data["change"] for e in detail.events if e.kind == "sla"]
+    assert fired.count("warning") == 1 and fired.count("breach") == 1
+    assert fired.count("level") == 2
+    clocks = await box.tickets.clocks(boss, ticket.id)
+    assert {c.metric for c in clocks} >= {"first_response", "resolution"}
+    untouched = await box.tickets.detail(boss, other.id)  # no policy applies to it
+    assert untouched.ticket.fields["priority"] == "normal"
+    await _consistent(box, ticket.id)
+    await _consistent(box, other.id)
+
+
+async def test_a_pending_ticket_stops_the_sla_clock(box: Box) -> None:
+    boss = await _boss(box)
+    await box.sla.create(
+        boss,
+        {
+            "name": "全部",
+            "enabled": True,
+            "conditions": {"types": [], "tiers": [], "priorities": [], "group_ids": []},
+            "targets": {"first_response": None, "next_response": None, "resolution": 60},
+            "hours": None,
+            "holidays": [],
+            "warn_share": 0.5,
+            "levels": [],
+        },
+    )
+    ticket = await box.tickets.create(boss, NewTicket(subject="等客户"))
+    ticket = await box.tickets.move(boss, ticket.id, "pending")
+    # Pending from the start: however long it waits on the customer, nothing fires.
+    assert await box.tickets.run_sla(ticket.created_at + 10 * _HOUR) == 0
