@@ -567,10 +567,18 @@ class Tickets:
             return {"user_ids": [owner], "group_ids": []}
         return {"user_ids": [], "group_ids": [group] if group else []}
 
-    async def clocks(self, actor: Staff, ticket_id: int) -> list[Clock]:
-        """Every SLA clock of a ticket the user may see."""
+    async def clocks(self, actor: Staff, ticket_id: int) -> list[tuple[Clock, int]]:
+        """Every SLA clock of a ticket the user may see, with the business time each has
+        used by now (ms)."""
         await self._db.read(lambda conn: self._load(conn, actor, ticket_id))
-        return [] if self._sla is None else await self._sla.clocks(ticket_id)
+        if self._sla is None:
+            return []
+        now = self._now()
+        policies = {p.id: p for p in await self._sla.policies()}
+        return [
+            (c, c.used_at(self._sla.calendar(policies.get(c.policy_id or 0)), now))
+            for c in await self._sla.clocks(ticket_id)
+        ]
 
     async def preview_rule(self, rule: Rule, now: int | None = None) -> list[int]:
         """The tickets (not closed or merged) a rule's conditions match now, at most

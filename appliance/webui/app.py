@@ -28,6 +28,7 @@ from appliance.webui import (
     openapi,
     routing_views,
     rule_views,
+    sla_views,
     supervisor_views,
     team_views,
     ticket_pages,
@@ -162,6 +163,7 @@ def create_app(settings: Settings) -> web.Application:
     supervisor_views.add_routes(app)
     insight_views.add_routes(app)
     ticket_views.add_routes(app)
+    sla_views.add_routes(app)
     visitor_ticket_views.add_routes(app)
     rule_views.add_routes(app)
     webhook_views.add_routes(app)
