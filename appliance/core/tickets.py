@@ -262,6 +262,8 @@ class Tickets:
                 customer = customer_store.get(conn, requester) if requester else None
                 tier = customer.tier if customer else ""
             for change in self._sla.track(conn, state, event, tier or None):
+                if change.target is None:
+                    continue  # a clock without a target: kept, but nothing to record
                 data = {
                     "metric": change.metric,
                     "change": change.kind,

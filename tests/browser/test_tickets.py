@@ -288,6 +288,8 @@ async def test_phone_ticket_from_a_template_then_merged(
         ctx, s = await console_for(chromium, appliance, "chen", errors, online=False)
         contexts.append(ctx)
         await s.evaluate(API_JS, ["POST", "/api/console/ticket-templates", TEMPLATE])
+        sla = {"name": "全部", "targets": {"first_response": 60, "resolution": 480}}
+        await s.evaluate(API_JS, ["POST", "/api/console/sla-policies", sla])
         ctx, a = await console_for(chromium, appliance, "wangfang", errors, online=False)
         contexts.append(ctx)
         await a.goto(appliance.origin + "/console/tickets")
@@ -310,6 +312,13 @@ async def test_phone_ticket_from_a_template_then_merged(
         await expect(a.locator('[data-cb="requester-phone"]')).to_contain_text(PHONE)
         await expect(a.locator('[data-cb="thread-empty"]')).to_be_visible()
         await expect(a.locator('[data-cb="owner-name"]')).to_have_text("未分配")
+        # Every SLA target of the ticket, each with its deadline (not only the nearest).
+        clocks = a.locator('[data-cb="sla-clocks"] li')
+        await expect(clocks).to_have_count(2)
+        await expect(clocks.nth(0)).to_contain_text("首次响应: 截止 ")
+        await expect(
+            a.locator('[data-cb="sla-clocks"] li[data-metric="resolution"]')
+        ).to_contain_text("解决: 截止 ")
 
         # The agent takes it (the box opens it) and sets a due time, box-local.
         await a.locator('[data-cb="assign-me"]').click()

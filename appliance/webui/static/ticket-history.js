@@ -121,6 +121,23 @@ function historyItem(h, who, what, details, link) {
   return li;
 }
 
+const SLA_METRIC = {
+  first_response: () => T.slaFirstResponse,
+  next_response: () => T.slaNextResponse,
+  resolution: () => T.slaResolution,
+};
+const SLA_CHANGE = {
+  started: () => T.slaStarted,
+  paused: () => T.slaPausedChange,
+  resumed: () => T.slaResumed,
+  fulfilled: () => T.slaFulfilled,
+  retargeted: () => T.slaRetargeted,
+  stopped: () => T.slaStopped,
+  warning: () => T.slaWarning,
+  breach: () => T.slaBreach,
+  level: () => T.slaLevel,
+};
+
 /** Every entry, newest first. */
 export function historyItems(page, dir) {
   // Replay the entries to know each field's value before a change (created holds them
@@ -164,6 +181,16 @@ export function historyItems(page, dir) {
     } else if (h.kind === "linked") {
       what = T.histLinked;
       link = chatLink(data.conversation_id);
+    } else if (h.kind === "sla") {
+      const metric = (SLA_METRIC[data.metric] || (() => data.metric))();
+      const change = (SLA_CHANGE[data.change] || (() => data.change))();
+      what = fmt("histSla", { metric, change });
+    } else if (h.kind === "rule") {
+      what = fmt("histRule", { name: data.name || "" });
+    } else if (h.kind === "work") {
+      what = fmt("histWork", { minutes: data.minutes || 0, materials: data.materials || "" });
+    } else if (h.kind === "rating") {
+      what = fmt("histRating", { score: data.score });
     }
     items.push(historyItem(h, actorName(h, page, dir), what, details, link));
   }

@@ -60,6 +60,7 @@ const ui = root && {
 };
 
 let page = null; // the last TicketPage the API answered
+let clocks = []; // its SLA clocks: every target, not only the nearest
 let dir = null; // colleagues and groups
 let types = [];
 let mergeInto = null; // the ticket found for a merge, waiting for the agent's yes
@@ -71,9 +72,13 @@ let seq = 0;
 async function load() {
   const mine = ++seq;
   try {
-    const [p, d, ty] = await Promise.all([api("GET", ticketPath(ticketId)), directory(), ticketTypes()]);
+    const [p, d, ty, sla] = await Promise.all([
+      api("GET", ticketPath(ticketId)), directory(), ticketTypes(),
+      api("GET", `${ticketPath(ticketId)}/sla`).catch(() => ({ clocks: [] })),
+    ]);
     if (mine !== seq) return;
     page = p;
+    clocks = sla.clocks;
     dir = d;
     types = ty;
     render();
@@ -123,6 +128,7 @@ function render() {
   ui.description.textContent = t.description;
   renderFields(t, final);
   renderRequester();
+  renderClocks();
   renderChats();
   const thread = threadItems(page, dir, unfolded);
   ui.thread.replaceChildren(...thread);
@@ -131,6 +137,43 @@ function render() {
   ui.replyBody.disabled = ui.replySend.disabled = final;
   ui.replyPublic.disabled = ui.replyNote.disabled = final;
   ui.merge.hidden = !page.moves.includes("merged");
+}
+
+const METRIC_TEXT = {
+  first_response: () => T.slaFirstResponse,
+  next_response: () => T.slaNextResponse,
+  resolution: () => T.slaResolution,
+};
+
+/** One line per SLA target: its state (met, breached, nearing, paused, running) and due time. */
+function renderClocks() {
+  const list = $("sla-clocks");
+  const shown = clocks.filter((c) => c.target_minutes != null);
+  if (!shown.length) {
+    list.replaceChildren(el("li", "muted", T.slaNone));
+    return;
+  }
+  list.replaceChildren(...shown.map((c) => {
+    let status;
+    let tone = "";
+    if (c.fulfilled_at) {
+      status = c.breached_at ? T.slaMetLate : T.slaMet;
+      tone = c.breached_at ? "late" : "met";
+    } else if (c.breached_at) {
+      status = T.slaBreached;
+      tone = "late";
+    } else if (!c.running) {
+      status = T.slaPaused;
+    } else {
+      status = c.warned_at ? T.slaWarned : fmt("slaDue", { at: when(c.due_at) });
+      tone = c.warned_at ? "warn" : "";
+    }
+    const li = el("li", "", `${METRIC_TEXT[c.metric]()}: ${status}`);
+    li.dataset.metric = c.metric;
+    if (tone) li.dataset.tone = tone;
+    li.title = fmt("slaUsed", { used: c.used_minutes, target: c.target_minutes });
+    return li;
+  }));
 }
 
 function moveLabel(to, from) {
