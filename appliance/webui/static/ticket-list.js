@@ -106,7 +106,8 @@ async function load() {
     const names = new Map(r.requesters.map((c) => [c.id, c.name]));
     ui.rows.replaceChildren(...r.tickets.map((t) => row(t, dir, names)));
     ui.empty.hidden = r.tickets.length > 0;
-    ui.total.textContent = fmt("ticketsTotal", { n: r.total });
+    // The box counts up to 10,000 matches; past that the total reads "10,000+".
+    ui.total.textContent = fmt("ticketsTotal", { n: r.total > 10000 ? "10,000+" : r.total });
     ui.total.dataset.total = String(r.total);
     ui.range.textContent = r.tickets.length
       ? fmt("ticketsRange", { from: r.offset + 1, to: r.offset + r.tickets.length })

@@ -295,7 +295,9 @@ class Tickets(msgspec.Struct):
     """One page of a ticket list and how many tickets match, with the page's
     requesters (by id) for their names."""
 
-    total: int
+    total: Annotated[
+        int, msgspec.Meta(description="matches, counted up to 10,001: more reads as 10,000+")
+    ]
     offset: int
     limit: int
     tickets: list[Ticket]
