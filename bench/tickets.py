@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -266,6 +267,7 @@ async def main() -> None:
     report["machine_cpu_seconds"] = round(busy_other, 1)
     report["load_average"] = list(psutil.getloadavg())
     await box.close()
+    shutil.rmtree(data_dir, ignore_errors=True)  # a million tickets take about 1 GB
     out = _ROOT / "bench" / "results" / f"tickets-{datetime.now(tz=UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(report, ensure_ascii=False, indent=2))

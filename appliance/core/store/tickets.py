@@ -284,14 +284,17 @@ def search(conn: sqlite3.Connection, q: Query) -> tuple[int, list[Ticket]]:
     if q.unassigned:
         where.append("owner_id IS NULL")
     if q.group_ids is not None:
+        # The unary + keeps the scope's terms off their indexes: as an OR over three
+        # index lookups SQLite would gather a fifth of a million tickets and sort them
+        # (an agent's "all": 291 ms); read along updated_at it stops at the page (0.1 ms).
         scope = []
         if q.group_ids:
-            scope.append(f"group_id IN ({', '.join('?' * len(q.group_ids))})")
+            scope.append(f"+group_id IN ({', '.join('?' * len(q.group_ids))})")
             params.extend(q.group_ids)
         if q.no_group:
-            scope.append("group_id IS NULL")
+            scope.append("+group_id IS NULL")
         if q.or_owner is not None:
-            scope.append("owner_id = ?")
+            scope.append("+owner_id = ?")
             params.append(q.or_owner)
         where.append(f"({' OR '.join(scope)})" if scope else "0")
     if q.requester_id is not None:
