@@ -95,15 +95,20 @@ async def no_slow_callbacks(ignore: tuple[str, ...] = ()) -> AsyncIterator[None]
 
 
 @pytest.fixture(autouse=True)
-async def loop_not_blocked() -> AsyncIterator[None]:
-    """Fail a test during which a callback held the event loop too long."""
-    # What earlier tests left alive is collected once here and frozen, so a collection
-    # during this test scans only what this test built. Otherwise the heap of 800 tests
-    # makes one collection a 0.3 s pause at a random step (two clean-clone CI runs
-    # failed on one: inside a trivial write, and inside the app fixture's setup) that
-    # the appliance, whose heap is its own, does not have.
+def frozen_heap() -> None:
+    """Collect what earlier tests left alive once, and freeze it, so a collection during
+    this test scans only what this test built. Otherwise the heap of 1,000 tests makes
+    one collection a 0.33-0.35 s pause at a random step (clean-clone CI runs failed on
+    one: inside a trivial write, inside the app fixture's setup, and inside a browser
+    test's relay listener) that the appliance, whose heap is its own, does not have.
+    Its own fixture, so the suites that override `loop_not_blocked` keep it."""
     gc.collect()
     gc.freeze()
+
+
+@pytest.fixture(autouse=True)
+async def loop_not_blocked(frozen_heap: None) -> AsyncIterator[None]:
+    """Fail a test during which a callback held the event loop too long."""
     async with no_slow_callbacks():
         yield
 

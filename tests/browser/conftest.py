@@ -104,7 +104,7 @@ async def appliance(tmp_path: Path) -> AsyncIterator[Appliance]:
 
 
 @pytest.fixture(autouse=True)
-async def loop_not_blocked() -> AsyncIterator[None]:
+async def loop_not_blocked(frozen_heap: None) -> AsyncIterator[None]:
     """The appliance runs in its own process here (its loop is not this one); this
     loop runs the host page's server, which is still checked, and the test's own steps,
     which are Playwright's client: decoding a large protocol message took 0.35 s in one
