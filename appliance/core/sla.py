@@ -44,7 +44,7 @@ from appliance.core.validate import INT_MAX, whole
 _LOGGER = logging.getLogger(__name__)
 
 _POLICIES_MAX = 200
-_FIRE_BATCH = 1000  # clocks per minute pass; more wait for the next pass
+FIRE_BATCH = 1000  # clocks per minute pass; more wait for the next pass
 
 
 def _overseer(actor: Staff) -> None:
@@ -169,7 +169,7 @@ class Sla:
     def fire_due(self, conn: sqlite3.Connection, now: int) -> list[Firing]:
         """Take every warning, breach and level due by `now`, inside the caller's write
         job, which acts on them: they are marked taken in that same transaction."""
-        rows = store.due_clocks(conn, now, _FIRE_BATCH)
+        rows = store.due_clocks(conn, now, FIRE_BATCH)
         if not rows:
             return []
         policies = {p.id: p for p in store.policies(conn)}
@@ -183,7 +183,7 @@ class Sla:
             if marked != clock:
                 store.save(conn, marked)
             firings += taken
-        if len(rows) == _FIRE_BATCH:
+        if len(rows) == FIRE_BATCH:
             _LOGGER.warning("more than %d SLA clocks due at once; the rest next pass", len(rows))
         return sorted(firings, key=lambda f: (f.at, f.ticket_id))
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,7 +46,7 @@ from appliance.core.rules import (
     run_triggers,
     trigger_events,
 )
-from appliance.core.sla import Clock, Firing, Sla
+from appliance.core.sla import FIRE_BATCH, Clock, Firing, Sla
 from appliance.core.store import accounts as account_store
 from appliance.core.store import conversations as conversation_store
 from appliance.core.store import customers as customer_store
@@ -83,7 +83,6 @@ FOLLOWERS_MAX = 50
 PAGE_MAX = 200
 VISITOR_LIST = 50  # tickets a visitor sees
 TIMED_BATCH = 500  # tickets per write transaction of the timed rules' pass
-SLA_BATCH = 1000  # firings Sla.fire_due takes per pass (sla._FIRE_BATCH)
 # What a customer sees of a ticket's history: the public thread and its moves.
 PUBLIC_KINDS = frozenset({"created", "reply", "state", "rating"})
 _DAY = 24 * 3600 * 1000
@@ -301,24 +300,27 @@ class Tickets:
     def _commit(
         self, conn: sqlite3.Connection, ticket: Ticket | None, entries: list[Event], now: int
     ) -> Ticket:
-        """Record a change's events, then run the triggers they set off and carry out
-        their plans, and queue the webhooks of everything written; all in the caller's
-        transaction, so a crash leaves all of it or none."""
-        done = self._record(conn, ticket, entries)
-        written = list(entries)
+        """Record a change's events, then set off what they set off (`_set_off`); all in
+        the caller's transaction, so a crash leaves all of it or none."""
+        return self._set_off(conn, self._record(conn, ticket, entries), entries, now)
+
+    def _set_off(
+        self, conn: sqlite3.Connection, ticket: Ticket, written: list[Event], now: int
+    ) -> Ticket:
+        """Run the triggers that recorded events set off (once), carry out their plans,
+        and queue the webhooks of everything written."""
+        written = list(written)
         extra: list[str] = []
-        if self._rules is not None:
-            kinds = trigger_events(entries)
-            if kinds:
-                fired = run_triggers(
-                    self._rules.enabled_in(conn), self._view(conn, done), kinds, now
-                )
-                for one in fired:
-                    done, made = self._carry_out(conn, done, one, now)
-                    written.extend(made)
-                    extra.extend(one.plan.webhooks)
-        self._queue_hooks(conn, done, written, extra, now)
-        return done
+        kinds = trigger_events(written) if self._rules is not None else frozenset()
+        if kinds:
+            assert self._rules is not None
+            rules = self._rules.enabled_in(conn)
+            for one in run_triggers(rules, self._view(conn, ticket), kinds, now):
+                ticket, made = self._carry_out(conn, ticket, one, now)
+                written.extend(made)
+                extra.extend(one.plan.webhooks)
+        self._queue_hooks(conn, ticket, written, extra, now)
+        return ticket
 
     def _carry_out(
         self, conn: sqlite3.Connection, ticket: Ticket, fired: Fired, now: int
@@ -467,7 +469,7 @@ class Tickets:
                         made.extend(events)
                         acted += 1
                     if made:
-                        changed.append(self._after_timed(conn, ticket, made, at))
+                        changed.append(self._set_off(conn, ticket, made, at))
                 return acted, changed
 
             return job
@@ -509,7 +511,7 @@ class Tickets:
         while True:
             fired, _ = await self._db.write(job, on_commit=lambda r: self._announce(r[1]))
             total += fired
-            if fired < SLA_BATCH:
+            if fired < FIRE_BATCH:  # fewer than a full batch: nothing more is due
                 return total
 
     def _fire(self, conn: sqlite3.Connection, ticket: Ticket, firing: Firing, now: int) -> Ticket:
@@ -592,26 +594,6 @@ class Tickets:
             return preview(rule, views, at)
 
         return await self._db.read(read)
-
-    def _after_timed(
-        self, conn: sqlite3.Connection, ticket: Ticket, made: list[Event], now: int
-    ) -> Ticket:
-        """Set off the triggers once for what timed rules wrote, and queue webhooks."""
-        written = list(made)
-        extra: list[str] = []
-        assert self._rules is not None
-        kinds = trigger_events(made)
-        if kinds:
-            for one in run_triggers(
-                self._rules.enabled_in(conn), self._view(conn, ticket), kinds, now
-            ):
-                ticket, events = self._carry_out(conn, ticket, one, now)
-                written.extend(events)
-                extra.extend(one.plan.webhooks)
-        self._queue_hooks(conn, ticket, written, extra, now)
-        return ticket
-
-    # -- the ways in --------------------------------------------------------------
 
     def _requester(
         self, conn: sqlite3.Connection, requester: Requester | None, now: int
@@ -743,18 +725,12 @@ class Tickets:
                         tier = found.tier
                     visitor_store.upsert(conn, conv.visitor_id, now, seen=False)
                     visitor_store.link(conn, conv.visitor_id, requester_id, tier)
-            group = new.group_id if new.group_id is not None else conv.group_id
-            chat = NewTicket(
-                subject=new.subject,
-                description=new.description,
-                type=new.type,
-                priority=new.priority,
+            chat = replace(
+                new,
                 channel="chat",
-                group_id=group,
+                group_id=new.group_id if new.group_id is not None else conv.group_id,
                 owner_id=new.owner_id if new.owner_id is not None else actor.id,
-                due_at=new.due_at,
-                tags=new.tags,
-                template_id=new.template_id,
+                requester=None,
             )
             ticket_id, entries = self._created(conn, actor, chat, now, requester_id)
             messages = conversation_store.messages_after(
@@ -1119,7 +1095,7 @@ class Tickets:
             ticket = self._visitors(conn, visitor, ticket_id)
             if ticket.state not in (State.RESOLVED, State.CLOSED):
                 raise Conflict("a ticket is rated once it is resolved")
-            if any(e.kind == "rating" for e in store.events(conn, ticket.id)):
+            if store.has_entry(conn, ticket.id, "rating"):
                 raise Conflict("this ticket has been rated")
             entry = Event(
                 ticket.id,

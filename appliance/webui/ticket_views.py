@@ -50,22 +50,28 @@ def _requester(r: wire.RequesterInput | None) -> Requester | None:
     return Requester(r.customer_id, r.name, r.email, r.phone)
 
 
-async def create_ticket(request: web.Request) -> web.Response:
-    """Enter a ticket (a phone call, from a template or not; the API)."""
-    body = await read_body(request, wire.TicketInput)
-    new = NewTicket(
+def _new_ticket(
+    body: wire.TicketInput | wire.FromChatInput, channel: str, requester: Requester | None
+) -> NewTicket:
+    return NewTicket(
         subject=body.subject,
         description=body.description,
         type=body.type,
         priority=body.priority,
-        channel=body.channel,
+        channel=channel,
         group_id=body.group_id,
         owner_id=body.owner_id,
         due_at=_ms(body.due_at, "due_at"),
         tags=body.tags,
-        requester=_requester(body.requester),
+        requester=requester,
         template_id=body.template_id,
     )
+
+
+async def create_ticket(request: web.Request) -> web.Response:
+    """Enter a ticket (a phone call, from a template or not; the API)."""
+    body = await read_body(request, wire.TicketInput)
+    new = _new_ticket(body, body.channel, _requester(body.requester))
     ticket = await request.app[BOX].tickets.create(await _actor(request), new)
     return reply(wire.OneTicket(wire.ticket_out(ticket)), 201)
 
@@ -73,18 +79,7 @@ async def create_ticket(request: web.Request) -> web.Response:
 async def ticket_from_chat(request: web.Request) -> web.Response:
     """Turn a chat into a ticket."""
     body = await read_body(request, wire.FromChatInput)
-    new = NewTicket(
-        subject=body.subject,
-        description=body.description,
-        type=body.type,
-        priority=body.priority,
-        channel="chat",
-        group_id=body.group_id,
-        owner_id=body.owner_id,
-        due_at=_ms(body.due_at, "due_at"),
-        tags=body.tags,
-        template_id=body.template_id,
-    )
+    new = _new_ticket(body, "chat", None)
     ticket = await request.app[BOX].tickets.from_chat(
         await _actor(request), body.conversation_id, new
     )

@@ -14,10 +14,12 @@ from appliance.core.ticketflow import By, Event, State, Ticket
 _TICKET = (
     "id, number, state, subject, description, type, priority, channel, requester_id,"
     " group_id, owner_id, due_at, tags, followers, escalation, vendor, created_at, updated_at,"
-    " first_reply_at,"
-    " resolved_at, closed_at, merged_into, replies, notes, state_at, last_seq"
+    " first_reply_at, resolved_at, closed_at, merged_into, replies, notes, state_at, last_seq"
 )
 _EVENT = "ticket_id, seq, at, by, actor_id, kind, data"
+_COLUMNS = [c.strip() for c in _TICKET.split(",")]
+_INSERT = f"INSERT INTO tickets ({_TICKET}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+_SAVE = f"UPDATE tickets SET {', '.join(f'{c} = ?' for c in _COLUMNS[1:])} WHERE id = ?"
 
 
 def _ticket(row: sqlite3.Row | tuple[Any, ...]) -> Ticket:
@@ -136,19 +138,12 @@ def new_id(conn: sqlite3.Connection) -> int:
 
 def insert(conn: sqlite3.Connection, ticket: Ticket) -> None:
     """Store a new ticket's cached row."""
-    conn.execute(
-        f"INSERT INTO tickets ({_TICKET}) VALUES ({', '.join('?' * 26)})",
-        (ticket.id, *_row_values(ticket)),
-    )
+    conn.execute(_INSERT, (ticket.id, *_row_values(ticket)))
 
 
 def save(conn: sqlite3.Connection, ticket: Ticket) -> None:
     """Rewrite a ticket's cached row from what its events now make."""
-    columns = [c.strip() for c in _TICKET.split(",")][1:]
-    assignments = ", ".join(f"{c} = ?" for c in columns)
-    conn.execute(
-        f"UPDATE tickets SET {assignments} WHERE id = ?", (*_row_values(ticket), ticket.id)
-    )
+    conn.execute(_SAVE, (*_row_values(ticket), ticket.id))
 
 
 def append(conn: sqlite3.Connection, event: Event) -> None:
@@ -227,6 +222,14 @@ def unfinished(conn: sqlite3.Connection, after: int = 0, limit: int = 2**62) -> 
         (after, limit),
     )
     return [_ticket(r) for r in rows]
+
+
+def has_entry(conn: sqlite3.Connection, ticket_id: int, kind: str) -> bool:
+    """Tell whether a ticket's history has an entry of a kind."""
+    row = conn.execute(
+        "SELECT 1 FROM ticket_events WHERE ticket_id = ? AND kind = ? LIMIT 1", (ticket_id, kind)
+    ).fetchone()
+    return row is not None
 
 
 def events(conn: sqlite3.Connection, ticket_id: int) -> list[Event]:
