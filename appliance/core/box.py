@@ -33,7 +33,6 @@ from appliance.core.ticket_rules import Rules
 from appliance.core.tickets import Tickets, run_recurring
 from appliance.core.visitors import Visitors
 from appliance.core.webhooks import Webhooks
-from appliance.core.workitems import WorkItems
 from appliance.settings import Settings
 
 _SECRET_FILE = "secret.key"  # noqa: S105 - a file name, not a secret
@@ -90,13 +89,17 @@ class Box:
         self.routing = RoutingConfig(self.db, self.bus)
         self.teamwork = Teamwork(self.db, self.chats, self.bus)
         self.canned = Canned(self.db)
-        self.work_items = WorkItems(self.db, self.chats, self.bus)
         # Outgoing webhooks; services queue events with webhooks.enqueue_in.
         self.webhooks = Webhooks(self.db)
         self.rules = Rules(self.db)  # supervisors' triggers and timed rules
         self.sla = Sla(self.db, tzlocal())  # SLA policies and tickets' clocks
         self.tickets = Tickets(
-            self.db, self.bus, rules=self.rules, webhooks=self.webhooks, sla=self.sla
+            self.db,
+            self.bus,
+            rules=self.rules,
+            webhooks=self.webhooks,
+            sla=self.sla,
+            chats=self.chats,
         )
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
@@ -174,6 +177,7 @@ class Box:
         await self.insight.open()
         await self.invitations.open()
         await self.rules.load()
+        await self.tickets.carry_over(self.settings.lang)  # work items from before tickets
         self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
         self._recurring = asyncio.get_running_loop().create_task(
             run_recurring(self.tickets, self.settings.ticket_confirm_days)

@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 from appliance.core.conversation import Conversation, Message
 from appliance.core.routing import Place
 from appliance.core.store.accounts import Presence
-from appliance.core.store.workitems import WorkItem
 from appliance.core.ticketflow import Ticket
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,13 +59,6 @@ class QueueChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkItemChanged:
-    """A left message or call-back request was created or closed."""
-
-    item: WorkItem
-
-
-@dataclass(frozen=True, slots=True)
 class TicketChanged:
     """A ticket was created or changed (its row as its history now makes it)."""
 
@@ -86,7 +78,6 @@ Event = (
     | AgentStatusChanged
     | RoutingChanged
     | QueueChanged
-    | WorkItemChanged
     | InvitationChanged
     | TicketChanged
 )

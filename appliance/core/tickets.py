@@ -22,6 +22,7 @@ from dateutil.tz import tzlocal
 
 from appliance.core import recurrence, validate
 from appliance.core.actors import Staff, Visitor
+from appliance.core.chats import Chats, Closed
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.contact import normal_email, normal_phone
 from appliance.core.db import Database
@@ -53,12 +54,15 @@ from appliance.core.store import customers as customer_store
 from appliance.core.store import routing as routing_store
 from appliance.core.store import tickets as store
 from appliance.core.store import visitors as visitor_store
+from appliance.core.store import workitems as work_store
 from appliance.core.store.tickets import ScheduleRow, Template, TicketType, WorkEntry, WorkTotals
+from appliance.core.store.workitems import WorkItem
 from appliance.core.ticket_rules import Rules
 from appliance.core.ticketflow import FINAL, By, Event, State, Ticket, apply, check_move, moves
 from appliance.core.visitor_records import Customer
 from appliance.core.webhooks import EVENTS as WEBHOOK_EVENTS
 from appliance.core.webhooks import Webhooks
+from appliance.core.workitems import wording
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,7 +71,10 @@ PRIORITIES = ("low", "normal", "high", "urgent")
 # list is the API's, and a new channel is one more name here.
 CHANNELS = ("phone", "chat", "web", "message", "callback", "api", "schedule", "email", "portal")
 # The saved views of the ticket list.
-VIEWS = ("mine", "my_groups", "unassigned", "pending", "open", "all")
+VIEWS = ("mine", "my_groups", "unassigned", "pending", "open", "all", "left", "breaching")
+LEFT_CHANNELS = ("message", "callback")  # what visitors leave in the widget
+BREACHING_SOON = 3600 * 1000  # "breaching soon": a running deadline within the hour
+CARRY_BATCH = 200  # old work items carried into tickets per write transaction
 WORKING = (State.NEW.value, State.OPEN.value, State.PENDING.value)
 # Up a group's line (core/store/routing.line_of), or out to a vendor.
 ESCALATION = ("expert", "lead", "manager", "vendor")
@@ -173,8 +180,10 @@ class Tickets:
         rules: Rules | None = None,
         webhooks: Webhooks | None = None,
         sla: Sla | None = None,
+        chats: Chats | None = None,
     ) -> None:
         self._db = db
+        self._chats = chats  # to end the waiting chat a left request replaces
         self._bus = bus
         self._now = clock
         self._rules = rules
@@ -757,6 +766,142 @@ class Tickets:
         ticket: Ticket = await self._write(job)
         return ticket
 
+    async def leave(
+        self,
+        visitor: Visitor,
+        left: Mapping[str, str],
+        conversation_id: str | None = None,
+        *,
+        lang: str = "zh-CN",
+    ) -> Ticket:
+        """A visitor leaves a message or asks for a call back (fields as
+        `workitems.validate` returns them): it becomes a ticket of that channel, in the
+        group of the waiting chat it replaces (which must be the visitor's own, and
+        ends), for the customer their contact names (found or created). The visitor
+        follows it from the widget."""
+        now = self._now()
+        words = wording(dict(left), lang)
+
+        def job(conn: sqlite3.Connection) -> tuple[Ticket, Closed | None]:
+            visitor_store.upsert(conn, visitor.id, now)
+            group_id = None
+            closed = None
+            if conversation_id is not None:
+                conv = conversation_store.get(conn, conversation_id)
+                if conv is None or conv.visitor_id != visitor.id:
+                    raise NotFound("no such conversation")
+                group_id = self._still(conn, conv.group_id)
+                if conv.status == "waiting" and self._chats is not None:
+                    closed = self._chats.close_in(conn, conv.id, "overflow")
+            requester_id = self._left_requester(conn, visitor.id, left, now)
+            new = NewTicket(
+                words.subject, words.description, channel=left["kind"], group_id=group_id
+            )
+            ticket_id, entries = self._created(conn, None, new, now, requester_id)
+            who = f"visitor:{visitor.id}"
+            entries = [replace(e, by=By.CUSTOMER, actor_id=who) for e in entries]
+            ticket = self._commit(conn, None, entries, now)
+            store.left_by(conn, ticket_id, visitor.id)
+            if conversation_id is not None:
+                store.link(conn, ticket_id, conversation_id, now)
+            return ticket, closed
+
+        def announce(result: tuple[Ticket, Closed | None]) -> None:
+            if result[1] is not None and self._chats is not None:
+                self._chats.announce_closed(result[1])
+            self._announce([result[0]])
+
+        ticket, _ = await self._db.write(job, on_commit=announce)
+        return ticket
+
+    @staticmethod
+    def _still(conn: sqlite3.Connection, group_id: int | None) -> int | None:
+        """The group, unless it was deleted since."""
+        if group_id is None or not routing_store.group_exists(conn, group_id):
+            return None
+        return group_id
+
+    def _left_requester(
+        self, conn: sqlite3.Connection, visitor_id: str, left: Mapping[str, str], now: int
+    ) -> int | None:
+        """The customer a left request is for: the one the visitor is known as, else the
+        one its contact names (found or created); the visitor is linked to it."""
+        known = visitor_store.known(conn, visitor_id)
+        if known is not None and known.customer_id is not None:
+            return known.customer_id
+        contact = left.get("contact", "")
+        email = contact if "@" in contact else ""
+        phone = "" if email else contact
+        requester_id = self._requester(
+            conn, Requester(None, left.get("name", ""), email, phone), now
+        )
+        if requester_id is not None:
+            customer = customer_store.get(conn, requester_id)
+            visitor_store.link(conn, visitor_id, requester_id, customer.tier if customer else "new")
+        return requester_id
+
+    async def carry_over(self, lang: str = "zh-CN") -> int:
+        """Carry what visitors left before tickets existed (`work_items`) into tickets,
+        in batches, oldest first; each keeps its time, and a closed one is resolved by
+        who closed it and then closed. Idempotent: a carried item notes its ticket.
+        Open ones set off triggers and webhooks as new tickets do; closed ones are
+        history only. Returns how many were carried."""
+        waiting = await self._db.read(work_store.count_uncarried)
+        if not waiting:
+            return 0
+        _LOGGER.info("carrying %d left messages and call-back requests into tickets", waiting)
+        done = 0
+        while True:
+            items = await self._db.read(lambda conn: work_store.uncarried(conn, CARRY_BATCH))
+            if not items:
+                break
+
+            def job(conn: sqlite3.Connection, batch: list[WorkItem] = items) -> list[Ticket]:
+                return [self._carry(conn, item, lang) for item in batch]
+
+            carried: list[Ticket] = await self._db.write(job, on_commit=self._announce)
+            done += len(carried)
+            _LOGGER.info("carried %d of %d into tickets", done, waiting)
+        return done
+
+    def _carry(self, conn: sqlite3.Connection, item: WorkItem, lang: str) -> Ticket:
+        left = {
+            "kind": item.kind,
+            "name": item.name,
+            "contact": item.contact,
+            "preferred_time": item.preferred_time,
+            "body": item.body,
+        }
+        words = wording(left, lang)
+        at = item.created_at
+        try:
+            requester_id = self._left_requester(conn, item.visitor_id, left, at)
+        except InvalidInput:
+            requester_id = None  # a contact stored before today's checks: kept in the text
+        group_id = self._still(conn, item.group_id)
+        new = NewTicket(words.subject, words.description, channel=item.kind, group_id=group_id)
+        ticket_id, entries = self._created(conn, None, new, at, requester_id)
+        who = f"visitor:{item.visitor_id}"
+        entries = [replace(e, by=By.CUSTOMER, actor_id=who) for e in entries]
+        if item.status == "open":
+            ticket = self._commit(conn, None, entries, self._now())
+        else:
+            end = item.closed_at or at
+            closer = str(item.closed_by) if item.closed_by is not None else ""
+            seq = len(entries)
+            entries.append(
+                Event(ticket_id, seq + 1, end, By.AGENT, closer, "state", {"to": "resolved"})
+            )
+            entries.append(
+                Event(ticket_id, seq + 2, end, By.SYSTEM, "carry-over", "state", {"to": "closed"})
+            )
+            ticket = self._record(conn, None, entries)
+        store.left_by(conn, ticket_id, item.visitor_id)
+        if item.conversation_id is not None:
+            store.link(conn, ticket_id, item.conversation_id, at)
+        work_store.carried(conn, item.id, ticket_id)
+        return ticket
+
     # -- changes --------------------------------------------------------------------
 
     async def change(self, actor: Staff, ticket_id: int, changes: Mapping[str, Any]) -> Ticket:
@@ -1222,17 +1367,23 @@ class Tickets:
         type: str | None = None,
         q: str = "",
         requester_id: int | None = None,
+        channel: str | None = None,
         order: str = "updated_at DESC",
         limit: int = 50,
         offset: int = 0,
     ) -> TicketListing:
-        """A page of a saved view, filtered and sorted, within what the user may see."""
+        """A page of a saved view, filtered and sorted, within what the user may see.
+        "left" is what visitors left in the widget (the old work items), "breaching"
+        the tickets with a running SLA deadline within the hour or past it, nearest
+        first unless another order is asked for."""
         if view not in VIEWS:
             raise InvalidInput(f"view must be one of {', '.join(VIEWS)}")
         if order not in store.ORDERS:
             raise InvalidInput(f"sort must be one of {', '.join(store.ORDERS)}")
         if priority is not None and priority not in PRIORITIES:
             raise InvalidInput(f"priority must be one of {', '.join(PRIORITIES)}")
+        if channel is not None and channel not in CHANNELS:
+            raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}")
         text = validate.text(q, "q", 100)
         limit = max(1, min(limit, PAGE_MAX))
         offset = max(0, min(offset, validate.INT_MAX))
@@ -1251,6 +1402,14 @@ class Tickets:
             states = (State.PENDING.value,)
         elif view == "all":
             states = None
+        channels: Sequence[str] | None = (channel,) if channel is not None else None
+        due_before = None
+        if view == "left":
+            channels = [c for c in LEFT_CHANNELS if channels is None or c in channels]
+        elif view == "breaching":
+            due_before = self._now() + BREACHING_SOON
+            if order == "updated_at DESC":
+                order = "sla_due ASC"
         query = store.Query(
             states=states,
             owner_id=owner_id,
@@ -1261,6 +1420,8 @@ class Tickets:
             requester_id=requester_id,
             priority=priority,
             type=type,
+            channels=channels,
+            due_before=due_before,
             text=text,
             order=order,
             limit=limit,

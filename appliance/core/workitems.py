@@ -1,28 +1,17 @@
-"""Overflow work: messages and call-back requests left when no agent can take the chat."""
+"""What visitors leave when no agent can take the chat: a message or a call-back request.
+
+Each becomes a ticket (core/tickets.py `Tickets.leave`); this module checks what was
+left and words the ticket it makes. Requests stored before tickets existed (the
+`work_items` table) are carried into tickets once, by `Tickets.carry_over`.
+"""
 
 from __future__ import annotations
 
-import sqlite3
+from dataclasses import dataclass
 from typing import Any
 
-from appliance.core.actors import Staff, Visitor
-from appliance.core.chats import Chats, Closed, read_conversation
-from appliance.core.clock import now_ms
 from appliance.core.contact import normal_email, normal_phone
-from appliance.core.db import Database
-from appliance.core.errors import (
-    Conflict,
-    ContactInvalid,
-    InvalidInput,
-    MessageEmpty,
-    NotFound,
-    PhoneRequired,
-)
-from appliance.core.events import EventBus, WorkItemChanged
-from appliance.core.store import visitors as visitor_store
-from appliance.core.store import workitems as store
-from appliance.core.store.workitems import WorkItem as WorkItem
-from appliance.core.visitors import new_id
+from appliance.core.errors import ContactInvalid, InvalidInput, MessageEmpty, PhoneRequired
 
 KINDS = ("message", "callback")
 _NAME_MAX = 64
@@ -71,67 +60,43 @@ def validate(data: dict[str, Any]) -> dict[str, str]:
     return item
 
 
-class WorkItems:
-    """Store, list and close what visitors leave for the team."""
+# How a left request is worded on its ticket, in the box's language (settings.lang).
+_WORDS = {
+    "zh-CN": {
+        "callback": "请回电 {who}",
+        "preferred": "希望回电时间：{when}",
+        "contact": "联系方式：{how}",
+    },
+    "en": {
+        "callback": "Call back {who}",
+        "preferred": "Preferred time: {when}",
+        "contact": "Contact: {how}",
+    },
+}
+_SUBJECT_CHARS = 80  # a message's first line, clipped, is its ticket's subject
 
-    def __init__(self, db: Database, chats: Chats, bus: EventBus) -> None:
-        self._db = db
-        self._chats = chats
-        self._bus = bus
 
-    async def create(
-        self, visitor: Visitor, data: dict[str, Any], conversation_id: Any = None
-    ) -> WorkItem:
-        """Store a left message or call-back request; end the waiting chat it replaces,
-        which must be the visitor's own."""
-        fields = validate(data)
-        if conversation_id is not None and not isinstance(conversation_id, str):
-            raise InvalidInput("conversation_id must be a string")
-        now = now_ms()
-        visitor_id = visitor.id
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """A left request as a ticket says it: subject and description."""
 
-        def job(conn: sqlite3.Connection) -> tuple[WorkItem, Closed | None]:
-            group_id = None
-            closed = None
-            visitor_store.upsert(conn, visitor_id, now)
-            if conversation_id is not None:
-                conv = read_conversation(conn, conversation_id)
-                if conv is None or conv.visitor_id != visitor_id:
-                    raise NotFound("no such conversation")
-                group_id = conv.group_id
-                if conv.status == "waiting":
-                    closed = self._chats.close_in(conn, conv.id, "overflow")
-            item = store.insert(
-                conn, new_id("w_"), fields, visitor_id, conversation_id, group_id, now
-            )
-            return item, closed
+    subject: str
+    description: str
 
-        def announce(result: tuple[WorkItem, Closed | None]) -> None:
-            if result[1] is not None:
-                self._chats.announce_closed(result[1])
-            self._bus.emit(WorkItemChanged(result[0]))
 
-        item, _ = await self._db.write(job, on_commit=announce)
-        return item
-
-    async def list(self, status: str = "open", limit: int = 100) -> list[WorkItem]:
-        """Return work items by status, oldest open first or newest closed first."""
-        if status not in ("open", "closed"):
-            raise InvalidInput("status must be open or closed")
-        count = max(1, min(limit, 500))
-        return await self._db.read(lambda conn: store.by_status(conn, status, count))
-
-    async def close(self, item_id: str, staff: Staff) -> WorkItem:
-        """Mark a work item done."""
-
-        def job(conn: sqlite3.Connection) -> WorkItem:
-            item = store.close(conn, item_id, staff.id, now_ms())
-            if item is None:
-                if store.exists(conn, item_id):
-                    raise Conflict("already closed")
-                raise NotFound("no such work item")
-            return item
-
-        return await self._db.write(
-            job, on_commit=lambda item: self._bus.emit(WorkItemChanged(item))
-        )
+def wording(fields: dict[str, str], lang: str) -> Wording:
+    """Word the ticket a left request makes (fields as `validate` returns them)."""
+    words = _WORDS.get(lang, _WORDS["en"])
+    body = fields["body"]
+    contact = fields["contact"]
+    lines = [body] if body else []
+    if fields["kind"] == "callback":
+        subject = words["callback"].format(who=" ".join(filter(None, (fields["name"], contact))))
+        if fields["preferred_time"]:
+            lines.append(words["preferred"].format(when=fields["preferred_time"]))
+    else:
+        first = body.splitlines()[0]  # `validate` stripped the body and refused it empty
+        subject = first if len(first) <= _SUBJECT_CHARS else first[: _SUBJECT_CHARS - 1] + "…"
+    if contact:
+        lines.append(words["contact"].format(how=contact))
+    return Wording(subject, "\n\n".join(lines))

@@ -26,12 +26,13 @@ from appliance.core.events import (
     MessageCreated,
     QueueChanged,
     RoutingChanged,
-    WorkItemChanged,
+    TicketChanged,
 )
 from appliance.core.live import Filter, Scope, agent_scope
 from appliance.core.routing import Place
+from appliance.core.ticketflow import Ticket
 from appliance.core.visitor_records import Invitation
-from appliance.webui.wire import frames, team
+from appliance.webui.wire import frames, tickets
 from appliance.webui.wire import insight as insight_wire
 from appliance.webui.wire.chat import (
     AgentRef,
@@ -335,13 +336,8 @@ class Hub:
                 for conn in self.by_conversation.get(conv_id, ()):
                     if conn.kind == "visitor":
                         conn.send_place(conv_id, place)
-        elif isinstance(event, WorkItemChanged):
-            group_id = event.item.group_id
-            frame = encode(team.WorkItemFrame(team.work_item_out(event.item)))
-            for conns in self.agents.values():
-                for conn in conns:
-                    if group_id is None or conn.sees_queue(group_id):
-                        conn.send(frame)
+        elif isinstance(event, TicketChanged):
+            self._ticket_changed(event.ticket)
         elif isinstance(event, RoutingChanged):
             self._refresh_groups()
         elif isinstance(event, ConversationChanged):
@@ -352,6 +348,18 @@ class Hub:
             frame = encode(frames.PresenceNow(Presence(event.status)))
             for conn in self.agents.get(str(event.user_id), ()):
                 conn.send(frame)
+
+    def _ticket_changed(self, ticket: Ticket) -> None:
+        """Tell the consoles that may see a ticket what became of it (core/tickets.py:
+        overseers every ticket, an agent those of their groups, of no group, and their
+        own)."""
+        group_id = ticket.fields["group_id"]
+        owner = str(ticket.fields["owner_id"])
+        frame = encode(tickets.TicketFrame(tickets.ticket_brief(ticket)))
+        for principal, conns in self.agents.items():
+            for conn in conns:
+                if group_id is None or principal == owner or conn.sees_queue(group_id):
+                    conn.send(frame)
 
     def _conversation_changed(self, event: ConversationChanged) -> None:
         conv = event.conversation

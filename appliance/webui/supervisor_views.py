@@ -1,4 +1,4 @@
-"""Supervisor pages: the live wallboard, routing settings and the team's work items.
+"""Supervisor pages: the live wallboard and routing settings.
 
 The pages are server-rendered shells; their scripts read and change everything through
 the console JSON API, so the rules about who may do what live in one place."""
@@ -13,7 +13,6 @@ from appliance.webui.contract import Contract, Operation
 from appliance.webui.pages import render
 
 _BOARD_POLL = 2000  # ms between wallboard refreshes
-_WORK_POLL = 5000  # ms between work item refreshes
 
 
 async def board_page(request: web.Request) -> web.Response:
@@ -31,8 +30,9 @@ async def routing_page(request: web.Request) -> web.Response:
 
 
 async def work_items_page(request: web.Request) -> web.Response:
-    """Show the left messages and call-back requests waiting for the team."""
-    return render(request, "work_items.html", {"poll_ms": _WORK_POLL})
+    """Left messages and call-back requests are tickets now: their list is a saved view
+    of the ticket list; the old address leads there."""
+    raise web.HTTPFound("/console/tickets?view=left")
 
 
 CONTRACT = Contract(
@@ -57,9 +57,9 @@ CONTRACT = Contract(
             "GET",
             "/console/work-items",
             work_items_page,
-            "Left messages and call-back requests",
+            "Redirect to the ticket list's view of left messages and call-back requests",
             "pages",
-            media="text/html",
+            status=302,
         ),
     ]
 )

@@ -10,7 +10,7 @@ from appliance.core.board import agent_board, board
 from appliance.core.conversation import Conversation
 from appliance.webui.console_views import staff as actor
 from appliance.webui.console_views import visible
-from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
+from appliance.webui.contract import Contract, Operation, read_body, reply
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.wire import chat, team
@@ -109,22 +109,6 @@ async def delete_canned(request: web.Request) -> web.Response:
     session = current_session(request)
     await request.app[BOX].canned.delete(session.user.staff, int_path(request, "answer_id"))
     return reply({"deleted": True})
-
-
-async def list_work_items(request: web.Request) -> web.Response:
-    """Return left messages and call-back requests."""
-    query = read_query(request, team.WorkItemsQuery)
-    items = await request.app[BOX].work_items.list(query.status)
-    return reply(team.WorkItems([team.work_item_out(i) for i in items]))
-
-
-async def close_work_item(request: web.Request) -> web.Response:
-    """Mark a left message or call-back request done."""
-    session = current_session(request)
-    item = await request.app[BOX].work_items.close(
-        request.match_info["item_id"], session.user.staff
-    )
-    return reply(team.OneWorkItem(team.work_item_out(item)))
 
 
 async def colleagues(request: web.Request) -> web.Response:
@@ -255,26 +239,6 @@ CONTRACT = Contract(
             team.Deleted,
             path_types={"answer_id": chat.Id},
             errors=(401, 403, 404),
-        ),
-        Operation(
-            "GET",
-            "/api/console/work-items",
-            list_work_items,
-            "Left messages and call-back requests (at most 100)",
-            _TAG,
-            team.WorkItems,
-            query=team.WorkItemsQuery,
-            errors=(401, 422),
-        ),
-        Operation(
-            "POST",
-            "/api/console/work-items/{item_id}/close",
-            close_work_item,
-            "Mark a work item done",
-            _TAG,
-            team.OneWorkItem,
-            errors=(401, 403, 404, 409),
-            description="409: already closed.",
         ),
         Operation(
             "GET",

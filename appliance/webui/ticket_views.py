@@ -96,6 +96,7 @@ async def list_tickets(request: web.Request) -> web.Response:
         type=query.type,
         q=query.q,
         requester_id=query.requester_id,
+        channel=query.channel,
         order=query.sort,
         limit=query.limit,
         offset=query.offset,

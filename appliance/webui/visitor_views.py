@@ -147,17 +147,23 @@ async def list_topics(request: web.Request) -> web.Response:
 
 
 async def leave_work_item(request: web.Request) -> web.Response:
-    """Leave a message or ask for a call back when nobody can take the chat now."""
+    """Leave a message or ask for a call back when nobody can take the chat now: it
+    becomes a ticket (channel message or callback) the visitor can follow."""
     box = request.app[BOX]
     vid = visitor_id(request)
     left = await read_body(request, team.NewWorkItem)
     data = msgspec.to_builtins(left)
-    validate_work_item(data)  # a typo must not use up the visitor's allowance
+    # Checked before the allowance is counted: a typo must not use it up.
+    fields = validate_work_item(data)
     box.limits.conversation(vid, client_address(request))
-    item = await box.work_items.create(
-        Visitor(vid, client_address(request)), data, left.conversation_id or None
+    ticket = await box.tickets.leave(
+        Visitor(vid, client_address(request)),
+        fields,
+        left.conversation_id or None,
+        lang=box.settings.lang,
     )
-    return reply(visitor.LeftWorkItem(visitor.WorkItemRef(item.id, item.kind)), 201)
+    ref = visitor.WorkItemRef(str(ticket.id), left.kind, ticket.fields["number"])
+    return reply(visitor.LeftWorkItem(ref), 201)
 
 
 _WS = "WebSocket; the first frame carries the visitor's token (docs/api.md)"

@@ -158,16 +158,16 @@ async def test_no_agent_visitor_asks_for_a_call_back(
         finally:
             await ctx.close()
 
-        items = (await lead.get("/api/console/work-items"))["items"]
+        # The request is a ticket in the "left" view, for a customer with that phone.
+        items = (await lead.get("/api/console/tickets?view=left"))["tickets"]
         assert len(items) == 1, items
         item = items[0]
-        assert item["kind"] == "callback"
-        assert item["contact"] == PHONE
-        assert item["name"] == "李雷"
-        assert item["preferred_time"] == WHEN
-        assert item["status"] == "open"
-        assert item["group_id"] == default
-        path = f"/api/console/conversations/{item['conversation_id']}"
+        assert (item["channel"], item["state"], item["group_id"]) == ("callback", "new", default)
+        detail = await lead.get(f"/api/console/tickets/{item['id']}")
+        assert detail["requester"]["phone"] == PHONE and detail["requester"]["name"] == "李雷"
+        assert WHEN in detail["ticket"]["description"]
+        (conv_id,) = detail["conversations"]
+        path = f"/api/console/conversations/{conv_id}"
         conv = (await lead.get(path))["conversation"]
         assert conv["status"] == "closed"
         assert conv["topic"] == "billing"

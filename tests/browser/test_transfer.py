@@ -263,10 +263,10 @@ async def test_conference_collision_and_supervisor(
         await answer_first_chat(a, widget)
         ctx, c = await console_for(chromium, appliance, "zhaomin", errors, online=True)
         contexts.append(ctx)
-        # Agents have no live list and no supervisor links; everyone has the work items.
+        # Agents have no live list and no supervisor links; everyone has the left messages.
         await expect(a.locator('[data-cb="live-list"]')).to_be_hidden()
         await expect(a.locator(f"{TOPBAR}[href='/console/board']")).to_have_count(0)
-        await expect(a.locator(f"{TOPBAR}[href='/console/work-items']")).to_be_visible()
+        await expect(a.locator(f"{TOPBAR}[href='/console/tickets?view=left']")).to_be_visible()
 
         # ---- A invites C: a conference ----
         await a.locator('[data-cb="invite"]').click()

@@ -157,6 +157,7 @@ async def test_outside_hours_the_visitor_may_leave_a_call_back_request(make_agen
     today = datetime.now().astimezone().date().isoformat()
     await boss.call("PATCH", "/api/console/groups/1", {"holidays": [today]})
     agent = await make_agent("night")  # online, but the group is closed today
+    aws = await agent.ws()
     visitor = await make_visitor()
     conv = await visitor.open(name="张三")
     vws = await join(visitor, conv["id"])
@@ -187,15 +188,32 @@ async def test_outside_hours_the_visitor_may_leave_a_call_back_request(make_agen
     )
     assert ended["conversation"]["id"] == conv["id"]
 
-    items = (await agent.get("/api/console/work-items"))["items"]
-    assert [(i["kind"], i["contact"], i["preferred_time"]) for i in items] == [
-        ("callback", "+86 138-0000-0000", "明天上午")
+    # The request is a ticket of channel callback: the agent's socket hears of it, it
+    # is in the "left" view, and the visitor can follow it from the widget.
+    number = left["item"]["number"]
+    live = await receive_until(aws, lambda f: f["type"] == "ticket")
+    assert (live["ticket"]["number"], live["ticket"]["channel"]) == (number, "callback")
+    assert live["ticket"]["state"] == "new"
+    listed = (await agent.get("/api/console/tickets?view=left"))["tickets"]
+    assert [(t["number"], t["channel"], t["subject"]) for t in listed] == [
+        (number, "callback", "请回电 张三 +86 138-0000-0000")
     ]
-    done = await agent.post(f"/api/console/work-items/{items[0]['id']}/close")
-    assert done["item"]["status"] == "closed" and done["item"]["closed_by"] == agent.user_id
-    await agent.post(f"/api/console/work-items/{items[0]['id']}/close", status=409)
-    assert (await agent.get("/api/console/work-items"))["items"] == []
+    ticket_id = listed[0]["id"]
+    assert str(ticket_id) == left["item"]["id"]
+    page = await agent.get(f"/api/console/tickets/{ticket_id}")
+    assert "希望回电时间：明天上午" in page["ticket"]["description"]
+    assert page["requester"]["phone"] == "+86 138-0000-0000" and page["requester"]["name"] == "张三"
+    assert page["conversations"] == [conv["id"]]
+    status, mine, _ = await visitor.request("GET", "/api/visitor/tickets")
+    assert status == 200 and [t["number"] for t in mine["tickets"]] == [number]
+    # Taking it out of "new" (the agent answers it) takes it off the count.
+    await agent.post(f"/api/console/tickets/{ticket_id}/state", {"to": "open"})
+    taken = await receive_until(
+        aws, lambda f: f["type"] == "ticket" and f["ticket"]["state"] == "open"
+    )
+    assert taken["ticket"]["id"] == ticket_id
     await vws.close()
+    await aws.close()
 
 
 async def test_with_nobody_online_the_visitor_is_offered_to_leave_a_message(make_visitor):

@@ -70,11 +70,7 @@ async def test_supervisor_sees_every_page_with_its_script_hooks(make_agent):
     for tier in ("vip", "member", "new"):
         assert f'name="tier-{tier}"' in routing
 
-    work = await page(boss, "/console/work-items")
-    assert_hooks(work, "work-items.js")
-    assert "处理完成" in work and 'href="/console/board"' in work
-
-    for script in ("board.js", "routing.js", "work-items.js", "supervisor.css"):
+    for script in ("board.js", "routing.js", "supervisor.css"):
         async with boss.http.get(boss.running.url(f"/static/{script}")) as r:
             assert r.status == 200
 
@@ -87,20 +83,26 @@ async def test_pages_follow_the_language_choice(make_agent, running):
     assert 'data-l-target="Target: answered within {seconds} s"' in board
     routing = await page(admin, "/console/routing")
     assert "Least busy" in routing and "Always open" in routing
-    work = await page(admin, "/console/work-items")
-    assert ">Done<" in work
+    tickets = await page(admin, "/console/tickets?view=left")
+    assert ">Messages &amp; call-backs<" in tickets and ">Breaching soon<" in tickets
 
 
-async def test_agents_get_work_items_but_not_the_supervisor_pages(make_agent, http_sessions):
+async def test_agents_get_left_messages_but_not_the_supervisor_pages(make_agent, http_sessions):
     agent = await make_agent("xiaoli")
     await page(agent, "/console/board", status=403)
     await page(agent, "/console/routing", status=403)
-    work = await page(agent, "/console/work-items")
-    assert 'data-cb="work-items"' in work
+    # The old work-items page is the ticket list's view of left messages now.
+    async with agent.http.get(
+        agent.running.url("/console/work-items"), allow_redirects=False
+    ) as moved:
+        assert moved.status == 302
+        assert moved.headers["Location"] == "/console/tickets?view=left"
+    work = await page(agent, "/console/tickets?view=left")
+    assert 'data-view="left"' in work and "留言与回电" in work
     assert 'href="/console/board"' not in work and 'href="/console/routing"' not in work
 
     anonymous = Agent(agent.running, http_sessions(), 0)
-    for path in ("/console/board", "/console/routing", "/console/work-items"):
+    for path in ("/console/board", "/console/routing", "/console/tickets"):
         async with anonymous.http.get(agent.running.url(path), allow_redirects=False) as r:
             assert r.status == 302
             assert r.headers["Location"] == f"/login?next={path}"

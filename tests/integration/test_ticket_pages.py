@@ -47,6 +47,8 @@ async def test_the_list_and_a_ticket_page_hold_their_scripts_hooks(make_agent):
         ("pending", "等待客户"),
         ("open", "处理中"),
         ("all", "全部"),
+        ("left", "留言与回电"),
+        ("breaching", "即将超时"),
     ]
     assert 'data-role="agent"' in listing and 'data-page-size="25"' in listing
     assert '<a href="/console/tickets">工单</a>' in listing

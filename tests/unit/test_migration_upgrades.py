@@ -419,8 +419,11 @@ async def _release_data_kept(served: Served) -> None:
         assert [(t["key"], t["label"]) for t in topics] == [("billing", "付款")]
         canned = await _list(ann, "/api/console/canned", "answers")
         assert [c["shortcut"] for c in canned] == ["retry"]
-        items = await _list(ann, "/api/console/work-items", "items")
-        assert [i["id"] for i in items] == ["w_oldcallback01"]
+        # A work item left before tickets is a ticket now, of its channel and group.
+        (left,) = await _list(ann, "/api/console/tickets?view=left", "tickets")
+        support = groups["Support"]["id"]
+        assert (left["channel"], left["state"], left["group_id"]) == ("callback", "new", support)
+        assert left["subject"] == "请回电 Li +8613800000000"
         assert conv["tier"] == "vip"
         assert [p["id"] for p in conv["participants"]] == [seed.boss]
     else:

@@ -1,4 +1,4 @@
-"""The stores of routing's aggregates: work items, canned answers, staff devices, users
+"""The stores of routing's aggregates: canned answers, staff devices, users
 and sessions, routing configuration. Each function runs on a real migrated database."""
 
 from __future__ import annotations
@@ -10,43 +10,7 @@ import pytest
 
 from appliance.core.actors import Visitor
 from appliance.core.box import Box
-from appliance.core.errors import Conflict, NotFound
-from appliance.core.store import accounts, canned, devices, routing, workitems
-from appliance.core.store import visitors as visitor_store
-
-_FIELDS = {"kind": "message", "name": "Ann", "contact": "", "preferred_time": "", "body": "hi"}
-
-
-async def test_two_work_items_for_one_conversation_are_both_kept(box: Box) -> None:
-    conv, _ = await box.chats.open("v_one")
-
-    def job(conn: sqlite3.Connection) -> list[workitems.WorkItem]:
-        visitor_store.upsert(conn, "v_one", 1000)
-        return [
-            workitems.insert(conn, f"w_{n}", _FIELDS, "v_one", conv.id, None, 1000 + n)
-            for n in (1, 2)
-        ]
-
-    first, second = await box.db.write(job)
-    assert (first.conversation_id, second.conversation_id) == (conv.id, conv.id)
-    assert (first.status, first.created_at, first.closed_at) == ("open", 1001, None)
-    listed = await box.db.read(lambda conn: workitems.by_status(conn, "open", 10))
-    assert [i.id for i in listed] == ["w_1", "w_2"]  # open: oldest first
-
-
-async def test_a_work_item_closes_once(box: Box) -> None:
-    user = await box.accounts.create_user("dora", "password1", "agent")
-    item = await box.work_items.create(Visitor("v_two"), {"kind": "message", "body": "call me"})
-    closed = await box.work_items.close(item.id, user.staff)
-    assert (closed.status, closed.closed_by) == ("closed", user.id)
-    assert closed.closed_at is not None and closed.closed_at >= item.created_at
-    with pytest.raises(Conflict):
-        await box.work_items.close(item.id, user.staff)
-    with pytest.raises(NotFound):
-        await box.work_items.close("w_none", user.staff)
-    assert await box.db.read(lambda conn: workitems.exists(conn, item.id))
-    assert await box.work_items.list("open") == []
-    assert await box.work_items.list("closed") == [closed]
+from appliance.core.store import accounts, canned, devices, routing
 
 
 async def test_canned_answers_own_before_shared_and_one_shortcut_per_owner(box: Box) -> None:
@@ -105,13 +69,12 @@ async def test_a_new_user_joins_the_default_group_and_gets_a_scope(box: Box) -> 
 async def test_deleting_a_group_moves_its_open_chats_home(box: Box) -> None:
     waiting, _ = await box.chats.open("v_three")
     done, _ = await box.chats.open("v_four")
-    item = await box.work_items.create(Visitor("v_four"), {"kind": "message", "body": "x"}, done.id)
+    await box.chats.close(done.id, Visitor("v_four"))
     spare = await box.routing.create_group({"name": "spare"})
 
     def move(conn: sqlite3.Connection) -> None:
         for key in (waiting.id, done.id):
             conn.execute("UPDATE conversations SET group_id = ? WHERE id = ?", (spare.id, key))
-        conn.execute("UPDATE work_items SET group_id = ? WHERE id = ?", (spare.id, item.id))
 
     await box.db.write(move)
     await box.routing.delete_group(spare.id)
@@ -119,8 +82,6 @@ async def test_deleting_a_group_moves_its_open_chats_home(box: Box) -> None:
     assert (await box.chats.get_for_visitor(waiting.id, "v_three")).group_id == home
     assert (await box.chats.get_for_visitor(done.id, "v_four")).group_id is None  # closed
     assert [g.id for g in await box.routing.list_groups()] == [home]
-    (left,) = await box.work_items.list("open")
-    assert left.group_id is None
 
 
 async def test_topics_rules_and_points_round_trip(box: Box) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from datetime import UTC, date, datetime
+from datetime import date
 
 import msgspec
 
@@ -15,8 +15,8 @@ from appliance.core.routing_config import GroupConfig, PriorityPoints, Rule, Top
 from appliance.core.store import accounts as store_accounts
 from appliance.core.store import routing as store_routing
 from appliance.core.store import workitems as store_workitems
-from appliance.core.workitems import KINDS, WorkItem
-from appliance.webui.wire import account, routing, team
+from appliance.core.workitems import KINDS
+from appliance.webui.wire import account, routing
 
 _MS = 1_796_000_000_123  # 2026-11-30, with milliseconds
 
@@ -25,35 +25,6 @@ def _json(value: object) -> dict[str, object]:
     """Return a wire value as its JSON text decodes."""
     decoded: dict[str, object] = msgspec.json.decode(msgspec.json.encode(value))
     return decoded
-
-
-def test_a_work_item_goes_out_with_box_local_iso_times() -> None:
-    item = WorkItem(
-        id="w_1",
-        kind="callback",
-        visitor_id="v_1",
-        conversation_id=None,
-        group_id=3,
-        name="Ann",
-        contact="+8613800138000",
-        preferred_time="",
-        body="",
-        status="closed",
-        created_at=_MS,
-        closed_at=_MS + 1000,
-        closed_by=7,
-    )
-    wire = _json(team.work_item_out(item))
-    sent = datetime.fromisoformat(wire["created_at"])
-    assert sent.utcoffset() is not None and sent == datetime.fromtimestamp(_MS / 1000, tz=UTC)
-    assert ".123" in wire["created_at"] and ".123" in wire["closed_at"]
-    assert {k: wire[k] for k in ("id", "kind", "group_id", "status", "closed_by")} == {
-        "id": "w_1",
-        "kind": "callback",
-        "group_id": 3,
-        "status": "closed",
-        "closed_by": 7,
-    }
 
 
 def test_routing_configuration_goes_out_in_its_documented_shape() -> None:

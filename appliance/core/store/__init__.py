@@ -43,6 +43,7 @@ OWNERS: dict[str, str] = {
     "ticket_types": "tickets",
     "ticket_templates": "tickets",
     "ticket_conversations": "tickets",
+    "ticket_visitors": "tickets",
     "ticket_schedules": "tickets",
     "ticket_work": "tickets",
     "webhooks": "webhooks",

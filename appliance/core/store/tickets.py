@@ -175,17 +175,18 @@ def by_number(conn: sqlite3.Connection, number: str) -> Ticket | None:
 
 
 def of_visitor(conn: sqlite3.Connection, visitor_id: str, limit: int) -> list[Ticket]:
-    """The tickets a visitor may follow: those made from their own chats, and those of
-    the customer they are proven to be (a signed identity; a typed contact proves
-    nothing), newest change first."""
+    """The tickets a visitor may follow: those made from their own chats or left by
+    them in the widget, and those of the customer they are proven to be (a signed
+    identity; a typed contact proves nothing), newest change first."""
     rows = conn.execute(
         f"SELECT {_TICKET} FROM tickets WHERE id IN ("
         " SELECT tc.ticket_id FROM ticket_conversations tc"
         " JOIN conversations c ON c.id = tc.conversation_id WHERE c.visitor_id = ?)"
+        " OR id IN (SELECT ticket_id FROM ticket_visitors WHERE visitor_id = ?)"
         " OR requester_id = (SELECT v.customer_id FROM visitors v"
         " JOIN customers k ON k.id = v.customer_id WHERE v.id = ? AND k.verified = 1)"
         " ORDER BY updated_at DESC, id DESC LIMIT ?",
-        (visitor_id, visitor_id, limit),
+        (visitor_id, visitor_id, visitor_id, limit),
     )
     return [_ticket(r) for r in rows]
 
@@ -253,6 +254,8 @@ class Query:
     requester_id: int | None = None
     priority: str | None = None
     type: str | None = None
+    channels: Sequence[str] | None = None
+    due_before: int | None = None  # a running SLA clock's deadline is before this
     text: str = ""  # in the subject or number
     order: str = "updated_at DESC"
     limit: int = 50
@@ -269,6 +272,13 @@ _ORDERS = {
         "CASE priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1 WHEN 'normal' THEN 2"
         " ELSE 3 END, updated_at DESC, id DESC"
     ),
+    # The nearest deadline of a running SLA clock first (the "breaching soon" view).
+    "sla_due ASC": (
+        "(SELECT min(due_at) FROM ticket_sla s"
+        " WHERE s.ticket_id = tickets.id AND s.running_since IS NOT NULL) IS NULL,"
+        " (SELECT min(due_at) FROM ticket_sla s"
+        " WHERE s.ticket_id = tickets.id AND s.running_since IS NOT NULL), id"
+    ),
 }
 ORDERS = tuple(_ORDERS)
 COUNT_CAP = 10_000  # a list counts its matches up to this; more reads as "10,000+"
@@ -279,7 +289,10 @@ def search(conn: sqlite3.Connection, q: Query) -> tuple[int, list[Ticket]]:
     where: list[str] = []
     params: list[Any] = []
     if q.states is not None:
-        where.append(f"state IN ({', '.join('?' * len(q.states))})")
+        # With a deadline bound the few running clocks lead (ticket_sla_due), not the
+        # hundred thousand open tickets: the unary + keeps state off its index.
+        column = "+state" if q.due_before is not None else "state"
+        where.append(f"{column} IN ({', '.join('?' * len(q.states))})")
         params.extend(q.states)
     if q.owner_id is not None:
         where.append("owner_id = ?")
@@ -309,6 +322,16 @@ def search(conn: sqlite3.Connection, q: Query) -> tuple[int, list[Ticket]]:
     if q.type is not None:
         where.append("type = ?")
         params.append(q.type)
+    if q.channels is not None:
+        where.append(f"channel IN ({', '.join('?' * len(q.channels))})")
+        params.extend(q.channels)
+    if q.due_before is not None:
+        # Read along ticket_sla_due: the running clocks due soon are few, the tickets many.
+        where.append(
+            "(id IN (SELECT ticket_id FROM ticket_sla"
+            " WHERE running_since IS NOT NULL AND due_at < ?))"
+        )
+        params.append(q.due_before)
     if q.text:
         where.append("(instr(subject, ?) > 0 OR number = ?)")
         params.extend((q.text, q.text))
@@ -337,6 +360,14 @@ def link(conn: sqlite3.Connection, ticket_id: int, conversation_id: str, now: in
         "INSERT OR IGNORE INTO ticket_conversations (ticket_id, conversation_id, linked_at)"
         " VALUES (?, ?, ?)",
         (ticket_id, conversation_id, now),
+    )
+
+
+def left_by(conn: sqlite3.Connection, ticket_id: int, visitor_id: str) -> None:
+    """Note the visitor who left a ticket in the widget, so they can follow it."""
+    conn.execute(
+        "INSERT OR IGNORE INTO ticket_visitors (ticket_id, visitor_id) VALUES (?, ?)",
+        (ticket_id, visitor_id),
     )
 
 

@@ -1,4 +1,6 @@
-"""Store of the work_items table: messages and call-back requests visitors leave."""
+"""Store of the work_items table: messages and call-back requests visitors left before
+tickets existed. Nothing new is written here; each row is carried into a ticket once
+(core/tickets.py `carry_over`) and notes which."""
 
 from __future__ import annotations
 
@@ -35,64 +37,26 @@ _COLUMNS = (
 )
 
 
-def _item(row: sqlite3.Row) -> WorkItem:
-    return WorkItem(*row)
-
-
-def insert(
-    conn: sqlite3.Connection,
-    item_id: str,
-    fields: dict[str, str],
-    visitor_id: str,
-    conversation_id: str | None,
-    group_id: int | None,
-    now: int,
-) -> WorkItem:
-    """Store a new open work item (fields: kind, name, contact, preferred_time, body)."""
-    row = conn.execute(
-        "INSERT INTO work_items (id, kind, visitor_id, conversation_id, group_id, name,"
-        " contact, preferred_time, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        f" RETURNING {_COLUMNS}",
-        (
-            item_id,
-            fields["kind"],
-            visitor_id,
-            conversation_id,
-            group_id,
-            fields["name"],
-            fields["contact"],
-            fields["preferred_time"],
-            fields["body"],
-            now,
-        ),
-    ).fetchone()
-    return _item(row)
-
-
-def by_status(conn: sqlite3.Connection, status: str, limit: int) -> list[WorkItem]:
-    """Return work items of a status: open ones oldest first, closed ones newest first."""
-    direction = "ASC" if status == "open" else "DESC"
+def uncarried(conn: sqlite3.Connection, limit: int) -> list[WorkItem]:
+    """The oldest work items not yet carried into a ticket."""
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM work_items WHERE status = ?"
-        f" ORDER BY created_at {direction} LIMIT ?",
-        (status, limit),
+        f"SELECT {_COLUMNS} FROM work_items WHERE ticket_id IS NULL"
+        " ORDER BY created_at, id LIMIT ?",
+        (limit,),
     )
-    return [_item(r) for r in rows]
+    return [WorkItem(*r) for r in rows]
 
 
-def close(conn: sqlite3.Connection, item_id: str, user_id: int, now: int) -> WorkItem | None:
-    """Close an open work item; return it, or None when it is not open (or not there)."""
-    row = conn.execute(
-        "UPDATE work_items SET status = 'closed', closed_at = ?, closed_by = ?"
-        f" WHERE id = ? AND status = 'open' RETURNING {_COLUMNS}",
-        (now, user_id, item_id),
-    ).fetchone()
-    return None if row is None else _item(row)
+def count_uncarried(conn: sqlite3.Connection) -> int:
+    """How many work items wait to be carried into tickets."""
+    return int(
+        conn.execute("SELECT count(*) FROM work_items WHERE ticket_id IS NULL").fetchone()[0]
+    )
 
 
-def exists(conn: sqlite3.Connection, item_id: str) -> bool:
-    """Tell whether a work item of this id exists."""
-    return conn.execute("SELECT 1 FROM work_items WHERE id = ?", (item_id,)).fetchone() is not None
+def carried(conn: sqlite3.Connection, item_id: str, ticket_id: int) -> None:
+    """Note the ticket a work item became."""
+    conn.execute("UPDATE work_items SET ticket_id = ? WHERE id = ?", (ticket_id, item_id))
 
 
 def forget_group(conn: sqlite3.Connection, group_id: int) -> None:

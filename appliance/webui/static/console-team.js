@@ -1,6 +1,6 @@
 // Working as a team in the console: transfer, conference (invite/leave), supervisor
 // take-over, customer tier, who else has a chat open or is typing (collision), the
-// overseer-only parts of the page and the count of open work items.
+// overseer-only parts of the page and the count of untaken left messages (tickets).
 
 import { T, fmt } from "./console-i18n.js";
 import {
@@ -11,7 +11,7 @@ import { applyConversation, badges, fillItem } from "./console-lists.js";
 import { TYPING_STALE, renderChatHead } from "./console-chat.js";
 import { renderTicketButton } from "./console-ticket.js";
 
-const openItems = new Set(); // ids of open work items (left messages, call-backs)
+const openItems = new Set(); // ids of untaken left messages and call-backs (tickets)
 
 // ---- Chat head ---------------------------------------------------------------
 export function renderTeamHead(rec, role) {
@@ -248,24 +248,29 @@ export function applyRole(role) {
   root.dataset.role = me.role;
 }
 
-export function onWorkItem(item, live) {
-  const isNew = item.status === "open" && !openItems.has(item.id);
-  if (item.status === "open") openItems.add(item.id);
-  else openItems.delete(item.id);
+// A left message or call-back request is a ticket of channel message or callback; the
+// count is of those nobody has taken yet (state new), live from "ticket" frames.
+const LEFT = new Set(["message", "callback"]);
+
+export function onTicket(t, live) {
+  if (!LEFT.has(t.channel)) return;
+  const isNew = t.state === "new" && !openItems.has(t.id);
+  if (t.state === "new") openItems.add(t.id);
+  else openItems.delete(t.id);
   ui.workCount.textContent = openItems.size || "";
   ui.workAlert.hidden = openItems.size === 0;
   if (live && isNew) {
     notify();
-    flash(T.workItemNew);
+    flash(fmt("ticketLeftNew", { number: t.number }));
   }
 }
 
 export async function loadWorkItems() {
   try {
-    const r = await api("GET", "/api/console/work-items?status=open");
-    for (const item of r.items || []) onWorkItem(item, false);
+    const r = await api("GET", "/api/console/tickets?view=left&sort=created_at%20ASC&limit=200");
+    for (const t of r.tickets || []) onTicket(t, false);
   } catch (e) {
-    console.warn("callbox: work items not loaded", e);
+    console.warn("callbox: left messages not loaded", e);
   }
 }
 

@@ -7,7 +7,7 @@ import { applyConversation, syncLists } from "./console-lists.js";
 import {
   findPending, forgetTyping, ingest, markFailed, noteOn, onTypingFrame, transmit,
 } from "./console-chat.js";
-import { applyRole, onViewers, onWorkItem } from "./console-team.js";
+import { applyRole, onViewers, onTicket } from "./console-team.js";
 import { onInvitationFrame, onVisitorsFrame, rewatch } from "./console-visitors.js";
 import { setBoxOffset } from "./console-visit.js";
 
@@ -133,7 +133,7 @@ function onFrame(f) {
       if (rec) onViewers(rec, f.viewers);
       break;
     }
-    case "work_item": if (f.item) onWorkItem(f.item, true); break;
+    case "ticket": if (f.ticket) onTicket(f.ticket, true); break;
     case "visitors": onVisitorsFrame(f); break;
     case "invitation": onInvitationFrame(f); break;
     // The server sends it when the status changes elsewhere (another tab, the

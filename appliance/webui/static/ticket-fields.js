@@ -23,12 +23,26 @@ export const PRIORITY_TEXT = {
   urgent: T.prioUrgent,
 };
 
+// Where tickets come from, in the API's order (core/tickets.py CHANNELS).
+export const CHANNEL_TEXT = {
+  phone: T.chPhone,
+  chat: T.chChat,
+  web: T.chWeb,
+  message: T.chMessage,
+  callback: T.chCallback,
+  api: T.chApi,
+  schedule: T.chSchedule,
+  email: T.chEmail,
+  portal: T.chPortal,
+};
+
 export const STATES = Object.keys(STATE_TEXT); // in a ticket's life order
 export const FINAL = new Set(["closed", "merged"]);
 const WORKING = new Set(["new", "open", "pending"]);
 
 export const stateText = (state) => STATE_TEXT[state] || state || "";
 export const priorityText = (p) => PRIORITY_TEXT[p] || p || "";
+export const channelText = (c) => CHANNEL_TEXT[c] || c || "";
 
 /** A state badge; data-state is a stable hook for styles and tests. */
 export function stateBadge(state, node) {

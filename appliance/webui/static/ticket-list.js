@@ -2,18 +2,24 @@
 // GET /api/console/tickets, and the form for a phone call's ticket (from a template or
 // not). The view and filters live in the page's URL, so back, reload and links keep
 // them. Keys: / search, arrows move between rows and tabs, Enter opens, N new ticket.
+// The list refreshes itself while it is shown, and redraws only when it changed, so a
+// new left message appears without a reload and a selection survives.
 // Everything from the API goes in as text.
 
 import { T, fmt } from "./console-i18n.js";
 import { api, el, errText } from "./console-base.js";
 import {
-  directory, fillSelect, groupName, overdue, parseTags, priorityBadge, priorityPairs,
+  CHANNEL_TEXT, channelText, directory, fillSelect, groupName, overdue, parseTags, priorityBadge, priorityPairs,
   stateBadge, ticketPage, ticketTypes, typePairs, userName, when,
 } from "./ticket-fields.js";
 
 const SEARCH_DELAY = 300; // ms of no typing before the search runs
-const VIEWS = ["mine", "my_groups", "unassigned", "pending", "open", "all"];
-const SORTS = ["updated_at DESC", "updated_at ASC", "created_at DESC", "created_at ASC", "due_at ASC", "priority DESC"];
+const REFRESH = 15000; // ms between refreshes while the page is shown
+const VIEWS = ["mine", "my_groups", "unassigned", "pending", "open", "all", "left", "breaching"];
+const SORTS = [
+  "updated_at DESC", "updated_at ASC", "created_at DESC", "created_at ASC", "due_at ASC", "priority DESC",
+  "sla_due ASC",
+];
 
 const root = document.querySelector('[data-cb="tickets"]');
 const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
@@ -27,6 +33,7 @@ const ui = root && {
   q: $("ticket-q"),
   priority: $("ticket-priority"),
   type: $("ticket-type"),
+  channel: $("ticket-channel"),
   sort: $("ticket-sort"),
   rows: $("ticket-rows"),
   rowTpl: $("ticket-row-tpl"),
@@ -40,13 +47,16 @@ const ui = root && {
 };
 
 // ---- The list's state, kept in the URL ------------------------------------------------
-const state = { view: overseer ? "open" : "mine", priority: "", type: "", q: "", sort: SORTS[0], offset: 0 };
+const state = {
+  view: overseer ? "open" : "mine", priority: "", type: "", channel: "", q: "", sort: SORTS[0], offset: 0,
+};
 
 function readUrl() {
   const p = new URLSearchParams(location.search);
   if (VIEWS.includes(p.get("view"))) state.view = p.get("view");
   state.priority = p.get("priority") || "";
   state.type = p.get("type") || "";
+  state.channel = CHANNEL_TEXT[p.get("channel")] ? p.get("channel") : "";
   state.q = p.get("q") || "";
   if (SORTS.includes(p.get("sort"))) state.sort = p.get("sort");
   state.offset = Math.max(0, Number.parseInt(p.get("offset") || "0", 10) || 0);
@@ -54,7 +64,7 @@ function readUrl() {
 
 function query() {
   const p = new URLSearchParams({ view: state.view });
-  for (const k of ["priority", "type", "q"]) if (state[k]) p.set(k, state[k]);
+  for (const k of ["priority", "type", "channel", "q"]) if (state[k]) p.set(k, state[k]);
   if (state.sort !== SORTS[0]) p.set("sort", state.sort);
   if (state.offset) p.set("offset", String(state.offset));
   return p;
@@ -75,6 +85,9 @@ function row(t, dir, names) {
   link.textContent = t.number;
   link.dataset.cb = "ticket-link";
   f("subject").textContent = t.subject;
+  const channel = f("channel");
+  channel.textContent = channelText(t.channel);
+  channel.dataset.channel = t.channel;
   stateBadge(t.state, f("state"));
   priorityBadge(t.priority, f("priority"));
   f("type").textContent = t.type || "—";
@@ -93,9 +106,13 @@ function row(t, dir, names) {
 }
 
 let seq = 0; // the latest load; an older one finishing late draws nothing
+let drawn = ""; // what the rows show, so a refresh that changed nothing keeps them
+let refresh = 0;
 
 async function load() {
   const mine = ++seq;
+  clearTimeout(refresh);
+  if (!document.hidden) refresh = setTimeout(load, REFRESH);
   writeUrl();
   renderControls();
   const p = query();
@@ -104,7 +121,11 @@ async function load() {
     const [r, dir] = await Promise.all([api("GET", `/api/console/tickets?${p}`), directory()]);
     if (mine !== seq) return;
     const names = new Map(r.requesters.map((c) => [c.id, c.name]));
-    ui.rows.replaceChildren(...r.tickets.map((t) => row(t, dir, names)));
+    const now = JSON.stringify([r.tickets, r.requesters]);
+    if (now !== drawn || !ui.rows.firstChild) {
+      drawn = now;
+      ui.rows.replaceChildren(...r.tickets.map((t) => row(t, dir, names)));
+    }
     ui.empty.hidden = r.tickets.length > 0;
     // The box counts up to 10,000 matches; past that the total reads "10,000+".
     ui.total.textContent = fmt("ticketsTotal", { n: r.total > 10000 ? "10,000+" : r.total });
@@ -139,6 +160,7 @@ function renderControls() {
   }
   ui.priority.value = state.priority;
   ui.type.value = state.type;
+  ui.channel.value = state.channel;
   ui.sort.value = state.sort;
   if (document.activeElement !== ui.q) ui.q.value = state.q;
 }
@@ -296,6 +318,7 @@ function wireNew() {
 async function start() {
   readUrl();
   fillSelect(ui.priority, [["", ui.priority.options[0].textContent], ...priorityPairs()], state.priority);
+  fillSelect(ui.channel, [["", ui.channel.options[0].textContent], ...Object.entries(CHANNEL_TEXT)], state.channel);
   ui.q.value = state.q;
   for (const tab of ui.tabs) {
     tab.addEventListener("click", () => change({ view: tab.dataset.view }));
@@ -303,6 +326,7 @@ async function start() {
   }
   ui.priority.addEventListener("change", () => change({ priority: ui.priority.value }));
   ui.type.addEventListener("change", () => change({ type: ui.type.value }));
+  ui.channel.addEventListener("change", () => change({ channel: ui.channel.value }));
   ui.sort.addEventListener("change", () => change({ sort: ui.sort.value }));
   let timer = 0;
   ui.q.addEventListener("input", () => {

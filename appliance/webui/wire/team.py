@@ -9,8 +9,6 @@ import msgspec
 
 from appliance.core import board
 from appliance.core.canned import Answer
-from appliance.core.workitems import WorkItem as CoreWorkItem
-from appliance.webui.wire import Time, wire_time
 from appliance.webui.wire.chat import GroupRef, Id, MessageText, Presence, Role, Tier
 
 AgentTier = Literal["normal", "expert"]
@@ -128,41 +126,6 @@ NewWorkItem = Annotated[
 ]
 
 
-class WorkItem(msgspec.Struct):
-    """A left message or call-back request."""
-
-    id: str
-    kind: WorkKind
-    visitor_id: str
-    conversation_id: str | None
-    group_id: int | None
-    name: str
-    contact: str
-    preferred_time: str
-    body: str
-    status: Literal["open", "closed"]
-    created_at: Time
-    closed_at: Time | None
-    closed_by: Annotated[int | None, msgspec.Meta(description="the user who closed it")] = None
-
-
-class WorkItems(msgspec.Struct):
-    items: list[WorkItem]
-
-
-class OneWorkItem(msgspec.Struct):
-    item: WorkItem
-
-
-class WorkItemsQuery(msgspec.Struct):
-    """Which work items to list."""
-
-    status: Annotated[
-        Literal["open", "closed"],
-        msgspec.Meta(description="open: oldest first; closed: newest first"),
-    ] = "open"
-
-
 class AgentStatus(msgspec.Struct):
     """A colleague now: presence, load, missed chats today, groups."""
 
@@ -240,31 +203,6 @@ def board_out(now: board.Board) -> Board:
         for q in now.queues
     ]
     return Board(queues, [agent_status_out(a) for a in now.agents])
-
-
-class WorkItemFrame(msgspec.Struct, tag_field="type", tag="work_item", frozen=True):
-    """Agent socket: a left message or call-back request in the user's groups changed."""
-
-    item: WorkItem
-
-
-def work_item_out(item: CoreWorkItem) -> WorkItem:
-    """Return the wire form of a work item."""
-    return WorkItem(
-        id=item.id,
-        kind=item.kind,
-        visitor_id=item.visitor_id,
-        conversation_id=item.conversation_id,
-        group_id=item.group_id,
-        name=item.name,
-        contact=item.contact,
-        preferred_time=item.preferred_time,
-        body=item.body,
-        status=item.status,
-        created_at=wire_time(item.created_at),
-        closed_at=wire_time(item.closed_at),
-        closed_by=item.closed_by,
-    )
 
 
 def canned_answer_out(answer: Answer) -> CannedAnswer:

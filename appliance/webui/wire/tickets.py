@@ -40,7 +40,7 @@ Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal[
     "phone", "chat", "web", "message", "callback", "api", "schedule", "email", "portal"
 ]
-View = Literal["mine", "my_groups", "unassigned", "pending", "open", "all"]
+View = Literal["mine", "my_groups", "unassigned", "pending", "open", "all", "left", "breaching"]
 Order = Literal[
     "updated_at DESC",
     "updated_at ASC",
@@ -48,6 +48,7 @@ Order = Literal[
     "created_at ASC",
     "due_at ASC",
     "priority DESC",
+    "sla_due ASC",
 ]
 By = Literal["agent", "customer", "system"]
 
@@ -154,6 +155,7 @@ class TicketsQuery(msgspec.Struct, forbid_unknown_fields=True):
     type: TypeName | None = None
     q: Annotated[str, msgspec.Meta(max_length=100)] = ""
     requester_id: Id | None = None
+    channel: Channel | None = None
     sort: Order = "updated_at DESC"
     limit: Annotated[int, msgspec.Meta(ge=1, le=PAGE_MAX)] = 50
     offset: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] = 0
@@ -186,6 +188,42 @@ class Ticket(msgspec.Struct):
     merged_into: int | None
     replies: int
     notes: int
+
+
+class TicketBrief(msgspec.Struct):
+    """What a console needs to know live of a ticket that changed (the rest by API)."""
+
+    id: int
+    number: str
+    state: State
+    subject: str
+    priority: Priority
+    channel: str
+    group_id: int | None
+    owner_id: int | None
+    updated_at: Time
+
+
+class TicketFrame(msgspec.Struct, tag_field="type", tag="ticket", frozen=True):
+    """Agent socket: a ticket the user may see was created or changed."""
+
+    ticket: TicketBrief
+
+
+def ticket_brief(t: CoreTicket) -> TicketBrief:
+    """The live brief of a ticket."""
+    f = t.fields
+    return TicketBrief(
+        t.id,
+        f["number"],
+        t.state.value,
+        f["subject"],
+        f["priority"],
+        f["channel"],
+        f["group_id"],
+        f["owner_id"],
+        wire_time(t.updated_at),
+    )
 
 
 def ticket_out(t: CoreTicket) -> Ticket:

@@ -48,8 +48,11 @@ class NewConversation(msgspec.Struct):
 
 
 class WorkItemRef(msgspec.Struct):
-    id: str
+    """The ticket a left message or call-back request became."""
+
+    id: str  # the ticket's id, as text
     kind: WorkKind
+    number: str  # the ticket's number, to quote on the phone
 
 
 class LeftWorkItem(msgspec.Struct):
