@@ -27,7 +27,8 @@ const deskRows = h("ul", { class: "tk-list", "data-cb": "desk-list" });
 const errLine = (cb) => h("div", { class: "err", "data-cb": cb, role: "alert", hidden: "" });
 const tkNumber = h("div", { class: "tk-top", "data-cb": "tk-number" });
 const tkSubject = h("h3", { tabindex: "-1", "data-cb": "tk-subject" });
-const tkStateEl = h("div", { class: "tk-st", "data-cb": "tk-state" });
+// Said when it changes: a reply that reopens the ticket moves no focus.
+const tkStateEl = h("div", { class: "tk-st", "data-cb": "tk-state", "aria-live": "polite" });
 const tkThread = h("div", { class: "tk-thread", "data-cb": "tk-thread" });
 const tkConfirmBtn = h("button", { type: "button", class: "primary", "data-cb": "tk-confirm" },
   [t("tkConfirm")]);
