@@ -12,7 +12,7 @@
  * share its scope, so a part may use what any other declares (functions are hoisted;
  * a const must be declared in an earlier part before it is read at load time).
  * Parts: config, strings, state, styles, DOM, rendering, transport (HTTP, WebSocket),
- * pre-chat, queue and overflow, composer, tracking, invitation, start.
+ * pre-chat, queue and overflow, composer, tracking, invitation, my requests (tickets), start.
  */
 
 // Timing and limits, at the top so tests and integrators can find them.
@@ -26,6 +26,8 @@ const NOTICE_TTL = 6000; // ms an error notice stays up
 const CONFIRM_TTL = 4000; // ms the "end chat?" confirmation waits for the second click
 const MAX_BODY = 4096; // bytes of UTF-8; the server refuses larger bodies
 const SPA_SETTLE = 300; // ms after a history change before its page view is sent (title updates)
+const TICKET_REPLY_MAX = 4000; // characters of a reply on a ticket (the box takes up to 20,000)
+const RATING_COMMENT_MAX = 1000; // characters of a rating's comment, the box's limit
 
 const K_VISITOR = "callbox.visitor"; // JSON {visitor_id, token}
 const K_CONV = "callbox.conversation"; // plain conversation id

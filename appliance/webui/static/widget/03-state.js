@@ -31,6 +31,7 @@ let seen = store.getJSON(K_SEQ, {});
 if (typeof seen !== "object" || Array.isArray(seen)) seen = {};
 let unread = 0;
 let isOpen = false;
+let deskOn = false; // the panel shows the visitor's tickets (my requests) instead of the chat
 let topics = []; // [{key, label}] the box offers before a chat; none: no pre-chat step
 let topicsP = null;
 let queuePlace = null; // {position, eta, overflow} of the waiting conversation, from the server

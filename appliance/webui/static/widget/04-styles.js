@@ -26,7 +26,8 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
   overflow: hidden; }
 .head { display: flex; align-items: center; gap: 8px; padding: 10px 10px 10px 16px;
   background: #2563eb; color: #fff; }
-.title { flex: 1; font-size: 16px; font-weight: 600; }
+.title { flex: 1; min-width: 0; font-size: 16px; font-weight: 600; overflow: hidden;
+  text-overflow: ellipsis; white-space: nowrap; }
 .head button { border: 0; border-radius: 6px; padding: 4px 10px; font-size: 13px;
   background: rgba(255,255,255,.18); color: #fff; }
 .status { padding: 6px 16px; font-size: 12px; color: #57606a; background: #f6f8fa;
@@ -97,12 +98,43 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 .invite .text { margin: 0; max-height: 9.5em; overflow-y: auto; white-space: pre-wrap;
   overflow-wrap: anywhere; }
 .invite .actions button { padding: 8px 14px; }
+.panel[data-screen="desk"] > :not(.head):not(.desk), .panel[data-screen="desk"] [data-cb="desk-open"] {
+  display: none !important; }
+[tabindex="-1"]:focus { outline: none; } /* headings focused for screen readers */
+.desk { flex: 1; min-height: 0; display: flex; flex-direction: column; }
+.bar { display: flex; align-items: center; gap: 4px; padding: 6px 8px 6px 16px;
+  border-bottom: 1px solid #eaeef2; }
+.desk h2, .desk h3 { flex: 1; margin: 0; font-size: 15px; font-weight: 600; overflow-wrap: anywhere; }
+.back { padding: 4px 8px; border: 0; border-radius: 6px; background: none; color: #2563eb; }
+.scroll { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 8px;
+  overscroll-behavior: contain; }
+.tk-list { margin: 0; padding: 0; list-style: none; display: flex; flex-direction: column; gap: 8px; }
+.tk-row { width: 100%; display: flex; flex-direction: column; gap: 2px; padding: 8px 10px;
+  border: 1px solid #d0d7de; border-radius: 8px; background: #fff; text-align: left; }
+.tk-row:hover { border-color: #2563eb; }
+.tk-top { display: flex; justify-content: space-between; gap: 8px; }
+.tk-top, .tk-when, .tk-note { font-size: 12px; color: #57606a; }
+.tk-subj { font-weight: 600; overflow-wrap: anywhere; }
+.tk-st { font-size: 12px; color: #1e40af; }
+.tk-st[data-state="pending"] { color: #9a6700; }
+.tk-st[data-state="resolved"] { color: #166534; }
+.tk-st[data-state="closed"], .tk-st[data-state="merged"] { color: #57606a; }
+.tk-view, .tk-thread, .tk-reply, .box { display: flex; flex-direction: column; gap: 8px; margin: 0; }
+.tk-view .msg { max-width: 85%; }
+.box { padding: 10px 12px; border: 1px solid #d0d7de; border-radius: 8px; background: #f6f8fa; }
+.box p, .tk-note { margin: 0; }
+.box fieldset { margin: 0; padding: 0; border: 0; }
+.box legend { padding: 0; margin-bottom: 6px; }
+.stars { display: flex; flex-wrap: wrap; gap: 6px; }
+.stars label { display: flex; align-items: center; gap: 4px; padding: 4px 10px;
+  border: 1px solid #d0d7de; border-radius: 6px; background: #fff; }
 @media (max-width: 480px) {
   .panel { top: 0; right: 0; bottom: 0; left: 0; width: 100%; height: 100%;
     max-height: none; border-radius: 0; }
   .root.open .launcher { display: none; }
   .composer textarea, .field input, .field select, .field textarea {
     font-size: 16px; } /* iOS zooms into inputs under 16px */
+  .tk-row, .back, .stars label, .actions button { min-height: 44px; } /* a thumb-sized target */
   .invite { left: 12px; right: 12px; bottom: 88px; width: auto; max-width: none; }
   .invite .actions button { min-height: 44px; flex: 1; } /* a thumb-sized target */
 }`;

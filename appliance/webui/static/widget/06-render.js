@@ -140,12 +140,14 @@ function onMessage(m) {
   if (m.sender_type === "agent") showAgentTyping(false);
   if (m.sender_type === "system") applyEvent(m);
   if (el.hidden) return;
-  if (m.sender_type !== "visitor" && (!isOpen || document.hidden) && m.seq > (seen[convId] || 0)) {
+  const reading = isOpen && !deskOn && !document.hidden;
+  if (m.sender_type !== "visitor" && !reading && m.seq > (seen[convId] || 0)) {
     unread += 1;
     badge.textContent = String(unread);
     badge.setAttribute("aria-label", t("unread", { n: unread }));
     badge.hidden = false;
-  } else if (isOpen && !document.hidden) markSeen();
+    if (deskOn) deskBack.textContent = t("tkBackChatN", { n: unread }); // on phones the badge is hidden
+  } else if (reading) markSeen();
 }
 
 function onAck(f) {
@@ -183,6 +185,7 @@ function applyConversation(c) {
     outbox.filter((i) => i.conversation_id === convId).forEach((i) => failBubble(i.client_msg_id));
     outbox = outbox.filter((i) => i.conversation_id !== convId);
     saveOutbox();
+    loadTickets(); // an agent often makes the chat a ticket as it ends
   }
   setStatus();
 }

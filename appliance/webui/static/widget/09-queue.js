@@ -137,12 +137,17 @@ function submitLeave() {
   renderLeave();
   ensureSession()
     .then(() => api("POST", "/api/visitor/work-items", item))
-    .then(() => {
-      leave.done = kind === "callback" ? t("doneCallback", { phone: item.contact }) : t("doneMessage");
+    .then((r) => {
+      // The box makes it a ticket and says its number; an older box does not.
+      const n = r.item && typeof r.item.number === "string" ? r.item.number.slice(0, 40) : "";
+      const said = { phone: item.contact, number: n };
+      leave.done = kind === "callback" ? t(n ? "doneCallbackNo" : "doneCallback", said)
+        : t(n ? "doneMessageNo" : "doneMessage", said);
       leave.mode = "offer";
       wiTime.value = "";
       wiBody.value = "";
       if (id && id === convId) refreshConversation(id); // a socket in a blip would not say
+      loadTickets();
     }, (err) => {
       if (err.status === 401) sessionP = null;
       const known = err.status === 422 && LEAVE_ERRORS.get(err.code);

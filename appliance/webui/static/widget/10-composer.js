@@ -52,7 +52,8 @@ function setOpen(open) {
     toBottom();
     input.focus();
     if (!convId) loadTopics(); // a no-op once they are in; asks again if the first try failed
-  }
+    loadTickets();
+  } else if (deskOn) closeDesk(false); // it opens again on the chat
   renderInvite();
 }
 
@@ -107,5 +108,5 @@ window.addEventListener("online", wake);
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState !== "visible") return;
   wake();
-  if (isOpen) markSeen();
+  if (isOpen && !deskOn) markSeen();
 });
