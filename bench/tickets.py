@@ -11,14 +11,19 @@ views, and ticket creation beside chat writes (issue 12, item 13).
    and again when none does (the steady state: reads only). Reports the pass's time and
    the longest single write transaction (a batch), which is how long a chat message
    may wait behind it.
-3. The saved views (mine, my groups, unassigned, pending, open, all) for a supervisor
-   and an agent: `--repeat` reads each, p50 and p99.
+   Then the SLA minute pass (`run_sla`): every new or open ticket gets a running
+   resolution clock (8 business hours on an always-open calendar, warning at 80 %),
+   started at a random time over the last 8 hours, as they are on a busy desk: a
+   steady minute (about 1/480 of the clocks reach their warning), then the pass after
+   an hour's stop (about an eighth do). Reports each pass's time, firings and longest
+   write transaction.
+3. The saved views (mine, my groups, unassigned, pending, open, all, left, breaching
+   soon) for a supervisor and an agent: `--repeat` reads each, p50 and p99.
 4. Chat writes alone, then with tickets created at `--rate` per second through the
-   service (triggers and webhooks included) and the timed pass running: the write wait
+   service (triggers and webhooks included) and the timed and SLA passes running: the write wait
    of a chat-sized job (its enqueue to its commit), p50/p99/max, as a ratio of the
    first. The baseline is the first: the same job on the same box with nothing else.
 
-The SLA engine is not wired to tickets yet; its minute pass is not measured here.
 Writes bench/results/tickets-<time>.json.
 """
 
@@ -99,6 +104,31 @@ def fill(box: Box, total: int, open_count: int, groups: list[int], users: list[i
             conn.execute("BEGIN")
     conn.execute("COMMIT")
     return time.perf_counter() - started
+
+
+def fill_clocks(box: Box, policy_id: int, now: int, target_ms: int, share: float) -> int:
+    """Give every new or open ticket a running resolution clock, started at a random
+    time over the last `target_ms`: the warning of those past it already taken, the
+    rest planned. Return how many clocks."""
+    conn = box.db._writer  # the benchmark's own bulk load
+    assert conn is not None
+    rng = random.Random(11)
+    ids = [r[0] for r in conn.execute("SELECT id FROM tickets WHERE state IN ('new', 'open')")]
+    conn.execute("BEGIN")
+    for ticket_id in ids:
+        started = now - rng.randrange(target_ms)
+        due_at = started + target_ms
+        warn_at = started + int(target_ms * share)
+        warned = warn_at if warn_at < now - 60_000 else None
+        next_at = due_at if warned is not None else warn_at
+        conn.execute(
+            "INSERT INTO ticket_sla (ticket_id, metric, policy_id, target_ms, used_ms,"
+            " running_since, started_at, due_at, warn_at, next_at, warned_at)"
+            " VALUES (?, 'resolution', ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+            (ticket_id, policy_id, target_ms, started, started, due_at, warn_at, next_at, warned),
+        )
+    conn.execute("COMMIT")
+    return len(ids)
 
 
 class WriteTimer:
@@ -211,10 +241,49 @@ async def main() -> None:
         print(f"timed pass ({label}): {passes[label]}")
     report["timed_pass"] = passes
 
+    # 2b. the SLA minute pass
+    policy = await box.sla.create(
+        boss,
+        {
+            "name": "八小时解决",
+            "enabled": True,
+            "conditions": {"group_ids": [], "types": [], "priorities": [], "tiers": []},
+            "targets": {"first_response": None, "next_response": None, "resolution": 480},
+            "hours": None,
+            "holidays": [],
+            "warn_share": 0.8,
+            "levels": [{"metric": "resolution", "offset_minutes": 30, "action": "notify"}],
+        },
+    )
+    now = now_ms()
+    clocks = await asyncio.to_thread(fill_clocks, box, policy.id, now, 480 * 60_000, 0.8)
+    print(f"{clocks:,} running SLA clocks")
+    sla_passes = {"clocks": clocks}
+    for label, at in (("steady minute", now), ("after an hour's stop", now + _HOUR)):
+        timer.longest = 0.0
+        t = time.perf_counter()
+        fired = await box.tickets.run_sla(at)
+        sla_passes[label] = {
+            "seconds": round(time.perf_counter() - t, 3),
+            "fired": fired,
+            "longest_write_ms": round(timer.longest * 1000, 1),
+        }
+        print(f"SLA pass ({label}): {sla_passes[label]}")
+    report["sla_pass"] = sla_passes
+
     # 3. saved views
     views = {}
     for who, actor in (("supervisor", boss), ("agent", agent)):
-        for view in ("mine", "my_groups", "unassigned", "pending", "open", "all"):
+        for view in (
+            "mine",
+            "my_groups",
+            "unassigned",
+            "pending",
+            "open",
+            "all",
+            "left",
+            "breaching",
+        ):
             times = []
             for _ in range(args.repeat):
                 t = time.perf_counter()
@@ -244,6 +313,7 @@ async def main() -> None:
         deadline = time.perf_counter() + args.seconds
         while time.perf_counter() < deadline:
             await box.tickets.run_timed_rules()
+            await box.tickets.run_sla()
             await asyncio.sleep(1)
 
     busy, made, _ = await asyncio.gather(

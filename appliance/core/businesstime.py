@@ -57,12 +57,23 @@ class Calendar:
     holidays: frozenset[date]
     zone: tzinfo
     _days: dict[str, list[tuple[int, int]]] = field(init=False, repr=False, compare=False)
+    # Each local day's spans, worked out once per calendar: a minute's SLA pass builds
+    # its calendars afresh and asks of the same few days for every clock.
+    _spans: dict[date, list[tuple[int, int]]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         days = {day: [(0, _DAY_MINUTES)] for day in DAYS}
         if self.schedule is not None:
             days = {day: _merged(self.schedule.get(day, [])) for day in DAYS}
         object.__setattr__(self, "_days", days)
+        object.__setattr__(self, "_spans", {})
+
+    @property
+    def always(self) -> bool:
+        """Open around the clock with no holiday: every real millisecond counts, so
+        business time is wall time (the days' spans meet end to end, whatever a
+        daylight-saving change does to their length)."""
+        return self.schedule is None and not self.holidays
 
     def local_date(self, ms: int) -> date:
         """The local date an instant falls on."""
@@ -91,6 +102,14 @@ class Calendar:
 
     def open_spans(self, day: date) -> list[tuple[int, int]]:
         """The day's opening spans as [start, end) UTC ms, in order, none if a holiday."""
+        known = self._spans.get(day)
+        if known is not None:
+            return known
+        spans = self._open_spans(day)
+        self._spans[day] = spans
+        return spans
+
+    def _open_spans(self, day: date) -> list[tuple[int, int]]:
         if day in self.holidays:
             return []
         spans = []
@@ -116,6 +135,8 @@ class Calendar:
         """Business milliseconds in [start, end); 0 when end is not after start."""
         if end <= start:
             return 0
+        if self.always:
+            return end - start
         days = (self.local_date(end) - self.local_date(start)).days + 1
         total = 0
         for a, b in self._spans_from(start, days):
@@ -130,6 +151,8 @@ class Calendar:
         Raises NeverOpen when the calendar has no opening time within three years."""
         if amount <= 0:
             return start
+        if self.always:
+            return start + amount
         left = amount
         for a, b in self._spans_from(start, _HORIZON_DAYS):
             if b - a >= left:
