@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, BrowserContext, Dialog, Locator, Page, expect
 
 from tests.browser.conftest import Appliance
 from tests.browser.test_transfer import ARTIFACTS, S_NAME, TOPBAR, WAIT, add_user, console_for
@@ -214,6 +214,25 @@ async def test_a_policy_made_on_its_page_is_the_one_the_api_returns(
         await expect(error.locator("strong")).to_have_text("已有同名的策略，请换一个名称。")
         await expect(s.locator('[data-cb="policy-name"]')).to_have_attribute("aria-invalid", "true")
         await s.screenshot(path=ARTIFACTS / "sla-policies.png", full_page=True)
+
+        # ---- the catch-all is deleted after a yes ----
+        await s.locator('[data-cb="policy-cancel"]').click()
+        await expect(form).to_be_hidden()
+        await rows.nth(0).locator('[data-f="edit"]').click()
+        await expect(s.locator('[data-cb="policy-name"]')).to_have_value("全部")
+        asked: list[str] = []
+
+        async def yes(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            await dialog.accept()
+
+        s.once("dialog", yes)
+        await s.locator('[data-cb="policy-delete"]').click()
+        await expect(form).to_be_hidden()
+        await expect(rows.locator('[data-f="name"]')).to_have_text(["VIP 客户"])
+        assert asked and "“全部”" in asked[0]
+        listed = (await call(s, "GET", "/api/console/sla-policies"))["policies"]
+        assert [p["name"] for p in listed] == ["VIP 客户"]
     finally:
         for ctx in contexts:
             await ctx.close()

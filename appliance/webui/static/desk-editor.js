@@ -173,8 +173,8 @@ export function flashSaved(note) {
 export const typing = (t) => t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName));
 
 /**
- * The editor's keys: N opens a new form (outside text fields), Esc closes an open form
- * without saving, Ctrl+Enter saves it from anywhere inside.
+ * The editor's keys: N opens a new form (when none is open, outside text fields), Esc
+ * closes an open form without saving, Ctrl+Enter saves it from anywhere inside.
  */
 export function editorKeys({ form, onNew, onClose }) {
   document.addEventListener("keydown", (e) => {
@@ -186,7 +186,7 @@ export function editorKeys({ form, onNew, onClose }) {
     } else if (!form.hidden && e.ctrlKey && e.key === "Enter" && form.contains(e.target)) {
       e.preventDefault();
       form.requestSubmit();
-    } else if (!e.ctrlKey && (e.key === "n" || e.key === "N") && !typing(e.target)) {
+    } else if (form.hidden && !e.ctrlKey && (e.key === "n" || e.key === "N") && !typing(e.target)) {
       e.preventDefault();
       onNew();
     }

@@ -133,6 +133,7 @@ function row(p, index) {
 
 function renderRows() {
   ui.rows.replaceChildren(...policies.map(row));
+  ui.rows.closest("table").hidden = policies.length === 0;
   ui.empty.hidden = policies.length > 0;
 }
 
@@ -248,7 +249,7 @@ function readLevels() {
     let offset = 0;
     if (when !== "at") {
       const amount = readMinutes(input("h"), input("m"));
-      if (amount == null) {
+      if (amount == null || (typeof amount === "number" && amount <= 0)) {
         const err = plain(fmt("polLevelNeedsTime", { n: n + 1 }));
         err.node = node;
         throw err;

@@ -259,6 +259,7 @@ function renderLists() {
   for (const kind of ["trigger", "timed"]) {
     const list = ofKind(kind);
     ui.lists[kind].rows.replaceChildren(...list.map(row));
+    ui.lists[kind].rows.closest("table").hidden = list.length === 0;
     ui.lists[kind].empty.hidden = list.length > 0;
   }
 }
@@ -289,6 +290,7 @@ async function toggle(r, box) {
   box.disabled = true;
   try {
     await api("PUT", `/api/console/ticket-rules/${r.id}`, { ...inputOf(r), enabled: box.checked });
+    if (editing === r.id) f.enabled.checked = box.checked;
     await loadRules();
     part(rowOf(r.id), "enabled").focus();
   } catch (err) {
@@ -431,7 +433,9 @@ function actionBody(node, a) {
   } else if (a.type === "assign") {
     const target = control("select", "target", T.ruleActionAssign);
     const current = "owner_id" in a ? { owner_id: a.owner_id } : "group_id" in a ? { group_id: a.group_id } : undefined;
-    fillChoice(target, assignPairs(current), current);
+    const pairs = assignPairs(current);
+    // A new assign action starts on the first colleague rather than on "remove the owner".
+    fillChoice(target, pairs, current ?? (pairs[1] || pairs[0])[0]);
     body.replaceChildren(target);
   } else if (a.type === "add_note") {
     const text = control("textarea", "text", T.ruleActionNote);
@@ -647,7 +651,9 @@ async function preview() {
   clearPreview();
   ui.preview.disabled = true;
   try {
-    const r = await api("POST", "/api/console/ticket-rules/preview", readRule());
+    const draft = readRule();
+    if (!draft.name) draft.name = T.ruleNew; // a preview saves nothing: a name may come later
+    const r = await api("POST", "/api/console/ticket-rules/preview", draft);
     matched = r.ticket_ids;
     const n = matched.length;
     ui.previewCount.textContent = n === 0 ? T.rulePreviewNone
