@@ -10,7 +10,7 @@
 import { T, fmt } from "./console-i18n.js";
 import { api, el } from "./console-base.js";
 import {
-  PRIORITY_TEXT, STATE_TEXT, directory, parseTags, priorityBadge, stateBadge, ticketPage,
+  CHANNEL_TEXT, PRIORITY_TEXT, STATE_TEXT, directory, parseTags, priorityBadge, stateBadge, ticketPage,
   ticketPath, ticketTypes,
 } from "./ticket-fields.js";
 import {
@@ -69,17 +69,6 @@ const SET_TEXT = {
   state: T.ruleFieldState,
   add_tags: T.ruleAddTags,
   remove_tags: T.ruleRemoveTags,
-};
-const CHANNEL_TEXT = {
-  phone: T.chanPhone,
-  chat: T.chanChat,
-  web: T.chanWeb,
-  message: T.chanMessage,
-  callback: T.chanCallback,
-  api: T.chanApi,
-  schedule: T.chanSchedule,
-  email: T.chanEmail,
-  portal: T.chanPortal,
 };
 const TIER_TEXT = { vip: T.tierVip, member: T.tierMember, new: T.tierNew };
 const named = (map, value) => map[value] || String(value);
