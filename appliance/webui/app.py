@@ -24,6 +24,7 @@ from appliance.webui import (
     assets,
     auth_views,
     console_views,
+    desk_editor_pages,
     insight_views,
     openapi,
     routing_views,
@@ -168,6 +169,7 @@ def create_app(settings: Settings) -> web.Application:
     rule_views.add_routes(app)
     webhook_views.add_routes(app)
     ticket_pages.add_routes(app)
+    desk_editor_pages.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)

@@ -18,6 +18,7 @@ from appliance.webui import (
     admin_views,
     auth_views,
     console_views,
+    desk_editor_pages,
     insight_views,
     routing_views,
     rule_views,
@@ -88,6 +89,7 @@ def _contracts() -> list[Contract]:
         visitor_ticket_views.CONTRACT,
         rule_views.CONTRACT,
         ticket_pages.CONTRACT,
+        desk_editor_pages.CONTRACT,
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
     ]

@@ -56,6 +56,8 @@ _PUBLIC_PREFIXES = ("/static/",)
 _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/console/board"): OVERSEER,
     ("GET", "/console/routing"): OVERSEER,
+    ("GET", "/console/sla-policies"): OVERSEER,
+    ("GET", "/console/ticket-rules"): OVERSEER,
     ("GET", "/api/console/board"): OVERSEER,
     ("GET", "/api/console/invitations"): OVERSEER,
     ("PUT", "/api/console/invite-rules"): OVERSEER,
