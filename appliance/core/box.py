@@ -25,6 +25,7 @@ from appliance.core.events import EventBus
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.sla import Sla
@@ -95,8 +96,14 @@ class Box:
         self.webhooks = Webhooks(self.db)
         self.rules = Rules(self.db)  # supervisors' triggers and timed rules
         self.sla = Sla(self.db, tzlocal())  # SLA policies and tickets' clocks
+        self.notifications = Notifications(self.db, self.bus)  # the console's bell
         self.tickets = Tickets(
-            self.db, self.bus, rules=self.rules, webhooks=self.webhooks, sla=self.sla
+            self.db,
+            self.bus,
+            rules=self.rules,
+            webhooks=self.webhooks,
+            sla=self.sla,
+            notifications=self.notifications,
         )
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
@@ -174,9 +181,14 @@ class Box:
         await self.insight.open()
         await self.invitations.open()
         await self.rules.load()
+        await self.notifications.open()
         self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
         self._recurring = asyncio.get_running_loop().create_task(
-            run_recurring(self.tickets, self.settings.ticket_confirm_days)
+            run_recurring(
+                self.tickets,
+                self.settings.ticket_confirm_days,
+                every=float(self.settings.ticket_pass_seconds),
+            )
         )
         await self.webhooks.open()  # sends what was still queued when the box stopped
 
@@ -190,4 +202,5 @@ class Box:
         await self.insight.close()
         await self.dispatcher.close()
         await self.webhooks.close()  # pending deliveries stay in the log
+        await self.notifications.close()
         await self.db.close()
