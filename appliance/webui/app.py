@@ -25,6 +25,7 @@ from appliance.webui import (
     auth_views,
     console_views,
     insight_views,
+    notification_views,
     openapi,
     routing_views,
     rule_views,
@@ -167,6 +168,7 @@ def create_app(settings: Settings) -> web.Application:
     visitor_ticket_views.add_routes(app)
     rule_views.add_routes(app)
     webhook_views.add_routes(app)
+    notification_views.add_routes(app)
     ticket_pages.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)

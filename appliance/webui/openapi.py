@@ -19,6 +19,7 @@ from appliance.webui import (
     auth_views,
     console_views,
     insight_views,
+    notification_views,
     routing_views,
     rule_views,
     sla_views,
@@ -90,6 +91,7 @@ def _contracts() -> list[Contract]:
         ticket_pages.CONTRACT,
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
+        notification_views.CONTRACT,
     ]
 
 
