@@ -133,6 +133,9 @@ async def test_warning_breach_escalation_and_reassignment(
         await expect(warned).to_have_count(1, timeout=MARK_WAIT)
         count = a.locator(f'{BELL} [data-cb="bell-count"]')  # the console: live, by socket
         await expect(count).to_have_text("1", timeout=MARK_WAIT)
+        # The ticket's own page has no socket: its bell asks, here as soon as the page
+        # sees the box record the warning.
+        await expect(t.locator(f'{BELL} [data-cb="bell-count"]')).to_have_text("1")
         await open_bell(a)
         item = a.locator(f'{BELL} [data-cb="notice"]')
         await expect(item).to_have_count(1)
