@@ -14,6 +14,7 @@ _ENV_PREFIX = "CALLBOX_"
 # The UI's languages, each with a catalog in appliance/webui/locales/<lang>.json; the
 # first is the reference the others are checked against, and the scripts' fallback.
 LANGS = ("zh-CN", "en")
+TICKET_PASS_RANGE = (1, 3600)  # s, the bounds of ticket_pass_seconds
 
 
 class SettingsError(ValueError):
@@ -50,6 +51,9 @@ class Settings:
     session_ttl: float = 12 * 3600.0  # seconds
     presence_grace: float = 60.0  # seconds an online agent may be disconnected
     ticket_confirm_days: int = 7  # a resolved ticket closes itself after this many days
+    # Seconds between passes of the service desk's timed work (schedules, timed rules,
+    # SLA warnings and escalations, auto-close); tests shorten it to watch an SLA fire.
+    ticket_pass_seconds: int = 60
     # Relay tunnel (used once the box is enrolled; needs CAP_NET_ADMIN).
     tunnel_interface: str = "cbox0"
     visitor_port: int = 443  # TLS from visitors, through the relay, on the overlay address
@@ -115,6 +119,9 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     settings = replace(base, **values)
     if settings.lang not in LANGS:
         raise SettingsError(f"setting 'lang' must be one of {', '.join(LANGS)}")
+    if not TICKET_PASS_RANGE[0] <= settings.ticket_pass_seconds <= TICKET_PASS_RANGE[1]:
+        low, high = TICKET_PASS_RANGE
+        raise SettingsError(f"setting 'ticket_pass_seconds' must be between {low} and {high}")
     if not 0 <= settings.port < 65536:
         raise SettingsError("setting 'port' must be between 0 (any free port) and 65535")
     return settings

@@ -25,6 +25,7 @@ from appliance.core.events import EventBus
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.sla import Sla
@@ -93,6 +94,7 @@ class Box:
         self.webhooks = Webhooks(self.db)
         self.rules = Rules(self.db)  # supervisors' triggers and timed rules
         self.sla = Sla(self.db, tzlocal())  # SLA policies and tickets' clocks
+        self.notifications = Notifications(self.db, self.bus)  # the console's bell
         self.tickets = Tickets(
             self.db,
             self.bus,
@@ -100,6 +102,7 @@ class Box:
             webhooks=self.webhooks,
             sla=self.sla,
             chats=self.chats,
+            notifications=self.notifications,
         )
         self.devices = Devices(self.db)
         self.limits = VisitorLimits(
@@ -177,10 +180,15 @@ class Box:
         await self.insight.open()
         await self.invitations.open()
         await self.rules.load()
+        await self.notifications.open()
         await self.tickets.carry_over(self.settings.lang)  # work items from before tickets
         self._retention = asyncio.get_running_loop().create_task(run_retention(self.insight))
         self._recurring = asyncio.get_running_loop().create_task(
-            run_recurring(self.tickets, self.settings.ticket_confirm_days)
+            run_recurring(
+                self.tickets,
+                self.settings.ticket_confirm_days,
+                every=float(self.settings.ticket_pass_seconds),
+            )
         )
         await self.webhooks.open()  # sends what was still queued when the box stopped
 
@@ -194,4 +202,5 @@ class Box:
         await self.insight.close()
         await self.dispatcher.close()
         await self.webhooks.close()  # pending deliveries stay in the log
+        await self.notifications.close()
         await self.db.close()

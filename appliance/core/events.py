@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 from appliance.core.conversation import Conversation, Message
 from appliance.core.routing import Place
 from appliance.core.store.accounts import Presence
+from appliance.core.store.notifications import Notice
 from appliance.core.ticketflow import Ticket
 
 _LOGGER = logging.getLogger(__name__)
@@ -72,6 +73,13 @@ class InvitationChanged:
     invitation: Invitation
 
 
+@dataclass(frozen=True, slots=True)
+class NoticeAdded:
+    """A console user was given a notification (core/notifications.py)."""
+
+    notice: Notice
+
+
 Event = (
     MessageCreated
     | ConversationChanged
@@ -80,6 +88,7 @@ Event = (
     | QueueChanged
     | InvitationChanged
     | TicketChanged
+    | NoticeAdded
 )
 Listener = Callable[[Event], None]
 

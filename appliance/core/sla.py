@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import tzinfo
 from typing import Any
 
@@ -47,6 +47,7 @@ _POLICIES_MAX = 200
 # Clocks per write transaction of the minute pass (it loops until fewer are due): each
 # firing writes its ticket's events, so a batch holds the writer for tens of ms, not seconds.
 FIRE_BATCH = 200
+_TICK = 1000  # ms: a clock ticks at a moment when this much business time follows it
 
 
 def _overseer(actor: Staff) -> None:
@@ -140,6 +141,19 @@ class Sla:
     async def clocks(self, ticket_id: int) -> list[Clock]:
         """Return a ticket's clocks, by metric."""
         return await self._db.read(lambda conn: store.clocks(conn, ticket_id))
+
+    async def ticking(self, clocks: Sequence[Clock], at: int) -> list[bool]:
+        """Tell, for each clock, whether its business time runs at `at`: the clock runs
+        and its policy's calendar is open then (a screen counts it down only then)."""
+        policies = {p.id: p for p in await self.policies()}
+        out: list[bool] = []
+        for clock in clocks:
+            if clock.running_since is None or not clock.live:
+                out.append(False)
+                continue
+            calendar = self.calendar(policies.get(clock.policy_id or 0))
+            out.append(calendar.elapsed(at, at + _TICK) == _TICK)
+        return out
 
     def _rebase(self, conn: sqlite3.Connection, old: Policy, new: Policy | None, now: int) -> None:
         previous, calendar = self.calendar(old), self.calendar(new)

@@ -36,6 +36,7 @@ from appliance.core.errors import (
 )
 from appliance.core.events import EventBus, TicketChanged
 from appliance.core.live import CustomerBrief
+from appliance.core.notifications import Notifications
 from appliance.core.rules import (
     AUTO,
     Fired,
@@ -181,6 +182,7 @@ class Tickets:
         webhooks: Webhooks | None = None,
         sla: Sla | None = None,
         chats: Chats | None = None,
+        notifications: Notifications | None = None,
     ) -> None:
         self._db = db
         self._chats = chats  # to end the waiting chat a left request replaces
@@ -189,6 +191,7 @@ class Tickets:
         self._rules = rules
         self._webhooks = webhooks
         self._sla = sla
+        self._notices = notifications  # console notifications, written with their cause
 
     # -- rules shared by every write ----------------------------------------------
 
@@ -298,6 +301,8 @@ class Tickets:
             self._bus.emit(TicketChanged(ticket))
         if tickets and self._webhooks is not None:
             self._webhooks.wake()
+        if self._notices is not None:
+            self._notices.wake()
 
     # -- triggers, rules' plans and webhooks, inside a change's transaction ----------
 
@@ -382,7 +387,10 @@ class Tickets:
             for n in plan.notifications
         ]
         add("rule", {"rule_id": rule.id, "name": rule.name, "notify": notify, "skipped": skipped})
-        return self._record(conn, ticket, made), made
+        done = self._record(conn, ticket, made)
+        if self._notices is not None and notify:
+            self._notices.rule_in(conn, done, made[-1].seq, rule.id, rule.name, notify, now)
+        return done, made
 
     def _auto_owner(self, conn: sqlite3.Connection, group_id: int, ticket: Ticket) -> int | None:
         """Pick a member of the group for a ticket: one whose skills name the ticket's
@@ -549,11 +557,15 @@ class Tickets:
                     changes["priority"] = PRIORITIES[step + 1]
             elif level.action in ("notify", "notify_manager"):
                 data["notify"] = self._sla_recipients(conn, ticket, level.action)
+        elif self._notices is not None:  # a warning or a breach tells the owner
+            data["notify"] = self._sla_recipients(conn, ticket, "notify")
         entries.append(Event(ticket.id, seq + 1, now, By.SYSTEM, "sla", "sla", data))
         diff = {k: v for k, v in changes.items() if ticket.fields[k] != v}
         if diff:
             entries.append(Event(ticket.id, seq + 2, now, By.SYSTEM, "sla", "changed", diff))
         done = self._record(conn, ticket, entries)
+        if self._notices is not None:
+            self._notices.sla_in(conn, done, seq + 1, data, now)
         if self._webhooks is not None:
             hook = {"warning": "ticket.sla_warning", "breach": "ticket.sla_breached"}.get(
                 firing.kind
@@ -1650,8 +1662,8 @@ def transcript(messages: Sequence[Any]) -> str:
 
 
 async def run_recurring(tickets: Tickets, confirm_days: int, every: float = 60.0) -> None:
-    """Serve due recurring schedules, run the timed rules and close what stayed resolved
-    `confirm_days` days, at start and each minute."""
+    """Serve due recurring schedules, run the timed rules and the SLA pass, and close
+    what stayed resolved `confirm_days` days, at start and every `every` seconds."""
     while True:
         try:
             await tickets.run_schedules()

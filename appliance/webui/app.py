@@ -26,6 +26,7 @@ from appliance.webui import (
     console_views,
     desk_editor_pages,
     insight_views,
+    notification_views,
     openapi,
     routing_views,
     rule_views,
@@ -168,6 +169,7 @@ def create_app(settings: Settings) -> web.Application:
     visitor_ticket_views.add_routes(app)
     rule_views.add_routes(app)
     webhook_views.add_routes(app)
+    notification_views.add_routes(app)
     ticket_pages.add_routes(app)
     desk_editor_pages.add_routes(app)
     openapi.add_routes(app)

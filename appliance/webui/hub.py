@@ -24,6 +24,7 @@ from appliance.core.events import (
     Event,
     InvitationChanged,
     MessageCreated,
+    NoticeAdded,
     QueueChanged,
     RoutingChanged,
     TicketChanged,
@@ -34,6 +35,7 @@ from appliance.core.ticketflow import Ticket
 from appliance.core.visitor_records import Invitation
 from appliance.webui.wire import frames, tickets
 from appliance.webui.wire import insight as insight_wire
+from appliance.webui.wire import notifications as notice_wire
 from appliance.webui.wire.chat import (
     AgentRef,
     Presence,
@@ -348,6 +350,13 @@ class Hub:
             frame = encode(frames.PresenceNow(Presence(event.status)))
             for conn in self.agents.get(str(event.user_id), ()):
                 conn.send(frame)
+        elif isinstance(event, NoticeAdded):
+            # Only the user it was given to hears of it, on every console of theirs.
+            told = self.agents.get(str(event.notice.user_id))
+            if told:
+                frame = encode(notice_wire.NoticeFrame(notice_wire.notice_out(event.notice)))
+                for conn in told:
+                    conn.send(frame)
 
     def _ticket_changed(self, ticket: Ticket) -> None:
         """Tell the consoles that may see a ticket what became of it (core/tickets.py:

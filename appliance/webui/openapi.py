@@ -20,6 +20,7 @@ from appliance.webui import (
     console_views,
     desk_editor_pages,
     insight_views,
+    notification_views,
     routing_views,
     rule_views,
     sla_views,
@@ -92,6 +93,7 @@ def _contracts() -> list[Contract]:
         desk_editor_pages.CONTRACT,
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
+        notification_views.CONTRACT,
     ]
 
 

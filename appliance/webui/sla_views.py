@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from appliance.core.clock import now_ms
 from appliance.webui.console_views import staff
 from appliance.webui.contract import Contract, Operation, read_body, reply
 from appliance.webui.keys import BOX
@@ -59,10 +60,20 @@ async def order_policies(request: web.Request) -> web.Response:
 
 
 async def ticket_clocks(request: web.Request) -> web.Response:
-    """Every SLA target of a ticket: running, met or breached."""
+    """Every SLA target of a ticket: running, met or breached, with what is left."""
     actor = await staff(request, current_session(request))
-    clocks = await request.app[BOX].tickets.clocks(actor, int_path(request, "ticket_id"))
-    return reply(wire.Clocks([wire.clock_out(c, used) for c, used in clocks]))
+    box = request.app[BOX]
+    clocks = await box.tickets.clocks(actor, int_path(request, "ticket_id"))
+    now = now_ms()
+    ticking = await box.sla.ticking([c for c, _ in clocks], now)
+    return reply(
+        wire.Clocks(
+            [
+                wire.clock_out(c, used, now, runs)
+                for (c, used), runs in zip(clocks, ticking, strict=True)
+            ]
+        )
+    )
 
 
 CONTRACT = Contract(

@@ -77,6 +77,7 @@ class Appliance:
         self.data_dir = data_dir
         self.port = free_port()
         self.proc: ApplianceProcess | None = None
+        self.env: dict[str, str] = {}  # settings for the process (CALLBOX_...), set before start
 
     @property
     def origin(self) -> str:
@@ -84,7 +85,9 @@ class Appliance:
 
     async def start(self) -> None:
         assert self.proc is None
-        self.proc = await asyncio.to_thread(ApplianceProcess, self.data_dir, port=self.port)
+        self.proc = await asyncio.to_thread(
+            ApplianceProcess, self.data_dir, port=self.port, env=self.env
+        )
         assert self.proc.port == self.port
 
     async def kill(self) -> None:

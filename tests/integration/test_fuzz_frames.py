@@ -16,7 +16,18 @@ from hypothesis import strategies as st
 from tests.conftest import receive_until
 
 _FRAMES = 250  # per socket kind
-_TYPES = ["ping", "leave", "join", "send", "watch_visitors", "unwatch_visitors", "typing", "auth"]
+# The box's own frame types ("notice") among them: a client that sends one is refused.
+_TYPES = [
+    "ping",
+    "leave",
+    "join",
+    "send",
+    "watch_visitors",
+    "unwatch_visitors",
+    "typing",
+    "auth",
+    "notice",
+]
 _FIELDS = [
     "conversation_id",
     "after_seq",
@@ -28,6 +39,7 @@ _FIELDS = [
     "offset",
     "limit",
     "token",
+    "notice",
 ]
 # Close codes docs/api.md documents: 1007 a bad frame (after a bad_frame error), 1003 a
 # binary frame, 1008 a visitor without a valid auth frame.

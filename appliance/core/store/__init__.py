@@ -50,4 +50,5 @@ OWNERS: dict[str, str] = {
     "webhook_deliveries": "webhooks",
     "sla_policies": "sla",
     "ticket_sla": "sla",
+    "notifications": "notifications",
 }

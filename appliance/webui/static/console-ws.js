@@ -63,6 +63,7 @@ function drop() {
   forgetTyping();
   if (ws) { try { ws.close(); } catch (_) { /* already closing */ } }
   setConn("lost");
+  document.dispatchEvent(new CustomEvent("callbox:live", { detail: false })); // the bell polls
   // Full doubling with "equal jitter": half fixed, half random, so a whole office
   // reconnecting after a blip does not arrive in one burst.
   const ceiling = Math.min(RECONNECT_CAP, RECONNECT_BASE * 2 ** attempt);
@@ -97,6 +98,8 @@ async function onReady(f) {
   setConn("online");
   startPing();
   setBoxOffset(f.utc_offset);
+  // The bell (notices.js) hears notices from this socket now, and counts afresh.
+  document.dispatchEvent(new CustomEvent("callbox:live", { detail: true }));
   if (f.user) {
     if (f.user.role) applyRole(f.user.role);
     if (f.user.status) setPresence(f.user.status);
@@ -135,6 +138,7 @@ function onFrame(f) {
     }
     case "ticket": if (f.ticket) onTicket(f.ticket, true); break;
     case "visitors": onVisitorsFrame(f); break;
+    case "notice": document.dispatchEvent(new CustomEvent("callbox:notice", { detail: f.notice })); break;
     case "invitation": onInvitationFrame(f); break;
     // The server sends it when the status changes elsewhere (another tab, the
     // offline grace after all sockets closed, or a chat that rang out).

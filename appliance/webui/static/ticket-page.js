@@ -4,6 +4,10 @@
 // reads who did what and when. After every change the page reloads the ticket,
 // so what it shows is always the ticket as its history makes it. Keys: R reply,
 // Ctrl+Enter send. Everything from the API goes in as text.
+// The SLA clocks count down here, from the business time the server says is left;
+// they are asked again every CLOCKS_EVERY while the tab is visible, after each change
+// the page makes, and soon after a warning or deadline passes on screen, until the
+// box has recorded it (then the history is read again, and the bell told).
 
 import { T, fmt } from "./console-i18n.js";
 import { api, convPath, el, errText, tierText, visitorName } from "./console-base.js";
@@ -14,6 +18,10 @@ import {
 import { historyItems, threadItems } from "./ticket-history.js";
 
 const SAVED_FOR = 3000; // ms the "saved" note stays up
+export const CLOCKS_EVERY = 30000; // ms between reads of the SLA clocks
+const TICK = 1000; // ms between redraws of a running countdown
+const SOON = 3000; // ms between reads while a passed warning or deadline is unrecorded
+const SOON_FOR = 120000; // ms to keep reading that often before the usual pace again
 
 const root = document.querySelector('[data-cb="ticket"]');
 const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
@@ -61,6 +69,7 @@ const ui = root && {
 
 let page = null; // the last TicketPage the API answered
 let clocks = []; // its SLA clocks: every target, not only the nearest
+let clocksAt = 0; // performance.now() when they were read
 let dir = null; // colleagues and groups
 let types = [];
 let mergeInto = null; // the ticket found for a merge, waiting for the agent's yes
@@ -78,7 +87,7 @@ async function load() {
     ]);
     if (mine !== seq) return;
     page = p;
-    clocks = sla.clocks;
+    setClocks(sla.clocks);
     dir = d;
     types = ty;
     render();
@@ -129,6 +138,7 @@ function render() {
   renderFields(t, final);
   renderRequester();
   renderClocks();
+  schedule();
   renderChats();
   const thread = threadItems(page, dir, unfolded);
   ui.thread.replaceChildren(...thread);
@@ -145,7 +155,27 @@ const METRIC_TEXT = {
   resolution: () => T.slaResolution,
 };
 
-/** One line per SLA target: its state (met, breached, nearing, paused, running) and due time. */
+/** Business time left as h:mm:ss (m:ss under an hour). */
+function span(seconds) {
+  const s = Math.abs(Math.trunc(seconds));
+  const mm = String(Math.floor((s % 3600) / 60));
+  const ss = String(s % 60).padStart(2, "0");
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${mm.padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
+/** What a clock shows now: the server's reading, counted down while it ticks. */
+function reading(c) {
+  const gone = c.ticking ? (performance.now() - clocksAt) / 1000 : 0;
+  const left = c.remaining_seconds == null ? null : c.remaining_seconds - gone;
+  const warnIn = c.warn_in_seconds == null ? null : c.warn_in_seconds - gone;
+  // Past a mark on screen before the box's pass records it: shown as passed already.
+  const breached = !!c.breached_at || (left != null && left <= 0 && !c.fulfilled_at);
+  const warned = !!c.warned_at || (warnIn != null && warnIn <= 0);
+  return { left, breached, warned };
+}
+
+/** One line per SLA target: its state (met, breached, nearing, paused, running), its
+ * deadline and the business time left; the state is said in words, not colour alone. */
 function renderClocks() {
   const list = $("sla-clocks");
   const shown = clocks.filter((c) => c.target_minutes != null);
@@ -154,26 +184,92 @@ function renderClocks() {
     return;
   }
   list.replaceChildren(...shown.map((c) => {
-    let status;
+    const r = reading(c);
+    const parts = [];
     let tone = "";
+    let state = "running";
     if (c.fulfilled_at) {
-      status = c.breached_at ? T.slaMetLate : T.slaMet;
+      parts.push(c.breached_at ? T.slaMetLate : T.slaMet);
       tone = c.breached_at ? "late" : "met";
-    } else if (c.breached_at) {
-      status = T.slaBreached;
+      state = c.breached_at ? "met_late" : "met";
+    } else if (r.breached) {
+      parts.push(`✕ ${T.slaBreached}`);
+      if (r.left != null) parts.push(fmt("slaOver", { left: span(r.left) }));
       tone = "late";
+      state = "breached";
     } else if (!c.running) {
-      status = T.slaPaused;
+      parts.push(T.slaPaused);
+      if (r.left != null) parts.push(fmt("slaLeft", { left: span(r.left) }));
+      state = "paused";
     } else {
-      status = c.warned_at ? T.slaWarned : fmt("slaDue", { at: when(c.due_at) });
-      tone = c.warned_at ? "warn" : "";
+      if (r.warned) parts.push(`⚠ ${T.slaWarned}`);
+      parts.push(fmt("slaDue", { at: when(c.due_at) }));
+      if (r.left != null) parts.push(fmt("slaLeft", { left: span(r.left) }));
+      tone = r.warned ? "warn" : "";
+      state = r.warned ? "warned" : "running";
     }
-    const li = el("li", "", `${METRIC_TEXT[c.metric]()}: ${status}`);
+    const li = el("li", "", `${METRIC_TEXT[c.metric]()}: ${parts.join(" · ")}`);
     li.dataset.metric = c.metric;
+    li.dataset.state = state;
     if (tone) li.dataset.tone = tone;
     li.title = fmt("slaUsed", { used: c.used_minutes, target: c.target_minutes });
     return li;
   }));
+}
+
+// ---- Keeping the clocks current ------------------------------------------------------------
+let clocksTimer = 0;
+let waiting = false; // a passed mark waited for the box at the last tick
+let soonUntil = 0; // performance.now() until which the clocks are read every SOON
+
+/** Take a fresh reading of the clocks; say whether the box recorded a new warning or breach. */
+function setClocks(fresh) {
+  const marks = (list) => list.map((c) => `${c.metric}:${!!c.warned_at}:${!!c.breached_at}`).join();
+  const changed = clocksAt > 0 && marks(fresh) !== marks(clocks);
+  clocks = fresh;
+  clocksAt = performance.now();
+  return changed;
+}
+
+/** Whether a clock shows a mark passed that the box has not recorded yet. */
+const unrecorded = () => clocks.some((c) => {
+  if (c.target_minutes == null || c.fulfilled_at) return false;
+  const r = reading(c);
+  return (r.breached && !c.breached_at) || (r.warned && !c.warned_at);
+});
+
+async function refreshClocks() {
+  try {
+    const sla = await api("GET", `${ticketPath(ticketId)}/sla`);
+    if (setClocks(sla.clocks)) {
+      // The box warned, breached or escalated: its history says what it did, and
+      // whoever it told has a notification (the bell reads the count again).
+      document.dispatchEvent(new Event("callbox:notices-stale"));
+      await load();
+      return;
+    }
+    renderClocks();
+  } catch (_) { /* the next reading tries again */ }
+  schedule();
+}
+
+/** Plan the next reading: soon while a passed mark waits for the box, else CLOCKS_EVERY. */
+function schedule() {
+  clearTimeout(clocksTimer);
+  if (document.hidden) return;
+  const soon = unrecorded() && performance.now() < soonUntil;
+  clocksTimer = setTimeout(refreshClocks, soon ? SOON : CLOCKS_EVERY);
+}
+
+function tick() {
+  if (document.hidden || !page) return;
+  renderClocks();
+  const now = unrecorded();
+  if (now && !waiting) {
+    soonUntil = performance.now() + SOON_FOR;
+    schedule();
+  }
+  waiting = now;
 }
 
 function moveLabel(to, from) {
@@ -404,6 +500,10 @@ if (root) {
   wireMerge();
   document.addEventListener("keydown", onKey);
   // Colleagues change tickets too: back on this tab, show the ticket as it is now.
-  document.addEventListener("visibilitychange", () => { if (!document.hidden) load(); });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) load();
+    else clearTimeout(clocksTimer);
+  });
+  setInterval(tick, TICK);
   load();
 }

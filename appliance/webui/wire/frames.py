@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import msgspec
 
 from appliance.core.validate import INT_MAX
-from appliance.webui.wire import insight, tickets
+from appliance.webui.wire import insight, notifications, tickets
 from appliance.webui.wire.chat import (
     AgentRef,
     ConsoleConversation,
@@ -220,13 +220,14 @@ def decode_frame(data: str) -> ClientFrame:
 
 def frame_schemas() -> dict[str, Any]:
     """Return the frames' schema components for the OpenAPI document: the chat frames
-    above and the other areas' (visitors and invitations, tickets)."""
+    above and the other areas' (visitors and invitations, tickets, notifications)."""
     others = (
         insight.VisitorsFrame,
         insight.OfferFrame,
         insight.InvitationFrame,
         insight.InvitationClosedFrame,
         tickets.TicketFrame,
+        notifications.NoticeFrame,
     )
     types = [*ClientFrame.__args__, *SERVER_FRAMES, *others]
     _, components = msgspec.json.schema_components(

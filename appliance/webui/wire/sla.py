@@ -142,10 +142,37 @@ class Clock(msgspec.Struct):
     warned_at: Time | None
     breached_at: Time | None
     fulfilled_at: Time | None
+    remaining_seconds: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="business seconds left to the target now (negative: past it by "
+            "that much); null without a target"
+        ),
+    ] = None
+    warn_in_seconds: Annotated[
+        int | None,
+        msgspec.Meta(
+            description="seconds until the warning is due, while it runs and has not "
+            "warned (0 or less: due now, the box's next pass records it)"
+        ),
+    ] = None
+    ticking: Annotated[
+        bool,
+        msgspec.Meta(
+            description="the clock runs and its calendar is open now: the remaining "
+            "business time falls as the wall clock does"
+        ),
+    ] = False
 
 
-def clock_out(c: CoreClock, used: int) -> Clock:
-    """A clock on the wire; `used` is the business time it has used by now (ms)."""
+def clock_out(c: CoreClock, used: int, now: int | None = None, ticking: bool = False) -> Clock:
+    """A clock on the wire; `used` is the business time it has used by `now` (ms), which
+    also sets the countdown's fields (none without it)."""
+    remaining = warn_in = None
+    if now is not None and c.target is not None:
+        remaining = (c.target - used) // 1000
+        if c.running_since is not None and c.warned_at is None and c.warn_at is not None:
+            warn_in = (c.warn_at - now) // 1000
     return Clock(
         metric=c.metric,
         policy_id=c.policy_id,
@@ -156,6 +183,9 @@ def clock_out(c: CoreClock, used: int) -> Clock:
         warned_at=wire_time(c.warned_at),
         breached_at=wire_time(c.breached_at),
         fulfilled_at=wire_time(c.fulfilled_at),
+        remaining_seconds=remaining,
+        warn_in_seconds=warn_in,
+        ticking=ticking,
     )
 
 
