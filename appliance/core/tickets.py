@@ -1085,6 +1085,7 @@ class Tickets:
                         {
                             "body": f"#{ticket.fields['number']} merged into this ticket",
                             "merged_from": ticket.id,
+                            "merged_from_number": ticket.fields["number"],
                         },
                     )
                 ],

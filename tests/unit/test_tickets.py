@@ -175,6 +175,7 @@ async def test_merge_moves_chats_and_notes_the_target(box: Box) -> None:
         await box.tickets.comment(boss, a.id, "late", public=True)
     target = await box.tickets.detail(boss, b.id)
     assert target.events[-1].data["merged_from"] == a.id
+    assert target.events[-1].data["merged_from_number"] == a.fields["number"]
     await _consistent(box, a.id)
     await _consistent(box, b.id)
 
