@@ -24,9 +24,9 @@ _TAG = "tickets"
 _OVERSEERS = "Supervisors and admins only (else 403)."
 _REFUSED = (
     " 422 says why a rule is refused: a shape or value it cannot have, an id the box "
-    "does not know, conditions that can never hold, an action that can never take "
-    "effect, a timed rule that would act again every minute, or rules that would undo "
-    "each other."
+    "does not know (code invalid), conditions that can never hold (rule_never_matches), "
+    "an action that can never take effect (rule_dead_action), a timed rule that would "
+    "act again every minute or rules that would undo each other (rule_loops)."
 )
 
 

@@ -166,7 +166,7 @@ async def test_a_looping_timed_rule_is_refused_saying_why(make_agent):
     del loop["conditions"]["all"][2]  # the tag no longer stops it
     loop["actions"] = loop["actions"][1:]
     refused = await boss.post(RULES, loop, status=422)
-    assert refused["error"]["code"] == "invalid"
+    assert refused["error"]["code"] == "rule_loops"
     message = refused["error"]["message"]
     assert "a timed rule must change something its conditions test" in message
     assert "acts again every minute" in message and "once_per_ticket" in message

@@ -125,8 +125,10 @@ const CODE_TEXT = {
 export function refusal(err, known = []) {
   if (err.plain) return { text: err.message, detail: "" };
   const message = String(err.message || "");
+  // A known refusal is named by the API's code (a string) or read from its message (a
+  // pattern, when the text carries names to show).
   for (const [pattern, key] of known) {
-    const m = pattern.exec(message);
+    const m = typeof pattern === "string" ? (err.code === pattern ? {} : null) : pattern.exec(message);
     if (m) return { text: fmt(key, m.groups || {}), detail: message, key };
   }
   if (CODE_TEXT[err.code]) return { text: CODE_TEXT[err.code], detail: message };

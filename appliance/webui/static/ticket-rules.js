@@ -74,10 +74,10 @@ const TIER_TEXT = { vip: T.tierVip, member: T.tierMember, new: T.tierNew };
 const named = (map, value) => map[value] || String(value);
 // Refusals said in the console's words: why a rule can never match or act, and loops.
 const KNOWN = [
-  [/^the rule can never match/, "ruleNeverMatches"],
-  [/^actions\[\d+\] can never take effect/, "ruleDeadAction"],
-  [/^a timed rule must change something its conditions test/, "ruleLoopsAlone"],
+  ["rule_never_matches", "ruleNeverMatches"],
+  ["rule_dead_action", "ruleDeadAction"],
   [/^these rules could keep undoing each other's changes, every minute: (?<names>.*?);/, "ruleLoopsTogether"],
+  ["rule_loops", "ruleLoopsAlone"],
   [/^at most \d+ rules of each kind/, "ruleTooMany"],
 ];
 
