@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -605,14 +605,20 @@ class Tickets:
             for c in await self._sla.clocks(ticket_id)
         ]
 
-    async def preview_rule(self, rule: Rule, now: int | None = None) -> list[int]:
+    async def preview_rule(self, rule: Rule, now: int | None = None) -> list[Ticket]:
         """The tickets (not closed or merged) a rule's conditions match now, at most
         rules.PREVIEW_MAX of them: what a supervisor sees before saving it."""
         at = self._now() if now is None else now
 
-        def read(conn: sqlite3.Connection) -> list[int]:
-            views = (self._view(conn, t) for t in store.unfinished(conn))
-            return preview(rule, views, at)
+        def read(conn: sqlite3.Connection) -> list[Ticket]:
+            seen: dict[int, Ticket] = {}
+
+            def views() -> Iterator[TicketView]:
+                for ticket in store.unfinished(conn):
+                    seen[ticket.id] = ticket
+                    yield self._view(conn, ticket)
+
+            return [seen[i] for i in preview(rule, views(), at)]
 
         return await self._db.read(read)
 

@@ -19,6 +19,7 @@ from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
 from appliance.webui.wire import rules as wire
 from appliance.webui.wire.team import Deleted
+from appliance.webui.wire.tickets import ticket_brief
 
 _TAG = "tickets"
 _OVERSEERS = "Supervisors and admins only (else 403)."
@@ -92,8 +93,9 @@ async def preview_rule(request: web.Request) -> web.Response:
     """The unfinished tickets a draft rule's conditions match now; nothing is saved."""
     box = request.app[BOX]
     draft = box.rules.draft(await _rule_body(request))
-    ids = await box.tickets.preview_rule(draft)
-    return reply(wire.RulePreview(ids, len(ids)))
+    found = await box.tickets.preview_rule(draft)
+    briefs = [ticket_brief(t) for t in found]
+    return reply(wire.RulePreview([t.id for t in found], len(found), briefs))
 
 
 _ID = {"rule_id": wire.RuleId}
