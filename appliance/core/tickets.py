@@ -138,6 +138,7 @@ class TicketDetail:
     conversations: list[str]
     requester: Customer | None
     moves: list[State]
+    people: dict[int, str]  # every user the ticket names (history included): id -> name
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,23 @@ def _tags(values: Sequence[str]) -> tuple[str, ...]:
         if tag not in out:
             out.append(tag)
     return tuple(out)
+
+
+def _people(ticket: Ticket, events: Sequence[Event]) -> set[int]:
+    """The users a ticket names: who acted, and every owner and follower it had."""
+    found: set[int] = set(ticket.fields["followers"])
+    if ticket.fields["owner_id"] is not None:
+        found.add(ticket.fields["owner_id"])
+    for event in events:
+        if event.by == By.AGENT and event.actor_id.isdigit():
+            found.add(int(event.actor_id))
+        owner = event.data.get("owner_id")
+        if isinstance(owner, int) and not isinstance(owner, bool):
+            found.add(owner)
+        followers = event.data.get("followers")
+        if isinstance(followers, list):
+            found.update(f for f in followers if isinstance(f, int) and not isinstance(f, bool))
+    return found
 
 
 def _by(actor: Staff) -> tuple[By, str]:
@@ -1363,12 +1381,14 @@ class Tickets:
         def read(conn: sqlite3.Connection) -> TicketDetail:
             ticket = self._load(conn, actor, ticket_id)
             requester_id = ticket.fields["requester_id"]
+            events = store.events(conn, ticket.id)
             return TicketDetail(
                 ticket=ticket,
-                events=store.events(conn, ticket.id),
+                events=events,
                 conversations=store.conversations_of(conn, ticket.id),
                 requester=customer_store.get(conn, requester_id) if requester_id else None,
                 moves=moves(ticket.state, By.AGENT),
+                people=account_store.display_names(conn, sorted(_people(ticket, events))),
             )
 
         return await self._db.read(read)

@@ -116,6 +116,10 @@ async def test_assigning_opens_and_only_overseers_assign_others(box: Box) -> Non
     with pytest.raises(InvalidInput, match="cannot change"):
         await box.tickets.change(agent, ticket.id, {"number": "x"})
     await _consistent(box, ticket.id)
+    # The page names everyone the ticket did, also a user disabled since.
+    await box.accounts.set_disabled("li")
+    people = (await box.tickets.detail(boss, ticket.id)).people
+    assert people == {boss.id: boss.name, agent.id: agent.name}
 
 
 async def test_agents_see_their_groups_unscoped_and_own_tickets(box: Box) -> None:

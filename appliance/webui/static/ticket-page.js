@@ -89,6 +89,8 @@ async function load() {
     if (mine !== seq) return;
     page = p;
     setClocks(sla.clocks);
+    // The team lists enabled users; a history may name one who has left since.
+    for (const person of p.people || []) if (!d.users.has(person.id)) d.users.set(person.id, person.name);
     dir = d;
     types = ty;
     render();

@@ -300,6 +300,13 @@ class OneTicket(msgspec.Struct):
     ticket: Ticket
 
 
+class Person(msgspec.Struct):
+    """A user a ticket names (disabled users too, so the history reads their name)."""
+
+    id: int
+    name: str
+
+
 class TicketPage(msgspec.Struct):
     """A ticket with its history, linked chats, requester and the states it may move to."""
 
@@ -308,6 +315,7 @@ class TicketPage(msgspec.Struct):
     conversations: list[str]
     requester: Requester | None
     moves: list[State]
+    people: list[Person]
 
 
 def detail_out(d: CoreDetail) -> TicketPage:
@@ -317,6 +325,7 @@ def detail_out(d: CoreDetail) -> TicketPage:
         conversations=d.conversations,
         requester=requester_out(d.requester) if d.requester is not None else None,
         moves=[s.value for s in d.moves],
+        people=[Person(i, name) for i, name in sorted(d.people.items())],
     )
 
 
