@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import __version__
+from appliance.core import audit
 from appliance.core.accounts import ROLES, AccountError
 from appliance.core.box import Box
 from appliance.discovery import lan_addresses
@@ -97,6 +98,7 @@ async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
                 args.role,
                 display_name=args.display_name,
                 max_chats=args.max_chats,
+                by=audit.command_line(),
             )
             print(f"created {user.role} {user.username!r} (id {user.id})")
         elif args.user_command == "list":
@@ -108,7 +110,9 @@ async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
                     f"  {u.display_name}"
                 )
         else:
-            user = await box.accounts.set_disabled(args.username, args.user_command == "disable")
+            user = await box.accounts.set_disabled(
+                args.username, args.user_command == "disable", by=audit.command_line()
+            )
             print(f"{user.username!r} is now {'disabled' if user.disabled else 'enabled'}")
 
     await _with_box(settings, work)

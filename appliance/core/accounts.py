@@ -10,6 +10,7 @@ import sqlite3
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from appliance.core import audit
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.events import AgentStatusChanged, EventBus
@@ -70,8 +71,13 @@ class Accounts:
         role: str,
         display_name: str | None = None,
         max_chats: int | None = None,
+        *,
+        by: audit.Actor | None = None,
     ) -> User:
-        """Create a user; raise AccountError on bad input or a taken name."""
+        """Create a user; raise AccountError on bad input or a taken name.
+
+        `by`: the administrator who does it, recorded in the audit log with the user.
+        """
         username = username.strip()
         if not username or len(username) > _USERNAME_MAX or not username.isprintable():
             raise AccountError(f"user name must be 1-{_USERNAME_MAX} printable characters")
@@ -91,6 +97,8 @@ class Accounts:
             user_id = store.insert_user(conn, username, name, password_hash, role, limit, now_ms())
             # New users serve the default group until a supervisor says otherwise.
             routing_store.join_default_group(conn, user_id)
+            if by is not None:
+                audit.record(conn, by, "user.create", username, {"id": user_id, "role": role})
             return user_id
 
         try:
@@ -113,9 +121,19 @@ class Accounts:
         """Tell whether an enabled admin exists (first-boot setup is done)."""
         return await self._db.read(store.has_admin)
 
-    async def set_disabled(self, username: str, disabled: bool = True) -> User:
+    async def set_disabled(
+        self, username: str, disabled: bool = True, *, by: audit.Actor | None = None
+    ) -> User:
         """Disable (or enable) a user; a disabled user's sessions end at once."""
-        user_id = await self._db.write(lambda conn: store.set_disabled(conn, username, disabled))
+
+        def change(conn: sqlite3.Connection) -> int | None:
+            user_id = store.set_disabled(conn, username, disabled)
+            if user_id is not None and by is not None:
+                action = "user.disable" if disabled else "user.enable"
+                audit.record(conn, by, action, username, {"id": user_id})
+            return user_id
+
+        user_id = await self._db.write(change)
         if user_id is None:
             raise AccountError(f"no user named {username!r}")
         user = await self.get_user(user_id)

@@ -14,6 +14,7 @@ from appliance.core import useragent
 from appliance.core.accounts import Accounts
 from appliance.core.actors import Visitor
 from appliance.core.assignment import Dispatcher
+from appliance.core.audit import AuditLog
 from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.canned import Canned
 from appliance.core.chats import Chats
@@ -74,6 +75,7 @@ class Box:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.bus = EventBus()
         self.db = Database(settings.db_path)
+        self.audit = AuditLog(self.db)  # what admins did; services record into it
         self.accounts = Accounts(
             self.db,
             self.bus,

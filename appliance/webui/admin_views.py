@@ -11,6 +11,7 @@ from aiohttp import web
 
 from appliance.core.clock import local_text
 from appliance.core.iptable import FORMATS
+from appliance.webui.audit_views import admin_actor
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX, TUNNEL
 from appliance.webui.pages import render
@@ -113,7 +114,7 @@ async def import_ip_table(request: web.Request) -> web.Response:
     length = request.content_length
     if length is not None and length > _UPLOAD_MAX:
         raise web.HTTPRequestEntityTooLarge(max_size=_UPLOAD_MAX, actual_size=length)
-    await request.app[BOX].iptable.import_csv(_body(request), query.format)
+    await request.app[BOX].iptable.import_csv(_body(request), query.format, by=admin_actor(request))
     return reply(_table_status(request))
 
 
@@ -125,7 +126,9 @@ async def get_privacy(request: web.Request) -> web.Response:
 async def put_privacy(request: web.Request) -> web.Response:
     """Change some of the privacy and retention settings."""
     change = await read_body(request, wire.PrivacyChange)
-    privacy = await request.app[BOX].box_settings.update(msgspec.to_builtins(change))
+    privacy = await request.app[BOX].box_settings.update(
+        msgspec.to_builtins(change), by=admin_actor(request)
+    )
     return reply(wire.privacy_out(privacy))
 
 
@@ -137,13 +140,13 @@ async def list_sites(request: web.Request) -> web.Response:
 async def create_site(request: web.Request) -> web.Response:
     """Add a site with a new secret."""
     new = await read_body(request, wire.NewSite)
-    site = await request.app[BOX].sites.create(new.key, new.name)
+    site = await request.app[BOX].sites.create(new.key, new.name, by=admin_actor(request))
     return reply(wire.OneSite(wire.site_out(site)), 201)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
     """Give a site a new secret; identities signed with the old one stop working."""
-    site = await request.app[BOX].sites.rotate(request.match_info["key"])
+    site = await request.app[BOX].sites.rotate(request.match_info["key"], by=admin_actor(request))
     return reply(wire.OneSite(wire.site_out(site)))
 
 

@@ -22,6 +22,7 @@ from appliance.settings import Settings
 from appliance.webui import (
     admin_views,
     assets,
+    audit_views,
     auth_views,
     console_views,
     desk_editor_pages,
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> web.Application:
     auth_views.add_routes(app)
     console_views.add_routes(app)
     admin_views.add_routes(app)
+    audit_views.add_routes(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)

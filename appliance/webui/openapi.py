@@ -16,6 +16,7 @@ from aiohttp import web
 from appliance import __version__
 from appliance.webui import (
     admin_views,
+    audit_views,
     auth_views,
     console_views,
     desk_editor_pages,
@@ -81,6 +82,7 @@ def _contracts() -> list[Contract]:
         CONTRACT,
         console_views.CONTRACT,
         admin_views.CONTRACT,
+        audit_views.CONTRACT,
         insight_views.CONTRACT,
         team_views.CONTRACT,
         routing_views.CONTRACT,

@@ -51,4 +51,5 @@ OWNERS: dict[str, str] = {
     "sla_policies": "sla",
     "ticket_sla": "sla",
     "notifications": "notifications",
+    "admin_audit": "audit",
 }
