@@ -187,6 +187,7 @@ export async function startSchedules(desk) {
   // ---- The next runs --------------------------------------------------------------------
   function runsNote(text) {
     ui.runs.replaceChildren();
+    ui.runsZone.textContent = "";
     ui.runsNote.textContent = text;
     ui.runsNote.hidden = !text;
   }

@@ -265,7 +265,7 @@ export async function startWebhooks(desk) {
     const parts = [];
     if (d.last_status_code != null) parts.push(`HTTP ${d.last_status_code}`);
     else if (d.attempts > 0) parts.push(T.dsLogNoAnswer);
-    if (d.last_error) parts.push(d.last_error);
+    if (d.last_error && !parts.includes(d.last_error)) parts.push(d.last_error); // "HTTP 500" once
     if (d.status === "failed" && d.next_attempt_at) parts.push(fmt("dsLogNext", { time: when(d.next_attempt_at) }));
     if (d.status === "delivered" && d.delivered_at) parts.push(fmt("dsLogDelivered", { time: when(d.delivered_at) }));
     return parts.join(" · ");
