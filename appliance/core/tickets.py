@@ -1586,6 +1586,16 @@ class Tickets:
 
         return await self._db.write(job)
 
+    def upcoming_runs(self, rule: object, starts_at: int | None, count: int) -> list[int]:
+        """The next `count` runs a rule would make if saved now, read as save_schedule
+        reads it (so a supervisor sees them before saving); InvalidInput as it would."""
+        now = self._now()
+        start = starts_at or now
+        if not isinstance(start, int) or not 0 < start <= validate.INT_MAX:
+            raise InvalidInput("starts_at must be a time")
+        schedule = recurrence.parse(rule, start, _ZONE)
+        return schedule.upcoming(max(now, start - 1), count)
+
     async def delete_schedule(self, schedule_id: int) -> None:
         """Remove a schedule; the tickets it opened stay."""
 

@@ -26,6 +26,7 @@ from appliance.webui import (
     auth_views,
     console_views,
     desk_editor_pages,
+    desk_settings_pages,
     insight_views,
     notification_views,
     openapi,
@@ -174,6 +175,7 @@ def create_app(settings: Settings) -> web.Application:
     notification_views.add_routes(app)
     ticket_pages.add_routes(app)
     desk_editor_pages.add_routes(app)
+    desk_settings_pages.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)
