@@ -287,7 +287,8 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
 
     from appliance.core.tickets import Tickets
 
-    clock = {"now": int(datetime(2026, 12, 7, 8, 0).astimezone().timestamp() * 1000)}
+    # Saved at 08:00:14.5: the schedule still runs on the minute, not 14.5 s past it.
+    clock = {"now": int(datetime(2026, 12, 7, 8, 0).astimezone().timestamp() * 1000) + 14_500}
     box = Box(settings)
     box.tickets = Tickets(box.db, box.bus, clock=lambda: clock["now"])
     await box.db.open()
@@ -311,6 +312,7 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
         assert planned.next_run_at is not None
         first = datetime.fromtimestamp(planned.next_run_at / 1000).astimezone()
         assert (first.weekday(), first.hour, first.minute) == (0, 9, 0)
+        assert planned.next_run_at % 60_000 == 0
         # Before it is due: nothing.
         assert await box.tickets.run_schedules(clock["now"]) == []
         # Three Mondays pass while the box is off: one ticket, not three.
