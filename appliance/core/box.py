@@ -23,6 +23,7 @@ from appliance.core.customers import Customers
 from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
+from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
@@ -76,6 +77,8 @@ class Box:
         self.bus = EventBus()
         self.db = Database(settings.db_path)
         self.audit = AuditLog(self.db)  # what admins did; services record into it
+        # The backup service reports its last run here for the health page (health.py).
+        self.backup_status: BackupStatusSource | None = None
         self.accounts = Accounts(
             self.db,
             self.bus,

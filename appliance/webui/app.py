@@ -27,7 +27,9 @@ from appliance.webui import (
     console_views,
     desk_editor_pages,
     desk_settings_pages,
+    health_views,
     insight_views,
+    metrics,
     notification_views,
     openapi,
     routing_views,
@@ -161,6 +163,7 @@ def create_app(settings: Settings) -> web.Application:
     auth_views.add_routes(app)
     console_views.add_routes(app)
     admin_views.add_routes(app)
+    health_views.add_routes(app)  # first of the cleanup contexts: it collects start-up logs
     audit_views.add_routes(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
@@ -181,6 +184,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_box_ctx)
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_relay_ctx)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(metrics.metrics_ctx)  # on 127.0.0.1 only
     app.on_shutdown.append(_close_sockets)
     if settings.mdns:
         app.cleanup_ctx.append(_mdns_ctx)
