@@ -60,6 +60,10 @@ class Settings:
     console_tls_port: int = 8443  # the console for staff devices, on the overlay address
     acme_port: int = 80  # ACME HTTP-01 answers, on the overlay address
     admin_from_staff: bool = False  # let staff devices open the admin pages too
+    # ACME for the visitor certificate from the admin page (`appliance cert acme` takes
+    # its own flags); a CA bundle to trust for a private ACME server ("" = the system's).
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_ca_bundle: str = ""
 
     @property
     def db_path(self) -> Path:

@@ -19,10 +19,12 @@ from appliance.webui import (
     auth_views,
     console_views,
     desk_editor_pages,
+    device_views,
     insight_views,
     notification_views,
     routing_views,
     rule_views,
+    setup_views,
     sla_views,
     supervisor_views,
     team_views,
@@ -94,6 +96,8 @@ def _contracts() -> list[Contract]:
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
         notification_views.CONTRACT,
+        device_views.CONTRACT,
+        setup_views.CONTRACT,
     ]
 
 
