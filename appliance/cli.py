@@ -133,7 +133,7 @@ async def serve(
     `ready` is called with the console's listening addresses once all is up.
     """
     from appliance.webui.app import create_app
-    from appliance.webui.keys import SETUP_TOKEN, TUNNEL
+    from appliance.webui.keys import JOINER, SETUP_TOKEN, TUNNEL
     from appliance.webui.relay_listener import relay_sites
     from appliance.webui.runner import make_runner
 
@@ -172,6 +172,11 @@ async def serve(
                 flush=True,
             )
         await stack.enter_async_context(relay_sites(runner, app))
+
+        async def open_relay_sites() -> None:  # for a relay joined from the admin page
+            await stack.enter_async_context(relay_sites(runner, app))
+
+        app[JOINER].open_sites = open_relay_sites
         if stop.is_set():
             _LOGGER.info("stopped while starting")
             return

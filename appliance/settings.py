@@ -62,6 +62,10 @@ class Settings:
     admin_from_staff: bool = False  # let staff devices open the admin pages too
     # Prometheus /metrics on 127.0.0.1 only, at this port; 0: not served (webui/metrics.py).
     metrics_port: int = 0
+    # ACME for the visitor certificate from the admin page (`appliance cert acme` takes
+    # its own flags); a CA bundle to trust for a private ACME server ("" = the system's).
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_ca_bundle: str = ""
 
     @property
     def db_path(self) -> Path:

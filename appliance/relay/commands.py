@@ -10,6 +10,8 @@ import aiohttp
 
 from appliance.core import audit
 from appliance.core.box import Box
+from appliance.core.clock import local_text
+from appliance.core.errors import ChatError
 from appliance.relay import acme_order, enrolment, staff
 from appliance.relay import state as relay_state
 from appliance.relay.firewall import OverlayPorts
@@ -45,7 +47,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     devices = device.add_subparsers(dest="staff_command", required=True)
     add = devices.add_parser("add", help="register a device; writes its profile and QR code")
     add.add_argument("name")
+    add.add_argument("--owner", default="", help="who carries the device")
+    add.add_argument("--days", type=int, help="days it stays valid (default: the box setting)")
     devices.add_parser("list", help="list devices")
+    renew = devices.add_parser("renew", help="extend a device's validity from today")
+    renew.add_argument("name")
+    renew.add_argument("--days", type=int, help="days it stays valid (default: the box setting)")
     revoke = devices.add_parser("revoke", help="cut a device off at once")
     revoke.add_argument("name")
 
@@ -136,26 +143,39 @@ async def staff_command(settings: Settings, args: argparse.Namespace) -> None:
     try:
         if args.staff_command == "list":
             devices = await box.devices.list()
-            print(f"{'name':<24} {'address':<16} state")
+            now = box.devices.clock()
+            print(f"{'name':<24} {'address':<16} {'expires':<17} state")
             for d in devices:
-                print(f"{d.name:<24} {d.address:<16} {'revoked' if d.revoked_at else 'active'}")
+                print(f"{d.name:<24} {d.address:<16} {local_text(d.expires_at):<17} {d.state(now)}")
             return
         state = _enrolled(settings)
         try:
             if args.staff_command == "add":
                 profile = await staff.add(
-                    settings.data_dir, state, box.devices, args.name, by=audit.command_line()
+                    state,
+                    box.devices,
+                    args.name,
+                    owner=args.owner,
+                    days=args.days,
+                    by=audit.command_line(),
                 )
-                print(profile.qr_text)
+                config, png, ca = await staff.save_profile(settings.data_dir, profile)
+                print(profile.qr_terminal())
                 print(f"device {profile.name!r} at {profile.address}")
-                print(f"  WireGuard profile: {profile.config} (scan the QR code above,")
-                print(f"                     or {profile.qr_png}, with the WireGuard app)")
+                print(f"  valid until:       {local_text(profile.expires_at)}")
+                print(f"  WireGuard profile: {config} (scan the QR code above,")
+                print(f"                     or {png}, with the WireGuard app)")
                 print(f"  console:           {profile.console_url}")
-                print(f"  trust this CA once on the device: {profile.ca}")
+                print(f"  trust this CA once on the device: {ca}")
+            elif args.staff_command == "renew":
+                device = await staff.renew(
+                    state, box.devices, args.name, args.days, by=audit.command_line()
+                )
+                print(f"device {args.name!r} renewed: valid until {local_text(device.expires_at)}")
             else:
                 await staff.revoke(state, box.devices, args.name, by=audit.command_line())
                 print(f"device {args.name!r} revoked: cut off at the relay")
-        except staff.StaffError as err:
+        except (staff.StaffError, ChatError) as err:
             raise CommandError(str(err)) from err
     finally:
         await box.db.close()

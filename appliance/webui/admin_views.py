@@ -3,6 +3,7 @@ settings and the sites' secrets (LAN only by default, admins only)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import msgspec
@@ -10,10 +11,11 @@ from aiohttp import web
 
 from appliance.core.clock import local_text
 from appliance.core.iptable import FORMATS
+from appliance.relay import state as relay_state
 from appliance.webui import health_views
 from appliance.webui.audit_views import admin_actor
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
-from appliance.webui.keys import BOX, TUNNEL
+from appliance.webui.keys import BOX, SETTINGS, TUNNEL
 from appliance.webui.pages import render
 from appliance.webui.wire import admin as wire
 from appliance.webui.wire import wire_time
@@ -36,27 +38,32 @@ def widget_url(request: web.Request, public_host: str | None) -> str:
 async def admin_page(request: web.Request) -> web.Response:
     """Show the tunnel, staff devices, IP table, privacy settings and sites."""
     box = request.app[BOX]
+    settings = request.app[SETTINGS]
     tunnel = request.app[TUNNEL][0]
     info = await tunnel.describe() if tunnel is not None else None
     if info is not None:
         for field in ("latest_handshake", "last_ok"):
             stamp = info.get(field)
             info[field + "_text"] = local_text(int(stamp * 1000)) if stamp else "—"
-    devices = await box.devices.list()
+    now = box.devices.clock()
     rows = [
         {
             "name": d.name,
             "address": d.address,
-            "created": local_text(d.created_at),
-            "revoked": local_text(d.revoked_at) if d.revoked_at else "",
+            "owner": d.owner,
+            "state": d.state(now),
+            "expires": local_text(d.expires_at),
         }
-        for d in devices
+        for d in await box.devices.list()
     ]
     table = box.iptable.status()
     context = {
         **await health_views.page_context(request),
         "tunnel": info,
         "devices": rows,
+        "devices_enrolled": await asyncio.to_thread(relay_state.load, settings.data_dir)
+        is not None,
+        "device_expiry_days": await box.devices.expiry_days(),
         "ip_table": {
             "ranges": table.ranges,
             "format": table.format,

@@ -11,6 +11,7 @@ from yarl import URL
 from appliance.core import audit
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
+from appliance.webui import setup_views
 from appliance.webui.contract import Contract, Handler, Operation
 from appliance.webui.i18n import LANG_COOKIE, LANGS
 from appliance.webui.inputs import read_form
@@ -114,12 +115,18 @@ def _setup_token_ok(request: web.Request, supplied: object) -> bool:
 
 
 async def setup_page(request: web.Request) -> web.Response:
-    """Show the first-boot form, reachable once through the printed link."""
+    """Show the first-boot steps: the administrator through the printed one-time link;
+    then, for an administrator, the box's identity, the relay and the certificate."""
     token = request.query.get("token", "")
-    if not _setup_token_ok(request, token) or await request.app[BOX].accounts.has_admin():
-        t = page_text(request)
-        return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
-    return render(request, "setup.html", {"token": token})
+    session = request.get(SESSION)
+    if await request.app[BOX].accounts.has_admin():
+        if session is not None and session.user.role == "admin":
+            context = await setup_views.steps_context(request)
+            return render(request, "setup.html", {**context, "admin_done": True})
+    elif _setup_token_ok(request, token):
+        return render(request, "setup.html", {"token": token})
+    t = page_text(request)
+    return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
 
 
 async def setup(request: web.Request) -> web.Response:
@@ -131,7 +138,11 @@ async def setup(request: web.Request) -> web.Response:
     if not _setup_token_ok(request, token) or await accounts.has_admin():
         return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
     password = str(form.get("password", ""))
-    context = {"token": token, "username": str(form.get("username", ""))[:64]}
+    context = {
+        "token": token,
+        "username": str(form.get("username", ""))[:64],
+        "display_name": str(form.get("display_name", ""))[:64],
+    }
     if password != str(form.get("password2", "")):
         return render(
             request, "setup.html", {**context, "error": t("password_mismatch")}, status=422
@@ -150,7 +161,7 @@ async def setup(request: web.Request) -> web.Response:
     request.app[SETUP_TOKEN][0] = None
     _LOGGER.info("first administrator %s created through the setup link", user.username)
     session_token, _ = await accounts.create_session(user)
-    response = web.HTTPFound("/console")
+    response = web.HTTPFound("/setup")  # on to the next steps
     set_session_cookie(request, response, session_token)
     raise response
 
@@ -203,7 +214,7 @@ CONTRACT = Contract(
             "GET",
             "/setup",
             setup_page,
-            "First-boot form (one-time link)",
+            "First-boot steps (one-time link; then for an administrator)",
             "pages",
             media="text/html",
             query=account.SetupQuery,

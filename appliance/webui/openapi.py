@@ -21,11 +21,13 @@ from appliance.webui import (
     console_views,
     desk_editor_pages,
     desk_settings_pages,
+    device_views,
     health_views,
     insight_views,
     notification_views,
     routing_views,
     rule_views,
+    setup_views,
     sla_views,
     supervisor_views,
     team_views,
@@ -100,6 +102,8 @@ def _contracts() -> list[Contract]:
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
         notification_views.CONTRACT,
+        device_views.CONTRACT,
+        setup_views.CONTRACT,
     ]
 
 
