@@ -310,7 +310,7 @@ async def test_enrolment_and_staff_devices_are_recorded(tmp_path, fake_relay, mo
     await relay_commands.enroll(settings, argparse.Namespace(token=fake_relay["token"], relay=None))
     assert relay_state.load(settings.data_dir) is not None
     for command in ("add", "revoke"):
-        args = argparse.Namespace(staff_command=command, name="li-phone")
+        args = argparse.Namespace(staff_command=command, name="li-phone", owner="李", days=None)
         await relay_commands.staff_command(settings, args)
     with pytest.raises(relay_commands.CommandError):  # revoked already: nothing happens
         await relay_commands.staff_command(
@@ -329,7 +329,7 @@ async def test_enrolment_and_staff_devices_are_recorded(tmp_path, fake_relay, mo
         "hostname": "chat.acme.test",
         "address": "100.64.7.1",
     }
-    assert json.loads(rows[1]["detail"]) == {"address": "100.64.7.2"}
+    assert json.loads(rows[1]["detail"]) == {"owner": "李", "address": "100.64.7.2"}
     assert "s3cret" not in json.dumps(rows) and "PrivateKey" not in json.dumps(rows)
 
 

@@ -114,6 +114,14 @@ async def test_add_list_renew_revoke_and_expire(
     await admin.call("DELETE", "/api/admin/devices/nobody", status=404)
     [row] = (await admin.get("/api/admin/devices"))["devices"]
     assert row["state"] == "revoked" and row["latest_handshake"] is None
+    # Each change is in the admin audit log, once, under the admin who made it.
+    entries = (await admin.get("/api/admin/audit?action=device."))["entries"]
+    assert [(e["action"], e["target"]) for e in reversed(entries)] == [
+        ("device.add", "li-laptop"),
+        ("device.renew", "li-laptop"),
+        ("device.revoke", "li-laptop"),
+    ]
+    assert {e["user_id"] for e in entries} == {admin.user_id}
 
 
 async def test_the_default_validity_is_a_setting(
