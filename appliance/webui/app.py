@@ -20,12 +20,14 @@ from appliance.relay.tunnel import Tunnel
 from appliance.relay.wireguard import WireGuardError
 from appliance.settings import Settings
 from appliance.webui import (
+    account_views,
     admin_views,
     assets,
     auth_views,
     console_views,
     desk_editor_pages,
     insight_views,
+    login_steps,
     notification_views,
     openapi,
     routing_views,
@@ -35,6 +37,7 @@ from appliance.webui import (
     team_views,
     ticket_pages,
     ticket_views,
+    user_admin_views,
     visitor_ticket_views,
     visitor_views,
     webhook_views,
@@ -172,6 +175,9 @@ def create_app(settings: Settings) -> web.Application:
     notification_views.add_routes(app)
     ticket_pages.add_routes(app)
     desk_editor_pages.add_routes(app)
+    login_steps.add_routes(app)
+    account_views.add_routes(app)
+    user_admin_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(_box_ctx)

@@ -15,11 +15,13 @@ from aiohttp import web
 
 from appliance import __version__
 from appliance.webui import (
+    account_views,
     admin_views,
     auth_views,
     console_views,
     desk_editor_pages,
     insight_views,
+    login_steps,
     notification_views,
     routing_views,
     rule_views,
@@ -28,6 +30,7 @@ from appliance.webui import (
     team_views,
     ticket_pages,
     ticket_views,
+    user_admin_views,
     visitor_ticket_views,
     visitor_views,
     webhook_views,
@@ -94,6 +97,9 @@ def _contracts() -> list[Contract]:
         auth_views.CONTRACT,
         webhook_views.CONTRACT,
         notification_views.CONTRACT,
+        login_steps.CONTRACT,
+        account_views.CONTRACT,
+        user_admin_views.CONTRACT,
     ]
 
 

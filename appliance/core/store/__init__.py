@@ -51,4 +51,7 @@ OWNERS: dict[str, str] = {
     "sla_policies": "sla",
     "ticket_sla": "sla",
     "notifications": "notifications",
+    "user_totp": "two_factor",
+    "recovery_codes": "two_factor",
+    "two_factor_roles": "two_factor",
 }
