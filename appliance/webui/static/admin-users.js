@@ -20,6 +20,9 @@ const REFUSED = {
   const $ = (name, scope = root) => scope.querySelector(`[data-cb="${name}"]`);
   const list = $("user-list");
   const roleText = (role) => T[ROLE_TEXT[role]];
+  // The admin's own row offers nothing that could lock them out (the server refuses
+  // it anyway): another admin, or the shell on the box, changes their role or access.
+  const me = Number(root.dataset.me);
 
   function el(tag, text, cls) {
     const node = document.createElement(tag);
@@ -78,9 +81,12 @@ const REFUSED = {
     if (user.disabled) tr.classList.add("disabled-user");
     const name = el("td", user.username);
     if (user.dispatcher) name.append(" ", el("span", T.usrDispatcher, "tag"));
+    const own = user.id === me;
     const role = roleSelect(user.role);
     role.dataset.cb = "role";
     role.setAttribute("aria-label", fmt("usrRoleOf", { name: user.username }));
+    role.disabled = own;
+    if (own) role.title = T.usrOwnAccount;
     const roleCell = el("td");
     roleCell.append(role);
     const access = el("td", user.disabled ? T.usrDisabled : T.usrEnabled);
@@ -90,14 +96,18 @@ const REFUSED = {
     tf.dataset.cb = "two-factor";
     const last = el("td", when(user.last_login_at));
     if (user.sessions) last.append(el("div", fmt("usrSessions", { n: user.sessions }), "muted"));
-    const actions = el("td", null, "user-actions");
-    actions.append(
-      action("reset-password", T.usrResetPassword),
-      user.disabled ? action("enable", T.usrEnable) : action("disable", T.usrDisable, "danger"),
-      action("end-sessions", T.usrEndSessions),
-    );
+    const actions = el("div", null, "user-actions");
+    if (!own) {
+      actions.append(
+        action("reset-password", T.usrResetPassword),
+        user.disabled ? action("enable", T.usrEnable) : action("disable", T.usrDisable, "danger"),
+      );
+    }
+    actions.append(action("end-sessions", T.usrEndSessions));
     if (user.two_factor) actions.append(action("reset-two-factor", T.usrResetTf));
-    tr.append(name, el("td", user.display_name), roleCell, access, tf, last, actions);
+    const actionCell = el("td");
+    actionCell.append(actions);
+    tr.append(name, el("td", user.display_name), roleCell, access, tf, last, actionCell);
     return tr;
   }
 
