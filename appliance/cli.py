@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance import __version__
+from appliance.core import audit
 from appliance.core.accounts import ROLES, AccountError
 from appliance.core.box import Box
 from appliance.core.errors import ChatError
@@ -115,6 +116,7 @@ async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
                 args.role,
                 display_name=args.display_name,
                 max_chats=args.max_chats,
+                by=audit.command_line(),
             )
             print(f"created {user.role} {user.username!r} (id {user.id})")
         elif args.user_command == "list":
@@ -132,17 +134,19 @@ async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
                 )
         elif args.user_command == "role":
             user = await box.user_admin.named(args.username)
-            user = await box.user_admin.set_role(None, user.id, args.role)
+            user = await box.user_admin.set_role(user.id, args.role, by=audit.command_line())
             print(f"{user.username!r} is now {user.role}")
         elif args.user_command == "passwd":
             user = await box.user_admin.named(args.username)
             password = _read_password(args.password_stdin)
-            await box.user_admin.set_password(user.id, password, temporary=args.temporary)
+            await box.user_admin.set_password(
+                user.id, password, temporary=args.temporary, by=audit.command_line()
+            )
             print(f"password of {user.username!r} changed; their sessions ended")
         else:
             user = await box.user_admin.named(args.username)
             disabled = args.user_command == "disable"
-            user = await box.user_admin.set_disabled(None, user.id, disabled)
+            user = await box.user_admin.set_disabled(user.id, disabled, by=audit.command_line())
             print(f"{user.username!r} is now {'disabled' if user.disabled else 'enabled'}")
 
     await _with_box(settings, work)

@@ -60,6 +60,8 @@ class Settings:
     console_tls_port: int = 8443  # the console for staff devices, on the overlay address
     acme_port: int = 80  # ACME HTTP-01 answers, on the overlay address
     admin_from_staff: bool = False  # let staff devices open the admin pages too
+    # Prometheus /metrics on 127.0.0.1 only, at this port; 0: not served (webui/metrics.py).
+    metrics_port: int = 0
 
     @property
     def db_path(self) -> Path:
@@ -124,4 +126,6 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise SettingsError(f"setting 'ticket_pass_seconds' must be between {low} and {high}")
     if not 0 <= settings.port < 65536:
         raise SettingsError("setting 'port' must be between 0 (any free port) and 65535")
+    if not 0 <= settings.metrics_port < 65536:
+        raise SettingsError("setting 'metrics_port' must be between 0 (off) and 65535")
     return settings

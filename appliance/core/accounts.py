@@ -10,6 +10,7 @@ import sqlite3
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from appliance.core import audit
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, InvalidInput
@@ -85,8 +86,12 @@ class Accounts:
         max_chats: int | None = None,
         *,
         must_change_password: bool = False,
+        by: audit.Actor | None = None,
     ) -> User:
-        """Create a user; raise AccountError on bad input or a taken name."""
+        """Create a user; raise AccountError on bad input or a taken name.
+
+        `by`: the administrator who does it, recorded in the audit log with the user.
+        """
         username = username.strip()
         if not username or len(username) > _USERNAME_MAX or not username.isprintable():
             raise AccountError(f"user name must be 1-{_USERNAME_MAX} printable characters")
@@ -108,6 +113,8 @@ class Accounts:
                 store.set_password(conn, user_id, password_hash, True)
             # New users serve the default group until a supervisor says otherwise.
             routing_store.join_default_group(conn, user_id)
+            if by is not None:
+                audit.record(conn, by, "user.create", username, {"id": user_id, "role": role})
             return user_id
 
         try:
@@ -130,7 +137,9 @@ class Accounts:
         """Tell whether an enabled admin exists (first-boot setup is done)."""
         return await self._db.read(store.has_admin)
 
-    async def set_disabled(self, username: str, disabled: bool = True) -> User:
+    async def set_disabled(
+        self, username: str, disabled: bool = True, *, by: audit.Actor | None = None
+    ) -> User:
         """Disable (or enable) a user; a disabled user's sessions and consoles end at
         once. The last enabled admin cannot be disabled."""
         name = username.strip()
@@ -143,7 +152,9 @@ class Accounts:
             if disabled:
                 guard_last_admin(conn, current)
             store.set_disabled(conn, current.username, disabled)
-            # AUDIT: record ("user.disable" or "user.enable", actor, current.id) here.
+            if by is not None:
+                action = "user.disable" if disabled else "user.enable"
+                audit.record(conn, by, action, current.username, {"id": current.id})
             return current.id
 
         user_id = await self._db.write(change)

@@ -14,6 +14,7 @@ from appliance.core import useragent
 from appliance.core.accounts import Accounts
 from appliance.core.actors import Visitor
 from appliance.core.assignment import Dispatcher
+from appliance.core.audit import AuditLog
 from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.canned import Canned
 from appliance.core.chats import Chats
@@ -22,6 +23,7 @@ from appliance.core.customers import Customers
 from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
+from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
@@ -78,6 +80,9 @@ class Box:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.bus = EventBus()
         self.db = Database(settings.db_path)
+        self.audit = AuditLog(self.db)  # what admins did; services record into it
+        # The backup service reports its last run here for the health page (health.py).
+        self.backup_status: BackupStatusSource | None = None
         self.accounts = Accounts(
             self.db,
             self.bus,

@@ -78,6 +78,25 @@ class PhoneRequired(InvalidInput):
     code = "phone_required"
 
 
+class RuleNeverMatches(InvalidInput):
+    """A ticket rule whose conditions no ticket can meet."""
+
+    code = "rule_never_matches"
+
+
+class RuleDeadAction(InvalidInput):
+    """A ticket rule action that can never change anything."""
+
+    code = "rule_dead_action"
+
+
+class RuleLoops(InvalidInput):
+    """A timed rule that would act on the same ticket every minute, alone or by taking
+    turns with other rules."""
+
+    code = "rule_loops"
+
+
 class MessageEmpty(InvalidInput):
     code = "message_empty"
 

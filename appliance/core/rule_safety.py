@@ -31,7 +31,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.core.errors import Conflict, Forbidden, InvalidInput
+from appliance.core.errors import (
+    Conflict,
+    Forbidden,
+    RuleDeadAction,
+    RuleLoops,
+    RuleNeverMatches,
+)
 from appliance.core.rules import (
     CUSTOMER_TIERS,
     LIVE_STATES,
@@ -237,13 +243,13 @@ def check_rule(rule: Rule) -> None:
     """Refuse a rule that can never match or act, or a timed one that would loop."""
     reason = _never_matches(rule)
     if reason:
-        raise InvalidInput(f"the rule can never match: {reason}")
+        raise RuleNeverMatches(f"the rule can never match: {reason}")
     for index, action in enumerate(rule.actions):
         reason = _dead_action(rule, action)
         if reason:
-            raise InvalidInput(f"actions[{index}] can never take effect: {reason}")
+            raise RuleDeadAction(f"actions[{index}] can never take effect: {reason}")
     if rule.kind == Kind.TIMED and not rule.once_per_ticket and not _undoes_itself(rule):
-        raise InvalidInput(
+        raise RuleLoops(
             "a timed rule must change something its conditions test, so that a ticket it"
             " acted on no longer matches (else it acts again every minute); or set"
             " once_per_ticket to run it at most once on each ticket"
@@ -297,7 +303,7 @@ def check_together(rule: Rule, others: Iterable[Rule]) -> None:
         if there is None or back is None:
             continue
         names = " → ".join(f"'{rules[i].name}'" for i in [*there, *back[1:]])
-        raise InvalidInput(
+        raise RuleLoops(
             f"these rules could keep undoing each other's changes, every minute: {names};"
             " change their conditions or make the timed one once_per_ticket"
         )

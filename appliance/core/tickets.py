@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -94,6 +94,7 @@ TIMED_BATCH = 500  # tickets per write transaction of the timed rules' pass
 # What a customer sees of a ticket's history: the public thread and its moves.
 PUBLIC_KINDS = frozenset({"created", "reply", "state", "rating"})
 _DAY = 24 * 3600 * 1000
+_MINUTE = 60_000
 WORK_MINUTES_MAX = 100_000  # about 70 days in one entry
 WORK_COST_MAX = 10**11  # fen: a billion yuan
 _TRANSCRIPT_MESSAGES = 2000
@@ -138,6 +139,7 @@ class TicketDetail:
     conversations: list[str]
     requester: Customer | None
     moves: list[State]
+    people: dict[int, str]  # every user the ticket names (history included): id -> name
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,23 @@ def _tags(values: Sequence[str]) -> tuple[str, ...]:
         if tag not in out:
             out.append(tag)
     return tuple(out)
+
+
+def _people(ticket: Ticket, events: Sequence[Event]) -> set[int]:
+    """The users a ticket names: who acted, and every owner and follower it had."""
+    found: set[int] = set(ticket.fields["followers"])
+    if ticket.fields["owner_id"] is not None:
+        found.add(ticket.fields["owner_id"])
+    for event in events:
+        if event.by == By.AGENT and event.actor_id.isdigit():
+            found.add(int(event.actor_id))
+        owner = event.data.get("owner_id")
+        if isinstance(owner, int) and not isinstance(owner, bool):
+            found.add(owner)
+        followers = event.data.get("followers")
+        if isinstance(followers, list):
+            found.update(f for f in followers if isinstance(f, int) and not isinstance(f, bool))
+    return found
 
 
 def _by(actor: Staff) -> tuple[By, str]:
@@ -605,14 +624,20 @@ class Tickets:
             for c in await self._sla.clocks(ticket_id)
         ]
 
-    async def preview_rule(self, rule: Rule, now: int | None = None) -> list[int]:
+    async def preview_rule(self, rule: Rule, now: int | None = None) -> list[Ticket]:
         """The tickets (not closed or merged) a rule's conditions match now, at most
         rules.PREVIEW_MAX of them: what a supervisor sees before saving it."""
         at = self._now() if now is None else now
 
-        def read(conn: sqlite3.Connection) -> list[int]:
-            views = (self._view(conn, t) for t in store.unfinished(conn))
-            return preview(rule, views, at)
+        def read(conn: sqlite3.Connection) -> list[Ticket]:
+            seen: dict[int, Ticket] = {}
+
+            def views() -> Iterator[TicketView]:
+                for ticket in store.unfinished(conn):
+                    seen[ticket.id] = ticket
+                    yield self._view(conn, ticket)
+
+            return [seen[i] for i in preview(rule, views(), at)]
 
         return await self._db.read(read)
 
@@ -1085,6 +1110,7 @@ class Tickets:
                         {
                             "body": f"#{ticket.fields['number']} merged into this ticket",
                             "merged_from": ticket.id,
+                            "merged_from_number": ticket.fields["number"],
                         },
                     )
                 ],
@@ -1356,12 +1382,14 @@ class Tickets:
         def read(conn: sqlite3.Connection) -> TicketDetail:
             ticket = self._load(conn, actor, ticket_id)
             requester_id = ticket.fields["requester_id"]
+            events = store.events(conn, ticket.id)
             return TicketDetail(
                 ticket=ticket,
-                events=store.events(conn, ticket.id),
+                events=events,
                 conversations=store.conversations_of(conn, ticket.id),
                 requester=customer_store.get(conn, requester_id) if requester_id else None,
                 moves=moves(ticket.state, By.AGENT),
+                people=account_store.display_names(conn, sorted(_people(ticket, events))),
             )
 
         return await self._db.read(read)
@@ -1531,7 +1559,9 @@ class Tickets:
         runs. Occurrences before it was saved are not served."""
         now = self._now()
         name = validate.text(values.get("name"), "name", 64, required=True)
-        starts_at = values.get("starts_at") or now
+        # Without a start, from this minute: an RRULE takes its seconds from the start,
+        # and "09:00" must run at 09:00:00, not at the second the schedule was saved.
+        starts_at = values.get("starts_at") or now - now % _MINUTE
         if not isinstance(starts_at, int) or not 0 < starts_at <= validate.INT_MAX:
             raise InvalidInput("starts_at must be a time")
         rule = recurrence.parse(values.get("rule"), starts_at, _ZONE)
@@ -1558,6 +1588,16 @@ class Tickets:
             return _planned(saved, now)
 
         return await self._db.write(job)
+
+    def upcoming_runs(self, rule: object, starts_at: int | None, count: int) -> list[int]:
+        """The next `count` runs a rule would make if saved now, read as save_schedule
+        reads it (so a supervisor sees them before saving); InvalidInput as it would."""
+        now = self._now()
+        start = starts_at or now - now % _MINUTE
+        if not isinstance(start, int) or not 0 < start <= validate.INT_MAX:
+            raise InvalidInput("starts_at must be a time")
+        schedule = recurrence.parse(rule, start, _ZONE)
+        return schedule.upcoming(max(now, start - 1), count)
 
     async def delete_schedule(self, schedule_id: int) -> None:
         """Remove a schedule; the tickets it opened stay."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from appliance.core import totp
+from appliance.core import audit, totp
 from appliance.core.accounts import ROLES, User
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
@@ -79,13 +79,23 @@ class TwoFactor:
         roles = await self._db.read(store.required_roles)
         return [r for r in ROLES if r in roles]
 
-    async def set_required_roles(self, roles: Iterable[str]) -> list[Role]:
+    async def set_required_roles(
+        self, roles: Iterable[str], *, by: audit.Actor | None = None
+    ) -> list[Role]:
         """Replace the roles that must log in with a code (they enrol at next login)."""
         wanted = set(roles)
         if not wanted <= set(ROLES):
             raise InvalidInput(f"roles must be among {', '.join(ROLES)}")
-        await self._db.write(lambda conn: store.set_required_roles(conn, wanted))
-        return [r for r in ROLES if r in wanted]
+        after = [r for r in ROLES if r in wanted]
+
+        def change(conn: sqlite3.Connection) -> None:
+            before = [r for r in ROLES if r in store.required_roles(conn)]
+            store.set_required_roles(conn, wanted)
+            if by is not None and before != after:
+                audit.record(conn, by, "settings.two_factor", "", {"roles": [before, after]})
+
+        await self._db.write(change)
+        return after
 
     async def is_on(self, user_id: int) -> bool:
         """Tell whether a user logs in with a code."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 
+from appliance.core import audit
 from appliance.core.accounts import ROLES, AccountError, Accounts, User, guard_last_admin
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
@@ -49,8 +50,13 @@ def temporary_password() -> str:
     return "-".join(groups)
 
 
+def _own(by: audit.Actor | None, user_id: int) -> bool:
+    return by is not None and by.user_id == user_id
+
+
 class UserAdmin:
-    """The admin's actions on users. `actor` is the admin; None is `appliance` on the box."""
+    """The admin's actions on users. `by` is who acts (recorded in the audit log):
+    an admin from the admin page, or `appliance` on the box; None records nothing."""
 
     def __init__(self, db: Database, bus: EventBus, accounts: Accounts) -> None:
         self._db = db
@@ -79,23 +85,26 @@ class UserAdmin:
         return user
 
     async def add(
-        self, actor: User | None, username: str, role: str, display_name: str | None
+        self,
+        username: str,
+        role: str,
+        display_name: str | None = None,
+        *,
+        by: audit.Actor | None = None,
     ) -> tuple[User, str]:
         """Create a user with a temporary password; return them and the password (once)."""
         password = temporary_password()
-        # AUDIT: record ("user.add", actor, username, role) in the write that creates
-        # the user (Accounts.create_user's insert).
         user = await self._accounts.create_user(
-            username, password, role, display_name, must_change_password=True
+            username, password, role, display_name, must_change_password=True, by=by
         )
         return user, password
 
-    async def set_role(self, actor: User | None, user_id: int, role: str) -> User:
+    async def set_role(self, user_id: int, role: str, *, by: audit.Actor | None = None) -> User:
         """Change a user's role; their open consoles reconnect with it."""
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}")
         target = await self.user(user_id)
-        if actor is not None and actor.id == user_id and role != target.role:
+        if _own(by, user_id) and role != target.role:
             raise OwnAccount("another admin must change your role")
 
         def change(conn: sqlite3.Connection) -> None:
@@ -105,16 +114,18 @@ class UserAdmin:
             if role != "admin":
                 guard_last_admin(conn, current)
             store.set_role(conn, user_id, role)
-            # AUDIT: record ("user.role", actor, user_id, current.role -> role) here.
+            if by is not None and role != current.role:
+                detail = {"id": user_id, "from": current.role, "to": role}
+                audit.record(conn, by, "user.role", current.username, detail)
 
         await self._db.write(change)
         self._bus.emit(AccountChanged(user_id, signed_out=False))
         return await self.user(user_id)
 
-    async def reset_password(self, actor: User | None, user_id: int) -> str:
+    async def reset_password(self, user_id: int, *, by: audit.Actor | None = None) -> str:
         """Give a user a temporary password (returned once) and end their sessions."""
-        await self.user(user_id)
-        if actor is not None and actor.id == user_id:
+        target = await self.user(user_id)
+        if _own(by, user_id):
             raise OwnAccount("change your own password in your account settings")
         password = temporary_password()
         password_hash = await self._accounts.hash_password(password)
@@ -122,58 +133,75 @@ class UserAdmin:
         def reset(conn: sqlite3.Connection) -> None:
             if not store.set_password(conn, user_id, password_hash, True):
                 raise NotFound("no such user")
-            store.delete_user_sessions(conn, user_id)
-            # AUDIT: record ("user.password_reset", actor, user_id) here.
+            ended = store.delete_user_sessions(conn, user_id)
+            if by is not None:
+                detail = {"id": user_id, "temporary": True, "sessions_ended": ended}
+                audit.record(conn, by, "user.passwd", target.username, detail)
 
         await self._db.write(reset)
         self._bus.emit(AccountChanged(user_id, signed_out=True))
         return password
 
-    async def set_password(self, user_id: int, password: str, *, temporary: bool = False) -> None:
+    async def set_password(
+        self,
+        user_id: int,
+        password: str,
+        *,
+        temporary: bool = False,
+        by: audit.Actor | None = None,
+    ) -> None:
         """Set a user's password on the box itself (`appliance user passwd`); their
         sessions end. `temporary`: they must choose a new one at their next login."""
+        target = await self.user(user_id)
         password_hash = await self._accounts.hash_password(password)
 
         def change(conn: sqlite3.Connection) -> None:
             if not store.set_password(conn, user_id, password_hash, temporary):
                 raise NotFound("no such user")
-            store.delete_user_sessions(conn, user_id)
-            # AUDIT: record ("user.password_set", None, user_id) here (from the shell).
+            ended = store.delete_user_sessions(conn, user_id)
+            if by is not None:
+                detail = {"id": user_id, "temporary": temporary, "sessions_ended": ended}
+                audit.record(conn, by, "user.passwd", target.username, detail)
 
         await self._db.write(change)
         self._bus.emit(AccountChanged(user_id, signed_out=True))
 
-    async def set_disabled(self, actor: User | None, user_id: int, disabled: bool) -> User:
+    async def set_disabled(
+        self, user_id: int, disabled: bool, *, by: audit.Actor | None = None
+    ) -> User:
         """Disable a user (their sessions end at once) or enable them again."""
         target = await self.user(user_id)
-        if actor is not None and actor.id == user_id and disabled:
+        if _own(by, user_id) and disabled:
             raise OwnAccount("another admin must disable your account")
-        # AUDIT: pass the actor on to Accounts.set_disabled, which records the change.
-        return await self._accounts.set_disabled(target.username, disabled)
+        return await self._accounts.set_disabled(target.username, disabled, by=by)
 
-    async def end_sessions(self, actor: User | None, user_id: int) -> int:
+    async def end_sessions(self, user_id: int, *, by: audit.Actor | None = None) -> int:
         """Log a user out everywhere; return how many sessions ended."""
-        await self.user(user_id)
+        target = await self.user(user_id)
 
         def end(conn: sqlite3.Connection) -> int:
             ended = store.delete_user_sessions(conn, user_id)
-            # AUDIT: record ("user.sessions_end", actor, user_id, ended) here.
+            if by is not None:
+                detail = {"id": user_id, "ended": ended}
+                audit.record(conn, by, "user.sessions_end", target.username, detail)
             return ended
 
         ended = await self._db.write(end)
         self._bus.emit(AccountChanged(user_id, signed_out=True))
         return ended
 
-    async def reset_two_factor(self, actor: User | None, user_id: int) -> bool:
+    async def reset_two_factor(self, user_id: int, *, by: audit.Actor | None = None) -> bool:
         """Switch a user's two-factor login off (a lost phone); tell whether it was on.
 
         If their role must use it, they enrol again at their next login.
         """
-        await self.user(user_id)
+        target = await self.user(user_id)
 
         def reset(conn: sqlite3.Connection) -> bool:
             was_on = two_factor_store.clear(conn, user_id)
-            # AUDIT: record ("user.two_factor_reset", actor, user_id) here.
+            if by is not None:
+                detail = {"id": user_id, "was_on": was_on}
+                audit.record(conn, by, "user.totp_reset", target.username, detail)
             return was_on
 
         return await self._db.write(reset)

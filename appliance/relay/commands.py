@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 
+from appliance.core import audit
 from appliance.core.box import Box
 from appliance.relay import acme_order, enrolment, staff
 from appliance.relay import state as relay_state
@@ -49,6 +50,16 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     revoke.add_argument("name")
 
 
+async def _record(settings: Settings, action: str, target: str, detail: dict[str, str]) -> None:
+    """Record an action of these commands (files and the relay, no table) in the audit log."""
+    box = Box(settings)
+    await box.db.open()
+    try:
+        await box.audit.add(audit.command_line(), action, target, detail)
+    finally:
+        await box.db.close()
+
+
 def _enrolled(settings: Settings) -> relay_state.RelayState:
     state = relay_state.load(settings.data_dir)
     if state is None:
@@ -63,6 +74,8 @@ async def enroll(settings: Settings, args: argparse.Namespace) -> None:
     except enrolment.EnrolmentError as err:
         raise CommandError(str(err)) from err
     print(f"enrolled as tenant {state.tenant!r}: {state.hostname}, overlay {state.address}")
+    detail = {"relay": state.endpoint, "hostname": state.hostname, "address": state.address}
+    await _record(settings, "relay.enrol", state.tenant, detail)
     key = relay_state.private_key(settings.data_dir)
     assert key is not None
     tunnel = Tunnel(state, key, settings.tunnel_interface, OverlayPorts.of(settings))
@@ -94,6 +107,8 @@ def certificate(settings: Settings, args: argparse.Namespace) -> None:
         except (acme_order.AcmeError, CertificateError) as err:
             raise CommandError(str(err)) from err
         print(f"certificate for {enrolled.hostname} installed, valid until {expiry}")
+        detail = {"via": "acme", "directory": args.directory, "not_after": str(expiry)}
+        asyncio.run(_record(settings, "cert.install", enrolled.hostname, detail))
         return
     state = relay_state.load(settings.data_dir)
     try:
@@ -109,6 +124,9 @@ def certificate(settings: Settings, args: argparse.Namespace) -> None:
         f"imported certificate for {leaf.subject.rfc4514_string()}, "
         f"valid until {leaf.not_valid_after_utc:%Y-%m-%d}; restart the appliance to use it"
     )
+    detail = {"via": "import", "not_after": f"{leaf.not_valid_after_utc:%Y-%m-%d}"}
+    target = state.hostname if state else leaf.subject.rfc4514_string()
+    asyncio.run(_record(settings, "cert.install", target, detail))
 
 
 async def staff_command(settings: Settings, args: argparse.Namespace) -> None:
@@ -125,7 +143,9 @@ async def staff_command(settings: Settings, args: argparse.Namespace) -> None:
         state = _enrolled(settings)
         try:
             if args.staff_command == "add":
-                profile = await staff.add(settings.data_dir, state, box.devices, args.name)
+                profile = await staff.add(
+                    settings.data_dir, state, box.devices, args.name, by=audit.command_line()
+                )
                 print(profile.qr_text)
                 print(f"device {profile.name!r} at {profile.address}")
                 print(f"  WireGuard profile: {profile.config} (scan the QR code above,")
@@ -133,7 +153,7 @@ async def staff_command(settings: Settings, args: argparse.Namespace) -> None:
                 print(f"  console:           {profile.console_url}")
                 print(f"  trust this CA once on the device: {profile.ca}")
             else:
-                await staff.revoke(state, box.devices, args.name)
+                await staff.revoke(state, box.devices, args.name, by=audit.command_line())
                 print(f"device {args.name!r} revoked: cut off at the relay")
         except staff.StaffError as err:
             raise CommandError(str(err)) from err

@@ -12,6 +12,7 @@ from pathlib import Path
 import aiohttp
 import segno
 
+from appliance.core.audit import Actor
 from appliance.core.box import write_private
 from appliance.core.devices import Devices
 from appliance.relay.state import RelayState
@@ -79,8 +80,13 @@ async def _call(method: str, url: str, **kwargs: object) -> tuple[int, dict[str,
         raise StaffError(f"the relay is not reachable through the tunnel: {err}") from err
 
 
-async def add(data_dir: Path, relay: RelayState, devices: Devices, name: str) -> Profile:
-    """Register a device at the relay and write its profile and QR code (0600)."""
+async def add(
+    data_dir: Path, relay: RelayState, devices: Devices, name: str, by: Actor | None = None
+) -> Profile:
+    """Register a device at the relay and write its profile and QR code (0600).
+
+    `by`: who adds it, recorded in the admin audit log with the device.
+    """
     check_name(name)
     private = generate_private_key()
     status, data = await _call(
@@ -93,7 +99,7 @@ async def add(data_dir: Path, relay: RelayState, devices: Devices, name: str) ->
         message = error.get("message") if isinstance(error, dict) else status
         raise StaffError(f"the relay refused the device: {message}")
     address = str(data["address"])
-    await devices.add(name, public_key(private), address)
+    await devices.add(name, public_key(private), address, by=by)
     text = render_config(private, address, relay)
     qr = segno.make(text, error="m")
     config, png = await asyncio.to_thread(_write_profile, data_dir, name, text, qr)
@@ -127,11 +133,14 @@ def _terminal(qr: segno.QRCode) -> str:
     return out.getvalue()
 
 
-async def revoke(relay: RelayState, devices: Devices, name: str) -> None:
-    """Remove the device at the relay (cut off at once) and mark it revoked."""
+async def revoke(relay: RelayState, devices: Devices, name: str, by: Actor | None = None) -> None:
+    """Remove the device at the relay (cut off at once) and mark it revoked.
+
+    `by`: who revokes it, recorded in the admin audit log when the box had it active.
+    """
     check_name(name)
     status, _ = await _call("DELETE", f"{relay.tunnel_api}/v1/staff/{name}")
     if status not in (200, 404):
         raise StaffError(f"the relay did not revoke the device (status {status})")
-    if not await devices.revoke(name) and status == 404:
+    if not await devices.revoke(name, by=by) and status == 404:
         raise StaffError(f"no staff device named {name!r}")

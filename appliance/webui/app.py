@@ -23,11 +23,15 @@ from appliance.webui import (
     account_views,
     admin_views,
     assets,
+    audit_views,
     auth_views,
     console_views,
     desk_editor_pages,
+    desk_settings_pages,
+    health_views,
     insight_views,
     login_steps,
+    metrics,
     notification_views,
     openapi,
     routing_views,
@@ -162,6 +166,8 @@ def create_app(settings: Settings) -> web.Application:
     auth_views.add_routes(app)
     console_views.add_routes(app)
     admin_views.add_routes(app)
+    health_views.add_routes(app)  # first of the cleanup contexts: it collects start-up logs
+    audit_views.add_routes(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)
@@ -175,6 +181,7 @@ def create_app(settings: Settings) -> web.Application:
     notification_views.add_routes(app)
     ticket_pages.add_routes(app)
     desk_editor_pages.add_routes(app)
+    desk_settings_pages.add_routes(app)
     login_steps.add_routes(app)
     account_views.add_routes(app)
     user_admin_views.add_routes(app)
@@ -183,6 +190,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_box_ctx)
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_relay_ctx)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(metrics.metrics_ctx)  # on 127.0.0.1 only
     app.on_shutdown.append(_close_sockets)
     if settings.mdns:
         app.cleanup_ctx.append(_mdns_ctx)

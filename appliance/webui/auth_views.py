@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from appliance.core import audit
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
 from appliance.webui import login_steps
@@ -140,6 +141,8 @@ async def setup(request: web.Request) -> web.Response:
             password,
             "admin",
             display_name=str(form.get("display_name", "")) or None,
+            # Nobody is logged in yet: the holder of the one-time link, from this address.
+            by=audit.Actor(None, "", request.remote or ""),
         )
     except AccountError as err:
         return render(request, "setup.html", {**context, "error": str(err)}, status=422)

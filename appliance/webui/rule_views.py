@@ -19,14 +19,15 @@ from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
 from appliance.webui.wire import rules as wire
 from appliance.webui.wire.team import Deleted
+from appliance.webui.wire.tickets import ticket_brief
 
 _TAG = "tickets"
 _OVERSEERS = "Supervisors and admins only (else 403)."
 _REFUSED = (
     " 422 says why a rule is refused: a shape or value it cannot have, an id the box "
-    "does not know, conditions that can never hold, an action that can never take "
-    "effect, a timed rule that would act again every minute, or rules that would undo "
-    "each other."
+    "does not know (code invalid), conditions that can never hold (rule_never_matches), "
+    "an action that can never take effect (rule_dead_action), a timed rule that would "
+    "act again every minute or rules that would undo each other (rule_loops)."
 )
 
 
@@ -92,8 +93,9 @@ async def preview_rule(request: web.Request) -> web.Response:
     """The unfinished tickets a draft rule's conditions match now; nothing is saved."""
     box = request.app[BOX]
     draft = box.rules.draft(await _rule_body(request))
-    ids = await box.tickets.preview_rule(draft)
-    return reply(wire.RulePreview(ids, len(ids)))
+    found = await box.tickets.preview_rule(draft)
+    briefs = [ticket_brief(t) for t in found]
+    return reply(wire.RulePreview([t.id for t in found], len(found), briefs))
 
 
 _ID = {"rule_id": wire.RuleId}

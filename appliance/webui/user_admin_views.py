@@ -9,9 +9,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from appliance.core.errors import NotFound
+from appliance.webui.audit_views import admin_actor
 from appliance.webui.contract import Contract, Operation, read_body, reply
 from appliance.webui.keys import BOX
-from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
 from appliance.webui.wire import users as wire
 from appliance.webui.wire.chat import Id
@@ -41,9 +41,8 @@ async def list_users(request: web.Request) -> web.Response:
 async def add_user(request: web.Request) -> web.Response:
     """Add a user with a temporary password, answered this once."""
     new = await read_body(request, wire.NewUser)
-    actor = current_session(request).user
     user, password = await request.app[BOX].user_admin.add(
-        actor, new.username, new.role, new.display_name or None
+        new.username, new.role, new.display_name or None, by=admin_actor(request)
     )
     return reply(wire.WithPassword(await _one(request, user.id), password), 201)
 
@@ -52,46 +51,42 @@ async def change_role(request: web.Request) -> web.Response:
     """Change a user's role."""
     user_id = int_path(request, "user_id")
     change = await read_body(request, wire.RoleChange)
-    actor = current_session(request).user
-    await request.app[BOX].user_admin.set_role(actor, user_id, change.role)
+    await request.app[BOX].user_admin.set_role(user_id, change.role, by=admin_actor(request))
     return reply(wire.OneAdminUser(await _one(request, user_id)))
 
 
 async def reset_password(request: web.Request) -> web.Response:
     """Give a user a temporary password (answered this once); their sessions end."""
     user_id = int_path(request, "user_id")
-    actor = current_session(request).user
-    password = await request.app[BOX].user_admin.reset_password(actor, user_id)
+    password = await request.app[BOX].user_admin.reset_password(user_id, by=admin_actor(request))
     return reply(wire.WithPassword(await _one(request, user_id), password))
 
 
 async def disable_user(request: web.Request) -> web.Response:
     """Disable a user; their sessions end at once."""
     user_id = int_path(request, "user_id")
-    await request.app[BOX].user_admin.set_disabled(current_session(request).user, user_id, True)
+    await request.app[BOX].user_admin.set_disabled(user_id, True, by=admin_actor(request))
     return reply(wire.OneAdminUser(await _one(request, user_id)))
 
 
 async def enable_user(request: web.Request) -> web.Response:
     """Enable a disabled user."""
     user_id = int_path(request, "user_id")
-    await request.app[BOX].user_admin.set_disabled(current_session(request).user, user_id, False)
+    await request.app[BOX].user_admin.set_disabled(user_id, False, by=admin_actor(request))
     return reply(wire.OneAdminUser(await _one(request, user_id)))
 
 
 async def end_sessions(request: web.Request) -> web.Response:
     """Log a user out everywhere."""
     user_id = int_path(request, "user_id")
-    actor = current_session(request).user
-    ended = await request.app[BOX].user_admin.end_sessions(actor, user_id)
+    ended = await request.app[BOX].user_admin.end_sessions(user_id, by=admin_actor(request))
     return reply(wire.SessionsEnded(await _one(request, user_id), ended))
 
 
 async def reset_two_factor(request: web.Request) -> web.Response:
     """Switch a user's two-factor login off (a lost phone)."""
     user_id = int_path(request, "user_id")
-    actor = current_session(request).user
-    was_on = await request.app[BOX].user_admin.reset_two_factor(actor, user_id)
+    was_on = await request.app[BOX].user_admin.reset_two_factor(user_id, by=admin_actor(request))
     return reply(wire.TwoFactorReset(await _one(request, user_id), was_on))
 
 
@@ -103,8 +98,9 @@ async def get_two_factor_roles(request: web.Request) -> web.Response:
 async def put_two_factor_roles(request: web.Request) -> web.Response:
     """Choose the roles that must log in with a code."""
     body = await read_body(request, wire.TwoFactorRoles)
-    # AUDIT: record ("two_factor.roles", actor, body.roles) in TwoFactor.set_required_roles.
-    roles = await request.app[BOX].two_factor.set_required_roles(body.roles)
+    roles = await request.app[BOX].two_factor.set_required_roles(
+        body.roles, by=admin_actor(request)
+    )
     return reply(wire.TwoFactorRoles(roles))
 
 

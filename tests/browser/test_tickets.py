@@ -96,6 +96,7 @@ async def test_chat_to_ticket_reply_pending_and_assign(
         t, number = await make_ticket_from_chat(a, errors)
         await expect(t.locator('[data-cb="ticket-number"]')).to_have_text(number)
         await expect(t.locator('[data-cb="ticket-subject"]')).to_have_text(V1)
+        await expect(t.locator('[data-cb="field-channel"]')).to_have_text("在线对话")
         await expect(t.locator('[data-cb="ticket-state"]')).to_have_text("处理中")
         await expect(t.locator('[data-cb="field-priority"]')).to_have_value("high")
         await expect(t.locator('[data-cb="field-type"]')).to_have_value("投诉")

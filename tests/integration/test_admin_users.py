@@ -6,6 +6,7 @@ login's steps after the password (a code, a temporary password, enrolment) as fo
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ import aiohttp
 import pyotp
 import pytest
 
+from appliance.core import audit
 from appliance.core.accounts import LastAdmin
 from tests.conftest import PASSWORD, Agent, Running, csrf_in
 
@@ -179,14 +181,14 @@ async def test_an_admin_cannot_lock_themselves_out_nor_remove_the_last_admin(mak
     # The last enabled admin, from the shell (no actor): refused as well.
     users = running.box.user_admin
     with pytest.raises(LastAdmin):
-        await users.set_role(None, admin.user_id, "agent")
+        await users.set_role(admin.user_id, "agent")
     with pytest.raises(LastAdmin):
-        await users.set_disabled(None, admin.user_id, True)
+        await users.set_disabled(admin.user_id, True)
     # With a second admin, each can be demoted by the other, but not both at once.
     other = await make_agent("root2", role="admin", status=None)
     results = await asyncio.gather(
-        users.set_role(None, other.user_id, "agent"),
-        users.set_role(None, admin.user_id, "agent"),
+        users.set_role(other.user_id, "agent"),
+        users.set_role(admin.user_id, "agent"),
         return_exceptions=True,
     )
     assert sum(isinstance(r, LastAdmin) for r in results) == 1
@@ -308,3 +310,54 @@ async def test_an_unknown_or_stale_ticket_goes_back_to_the_login(running, http_s
         ) as r:
             assert r.status == 401, path
             assert 'data-cb="login-form"' in await r.text()
+
+
+async def test_each_action_leaves_one_audit_entry_and_a_refused_one_none(make_agent, running):
+    box = running.box
+    admin = await make_agent("root", role="admin", status=None)
+    lina = await make_agent("lina")
+
+    async def entries() -> list[audit.Entry]:
+        return (await box.audit.page(audit.Query(limit=audit.PAGE_MAX))).entries
+
+    async def one(method: str, path: str, body: Any = None, status: int = 200) -> audit.Entry:
+        before = len(await entries())
+        await admin.call(method, path, body, status=status)
+        now = await entries()
+        assert len(now) == before + 1, now[: len(now) - before]
+        return now[0]
+
+    user = f"/api/admin/users/{lina.user_id}"
+    made = await one("POST", "/api/admin/users", {"username": "omar"}, status=201)
+    assert (made.action, made.target, made.user_name, made.user_id) == (
+        "user.create",
+        "omar",
+        "root",
+        admin.user_id,
+    )
+    assert made.address == "127.0.0.1"
+    role = await one("PUT", user + "/role", {"role": "supervisor"})
+    assert (role.action, role.target) == ("user.role", "lina")
+    assert json_of(role)["from"] == "agent" and json_of(role)["to"] == "supervisor"
+    reset = await one("POST", user + "/password")
+    assert reset.action == "user.passwd" and json_of(reset)["temporary"] is True
+    assert "password" not in reset.detail.replace("passwd", "")  # the password is not there
+    assert (await one("DELETE", user + "/sessions")).action == "user.sessions_end"
+    assert (await one("DELETE", user + "/two-factor")).action == "user.totp_reset"
+    assert (await one("POST", user + "/disable")).action == "user.disable"
+    assert (await one("POST", user + "/enable")).action == "user.enable"
+    roles = await one("PUT", "/api/admin/two-factor", {"roles": ["admin"]})
+    assert roles.action == "settings.two_factor" and json_of(roles)["roles"] == [[], ["admin"]]
+
+    before = len(await entries())
+    me = f"/api/admin/users/{admin.user_id}"
+    await admin.call("POST", me + "/disable", status=409)
+    await admin.call("PUT", me + "/role", {"role": "agent"}, status=409)
+    await admin.call("POST", "/api/admin/users", {"username": "omar"}, status=422)
+    await admin.call("POST", "/api/admin/users/999/password", status=404)
+    assert len(await entries()) == before
+
+
+def json_of(entry: audit.Entry) -> dict[str, Any]:
+    detail: dict[str, Any] = json.loads(entry.detail)
+    return detail

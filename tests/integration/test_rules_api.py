@@ -149,11 +149,20 @@ async def test_a_preview_lists_the_matching_tickets_and_saves_nothing(make_agent
     preview = await boss.post(f"{RULES}/preview", note_trigger("预览"))
     assert sorted(preview["ticket_ids"]) == sorted([made["紧急一"], made["紧急二"]])
     assert preview["total_shown"] == 2
+    # Each with its number and subject, so the page lists them without asking per ticket.
+    assert {(t["id"], t["subject"]) for t in preview["tickets"]} == {
+        (made["紧急一"], "紧急一"),
+        (made["紧急二"], "紧急二"),
+    }
     nothing = note_trigger(
         "没有",
         conditions={"all": [{"field": "subject", "op": "contains", "value": "打印机"}]},
     )
-    assert await boss.post(f"{RULES}/preview", nothing) == {"ticket_ids": [], "total_shown": 0}
+    assert await boss.post(f"{RULES}/preview", nothing) == {
+        "ticket_ids": [],
+        "total_shown": 0,
+        "tickets": [],
+    }
     assert (await boss.get(RULES))["rules"] == []
     # Nothing acted either: the tickets are as they were entered.
     page = await boss.get(f"/api/console/tickets/{made['紧急一']}")
@@ -166,7 +175,7 @@ async def test_a_looping_timed_rule_is_refused_saying_why(make_agent):
     del loop["conditions"]["all"][2]  # the tag no longer stops it
     loop["actions"] = loop["actions"][1:]
     refused = await boss.post(RULES, loop, status=422)
-    assert refused["error"]["code"] == "invalid"
+    assert refused["error"]["code"] == "rule_loops"
     message = refused["error"]["message"]
     assert "a timed rule must change something its conditions test" in message
     assert "acts again every minute" in message and "once_per_ticket" in message

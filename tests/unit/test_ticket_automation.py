@@ -132,7 +132,7 @@ async def test_a_rule_is_previewed_before_it_is_saved(box: Box) -> None:
             "actions": [{"type": "set_field", "field": "add_tags", "value": ["加急"]}],
         }
     )
-    assert await box.tickets.preview_rule(draft) == [urgent.id]
+    assert [t.id for t in await box.tickets.preview_rule(draft)] == [urgent.id]
     assert await box.rules.saved() == []  # a preview saves nothing
 
 

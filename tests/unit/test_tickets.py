@@ -116,6 +116,10 @@ async def test_assigning_opens_and_only_overseers_assign_others(box: Box) -> Non
     with pytest.raises(InvalidInput, match="cannot change"):
         await box.tickets.change(agent, ticket.id, {"number": "x"})
     await _consistent(box, ticket.id)
+    # The page names everyone the ticket did, also a user disabled since.
+    await box.accounts.set_disabled("li")
+    people = (await box.tickets.detail(boss, ticket.id)).people
+    assert people == {boss.id: boss.name, agent.id: agent.name}
 
 
 async def test_agents_see_their_groups_unscoped_and_own_tickets(box: Box) -> None:
@@ -175,6 +179,7 @@ async def test_merge_moves_chats_and_notes_the_target(box: Box) -> None:
         await box.tickets.comment(boss, a.id, "late", public=True)
     target = await box.tickets.detail(boss, b.id)
     assert target.events[-1].data["merged_from"] == a.id
+    assert target.events[-1].data["merged_from_number"] == a.fields["number"]
     await _consistent(box, a.id)
     await _consistent(box, b.id)
 
@@ -192,6 +197,11 @@ async def test_history_cannot_be_edited_through_sql(box: Box) -> None:
     for sql in (
         "UPDATE ticket_events SET data = '{}' WHERE ticket_id = ?",
         "DELETE FROM ticket_events WHERE ticket_id = ?",
+        # REPLACE deletes the row it collides with without firing delete triggers.
+        "REPLACE INTO ticket_events (ticket_id, seq, at, by, kind, data)"
+        " VALUES (?, 1, 0, 'system', 'created', '{\"subject\": \"forged\"}')",
+        "INSERT OR REPLACE INTO ticket_events (ticket_id, seq, at, by, kind)"
+        " VALUES (?, 1, 0, 'system', 'note')",
     ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             await box.db.write(tamper(sql))
@@ -282,7 +292,8 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
 
     from appliance.core.tickets import Tickets
 
-    clock = {"now": int(datetime(2026, 12, 7, 8, 0).astimezone().timestamp() * 1000)}
+    # Saved at 08:00:14.5: the schedule still runs on the minute, not 14.5 s past it.
+    clock = {"now": int(datetime(2026, 12, 7, 8, 0).astimezone().timestamp() * 1000) + 14_500}
     box = Box(settings)
     box.tickets = Tickets(box.db, box.bus, clock=lambda: clock["now"])
     await box.db.open()
@@ -306,6 +317,7 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
         assert planned.next_run_at is not None
         first = datetime.fromtimestamp(planned.next_run_at / 1000).astimezone()
         assert (first.weekday(), first.hour, first.minute) == (0, 9, 0)
+        assert planned.next_run_at % 60_000 == 0
         # Before it is due: nothing.
         assert await box.tickets.run_schedules(clock["now"]) == []
         # Three Mondays pass while the box is off: one ticket, not three.
@@ -354,6 +366,16 @@ async def test_work_is_logged_summed_and_never_edited(box: Box) -> None:
         await box.db.write(lambda conn: conn.execute("UPDATE ticket_work SET minutes = 0"))
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         await box.db.write(lambda conn: conn.execute("DELETE FROM ticket_work"))
+    first = entries[0]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await box.db.write(
+            lambda conn: conn.execute(
+                "REPLACE INTO ticket_work (id, ticket_id, seq, user_id, minutes, at)"
+                " VALUES (?, ?, 1, 1, 1, 0)",
+                (first.id, a.id),
+            )
+        )
+    assert [e.minutes for e in (await box.tickets.work(boss, a.id))[0]] == [90, -30]
     await _consistent(box, a.id)
 
 

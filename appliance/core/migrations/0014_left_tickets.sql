@@ -20,3 +20,7 @@ CREATE INDEX ticket_visitors_visitor ON ticket_visitors (visitor_id);
 
 -- The "breaching soon" view reads running clocks by deadline.
 CREATE INDEX ticket_sla_due ON ticket_sla (due_at) WHERE running_since IS NOT NULL;
+
+-- The "left" view and the channel filter: a channel's tickets by state, without reading
+-- every open ticket of the other channels.
+CREATE INDEX tickets_channel ON tickets (channel, state);

@@ -174,6 +174,15 @@ def user(conn: sqlite3.Connection, user_id: int) -> User | None:
     return _user(row) if row else None
 
 
+def display_names(conn: sqlite3.Connection, user_ids: list[int]) -> dict[int, str]:
+    """The display names of these users, disabled ones included (a history names them)."""
+    if not user_ids:
+        return {}
+    marks = ", ".join("?" * len(user_ids))
+    rows = conn.execute(f"SELECT id, display_name FROM users WHERE id IN ({marks})", user_ids)
+    return {int(r[0]): str(r[1]) for r in rows}
+
+
 def users_by_name(conn: sqlite3.Connection) -> list[User]:
     """Return every user, by name."""
     return [_user(r) for r in conn.execute(f"SELECT {_COLUMNS} FROM users ORDER BY username")]

@@ -125,8 +125,10 @@ const CODE_TEXT = {
 export function refusal(err, known = []) {
   if (err.plain) return { text: err.message, detail: "" };
   const message = String(err.message || "");
+  // A known refusal is named by the API's code (a string) or read from its message (a
+  // pattern, when the text carries names to show).
   for (const [pattern, key] of known) {
-    const m = pattern.exec(message);
+    const m = typeof pattern === "string" ? (err.code === pattern ? {} : null) : pattern.exec(message);
     if (m) return { text: fmt(key, m.groups || {}), detail: message, key };
   }
   if (CODE_TEXT[err.code]) return { text: CODE_TEXT[err.code], detail: message };
@@ -174,11 +176,13 @@ export const typing = (t) => t && (t.isContentEditable || ["INPUT", "TEXTAREA", 
 
 /**
  * The editor's keys: N opens a new form (when none is open, outside text fields), Esc
- * closes an open form without saving, Ctrl+Enter saves it from anywhere inside.
+ * closes an open form without saving, Ctrl+Enter saves it from anywhere inside. On a
+ * page of several editors, `active` tells whether this one is the one shown.
  */
-export function editorKeys({ form, onNew, onClose }) {
+export function editorKeys({ form, onNew, onClose, active }) {
   document.addEventListener("keydown", (e) => {
     if (e.defaultPrevented || e.metaKey || e.altKey) return;
+    if (active && !active()) return;
     if (document.querySelector("dialog[open]")) return;
     if (!form.hidden && e.key === "Escape") {
       e.preventDefault();

@@ -49,8 +49,9 @@ function threadEntry(h, page, dir, unfolded) {
     details.append(el("summary", null, fmt("transcriptSummary", { n: lines })), el("div", "text", body));
     li.append(details);
   } else if (h.data.merged_from) {
-    // The box wrote "#<number> merged into this ticket"; said here in the page's language.
-    const number = (/^#(\S+)/.exec(body) || [])[1] || `#${h.data.merged_from}`;
+    // The box wrote "#<number> merged into this ticket" (for the API and older pages) and
+    // the number on its own; said here in the page's language.
+    const number = h.data.merged_from_number || (/^#(\S+)/.exec(body) || [])[1] || `#${h.data.merged_from}`;
     const link = el("a", null, fmt("mergedFrom", { number }));
     link.href = ticketPage(h.data.merged_from);
     const text = el("div", "text");

@@ -12,7 +12,7 @@
 import { T, fmt } from "./console-i18n.js";
 import { api, convPath, el, errText, tierText, visitorName } from "./console-base.js";
 import {
-  FINAL, STATES, directory, fillSelect, groupName, overdue, parseTags, priorityPairs,
+  FINAL, STATES, channelText, directory, fillSelect, groupName, overdue, parseTags, priorityPairs,
   stateBadge, stateText, ticketPage, ticketPath, ticketTypes, typePairs, userName, when,
 } from "./ticket-fields.js";
 import { historyItems, threadItems } from "./ticket-history.js";
@@ -33,6 +33,7 @@ const ui = root && {
   number: $("ticket-number"),
   state: $("ticket-state"),
   subject: $("ticket-subject"),
+  channel: $("field-channel"),
   moves: $("ticket-moves"),
   merged: $("ticket-merged"),
   error: $("ticket-error"),
@@ -88,6 +89,8 @@ async function load() {
     if (mine !== seq) return;
     page = p;
     setClocks(sla.clocks);
+    // The team lists enabled users; a history may name one who has left since.
+    for (const person of p.people || []) if (!d.users.has(person.id)) d.users.set(person.id, person.name);
     dir = d;
     types = ty;
     render();
@@ -131,6 +134,7 @@ function render() {
   ui.number.textContent = t.number;
   stateBadge(t.state, ui.state);
   ui.subject.textContent = t.subject;
+  ui.channel.textContent = channelText(t.channel);
   renderMoves();
   renderMerged(t);
   ui.descriptionBox.hidden = !t.description;

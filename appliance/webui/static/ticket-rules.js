@@ -11,7 +11,7 @@ import { T, fmt } from "./console-i18n.js";
 import { api, el } from "./console-base.js";
 import {
   CHANNEL_TEXT, PRIORITY_TEXT, STATE_TEXT, directory, parseTags, priorityBadge, stateBadge, ticketPage,
-  ticketPath, ticketTypes,
+  ticketTypes,
 } from "./ticket-fields.js";
 import {
   checkedValues, chosen, editorKeys, fillChecks, fillChoice, flashSaved, listText, markRefused,
@@ -74,10 +74,10 @@ const TIER_TEXT = { vip: T.tierVip, member: T.tierMember, new: T.tierNew };
 const named = (map, value) => map[value] || String(value);
 // Refusals said in the console's words: why a rule can never match or act, and loops.
 const KNOWN = [
-  [/^the rule can never match/, "ruleNeverMatches"],
-  [/^actions\[\d+\] can never take effect/, "ruleDeadAction"],
-  [/^a timed rule must change something its conditions test/, "ruleLoopsAlone"],
+  ["rule_never_matches", "ruleNeverMatches"],
+  ["rule_dead_action", "ruleDeadAction"],
   [/^these rules could keep undoing each other's changes, every minute: (?<names>.*?);/, "ruleLoopsTogether"],
+  ["rule_loops", "ruleLoopsAlone"],
   [/^at most \d+ rules of each kind/, "ruleTooMany"],
 ];
 
@@ -116,7 +116,7 @@ let rules = []; // every rule, triggers first, each kind in order
 let dir = { users: new Map(), groups: new Map() };
 let types = []; // [{name, active}]
 let editing = null; // the id of the rule in the form, 0 for a new one, null when closed
-let matched = []; // the ticket ids of the last preview
+let matched = []; // the tickets of the last preview (briefs)
 let shown = 0; // how many of them the preview lists
 
 const clone = (tpl) => tpl.content.firstElementChild.cloneNode(true);
@@ -620,15 +620,11 @@ function previewItem(id, ticket) {
   return li;
 }
 
-// The preview names tickets by id; their numbers and subjects come a page at a time.
-async function showMore() {
-  const ids = matched.slice(shown, shown + PREVIEW_PAGE);
-  shown += ids.length;
-  ui.previewMore.hidden = true;
-  const tickets = await Promise.all(
-    ids.map((id) => api("GET", ticketPath(id)).then((p) => p.ticket, () => null)),
-  );
-  ui.previewList.append(...ids.map((id, i) => previewItem(id, tickets[i])));
+// The preview brings each ticket's number and subject; the list shows a page at a time.
+function showMore() {
+  const tickets = matched.slice(shown, shown + PREVIEW_PAGE);
+  shown += tickets.length;
+  ui.previewList.append(...tickets.map((t) => previewItem(t.id, t)));
   const left = matched.length - shown;
   ui.previewMore.textContent = fmt("rulePreviewMore", { n: left });
   ui.previewMore.hidden = left <= 0;
@@ -643,12 +639,12 @@ async function preview() {
     const draft = readRule();
     if (!draft.name) draft.name = T.ruleNew; // a preview saves nothing: a name may come later
     const r = await api("POST", "/api/console/ticket-rules/preview", draft);
-    matched = r.ticket_ids;
+    matched = r.tickets;
     const n = matched.length;
     ui.previewCount.textContent = n === 0 ? T.rulePreviewNone
       : n >= V.preview_max ? fmt("rulePreviewAtLeast", { n }) : fmt("rulePreviewCount", { n });
     ui.previewCount.hidden = false;
-    await showMore();
+    showMore();
   } catch (err) {
     refused(err);
   } finally {

@@ -21,6 +21,7 @@ from appliance.core.ticket_rules import RULES_MAX
 from appliance.core.validate import INT_MAX
 from appliance.webui.wire import Time, wire_time
 from appliance.webui.wire.team import text
+from appliance.webui.wire.tickets import TicketBrief
 
 Unset = msgspec.UnsetType
 UNSET = msgspec.UNSET
@@ -232,3 +233,7 @@ class RulePreview(msgspec.Struct):
         msgspec.Meta(max_length=PREVIEW_MAX, description=f"at most {PREVIEW_MAX}"),
     ]
     total_shown: Annotated[int, msgspec.Meta(description="how many ids ticket_ids holds")]
+    tickets: Annotated[
+        list[TicketBrief],
+        msgspec.Meta(max_length=PREVIEW_MAX, description="the same tickets, number and subject"),
+    ]

@@ -300,6 +300,13 @@ class OneTicket(msgspec.Struct):
     ticket: Ticket
 
 
+class Person(msgspec.Struct):
+    """A user a ticket names (disabled users too, so the history reads their name)."""
+
+    id: int
+    name: str
+
+
 class TicketPage(msgspec.Struct):
     """A ticket with its history, linked chats, requester and the states it may move to."""
 
@@ -308,6 +315,7 @@ class TicketPage(msgspec.Struct):
     conversations: list[str]
     requester: Requester | None
     moves: list[State]
+    people: list[Person]
 
 
 def detail_out(d: CoreDetail) -> TicketPage:
@@ -317,6 +325,7 @@ def detail_out(d: CoreDetail) -> TicketPage:
         conversations=d.conversations,
         requester=requester_out(d.requester) if d.requester is not None else None,
         moves=[s.value for s in d.moves],
+        people=[Person(i, name) for i, name in sorted(d.people.items())],
     )
 
 
@@ -462,6 +471,19 @@ class Schedules(msgspec.Struct):
 
 class OneSchedule(msgspec.Struct):
     schedule: Schedule
+
+
+class ScheduleRunsInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A recurrence rule as a schedule would have it, to see its runs before saving."""
+
+    rule: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    starts_at: Time | None = None
+
+
+class ScheduleRuns(msgspec.Struct):
+    """The next runs of a rule if saved now, in the box's zone (fewer if it ends)."""
+
+    runs: list[Time]
 
 
 class WorkInput(msgspec.Struct, forbid_unknown_fields=True):
