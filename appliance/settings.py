@@ -46,7 +46,7 @@ class Settings:
     visitor_view_burst: int = 30
     ip_view_rate: float = 50.0  # per client address (offices share one)
     ip_view_burst: int = 500
-    login_attempts: int = 5  # failures allowed per window, per address and per user
+    login_attempts: int = 5  # failures per window: an address is then refused, a name slowed
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds
     presence_grace: float = 60.0  # seconds an online agent may be disconnected

@@ -27,13 +27,17 @@ from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.login import Login
 from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.sla import Sla
 from appliance.core.teamwork import Teamwork
+from appliance.core.throttle import LoginThrottle
 from appliance.core.ticket_rules import Rules
 from appliance.core.tickets import Tickets, run_recurring
+from appliance.core.two_factor import TwoFactor
+from appliance.core.user_admin import UserAdmin
 from appliance.core.visitors import Visitors
 from appliance.core.webhooks import Webhooks
 from appliance.settings import Settings
@@ -83,10 +87,15 @@ class Box:
             self.db,
             self.bus,
             session_ttl=settings.session_ttl,
-            login_attempts=settings.login_attempts,
-            login_window=settings.login_window,
             max_chats_default=settings.max_chats_default,
         )
+        self.two_factor = TwoFactor(self.db)
+        self.login = Login(
+            self.accounts,
+            self.two_factor,
+            LoginThrottle(settings.login_attempts, settings.login_window),
+        )
+        self.user_admin = UserAdmin(self.db, self.bus, self.accounts)
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
         self.visitors = Visitors(

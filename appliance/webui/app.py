@@ -22,6 +22,7 @@ from appliance.relay.tunnel import Tunnel
 from appliance.relay.wireguard import WireGuardError
 from appliance.settings import LANGS, Settings
 from appliance.webui import (
+    account_views,
     admin_views,
     assets,
     audit_views,
@@ -32,6 +33,7 @@ from appliance.webui import (
     device_views,
     health_views,
     insight_views,
+    login_steps,
     metrics,
     notification_views,
     openapi,
@@ -43,6 +45,7 @@ from appliance.webui import (
     team_views,
     ticket_pages,
     ticket_views,
+    user_admin_views,
     visitor_ticket_views,
     visitor_views,
     webhook_views,
@@ -192,6 +195,9 @@ def create_app(settings: Settings) -> web.Application:
     desk_settings_pages.add_routes(app)
     device_views.add_routes(app)
     setup_views.add_routes(app)
+    login_steps.add_routes(app)
+    account_views.add_routes(app)
+    user_admin_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
 from aiohttp import web
 from yarl import URL
@@ -11,7 +12,7 @@ from yarl import URL
 from appliance.core import audit
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
-from appliance.webui import setup_views
+from appliance.webui import login_steps, setup_views
 from appliance.webui.contract import Contract, Handler, Operation
 from appliance.webui.i18n import LANG_COOKIE, LANGS
 from appliance.webui.inputs import read_form
@@ -72,9 +73,8 @@ async def login(request: web.Request) -> web.Response:
     username = str(form.get("username", ""))[:128]
     password = str(form.get("password", ""))[:1024]
     t = page_text(request)
-    accounts = request.app[BOX].accounts
     try:
-        user = await accounts.authenticate(username, password, request.remote or "")
+        step = await request.app[BOX].login.password(username, password, request.remote or "")
     except RateLimited as err:
         response = render(
             request,
@@ -84,15 +84,13 @@ async def login(request: web.Request) -> web.Response:
         )
         response.headers["Retry-After"] = str(err.retry_after)
         return response
-    if user is None:
+    if step is None:
         _LOGGER.info("failed console login from %s", request.remote)
         return render(
             request, "login.html", {"error": t("login_failed"), "username": username}, status=401
         )
-    token, _ = await accounts.create_session(user)
-    response = web.HTTPFound(safe_next(form.get("next")))
-    set_session_cookie(request, response, token)
-    raise response
+    # A code, a new password or enrolment may come before the session (login_steps).
+    return await login_steps.answer(request, step, form.get("next"))
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -179,9 +177,13 @@ async def set_lang(request: web.Request) -> web.Response:
 _FORM = ("application/x-www-form-urlencoded",)
 # A form answers with a redirect, or with its page again saying what went wrong.
 _PAGE_AGAIN = {401: "text/html", 422: "text/html", 429: "text/html"}
+# The login may answer with its next step's page (a code, a new password, enrolment).
+_LOGIN_PAGES = {200: "text/html", **_PAGE_AGAIN}
 
 
-def _form(path: str, handler: Handler, summary: str, form: type) -> Operation:
+def _form(
+    path: str, handler: Handler, summary: str, form: type, pages: dict[int, Any] = _PAGE_AGAIN
+) -> Operation:
     return Operation(
         "POST",
         path,
@@ -191,7 +193,7 @@ def _form(path: str, handler: Handler, summary: str, form: type) -> Operation:
         status=302,
         body=form,
         upload=_FORM,
-        also=_PAGE_AGAIN,
+        also=pages,
         errors=(403,),
     )
 
@@ -208,7 +210,7 @@ CONTRACT = Contract(
             media="text/html",
             query=account.LoginQuery,
         ),
-        _form("/login", login, "Log in", account.LoginForm),
+        _form("/login", login, "Log in", account.LoginForm, _LOGIN_PAGES),
         _form("/logout", logout, "Log out", account.LogoutForm),
         Operation(
             "GET",

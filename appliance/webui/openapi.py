@@ -15,6 +15,7 @@ from aiohttp import web
 
 from appliance import __version__
 from appliance.webui import (
+    account_views,
     admin_views,
     audit_views,
     auth_views,
@@ -24,6 +25,7 @@ from appliance.webui import (
     device_views,
     health_views,
     insight_views,
+    login_steps,
     notification_views,
     routing_views,
     rule_views,
@@ -33,6 +35,7 @@ from appliance.webui import (
     team_views,
     ticket_pages,
     ticket_views,
+    user_admin_views,
     visitor_ticket_views,
     visitor_views,
     webhook_views,
@@ -104,6 +107,9 @@ def _contracts() -> list[Contract]:
         notification_views.CONTRACT,
         device_views.CONTRACT,
         setup_views.CONTRACT,
+        login_steps.CONTRACT,
+        account_views.CONTRACT,
+        user_admin_views.CONTRACT,
     ]
 
 

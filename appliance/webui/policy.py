@@ -43,6 +43,12 @@ _PUBLIC_ROUTES = frozenset(
         ("GET", "/login"),
         ("POST", "/login"),
         ("POST", "/logout"),
+        # The login's steps after the password; each proves itself by the ticket the
+        # password step gave (core/login.py).
+        ("POST", "/login/code"),
+        ("POST", "/login/password"),
+        ("POST", "/login/enrol"),
+        ("POST", "/login/finish"),
         ("GET", "/setup"),
         ("POST", "/setup"),
         ("POST", "/lang"),

@@ -52,4 +52,7 @@ OWNERS: dict[str, str] = {
     "ticket_sla": "sla",
     "notifications": "notifications",
     "admin_audit": "audit",
+    "user_totp": "two_factor",
+    "recovery_codes": "two_factor",
+    "two_factor_roles": "two_factor",
 }
