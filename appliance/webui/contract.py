@@ -70,6 +70,8 @@ class Contract:
         for op in self.operations:
             if op.method == "GET":
                 app.router.add_get(op.path, op.handler)
+            elif _takes_no_body(op):
+                app.router.add_route(op.method, op.path, _bodiless(op.handler))
             else:
                 app.router.add_route(op.method, op.path, op.handler)
 
@@ -167,8 +169,39 @@ def _entry(op: Operation) -> dict[str, Any]:
             else {"application/json": {"schema": _schema_ref(kind)}}
         )
         answers[str(status)] = {"description": HTTPStatus(status).phrase, "content": content}
-    entry["responses"] = {**answers, **{str(code): _ERROR for code in op.errors}}
+    errors = set(op.errors)
+    if _takes_no_body(op):
+        errors |= {413, 422}  # a body it does not take is refused (`_bodiless`)
+    entry["responses"] = {**answers, **{str(code): _ERROR for code in sorted(errors)}}
     return entry
+
+
+def _takes_no_body(op: Operation) -> bool:
+    """A JSON operation that changes something and takes no body (forms and redirects
+    read their own)."""
+    return (
+        op.method != "GET"
+        and op.body is None
+        and not op.upload
+        and not op.media
+        and op.status < 300
+    )
+
+
+class _NoBody(msgspec.Struct, forbid_unknown_fields=True):
+    """What an operation without a body accepts: nothing, or an empty JSON object."""
+
+
+def _bodiless(handler: Handler) -> Handler:
+    """Refuse a body on an operation that takes none (422), rather than ignore it: what
+    a client sends is either understood or refused, never silently dropped."""
+
+    async def checked(request: web.Request) -> web.StreamResponse:
+        if request.body_exists:
+            await read_body(request, _NoBody)
+        return await handler(request)
+
+    return checked
 
 
 async def read_body(request: web.Request, kind: type[T]) -> T:
