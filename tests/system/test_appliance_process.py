@@ -122,11 +122,18 @@ async def test_user_commands_and_first_start_hint(tmp_path):
     assert dup.returncode == 1 and "taken" in dup.stderr
     listed = await asyncio.to_thread(cli, data, "user", "list")
     assert "it-admin" in listed.stdout and "admin" in listed.stdout
-    disabled = await asyncio.to_thread(cli, data, "user", "disable", "it-admin")
+    # The only admin cannot be disabled: the box would have no one to run it.
+    last = await asyncio.to_thread(cli, data, "user", "disable", "it-admin")
+    assert last.returncode == 1 and "at least one enabled admin" in last.stderr
+    agent = await asyncio.to_thread(
+        cli, data, "user", "add", "li", "--role", "agent", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+    assert agent.returncode == 0, agent.stderr
+    disabled = await asyncio.to_thread(cli, data, "user", "disable", "li")
     assert disabled.returncode == 0
     listed = await asyncio.to_thread(cli, data, "user", "list")
     assert "disabled" in listed.stdout
-    await asyncio.to_thread(cli, data, "user", "enable", "it-admin")
+    await asyncio.to_thread(cli, data, "user", "enable", "li")
 
     box = await asyncio.to_thread(ApplianceProcess, data)
     try:
