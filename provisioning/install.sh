@@ -106,6 +106,13 @@ install_venv "$PREFIX/src" "$PREFIX/venv"
 # `callbox user add …` etc.: the appliance's command as the service's user and settings.
 write_file /usr/local/sbin/callbox 0755 root:root "#!/bin/sh
 # The appliance's command as the service's user, with the service's settings.
+for arg in \"\$@\"; do
+  case \$arg in
+    -*) ;;
+    run) echo 'callbox: the service runs the box: systemctl start $UNIT' >&2 && exit 2 ;;
+    *) break ;;
+  esac
+done
 set -a
 . $ENV_FILE
 set +a
@@ -180,13 +187,15 @@ install_unit "$SOURCE/systemd/$UNIT"
 if systemd_running; then
   units=("$UNIT")
   ((FIREWALL)) && units=("$FIREWALL_UNIT" "${units[@]}")
+  since=$(date '+%Y-%m-%d %H:%M:%S')
   start_units "${units[@]}"
+  # The link this start printed (the service is ready once it has printed it).
   link=""
   for _ in $(seq 1 60); do
-    link=$(journalctl -u "$UNIT" -b -o cat --no-pager 2>/dev/null |
-      grep -o 'http://[^ ]*/setup?token=[^ ]*' | tail -n 1) || true
+    log=$(journalctl -u "$UNIT" --since "$since" -o cat --no-pager 2>/dev/null) || true
+    link=$(grep -o 'http://[^ ]*/setup?token=[^ ]*' <<<"$log" | tail -n 1) || true
     [[ -n $link ]] && break
-    journalctl -u "$UNIT" -b -o cat --no-pager 2>/dev/null | grep -q "listening on port" && break
+    grep -q "listening on port" <<<"$log" && break
     sleep 0.5
   done
   say "logs: journalctl -u $UNIT"

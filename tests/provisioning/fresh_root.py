@@ -112,11 +112,16 @@ class FreshRoot:
         ]
 
     def run(
-        self, *cmd: str, timeout: float = 60.0, env: dict[str, str] | None = None
+        self,
+        *cmd: str,
+        timeout: float = 60.0,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command inside to completion; never raises on its exit code."""
         return subprocess.run(
             [*self.enter(), *self._env(env), *cmd],
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -265,6 +265,16 @@ def test_supervisord_runs_the_appliance_and_stops_its_group(box: FreshRoot) -> N
             daemon.stdout.close()
 
 
+def test_callbox_command_runs_as_the_service_user(box: FreshRoot) -> None:
+    add = ("callbox", "user", "add", "boss", "--role", "admin", "--password-stdin")
+    assert "created admin 'boss'" in _ok(box.run(*add, stdin="correct horse battery\n"))
+    assert "boss" in _ok(box.run("callbox", "user", "list"))
+    db = box.path("/var/lib/callbox/callbox.db")
+    assert db.stat().st_uid == _uid(box, "callbox")  # root's shell made no root-owned file
+    refused = box.run("callbox", "run")
+    assert refused.returncode == 2 and "systemctl start" in refused.stderr
+
+
 def test_relay_install(box: FreshRoot) -> None:
     out = _ok(box.run("bash", RELAY_INSTALL, *OFFLINE, "--public-host", "relay.test", timeout=150))
     uid = _uid(box, "callbox-relay")
