@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by install.sh, relay-install.sh and uninstall.sh: sourced, never run.
 # Every step checks before it acts, so a script can run again at any time.
 

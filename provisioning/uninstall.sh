@@ -39,7 +39,9 @@ need_root
 if systemd_running; then
   for unit in "${UNITS[@]}"; do
     # Stopping the firewall unit deletes its table from the running kernel.
-    systemctl disable --now --quiet "$unit" 2>/dev/null && say "stopped and disabled $unit" || true
+    if systemctl disable --now --quiet "$unit" 2>/dev/null; then
+      say "stopped and disabled $unit"
+    fi
   done
 fi
 for unit in "${UNITS[@]}"; do
