@@ -44,6 +44,14 @@ mount -t tmpfs -o mode=1777 tmpfs "$base/root/tmp"
 # This test's interpreter may live under /root (pyenv): let the service user reach it.
 # The change lands in the tmpfs layer only.
 chmod 0755 "$base/root/root"
+shift
+# The checkout and the interpreter, read-only, wherever they are mounted on the host
+# (the overlay holds only the root file system, and /tmp is fresh).
+for keep in "$@"; do
+  mkdir -p "$base/root$keep"
+  mount --rbind "$keep" "$base/root$keep"
+  mount -o remount,bind,ro "$base/root$keep"
+done
 ip link set lo up multicast on
 ip route add 224.0.0.0/4 dev lo  # zeroconf needs a multicast route to start
 echo ready
@@ -52,9 +60,12 @@ exec chroot "$base/root" sleep infinity
 
 
 class FreshRoot:
-    """The namespaces and the overlay root; `run()` executes a command inside."""
+    """The namespaces and the overlay root; `run()` executes a command inside.
 
-    def __init__(self, base: Path) -> None:
+    `keep`: host folders to show inside at the same path, read-only.
+    """
+
+    def __init__(self, base: Path, keep: Sequence[Path] = ()) -> None:
         base.mkdir(parents=True, exist_ok=True)
         self._unshare = subprocess.Popen(
             [
@@ -71,6 +82,7 @@ class FreshRoot:
                 _HOLDER,
                 "holder",
                 str(base),
+                *(str(p) for p in keep),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -55,7 +55,8 @@ except OSError:
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshRoot]:
-    root = FreshRoot(tmp_path_factory.mktemp("fresh-root"))
+    keep = (CHECKOUT, Path(sys.base_prefix).resolve())
+    root = FreshRoot(tmp_path_factory.mktemp("fresh-root"), keep)
     try:
         yield root
     finally:
