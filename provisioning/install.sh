@@ -175,6 +175,8 @@ NFT
 if ((FIREWALL)); then
   if [[ -f $FIREWALL_FILE && $REWRITE_FIREWALL == 0 ]]; then
     say "kept $FIREWALL_FILE (yours to edit; --rewrite-firewall writes it anew)"
+    grep -q "tcp dport $PORT accept" "$FIREWALL_FILE" ||
+      warn "$FIREWALL_FILE does not open the console port $PORT: edit it, or --rewrite-firewall"
   else
     write_file "$FIREWALL_FILE" 0640 root:root "$(render_firewall)
 "
