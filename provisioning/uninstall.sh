@@ -70,6 +70,10 @@ rm -rf "$PREFIX" "$WRAPPER" "${EXTRA[@]}"
 say "removed $PREFIX, $WRAPPER and the units"
 
 if ((PURGE)); then
+  for unit in "${UNITS[@]}"; do
+    rm -rf "/etc/systemd/system/$unit.d" # drop-ins (systemctl edit): settings too
+  done
+  systemd_running && systemctl daemon-reload
   rm -rf "$DATA" "$ETC"
   if getent passwd "$USER_NAME" >/dev/null; then
     userdel "$USER_NAME"
