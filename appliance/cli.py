@@ -16,8 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from appliance import __version__
+from appliance.core import audit
 from appliance.core.accounts import ROLES, AccountError
 from appliance.core.box import Box
+from appliance.core.errors import ChatError
 from appliance.discovery import lan_addresses
 from appliance.relay import commands as relay_commands
 from appliance.sd_notify import ServiceNotifier
@@ -64,6 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     disable.add_argument("username")
     enable = users.add_parser("enable", help="enable a disabled user")
     enable.add_argument("username")
+    role = users.add_parser("role", help="change a user's role")
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
+    passwd = users.add_parser("passwd", help="set a user's password and end their sessions")
+    passwd.add_argument("username")
+    passwd.add_argument(
+        "--stdin",
+        "--password-stdin",
+        dest="password_stdin",
+        action="store_true",
+        help="read the password from standard input instead of prompting",
+    )
+    passwd.add_argument(
+        "--temporary",
+        action="store_true",
+        help="the user must choose a new password at their next login",
+    )
     relay_commands.add_parsers(commands)
     return parser
 
@@ -72,7 +91,7 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     if not sys.stdin.isatty():
-        raise AccountError("no terminal to ask for the password: use --password-stdin")
+        raise AccountError("no terminal to ask for the password: use --password-stdin (--stdin)")
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Repeat password: "):
         raise AccountError("the passwords differ")
@@ -98,18 +117,37 @@ async def _user_command(settings: Settings, args: argparse.Namespace) -> None:
                 args.role,
                 display_name=args.display_name,
                 max_chats=args.max_chats,
+                by=audit.command_line(),
             )
             print(f"created {user.role} {user.username!r} (id {user.id})")
         elif args.user_command == "list":
-            print(f"{'id':>4}  {'username':<20} {'role':<11} {'status':<8} {'chats':>5}  name")
-            for u in await box.accounts.list_users():
+            print(
+                f"{'id':>4}  {'username':<20} {'role':<11} {'status':<8} {'chats':>5}"
+                f"  {'2fa':<3}  name"
+            )
+            for listing in await box.user_admin.listing():
+                u = listing.user
                 state = "disabled" if u.disabled else u.status
+                two_factor = "on" if listing.two_factor else "off"
                 print(
                     f"{u.id:>4}  {u.username:<20} {u.role:<11} {state:<8} {u.max_chats:>5}"
-                    f"  {u.display_name}"
+                    f"  {two_factor:<3}  {u.display_name}"
                 )
+        elif args.user_command == "role":
+            user = await box.user_admin.named(args.username)
+            user = await box.user_admin.set_role(user.id, args.role, by=audit.command_line())
+            print(f"{user.username!r} is now {user.role}")
+        elif args.user_command == "passwd":
+            user = await box.user_admin.named(args.username)
+            password = _read_password(args.password_stdin)
+            await box.user_admin.set_password(
+                user.id, password, temporary=args.temporary, by=audit.command_line()
+            )
+            print(f"password of {user.username!r} changed; their sessions ended")
         else:
-            user = await box.accounts.set_disabled(args.username, args.user_command == "disable")
+            user = await box.user_admin.named(args.username)
+            disabled = args.user_command == "disable"
+            user = await box.user_admin.set_disabled(user.id, disabled, by=audit.command_line())
             print(f"{user.username!r} is now {'disabled' if user.disabled else 'enabled'}")
 
     await _with_box(settings, work)
@@ -131,7 +169,7 @@ async def serve(
     systemd told (READY=1), and its watchdog is fed from the event loop from then on.
     """
     from appliance.webui.app import create_app
-    from appliance.webui.keys import SETUP_TOKEN, TUNNEL
+    from appliance.webui.keys import JOINER, SETUP_TOKEN, TUNNEL
     from appliance.webui.relay_listener import relay_sites
     from appliance.webui.runner import make_runner
 
@@ -171,6 +209,11 @@ async def serve(
                 flush=True,
             )
         await stack.enter_async_context(relay_sites(runner, app))
+
+        async def open_relay_sites() -> None:  # for a relay joined from the admin page
+            await stack.enter_async_context(relay_sites(runner, app))
+
+        app[JOINER].open_sites = open_relay_sites
         if stop.is_set():
             _LOGGER.info("stopped while starting")
             return
@@ -245,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             relay_commands.certificate(settings, args)
         else:
             _run_loop(relay_commands.staff_command(settings, args))
-    except (AccountError, relay_commands.CommandError) as err:
+    except (AccountError, ChatError, relay_commands.CommandError) as err:
         print(f"appliance: {err}", file=sys.stderr)
         return 1
     except OSError as err:

@@ -46,7 +46,7 @@ class Settings:
     visitor_view_burst: int = 30
     ip_view_rate: float = 50.0  # per client address (offices share one)
     ip_view_burst: int = 500
-    login_attempts: int = 5  # failures allowed per window, per address and per user
+    login_attempts: int = 5  # failures per window: an address is then refused, a name slowed
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds
     presence_grace: float = 60.0  # seconds an online agent may be disconnected
@@ -60,6 +60,12 @@ class Settings:
     console_tls_port: int = 8443  # the console for staff devices, on the overlay address
     acme_port: int = 80  # ACME HTTP-01 answers, on the overlay address
     admin_from_staff: bool = False  # let staff devices open the admin pages too
+    # Prometheus /metrics on 127.0.0.1 only, at this port; 0: not served (webui/metrics.py).
+    metrics_port: int = 0
+    # ACME for the visitor certificate from the admin page (`appliance cert acme` takes
+    # its own flags); a CA bundle to trust for a private ACME server ("" = the system's).
+    acme_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    acme_ca_bundle: str = ""
 
     @property
     def db_path(self) -> Path:
@@ -124,4 +130,6 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
         raise SettingsError(f"setting 'ticket_pass_seconds' must be between {low} and {high}")
     if not 0 <= settings.port < 65536:
         raise SettingsError("setting 'port' must be between 0 (any free port) and 65535")
+    if not 0 <= settings.metrics_port < 65536:
+        raise SettingsError("setting 'metrics_port' must be between 0 (off) and 65535")
     return settings

@@ -10,17 +10,18 @@ import sqlite3
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from appliance.core import audit
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
-from appliance.core.events import AgentStatusChanged, EventBus
-from appliance.core.ratelimit import Backoff, RateLimited, RateLimiter
+from appliance.core.errors import Conflict, InvalidInput
+from appliance.core.events import AccountChanged, AgentStatusChanged, EventBus
 from appliance.core.store import accounts as store
 from appliance.core.store import routing as routing_store
-from appliance.core.store.accounts import Presence
+from appliance.core.store.accounts import LoginFacts, Presence, Role
 from appliance.core.store.accounts import Session as Session
 from appliance.core.store.accounts import User as User
 
-ROLES = ("admin", "supervisor", "agent")
+ROLES: tuple[Role, ...] = ("admin", "supervisor", "agent")
 OVERSEERS = ("admin", "supervisor")  # see every queue and conversation
 STATUSES: tuple[Presence, ...] = ("online", "away", "offline")
 _USERNAME_MAX = 64
@@ -32,12 +33,34 @@ class AccountError(ValueError):
     """A user-facing problem with account data (clear message, no secrets)."""
 
 
+class WrongPassword(InvalidInput):
+    """The current password, asked again before a change, was wrong."""
+
+    code = "wrong_password"
+
+
+class LastAdmin(Conflict):
+    """The change would leave the box without an enabled admin."""
+
+    code = "last_admin"
+
+
+def guard_last_admin(conn: sqlite3.Connection, target: User) -> None:
+    """Refuse to take the last enabled admin away (called inside the write that would)."""
+    if (
+        target.role == "admin"
+        and not target.disabled
+        and store.other_enabled_admins(conn, target.id) == 0
+    ):
+        raise LastAdmin("the box needs at least one enabled admin")
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Accounts:
-    """Account rules: who may log in, with what role, and how often they may try."""
+    """Account rules: who may log in, with what role and password."""
 
     def __init__(
         self,
@@ -45,21 +68,12 @@ class Accounts:
         bus: EventBus,
         *,
         session_ttl: float = 12 * 3600,
-        login_attempts: int = 5,
-        login_window: float = 300,
-        login_backoff: float = 0.5,
         max_chats_default: int = 5,
     ) -> None:
         self._db = db
         self._bus = bus
         self._session_ttl_ms = int(session_ttl * 1000)
         self._max_chats_default = max_chats_default
-        # An address that keeps failing is refused (429) for a while; a user name that
-        # keeps failing is only slowed down, from every address alike, so nobody can
-        # lock its owner out by failing on purpose. A correct password resets both.
-        rate = login_attempts / login_window
-        self._by_addr = RateLimiter(rate, login_attempts)
-        self._by_user = Backoff(login_attempts, login_window, base=login_backoff)
         self._hasher = PasswordHasher()
         self._dummy_hash: str | None = None
 
@@ -70,8 +84,14 @@ class Accounts:
         role: str,
         display_name: str | None = None,
         max_chats: int | None = None,
+        *,
+        must_change_password: bool = False,
+        by: audit.Actor | None = None,
     ) -> User:
-        """Create a user; raise AccountError on bad input or a taken name."""
+        """Create a user; raise AccountError on bad input or a taken name.
+
+        `by`: the administrator who does it, recorded in the audit log with the user.
+        """
         username = username.strip()
         if not username or len(username) > _USERNAME_MAX or not username.isprintable():
             raise AccountError(f"user name must be 1-{_USERNAME_MAX} printable characters")
@@ -89,8 +109,12 @@ class Accounts:
 
         def insert(conn: sqlite3.Connection) -> int:
             user_id = store.insert_user(conn, username, name, password_hash, role, limit, now_ms())
+            if must_change_password:
+                store.set_password(conn, user_id, password_hash, True)
             # New users serve the default group until a supervisor says otherwise.
             routing_store.join_default_group(conn, user_id)
+            if by is not None:
+                audit.record(conn, by, "user.create", username, {"id": user_id, "role": role})
             return user_id
 
         try:
@@ -113,31 +137,43 @@ class Accounts:
         """Tell whether an enabled admin exists (first-boot setup is done)."""
         return await self._db.read(store.has_admin)
 
-    async def set_disabled(self, username: str, disabled: bool = True) -> User:
-        """Disable (or enable) a user; a disabled user's sessions end at once."""
-        user_id = await self._db.write(lambda conn: store.set_disabled(conn, username, disabled))
+    async def set_disabled(
+        self, username: str, disabled: bool = True, *, by: audit.Actor | None = None
+    ) -> User:
+        """Disable (or enable) a user; a disabled user's sessions and consoles end at
+        once. The last enabled admin cannot be disabled."""
+        name = username.strip()
+
+        def change(conn: sqlite3.Connection) -> int | None:
+            user_id = store.user_id_named(conn, name)
+            current = store.user(conn, user_id) if user_id is not None else None
+            if current is None:
+                return None
+            if disabled:
+                guard_last_admin(conn, current)
+            store.set_disabled(conn, current.username, disabled)
+            if by is not None:
+                action = "user.disable" if disabled else "user.enable"
+                audit.record(conn, by, action, current.username, {"id": current.id})
+            return current.id
+
+        user_id = await self._db.write(change)
         if user_id is None:
             raise AccountError(f"no user named {username!r}")
         user = await self.get_user(user_id)
         assert user is not None
         self._bus.emit(AgentStatusChanged(user.id, user.status))
+        if disabled:
+            self._bus.emit(AccountChanged(user.id, signed_out=True))
         return user
 
-    async def authenticate(self, username: str, password: str, address: str) -> User | None:
-        """Check a password; raise RateLimited after too many failures."""
-        user_key = username.strip().lower()[:_USERNAME_MAX]
-        wait = self._by_addr.retry_after(address)
-        if wait > 0:
-            raise RateLimited(wait)
-        # The same delay for names that exist and names that do not: it depends only on
-        # the failures typed under the name.
-        delay = self._by_user.delay(user_key)
-        if delay > 0:
-            await asyncio.sleep(delay)
-        name = username.strip()
-        found = await self._db.read(lambda conn: store.user_with_hash(conn, name))
+    async def check_password(self, username: str, password: str) -> tuple[LoginFacts | None, bool]:
+        """Return the named user's login facts (None: no such user) and whether the
+        password is theirs and they are enabled. Not throttled: core.login is."""
+        name = username.strip()[:_USERNAME_MAX]
+        found = await self._db.read(lambda conn: store.login_facts(conn, name))
         if found is not None:
-            stored = found[1]
+            stored = found.password_hash
         else:
             # Verify against a real hash anyway, so timing does not tell which user
             # names exist. Hashing blocks for tens of ms: never on the loop.
@@ -145,18 +181,52 @@ class Accounts:
                 self._dummy_hash = await asyncio.to_thread(self._hasher.hash, secrets.token_hex(8))
             stored = self._dummy_hash
         ok = await asyncio.to_thread(self._verify, stored, password[:_PASSWORD_MAX])
-        if not ok or found is None or found[0].disabled:
-            self._by_addr.hit(address)
-            self._by_user.fail(user_key)
-            return None
-        self._by_user.reset(user_key)
-        return found[0]
+        return found, ok and found is not None and not found.user.disabled
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
             return self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return False
+
+    async def hash_password(self, password: str) -> str:
+        """Check a new password's length and return its argon2 hash (off the loop)."""
+        if not _PASSWORD_MIN <= len(password) <= _PASSWORD_MAX:
+            raise AccountError(f"password must be at least {_PASSWORD_MIN} characters")
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def is_password(self, user_id: int, password: str) -> bool:
+        """Tell whether a password is a user's current one."""
+        stored = await self._db.read(lambda conn: store.password_hash(conn, user_id))
+        if stored is None:
+            return False
+        return await asyncio.to_thread(self._verify, stored, password[:_PASSWORD_MAX])
+
+    async def set_password(self, user_id: int, password: str, *, must_change: bool = False) -> None:
+        """Give a user a new password (`must_change`: a temporary one, replaced at the
+        next login)."""
+        password_hash = await self.hash_password(password)
+        await self._db.write(
+            lambda conn: store.set_password(conn, user_id, password_hash, must_change)
+        )
+
+    async def change_own_password(
+        self, user_id: int, current: str, new: str, *, keep_token: str = ""
+    ) -> int:
+        """Change a user's own password after checking the current one; end their other
+        sessions (all but `keep_token`'s) and return how many ended."""
+        if not await self.is_password(user_id, current):
+            raise WrongPassword("the current password is wrong")
+        if current == new:
+            raise AccountError("choose a password other than the current one")
+        password_hash = await self.hash_password(new)
+        keep = _token_hash(keep_token) if keep_token else ""
+
+        def change(conn: sqlite3.Connection) -> int:
+            store.set_password(conn, user_id, password_hash, False)
+            return store.delete_user_sessions(conn, user_id, keep=keep)
+
+        return await self._db.write(change)
 
     async def create_session(self, user: User) -> tuple[str, Session]:
         """Start a console session; return its secret token (the cookie) and the session."""
@@ -167,6 +237,7 @@ class Accounts:
 
         def insert(conn: sqlite3.Connection) -> None:
             store.insert_session(conn, _token_hash(token), user.id, csrf, now, expires)
+            store.mark_login(conn, user.id, now)
 
         await self._db.write(insert)
         return token, Session(user, csrf, expires)

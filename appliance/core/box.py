@@ -14,6 +14,7 @@ from appliance.core import useragent
 from appliance.core.accounts import Accounts
 from appliance.core.actors import Visitor
 from appliance.core.assignment import Dispatcher
+from appliance.core.audit import AuditLog
 from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.canned import Canned
 from appliance.core.chats import Chats
@@ -22,16 +23,21 @@ from appliance.core.customers import Customers
 from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
+from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.login import Login
 from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.sla import Sla
 from appliance.core.teamwork import Teamwork
+from appliance.core.throttle import LoginThrottle
 from appliance.core.ticket_rules import Rules
 from appliance.core.tickets import Tickets, run_recurring
+from appliance.core.two_factor import TwoFactor
+from appliance.core.user_admin import UserAdmin
 from appliance.core.visitors import Visitors
 from appliance.core.webhooks import Webhooks
 from appliance.settings import Settings
@@ -74,14 +80,22 @@ class Box:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.bus = EventBus()
         self.db = Database(settings.db_path)
+        self.audit = AuditLog(self.db)  # what admins did; services record into it
+        # The backup service reports its last run here for the health page (health.py).
+        self.backup_status: BackupStatusSource | None = None
         self.accounts = Accounts(
             self.db,
             self.bus,
             session_ttl=settings.session_ttl,
-            login_attempts=settings.login_attempts,
-            login_window=settings.login_window,
             max_chats_default=settings.max_chats_default,
         )
+        self.two_factor = TwoFactor(self.db)
+        self.login = Login(
+            self.accounts,
+            self.two_factor,
+            LoginThrottle(settings.login_attempts, settings.login_window),
+        )
+        self.user_admin = UserAdmin(self.db, self.bus, self.accounts)
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
         self.visitors = Visitors(

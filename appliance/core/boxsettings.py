@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from appliance.core import audit
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, NotFound
@@ -67,8 +68,15 @@ def _checked(name: str, value: Any) -> int | bool:
     return value
 
 
-def _save(values: dict[str, int | bool], conn: sqlite3.Connection) -> None:
+def _save(
+    values: dict[str, int | bool],
+    change: dict[str, list[int | bool]],
+    by: audit.Actor | None,
+    conn: sqlite3.Connection,
+) -> None:
     store.save(conn, [(_SETTINGS[n].stored_as, str(int(v))) for n, v in values.items()])
+    if by is not None:
+        audit.record(conn, by, "settings.privacy", "", change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +131,11 @@ class BoxSettings:
         """Return the settings as they stand."""
         return Privacy(self.honour_dnt, self.page_view_days, self.decline_quiet_days)
 
-    async def update(self, data: dict[str, Any]) -> Privacy:
-        """Change some settings (all checked first: none change on a bad one)."""
+    async def update(self, data: dict[str, Any], *, by: audit.Actor | None = None) -> Privacy:
+        """Change some settings (all checked first: none change on a bad one).
+
+        `by`: who changes them, recorded in the audit log with each value before and after.
+        """
         if not isinstance(data, dict):
             raise InvalidInput("settings must be an object")
         unknown = sorted(set(data) - set(_SETTINGS))
@@ -132,22 +143,35 @@ class BoxSettings:
             raise InvalidInput(f"unknown setting: {', '.join(unknown)}")
         values = {name: _checked(name, value) for name, value in data.items()}
         if values:
-            await self._db.write(partial(_save, values))
+            # The audit log gets what changed, before and after (a save that changed
+            # nothing is still recorded, with no detail).
+            change = {
+                name: [self._values[name], value]
+                for name, value in values.items()
+                if self._values[name] != value
+            }
+            await self._db.write(partial(_save, values, change, by))
             self._values.update(values)
         return self.current()
 
 
-def _rotate(key: str, secret: str, conn: sqlite3.Connection) -> Site:
+def _rotate(key: str, secret: str, by: audit.Actor | None, conn: sqlite3.Connection) -> Site:
     row = store.set_secret(conn, key, secret)
     if row is None:
         raise NotFound(f"no site {key!r}")
+    if by is not None:
+        audit.record(conn, by, "site.rotate_secret", key)
     return Site(*row)
 
 
-def _create(key: str, name: str, secret: str, at: int, conn: sqlite3.Connection) -> Site:
+def _create(
+    key: str, name: str, secret: str, at: int, by: audit.Actor | None, conn: sqlite3.Connection
+) -> Site:
     row = store.add_site(conn, key, name, secret, at)
     if row is None:
         raise InvalidInput(f"a site {key!r} exists already")
+    if by is not None:
+        audit.record(conn, by, "site.create", key, {"name": name})
     return Site(*row)
 
 
@@ -174,15 +198,15 @@ class Sites:
         """Return a site's signing secret, or None for an unknown site."""
         return self._secrets.get(key)
 
-    async def rotate(self, key: str) -> Site:
+    async def rotate(self, key: str, *, by: audit.Actor | None = None) -> Site:
         """Give a site a new random secret; identities signed with the old one fail."""
         secret = secrets.token_hex(_SECRET_BYTES)
-        site = await self._db.write(partial(_rotate, key, secret))
+        site = await self._db.write(partial(_rotate, key, secret, by))
         self._secrets[key] = secret
         _LOGGER.info("site %s: secret rotated", key)
         return site
 
-    async def create(self, key: str, name: str = "") -> Site:
+    async def create(self, key: str, name: str = "", *, by: audit.Actor | None = None) -> Site:
         """Add a site with a new random secret."""
         if not isinstance(key, str) or not _SITE_KEY.fullmatch(key):
             raise InvalidInput(
@@ -191,6 +215,6 @@ class Sites:
         if not isinstance(name, str) or len(name) > _SITE_NAME_MAX:
             raise InvalidInput(f"site name: text of at most {_SITE_NAME_MAX} characters")
         secret = secrets.token_hex(_SECRET_BYTES)
-        site = await self._db.write(partial(_create, key, name.strip(), secret, now_ms()))
+        site = await self._db.write(partial(_create, key, name.strip(), secret, now_ms(), by))
         self._secrets[key] = secret
         return site

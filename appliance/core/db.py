@@ -16,11 +16,13 @@ batch per hop is what lets it hold the target.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import concurrent.futures
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -39,6 +41,8 @@ _STORAGE_LOG_EVERY = 60.0  # s between log lines while the disk stays full
 # Primary result codes that mean "the disk, not the data": full, or failing to write.
 _SQLITE_IOERR, _SQLITE_FULL = 10, 13
 _BUSY_TIMEOUT = 5000  # ms
+# Upper bounds (s) of the histogram of how long a write job waits for the writer.
+WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # synchronous=FULL: with WAL this fsyncs the log at every commit, so an acknowledged
 # message survives power loss, not only a process crash. Group commit pays for it.
@@ -70,12 +74,25 @@ class _Job(Generic[T]):
     on_commit: Callable[[T], None] | None = None
     result: Any = None
     error: BaseException | None = None
+    queued: float = field(default_factory=time.monotonic)  # s, when it joined the queue
 
 
 @dataclass(slots=True)
 class _Stats:
     transactions: int = 0
     jobs: int = 0
+    # How long jobs waited in the queue for their transaction to start (/metrics).
+    waited: int = 0  # jobs measured
+    wait_seconds: float = 0.0  # their waits added up
+    wait_counts: list[int] = field(default_factory=lambda: [0] * (len(WAIT_BUCKETS) + 1))
+
+    def count_waits(self, batch: list[_Job[Any]], start: float) -> None:
+        """Add the waits of a batch that starts now to the figures."""
+        for job in batch:
+            wait = start - job.queued
+            self.wait_seconds += wait
+            self.wait_counts[bisect.bisect_left(WAIT_BUCKETS, wait)] += 1
+        self.waited += len(batch)
 
 
 @dataclass(slots=True)
@@ -127,6 +144,11 @@ class Database:
         self.stats = _Stats()
         self.storage = StorageHealth()
         self._closing = False
+
+    @property
+    def queue_depth(self) -> int:
+        """Return how many write jobs wait for the writer now."""
+        return self._queue.qsize()
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -245,6 +267,7 @@ class Database:
                     stop = True
                     break
                 batch.append(job)
+            self.stats.count_waits(batch, time.monotonic())
             try:
                 await self._in_writer(self._run_batch, batch)
             except Exception as err:

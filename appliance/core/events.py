@@ -80,6 +80,14 @@ class NoticeAdded:
     notice: Notice
 
 
+@dataclass(frozen=True, slots=True)
+class AccountChanged:
+    """An admin changed a user's role or access; `signed_out`: their sessions ended."""
+
+    user_id: int
+    signed_out: bool
+
+
 Event = (
     MessageCreated
     | ConversationChanged
@@ -89,6 +97,7 @@ Event = (
     | InvitationChanged
     | TicketChanged
     | NoticeAdded
+    | AccountChanged
 )
 Listener = Callable[[Event], None]
 

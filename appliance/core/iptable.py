@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from appliance.core import audit
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import Conflict, InvalidInput
@@ -291,7 +292,7 @@ def _copy(state: _Copy, conn: sqlite3.Connection) -> bool:
     return len(rows) < _COPY_ROWS
 
 
-def _swap(fmt: str, count: int, at: int, conn: sqlite3.Connection) -> None:
+def _swap(fmt: str, count: int, at: int, by: audit.Actor | None, conn: sqlite3.Connection) -> None:
     """Put the twin in the table's place and record what it holds."""
     if count == 0:
         raise InvalidInput("the file holds no ranges")
@@ -300,6 +301,8 @@ def _swap(fmt: str, count: int, at: int, conn: sqlite3.Connection) -> None:
         conn,
         [("iptable.format", fmt), ("iptable.ranges", str(count)), ("iptable.imported_at", str(at))],
     )
+    if by is not None:
+        audit.record(conn, by, "iptable.import", "", {"format": fmt, "ranges": count})
 
 
 # --- the in-memory index ---------------------------------------------------------------
@@ -432,9 +435,16 @@ class IpTable:
         )
 
     async def import_csv(
-        self, source: AsyncIterable[bytes] | bytes, fmt: str = "auto"
+        self,
+        source: AsyncIterable[bytes] | bytes,
+        fmt: str = "auto",
+        *,
+        by: audit.Actor | None = None,
     ) -> dict[str, Any]:
-        """Replace the table with a file's ranges; on any error the old table stays."""
+        """Replace the table with a file's ranges; on any error the old table stays.
+
+        `by`: who imports it, recorded in the audit log in the swap's transaction.
+        """
         parser = RangeParser(fmt)
         if self._importing.locked():
             raise Conflict("an import of the IP table is already running")
@@ -448,7 +458,7 @@ class IpTable:
                 while not done:
                     done = await self._db.write(partial(_copy, copy))
                 count = copy.count
-                await self._db.write(partial(_swap, parser.format, count, now_ms()))
+                await self._db.write(partial(_swap, parser.format, count, now_ms(), by))
             finally:
                 await self._db.write(ip_store.drop_stage)
             await self.load()

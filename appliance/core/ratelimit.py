@@ -63,6 +63,12 @@ class RateLimiter:
         """Forget a key (after a successful login, say)."""
         self._buckets.pop(key, None)
 
+    def give_back(self, key: str) -> None:
+        """Return one token taken for an event that turned out well (a login that worked)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket.tokens = min(float(self.burst), bucket.tokens + 1)
+
     def _prune(self, now: float) -> None:
         full = [
             key
@@ -96,13 +102,20 @@ class Backoff:
         base: float = 0.5,
         cap: float = 8.0,
         clock: Callable[[], float] = time.monotonic,
+        max_keys: int = _MAX_KEYS,
     ) -> None:
         self.free = free
         self.leak = free / window
         self.base = base
         self.cap = cap
         self._clock = clock
+        self._max_keys = max_keys
+        # In order of each key's last failure (a failing key moves to the end), so the
+        # key that has been calm longest is always the first: dropping it is O(1).
         self._failures: dict[str, _Bucket] = {}
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
     def _level(self, key: str, now: float) -> float:
         entry = self._failures.get(key)
@@ -124,11 +137,11 @@ class Backoff:
         """Count a failure."""
         now = self._clock()
         level = self._level(key, now)
-        if key not in self._failures and len(self._failures) >= _MAX_KEYS:
-            # Full of keys under attack: forget the calmest half rather than grow.
-            calm = sorted(self._failures, key=lambda k: self._failures[k].tokens)
-            for old in calm[: _MAX_KEYS // 2]:
-                del self._failures[old]
+        self._failures.pop(key, None)
+        # Full of keys (someone cycling names): forget the one calm for longest rather
+        # than grow. Keys that failed recently, the ones being guessed, stay.
+        while len(self._failures) >= self._max_keys:
+            del self._failures[next(iter(self._failures))]
         self._failures[key] = _Bucket(level + 1, now)
 
     def reset(self, key: str) -> None:

@@ -112,6 +112,10 @@ class Schedule:
         following = self._rrule().after(_local(moment, self.zone), inc=False)
         return _ms(following) if following is not None else None
 
+    def upcoming(self, moment: int, count: int) -> list[int]:
+        """The first `count` occurrences after `moment` (fewer if the rule ends)."""
+        return [_ms(o) for o in self._rrule().xafter(_local(moment, self.zone), count=count)]
+
 
 def parse(rule: object, start: int, zone: tzinfo) -> Schedule:
     """Check a rule typed by a supervisor; a clear InvalidInput says what is wrong."""

@@ -94,6 +94,7 @@ TIMED_BATCH = 500  # tickets per write transaction of the timed rules' pass
 # What a customer sees of a ticket's history: the public thread and its moves.
 PUBLIC_KINDS = frozenset({"created", "reply", "state", "rating"})
 _DAY = 24 * 3600 * 1000
+_MINUTE = 60_000
 WORK_MINUTES_MAX = 100_000  # about 70 days in one entry
 WORK_COST_MAX = 10**11  # fen: a billion yuan
 _TRANSCRIPT_MESSAGES = 2000
@@ -1558,7 +1559,9 @@ class Tickets:
         runs. Occurrences before it was saved are not served."""
         now = self._now()
         name = validate.text(values.get("name"), "name", 64, required=True)
-        starts_at = values.get("starts_at") or now
+        # Without a start, from this minute: an RRULE takes its seconds from the start,
+        # and "09:00" must run at 09:00:00, not at the second the schedule was saved.
+        starts_at = values.get("starts_at") or now - now % _MINUTE
         if not isinstance(starts_at, int) or not 0 < starts_at <= validate.INT_MAX:
             raise InvalidInput("starts_at must be a time")
         rule = recurrence.parse(values.get("rule"), starts_at, _ZONE)
@@ -1585,6 +1588,16 @@ class Tickets:
             return _planned(saved, now)
 
         return await self._db.write(job)
+
+    def upcoming_runs(self, rule: object, starts_at: int | None, count: int) -> list[int]:
+        """The next `count` runs a rule would make if saved now, read as save_schedule
+        reads it (so a supervisor sees them before saving); InvalidInput as it would."""
+        now = self._now()
+        start = starts_at or now - now % _MINUTE
+        if not isinstance(start, int) or not 0 < start <= validate.INT_MAX:
+            raise InvalidInput("starts_at must be a time")
+        schedule = recurrence.parse(rule, start, _ZONE)
+        return schedule.upcoming(max(now, start - 1), count)
 
     async def delete_schedule(self, schedule_id: int) -> None:
         """Remove a schedule; the tickets it opened stay."""

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import aiohttp
 
+from appliance.core import audit
 from appliance.core.box import Box
+from appliance.core.clock import local_text
+from appliance.core.errors import ChatError
 from appliance.relay import acme_order, enrolment, staff
 from appliance.relay import state as relay_state
 from appliance.relay.firewall import OverlayPorts
@@ -44,9 +47,24 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     devices = device.add_subparsers(dest="staff_command", required=True)
     add = devices.add_parser("add", help="register a device; writes its profile and QR code")
     add.add_argument("name")
+    add.add_argument("--owner", default="", help="who carries the device")
+    add.add_argument("--days", type=int, help="days it stays valid (default: the box setting)")
     devices.add_parser("list", help="list devices")
+    renew = devices.add_parser("renew", help="extend a device's validity from today")
+    renew.add_argument("name")
+    renew.add_argument("--days", type=int, help="days it stays valid (default: the box setting)")
     revoke = devices.add_parser("revoke", help="cut a device off at once")
     revoke.add_argument("name")
+
+
+async def _record(settings: Settings, action: str, target: str, detail: dict[str, str]) -> None:
+    """Record an action of these commands (files and the relay, no table) in the audit log."""
+    box = Box(settings)
+    await box.db.open()
+    try:
+        await box.audit.add(audit.command_line(), action, target, detail)
+    finally:
+        await box.db.close()
 
 
 def _enrolled(settings: Settings) -> relay_state.RelayState:
@@ -63,6 +81,8 @@ async def enroll(settings: Settings, args: argparse.Namespace) -> None:
     except enrolment.EnrolmentError as err:
         raise CommandError(str(err)) from err
     print(f"enrolled as tenant {state.tenant!r}: {state.hostname}, overlay {state.address}")
+    detail = {"relay": state.endpoint, "hostname": state.hostname, "address": state.address}
+    await _record(settings, "relay.enrol", state.tenant, detail)
     key = relay_state.private_key(settings.data_dir)
     assert key is not None
     tunnel = Tunnel(state, key, settings.tunnel_interface, OverlayPorts.of(settings))
@@ -94,6 +114,8 @@ def certificate(settings: Settings, args: argparse.Namespace) -> None:
         except (acme_order.AcmeError, CertificateError) as err:
             raise CommandError(str(err)) from err
         print(f"certificate for {enrolled.hostname} installed, valid until {expiry}")
+        detail = {"via": "acme", "directory": args.directory, "not_after": str(expiry)}
+        asyncio.run(_record(settings, "cert.install", enrolled.hostname, detail))
         return
     state = relay_state.load(settings.data_dir)
     try:
@@ -109,6 +131,9 @@ def certificate(settings: Settings, args: argparse.Namespace) -> None:
         f"imported certificate for {leaf.subject.rfc4514_string()}, "
         f"valid until {leaf.not_valid_after_utc:%Y-%m-%d}; restart the appliance to use it"
     )
+    detail = {"via": "import", "not_after": f"{leaf.not_valid_after_utc:%Y-%m-%d}"}
+    target = state.hostname if state else leaf.subject.rfc4514_string()
+    asyncio.run(_record(settings, "cert.install", target, detail))
 
 
 async def staff_command(settings: Settings, args: argparse.Namespace) -> None:
@@ -118,24 +143,39 @@ async def staff_command(settings: Settings, args: argparse.Namespace) -> None:
     try:
         if args.staff_command == "list":
             devices = await box.devices.list()
-            print(f"{'name':<24} {'address':<16} state")
+            now = box.devices.clock()
+            print(f"{'name':<24} {'address':<16} {'expires':<17} state")
             for d in devices:
-                print(f"{d.name:<24} {d.address:<16} {'revoked' if d.revoked_at else 'active'}")
+                print(f"{d.name:<24} {d.address:<16} {local_text(d.expires_at):<17} {d.state(now)}")
             return
         state = _enrolled(settings)
         try:
             if args.staff_command == "add":
-                profile = await staff.add(settings.data_dir, state, box.devices, args.name)
-                print(profile.qr_text)
+                profile = await staff.add(
+                    state,
+                    box.devices,
+                    args.name,
+                    owner=args.owner,
+                    days=args.days,
+                    by=audit.command_line(),
+                )
+                config, png, ca = await staff.save_profile(settings.data_dir, profile)
+                print(profile.qr_terminal())
                 print(f"device {profile.name!r} at {profile.address}")
-                print(f"  WireGuard profile: {profile.config} (scan the QR code above,")
-                print(f"                     or {profile.qr_png}, with the WireGuard app)")
+                print(f"  valid until:       {local_text(profile.expires_at)}")
+                print(f"  WireGuard profile: {config} (scan the QR code above,")
+                print(f"                     or {png}, with the WireGuard app)")
                 print(f"  console:           {profile.console_url}")
-                print(f"  trust this CA once on the device: {profile.ca}")
+                print(f"  trust this CA once on the device: {ca}")
+            elif args.staff_command == "renew":
+                device = await staff.renew(
+                    state, box.devices, args.name, args.days, by=audit.command_line()
+                )
+                print(f"device {args.name!r} renewed: valid until {local_text(device.expires_at)}")
             else:
-                await staff.revoke(state, box.devices, args.name)
+                await staff.revoke(state, box.devices, args.name, by=audit.command_line())
                 print(f"device {args.name!r} revoked: cut off at the relay")
-        except staff.StaffError as err:
+        except (staff.StaffError, ChatError) as err:
             raise CommandError(str(err)) from err
     finally:
         await box.db.close()

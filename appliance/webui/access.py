@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from appliance.webui.keys import RELAY_PEERS, SETTINGS, STAFF_NETWORK
+from appliance.webui.keys import RELAY_PEERS, SETTINGS, STAFF_GUARD, STAFF_NETWORK
 from appliance.webui.security import is_visitor_path, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,6 +85,11 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
     if is_visitor_path(request.path):
         return await handler(request)
     staff = _in(remote, staff_network)
+    if staff and not await request.app[STAFF_GUARD].admits(remote):
+        # Revoked, expired or never added: the relay should have cut it off already.
+        if request.path.startswith("/api/"):
+            return json_error(403, "device_refused", "this staff device is expired or revoked")
+        raise web.HTTPForbidden(text="Callbox: this staff device is expired or revoked.")
     if request.path.startswith(_ADMIN_PREFIXES):
         allowed = is_lan(remote) or (staff and request.app[SETTINGS].admin_from_staff)
     else:

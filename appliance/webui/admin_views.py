@@ -3,16 +3,19 @@ settings and the sites' secrets (LAN only by default, admins only)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from appliance.core.clock import local_text
 from appliance.core.iptable import FORMATS
+from appliance.relay import state as relay_state
+from appliance.webui import health_views
+from appliance.webui.audit_views import admin_actor
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
-from appliance.webui.keys import BOX, TUNNEL
+from appliance.webui.keys import BOX, SETTINGS, TUNNEL
 from appliance.webui.pages import render
 from appliance.webui.wire import admin as wire
 from appliance.webui.wire import wire_time
@@ -35,27 +38,32 @@ def widget_url(request: web.Request, public_host: str | None) -> str:
 async def admin_page(request: web.Request) -> web.Response:
     """Show the tunnel, staff devices, IP table, privacy settings and sites."""
     box = request.app[BOX]
+    settings = request.app[SETTINGS]
     tunnel = request.app[TUNNEL][0]
     info = await tunnel.describe() if tunnel is not None else None
     if info is not None:
         for field in ("latest_handshake", "last_ok"):
             stamp = info.get(field)
             info[field + "_text"] = local_text(int(stamp * 1000)) if stamp else "—"
-    devices = await box.devices.list()
+    now = box.devices.clock()
     rows = [
         {
             "name": d.name,
             "address": d.address,
-            "created": local_text(d.created_at),
-            "revoked": local_text(d.revoked_at) if d.revoked_at else "",
+            "owner": d.owner,
+            "state": d.state(now),
+            "expires": local_text(d.expires_at),
         }
-        for d in devices
+        for d in await box.devices.list()
     ]
     table = box.iptable.status()
     context = {
-        "health": health_report(request),
+        **await health_views.page_context(request),
         "tunnel": info,
         "devices": rows,
+        "devices_enrolled": await asyncio.to_thread(relay_state.load, settings.data_dir)
+        is not None,
+        "device_expiry_days": await box.devices.expiry_days(),
         "ip_table": {
             "ranges": table.ranges,
             "format": table.format,
@@ -71,24 +79,6 @@ async def admin_page(request: web.Request) -> web.Response:
         "formats": FORMATS,
     }
     return render(request, "admin.html", context)
-
-
-def health_report(request: web.Request) -> dict[str, Any]:
-    """Return the box's health: storage writes and the tunnel, with an overall status."""
-    storage = request.app[BOX].db.storage.public()
-    if storage["since"] is not None:
-        storage["since"] = wire_time(storage["since"])
-    tunnel = request.app[TUNNEL][0]
-    relay = None
-    if tunnel is not None:
-        relay = {"state": tunnel.status.state, "error": tunnel.status.error}
-    status = "ok" if storage["ok"] and (relay is None or relay["state"] == "up") else "degraded"
-    return {"status": status, "storage": storage, "relay": relay}
-
-
-async def get_health(request: web.Request) -> web.Response:
-    """Return the box's health (storage full or failing, tunnel errors)."""
-    return reply(health_report(request))
 
 
 async def get_ip_table(request: web.Request) -> web.Response:
@@ -113,7 +103,7 @@ async def import_ip_table(request: web.Request) -> web.Response:
     length = request.content_length
     if length is not None and length > _UPLOAD_MAX:
         raise web.HTTPRequestEntityTooLarge(max_size=_UPLOAD_MAX, actual_size=length)
-    await request.app[BOX].iptable.import_csv(_body(request), query.format)
+    await request.app[BOX].iptable.import_csv(_body(request), query.format, by=admin_actor(request))
     return reply(_table_status(request))
 
 
@@ -125,7 +115,9 @@ async def get_privacy(request: web.Request) -> web.Response:
 async def put_privacy(request: web.Request) -> web.Response:
     """Change some of the privacy and retention settings."""
     change = await read_body(request, wire.PrivacyChange)
-    privacy = await request.app[BOX].box_settings.update(msgspec.to_builtins(change))
+    privacy = await request.app[BOX].box_settings.update(
+        msgspec.to_builtins(change), by=admin_actor(request)
+    )
     return reply(wire.privacy_out(privacy))
 
 
@@ -137,13 +129,13 @@ async def list_sites(request: web.Request) -> web.Response:
 async def create_site(request: web.Request) -> web.Response:
     """Add a site with a new secret."""
     new = await read_body(request, wire.NewSite)
-    site = await request.app[BOX].sites.create(new.key, new.name)
+    site = await request.app[BOX].sites.create(new.key, new.name, by=admin_actor(request))
     return reply(wire.OneSite(wire.site_out(site)), 201)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
     """Give a site a new secret; identities signed with the old one stop working."""
-    site = await request.app[BOX].sites.rotate(request.match_info["key"])
+    site = await request.app[BOX].sites.rotate(request.match_info["key"], by=admin_actor(request))
     return reply(wire.OneSite(wire.site_out(site)))
 
 
@@ -159,19 +151,6 @@ CONTRACT = Contract(
             "Tunnel health, staff devices, IP table, privacy and sites (LAN only, admins)",
             "pages",
             media="text/html",
-        ),
-        Operation(
-            "GET",
-            "/api/admin/health",
-            get_health,
-            "Whether the box stores what it acknowledges, and whether its tunnel is up",
-            _TAG,
-            wire.Health,
-            errors=(401, 403),
-            description=f"{_ADMINS} `storage.ok` is false while the disk is full or "
-            "failing: writes are refused (503 `storage_full` with Retry-After on the API, "
-            "an `error` frame with that code on sockets) and nothing acknowledged is lost. "
-            "`relay` is null on a box that is not enrolled.",
         ),
         Operation(
             "GET",

@@ -13,28 +13,39 @@ import jinja2
 from aiohttp import WSCloseCode, web
 
 from appliance.core.box import Box
+from appliance.core.boxprofile import BoxProfile
 from appliance.discovery import ConsoleAdvertiser, lan_addresses, service_info
 from appliance.relay import state as relay_state
 from appliance.relay.firewall import OverlayPorts
+from appliance.relay.staff_guard import StaffGuard
 from appliance.relay.tunnel import Tunnel
 from appliance.relay.wireguard import WireGuardError
-from appliance.settings import Settings
+from appliance.settings import LANGS, Settings
 from appliance.webui import (
+    account_views,
     admin_views,
     assets,
+    audit_views,
     auth_views,
     console_views,
     desk_editor_pages,
+    desk_settings_pages,
+    device_views,
+    health_views,
     insight_views,
+    login_steps,
+    metrics,
     notification_views,
     openapi,
     routing_views,
     rule_views,
+    setup_views,
     sla_views,
     supervisor_views,
     team_views,
     ticket_pages,
     ticket_views,
+    user_admin_views,
     visitor_ticket_views,
     visitor_views,
     webhook_views,
@@ -45,15 +56,19 @@ from appliance.webui.i18n import CATALOG, Catalog
 from appliance.webui.inputs import clean_input
 from appliance.webui.keys import (
     BOX,
+    BOX_PROFILE,
     HUB,
+    JOINER,
     RELAY_PEERS,
     SETTINGS,
     SETUP_TOKEN,
+    STAFF_GUARD,
     STAFF_NETWORK,
     TUNNEL,
     WIDGET,
 )
 from appliance.webui.policy import authorize
+from appliance.webui.relay_join import Joiner
 from appliance.webui.relay_listener import RelayPeers
 from appliance.webui.security import csrf, errors, headers, sessions
 
@@ -151,6 +166,9 @@ def create_app(settings: Settings) -> web.Application:
     app[STAFF_NETWORK] = staff_network
     tunnel: list[Tunnel | None] = [None]
     app[TUNNEL] = tunnel
+    app[STAFF_GUARD] = StaffGuard()
+    app[BOX_PROFILE] = BoxProfile(LANGS)
+    app[JOINER] = Joiner()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("appliance.webui", "templates"),
@@ -159,6 +177,8 @@ def create_app(settings: Settings) -> web.Application:
     auth_views.add_routes(app)
     console_views.add_routes(app)
     admin_views.add_routes(app)
+    health_views.add_routes(app)  # first of the cleanup contexts: it collects start-up logs
+    audit_views.add_routes(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)
@@ -172,11 +192,22 @@ def create_app(settings: Settings) -> web.Application:
     notification_views.add_routes(app)
     ticket_pages.add_routes(app)
     desk_editor_pages.add_routes(app)
+    desk_settings_pages.add_routes(app)
+    device_views.add_routes(app)
+    setup_views.add_routes(app)
+    login_steps.add_routes(app)
+    account_views.add_routes(app)
+    user_admin_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
+    app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone
     app.cleanup_ctx.append(_box_ctx)
+    app.cleanup_ctx.append(setup_views.setup_ctx)
     app.cleanup_ctx.append(_hub_ctx)
     app.cleanup_ctx.append(_relay_ctx)
+    if settings.metrics_port:
+        app.cleanup_ctx.append(metrics.metrics_ctx)  # on 127.0.0.1 only
+    app.cleanup_ctx.append(device_views.guard_ctx)
     app.on_shutdown.append(_close_sockets)
     if settings.mdns:
         app.cleanup_ctx.append(_mdns_ctx)

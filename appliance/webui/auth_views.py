@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
+from appliance.core import audit
 from appliance.core.accounts import AccountError
 from appliance.core.ratelimit import RateLimited
+from appliance.webui import login_steps, setup_views
 from appliance.webui.contract import Contract, Handler, Operation
 from appliance.webui.i18n import LANG_COOKIE, LANGS
 from appliance.webui.inputs import read_form
@@ -70,9 +73,8 @@ async def login(request: web.Request) -> web.Response:
     username = str(form.get("username", ""))[:128]
     password = str(form.get("password", ""))[:1024]
     t = page_text(request)
-    accounts = request.app[BOX].accounts
     try:
-        user = await accounts.authenticate(username, password, request.remote or "")
+        step = await request.app[BOX].login.password(username, password, request.remote or "")
     except RateLimited as err:
         response = render(
             request,
@@ -82,15 +84,13 @@ async def login(request: web.Request) -> web.Response:
         )
         response.headers["Retry-After"] = str(err.retry_after)
         return response
-    if user is None:
+    if step is None:
         _LOGGER.info("failed console login from %s", request.remote)
         return render(
             request, "login.html", {"error": t("login_failed"), "username": username}, status=401
         )
-    token, _ = await accounts.create_session(user)
-    response = web.HTTPFound(safe_next(form.get("next")))
-    set_session_cookie(request, response, token)
-    raise response
+    # A code, a new password or enrolment may come before the session (login_steps).
+    return await login_steps.answer(request, step, form.get("next"))
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -113,12 +113,18 @@ def _setup_token_ok(request: web.Request, supplied: object) -> bool:
 
 
 async def setup_page(request: web.Request) -> web.Response:
-    """Show the first-boot form, reachable once through the printed link."""
+    """Show the first-boot steps: the administrator through the printed one-time link;
+    then, for an administrator, the box's identity, the relay and the certificate."""
     token = request.query.get("token", "")
-    if not _setup_token_ok(request, token) or await request.app[BOX].accounts.has_admin():
-        t = page_text(request)
-        return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
-    return render(request, "setup.html", {"token": token})
+    session = request.get(SESSION)
+    if await request.app[BOX].accounts.has_admin():
+        if session is not None and session.user.role == "admin":
+            context = await setup_views.steps_context(request)
+            return render(request, "setup.html", {**context, "admin_done": True})
+    elif _setup_token_ok(request, token):
+        return render(request, "setup.html", {"token": token})
+    t = page_text(request)
+    return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
 
 
 async def setup(request: web.Request) -> web.Response:
@@ -130,7 +136,11 @@ async def setup(request: web.Request) -> web.Response:
     if not _setup_token_ok(request, token) or await accounts.has_admin():
         return render(request, "setup.html", {"invalid": t("setup_invalid")}, status=404)
     password = str(form.get("password", ""))
-    context = {"token": token, "username": str(form.get("username", ""))[:64]}
+    context = {
+        "token": token,
+        "username": str(form.get("username", ""))[:64],
+        "display_name": str(form.get("display_name", ""))[:64],
+    }
     if password != str(form.get("password2", "")):
         return render(
             request, "setup.html", {**context, "error": t("password_mismatch")}, status=422
@@ -141,13 +151,15 @@ async def setup(request: web.Request) -> web.Response:
             password,
             "admin",
             display_name=str(form.get("display_name", "")) or None,
+            # Nobody is logged in yet: the holder of the one-time link, from this address.
+            by=audit.Actor(None, "", request.remote or ""),
         )
     except AccountError as err:
         return render(request, "setup.html", {**context, "error": str(err)}, status=422)
     request.app[SETUP_TOKEN][0] = None
     _LOGGER.info("first administrator %s created through the setup link", user.username)
     session_token, _ = await accounts.create_session(user)
-    response = web.HTTPFound("/console")
+    response = web.HTTPFound("/setup")  # on to the next steps
     set_session_cookie(request, response, session_token)
     raise response
 
@@ -165,9 +177,13 @@ async def set_lang(request: web.Request) -> web.Response:
 _FORM = ("application/x-www-form-urlencoded",)
 # A form answers with a redirect, or with its page again saying what went wrong.
 _PAGE_AGAIN = {401: "text/html", 422: "text/html", 429: "text/html"}
+# The login may answer with its next step's page (a code, a new password, enrolment).
+_LOGIN_PAGES = {200: "text/html", **_PAGE_AGAIN}
 
 
-def _form(path: str, handler: Handler, summary: str, form: type) -> Operation:
+def _form(
+    path: str, handler: Handler, summary: str, form: type, pages: dict[int, Any] = _PAGE_AGAIN
+) -> Operation:
     return Operation(
         "POST",
         path,
@@ -177,7 +193,7 @@ def _form(path: str, handler: Handler, summary: str, form: type) -> Operation:
         status=302,
         body=form,
         upload=_FORM,
-        also=_PAGE_AGAIN,
+        also=pages,
         errors=(403,),
     )
 
@@ -194,13 +210,13 @@ CONTRACT = Contract(
             media="text/html",
             query=account.LoginQuery,
         ),
-        _form("/login", login, "Log in", account.LoginForm),
+        _form("/login", login, "Log in", account.LoginForm, _LOGIN_PAGES),
         _form("/logout", logout, "Log out", account.LogoutForm),
         Operation(
             "GET",
             "/setup",
             setup_page,
-            "First-boot form (one-time link)",
+            "First-boot steps (one-time link; then for an administrator)",
             "pages",
             media="text/html",
             query=account.SetupQuery,

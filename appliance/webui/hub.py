@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from appliance.core.actors import Visitor
 from appliance.core.box import Box
 from appliance.core.conversation import Message
 from appliance.core.events import (
+    AccountChanged,
     AgentStatusChanged,
     ConversationChanged,
     Event,
@@ -86,6 +87,7 @@ class Connection:
         self.joined: dict[str, Joined] = {}
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
         self.overflowed = False
+        self.close_with: tuple[int, bytes] | None = None  # set by end()
 
     def send(self, frame: Any) -> None:
         """Queue a frame; close the socket if the client has fallen too far behind."""
@@ -138,15 +140,22 @@ class Connection:
             self.deliver(conv_id, seq, data)
 
     async def run_sender(self) -> None:
-        """Write queued frames to the socket until stopped."""
+        """Write queued frames to the socket until stopped (then close it, if asked to)."""
         while True:
             data = await self._queue.get()
+            if data is None and self.close_with is not None and not self.ws.closed:
+                await self.ws.close(code=self.close_with[0], message=self.close_with[1])
             if data is None or self.ws.closed:
                 return
             try:
                 await self.ws.send_str(data)
             except (ConnectionError, RuntimeError):
                 return
+
+    def end(self, code: int, message: bytes) -> None:
+        """Close the socket once what is queued has been sent."""
+        self.close_with = (code, message)
+        self.stop()
 
     def stop(self) -> None:
         """Make the sender finish after what is queued."""
@@ -350,6 +359,8 @@ class Hub:
             frame = encode(frames.PresenceNow(Presence(event.status)))
             for conn in self.agents.get(str(event.user_id), ()):
                 conn.send(frame)
+        elif isinstance(event, AccountChanged):
+            self._account_changed(event)
         elif isinstance(event, NoticeAdded):
             # Only the user it was given to hears of it, on every console of theirs.
             told = self.agents.get(str(event.notice.user_id))
@@ -357,6 +368,16 @@ class Hub:
                 frame = encode(notice_wire.NoticeFrame(notice_wire.notice_out(event.notice)))
                 for conn in told:
                     conn.send(frame)
+
+    def _account_changed(self, event: AccountChanged) -> None:
+        """Close the user's consoles: signed out, they go to the login page; with a new
+        role, they reconnect and are served as it."""
+        for conn in list(self.agents.get(str(event.user_id), ())):
+            if event.signed_out:
+                conn.send(frames.ErrorFrame("not_authenticated", "your session has ended"))
+                conn.end(WSCloseCode.POLICY_VIOLATION, b"signed out")
+            else:
+                conn.end(WSCloseCode.SERVICE_RESTART, b"role changed")
 
     def _ticket_changed(self, ticket: Ticket) -> None:
         """Tell the consoles that may see a ticket what became of it (core/tickets.py:

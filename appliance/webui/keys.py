@@ -13,8 +13,11 @@ from appliance.settings import Settings
 from appliance.webui.assets import Asset
 
 if TYPE_CHECKING:
+    from appliance.core.boxprofile import BoxProfile
+    from appliance.relay.staff_guard import StaffGuard
     from appliance.relay.tunnel import Tunnel
     from appliance.webui.hub import Hub
+    from appliance.webui.relay_join import Joiner
     from appliance.webui.relay_listener import RelayPeers
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,3 +34,9 @@ RELAY_PEERS: web.AppKey[RelayPeers] = web.AppKey("relay_peers")
 # The box's staff subnet once enrolled (held in a list: known only at startup).
 STAFF_NETWORK: web.AppKey[list[ipaddress.IPv4Network | None]] = web.AppKey("staff_network")
 TUNNEL: web.AppKey[list[Tunnel | None]] = web.AppKey("tunnel")
+# Which staff-subnet addresses belong to devices neither revoked nor expired.
+STAFF_GUARD: web.AppKey[StaffGuard] = web.AppKey("staff_guard")
+# The box's identity from the first-boot setup (company, host name, zone, language).
+BOX_PROFILE: web.AppKey[BoxProfile] = web.AppKey("box_profile")
+# Joining a relay from the admin page while the box runs.
+JOINER: web.AppKey[Joiner] = web.AppKey("joiner")

@@ -11,13 +11,14 @@ from aiohttp import web
 from appliance.core.accounts import Session
 from appliance.webui.assets import ASSETS
 from appliance.webui.i18n import CATALOG, LANG_COOKIE, pick_lang
-from appliance.webui.keys import SESSION, SETTINGS
+from appliance.webui.keys import BOX_PROFILE, SESSION, SETTINGS
 from appliance.webui.security import csrf_cookie_token
 
 
 def page_lang(request: web.Request) -> str:
     """Return the language of the console pages for this request."""
-    return pick_lang(request.cookies.get(LANG_COOKIE), request.app[SETTINGS].lang)
+    default = request.app[BOX_PROFILE].profile.default_lang or request.app[SETTINGS].lang
+    return pick_lang(request.cookies.get(LANG_COOKIE), default)
 
 
 def page_text(request: web.Request) -> Callable[..., str]:

@@ -43,6 +43,12 @@ _PUBLIC_ROUTES = frozenset(
         ("GET", "/login"),
         ("POST", "/login"),
         ("POST", "/logout"),
+        # The login's steps after the password; each proves itself by the ticket the
+        # password step gave (core/login.py).
+        ("POST", "/login/code"),
+        ("POST", "/login/password"),
+        ("POST", "/login/enrol"),
+        ("POST", "/login/finish"),
         ("GET", "/setup"),
         ("POST", "/setup"),
         ("POST", "/lang"),
@@ -58,6 +64,7 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/console/routing"): OVERSEER,
     ("GET", "/console/sla-policies"): OVERSEER,
     ("GET", "/console/ticket-rules"): OVERSEER,
+    ("GET", "/console/desk-settings"): OVERSEER,
     ("GET", "/api/console/board"): OVERSEER,
     ("GET", "/api/console/invitations"): OVERSEER,
     ("PUT", "/api/console/invite-rules"): OVERSEER,
@@ -76,6 +83,7 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/ticket-templates": ("POST",),
             "/api/console/ticket-templates/{template_id}": ("PUT", "DELETE"),
             "/api/console/ticket-schedules": ("POST",),
+            "/api/console/ticket-schedules/preview": ("POST",),
             "/api/console/sla-policies": ("POST",),
             "/api/console/sla-policies/order": ("PUT",),
             "/api/console/sla-policies/{policy_id}": ("PATCH", "DELETE"),

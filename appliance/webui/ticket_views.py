@@ -17,11 +17,13 @@ from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.team_views import int_path
 from appliance.webui.wire import tickets as wire
+from appliance.webui.wire import wire_time
 from appliance.webui.wire.team import Deleted
 
 _TAG = "tickets"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OVERSEERS = "Supervisors and admins only."
+_RUNS_SHOWN = 5  # runs a schedule's preview lists
 
 
 def _ms(text: str | None, name: str) -> int | None:
@@ -246,6 +248,15 @@ async def update_schedule(request: web.Request) -> web.Response:
         int_path(request, "schedule_id"), _schedule_values(body)
     )
     return reply(wire.OneSchedule(wire.schedule_out(planned)))
+
+
+async def schedule_runs(request: web.Request) -> web.Response:
+    """The next runs of a rule, before it is saved."""
+    body = await read_body(request, wire.ScheduleRunsInput)
+    runs = request.app[BOX].tickets.upcoming_runs(
+        body.rule, _ms(body.starts_at, "starts_at"), _RUNS_SHOWN
+    )
+    return reply(wire.ScheduleRuns([wire_time(at) for at in runs]))
 
 
 async def delete_schedule(request: web.Request) -> web.Response:
@@ -516,6 +527,18 @@ CONTRACT = Contract(
             body=wire.ScheduleInput,
             errors=(401, 403, 409, 413, 422),
             description=_OVERSEERS + " Missed runs after downtime are caught up once.",
+        ),
+        Operation(
+            "POST",
+            "/api/console/ticket-schedules/preview",
+            schedule_runs,
+            "The next runs of a recurrence rule, before it is saved",
+            _TAG,
+            wire.ScheduleRuns,
+            body=wire.ScheduleRunsInput,
+            errors=(401, 403, 413, 422),
+            description=_OVERSEERS + " The rule is read as a schedule saved now would "
+            "read it; 422 says what is wrong with it. Saves nothing.",
         ),
         Operation(
             "PUT",

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from relay_server.keys import valid_public_key
 from relay_server.registry import (
+    MAX_EXPIRY,
     OVERLAY,
     RELAY_ADDRESS,
     KeyInUseError,
@@ -38,6 +39,8 @@ _NAME_MAX = 64
 REGISTRY: web.AppKey[Registry] = web.AppKey("registry", Registry)
 ON_CHANGE: web.AppKey[Callable[[], Awaitable[None]]] = web.AppKey("on_change")
 RELAY_INFO: web.AppKey[dict[str, Any]] = web.AppKey("relay_info", dict)
+# Latest handshake (Unix seconds, 0 = never) of every peer, by public key.
+HANDSHAKES: web.AppKey[Callable[[], dict[str, int]]] = web.AppKey("handshakes")
 
 
 def _error(status: int, code: str, message: str) -> web.Response:
@@ -125,14 +128,34 @@ def _calling_tenant(request: web.Request) -> Tenant:
     return tenant
 
 
+def _expiry(data: dict[str, Any], *, required: bool) -> int | None:
+    """Return the body's `expires_at` (Unix seconds); None when absent and optional."""
+    value = data.get("expires_at")
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < MAX_EXPIRY:
+        raise ValueError("expires_at must be a positive whole number of Unix seconds")
+    return value
+
+
 async def list_staff(request: web.Request) -> web.Response:
-    """List the calling tenant's staff devices."""
+    """List the calling tenant's staff devices, with expiry and latest handshake."""
     tenant = _calling_tenant(request)
     staff = request.app[REGISTRY].staff(tenant)
+    handshakes = request.app[HANDSHAKES]()
+    now = time.time()
     return web.json_response(
         {
             "staff": [
-                {"name": s.name, "public_key": s.public_key, "address": s.address} for s in staff
+                {
+                    "name": s.name,
+                    "public_key": s.public_key,
+                    "address": s.address,
+                    "expires_at": s.expires_at,
+                    "active": s.active(now),
+                    "latest_handshake": handshakes.get(s.public_key, 0),
+                }
+                for s in staff
             ]
         }
     )
@@ -147,13 +170,35 @@ async def add_staff(request: web.Request) -> web.Response:
         return _error(422, "invalid", "name (1-64 chars) and a WireGuard public_key are required")
     assert isinstance(key, str)
     try:
-        device = request.app[REGISTRY].add_staff(tenant, name, key)
+        expires_at = _expiry(data, required=False)
+    except ValueError as err:
+        return _error(422, "invalid", str(err))
+    try:
+        device = request.app[REGISTRY].add_staff(tenant, name, key, expires_at)
     except KeyInUseError as err:
         return _error(409, "key_in_use", str(err))
     except RegistryError as err:
         return _error(409, "conflict", str(err))
     await request.app[ON_CHANGE]()
-    return web.json_response({"name": device.name, "address": device.address}, status=201)
+    return web.json_response(
+        {"name": device.name, "address": device.address, "expires_at": device.expires_at},
+        status=201,
+    )
+
+
+async def renew_staff(request: web.Request) -> web.Response:
+    """Set when a staff device expires; a renewed expired device is let in again."""
+    tenant = _calling_tenant(request)
+    data = await _body(request)
+    try:
+        expires_at = _expiry(data, required=True)
+    except ValueError as err:
+        return _error(422, "invalid", str(err))
+    name = request.match_info["name"]
+    if not request.app[REGISTRY].set_staff_expiry(tenant, name, expires_at):
+        return _error(404, "not_found", "no such staff device")
+    await request.app[ON_CHANGE]()
+    return web.json_response({"name": name, "expires_at": expires_at})
 
 
 async def remove_staff(request: web.Request) -> web.Response:
@@ -184,13 +229,19 @@ def enrolment_app(
     return app
 
 
-def tunnel_app(registry: Registry, on_change: Callable[[], Awaitable[None]]) -> web.Application:
+def tunnel_app(
+    registry: Registry,
+    on_change: Callable[[], Awaitable[None]],
+    handshakes: Callable[[], dict[str, int]] = dict,
+) -> web.Application:
     """Return the tunnel-only API app."""
     app = web.Application(client_max_size=_MAX_BODY)
     app[REGISTRY] = registry
     app[ON_CHANGE] = on_change
+    app[HANDSHAKES] = handshakes
     app.router.add_get("/v1/status", status)
     app.router.add_get("/v1/staff", list_staff)
     app.router.add_post("/v1/staff", add_staff)
+    app.router.add_put("/v1/staff/{name}", renew_staff)
     app.router.add_delete("/v1/staff/{name}", remove_staff)
     return app

@@ -39,10 +39,14 @@ CREATE TABLE IF NOT EXISTS staff (
     name TEXT NOT NULL,
     public_key TEXT NOT NULL UNIQUE,
     host INTEGER NOT NULL,
+    expires_at INTEGER,
     PRIMARY KEY (tenant_id, name),
     UNIQUE (tenant_id, host)
 );
 """
+# Registries made before devices expired lack the column; NULL means "never expires".
+_UPGRADES = {("staff", "expires_at"): "ALTER TABLE staff ADD COLUMN expires_at INTEGER"}
+MAX_EXPIRY = 2**40  # Unix seconds: far beyond any real date, small enough for every tool
 
 
 _STAFF_SELECT = "SELECT s.*, t.subnet FROM staff s JOIN tenants t ON t.id = s.tenant_id"
@@ -90,6 +94,11 @@ class Staff:
     name: str
     public_key: str
     address: str
+    expires_at: int | None = None  # Unix seconds; None = never (registered before expiry)
+
+    def active(self, now: float) -> bool:
+        """Tell whether the device may use its tunnel at `now` (Unix seconds)."""
+        return self.expires_at is None or now < self.expires_at
 
 
 def token_hash(secret: str) -> str:
@@ -110,6 +119,10 @@ class Registry:
         self._relay_key = relay_key
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
+            for (table, column), statement in _UPGRADES.items():
+                columns = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in columns:
+                    conn.execute(statement)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -122,8 +135,14 @@ class Registry:
         finally:
             conn.close()
 
-    def version(self) -> str:
-        """Return a digest that changes whenever any process changed what is routed."""
+    def version(self, now: float | None = None) -> str:
+        """Return a digest that changes whenever what is routed changes.
+
+        That is any change by any process, and a device's expiry passing at `now`
+        (Unix seconds, default the clock): the relay drops an expired device's peer on
+        its own clock, whether or not its box can still reach it.
+        """
+        now = time.time() if now is None else now
         digest = hashlib.sha256()
         with self._connect() as conn:
             for row in conn.execute(
@@ -131,7 +150,9 @@ class Registry:
             ):
                 digest.update(repr(tuple(row)).encode())
             for row in conn.execute(
-                "SELECT tenant_id, host, public_key FROM staff ORDER BY tenant_id, host"
+                "SELECT tenant_id, host, public_key, expires_at IS NULL OR expires_at > ?"
+                " FROM staff ORDER BY tenant_id, host",
+                (now,),
             ):
                 digest.update(repr(tuple(row)).encode())
         return digest.hexdigest()
@@ -285,7 +306,9 @@ class Registry:
             ).fetchone()
         return _tenant(row) if row else None
 
-    def add_staff(self, tenant: Tenant, name: str, public_key: str) -> Staff:
+    def add_staff(
+        self, tenant: Tenant, name: str, public_key: str, expires_at: int | None = None
+    ) -> Staff:
         """Register a staff device in the tenant's /24; return it with its address."""
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -299,8 +322,9 @@ class Registry:
                 if host is None:
                     raise RegistryError("this tenant has no free staff address left")
                 conn.execute(
-                    "INSERT INTO staff (tenant_id, name, public_key, host) VALUES (?, ?, ?, ?)",
-                    (tenant.id, name, public_key, host),
+                    "INSERT INTO staff (tenant_id, name, public_key, host, expires_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (tenant.id, name, public_key, host, expires_at),
                 )
             except sqlite3.IntegrityError as err:
                 conn.execute("ROLLBACK")
@@ -309,7 +333,17 @@ class Registry:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        return Staff(tenant.id, name, public_key, str(tenant.network.network_address + host))
+        address = str(tenant.network.network_address + host)
+        return Staff(tenant.id, name, public_key, address, expires_at)
+
+    def set_staff_expiry(self, tenant: Tenant, name: str, expires_at: int | None) -> bool:
+        """Change when a device expires (a renewal); tell whether it exists."""
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "UPDATE staff SET expires_at = ? WHERE tenant_id = ? AND name = ?",
+                (expires_at, tenant.id, name),
+            )
+        return cursor.rowcount > 0
 
     def remove_staff(self, tenant: Tenant, name: str) -> bool:
         """Revoke a staff device; tell whether it existed."""
@@ -331,7 +365,6 @@ class Registry:
         out = []
         for r in rows:
             base = int(OVERLAY.network_address) + (r["subnet"] << 8) + r["host"]
-            out.append(
-                Staff(r["tenant_id"], r["name"], r["public_key"], str(ipaddress.IPv4Address(base)))
-            )
+            address = str(ipaddress.IPv4Address(base))
+            out.append(Staff(r["tenant_id"], r["name"], r["public_key"], address, r["expires_at"]))
         return out

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import ssl
+import time
 from pathlib import Path
 
 from aiohttp import web
@@ -37,19 +38,26 @@ class Hub:
         self._lock = asyncio.Lock()
         self._version: str | None = None
         self.by_hostname: dict[str, Tenant] = {}
+        self.peer_handshakes: dict[str, int] = {}  # public key -> Unix time, 0 = never
 
     def lookup(self, hostname: str) -> Tenant | None:
         """Return the enrolled tenant serving a host name (in memory, no I/O)."""
         return self.by_hostname.get(hostname)
 
     async def sync(self, force: bool = False) -> None:
-        """Apply the registry: peers first removed, then added, then rules."""
+        """Apply the registry: peers first removed, then added, then rules.
+
+        A staff device past its expiry (on the relay's own clock) has no peer and no
+        rule: it is cut off even when its box cannot reach the relay to say so.
+        """
         async with self._lock:
-            version = await asyncio.to_thread(self._registry.version)
+            now = time.time()
+            version = await asyncio.to_thread(self._registry.version, now)
             if version == self._version and not force:
                 return
             tenants = await asyncio.to_thread(self._registry.tenants)
-            staff = await asyncio.to_thread(self._registry.staff)
+            registered = await asyncio.to_thread(self._registry.staff)
+            staff = [device for device in registered if device.active(now)]
             wanted: dict[str, list[str]] = {}
             for tenant in tenants:
                 if tenant.appliance_key:
@@ -81,7 +89,12 @@ class Hub:
             )
             self.by_hostname = {t.hostname: t for t in tenants if t.appliance_key}
             self._version = version
-            _LOGGER.info("applied registry: %d tenants, %d peers", len(tenants), len(wanted))
+            _LOGGER.info(
+                "applied registry: %d tenants, %d peers, %d staff devices expired",
+                len(tenants),
+                len(wanted),
+                len(registered) - len(staff),
+            )
 
     async def watch(self) -> None:
         """Follow registry changes and refresh handshake metrics."""
@@ -89,6 +102,7 @@ class Hub:
             try:
                 await self.sync()
                 peers = {p.public_key: p for p in await wg.peers(self._config.interface)}
+                self.peer_handshakes = {k: p.latest_handshake for k, p in peers.items()}
                 self._metrics.handshakes = {
                     t.name: peers[t.appliance_key].latest_handshake
                     for t in self.by_hostname.values()
@@ -176,7 +190,12 @@ async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
         tls.load_cert_chain(config.cert_path, config.cert_key_path)
         for app, host, port, context in (
             (enrolment_app(registry, changed, info), config.bind, config.api_port, tls),
-            (tunnel_app(registry, changed), RELAY_ADDRESS, TUNNEL_API_PORT, None),
+            (
+                tunnel_app(registry, changed, lambda: hub.peer_handshakes),
+                RELAY_ADDRESS,
+                TUNNEL_API_PORT,
+                None,
+            ),
             (_metrics_app(metrics, hub), config.metrics_bind, config.metrics_port, None),
         ):
             runner = web.AppRunner(app, access_log=None)

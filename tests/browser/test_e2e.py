@@ -220,6 +220,11 @@ async def test_chat_across_a_restart(
 
         await widget.screenshot(path=ARTIFACTS / "widget.png")
         await console.screenshot(path=ARTIFACTS / "console.png")
+        # At 1024 px the chat's buttons wrap below the visitor's name, never crush it.
+        await console.set_viewport_size({"width": 1024, "height": 760})
+        name = await console.locator('[data-role="chat-name"]').bounding_box()
+        assert name is not None and name["width"] >= 60, name
+        await console.set_viewport_size(desktop)
 
         # ---- the same visitor on a phone: the transcript is replayed from the box ----
         phone_ctx = await chromium.new_context(
@@ -238,6 +243,12 @@ async def test_chat_across_a_restart(
             items = await bodies_become(phone, expected)
             assert_clean_sequence(items, "phone")
             await assert_no_xss(phone)
+            # End chat and × are thumb-sized and apart, so minimising never ends the chat.
+            end = await phone.locator('[data-cb="close"]').bounding_box()
+            cross = await phone.locator('[data-cb="minimize"]').bounding_box()
+            assert end is not None and cross is not None
+            assert cross["x"] - (end["x"] + end["width"]) >= 20, (end, cross)
+            assert min(end["height"], cross["height"], cross["width"]) >= 44, (end, cross)
             await phone.screenshot(path=ARTIFACTS / "widget-phone.png")
         finally:
             await phone_ctx.close()

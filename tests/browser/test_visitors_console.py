@@ -519,6 +519,11 @@ async def test_accepted_invitation_opens_the_chat_and_the_profile_panel(
         await expect(panel.locator('[data-cb="profile-unknown"]')).to_be_visible()
         await expect(panel.locator('[data-cb="trail-item"]')).to_have_count(1)
         await expect(panel).to_contain_text(f"百度：{KEYWORD}")
+        # Each fact under its own name: 访问 (new or returning) and 设备, not the live
+        # list's paired column headings.
+        await expect(panel.locator("dt", has_text="访问")).to_have_count(1)
+        await expect(panel.locator("dt", has_text="设备")).to_have_count(1)
+        await expect(panel).not_to_contain_text("地区 / 设备")
 
         # ---- a visitor who leaves a phone number in the pre-chat form is a customer ----
         caller = await visitor_from(SHANGHAI_IP)

@@ -114,7 +114,7 @@ async def test_first_boot_setup_link_works_once(make_app, http_sessions):
         "password2": PASSWORD,
     }
     async with http.post(running.url("/setup"), data=form, allow_redirects=False) as r:
-        assert r.status == 302 and r.headers["Location"] == "/console"
+        assert r.status == 302 and r.headers["Location"] == "/setup"  # on to the next steps
     async with http.get(running.url("/api/console/me")) as r:
         assert (await r.json())["user"]["role"] == "admin"
     other = http_sessions()

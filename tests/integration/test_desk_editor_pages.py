@@ -97,7 +97,8 @@ async def test_overseers_get_both_editors_with_their_scripts_hooks(make_agent: M
     listing = await page(boss, "/console/tickets")
     links = re.search(r'<nav class="desk-links".*?</nav>', listing, re.S)
     assert links, "no editor links on the ticket list"
-    assert re.findall(r'href="([^"]+)"', links[0]) == list(_PAGES)
+    # and to the rest of the desk's settings (tests/integration/test_desk_settings_page.py).
+    assert re.findall(r'href="([^"]+)"', links[0]) == [*_PAGES, "/console/desk-settings"]
 
 
 async def test_agents_are_refused_and_not_shown_the_links(make_agent: MakeAgent) -> None:

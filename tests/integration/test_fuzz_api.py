@@ -58,6 +58,8 @@ class Target:
     base: str
     log: Path
     callers: dict[str, tuple[requests.Session, dict[str, str]]]
+    caller_ids: set[int] = field(default_factory=set)
+    victim_id: int = 0
 
 
 def _login(base: str, username: str) -> tuple[requests.Session, dict[str, str]]:
@@ -79,9 +81,18 @@ def _login(base: str, username: str) -> tuple[requests.Session, dict[str, str]]:
 def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     data = tmp_path_factory.mktemp("fuzz") / "data"
     command = [sys.executable, "-m", "appliance", "--data", str(data)]
-    for role in _ROLES:
+    # The callers, and one more user for the admin's user actions to land on.
+    for role in (*_ROLES, "victim"):
         subprocess.run(
-            [*command, "user", "add", f"fuzz-{role}", "--role", role, "--password-stdin"],
+            [
+                *command,
+                "user",
+                "add",
+                f"fuzz-{role}",
+                "--role",
+                "agent" if role == "victim" else role,
+                "--password-stdin",
+            ],
             input=PASSWORD,
             text=True,
             check=True,
@@ -115,10 +126,17 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
         assert port is not None, log.read_text()
         base = f"http://127.0.0.1:{port}"
         callers = {role: _login(base, f"fuzz-{role}") for role in _ROLES}
+        ids = {
+            http.get(base + "/api/console/me", timeout=_TIMEOUT).json()["user"]["id"]
+            for http, _ in callers.values()
+        }
+        admin = callers["admin"][0]
+        listing = admin.get(base + "/api/admin/users", timeout=_TIMEOUT).json()
+        victim = next(u["id"] for u in listing["users"] if u["username"] == "fuzz-victim")
         visitor = requests.Session()
         session = visitor.post(base + "/api/visitor/session", json={}, timeout=_TIMEOUT).json()
         callers["visitor"] = (visitor, {"Authorization": f"Bearer {session['token']}"})
-        yield Target(base, log, callers)
+        yield Target(base, log, callers, ids, victim)
     finally:
         proc.terminate()
         try:
@@ -167,6 +185,13 @@ def test_every_operation_as_every_caller(case: Any, target: Target) -> None:
     if (case.operation.method.upper(), case.operation.path) in _SKIPPED:
         return
     FIGURES.operations.add(f"{case.operation.method.upper()} {case.operation.path}")
+    if (
+        case.operation.path.startswith("/api/admin/users/{user_id}")
+        and (case.path_parameters or {}).get("user_id") in target.caller_ids
+    ):
+        # Disabling a caller, ending its sessions or resetting its password would
+        # answer every later request of that caller with 401: act on the victim instead.
+        case.path_parameters["user_id"] = target.victim_id
     visitor_route = case.operation.path.startswith("/api/visitor/")
     for caller, (http, headers) in target.callers.items():
         if visitor_route != (caller == "visitor") and caller != "agent":

@@ -458,5 +458,5 @@ async def test_failing_from_one_address_does_not_lock_the_user_out_elsewhere(
     statuses = [(await attacker.login("lina", "wrong password")).status for _ in range(7)]
     assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
     # The real user, from another address (the core sees the address the app passes).
-    user = await running.box.accounts.authenticate("lina", PASSWORD, "192.0.2.7")
-    assert user is not None and user.username == "lina"
+    step = await running.box.login.password("lina", PASSWORD, "192.0.2.7")
+    assert step is not None and step.user is not None and step.user.username == "lina"

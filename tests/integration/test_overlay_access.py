@@ -22,9 +22,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from appliance.core.devices import DAY_MS
 from appliance.webui.access import Handler
 from appliance.webui.app import create_app
-from appliance.webui.keys import STAFF_NETWORK
+from appliance.webui.keys import BOX, STAFF_GUARD, STAFF_NETWORK
 from tests.conftest import make_settings
 from tests.testca import make_ca_and_server, server_context
 
@@ -46,6 +47,7 @@ class Box:
     plain: str  # http://127.0.0.1:port, the LAN console port
     tls: str  # https://127.0.0.1:port, the console's TLS port (the overlay's)
     http: aiohttp.ClientSession
+    app: web.Application
 
     async def status(self, base: str, path: str, source: str, method: str = "GET") -> int:
         async with self.http.request(
@@ -64,6 +66,9 @@ async def _serve(tmp_path: Path, enrolled: bool) -> AsyncIterator[Box]:
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     assert server.runner is not None
+    if enrolled:  # STAFF is a device of this box, valid for 90 days
+        devices = app[BOX].devices
+        await devices.add("li", "key", STAFF, expires_at=devices.clock() + 90 * DAY_MS)
     sock = socket.create_server(("127.0.0.1", 0))
     site = web.SockSite(server.runner, sock, ssl_context=server_context(cert, key))
     await site.start()
@@ -73,6 +78,7 @@ async def _serve(tmp_path: Path, enrolled: bool) -> AsyncIterator[Box]:
             f"http://127.0.0.1:{server.port}",
             f"https://127.0.0.1:{sock.getsockname()[1]}",
             http,
+            app,
         )
     finally:
         await http.close()
@@ -120,3 +126,27 @@ async def test_a_box_without_a_relay_keeps_its_visitor_surface_for_any_address(
     # No overlay without enrolment: 100.64.0.0/10 is just another non-LAN range then.
     assert await unenrolled.status(unenrolled.plain, "/widget.js", STAFF) == 200
     assert await unenrolled.status(unenrolled.plain, "/login", STAFF) == 403
+
+
+async def test_the_box_itself_refuses_a_device_that_expired_or_was_revoked(box: Box) -> None:
+    """The relay drops such a device; the box does not count on it (nor on its clock)."""
+    devices = box.app[BOX].devices
+    start = devices.clock()
+    assert await box.status(box.tls, "/login", STAFF) == 200
+    assert await box.status(box.tls, "/login", "100.64.1.9") == 403  # no device there
+    async with box.http.get(
+        box.tls + "/api/console/me", headers={_SOURCE: "100.64.1.9"}, ssl=False
+    ) as r:
+        assert r.status == 403 and (await r.json())["error"]["code"] == "device_refused"
+
+    devices.clock = lambda: start + 91 * DAY_MS  # the device has expired
+    assert await box.status(box.tls, "/login", STAFF) == 403
+    assert await box.status(box.tls, "/api/console/me", STAFF) == 403
+    await devices.renew("li", start + 200 * DAY_MS)
+    await box.app[STAFF_GUARD].refresh()
+    assert await box.status(box.tls, "/login", STAFF) == 200  # renewed: in again
+
+    await devices.revoke("li")
+    await box.app[STAFF_GUARD].refresh()
+    assert await box.status(box.tls, "/login", STAFF) == 403
+    assert await box.status(box.plain, "/login", LAN) == 200  # the LAN is not affected

@@ -486,7 +486,9 @@ def test_tenants_are_isolated_and_a_revoked_device_is_cut_off(
     [again] = net.topo.fetch("staff-a", {"url": f"{box_a.console}/login", "timeout": BLOCKED})
     assert again["kind"] == "timeout", again
     listing = box_a.cli("staff", "list")
-    assert re.search(r"^alice\s+100\.64\.1\.2\s+revoked$", listing, re.MULTILINE), listing
+    assert re.search(
+        r"^alice\s+100\.64\.1\.2\s+\d{4}-\d\d-\d\d \d\d:\d\d\s+revoked$", listing, re.MULTILINE
+    ), listing
 
 
 @pytest.mark.timeout(90)

@@ -142,7 +142,8 @@ def test_a_hostile_relay_reaches_only_the_visitor_and_acme_ports(net: Net, staff
             # 16 bytes, not a PROXY header: the box reads them and hangs up (an answer).
             _probe(f"tcp://{BOX}:443", send="GET / HTTP/1.1\r\n"),
             _probe(f"http://{BOX}:80/.well-known/acme-challenge/{'A' * 43}"),
-            # Posing as staff, the relay gets what staff get: the console over TLS.
+            # Posing as staff, the relay reaches the console's TLS port, where the box
+            # admits only the addresses of its own unexpired, unrevoked devices.
             _probe(f"https://{BOX}:8443/login", bind=FORGED_STAFF),
         )
     finally:
@@ -151,7 +152,7 @@ def test_a_hostile_relay_reaches_only_the_visitor_and_acme_ports(net: Net, staff
     assert [r.get("kind") for r in dropped] == ["timeout"] * 5, dropped
     assert visitor["ok"] and visitor["body"] == "", visitor
     assert acme["status"] == 404, acme
-    assert forged_tls["status"] == 200, forged_tls
+    assert forged_tls["status"] == 403, forged_tls  # an answer: TLS got through; no device
 
     # What the firewall lets through still works: a visitor through the relay, the
     # staff device on the console's TLS port, the LAN on the plain port.

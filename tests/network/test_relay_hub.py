@@ -116,15 +116,18 @@ class Net:
         out = self.topo.run("relay", "wg", "show", self.relay.iface, "endpoints").stdout
         return dict(line.split("\t") for line in out.splitlines())
 
-    def add_staff(self, name: str, host: str, office: str) -> StaffDevice:
+    def add_staff(
+        self, name: str, host: str, office: str, expires_at: int | None = None
+    ) -> StaffDevice:
         """Register a staff device through appliance `office` and bring it up in `host`."""
         private = generate_private_key()
         key_file = self.work / f"staff-{name}.key"
         key_file.touch(mode=0o600)
         key_file.write_text(private)
-        registered = self.tunnel_api(
-            office, "POST", "/staff", {"name": name, "public_key": public_key(private)}
-        )
+        body: dict[str, Any] = {"name": name, "public_key": public_key(private)}
+        if expires_at is not None:
+            body["expires_at"] = expires_at
+        registered = self.tunnel_api(office, "POST", "/staff", body)
         assert registered.get("status") == 201, registered
         address = registered["json"]["address"]
         iface = self.topo.wg_name(name[:6])
@@ -499,6 +502,52 @@ def test_a_revoked_staff_device_is_cut_off_within_seconds(net: Net) -> None:
         dave.daemon.stop()
     names = [s["name"] for s in net.tunnel_api("a", "GET", "/staff")["json"]["staff"]]
     assert "dave" not in names
+
+
+@pytest.mark.timeout(60)
+def test_an_expired_device_is_cut_off_on_the_relays_clock_and_a_renewed_one_is_back(
+    net: Net,
+) -> None:
+    """The box told the relay the expiry when it registered the device, and says
+    nothing more: the relay drops the peer when the time comes, by itself (the box may
+    be unreachable by then). Renewing puts the same key and address back."""
+    expires_at = int(time.time()) + 8
+    erin = net.add_staff("erin", "staff-c", "a", expires_at=expires_at)
+    try:
+        [before] = net.fetch(erin.host, {"url": "https://100.64.1.1:8443/"})
+        _reached(before, "console", "acme")
+
+        def listed() -> dict[str, Any]:
+            staff = net.tunnel_api("a", "GET", "/staff")["json"]["staff"]
+            return next(s for s in staff if s["name"] == "erin")
+
+        assert (listed()["expires_at"], listed()["active"]) == (expires_at, True)
+        seen = time.monotonic() + 3  # the relay reads its peers' handshakes every second
+        while not listed()["latest_handshake"]:
+            assert time.monotonic() < seen, "no handshake of the device reported"
+            time.sleep(0.2)
+
+        deadline = time.monotonic() + 10
+        while erin.public_key in net.relay_peers():
+            assert time.monotonic() < deadline, "the relay kept the expired device's peer"
+            time.sleep(0.2)
+        assert time.time() >= expires_at  # not a moment before its time
+        [after] = net.fetch(erin.host, {"url": "https://100.64.1.1:8443/", "timeout": BLOCKED})
+        _blocked(after)
+        assert listed()["active"] is False  # still registered: it can be renewed
+
+        renewed = net.tunnel_api("a", "PUT", "/staff/erin", {"expires_at": expires_at + 3600})
+        assert renewed["status"] == 200, renewed
+        assert erin.public_key in net.relay_peers()  # back before the API answered
+        deadline = time.monotonic() + 20  # the device handshakes again when it next sends
+        while True:
+            [again] = net.fetch(erin.host, {"url": "https://100.64.1.1:8443/", "timeout": 2})
+            if again["ok"] or time.monotonic() > deadline:
+                break
+        _reached(again, "console", "acme")
+    finally:
+        erin.daemon.stop()
+        net.tunnel_api("a", "DELETE", "/staff/erin")
 
 
 @pytest.mark.timeout(60)

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 from argon2 import PasswordHasher
 
+from appliance.core.clock import now_ms
 from appliance.core.migrate import apply_migrations, migration_files
 from tests.conftest import PASSWORD, Agent, Running
 
@@ -405,6 +406,11 @@ async def _release_data_kept(served: Served) -> None:
     async with boss.http.get(running.url("/admin")) as page:
         assert page.status == 200
         assert ("ann-laptop" in await page.text()) == (seed.version >= 2)
+    if seed.version >= 2:
+        # A device from before expiry existed gets 90 days from the upgrade (0019).
+        [device] = await running.box.devices.list()
+        assert device.expires_at is not None and device.state(now_ms()) == "active"
+        assert abs(device.expires_at - now_ms() - 90 * 86_400_000) < 3_600_000
 
     groups = {g["name"]: g for g in await _list(boss, "/api/console/groups", "groups")}
     default = next(g for g in groups.values() if g["is_default"])

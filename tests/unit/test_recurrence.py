@@ -60,6 +60,23 @@ def test_a_rule_that_ends() -> None:
     assert plan.next_after(last) is None
 
 
+def test_the_next_runs_listed_before_saving_are_those_the_scheduler_serves() -> None:
+    # Mondays and Thursdays at 14:30, from a Wednesday: the list a supervisor sees.
+    plan = parse("FREQ=WEEKLY;BYDAY=MO,TH;BYHOUR=14;BYMINUTE=30", _ms(2026, 12, 2), SHANGHAI)
+    runs = plan.upcoming(_ms(2026, 12, 2), 4)
+    assert [_wall(r) for r in runs] == [
+        datetime(2026, 12, d, 14, 30, tzinfo=SHANGHAI) for d in (3, 7, 10, 14)
+    ]
+    at = _ms(2026, 12, 2)
+    for run in runs:  # each is the next one after the one before
+        assert plan.next_after(at) == run
+        at = run
+    # A rule that ends lists what is left of it.
+    ending = parse("FREQ=WEEKLY;COUNT=2;BYDAY=FR;BYHOUR=17", _ms(2026, 12, 1), SHANGHAI)
+    assert len(ending.upcoming(_ms(2026, 12, 1), 5)) == 2
+    assert ending.upcoming(_ms(2027, 1, 1), 5) == []
+
+
 @pytest.mark.parametrize(
     "rule",
     [

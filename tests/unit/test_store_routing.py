@@ -34,12 +34,13 @@ async def test_canned_answers_own_before_shared_and_one_shortcut_per_owner(box: 
 
 
 async def test_a_device_revoked_then_added_again_is_active(box: Box) -> None:
-    await box.devices.add("laptop", "key1", "10.9.0.2")
+    await box.devices.add("laptop", "key1", "10.9.0.2", expires_at=10**13)
     assert await box.devices.revoke("laptop")
     assert not await box.devices.revoke("laptop")
-    await box.devices.add("laptop", "key2", "10.9.0.3")
+    await box.devices.add("laptop", "key2", "10.9.0.3", owner="li", expires_at=2 * 10**13)
     (device,) = await box.db.read(devices.newest_first)
     assert (device.public_key, device.address, device.revoked_at) == ("key2", "10.9.0.3", None)
+    assert (device.owner, device.expires_at, device.renewed_at) == ("li", 2 * 10**13, None)
 
 
 async def test_disabling_a_user_ends_their_sessions_and_sets_them_offline(box: Box) -> None:

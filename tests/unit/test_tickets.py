@@ -197,6 +197,11 @@ async def test_history_cannot_be_edited_through_sql(box: Box) -> None:
     for sql in (
         "UPDATE ticket_events SET data = '{}' WHERE ticket_id = ?",
         "DELETE FROM ticket_events WHERE ticket_id = ?",
+        # REPLACE deletes the row it collides with without firing delete triggers.
+        "REPLACE INTO ticket_events (ticket_id, seq, at, by, kind, data)"
+        " VALUES (?, 1, 0, 'system', 'created', '{\"subject\": \"forged\"}')",
+        "INSERT OR REPLACE INTO ticket_events (ticket_id, seq, at, by, kind)"
+        " VALUES (?, 1, 0, 'system', 'note')",
     ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             await box.db.write(tamper(sql))
@@ -287,7 +292,8 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
 
     from appliance.core.tickets import Tickets
 
-    clock = {"now": int(datetime(2026, 12, 7, 8, 0).astimezone().timestamp() * 1000)}
+    # Saved at 08:00:14.5: the schedule still runs on the minute, not 14.5 s past it.
+    clock = {"now": int(datetime(2026, 12, 7, 8, 0).astimezone().timestamp() * 1000) + 14_500}
     box = Box(settings)
     box.tickets = Tickets(box.db, box.bus, clock=lambda: clock["now"])
     await box.db.open()
@@ -311,6 +317,7 @@ async def test_recurring_schedules_catch_up_once_and_never_twice(settings: Any) 
         assert planned.next_run_at is not None
         first = datetime.fromtimestamp(planned.next_run_at / 1000).astimezone()
         assert (first.weekday(), first.hour, first.minute) == (0, 9, 0)
+        assert planned.next_run_at % 60_000 == 0
         # Before it is due: nothing.
         assert await box.tickets.run_schedules(clock["now"]) == []
         # Three Mondays pass while the box is off: one ticket, not three.
@@ -359,6 +366,16 @@ async def test_work_is_logged_summed_and_never_edited(box: Box) -> None:
         await box.db.write(lambda conn: conn.execute("UPDATE ticket_work SET minutes = 0"))
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         await box.db.write(lambda conn: conn.execute("DELETE FROM ticket_work"))
+    first = entries[0]
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await box.db.write(
+            lambda conn: conn.execute(
+                "REPLACE INTO ticket_work (id, ticket_id, seq, user_id, minutes, at)"
+                " VALUES (?, ?, 1, 1, 1, 0)",
+                (first.id, a.id),
+            )
+        )
+    assert [e.minutes for e in (await box.tickets.work(boss, a.id))[0]] == [90, -30]
     await _consistent(box, a.id)
 
 

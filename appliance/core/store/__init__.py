@@ -51,4 +51,8 @@ OWNERS: dict[str, str] = {
     "sla_policies": "sla",
     "ticket_sla": "sla",
     "notifications": "notifications",
+    "admin_audit": "audit",
+    "user_totp": "two_factor",
+    "recovery_codes": "two_factor",
+    "two_factor_roles": "two_factor",
 }

@@ -194,12 +194,10 @@ def has_admin(conn: sqlite3.Connection) -> bool:
     return row.fetchone() is not None
 
 
-def user_with_hash(conn: sqlite3.Connection, username: str) -> tuple[User, str] | None:
-    """Return a user by name (case-blind) with their password hash."""
-    row = conn.execute(
-        f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = ?", (username,)
-    ).fetchone()
-    return None if row is None else (_user(row), row["password_hash"])
+def user_id_named(conn: sqlite3.Connection, username: str) -> int | None:
+    """Return the id of the user with this name (case-blind), or None."""
+    row = conn.execute("SELECT id FROM users WHERE username = ?", (username,)).fetchone()
+    return None if row is None else int(row[0])
 
 
 def set_disabled(conn: sqlite3.Connection, username: str, disabled: bool) -> int | None:
@@ -214,6 +212,125 @@ def set_disabled(conn: sqlite3.Connection, username: str, disabled: bool) -> int
     if disabled:
         conn.execute("DELETE FROM sessions WHERE user_id = ?", (row[0],))
     return int(row[0])
+
+
+# Whether a user (u) has two-factor login on; whether their role must (read, not owned).
+_TWO_FACTOR_ON = "(SELECT 1 FROM user_totp t WHERE t.user_id = u.id AND t.secret IS NOT NULL)"
+_TWO_FACTOR_REQUIRED = "(SELECT 1 FROM two_factor_roles r WHERE r.role = u.role)"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFacts:
+    """What a login needs to know of a user besides their password."""
+
+    user: User
+    password_hash: str
+    must_change_password: bool
+    two_factor: bool  # a confirmed authenticator secret
+    two_factor_required: bool  # their role must log in with a code
+
+
+def login_facts(conn: sqlite3.Connection, username: str) -> LoginFacts | None:
+    """Return a user by name (case-blind) with their password hash and two-factor state."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS_U}, u.password_hash, u.must_change_password,"
+        f" EXISTS {_TWO_FACTOR_ON} AS two_factor, EXISTS {_TWO_FACTOR_REQUIRED} AS required"
+        " FROM users u WHERE u.username = ?",
+        (username,),
+    ).fetchone()
+    if row is None:
+        return None
+    return LoginFacts(
+        _user(row),
+        row["password_hash"],
+        bool(row["must_change_password"]),
+        bool(row["two_factor"]),
+        bool(row["required"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UserListing:
+    """A user as the admin's list shows them."""
+
+    user: User
+    dispatcher: bool
+    two_factor: bool
+    must_change_password: bool
+    last_login_at: int | None
+    sessions: int  # live console sessions
+    created_at: int
+
+
+def admin_listing(conn: sqlite3.Connection, now: int) -> list[UserListing]:
+    """Return every user with what the admin's list shows, by name."""
+    rows = conn.execute(
+        f"SELECT {_COLUMNS_U}, u.dispatcher, u.must_change_password, u.last_login_at,"
+        f" u.created_at, EXISTS {_TWO_FACTOR_ON} AS two_factor,"
+        " (SELECT count(*) FROM sessions s WHERE s.user_id = u.id AND s.expires_at > ?)"
+        "   AS sessions"
+        " FROM users u ORDER BY u.username",
+        (now,),
+    )
+    return [
+        UserListing(
+            _user(r),
+            bool(r["dispatcher"]),
+            bool(r["two_factor"]),
+            bool(r["must_change_password"]),
+            r["last_login_at"],
+            r["sessions"],
+            r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+def other_enabled_admins(conn: sqlite3.Connection, user_id: int) -> int:
+    """Return how many enabled admins there are besides this user."""
+    row = conn.execute(
+        "SELECT count(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?",
+        (user_id,),
+    ).fetchone()
+    return int(row[0])
+
+
+def set_role(conn: sqlite3.Connection, user_id: int, role: str) -> bool:
+    """Change a user's role; False when no user has the id."""
+    row = conn.execute(
+        "UPDATE users SET role = ? WHERE id = ? RETURNING id", (role, user_id)
+    ).fetchone()
+    return row is not None
+
+
+def set_password(
+    conn: sqlite3.Connection, user_id: int, password_hash: str, must_change: bool
+) -> bool:
+    """Store a new password hash; False when no user has the id."""
+    row = conn.execute(
+        "UPDATE users SET password_hash = ?, must_change_password = ? WHERE id = ? RETURNING id",
+        (password_hash, int(must_change), user_id),
+    ).fetchone()
+    return row is not None
+
+
+def password_hash(conn: sqlite3.Connection, user_id: int) -> str | None:
+    """Return a user's password hash."""
+    row = conn.execute("SELECT password_hash FROM users WHERE id = ?", (user_id,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def mark_login(conn: sqlite3.Connection, user_id: int, now: int) -> None:
+    """Record when a user last logged in."""
+    conn.execute("UPDATE users SET last_login_at = ? WHERE id = ?", (now, user_id))
+
+
+def delete_user_sessions(conn: sqlite3.Connection, user_id: int, keep: str = "") -> int:
+    """End every session of a user but the one whose token hashes to `keep`; return how
+    many ended."""
+    return conn.execute(
+        "DELETE FROM sessions WHERE user_id = ? AND token_hash != ?", (user_id, keep)
+    ).rowcount
 
 
 def set_status(conn: sqlite3.Connection, user_id: int, status: str) -> None:

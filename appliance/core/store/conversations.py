@@ -502,3 +502,9 @@ def handle_time(conn: sqlite3.Connection, group_id: int, sample: int) -> tuple[f
         (group_id, sample),
     ).fetchone()
     return row[0], row[1]
+
+
+def count_waiting(conn: sqlite3.Connection) -> int:
+    """Return how many conversations wait in a queue now (for /metrics)."""
+    row = conn.execute("SELECT count(*) FROM conversations WHERE status = 'waiting'").fetchone()
+    return int(row[0])

@@ -200,3 +200,9 @@ def save(conn: sqlite3.Connection, clock: Clock) -> None:
             json.dumps(sorted(clock.levels_fired)),
         ),
     )
+
+
+def count_breached(conn: sqlite3.Connection) -> int:
+    """Return how many SLA clocks have breached their target so far (for /metrics)."""
+    row = conn.execute("SELECT count(*) FROM ticket_sla WHERE breached_at IS NOT NULL").fetchone()
+    return int(row[0])

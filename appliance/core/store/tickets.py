@@ -663,3 +663,11 @@ def work_totals(
         (param,),
     ).fetchone()
     return WorkTotals(int(row[0]), int(row[1]), int(row[2]))
+
+
+def count_unfinished(conn: sqlite3.Connection) -> int:
+    """Return how many tickets are new, open or pending (for /metrics)."""
+    row = conn.execute(
+        "SELECT count(*) FROM tickets WHERE state IN ('new', 'open', 'pending')"
+    ).fetchone()
+    return int(row[0])

@@ -110,8 +110,9 @@ function renderVisitor(v) {
   const fact = (label, value) => dl.append(el("dt", null, label), el("dd", null, value));
   fact(T.filterRegion, regionText(v.region));
   fact(T.filterSource, sourceText(v.source));
-  fact(T.colSource, v.returning ? fmt("visitReturning", { n: v.visits || 2 }) : T.visitNew);
-  fact(T.colWhere, deviceText(v.device));
+  // Each fact under its own name (the live list's columns pair two facts per heading).
+  fact(T.factVisit, v.returning ? fmt("visitReturning", { n: v.visits || 2 }) : T.visitNew);
+  fact(T.factDevice, deviceText(v.device));
   if (v.first_seen_at) fact("", fmt("firstSeen", { date: boxDateTime(v.first_seen_at) }));
   const hint = el("p", "muted", T.notIdentified);
   hint.dataset.cb = "profile-unknown";

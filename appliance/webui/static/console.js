@@ -13,7 +13,7 @@
 
 import { T, fmt } from "./console-i18n.js";
 import {
-  S, api, clearAlerts, convPath, errText, flash, me, renderTitle, root, ui, unlockAudio,
+  S, api, clearAlerts, convPath, errText, flash, me, renderTitle, root, ui, unlockAudio, visitorName,
 } from "./console-base.js";
 import {
   applyConversation, fillItem, loadTopics, startPolling, syncLists,
@@ -41,6 +41,8 @@ function translatePage() {
 async function closeSelected() {
   const rec = S.selected;
   if (!rec) return;
+  // Ending a chat cannot be undone: one click beside the other buttons must not do it.
+  if (!window.confirm(fmt("closeConfirm", { name: visitorName(rec.conv) }))) return;
   ui.closeBtn.disabled = true;
   try {
     const r = await api("POST", convPath(rec.id, "/close"), {});

@@ -176,11 +176,13 @@ export const typing = (t) => t && (t.isContentEditable || ["INPUT", "TEXTAREA", 
 
 /**
  * The editor's keys: N opens a new form (when none is open, outside text fields), Esc
- * closes an open form without saving, Ctrl+Enter saves it from anywhere inside.
+ * closes an open form without saving, Ctrl+Enter saves it from anywhere inside. On a
+ * page of several editors, `active` tells whether this one is the one shown.
  */
-export function editorKeys({ form, onNew, onClose }) {
+export function editorKeys({ form, onNew, onClose, active }) {
   document.addEventListener("keydown", (e) => {
     if (e.defaultPrevented || e.metaKey || e.altKey) return;
+    if (active && !active()) return;
     if (document.querySelector("dialog[open]")) return;
     if (!form.hidden && e.key === "Escape") {
       e.preventDefault();

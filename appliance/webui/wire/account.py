@@ -48,7 +48,13 @@ class LoginQuery(msgspec.Struct):
 
 
 class SetupQuery(msgspec.Struct):
-    token: Annotated[str, msgspec.Meta(description="from the link printed at first boot")]
+    token: Annotated[
+        str,
+        msgspec.Meta(
+            description="from the link printed at first boot; once an administrator "
+            "exists, none: the page shows an administrator the steps after the first"
+        ),
+    ] = ""
 
 
 def user_out(user: User) -> chat.User:

@@ -1,4 +1,4 @@
-"""Shapes of the admin API: health, the IP table, privacy settings, sites."""
+"""Shapes of the admin API: the IP table, privacy settings, sites (health: wire/health.py)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,6 @@ import msgspec
 from appliance.core import boxsettings as core_settings
 from appliance.core.iptable import TableStatus
 from appliance.webui.wire import Time, wire_time
-
-
-class StorageHealth(msgspec.Struct):
-    """Whether writes reach the disk; `since` is when they stopped."""
-
-    ok: bool
-    error: str
-    since: Time | None
-    failures: int
-
-
-class RelayHealth(msgspec.Struct):
-    """The tunnel's state as the box sees it."""
-
-    state: Literal["down", "up", "degraded"]
-    error: str
-
-
-class Health(msgspec.Struct):
-    """The box's health: storage writes and, on an enrolled box, the tunnel."""
-
-    status: Literal["ok", "degraded"]
-    storage: StorageHealth
-    relay: RelayHealth | None
 
 
 class IpTable(msgspec.Struct):

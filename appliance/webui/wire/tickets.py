@@ -473,6 +473,19 @@ class OneSchedule(msgspec.Struct):
     schedule: Schedule
 
 
+class ScheduleRunsInput(msgspec.Struct, forbid_unknown_fields=True):
+    """A recurrence rule as a schedule would have it, to see its runs before saving."""
+
+    rule: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    starts_at: Time | None = None
+
+
+class ScheduleRuns(msgspec.Struct):
+    """The next runs of a rule if saved now, in the box's zone (fewer if it ends)."""
+
+    runs: list[Time]
+
+
 class WorkInput(msgspec.Struct, forbid_unknown_fields=True):
     """Time, materials and cost logged on a ticket; a correction is another entry with
     negative amounts. Cost in fen (0.01 CNY)."""

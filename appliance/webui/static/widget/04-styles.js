@@ -137,4 +137,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
   .tk-row, .back, .stars label, .actions button { min-height: 44px; } /* a thumb-sized target */
   .invite { left: 12px; right: 12px; bottom: 88px; width: auto; max-width: none; }
   .invite .actions button { min-height: 44px; flex: 1; } /* a thumb-sized target */
+  .head button { min-height: 44px; }
+  /* End chat and × apart: a thumb aiming to minimise must not end the chat. */
+  .head [data-cb="minimize"] { margin-left: 20px; min-width: 44px; }
 }`;
