@@ -116,7 +116,10 @@ done
 set -a
 . $ENV_FILE
 set +a
-exec /usr/sbin/runuser -u $USER_NAME -- $PREFIX/venv/bin/appliance \"\$@\"
+# The audit log names who typed the command (the sudo user), not the service's user.
+who=\${SUDO_USER:-\$(id -un)}
+exec /usr/sbin/runuser -u $USER_NAME -- /usr/bin/env LOGNAME=\"\$who\" USER=\"\$who\" \\
+  $PREFIX/venv/bin/appliance \"\$@\"
 "
 
 render_firewall() {

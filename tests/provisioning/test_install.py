@@ -268,7 +268,23 @@ def test_supervisord_runs_the_appliance_and_stops_its_group(box: FreshRoot) -> N
 
 def test_callbox_command_runs_as_the_service_user(box: FreshRoot) -> None:
     add = ("callbox", "user", "add", "boss", "--role", "admin", "--password-stdin")
-    assert "created admin 'boss'" in _ok(box.run(*add, stdin="correct horse battery\n"))
+    sudo = {"SUDO_USER": "wangfang"}  # as `sudo callbox …` run by IT's wangfang
+    assert "created admin 'boss'" in _ok(box.run(*add, stdin="correct horse battery\n", env=sudo))
+    # The audit log names who typed it, not the service's user it ran as.
+    audit = _ok(
+        box.run(
+            "runuser",
+            "-u",
+            "callbox",
+            "--",
+            "/opt/callbox/venv/bin/python",
+            "-c",
+            "import sqlite3; db = sqlite3.connect('/var/lib/callbox/callbox.db');"
+            "print(db.execute('SELECT user_name, address, action, target FROM admin_audit"
+            " ORDER BY id DESC LIMIT 1').fetchone())",
+        )
+    )
+    assert audit.strip() == "('wangfang', 'cli', 'user.create', 'boss')"
     assert "boss" in _ok(box.run("callbox", "user", "list"))
     db = box.path("/var/lib/callbox/callbox.db")
     assert db.stat().st_uid == _uid(box, "callbox")  # root's shell made no root-owned file
