@@ -6,8 +6,8 @@ its own mount, network and PID namespaces) serves the whole module, in order: th
 install, a second install, the appliance started as the service's user, supervisord
 with the shipped configuration, the relay's install, then the uninstalls. The venv
 sees this interpreter's packages (--system-site-packages --offline), so nothing is
-downloaded. The module takes about 60 s on a quiet 2-core machine, most of it pip
-building Callbox's wheel three times.
+downloaded. The module takes about 27 s on the 2-core machine (45 s under load),
+most of it pip building Callbox's wheel three times.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ mount, PID, network and cgroup namespaces, so install.sh takes its systemd path:
 units enabled and started, the first-boot link read from the journal. One drop-in is
 the test's own: this test's interpreter may live under /root (pyenv), which the
 units' ProtectHome= hides, so the test shows that one folder to the services (a
-Debian box runs /usr/bin/python3 and needs none). About 40 s.
+Debian box runs /usr/bin/python3 and needs none). About 32 s, half of it the
+watchdog's restart.
 """
 
 from __future__ import annotations
