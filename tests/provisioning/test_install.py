@@ -2,9 +2,10 @@
 the appliance runs as `callbox`, under supervisord too; uninstall.sh removes it.
 
 One fresh root (tests/provisioning/fresh_root.py: an overlay over this host's / in
-its own mount, network and PID namespaces) serves the whole module, in order: the
-install, a second install, the appliance started as the service's user, supervisord
-with the shipped configuration, the relay's install, then the uninstalls. The venv
+its own mount, network and PID namespaces) with the box installed once serves the
+whole module: a second install, the appliance started as the service's user,
+supervisord with the shipped configuration, the `callbox` command, the relay's
+install and uninstall; the box's uninstall comes last. The venv
 sees this interpreter's packages (--system-site-packages --offline), so nothing is
 downloaded. The module takes about 27 s on the 2-core machine (45 s under load),
 most of it pip building Callbox's wheel three times.
@@ -27,6 +28,7 @@ import pytest
 from tests.provisioning.fresh_root import FreshRoot
 
 pytestmark = [
+    pytest.mark.usefixtures("installed"),
     pytest.mark.slow,
     pytest.mark.timeout(180),
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root (namespaces and mounts)"),
@@ -63,6 +65,12 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshRoot]:
         root.close()
 
 
+@pytest.fixture(scope="module")
+def installed(box: FreshRoot) -> str:
+    """Run install.sh in the fresh root once; return what it printed."""
+    return _ok(box.run("bash", INSTALL, *OFFLINE, timeout=150))
+
+
 def _ok(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -86,8 +94,8 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-def test_install_makes_user_dirs_venv_units_and_firewall(box: FreshRoot) -> None:
-    out = _ok(box.run("bash", INSTALL, *OFFLINE, timeout=150))
+def test_install_makes_user_dirs_venv_units_and_firewall(box: FreshRoot, installed: str) -> None:
+    out = installed
     assert "created system user callbox" in out
     assert "systemd is not running here" in out  # skipped, and said so
     assert ":8080/setup?token=" in out  # the first-boot URL
@@ -314,8 +322,20 @@ def test_relay_install(box: FreshRoot) -> None:
     listed = _ok(box.run("/usr/local/sbin/callbox-relay", "tenant", "list"))
     assert listed.startswith("name")
 
+    _ok(box.run("bash", UNINSTALL, "--relay", "--purge"))
+    for gone in (
+        "/opt/callbox-relay",
+        "/var/lib/callbox-relay",
+        "/etc/sysctl.d/60-callbox-relay.conf",
+        "/etc/systemd/system/callbox-relay.service",
+    ):
+        assert not box.path(gone).exists(), gone
+    assert _uid(box, "callbox-relay") is None
+    assert box.path("/opt/callbox/venv/bin/appliance").is_file()  # the box's untouched
+
 
 def test_uninstall_keeps_data_unless_purged(box: FreshRoot) -> None:
+    _ok(box.run("callbox", "user", "list"))  # the database exists, whichever tests ran
     out = _ok(box.run("bash", UNINSTALL))
     assert "kept the data in /var/lib/callbox" in out
     for gone in (
@@ -328,8 +348,6 @@ def test_uninstall_keeps_data_unless_purged(box: FreshRoot) -> None:
     assert box.path("/var/lib/callbox/callbox.db").is_file()
     assert box.path("/etc/callbox/callbox.env").is_file()
     assert _uid(box, "callbox") is not None
-    # The relay's install on the same root is not touched.
-    assert box.path("/opt/callbox-relay/venv/bin/relay-server").is_file()
 
     out = _ok(box.run("bash", UNINSTALL, "--purge"))
     assert "purged" in out
@@ -337,12 +355,3 @@ def test_uninstall_keeps_data_unless_purged(box: FreshRoot) -> None:
         assert not box.path(gone).exists(), gone
     assert _uid(box, "callbox") is None
     assert "callbox:" not in box.path("/etc/group").read_text()
-
-    _ok(box.run("bash", UNINSTALL, "--relay", "--purge"))
-    for gone in (
-        "/opt/callbox-relay",
-        "/var/lib/callbox-relay",
-        "/etc/sysctl.d/60-callbox-relay.conf",
-    ):
-        assert not box.path(gone).exists(), gone
-    assert _uid(box, "callbox-relay") is None

@@ -35,6 +35,7 @@ from tests.provisioning.test_install import (
 )
 
 pytestmark = [
+    pytest.mark.usefixtures("installed"),
     pytest.mark.slow,
     pytest.mark.timeout(180),
     pytest.mark.skipif(
@@ -56,6 +57,13 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshRoot]:
         yield root
     finally:
         root.close()
+
+
+@pytest.fixture(scope="module")
+def installed(booted: FreshRoot) -> str:
+    """Run install.sh on the booted root once; return what it printed."""
+    _show_interpreter(booted, "callbox-appliance.service")
+    return _ok(booted.run("bash", INSTALL, *OFFLINE, timeout=150))
 
 
 def _drop_in(box: FreshRoot, unit: str, name: str, lines: list[str]) -> None:
@@ -99,9 +107,8 @@ def _in_service_namespace(box: FreshRoot, pid: str, *cmd: str) -> int:
     return box.run(*inside).returncode
 
 
-def test_install_starts_the_hardened_service(booted: FreshRoot) -> None:
-    _show_interpreter(booted, "callbox-appliance.service")
-    out = _ok(booted.run("bash", INSTALL, *OFFLINE, timeout=150))
+def test_install_starts_the_hardened_service(booted: FreshRoot, installed: str) -> None:
+    out = installed
     assert "callbox-firewall.service enabled and started" in out
     assert "callbox-appliance.service enabled and started" in out
     found = re.search(r"first boot: open (http://\S+/setup\?token=\S+)", out)
@@ -172,6 +179,15 @@ def test_relay_starts_under_its_unit(booted: FreshRoot) -> None:
     ceiling = _open_files(booted, "1")[1]  # systemd's, PID 1 inside
     assert _open_files(booted, pid) == (min(65536, ceiling),) * 2
 
+    # Its uninstall stops it, which takes the interface away, and the firewall.
+    out = _ok(booted.run("bash", UNINSTALL, "--relay", "--purge", timeout=_WAIT))
+    assert "stopped and disabled callbox-relay.service" in out
+    assert "stopped and disabled callbox-relay-firewall.service" in out
+    assert booted.run("ip", "link", "show", "cbrelay0").returncode != 0
+    assert "callbox_relay_host" not in _ok(booted.run("nft", "list", "tables"))
+    for gone in ("/opt/callbox-relay", "/etc/systemd/system/callbox-relay.service.d"):
+        assert not booted.path(gone).exists(), gone
+
 
 def _open_files(box: FreshRoot, pid: str) -> tuple[int, int]:
     for line in box.path(f"/proc/{pid}/limits").read_text().splitlines():
@@ -182,14 +198,15 @@ def _open_files(box: FreshRoot, pid: str) -> tuple[int, int]:
 
 
 def test_uninstall_stops_units_and_takes_the_firewall_away(booted: FreshRoot) -> None:
-    out = _ok(booted.run("bash", UNINSTALL, "--relay", "--purge", timeout=_WAIT))
-    assert "stopped and disabled callbox-relay.service" in out
+    assert "callbox_host" in _ok(booted.run("nft", "list", "tables"))
     out = _ok(booted.run("bash", UNINSTALL, "--purge", timeout=_WAIT))
     assert "stopped and disabled callbox-firewall.service" in out
     units = booted.run("systemctl", "list-unit-files", "--no-legend", "callbox*").stdout
     assert units.strip() == ""
-    tables = _ok(booted.run("nft", "list", "tables"))
-    assert "callbox_host" not in tables and "callbox_relay_host" not in tables
-    assert booted.run("ip", "link", "show", "cbrelay0").returncode != 0
-    for gone in ("/opt/callbox", "/var/lib/callbox", "/etc/systemd/system/callbox-relay.service.d"):
+    assert "callbox_host" not in _ok(booted.run("nft", "list", "tables"))
+    for gone in (
+        "/opt/callbox",
+        "/var/lib/callbox",
+        "/etc/systemd/system/callbox-appliance.service.d",
+    ):
         assert not booted.path(gone).exists(), gone
