@@ -22,6 +22,7 @@ from appliance.core.box import Box
 from appliance.core.errors import ChatError
 from appliance.discovery import lan_addresses
 from appliance.relay import commands as relay_commands
+from appliance.sd_notify import ServiceNotifier
 from appliance.settings import Settings, SettingsError, load_settings
 
 _LOGGER = logging.getLogger("appliance")
@@ -164,13 +165,15 @@ async def serve(
     One thing outlives a normal stop on purpose: the tunnel interface and its
     firewall table, so staff are not dropped across a restart. A failed start takes
     away what it made of them too (webui/app.py `_relay_ctx`, Tunnel.close).
-    `ready` is called with the console's listening addresses once all is up.
+    `ready` is called with the console's listening addresses once all is up; so is
+    systemd told (READY=1), and its watchdog is fed from the event loop from then on.
     """
     from appliance.webui.app import create_app
     from appliance.webui.keys import JOINER, SETUP_TOKEN, TUNNEL
     from appliance.webui.relay_listener import relay_sites
     from appliance.webui.runner import make_runner
 
+    notifier = ServiceNotifier()  # first: no child process may inherit its socket
     stop = stop or asyncio.Event()
     app = create_app(settings)
     runner = make_runner(
@@ -220,8 +223,18 @@ async def serve(
         print(f"callbox: listening on port {port}", flush=True)
         if ready is not None:
             ready([str(a) for a in runner.addresses])
+        notifier.ready(f"console on port {port}")
+        watchdog = asyncio.create_task(notifier.async_watchdog(), name="sd-watchdog")
+        stack.push_async_callback(_cancel, watchdog)
         await stop.wait()
         _LOGGER.info("stopping")
+        notifier.stopping()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 # Thousands of open visitor sockets keep ~600,000 objects the collector tracks (about

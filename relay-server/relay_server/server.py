@@ -20,6 +20,7 @@ from relay_server.limits import VisitorLimits, capacity, open_fds, raise_fd_limi
 from relay_server.metrics import Metrics
 from relay_server.passthrough import HTTP_HEAD_MAX, Passthrough
 from relay_server.registry import OVERLAY, RELAY_ADDRESS, Registry, Tenant
+from relay_server.sd_notify import ServiceNotifier
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -118,7 +119,10 @@ _FORWARDING = Path("/proc/sys/net/ipv4/ip_forward")
 def _set_forwarding(value: str) -> str:
     """Set IPv4 forwarding; return what it was."""
     before = _FORWARDING.read_text().strip()
-    _FORWARDING.write_text(value + "\n")
+    # Under a unit with ProtectKernelTunables= a write fails even when it would change
+    # nothing; relay-install.sh turns forwarding on at boot, so none is needed then.
+    if before != value:
+        _FORWARDING.write_text(value + "\n")
     return before
 
 
@@ -134,8 +138,10 @@ async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
     Every step opens inside one exit stack: a failure at any step of the start
     closes what the steps before opened, in reverse order, and so does a stop. The
     relay owns its interface name and table: a stale one from a crash is replaced
-    at start, and neither outlives the process's run, failed or not.
+    at start, and neither outlives the process's run, failed or not. Once all is up,
+    systemd is told (READY=1) and its watchdog is fed from the event loop.
     """
+    notifier = ServiceNotifier()  # first: wg, nft and wireguard-go must not inherit it
     fd_limit = raise_fd_limit()
     private = config.key_path.read_text().strip()
     registry = Registry(config.registry_path, relay_key=public_key(private))
@@ -212,7 +218,11 @@ async def serve(config: RelayConfig, stop: asyncio.Event) -> None:
         )
         stack.push_async_callback(_cancel, asyncio.create_task(hub.watch(), name="registry"))
         print(f"relay-server: ready ({config.public_host}, https/{config.https_port})", flush=True)
+        notifier.ready(f"{limits.total} visitor connections at most")
+        watchdog = asyncio.create_task(notifier.async_watchdog(), name="sd-watchdog")
+        stack.push_async_callback(_cancel, watchdog)
         await stop.wait()
+        notifier.stopping()
 
 
 def _metrics_app(metrics: Metrics, hub: Hub) -> web.Application:
