@@ -51,4 +51,6 @@ OWNERS: dict[str, str] = {
     "sla_policies": "sla",
     "ticket_sla": "sla",
     "notifications": "notifications",
+    "backup_settings": "backups",
+    "backup_runs": "backups",
 }
