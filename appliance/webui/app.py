@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp_jinja2
 import jinja2
@@ -23,6 +23,7 @@ from appliance.webui import (
     admin_views,
     assets,
     auth_views,
+    backup_views,
     console_views,
     desk_editor_pages,
     insight_views,
@@ -47,6 +48,7 @@ from appliance.webui.keys import (
     BOX,
     HUB,
     RELAY_PEERS,
+    RESTART,
     SETTINGS,
     SETUP_TOKEN,
     STAFF_NETWORK,
@@ -151,6 +153,8 @@ def create_app(settings: Settings) -> web.Application:
     app[STAFF_NETWORK] = staff_network
     tunnel: list[Tunnel | None] = [None]
     app[TUNNEL] = tunnel
+    restart: list[Callable[[], None] | None] = [None]
+    app[RESTART] = restart
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("appliance.webui", "templates"),
@@ -159,6 +163,7 @@ def create_app(settings: Settings) -> web.Application:
     auth_views.add_routes(app)
     console_views.add_routes(app)
     admin_views.add_routes(app)
+    backup_views.add_routes(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)

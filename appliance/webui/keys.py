@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -31,3 +32,6 @@ RELAY_PEERS: web.AppKey[RelayPeers] = web.AppKey("relay_peers")
 # The box's staff subnet once enrolled (held in a list: known only at startup).
 STAFF_NETWORK: web.AppKey[list[ipaddress.IPv4Network | None]] = web.AppKey("staff_network")
 TUNNEL: web.AppKey[list[Tunnel | None]] = web.AppKey("tunnel")
+# Restarts the box in its process (set by `appliance run`; None where nothing can):
+# a checked restore asks for it, and the next start switches to the restored data.
+RESTART: web.AppKey[list[Callable[[], None] | None]] = web.AppKey("restart")

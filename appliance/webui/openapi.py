@@ -17,6 +17,7 @@ from appliance import __version__
 from appliance.webui import (
     admin_views,
     auth_views,
+    backup_views,
     console_views,
     desk_editor_pages,
     insight_views,
@@ -81,6 +82,7 @@ def _contracts() -> list[Contract]:
         CONTRACT,
         console_views.CONTRACT,
         admin_views.CONTRACT,
+        backup_views.CONTRACT,
         insight_views.CONTRACT,
         team_views.CONTRACT,
         routing_views.CONTRACT,
