@@ -55,9 +55,13 @@ _LOGGER = logging.getLogger(__name__)
 _TICK = 30.0  # s between looks at the schedule
 _UPLOAD = "upload.tar.age"  # the one archive an admin uploaded to restore from
 _WORK = ".work"  # inside backups/: the database copy and the archive being made
-# Seconds slept after each MiB the archive reads: 0, as the chat writer's longest wait
-# did not grow measurably (bench/README.md, "Backup benchmark").
+# Seconds slept after each MiB the archive reads (0: see FLUSH); tests raise it to
+# watch the progress.
 PAUSE = 0.0
+# Bytes between syncs of the database copy and of the archive as they are written: the
+# kernel then writes them out in steady steps, not in bursts that the chats' commits
+# (each an fsync) queue behind (bench/README.md, "Backup benchmark").
+FLUSH = 16 * 1024 * 1024
 
 
 class BackupConflict(Conflict):
@@ -365,7 +369,7 @@ class Backups:
         try:
             await asyncio.to_thread(work.mkdir, parents=True, exist_ok=True, mode=0o700)
             await asyncio.to_thread(_remove, copy)
-            await asyncio.to_thread(archive.snapshot, self.db.path, copy, job.progress)
+            await asyncio.to_thread(archive.snapshot, self.db.path, copy, job.progress, 0.0, FLUSH)
             manifest = archive.Manifest(
                 format=archive.FORMAT,
                 box=self.box,
@@ -383,6 +387,7 @@ class Backups:
                 job.progress,
                 skip={self.local_dir},
                 pause=PAUSE,
+                flush=FLUSH,
             )
             job.archive = name
             await asyncio.to_thread(_remove, copy)
