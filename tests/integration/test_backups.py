@@ -120,8 +120,13 @@ class ChatLoad:
 
 
 async def test_a_backup_under_chat_load_restores_onto_a_fresh_box(
-    make_app: MakeApp, make_agent: MakeAgent, make_visitor: MakeVisitor, tmp_path: Path
+    make_app: MakeApp,
+    make_agent: MakeAgent,
+    make_visitor: MakeVisitor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(backup, "PAUSE", 0.1)  # s per MiB read: chats go on meanwhile
     running = await make_app(**LOAD)
     data = running.box.settings.data_dir
     admin = await make_agent("root", role="admin", status=None, on=running)
@@ -131,7 +136,7 @@ async def test_a_backup_under_chat_load_restores_onto_a_fresh_box(
         status=201,
     )
     (data / "uploads" / "9f").mkdir(parents=True)
-    upload = os.urandom(200_000)
+    upload = os.urandom(1_200_000)
     (data / "uploads" / "9f" / "9f86d081884c7d65").write_bytes(upload)
     kit = await admin.post("/api/admin/backups/key", {}, status=201)
     assert kit["identity"].startswith("AGE-SECRET-KEY-1") and kit["box"]
@@ -158,7 +163,7 @@ async def test_a_backup_under_chat_load_restores_onto_a_fresh_box(
     final = load.snapshot()
     job = state["job"]
     assert job["state"] == "done", job
-    assert job["code"] == "" and job["size"] > 200_000
+    assert job["code"] == "" and job["size"] > 1_200_000
     assert state["runs"][0]["ok"] is True and state["runs"][0]["archive"] == job["archive"]
     assert state["runs"][0]["targets"] == [{"target": "local", "ok": True, "error": ""}]
     assert sum(map(len, after.values())) > sum(map(len, before.values()))  # chats went on
