@@ -80,6 +80,10 @@ class KeyInvalid(InvalidInput):
     code = "key_invalid"
 
 
+class NotABackup(InvalidInput):
+    code = "not_a_backup"
+
+
 @dataclass(slots=True)
 class Job:
     """A backup or a restore's check, running or just ended, with its progress."""
@@ -487,12 +491,19 @@ class Backups:
         await asyncio.to_thread(self.work_dir.mkdir, parents=True, exist_ok=True, mode=0o700)
         part = self.upload_path.with_name(f".{_UPLOAD}.part")
         size = 0
+        head = b""
         try:
             fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as out:
                 async for chunk in chunks:
+                    if len(head) < len(archive.AGE_HEADER):
+                        head += chunk[: len(archive.AGE_HEADER)]
+                        if not archive.AGE_HEADER.startswith(head[: len(archive.AGE_HEADER)]):
+                            raise NotABackup("not an age-encrypted archive (.tar.age)")
                     await asyncio.to_thread(out.write, chunk)
                     size += len(chunk)
+            if not head.startswith(archive.AGE_HEADER):
+                raise NotABackup("not an age-encrypted archive (.tar.age)")
             await asyncio.to_thread(os.replace, part, self.upload_path)
         except BaseException:
             await asyncio.to_thread(_remove, part)

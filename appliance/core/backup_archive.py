@@ -42,6 +42,7 @@ from appliance.core.migrate import migration_files
 
 FORMAT = 1  # archive layout version, in the manifest
 MANIFEST = "callbox-backup.json"
+AGE_HEADER = b"age-encryption.org/v1\n"  # how every binary age file begins
 DB_NAME = "callbox.db"
 _CHUNK = 1024 * 1024  # bytes per read and pipe buffer
 _MAX_MANIFEST = 64 * 1024  # bytes

@@ -212,10 +212,11 @@ CONTRACT = Contract(
             wire.Upload,
             status=201,
             upload=("application/octet-stream",),
-            errors=(401, 403, 409, 413),
+            errors=(401, 403, 409, 413, 422),
             description=f"{_ADMINS} The body is the archive itself, read as a stream. It "
-            "replaces an earlier upload and is checked only by the restore. 409 `busy` "
-            "while a backup or restore runs.",
+            "replaces an earlier upload; 422 `not_a_backup` when it does not begin as an "
+            "age file does, else it is checked by the restore. 409 `busy` while a backup "
+            "or restore runs.",
         ),
         Operation(
             "POST",

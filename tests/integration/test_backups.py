@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pyrage
 import pytest
 
 from appliance.core import backup, restore
@@ -251,13 +252,19 @@ async def test_a_restore_from_the_admin_page_checks_first_and_changes_nothing_wh
 
     assert bodies()[-2:] == ["在备份里", "备份之后"]
 
-    # Refused: a key of another box, a damaged archive, text that is no key at all.
+    # Not even age: refused as it arrives.
+    for junk in (b"PK\x03\x04 a zip file", b"age", b""):
+        status, answer = await post_raw(admin, "/api/admin/backups/upload", junk)
+        assert status == 422 and answer["error"]["code"] == "not_a_backup", answer
+    # Refused by the check: a key of another box, a damaged archive, an age file that
+    # holds no backup (anyone with the public key can make one).
+    recipient = pyrage.x25519.Recipient.from_str(kit["recipient"])
     middle = len(archive) // 2
     damaged = archive[:middle] + bytes([archive[middle] ^ 0x40]) + archive[middle + 1 :]
     for upload, key, code in (
         (archive, new_keys().identity, "wrong_key"),
         (damaged, kit["identity"], "damaged"),
-        (b"PK\x03\x04 a zip file", kit["identity"], "not_a_backup"),
+        (pyrage.encrypt(b"PK\x03\x04 a zip file", [recipient]), kit["identity"], "not_a_backup"),
     ):
         before = tree(data)
         status, answer = await post_raw(admin, "/api/admin/backups/upload", upload)
