@@ -215,7 +215,7 @@ class Backups:
         at = _ms(self.now())
 
         def load(conn: Any) -> tuple[store.SettingsRow, store.RunRow | None, int | None]:
-            store.end_interrupted(conn, at, "the box stopped during the backup")
+            store.end_interrupted(conn, at)
             return store.settings(conn), store.last_finished(conn), store.last_started(conn)
 
         self._row, last, self._last_started = await self.db.write(load)
@@ -403,7 +403,8 @@ class Backups:
                 job.error = "; ".join(f"{r['target']}: {r['error']}" for r in failed)
         except Exception as err:
             job.code = "cancelled" if isinstance(err, archive.Cancelled) else "failed"
-            job.error = str(err) or type(err).__name__
+            # A run the stop cut short is not a served slot: the next start catches up.
+            job.error = store.INTERRUPTED if job.code == "cancelled" else str(err) or repr(err)
             if job.code == "failed":
                 _LOGGER.exception("backup failed")
         finally:
@@ -474,8 +475,11 @@ class Backups:
             except Exception:
                 _LOGGER.exception("scheduled backup could not start")
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+            # lands as the event is set, and close() then waited forever (found here).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.tick)
+                async with asyncio.timeout(self.tick):
+                    await self._wake.wait()
 
     # --- restores --------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dateutil import tz
 from appliance.core import backup_schedule as schedule
 from appliance.core.backup import Backups
 from appliance.core.db import Database
+from appliance.core.store import backups as store
 
 _SH = tz.gettz("Asia/Shanghai")
 _BE = tz.gettz("Europe/Berlin")
@@ -182,5 +183,29 @@ async def test_the_box_catches_up_once_after_downtime_then_keeps_the_time(
         await _settle(backups)
         assert len(await _runs(backups)) == 4
         assert backups.next_run() == local("2026-12-08 22:15")
+    finally:
+        await backups.close()
+
+
+async def test_a_backup_the_stop_cut_short_is_caught_up_at_the_next_start(
+    db: Database, tmp_path: Path
+) -> None:
+    clock = FakeClock(local("2026-12-01 12:00"))
+    data = tmp_path / "data"
+    backups = Backups(db, data, b"s" * 32, now=clock, tick=0.02, hostname="desk")
+    await backups.open()
+    await backups.new_key(replace=False)
+    await backups.close()
+    # The box stopped during the 2nd's nightly run: the row has no end.
+    started = int(local("2026-12-02 03:30").timestamp() * 1000)
+    await db.write(lambda conn: store.start_run(conn, "schedule", started))
+    clock.at = local("2026-12-02 08:00")
+    backups = Backups(db, data, b"s" * 32, now=clock, tick=0.02, hostname="desk")
+    await backups.open()
+    try:
+        await _settle(backups)
+        runs = await backups.runs(10)
+        assert [(r.trigger, r.ok) for r in runs] == [("schedule", True), ("schedule", False)]
+        assert runs[1].error == store.INTERRUPTED
     finally:
         await backups.close()

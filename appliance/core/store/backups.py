@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _KEEP_RUNS = 200  # rows of history kept
+INTERRUPTED = "the box stopped during the backup"
 _SETTINGS = (
     "recipient, key_created_at, enabled, daily_at, keep_daily, keep_weekly, local_dir,"
     " webdav_url, webdav_user, webdav_sealed"
@@ -133,8 +134,14 @@ def recent_runs(conn: sqlite3.Connection, limit: int) -> list[RunRow]:
 
 
 def last_started(conn: sqlite3.Connection) -> int | None:
-    """Return when the newest run started (UTC ms), or None before the first."""
-    row = conn.execute("SELECT max(started_at) FROM backup_runs").fetchone()
+    """Return when the newest run started (UTC ms), or None before the first.
+
+    A run the box's stop cut short does not count: the schedule catches up on it.
+    """
+    row = conn.execute(
+        "SELECT max(started_at) FROM backup_runs WHERE NOT (ok = 0 AND error = ?)",
+        (INTERRUPTED,),
+    ).fetchone()
     return None if row[0] is None else int(row[0])
 
 
@@ -146,9 +153,9 @@ def last_finished(conn: sqlite3.Connection) -> RunRow | None:
     return None if row is None else _run(row)
 
 
-def end_interrupted(conn: sqlite3.Connection, at: int, error: str) -> None:
+def end_interrupted(conn: sqlite3.Connection, at: int) -> None:
     """Mark runs that never ended (the box stopped during them) as failed."""
     conn.execute(
         "UPDATE backup_runs SET finished_at = ?, ok = 0, error = ? WHERE finished_at IS NULL",
-        (at, error),
+        (at, INTERRUPTED),
     )
