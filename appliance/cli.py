@@ -15,8 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance import __version__
-from appliance.core import audit
+from appliance import __version__, restore_command
+from appliance.core import audit, restore
 from appliance.core.accounts import ROLES, AccountError
 from appliance.core.box import Box
 from appliance.core.errors import ChatError
@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
         help="the user must choose a new password at their next login",
     )
     relay_commands.add_parsers(commands)
+    restore_command.add_parsers(commands)
     return parser
 
 
@@ -157,6 +158,7 @@ async def serve(
     settings: Settings,
     ready: Callable[[list[str]], None] | None = None,
     stop: asyncio.Event | None = None,
+    restart: asyncio.Event | None = None,
 ) -> None:
     """Run the appliance until SIGINT or SIGTERM (or until `stop` is set).
 
@@ -166,16 +168,25 @@ async def serve(
     firewall table, so staff are not dropped across a restart. A failed start takes
     away what it made of them too (webui/app.py `_relay_ctx`, Tunnel.close).
     `ready` is called with the console's listening addresses once all is up; so is
-    systemd told (READY=1), and its watchdog is fed from the event loop from then on.
+    systemd told (READY=1), and its watchdog is fed from the event loop from then on. A
+    restore asks for a restart: `restart` is set, then the box stops as for a signal.
     """
     from appliance.webui.app import create_app
-    from appliance.webui.keys import JOINER, SETUP_TOKEN, TUNNEL
+    from appliance.webui.keys import JOINER, RESTART, SETUP_TOKEN, TUNNEL
     from appliance.webui.relay_listener import relay_sites
     from appliance.webui.runner import make_runner
 
     notifier = ServiceNotifier()  # first: no child process may inherit its socket
     stop = stop or asyncio.Event()
     app = create_app(settings)
+    if restart is not None:
+        again = restart
+
+        def restart_now() -> None:
+            again.set()
+            stop.set()
+
+        app[RESTART][0] = restart_now
     runner = make_runner(
         app, handle_signals=False, shutdown_timeout=_SHUTDOWN_TIMEOUT, access_log=None
     )
@@ -237,6 +248,38 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+async def run_box(overrides: dict[str, Any]) -> None:
+    """Serve the box until stopped; restart it in place when a restore asks.
+
+    Each start first switches to a checked restore if one waits (core/restore.py). A
+    box that then fails to start goes back to the data the restore replaced and
+    starts on it; one that starts records it, and keeps the previous data until an
+    admin removes it.
+    """
+    data_dir = load_settings(overrides).data_dir
+
+    def started(_addresses: list[str]) -> None:
+        restore.confirm_started(data_dir)
+
+    with restore.data_lock(data_dir):
+        while True:
+            await asyncio.to_thread(restore.apply_pending, data_dir)
+            restart = asyncio.Event()
+            try:
+                await serve(
+                    load_settings(overrides),
+                    ready=started,
+                    restart=restart,
+                )
+            except Exception as err:
+                if await asyncio.to_thread(restore.roll_back, data_dir, str(err)) is None:
+                    raise
+                continue  # the previous data is back: start on it
+            if not restart.is_set():
+                return
+            _LOGGER.info("restarting")
+
+
 # Thousands of open visitor sockets keep ~600,000 objects the collector tracks (about
 # 110 per socket, mostly aiohttp's WebSocket machinery). With CPython's default
 # thresholds a full collection walks them all, stopping the loop 0.35-0.6 s, every few
@@ -279,19 +322,28 @@ def main(argv: list[str] | None = None) -> int:
                 format="%(asctime)s %(levelname)s %(name)s: %(message)s",
             )
             tune_gc()
-            _run_loop(serve(settings))
+            _run_loop(run_box(overrides))
         elif args.command == "user":
             _run_loop(_user_command(settings, args))
         elif args.command == "enroll":
             _run_loop(relay_commands.enroll(settings, args))
         elif args.command == "cert":
             relay_commands.certificate(settings, args)
+        elif args.command == "restore":
+            restore_command.run_restore(settings.data_dir, args)
+        elif args.command == "restore-undo":
+            restore_command.run_undo(settings.data_dir)
         else:
             _run_loop(relay_commands.staff_command(settings, args))
-    except (AccountError, ChatError, relay_commands.CommandError) as err:
+    except (
+        AccountError,
+        ChatError,
+        relay_commands.CommandError,
+        restore_command.CommandError,
+    ) as err:
         print(f"appliance: {err}", file=sys.stderr)
         return 1
-    except OSError as err:
+    except (OSError, restore.BoxRunning, SettingsError) as err:
         print(f"appliance: {err}", file=sys.stderr)
         return 1
     return 0

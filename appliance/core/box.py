@@ -15,6 +15,7 @@ from appliance.core.accounts import Accounts
 from appliance.core.actors import Visitor
 from appliance.core.assignment import Dispatcher
 from appliance.core.audit import AuditLog
+from appliance.core.backup import Backups
 from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.canned import Canned
 from appliance.core.chats import Chats
@@ -119,6 +120,9 @@ class Box:
             notifications=self.notifications,
         )
         self.devices = Devices(self.db)
+        # Encrypted, scheduled backups and restores (core/backup.py).
+        self.backups = Backups(self.db, settings.data_dir, load_secret(settings.data_dir))
+        self.backup_status = self.backups  # the health page's last backup
         self.limits = VisitorLimits(
             msg_rate=settings.visitor_msg_rate,
             msg_burst=settings.visitor_msg_burst,
@@ -205,6 +209,7 @@ class Box:
             )
         )
         await self.webhooks.open()  # sends what was still queued when the box stopped
+        await self.backups.open()  # catches up once on a backup missed while it was down
 
     async def close(self) -> None:
         """Stop background work and close the database."""
@@ -217,4 +222,5 @@ class Box:
         await self.dispatcher.close()
         await self.webhooks.close()  # pending deliveries stay in the log
         await self.notifications.close()
+        await self.backups.close()
         await self.db.close()

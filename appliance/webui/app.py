@@ -6,7 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp_jinja2
 import jinja2
@@ -27,6 +27,7 @@ from appliance.webui import (
     assets,
     audit_views,
     auth_views,
+    backup_views,
     console_views,
     desk_editor_pages,
     desk_settings_pages,
@@ -60,6 +61,7 @@ from appliance.webui.keys import (
     HUB,
     JOINER,
     RELAY_PEERS,
+    RESTART,
     SETTINGS,
     SETUP_TOKEN,
     STAFF_GUARD,
@@ -169,6 +171,8 @@ def create_app(settings: Settings) -> web.Application:
     app[STAFF_GUARD] = StaffGuard()
     app[BOX_PROFILE] = BoxProfile(LANGS)
     app[JOINER] = Joiner()
+    restart: list[Callable[[], None] | None] = [None]
+    app[RESTART] = restart
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("appliance.webui", "templates"),
@@ -179,6 +183,7 @@ def create_app(settings: Settings) -> web.Application:
     admin_views.add_routes(app)
     health_views.add_routes(app)  # first of the cleanup contexts: it collects start-up logs
     audit_views.add_routes(app)
+    backup_views.add_routes(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -40,3 +41,6 @@ STAFF_GUARD: web.AppKey[StaffGuard] = web.AppKey("staff_guard")
 BOX_PROFILE: web.AppKey[BoxProfile] = web.AppKey("box_profile")
 # Joining a relay from the admin page while the box runs.
 JOINER: web.AppKey[Joiner] = web.AppKey("joiner")
+# Restarts the box in its process (set by `appliance run`; None where nothing can):
+# a checked restore asks for it, and the next start switches to the restored data.
+RESTART: web.AppKey[list[Callable[[], None] | None]] = web.AppKey("restart")

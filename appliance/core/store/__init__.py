@@ -55,4 +55,6 @@ OWNERS: dict[str, str] = {
     "user_totp": "two_factor",
     "recovery_codes": "two_factor",
     "two_factor_roles": "two_factor",
+    "backup_settings": "backups",
+    "backup_runs": "backups",
 }
