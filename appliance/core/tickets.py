@@ -817,7 +817,6 @@ class Tickets:
         ends), for the customer their contact names (found or created). The visitor
         follows it from the widget."""
         now = self._now()
-        words = wording(dict(left), lang)
 
         def job(conn: sqlite3.Connection) -> tuple[Ticket, Closed | None]:
             visitor_store.upsert(conn, visitor.id, now)
@@ -831,16 +830,9 @@ class Tickets:
                 if conv.status == "waiting" and self._chats is not None:
                     closed = self._chats.close_in(conn, conv.id, "overflow")
             requester_id = self._left_requester(conn, visitor.id, left, now)
-            new = NewTicket(
-                words.subject, words.description, channel=left["kind"], group_id=group_id
-            )
-            ticket_id, entries = self._created(conn, None, new, now, requester_id)
-            who = f"visitor:{visitor.id}"
-            entries = [replace(e, by=By.CUSTOMER, actor_id=who) for e in entries]
+            entries = self._left_entries(conn, visitor.id, left, group_id, requester_id, now, lang)
             ticket = self._commit(conn, None, entries, now)
-            store.left_by(conn, ticket_id, visitor.id)
-            if conversation_id is not None:
-                store.link(conn, ticket_id, conversation_id, now)
+            self._follow(conn, ticket.id, visitor.id, conversation_id, now)
             return ticket, closed
 
         def announce(result: tuple[Ticket, Closed | None]) -> None:
@@ -850,6 +842,37 @@ class Tickets:
 
         ticket, _ = await self._db.write(job, on_commit=announce)
         return ticket
+
+    def _left_entries(
+        self,
+        conn: sqlite3.Connection,
+        visitor_id: str,
+        left: Mapping[str, str],
+        group_id: int | None,
+        requester_id: int | None,
+        at: int,
+        lang: str,
+    ) -> list[Event]:
+        """The creation entries of a left request's ticket, worded in the box's language
+        and made by the visitor."""
+        words = wording(dict(left), lang)
+        new = NewTicket(words.subject, words.description, channel=left["kind"], group_id=group_id)
+        _, entries = self._created(conn, None, new, at, requester_id)
+        who = f"visitor:{visitor_id}"
+        return [replace(e, by=By.CUSTOMER, actor_id=who) for e in entries]
+
+    @staticmethod
+    def _follow(
+        conn: sqlite3.Connection,
+        ticket_id: int,
+        visitor_id: str,
+        conversation_id: str | None,
+        at: int,
+    ) -> None:
+        """Let the visitor who left a ticket follow it, and link the chat it replaced."""
+        store.left_by(conn, ticket_id, visitor_id)
+        if conversation_id is not None:
+            store.link(conn, ticket_id, conversation_id, at)
 
     @staticmethod
     def _still(conn: sqlite3.Connection, group_id: int | None) -> int | None:
@@ -909,17 +932,14 @@ class Tickets:
             "preferred_time": item.preferred_time,
             "body": item.body,
         }
-        words = wording(left, lang)
         at = item.created_at
         try:
             requester_id = self._left_requester(conn, item.visitor_id, left, at)
         except InvalidInput:
             requester_id = None  # a contact stored before today's checks: kept in the text
         group_id = self._still(conn, item.group_id)
-        new = NewTicket(words.subject, words.description, channel=item.kind, group_id=group_id)
-        ticket_id, entries = self._created(conn, None, new, at, requester_id)
-        who = f"visitor:{item.visitor_id}"
-        entries = [replace(e, by=By.CUSTOMER, actor_id=who) for e in entries]
+        entries = self._left_entries(conn, item.visitor_id, left, group_id, requester_id, at, lang)
+        ticket_id = entries[0].ticket_id
         if item.status == "open":
             ticket = self._commit(conn, None, entries, self._now())
         else:
@@ -933,9 +953,7 @@ class Tickets:
                 Event(ticket_id, seq + 2, end, By.SYSTEM, "carry-over", "state", {"to": "closed"})
             )
             ticket = self._record(conn, None, entries)
-        store.left_by(conn, ticket_id, item.visitor_id)
-        if item.conversation_id is not None:
-            store.link(conn, ticket_id, item.conversation_id, at)
+        self._follow(conn, ticket_id, item.visitor_id, item.conversation_id, at)
         work_store.carried(conn, item.id, ticket_id)
         return ticket
 
