@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from appliance.core import restore
+from appliance.core import audit, restore
 from appliance.core.backup_archive import ArchiveRefused, Manifest, Progress, read_identity, unpack
 from appliance.core.clock import local_text
 
@@ -91,10 +91,12 @@ def run_restore(data_dir: Path, args: argparse.Namespace) -> None:
             except BaseException:
                 restore.clear_staged(data_dir)
                 raise
-            restore.mark_checked(data_dir, archive.name, manifest.box, manifest.created_at)
+            who = audit.command_line()
+            restore.mark_checked(
+                data_dir, archive.name, manifest.box, manifest.created_at, who.name, who.address
+            )
+            # The box records the switch in the restored database's audit log as it starts.
             journal = restore.apply_pending(data_dir)
-            # Not in the admin audit log: the log is in the database just switched to,
-            # and the box is stopped (docs/it-guide.md says so).
     except restore.BoxRunning as err:
         raise CommandError(f"{err} (or restore from the admin page)") from err
     except ArchiveRefused as err:
@@ -117,8 +119,9 @@ def run_undo(data_dir: Path) -> None:
     """Go back to the data the last restore replaced."""
     try:
         with restore.data_lock(data_dir):
-            journal = restore.undo(data_dir)
-            # Not in the admin audit log either (the box is stopped).
+            who = audit.command_line()
+            # The box records it in the audit log as it starts on the data it went back to.
+            journal = restore.undo(data_dir, who.name, who.address)
     except (restore.BoxRunning, restore.RestoreError) as err:
         raise CommandError(str(err)) from err
     print(f"back to the data from before the restore; the restored data is in {journal.failed}")

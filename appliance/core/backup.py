@@ -526,9 +526,17 @@ class Backups:
         return size
 
     def start_restore(
-        self, key: str, source: str, name: str = "", on_ready: Callable[[], None] | None = None
+        self,
+        key: str,
+        source: str,
+        name: str = "",
+        on_ready: Callable[[], None] | None = None,
+        asked_by: tuple[str, str] = ("", ""),
     ) -> Job:
-        """Start checking an archive for a restore; `on_ready` runs once it passed."""
+        """Start checking an archive for a restore; `on_ready` runs once it passed.
+
+        `asked_by` (name, address) goes to the restored box's audit log.
+        """
         try:
             identity = archive.read_identity(key)
         except archive.ArchiveRefused as err:
@@ -543,12 +551,17 @@ class Backups:
         job = Job("restore", source, _ms(self.now()), archive=name)
 
         async def work(job: Job) -> None:
-            await self._restore(job, identity, target, on_ready)
+            await self._restore(job, identity, target, on_ready, asked_by)
 
         return self._start(job, work)
 
     async def _restore(
-        self, job: Job, identity: Any, target: Target | None, on_ready: Callable[[], None] | None
+        self,
+        job: Job,
+        identity: Any,
+        target: Target | None,
+        on_ready: Callable[[], None] | None,
+        asked_by: tuple[str, str],
     ) -> None:
         fetched: Path | None = None
         try:
@@ -565,7 +578,12 @@ class Backups:
                 archive.unpack, path, identity, restore.staged(self.data_dir), job.progress
             )
             await asyncio.to_thread(
-                restore.mark_checked, self.data_dir, job.archive, manifest.box, manifest.created_at
+                restore.mark_checked,
+                self.data_dir,
+                job.archive,
+                manifest.box,
+                manifest.created_at,
+                *asked_by,
             )
         except (archive.ArchiveRefused, archive.Cancelled, TargetError, OSError) as err:
             await asyncio.to_thread(restore.clear_staged, self.data_dir)

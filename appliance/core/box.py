@@ -10,7 +10,7 @@ from typing import Any
 
 from dateutil.tz import tzlocal
 
-from appliance.core import useragent
+from appliance.core import audit, restore, useragent
 from appliance.core.accounts import Accounts
 from appliance.core.actors import Visitor
 from appliance.core.assignment import Dispatcher
@@ -210,6 +210,24 @@ class Box:
         )
         await self.webhooks.open()  # sends what was still queued when the box stopped
         await self.backups.open()  # catches up once on a backup missed while it was down
+        await self._record_restore()
+
+    async def _record_restore(self) -> None:
+        """Record in this database's audit log a restore switch it does not yet hold."""
+        data_dir = self.settings.data_dir
+        journal = await asyncio.to_thread(restore.unrecorded, data_dir)
+        if journal is None:
+            return
+        detail = {"box": journal.box, "made": journal.created_at, "previous": journal.previous}
+        if journal.error:
+            detail["error"] = journal.error
+        await self.audit.add(
+            audit.Actor(None, journal.by, journal.address or audit.CLI),
+            restore.AUDIT_ACTIONS[journal.state],
+            journal.archive,
+            detail,
+        )
+        await asyncio.to_thread(restore.mark_recorded, data_dir)
 
     async def close(self) -> None:
         """Stop background work and close the database."""

@@ -12,6 +12,11 @@ The previous data stays until an admin removes it. If the restored box fails to
 start, `roll_back` puts the previous data back (the restored files go to
 `restore-failed-<time>/`); `undo` does the same on request after a start that worked.
 The local archives (`backups/`) and these folders are never moved.
+
+The admin audit log lives in the database a switch replaces, so each switch (restored,
+rolled back, undone) is recorded by the box that starts on the data it switched to:
+the journal keeps who asked (`by`, `address`) until `mark_recorded` says the log holds
+it. A stop between the record and the mark records it twice, never not at all.
 """
 
 from __future__ import annotations
@@ -61,6 +66,18 @@ class RestoreStatus:
     failed: str = ""  # folder holding a restored data set that was put aside
     at: int = 0  # UTC ms of the last change of state
     error: str = ""
+    by: str = ""  # who asked for the last switch: a console user's name or an OS account
+    address: str = ""  # from where: the admin page's client address, or "cli"
+    recorded: bool = False  # the live database's audit log holds the last switch
+
+
+# The audit action that records a journal's state, once a box starts on its data.
+AUDIT_ACTIONS = {
+    "applied": "backup.restored",
+    "started": "backup.restored",
+    "rolled_back": "backup.restore_rolled_back",
+    "undone": "backup.restore_undone",
+}
 
 
 def _now() -> int:
@@ -129,9 +146,20 @@ def clear_staged(data_dir: Path) -> None:
     shutil.rmtree(staged(data_dir), ignore_errors=True)
 
 
-def mark_checked(data_dir: Path, archive: str, box: str, created_at: int) -> None:
-    """Mark the unpacked restore as checked: the next start switches to it."""
-    info = {"archive": archive, "box": box, "created_at": created_at}
+def mark_checked(
+    data_dir: Path, archive: str, box: str, created_at: int, by: str, address: str
+) -> None:
+    """Mark the unpacked restore as checked: the next start switches to it.
+
+    `by` and `address` say who asked, for the restored box's audit log.
+    """
+    info = {
+        "archive": archive,
+        "box": box,
+        "created_at": created_at,
+        "by": by,
+        "address": address,
+    }
     (staged(data_dir) / CHECKED).write_text(json.dumps(info), "utf-8")
 
 
@@ -161,6 +189,8 @@ def apply_pending(data_dir: Path) -> RestoreStatus | None:
         archive=str(info.get("archive", "")),
         box=str(info.get("box", "")),
         created_at=int(info.get("created_at", 0)),
+        by=str(info.get("by", "")),
+        address=str(info.get("address", "")),
         previous=_folder(data_dir, "previous") if _live(data_dir) else "",
         at=_now(),
     )
@@ -198,7 +228,9 @@ def confirm_started(data_dir: Path) -> RestoreStatus | None:
     return _write(data_dir, replace(journal, state="started", at=_now()))
 
 
-def _go_back(data_dir: Path, journal: RestoreStatus, state: str, error: str) -> RestoreStatus:
+def _go_back(
+    data_dir: Path, journal: RestoreStatus, state: str, error: str, by: str, address: str
+) -> RestoreStatus:
     failed = _folder(data_dir, "failed")
     _move_all(_live(data_dir), data_dir / failed)
     if journal.previous:
@@ -207,7 +239,17 @@ def _go_back(data_dir: Path, journal: RestoreStatus, state: str, error: str) -> 
         previous.rmdir()
     return _write(
         data_dir,
-        replace(journal, state=state, previous="", failed=failed, error=error[:2000], at=_now()),
+        replace(
+            journal,
+            state=state,
+            previous="",
+            failed=failed,
+            error=error[:2000],
+            at=_now(),
+            by=by,
+            address=address,
+            recorded=False,
+        ),
     )
 
 
@@ -217,15 +259,31 @@ def roll_back(data_dir: Path, error: str) -> RestoreStatus | None:
     if journal is None or journal.state != "applied":
         return None
     _LOGGER.error("the restored box did not start (%s): going back to the previous data", error)
-    return _go_back(data_dir, journal, "rolled_back", error)
+    return _go_back(data_dir, journal, "rolled_back", error, journal.by, journal.address)
 
 
-def undo(data_dir: Path) -> RestoreStatus:
-    """Go back to the data the last restore replaced (while no box runs)."""
+def undo(data_dir: Path, by: str, address: str) -> RestoreStatus:
+    """Go back to the data the last restore replaced (while no box runs); `by` and
+    `address` say who asked."""
     journal = status(data_dir)
     if journal is None or journal.state not in ("applied", "started") or not journal.previous:
         raise RestoreError("there is no restore to undo (or its previous data was removed)")
-    return _go_back(data_dir, journal, "undone", "")
+    return _go_back(data_dir, journal, "undone", "", by, address)
+
+
+def unrecorded(data_dir: Path) -> RestoreStatus | None:
+    """Return the journal when its last switch is not yet in the live audit log."""
+    journal = status(data_dir)
+    if journal is None or journal.recorded or journal.state not in AUDIT_ACTIONS:
+        return None
+    return journal
+
+
+def mark_recorded(data_dir: Path) -> None:
+    """Note that the live database's audit log now holds the last switch."""
+    journal = status(data_dir)
+    if journal is not None and not journal.recorded:
+        _write(data_dir, replace(journal, recorded=True))
 
 
 def remove_previous(data_dir: Path) -> RestoreStatus:

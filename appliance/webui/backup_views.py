@@ -121,13 +121,18 @@ async def post_upload(request: web.Request) -> web.Response:
 async def post_restore(request: web.Request) -> web.Response:
     """Check an archive; once it passes, the box restarts onto it."""
     ask = await read_body(request, wire.RestoreRequest)
+    actor = admin_actor(request)
     job = _backups(request).start_restore(
-        ask.key, ask.source, ask.name, on_ready=request.app[RESTART][0]
+        ask.key,
+        ask.source,
+        ask.name,
+        on_ready=request.app[RESTART][0],
+        asked_by=(actor.name, actor.address),
     )
-    # Recorded in the database the restore replaces; the restored box's own log does not
-    # hold it (docs/it-guide.md, "Backups and restore").
+    # The ask is recorded here, in the database the restore replaces (kept with the
+    # previous data); the restored box records the switch in its own log as it starts.
     await request.app[BOX].audit.add(
-        admin_actor(request), "backup.restore", ask.name or "", {"source": ask.source}
+        actor, "backup.restore", ask.name or "", {"source": ask.source}
     )
     return reply(wire.job_out(job), 202)
 

@@ -224,6 +224,12 @@ async def test_a_backup_under_chat_load_restores_onto_a_fresh_box(
     assert subjects == [("宽带报修",)]
     admin2 = await make_agent("root2", role="admin", status=None, on=restored)
     assert (await admin2.get("/api/admin/backups"))["key"]["recipient"] == kit["recipient"]
+    # The restored box's audit log holds the command-line restore that brought it in.
+    log = (await admin2.get("/api/admin/audit?action=backup.restored"))["entries"]
+    assert [(e["action"], e["target"], e["address"]) for e in log] == [
+        ("backup.restored", job["archive"], "cli")
+    ]
+    assert restore.unrecorded(fresh) is None  # and only once
 
     # And Debian's age opens the same archive without the box.
     assert AGE is not None, "Debian's age is not installed (scripts/install-deps)"

@@ -104,6 +104,19 @@ def _bodies(data: Path) -> list[str]:
         conn.close()
 
 
+def _audit(data: Path) -> list[tuple[str, str, str]]:
+    """Return the audit log's (action, user name, address) rows, oldest first."""
+    conn = sqlite3.connect(f"{(data / 'callbox.db').as_uri()}?mode=ro", uri=True)
+    try:
+        rows = conn.execute(
+            "SELECT action, user_name, address FROM admin_audit"
+            " WHERE action LIKE 'backup.restor%' ORDER BY id"
+        )
+        return [tuple(r) for r in rows]
+    finally:
+        conn.close()
+
+
 async def test_a_restore_restarts_the_box_onto_the_archive_or_back_if_it_cannot_start(
     tmp_path: Path,
 ) -> None:
@@ -156,12 +169,20 @@ async def test_a_restore_restarts_the_box_onto_the_archive_or_back_if_it_cannot_
             assert state["restore"]["state"] == "rolled_back", state["restore"]
             assert "lang" in state["restore"]["error"] and state["restore"]["failed"]
             assert _bodies(data) == ["one", "two", "three"]
+            # The ask is in the log it was made in; the way back is recorded by the box
+            # that came back on that data.
+            assert _audit(data) == [
+                ("backup.restore", "root", "127.0.0.1"),
+                ("backup.restore_rolled_back", "root", "127.0.0.1"),
+            ]
 
             state = await admin.restore(good, kit["identity"])
             assert state["restore"]["state"] == "started", state["restore"]
             previous = state["restore"]["previous"]
             assert _bodies(data) == ["one", "two"]
             assert _bodies(data / previous) == ["one", "two", "three"]
+            # The restored database records the switch that brought it in, and who asked.
+            assert _audit(data) == [("backup.restored", "root", "127.0.0.1")]
             await say("four")  # the restored box takes chats (the visitor's token held)
             assert _bodies(data)[-1] == "four"
     finally:
@@ -170,3 +191,8 @@ async def test_a_restore_restarts_the_box_onto_the_archive_or_back_if_it_cannot_
     undone = await asyncio.to_thread(cli, data, "restore-undo")
     assert undone.returncode == 0, undone.stderr
     assert _bodies(data) == ["one", "two", "three"]
+    # The box that starts on the data it went back to records the command's undo.
+    box = await asyncio.to_thread(ApplianceProcess, data, port=free_port())
+    await asyncio.to_thread(box.stop)
+    *_, (action, _user, address) = _audit(data)
+    assert (action, address) == ("backup.restore_undone", "cli")

@@ -35,7 +35,9 @@ def _stage(data: Path) -> None:
     (new / "secret.key").write_text("key restored")
     (new / "uploads").mkdir()
     (new / "uploads" / "file-restored").write_text("restored")
-    restore.mark_checked(data, "callbox-desk-20261206T000000Z.tar.age", "desk", 1_765_000_000_000)
+    restore.mark_checked(
+        data, "callbox-desk-20261206T000000Z.tar.age", "desk", 1_765_000_000_000, "ann", "10.0.0.9"
+    )
 
 
 RESTORED = {
@@ -116,10 +118,44 @@ def test_a_restored_box_that_does_not_start_goes_back_and_undo_goes_back_on_requ
     restore.apply_pending(data)
     restore.confirm_started(data)
     assert restore.roll_back(data, "late") is None  # it started: only undo goes back
-    undone = restore.undo(data)
+    undone = restore.undo(data, "root", "cli")
     assert undone.state == "undone" and _live(data) == before
     with pytest.raises(restore.RestoreError):
-        restore.undo(data)
+        restore.undo(data, "root", "cli")
+
+
+def test_each_switch_waits_to_be_recorded_by_the_box_that_starts_on_its_data(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    _box(data, "old")
+    assert restore.unrecorded(data) is None  # no restore yet
+    _stage(data)
+    restore.apply_pending(data)
+    applied = restore.unrecorded(data)
+    assert applied is not None and (applied.state, applied.by, applied.address) == (
+        "applied",
+        "ann",
+        "10.0.0.9",
+    )
+    restore.mark_recorded(data)
+    assert restore.unrecorded(data) is None
+    restore.confirm_started(data)
+    assert restore.unrecorded(data) is None  # the start is the same switch
+
+    # Going back is a switch of its own, recorded by the box on the previous data.
+    undone = restore.undo(data, "root", "cli")
+    assert restore.unrecorded(data) == undone
+    assert (undone.state, undone.by, undone.address) == ("undone", "root", "cli")
+    restore.mark_recorded(data)
+    assert restore.unrecorded(data) is None
+
+    _stage(data)
+    restore.apply_pending(data)
+    restore.mark_recorded(data)
+    back = restore.roll_back(data, "migration 0099 failed")
+    assert back is not None and restore.unrecorded(data) == back
+    assert (back.by, back.address) == ("ann", "10.0.0.9")  # the restore's asker
 
 
 def test_a_restore_onto_an_empty_folder_has_no_previous_data(tmp_path: Path) -> None:
