@@ -54,13 +54,12 @@
 
     const label = h("span", { "data-cb": "launcher-label" });
     w.launcher.append(label);
-    const pic = h("img", { alt: "", "data-cb": "brand-pic", hidden: "" });
+    const pic = h("img", { alt: "", "data-cb": "brand-pic" });
     const nameEl = h("div", { "data-cb": "brand-name" });
     const subEl = h("div", { "data-cb": "brand-sub", hidden: "" });
     const welcome = h("div", { "data-cb": "welcome", hidden: "" });
     const title = w.panel.querySelector(".title");
     title.replaceChildren(nameEl, subEl);
-    title.before(pic);
     w.list.before(welcome);
     const clip = { overflow: "hidden", textOverflow: "ellipsis" };
     Object.assign(nameEl.style, clip);
@@ -77,7 +76,7 @@
       overflowWrap: "anywhere",
     });
     pic.style.flex = "none";
-    pic.onerror = () => { pic.hidden = true; };
+    pic.onerror = () => pic.remove(); // an agent without a photo: 404
 
     /** Draw the launcher and the colours: the look, then the tag's overrides. */
     function drawLauncher(b) {
@@ -150,10 +149,15 @@
       subEl.hidden = !subEl.textContent;
       const logo = typeof b.logo === "string" && /^\/api\/visitor\/logo\/\w+$/.test(b.logo) ? w.BASE + b.logo : "";
       const src = agent ? (agent.id > 0 ? `${w.BASE}/api/visitor/avatars/${Number(agent.id)}` : "") : logo;
+      // In the header only while there is a picture to show.
       if (pic.getAttribute("src") !== src) {
-        pic.hidden = !src;
-        if (src) pic.src = src;
-        else pic.removeAttribute("src");
+        if (src) {
+          pic.src = src;
+          title.before(pic);
+        } else {
+          pic.removeAttribute("src");
+          pic.remove();
+        }
       }
       Object.assign(pic.style, agent
         ? { width: "32px", height: "32px", maxWidth: "", borderRadius: "50%", objectFit: "cover" }
