@@ -36,6 +36,7 @@ AGENT_NAME = "王芳"
 COMPANY = "Acme 客服"
 WELCOME = "您好！我们是 Acme 的客服团队，有问题随时问我们。"
 LABEL = "联系我们"
+LOADED = "e => e.complete && e.naturalWidth === 256"  # a stored photo, decoded by the browser
 
 
 @pytest.fixture
@@ -183,7 +184,9 @@ async def test_a_brand_set_on_the_settings_page_reaches_the_widget(
         pic = cb(tab, "brand-pic")
         await expect(pic).to_be_visible()
         await expect(pic).to_have_attribute("src", running.url(f"/api/visitor/logo/{look.logo}"))
-        assert await pic.evaluate("e => e.naturalWidth") > 0
+        await tab.wait_for_function(
+            "e => e.complete && e.naturalWidth > 0", arg=await pic.element_handle()
+        )
         head = tab.locator(".head")
         await expect(head).to_have_css("background-color", TEAL)
         panel_left, _, _ = await gaps(tab, panel)
@@ -199,7 +202,7 @@ async def test_a_brand_set_on_the_settings_page_reaches_the_widget(
             "src", running.url(f"/api/visitor/avatars/{agent.user_id}")
         )
         await expect(pic).to_have_css("border-radius", "50%")  # a round photo, not the logo
-        assert await pic.evaluate("e => e.complete && e.naturalWidth") == 256
+        await tab.wait_for_function(LOADED, arg=await pic.element_handle())
         await expect(cb(tab, "welcome")).to_be_hidden()
         await tab.screenshot(path=str(ARTIFACTS / "brand-desktop-agent.png"))
 
@@ -256,3 +259,46 @@ async def test_a_brand_set_on_the_settings_page_reaches_the_widget(
     assert errors == []
     for name in ("brand-desktop.png", "brand-phone.png", "brand-settings.png"):
         assert (ARTIFACTS / name).stat().st_size > 10_000, name
+
+
+async def test_an_agent_sets_their_photo_on_their_account_page(
+    chromium: Browser, running: Running, tmp_path: Path
+) -> None:
+    expect.set_options(timeout=WAIT)
+    user = await running.box.accounts.create_user("lina", PASSWORD, "agent", display_name="李娜")
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(face())
+    liar = tmp_path / "me.png"  # a name that lies about what is inside
+    liar.write_text("<html><script>alert(1)</script></html>")
+    errors: list[str] = []
+    ctx = await chromium.new_context(locale="zh-CN", viewport=DESKTOP)
+    ctx.set_default_timeout(WAIT)
+    try:
+        page = await ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(running.url("/login"))
+        await page.locator('input[name="username"]').fill("lina")
+        await page.locator('input[name="password"]').fill(PASSWORD)
+        await page.locator('[data-cb="login-form"] button[type="submit"]').click()
+        await page.wait_for_url("**/console")
+        await page.goto(running.url("/console/account"))
+        await expect(cb(page, "avatar-img")).to_be_hidden()
+        await cb(page, "avatar-file").set_input_files(liar)
+        await expect(cb(page, "avatar-error")).to_have_text(
+            "未保存：该文件不是 PNG、JPEG 或 WebP 图片（不论文件名如何）。"
+        )
+        assert running.box.brand.avatar(user.id) is None
+        await cb(page, "avatar-file").set_input_files(photo)
+        await expect(cb(page, "avatar-result")).to_have_text("头像已保存。")
+        await expect(cb(page, "avatar-error")).to_be_hidden()
+        img = cb(page, "avatar-img")
+        await expect(img).to_be_visible()
+        await page.wait_for_function(LOADED, arg=await img.element_handle())
+        assert running.box.brand.avatar(user.id) is not None
+        await cb(page, "avatar-remove").click()
+        await expect(cb(page, "avatar-result")).to_have_text("头像已移除。")
+        await expect(img).to_be_hidden()
+        assert running.box.brand.avatar(user.id) is None
+    finally:
+        await ctx.close()
+    assert errors == []
