@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import _SLOW_CALLBACK, no_slow_callbacks
+from tests.conftest import _HELD_LIMIT, _SLOW_CALLBACK, no_slow_callbacks
 
 _HOLD = _SLOW_CALLBACK + 0.15  # s: clearly over the limit
 
@@ -28,22 +28,23 @@ async def loop_not_blocked() -> None:
     """These tests hold the loop on purpose; each checks its own guard."""
 
 
-async def _blocked_by(work: object) -> list[str]:
+async def _blocked_by(work: object, hold: float = _HOLD) -> list[str]:
     with pytest.raises(AssertionError, match="event loop blocked") as caught:
         async with no_slow_callbacks():
             asyncio.get_running_loop().call_soon(work)  # type: ignore[arg-type]
-            await asyncio.sleep(_HOLD + 0.1)
+            await asyncio.sleep(hold + 0.1)
     return str(caught.value).splitlines()
 
 
 async def test_a_computing_callback_is_caught() -> None:
     lines = await _blocked_by(lambda: _spin(_HOLD))
-    assert "held the loop" in lines[0]
+    assert "computed 0.4" in lines[0]
 
 
-async def test_a_blocking_call_on_the_loop_is_caught() -> None:
-    lines = await _blocked_by(lambda: time.sleep(_HOLD))
-    assert "held the loop" in lines[0]
+async def test_a_long_blocking_call_on_the_loop_is_caught() -> None:
+    hold = _HELD_LIMIT + 0.2
+    lines = await _blocked_by(lambda: time.sleep(hold), hold)
+    assert "computed 0.0" in lines[0] and "held the loop 2.2" in lines[0]
 
 
 async def test_a_short_callback_passes() -> None:
