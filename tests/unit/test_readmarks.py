@@ -39,7 +39,9 @@ def _count_writes(box: Box, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-async def test_marks_move_forwards_and_are_written_once_per_flush(box, monkeypatch):
+async def test_marks_move_forwards_and_are_written_once_per_flush(
+    box: Box, monkeypatch: pytest.MonkeyPatch
+) -> None:
     conv_id, visitor, agent = await _chat(box)
     marks = ReadMarks(box.db, box.chats, flush_delay=3600)  # flushed by hand here
     writes = _count_writes(box, monkeypatch)
@@ -60,7 +62,7 @@ async def test_marks_move_forwards_and_are_written_once_per_flush(box, monkeypat
     await marks.close()
 
 
-async def test_marks_follow_the_chat_rules(box):
+async def test_marks_follow_the_chat_rules(box: Box) -> None:
     conv_id, visitor, _agent = await _chat(box)
     marks = ReadMarks(box.db, box.chats, flush_delay=3600)
     with pytest.raises(SeqBeyondLast):
