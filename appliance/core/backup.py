@@ -27,7 +27,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,11 @@ from appliance.core.store import backups as store
 _LOGGER = logging.getLogger(__name__)
 
 _TICK = 30.0  # s between looks at the schedule
+# A scheduled backup that failed (a target down, a full disk) runs again this long
+# after, up to RETRIES times, rather than leaving the box without one until the next
+# night. A stop cut short is caught up at the next start instead (not a failure).
+RETRY_AFTER = timedelta(hours=1)
+RETRIES = 3
 _UPLOAD = "upload.tar.age"  # the one archive an admin uploaded to restore from
 _WORK = ".work"  # inside backups/: the database copy and the archive being made
 # Seconds slept after each MiB the archive reads (0: see FLUSH); tests raise it to
@@ -147,6 +152,9 @@ class Backups:
         self._job_task: asyncio.Task[None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self.retry_after = RETRY_AFTER
+        self._retry_at: datetime | None = None  # when a failed scheduled run goes again
+        self._retries = 0  # failed scheduled runs in a row
 
     # --- state ---------------------------------------------------------------------------
 
@@ -194,7 +202,10 @@ class Backups:
         at = schedule.parse_daily_at(row.daily_at)
         if schedule.due(now, at, self._served_until()):
             return now
-        return schedule.next_slot(now, at)
+        upcoming = schedule.next_slot(now, at)
+        if self._retry_at is not None:
+            return max(now, min(self._retry_at, upcoming))
+        return upcoming
 
     def _served_until(self) -> datetime | None:
         row = self._row
@@ -467,22 +478,42 @@ class Backups:
         job.state = "done" if ok else "failed"
         if ok:
             _LOGGER.info("backup %s stored (%d bytes)", job.archive, job.size)
+            self._retry_at = None  # any backup that worked serves a planned retry
+
+    def _scheduled_due(self) -> bool:
+        row = self._row
+        if row is None or not row.enabled or not row.recipient or self.busy():
+            return False
+        now = self.now()
+        if schedule.due(now, schedule.parse_daily_at(row.daily_at), self._served_until()):
+            self._retries = 0  # a new slot: a failure before it is history
+            return True
+        return self._retry_at is not None and now >= self._retry_at
+
+    def _after_scheduled(self, job: Job | None) -> None:
+        """Plan a retry of a failed scheduled run; forget retries after one that worked."""
+        self._retry_at = None
+        if job is None or job.state == "done" or job.code == "cancelled":
+            self._retries = 0
+            return
+        self._retries += 1
+        if self._retries <= RETRIES:
+            self._retry_at = self.now() + self.retry_after
+            _LOGGER.warning(
+                "scheduled backup failed (%s); trying again at %s (%d of %d)",
+                job.error,
+                self._retry_at.isoformat(timespec="minutes"),
+                self._retries,
+                RETRIES,
+            )
 
     async def _run_schedule(self) -> None:
         while True:
-            row = self._row
             try:
-                if (
-                    row is not None
-                    and row.enabled
-                    and row.recipient
-                    and not self.busy()
-                    and schedule.due(
-                        self.now(), schedule.parse_daily_at(row.daily_at), self._served_until()
-                    )
-                ):
-                    self.start_backup("schedule")
+                if self._scheduled_due():
+                    job = self.start_backup("schedule")
                     await self.wait()
+                    self._after_scheduled(job)
             except Exception:
                 _LOGGER.exception("scheduled backup could not start")
             self._wake.clear()

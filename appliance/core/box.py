@@ -17,6 +17,7 @@ from appliance.core.assignment import Dispatcher
 from appliance.core.audit import AuditLog
 from appliance.core.backup import Backups
 from appliance.core.boxsettings import BoxSettings, Sites
+from appliance.core.brand import Brand
 from appliance.core.canned import Canned
 from appliance.core.chats import Chats
 from appliance.core.conversation import Message
@@ -33,6 +34,7 @@ from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.ratings import Ratings
 from appliance.core.readmarks import ReadMarks
+from appliance.core.replytime import ReplyTime
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.sla import Sla
 from appliance.core.teamwork import Teamwork
@@ -142,6 +144,10 @@ class Box:
             ip_view_burst=settings.ip_view_burst,
         )
         self._insight_parts()
+        # The widget's look and the staff's photos (core/brand.py), and the reply-time
+        # hint the widget shows from the live queue.
+        self.brand = Brand(self.db, settings.data_dir)
+        self.reply_time = ReplyTime(self.db, lambda: self.dispatcher.places)
 
     def _insight_parts(self) -> None:
         """Visitor insight and proactive chat, over the IP table and the admin's settings."""
@@ -197,6 +203,7 @@ class Box:
         self.dispatcher.start()
         await self.box_settings.load()
         await self.sites.load()
+        await self.brand.load()
         await self.iptable.load()
         await asyncio.to_thread(useragent.load)  # builds the parser off the event loop
         await self.insight.open()

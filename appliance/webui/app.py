@@ -28,6 +28,7 @@ from appliance.webui import (
     audit_views,
     auth_views,
     backup_views,
+    brand_views,
     console_views,
     desk_editor_pages,
     desk_settings_pages,
@@ -235,6 +236,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_views.add_routes(app)
     login_steps.add_routes(app)
     account_views.add_routes(app)
+    brand_views.add_routes(app)
     user_admin_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)

@@ -20,6 +20,7 @@ from appliance.webui import (
     audit_views,
     auth_views,
     backup_views,
+    brand_views,
     console_views,
     desk_editor_pages,
     desk_settings_pages,
@@ -114,6 +115,7 @@ def _contracts() -> list[Contract]:
         login_steps.CONTRACT,
         account_views.CONTRACT,
         user_admin_views.CONTRACT,
+        brand_views.CONTRACT,
     ]
 
 

@@ -68,6 +68,13 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
     ("GET", "/api/console/board"): OVERSEER,
     ("GET", "/api/console/invitations"): OVERSEER,
     ("PUT", "/api/console/invite-rules"): OVERSEER,
+    # The widget's look (brand_views.py).
+    ("GET", "/console/brand"): OVERSEER,
+    ("GET", "/console/brand/preview"): OVERSEER,
+    ("GET", "/api/console/brand"): OVERSEER,
+    ("PUT", "/api/console/brand"): OVERSEER,
+    ("PUT", "/api/console/brand/logo"): OVERSEER,
+    ("DELETE", "/api/console/brand/logo"): OVERSEER,
     **{
         (method, path): OVERSEER
         for path, methods in {

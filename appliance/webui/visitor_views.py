@@ -6,6 +6,7 @@ import msgspec
 from aiohttp import web
 
 from appliance.core.actors import Visitor
+from appliance.core.brand import Look
 from appliance.core.conversation import Conversation
 from appliance.core.customers import split_contact
 from appliance.core.validate import INT_MAX
@@ -16,6 +17,7 @@ from appliance.webui.i18n import Catalog
 from appliance.webui.inputs import query_int
 from appliance.webui.keys import BOX, WIDGET
 from appliance.webui.wire import chat, team, visitor
+from appliance.webui.wire.brand import widget_look
 from appliance.webui.wire.chat import conversation_out, message_out
 from appliance.webui.ws import visitor_ws
 
@@ -60,13 +62,18 @@ async def create_session(request: web.Request) -> web.Response:
     """Keep a valid visitor token, or issue a new anonymous identity."""
     box = request.app[BOX]
     held = await read_body(request, visitor.SessionRequest)
+    # The company's look and the reply-time hint ride on this call, which every page
+    # view makes anyway: no request (and no preflight) of their own.
+    current = box.brand.current()
+    look = widget_look(current) if current != Look() else None  # null: the defaults
+    within = await box.reply_time.seconds()
     if held.token:
         known = box.visitors.verify(held.token)
         if known is not None:
-            return reply(visitor.VisitorIdentity(known, held.token))
+            return reply(visitor.VisitorIdentity(known, held.token, look, within))
     box.limits.session(client_address(request))
     new_id, new_token = await box.visitors.issue()
-    return reply(visitor.VisitorIdentity(new_id, new_token), 201)
+    return reply(visitor.VisitorIdentity(new_id, new_token, look, within), 201)
 
 
 async def open_conversation(request: web.Request) -> web.Response:

@@ -46,7 +46,10 @@ async def _run(*args: str, stdin: bytes | None = None) -> str:
         if stdin is not None:
             os.close(source)
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), _CMD_TIMEOUT)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+        # as the command ends, and a stopping box then waited on (see core/backup.py).
+        async with asyncio.timeout(_CMD_TIMEOUT):
+            out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -83,7 +86,8 @@ async def create(name: str) -> str:
             binary, name, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=errors
         )
         try:
-            await asyncio.wait_for(proc.wait(), _CMD_TIMEOUT)
+            async with asyncio.timeout(_CMD_TIMEOUT):
+                await proc.wait()
         except TimeoutError:
             proc.kill()
             await proc.wait()

@@ -209,3 +209,75 @@ async def test_a_backup_the_stop_cut_short_is_caught_up_at_the_next_start(
         assert runs[1].error == store.INTERRUPTED
     finally:
         await backups.close()
+
+
+async def test_a_failed_scheduled_backup_is_tried_again_an_hour_later_three_times(
+    db: Database, tmp_path: Path
+) -> None:
+    clock = FakeClock(local("2026-12-01 12:00"))
+    data = tmp_path / "data"
+    backups = Backups(db, data, b"s" * 32, now=clock, tick=0.02, hostname="desk")
+    await backups.open()
+    try:
+        await backups.new_key(replace=False)
+        folder = tmp_path / "nas"
+        folder.mkdir()
+        await backups.change({"local_dir": str(folder)})
+        folder.rmdir()
+        folder.write_text("the NAS share is gone: a file where the folder was")
+
+        clock.at = local("2026-12-02 03:31")
+        await _settle(backups)
+        runs = await backups.runs(10)
+        assert [r.ok for r in runs] == [False]
+        assert backups.next_run() == local("2026-12-02 04:31")
+        clock.at = local("2026-12-02 04:00")
+        await _settle(backups)
+        assert len(await backups.runs(10)) == 1  # not before its time
+
+        for n, at in enumerate(("04:31", "05:32", "06:33"), start=2):
+            clock.at = local(f"2026-12-02 {at}")
+            await _settle(backups)
+            assert [r.ok for r in await backups.runs(10)] == [False] * n
+        # Three retries: then it waits for the next night, not every hour all day.
+        assert backups.next_run() == local("2026-12-03 03:30")
+        clock.at = local("2026-12-02 09:00")
+        await _settle(backups)
+        assert len(await backups.runs(10)) == 4
+
+        # The share is back: the next night works and retries start afresh after it.
+        folder.unlink()
+        folder.mkdir()
+        clock.at = local("2026-12-03 03:30")
+        await _settle(backups)
+        assert (await backups.runs(10))[0].ok is True
+        assert backups.next_run() == local("2026-12-04 03:30")
+    finally:
+        await backups.close()
+
+
+async def test_a_retry_that_works_ends_the_retries(db: Database, tmp_path: Path) -> None:
+    clock = FakeClock(local("2026-12-01 12:00"))
+    data = tmp_path / "data"
+    backups = Backups(db, data, b"s" * 32, now=clock, tick=0.02, hostname="desk")
+    await backups.open()
+    try:
+        await backups.new_key(replace=False)
+        folder = tmp_path / "nas"
+        folder.mkdir()
+        await backups.change({"local_dir": str(folder)})
+        folder.rmdir()
+        folder.write_text("gone")
+        clock.at = local("2026-12-02 03:30")
+        await _settle(backups)
+        folder.unlink()
+        folder.mkdir()
+        clock.at = local("2026-12-02 04:30")
+        await _settle(backups)
+        assert [r.ok for r in await backups.runs(10)] == [True, False]
+        assert backups.next_run() == local("2026-12-03 03:30")
+        clock.at = local("2026-12-02 05:30")
+        await _settle(backups)
+        assert len(await backups.runs(10)) == 2
+    finally:
+        await backups.close()

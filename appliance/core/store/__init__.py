@@ -60,4 +60,5 @@ OWNERS: dict[str, str] = {
     "read_marks": "readmarks",
     "chat_ratings": "ratings",
     "transcript_requests": "ratings",
+    "user_avatars": "avatars",
 }

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import msgspec
 
+from appliance.webui.wire.brand import WidgetLook
 from appliance.webui.wire.team import WorkKind, text
 
 
@@ -23,6 +24,14 @@ class VisitorIdentity(msgspec.Struct):
 
     visitor_id: str
     token: str
+    brand: Annotated[
+        WidgetLook | None,
+        msgspec.Meta(description="the company's look (docs/widget-guide.md); null: the defaults"),
+    ] = None
+    reply_within: Annotated[
+        int | None,
+        msgspec.Meta(description="s a new chat likely waits, from the live queue; null: unknown"),
+    ] = None
 
 
 class PrechatTopic(msgspec.Struct):

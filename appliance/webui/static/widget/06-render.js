@@ -36,6 +36,7 @@ function setStatus() {
   renderLeave();
   renderPrechat();
   renderInvite();
+  renderBrand();
 }
 
 // ---- rendering -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ function ensureSession() {
       .then((r) => {
         identity = { visitor_id: r.visitor_id, token: r.token };
         store.setJSON(K_VISITOR, identity);
+        onLook(r); // the company's look rides on this call (13-brand.js)
       })
       .catch((err) => { sessionP = null; throw err; });
   }
