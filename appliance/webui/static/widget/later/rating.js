@@ -62,8 +62,9 @@
       if (picked) chain = chain.then(() => api("POST", path("/rating"), { score: Number(picked.value), comment: comment.value.trim() }));
       if (wants.checked) chain = chain.then(() => api("POST", path("/transcript"), { email: address }));
       chain.then(() => {
-        const lines = [picked ? t("tkRated", { n: picked.value }) : "", wants.checked ? t("laterAsked", { email: address }) : ""];
-        thanks.textContent = [t("tkThanks")].concat(lines.filter(Boolean)).join("\n");
+        const lines = picked ? [t("tkThanks"), t("tkRated", { n: picked.value })] : [];
+        if (wants.checked) lines.push(t("laterAsked", { email: address }));
+        thanks.textContent = lines.join("\n");
         thanks.style.whiteSpace = "pre-line";
         change.hidden = !picked;
         show(true);
