@@ -32,6 +32,8 @@ from appliance.core.iptable import IpTable
 from appliance.core.login import Login
 from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
+from appliance.core.ratings import Ratings
+from appliance.core.readmarks import ReadMarks
 from appliance.core.replytime import ReplyTime
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.sla import Sla
@@ -101,6 +103,8 @@ class Box:
         self.user_admin = UserAdmin(self.db, self.bus, self.accounts)
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
+        self.read_marks = ReadMarks(self.db, self.chats)  # read state of each chat
+        self.ratings = Ratings(self.db, self.bus)  # visitors' ratings of ended chats
         self.visitors = Visitors(
             self.db, load_secret(settings.data_dir), on_change=self._customers_changed
         )
@@ -248,4 +252,5 @@ class Box:
         await self.webhooks.close()  # pending deliveries stay in the log
         await self.notifications.close()
         await self.backups.close()
+        await self.read_marks.close()
         await self.db.close()

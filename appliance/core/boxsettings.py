@@ -41,6 +41,8 @@ _SETTINGS = {
     "honour_dnt": _Setting("privacy.honour_dnt", bool, False),
     "page_view_days": _Setting("retention.page_view_days", int, 90, 1, 3650),
     "decline_quiet_days": _Setting("invite.decline_quiet_days", int, 7, 0, 365),
+    # Agents see what a visitor types before it is sent; off by default (privacy).
+    "sneak_peek": _Setting("privacy.sneak_peek", bool, False),
 }
 
 
@@ -86,6 +88,7 @@ class Privacy:
     honour_dnt: bool
     page_view_days: int
     decline_quiet_days: int
+    sneak_peek: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +130,16 @@ class BoxSettings:
         """The fewest days between two automatic invitations of one visitor."""
         return int(self._values["decline_quiet_days"])
 
+    @property
+    def sneak_peek(self) -> bool:
+        """Whether agents see what a visitor is typing before it is sent."""
+        return bool(self._values["sneak_peek"])
+
     def current(self) -> Privacy:
         """Return the settings as they stand."""
-        return Privacy(self.honour_dnt, self.page_view_days, self.decline_quiet_days)
+        return Privacy(
+            self.honour_dnt, self.page_view_days, self.decline_quiet_days, self.sneak_peek
+        )
 
     async def update(self, data: dict[str, Any], *, by: audit.Actor | None = None) -> Privacy:
         """Change some settings (all checked first: none change on a bad one).

@@ -64,6 +64,7 @@ class Conversation:
     queued_at: int | None = None
     answered_at: int | None = None
     participants: tuple[Person, ...] = ()  # invited colleagues (the owner is the agent)
+    rating: int | None = None  # the visitor's score (1-5) once they rated the ended chat
 
     @property
     def agent(self) -> Person | None:

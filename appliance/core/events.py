@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from appliance.core.ratings import Feedback
     from appliance.core.visitor_records import Invitation
 
 from appliance.core.conversation import Conversation, Message
@@ -88,6 +89,13 @@ class AccountChanged:
     signed_out: bool
 
 
+@dataclass(frozen=True, slots=True)
+class FeedbackChanged:
+    """A visitor rated an ended chat, or asked for its transcript (or changed either)."""
+
+    feedback: Feedback
+
+
 Event = (
     MessageCreated
     | ConversationChanged
@@ -98,6 +106,7 @@ Event = (
     | TicketChanged
     | NoticeAdded
     | AccountChanged
+    | FeedbackChanged
 )
 Listener = Callable[[Event], None]
 

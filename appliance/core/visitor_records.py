@@ -80,6 +80,7 @@ class PastChat:
     closed_at: int | None
     agent_id: int | None
     agent: str | None  # the agent's display name
+    rating: int | None = None  # the visitor's score (1-5), once rated
 
 
 @dataclass(frozen=True, slots=True)

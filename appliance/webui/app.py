@@ -33,6 +33,7 @@ from appliance.webui import (
     desk_editor_pages,
     desk_settings_pages,
     device_views,
+    feedback_views,
     health_views,
     insight_views,
     login_steps,
@@ -217,6 +218,7 @@ def create_app(settings: Settings) -> web.Application:
     audit_views.add_routes(app)
     backup_views.add_routes(app)
     visitor_views.add_routes(app)
+    feedback_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)
     supervisor_views.add_routes(app)

@@ -13,7 +13,7 @@ from typing import Self
 
 from aiohttp import web
 
-from appliance.webui.i18n import CATALOG, Catalog, fill
+from appliance.webui.i18n import CATALOG, WIDGET_LATER, Catalog, fill
 
 _GZIP_LEVEL = 9  # compressed once per start, so the smallest output is worth the CPU
 _GZIP_WORTH = 0.9  # keep the gzip form only below this share of the plain size
@@ -42,6 +42,9 @@ WIDGET_TAIL = b"})();\n"
 WIDGET_STRINGS = "02-strings.js"  # the part that holds the widget's catalog
 # Scripts whose catalog section is filled in at start, so it is part of their hash.
 CATALOG_FILLS = {"console-i18n.js": "console", f"{WIDGET_PARTS}/{WIDGET_STRINGS}": "widget"}
+# The widget's parts it loads on first use (GET /api/visitor/widget/<name>): each gets
+# the strings only they use (i18n.WIDGET_LATER).
+WIDGET_LATER_PARTS = f"{WIDGET_PARTS}/later/"
 
 
 def _static_dir() -> Traversable:
@@ -143,6 +146,8 @@ class Assets:
             body = entry.read_bytes()
             if name in CATALOG_FILLS:
                 body = fill(body, catalog.script(CATALOG_FILLS[name]))
+            elif name.startswith(WIDGET_LATER_PARTS):
+                body = fill(body, catalog.script(WIDGET_LATER))
             files[name] = Asset.of(body, _type_of(name))
             build.update(b"%d:%s\0%s" % (len(name), name.encode(), files[name].etag.encode()))
         return cls(files, build.hexdigest()[:_BUILD_DIGITS])

@@ -107,10 +107,20 @@ async def transcript_page(request: web.Request) -> web.Response:
             break
         cursor = page[-1].seq
     lines = [{**asdict(m), "time": local_text(m.created_at)[-5:]} for m in messages]  # HH:MM
+    feedback = await request.app[BOX].ratings.of(conv)
     return render(
         request,
         "transcript.html",
-        {"conv": conv, "messages": lines, "started": local_text(conv.created_at)},
+        {
+            "conv": conv,
+            "messages": lines,
+            "started": local_text(conv.created_at),
+            "rating": feedback.rating,
+            "transcript_request": feedback.transcript,
+            "requested": local_text(feedback.transcript.requested_at)
+            if feedback.transcript
+            else "",
+        },
     )
 
 

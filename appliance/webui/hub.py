@@ -8,6 +8,7 @@ closed rather than buffered without bound: its client resumes from its last seq.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from appliance.core.events import (
     AgentStatusChanged,
     ConversationChanged,
     Event,
+    FeedbackChanged,
     InvitationChanged,
     MessageCreated,
     NoticeAdded,
@@ -31,9 +33,11 @@ from appliance.core.events import (
     TicketChanged,
 )
 from appliance.core.live import Filter, Scope, agent_scope
+from appliance.core.readmarks import Reader
 from appliance.core.routing import Place
 from appliance.core.ticketflow import Ticket
 from appliance.core.visitor_records import Invitation
+from appliance.webui.wire import feedback as feedback_wire
 from appliance.webui.wire import frames, tickets
 from appliance.webui.wire import insight as insight_wire
 from appliance.webui.wire import notifications as notice_wire
@@ -49,6 +53,7 @@ _LOGGER = logging.getLogger(__name__)
 
 _SEND_QUEUE = 1000  # frames waiting for one slow socket before it is closed
 _VISITORS_TICK = 1.0  # s between live visitor list frames to watching consoles
+_PEEK_RATE = 4  # sneak peeks relayed per visitor per second; more are dropped
 
 
 def encode(frame: Any) -> str:
@@ -176,6 +181,7 @@ class Hub:
         self._unsubscribe = box.bus.subscribe(self._on_event)
         self._visitors_task: asyncio.Task[None] | None = None
         self._visitors_version = -1
+        self._peeks: dict[str, collections.deque[float]] = {}  # visitor id -> recent peeks
 
     # -- registry -------------------------------------------------------------
 
@@ -203,6 +209,8 @@ class Hub:
                     self.watch_presence(int(conn.principal))
         if conn.kind == "visitor":
             self._box.insight.disconnected(conn.principal)
+            if conn.principal not in self.visitors:
+                self._peeks.pop(conn.principal, None)
         for conv_id in conn.joined:
             subscribers = self.by_conversation.get(conv_id)
             if subscribers is not None:
@@ -253,6 +261,42 @@ class Hub:
         frame = encode(frames.TypingNow(conv_id, sender.kind, sender.name, active, internal))
         for conn in self.by_conversation.get(conv_id, ()):
             if conn.principal != sender.principal and (conn.kind == "agent" or not internal):
+                conn.send(frame)
+
+    def read_now(self, sender: Connection, conv_id: str, reader: Reader, seq: int) -> None:
+        """Tell the others in a conversation how far one side has read it."""
+        frame = encode(frames.ReadNow(conv_id, reader, seq))
+        for conn in self.by_conversation.get(conv_id, ()):
+            if conn is not sender:
+                conn.send(frame)
+
+    def peek_allowed(self, visitor_id: str, now: float) -> bool:
+        """Spend one of a visitor's sneak peeks: at most _PEEK_RATE per second, over
+        all their sockets."""
+        times = self._peeks.setdefault(visitor_id, collections.deque(maxlen=_PEEK_RATE))
+        if len(times) == _PEEK_RATE and now - times[0] < 1.0:
+            return False
+        times.append(now)
+        return True
+
+    def peek(self, sender: Connection, conv_id: str, text: str) -> None:
+        """Relay what a visitor is typing to the consoles in the conversation (only)."""
+        frame = encode(frames.PeekNow(conv_id, text))
+        for conn in self.by_conversation.get(conv_id, ()):
+            if conn.kind == "agent":
+                conn.send(frame)
+
+    def _feedback(self, event: FeedbackChanged) -> None:
+        """Tell the chat's agent and the consoles that have it open what the visitor said."""
+        found = event.feedback
+        targets = {
+            c for c in self.by_conversation.get(found.conversation_id, ()) if c.kind == "agent"
+        }
+        if found.agent_id is not None:
+            targets.update(self.agents.get(str(found.agent_id), ()))
+        if targets:
+            frame = encode(feedback_wire.FeedbackFrame(feedback_wire.feedback_out(found)))
+            for conn in targets:
                 conn.send(frame)
 
     # -- presence -------------------------------------------------------------
@@ -361,6 +405,8 @@ class Hub:
                 conn.send(frame)
         elif isinstance(event, AccountChanged):
             self._account_changed(event)
+        elif isinstance(event, FeedbackChanged):
+            self._feedback(event)
         elif isinstance(event, NoticeAdded):
             # Only the user it was given to hears of it, on every console of theirs.
             told = self.agents.get(str(event.notice.user_id))

@@ -112,9 +112,28 @@ class Catalog:
         return [(lang, self.texts[lang]["pages"]["language_name"]) for lang in LANGS]
 
     def script(self, section: str) -> bytes:
-        """Return one section in every language as a JS object literal (JSON, UTF-8)."""
-        data = {lang: self.texts[lang][section] for lang in LANGS}
+        """Return one section in every language as a JS object literal (JSON, UTF-8).
+
+        The widget's keys named `later…` are for the parts it loads on first use
+        (static/widget/later/): section "widget" leaves them out of the script every
+        page loads, and WIDGET_LATER is them alone, for those parts.
+        """
+        data: dict[str, Texts] = {}
+        for lang in LANGS:
+            if section in (WIDGET_LATER, "widget"):
+                later = section == WIDGET_LATER
+                texts = self.texts[lang]["widget"]
+                data[lang] = {k: v for k, v in texts.items() if _later(k) == later}
+            else:
+                data[lang] = self.texts[lang][section]
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+WIDGET_LATER = "widget_later"  # Catalog.script: the widget's strings of its later parts
+
+
+def _later(key: str) -> bool:
+    return key.startswith("later") and key[5:6].isupper()
 
 
 CATALOG = web.AppKey("catalog", Catalog)

@@ -25,6 +25,7 @@ from appliance.webui import (
     desk_editor_pages,
     desk_settings_pages,
     device_views,
+    feedback_views,
     health_views,
     insight_views,
     login_steps,
@@ -88,6 +89,7 @@ CONTRACT = Contract(
 def _contracts() -> list[Contract]:
     return [
         visitor_views.CONTRACT,
+        feedback_views.CONTRACT,
         CONTRACT,
         console_views.CONTRACT,
         admin_views.CONTRACT,

@@ -131,6 +131,10 @@ class Peer:
                 self.conn.watch = None
             case frames.Typing():
                 self._typing(frame.conversation_id, frame.active, frame.internal)
+            case frames.Read():
+                await self._read(frame.conversation_id, frame.seq)
+            case frames.Peek() if not agent:
+                self._peek(frame.conversation_id, frame.text)
             case _:
                 raise BadFrame(f"unexpected frame type {type(frame).__name__}")
 
@@ -159,6 +163,13 @@ class Peer:
                 cursor = page[-1].seq
         finally:
             self.conn.finish_replay(conv_id)
+        # How far the others have read, as it stands: a visitor hears of the agents'
+        # side, a console of both.
+        visitor_seq, agent_seq = await self.box.read_marks.get(conv_id)
+        if self.conn.kind == "agent" and visitor_seq:
+            self.conn.send(frames.ReadNow(conv_id, "visitor", visitor_seq))
+        if agent_seq:
+            self.conn.send(frames.ReadNow(conv_id, "agent", agent_seq))
 
     async def _send(self, frame: frames.Send) -> None:
         conv_id, client_msg_id, body = frame.conversation_id, frame.client_msg_id, frame.body
@@ -186,6 +197,27 @@ class Peer:
             conn.send(_error(err.code, err.message, client_msg_id, retry_after=retry))
             return
         conn.send(frames.Ack(client_msg_id, message_out(message)))
+
+    async def _read(self, conv_id: str, seq: int) -> None:
+        if conv_id not in self.conn.joined:
+            self.conn.send(_error("not_joined", "join it first", conversation_id=conv_id))
+            return
+        try:
+            moved = await self.box.read_marks.mark(conv_id, self.actor, seq)
+        except ChatError as err:
+            self.conn.send(_error(err.code, err.message))
+            return
+        if moved is not None:
+            self.hub.read_now(self.conn, conv_id, *moved)
+
+    def _peek(self, conv_id: str, text: str) -> None:
+        if not self.box.box_settings.sneak_peek:
+            return  # switched off: an older widget's frame is dropped, never relayed
+        if conv_id not in self.conn.joined:
+            self.conn.send(_error("not_joined", "join it first", conversation_id=conv_id))
+            return
+        if self.hub.peek_allowed(self.conn.principal, time.monotonic()):
+            self.hub.peek(self.conn, conv_id, text)
 
     def _typing(self, conv_id: str, active: bool, internal: bool) -> None:
         if conv_id not in self.conn.joined:
@@ -262,7 +294,7 @@ async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
         return ws
     conn = Connection(ws, "visitor", visitor_id)
     conn.dnt = do_not_track(request)
-    conn.send(frames.VisitorReady(visitor_id))
+    conn.send(frames.VisitorReady(visitor_id, peek=box.box_settings.sneak_peek))
     for invitation in await box.invitations.pending_for(visitor_id):
         conn.send(invitation_frame(invitation))
     await _serve(ws, Peer(box, request.app[HUB], conn, request.remote or ""))

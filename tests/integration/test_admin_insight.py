@@ -125,7 +125,12 @@ async def test_admins_only_and_csrf(running: Running, make_agent: MakeAgent):
 
 async def test_privacy_settings(running: Running, make_agent: MakeAgent):
     admin = await make_agent(role="admin", status=None)
-    defaults = {"honour_dnt": False, "page_view_days": 90, "decline_quiet_days": 7}
+    defaults = {
+        "honour_dnt": False,
+        "page_view_days": 90,
+        "decline_quiet_days": 7,
+        "sneak_peek": False,
+    }
     assert await admin.get("/api/admin/privacy") == defaults
     changed = await admin.call("PUT", "/api/admin/privacy", {"honour_dnt": True})
     assert changed == {**defaults, "honour_dnt": True}
@@ -147,6 +152,7 @@ async def test_privacy_settings(running: Running, make_agent: MakeAgent):
         "honour_dnt": True,
         "page_view_days": 30,
         "decline_quiet_days": 0,
+        "sneak_peek": False,
     }
 
 

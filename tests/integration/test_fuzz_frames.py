@@ -27,6 +27,8 @@ _TYPES = [
     "typing",
     "auth",
     "notice",
+    "read",
+    "peek",
 ]
 _FIELDS = [
     "conversation_id",
@@ -40,6 +42,8 @@ _FIELDS = [
     "limit",
     "token",
     "notice",
+    "seq",
+    "text",
 ]
 # Close codes docs/api.md documents: 1007 a bad frame (after a bad_frame error), 1003 a
 # binary frame, 1008 a visitor without a valid auth frame.
@@ -103,6 +107,14 @@ def _frames(conv_ids: list[str]) -> st.SearchStrategy[str]:
             st.integers(0, 200),
         ),
         st.builds(lambda c: json.dumps({"type": "leave", "conversation_id": c}), known),
+        st.builds(
+            lambda c, s: json.dumps({"type": "read", "conversation_id": c, "seq": s}), known, seq
+        ),
+        st.builds(
+            lambda c, t: json.dumps({"type": "peek", "conversation_id": c, "text": t}),
+            known,
+            _TEXT,
+        ),
     )
     raw = st.one_of(
         _TEXT,

@@ -12,7 +12,12 @@ from appliance.core.box import Box
 from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.errors import InvalidInput, NotFound
 
-DEFAULTS = {"honour_dnt": False, "page_view_days": 90, "decline_quiet_days": 7}
+DEFAULTS = {
+    "honour_dnt": False,
+    "page_view_days": 90,
+    "decline_quiet_days": 7,
+    "sneak_peek": False,
+}
 
 
 async def test_defaults_then_changes_survive_a_restart(box: Box):
@@ -28,6 +33,7 @@ async def test_defaults_then_changes_survive_a_restart(box: Box):
         "honour_dnt": True,
         "page_view_days": 30,
         "decline_quiet_days": 0,
+        "sneak_peek": False,
     }
     rows = await box.db.fetchall("SELECT key, value FROM box_settings ORDER BY key")
     assert {r["key"]: r["value"] for r in rows} == {

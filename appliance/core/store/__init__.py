@@ -57,5 +57,8 @@ OWNERS: dict[str, str] = {
     "two_factor_roles": "two_factor",
     "backup_settings": "backups",
     "backup_runs": "backups",
+    "read_marks": "readmarks",
+    "chat_ratings": "ratings",
+    "transcript_requests": "ratings",
     "user_avatars": "avatars",
 }

@@ -26,9 +26,11 @@ _SELECT = (
     " c.answered_at,"
     " (SELECT json_group_array(json_array(pu.id, pu.display_name))"
     "    FROM participants p JOIN users pu ON pu.id = p.user_id"
-    "   WHERE p.conversation_id = c.id) AS participants"
+    "   WHERE p.conversation_id = c.id) AS participants,"
+    " cr.score AS rating"
     " FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
     " LEFT JOIN groups g ON g.id = c.group_id LEFT JOIN visitors v ON v.id = c.visitor_id"
+    " LEFT JOIN chat_ratings cr ON cr.conversation_id = c.id"
 )
 
 
@@ -369,7 +371,8 @@ def queue_figures(conn: sqlite3.Connection, since: int, now: int) -> dict[int, d
 
 _PAST_CHAT = (
     "SELECT c.id, c.visitor_id, c.status, c.created_at, c.closed_at, c.agent_id,"
-    " u.display_name FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
+    " u.display_name, cr.score FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
+    " LEFT JOIN chat_ratings cr ON cr.conversation_id = c.id"
 )
 
 
@@ -390,7 +393,8 @@ def chats_of_customer(
     """Return the latest conversations of every visitor (device) of a customer."""
     rows = conn.execute(
         "SELECT c.id, c.visitor_id, c.status, c.created_at, c.closed_at, c.agent_id,"
-        " u.display_name FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
+        " u.display_name, cr.score FROM conversations c LEFT JOIN users u ON u.id = c.agent_id"
+        " LEFT JOIN chat_ratings cr ON cr.conversation_id = c.id"
         " WHERE c.visitor_id IN (SELECT id FROM visitors WHERE customer_id = ?)"
         " ORDER BY c.created_at DESC LIMIT ?",
         (customer_id, limit),

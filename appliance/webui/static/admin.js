@@ -57,12 +57,14 @@ import { api } from "./console-base.js";
     event.preventDefault();
     const body = {
       honour_dnt: $("honour-dnt").checked,
+      sneak_peek: $("sneak-peek").checked,
       page_view_days: Number($("page-view-days").value),
       decline_quiet_days: Number($("decline-quiet-days").value),
     };
     try {
       const saved = await api("PUT", "/api/admin/privacy", body);
       $("honour-dnt").checked = saved.honour_dnt;
+      $("sneak-peek").checked = saved.sneak_peek;
       $("page-view-days").value = String(saved.page_view_days);
       $("decline-quiet-days").value = String(saved.decline_quiet_days);
       show($("privacy-error"), $("privacy-result"), null, L.lSaved);

@@ -10,6 +10,7 @@ import { fillItem, forget, roleOf } from "./console-lists.js";
 import { join, wsSend } from "./console-ws.js";
 import { clearStaffTyping, onStaffTyping, renderTeamHead } from "./console-team.js";
 import { closePicker } from "./canned.js";
+import { chatEnded, paintRead, readSoon } from "./console-read.js";
 
 const TYPING_THROTTLE = 2000; // ms between outgoing typing:true (protocol limit)
 const TYPING_IDLE = 3000; // ms of no keystrokes before typing:false
@@ -111,9 +112,12 @@ export function setNoteMode(on) {
 }
 
 export function renderTyping() {
-  const on = !!(S.selected && S.selected.visitorTyping && !S.selected.closed);
+  const rec = S.selected;
+  const peek = (rec && !rec.closed && rec.peek) || ""; // sneak peek: what they type now
+  const on = !!(rec && (rec.visitorTyping || peek) && !rec.closed);
   ui.typing.hidden = !on;
-  ui.typing.textContent = on ? T.typing : "";
+  ui.typing.textContent = on ? (peek ? fmt("peekTyping", { text: peek }) : T.typing) : "";
+  ui.typing.dataset.peek = peek ? "1" : "";
 }
 
 function eventText(m) {
@@ -198,13 +202,15 @@ function show(rec, m) {
     S.outbox.delete(m.client_msg_id);
   }
   rec.list.append(bubble(m));
+  if (rec.visitorRead) paintRead(rec);
   if (m.sender_type === "system") {
-    if (m.event === "closed") rec.closed = true;
+    if (m.event === "closed") { rec.closed = true; chatEnded(rec); }
   } else if (m.visibility !== "staff") {
     rec.preview = (m.body || "").slice(0, 80);
   }
   if (m.sender_type === "visitor") {
     rec.visitorTyping = false;
+    rec.peek = "";
     if (rec === S.selected) renderTyping();
   } else if (m.sender_type === "agent") {
     clearStaffTyping(rec, m.sender_name);
@@ -220,6 +226,7 @@ function show(rec, m) {
     if (stick || pending) toBottom();
     if (rec.closed) renderChatHead();
   }
+  if (onScreen(rec)) readSoon(rec);
 }
 
 // ---- Sending ---------------------------------------------------------------

@@ -189,6 +189,11 @@ export function chatLines(convs) {
     li.dataset.cb = "chat-item";
     const agent = (typeof c.agent === "string" ? c.agent : c.agent && c.agent.display_name) || "—";
     li.append(el("span", null, fmt("chatLine", { date: boxDateTime(c.created_at), agent })));
+    if (c.rating) {
+      const r = el("span", "badge rating", fmt("ratingShort", { n: c.rating }));
+      r.dataset.cb = "chat-rating";
+      li.append(" ", r);
+    }
     if (mayRead(c)) {
       const a = el("a", null, T.transcriptLink);
       a.href = `/console/history/${encodeURIComponent(c.id)}`;

@@ -10,6 +10,7 @@ import {
 import { applyRole, onViewers, onTicket } from "./console-team.js";
 import { onInvitationFrame, onVisitorsFrame, rewatch } from "./console-visitors.js";
 import { setBoxOffset } from "./console-visit.js";
+import { onFeedbackFrame, onPeekFrame, onReadFrame } from "./console-read.js";
 
 const RECONNECT_BASE = 500; // ms, first reconnect delay
 const RECONNECT_CAP = 10000; // ms, longest reconnect delay
@@ -131,6 +132,9 @@ function onFrame(f) {
       break;
     }
     case "typing": onTypingFrame(f); break;
+    case "read": onReadFrame(f); break;
+    case "peek": onPeekFrame(f); break;
+    case "feedback": onFeedbackFrame(f); break;
     case "viewers": {
       const rec = S.convs.get(f.conversation_id);
       if (rec) onViewers(rec, f.viewers);

@@ -8,6 +8,7 @@
 //   console-visit.js     how a visit reads (times, sources, trails)
 //   console-customer.js  the customer profile beside the chat
 //   console-ticket.js    turn the open chat into a ticket
+//   console-read.js      read state, sneak peek, the visitor's rating
 // Framework-free on purpose (STYLE.md #12). Every string that came from a user or
 // visitor is inserted with textContent, never as HTML.
 
@@ -28,6 +29,7 @@ import { wireVisitors } from "./console-visitors.js";
 import { setBoxOffset } from "./console-visit.js";
 import { wireProfile } from "./console-customer.js";
 import { wireTicket } from "./console-ticket.js";
+import { wireRead } from "./console-read.js";
 
 function translatePage() {
   for (const n of root.querySelectorAll("[data-i18n]")) n.textContent = T[n.dataset.i18n] || "";
@@ -96,6 +98,7 @@ async function start() {
   wireVisitors();
   wireProfile();
   wireTicket();
+  wireRead();
   ui.messages.addEventListener("scroll", rememberScroll);
   const seen = () => {
     if (document.hidden) return;

@@ -46,6 +46,14 @@ HonourDnt = Annotated[
     ),
 ]
 
+SneakPeek = Annotated[
+    bool,
+    msgspec.Meta(
+        description="agents see what a visitor is typing before it is sent; when off the "
+        "widget does not send it (default false)"
+    ),
+]
+
 
 class Privacy(msgspec.Struct):
     """The privacy and retention settings."""
@@ -53,6 +61,7 @@ class Privacy(msgspec.Struct):
     honour_dnt: HonourDnt
     page_view_days: Days
     decline_quiet_days: QuietDays
+    sneak_peek: SneakPeek = False
 
 
 class PrivacyChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -61,6 +70,7 @@ class PrivacyChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     honour_dnt: HonourDnt | msgspec.UnsetType = msgspec.UNSET
     page_view_days: Days | msgspec.UnsetType = msgspec.UNSET
     decline_quiet_days: QuietDays | msgspec.UnsetType = msgspec.UNSET
+    sneak_peek: SneakPeek | msgspec.UnsetType = msgspec.UNSET
 
 
 Secret = Annotated[
@@ -106,7 +116,9 @@ def ip_table_out(status: TableStatus) -> IpTable:
 
 def privacy_out(privacy: core_settings.Privacy) -> Privacy:
     """Return the wire form of the privacy settings."""
-    return Privacy(privacy.honour_dnt, privacy.page_view_days, privacy.decline_quiet_days)
+    return Privacy(
+        privacy.honour_dnt, privacy.page_view_days, privacy.decline_quiet_days, privacy.sneak_peek
+    )
 
 
 def site_out(site: core_settings.Site) -> Site:

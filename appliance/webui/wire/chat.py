@@ -171,6 +171,10 @@ class ConsoleConversation(Conversation):
         ]
         | msgspec.UnsetType
     ) = msgspec.UNSET
+    rating: Annotated[
+        int | None,
+        msgspec.Meta(description="the visitor's score (1-5) once they rated the ended chat"),
+    ] = None
 
 
 class OneConsoleConversation(msgspec.Struct):
@@ -235,4 +239,5 @@ def console_conversation_out(
         participants=[AgentRef(p.id, p.name) for p in conv.participants],
         transfer_group_id=conv.transfer_group_id,
         position=position,
+        rating=conv.rating,
     )

@@ -5,12 +5,12 @@ as components."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from appliance.core.validate import INT_MAX
-from appliance.webui.wire import insight, notifications, tickets
+from appliance.webui.wire import feedback, insight, notifications, tickets
 from appliance.webui.wire.chat import (
     AgentRef,
     ConsoleConversation,
@@ -68,6 +68,26 @@ class Typing(_Frame, tag="typing", frozen=True):
     internal: bool = False
 
 
+class Read(_Frame, tag="read", frozen=True):
+    """The sender has seen every message up to `seq` of a joined conversation; answered
+    with nothing, or `error` (`not_joined`, `seq_beyond_last`)."""
+
+    conversation_id: Id
+    seq: Annotated[int, msgspec.Meta(ge=1, le=INT_MAX)]
+
+
+PEEK_MAX = 200  # characters of a sneak peek
+
+
+class Peek(_Frame, tag="peek", frozen=True):
+    """Visitor socket only, when `ready` said `peek`: what is in the composer now (up to
+    200 characters, "" when emptied); relayed to the agents, never stored. At most 4
+    a second are relayed; more are dropped."""
+
+    conversation_id: Id
+    text: Annotated[str, msgspec.Meta(max_length=PEEK_MAX)]
+
+
 class VisitorFilter(msgspec.Struct, frozen=True):
     """Which live visitors a console watches (all fields optional)."""
 
@@ -89,13 +109,17 @@ class UnwatchVisitors(_Frame, tag="unwatch_visitors", frozen=True):
     """Agent socket only: stop the `visitors` frames."""
 
 
-ClientFrame = Auth | Ping | Join | Leave | Send | Typing | WatchVisitors | UnwatchVisitors
+ClientFrame = (
+    Auth | Ping | Join | Leave | Send | Typing | WatchVisitors | UnwatchVisitors | Read | Peek
+)
 
 
-class VisitorReady(_Frame, tag="ready", frozen=True):
-    """Visitor socket: the token was accepted."""
+class VisitorReady(_Frame, tag="ready", frozen=True, omit_defaults=True):
+    """Visitor socket: the token was accepted; `peek` (sent when true): the box shows
+    agents what the visitor types, so the widget sends `peek` frames."""
 
     visitor_id: str
+    peek: bool = False
 
 
 class ConsoleReady(_Frame, tag="ready", frozen=True):
@@ -164,6 +188,24 @@ class TypingNow(_Frame, tag="typing", frozen=True):
     internal: bool
 
 
+class ReadNow(_Frame, tag="read", frozen=True):
+    """Someone in a joined conversation has read up to `seq`: `reader` visitor (to the
+    consoles) or agent (the chat's agent or an invited colleague). Sent after a join's
+    replay too, with the mark as it stands."""
+
+    conversation_id: str
+    reader: Literal["visitor", "agent"]
+    seq: int
+
+
+class PeekNow(_Frame, tag="peek", frozen=True):
+    """Console socket: what the visitor is typing, not yet sent ("" when they cleared
+    it or sent it)."""
+
+    conversation_id: str
+    text: str
+
+
 class PresenceNow(_Frame, tag="presence", frozen=True):
     """Console socket: the user's own presence changed."""
 
@@ -197,6 +239,8 @@ SERVER_FRAMES: tuple[type[_Frame], ...] = (
     Left,
     Viewers,
     TypingNow,
+    ReadNow,
+    PeekNow,
     PresenceNow,
     Pong,
     ErrorFrame,
@@ -228,6 +272,7 @@ def frame_schemas() -> dict[str, Any]:
         insight.InvitationClosedFrame,
         tickets.TicketFrame,
         notifications.NoticeFrame,
+        feedback.FeedbackFrame,
     )
     types = [*ClientFrame.__args__, *SERVER_FRAMES, *others]
     _, components = msgspec.json.schema_components(

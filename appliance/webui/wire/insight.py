@@ -249,6 +249,9 @@ class ChatHistory(msgspec.Struct):
     closed_at: Time | None
     agent_id: int | None
     agent: str | None
+    rating: Annotated[
+        int | None, msgspec.Meta(description="the visitor's score (1-5) of the ended chat")
+    ]
 
 
 # -- customers ----------------------------------------------------------------------
@@ -535,6 +538,7 @@ def _chat_fields(c: records.PastChat) -> dict[str, Any]:
         "closed_at": wire_time(c.closed_at),
         "agent_id": c.agent_id,
         "agent": c.agent,
+        "rating": c.rating,
     }
 
 

@@ -48,6 +48,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 .msg.system { align-self: center; max-width: 90%; align-items: center; }
 .msg.system .body { background: none; padding: 0; font-size: 12px; color: #57606a; }
 .msg[data-pending] .body { opacity: .6; }
+.msg.visitor[data-read] .meta::after { content: " · " attr(data-read); }
 .msg[data-failed] .body { background: #fee2e2; color: #991b1b; }
 .msg[data-failed] .meta { color: #b91c1c; }
 .typing { padding: 0 16px 4px; font-size: 12px; color: #57606a; font-style: italic; }

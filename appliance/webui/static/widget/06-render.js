@@ -148,6 +148,7 @@ function onMessage(m) {
     badge.setAttribute("aria-label", t("unread", { n: unread }));
     badge.hidden = false;
     if (deskOn) deskBack.textContent = t("tkBackChatN", { n: unread }); // on phones the badge is hidden
+    alertVisitor();
   } else if (reading) markSeen();
 }
 
@@ -187,6 +188,7 @@ function applyConversation(c) {
     outbox = outbox.filter((i) => i.conversation_id !== convId);
     saveOutbox();
     loadTickets(); // an agent often makes the chat a ticket as it ends
+    offerRating();
   }
   setStatus();
 }
@@ -200,6 +202,8 @@ function showAgentTyping(active) {
 function markSeen() {
   unread = 0;
   badge.hidden = true;
+  stopFlash();
+  sendRead();
   if (convId && lastSeq && seen[convId] !== lastSeq) {
     seen = { [convId]: lastSeq }; // only the current conversation matters
     store.setJSON(K_SEQ, seen);
@@ -211,7 +215,7 @@ function clearView() {
   Array.from(list.children).forEach((n) => { if (!n.hasAttribute("data-pending")) n.remove(); });
   bubbles.forEach((el, id) => { if (!el.isConnected) bubbles.delete(id); });
   shownSeqs.clear();
-  lastSeq = 0;
+  lastSeq = readSent = agentRead = 0;
   queuePlace = null;
   resetLeave();
 }

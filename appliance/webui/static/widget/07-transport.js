@@ -155,6 +155,7 @@ function onFrame(data) {
   switch (f.type) {
     case "ready":
       wsReady = true;
+      peekOn = !!f.peek;
       attempt = 0;
       clearInterval(pingTimer);
       pingTimer = setInterval(heartbeat, HEARTBEAT);
@@ -170,6 +171,7 @@ function onFrame(data) {
       if (f.conversation_id === convId && f.sender_type === "agent") showAgentTyping(!!f.active);
       break;
     case "queue": onQueue(f); break;
+    case "read": onRead(f); break;
     case "invitation": onInvitation(f.invitation); break;
     case "invitation_closed": onInvitationClosed(f); break;
     case "error": onError(f); break;

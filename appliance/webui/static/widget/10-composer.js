@@ -16,6 +16,7 @@ function autosize() {
 function onInput() {
   autosize();
   if (!convId || !wsReady || isClosed()) return;
+  peekSoon();
   clearTimeout(typingIdleTimer);
   typingIdleTimer = setTimeout(stopTyping, TYPING_IDLE);
   if (Date.now() - typingSentAt >= TYPING_THROTTLE) {
