@@ -57,4 +57,9 @@ OWNERS: dict[str, str] = {
     "two_factor_roles": "two_factor",
     "backup_settings": "backups",
     "backup_runs": "backups",
+    "mail_settings": "mail",
+    "mailboxes": "mail",
+    "mail_messages": "mail",
+    "mail_outbox": "mail",
+    "mail_templates": "mail",
 }
