@@ -189,7 +189,8 @@ class SmtpServer:
             data.login.decode(),
             data.password.decode(),
         ) == (self.user, self.password)
-        return AuthResult(success=good)
+        # handled=False: aiosmtpd answers 535 itself (True would leave the client waiting).
+        return AuthResult(success=good, handled=False)
 
     def start(self) -> None:
         self._controller = Controller(

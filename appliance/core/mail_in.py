@@ -203,11 +203,18 @@ class MailIn:
         self._out = mail_out
         self.files = files  # <data>/mail: attachments, named by their SHA-256
         self._now = clock
-        self._tls = tls or ssl.create_default_context()
+        self._tls_given = tls  # else made on first use, in a worker thread: loading the
+        # system's CAs takes 0.1-0.4 s, too long for the event loop
         self._watchers: dict[int, asyncio.Task[None]] = {}
         self._sessions: dict[int, _Session] = {}
         self._pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
         self._stopped: dict[int, Event] = {}  # set when a watcher must stop
+
+    def _context(self) -> ssl.SSLContext:
+        """Return the TLS context (the system's CAs), made once (called off the loop)."""
+        if self._tls_given is None:
+            self._tls_given = ssl.create_default_context()
+        return self._tls_given
 
     # -- watchers -----------------------------------------------------------------------
 
@@ -277,7 +284,7 @@ class MailIn:
         stopped = self._stopped[box.id]
 
         def connect() -> _Session:
-            made = _Session(box, password, self._tls)
+            made = _Session(box, password, self._context())
             self._sessions[box.id] = made
             if stopped.is_set():  # stopped while connecting: nobody will use it
                 made.abort()
@@ -528,7 +535,7 @@ class MailIn:
 
         def run() -> Check:
             try:
-                session = _Session(box, self._sealer.unseal(box.sealed), self._tls)
+                session = _Session(box, self._sealer.unseal(box.sealed), self._context())
             except (OSError, imaplib.IMAP4.error, ssl.CertificateError) as err:
                 return imap_check(err)
             try:

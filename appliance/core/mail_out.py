@@ -97,11 +97,18 @@ class MailOut:
         self._lang = lang if lang in mail_templates.LANGS else "zh-CN"
         self._now = clock
         self._retry = retry or RETRY
-        self._tls = tls or ssl.create_default_context()
+        self._tls_given = tls  # else made on first use, in a worker thread: loading the
+        # system's CAs takes 0.1-0.4 s, too long for the event loop
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # SMTP is blocking; one thread of its own so a slow server holds no shared worker.
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        """Return the TLS context (the system's CAs), made once (called off the loop)."""
+        if self._tls_given is None:
+            self._tls_given = ssl.create_default_context()
+        return self._tls_given
 
     # -- queueing, inside a ticket change's transaction ------------------------------
 
@@ -302,14 +309,14 @@ class MailOut:
     def _connect(self, smtp: SmtpRow) -> smtplib.SMTP:
         if smtp.security == "tls":
             client: smtplib.SMTP = smtplib.SMTP_SSL(
-                smtp.host, smtp.port, timeout=TIMEOUT, context=self._tls
+                smtp.host, smtp.port, timeout=TIMEOUT, context=self._context()
             )
         else:
             client = smtplib.SMTP(smtp.host, smtp.port, timeout=TIMEOUT)
         try:
             client.ehlo()
             if smtp.security == "starttls":
-                client.starttls(context=self._tls)
+                client.starttls(context=self._context())
                 client.ehlo()
             password = self._sealer.unseal(smtp.sealed)
             if smtp.user:

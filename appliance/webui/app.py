@@ -35,6 +35,7 @@ from appliance.webui import (
     health_views,
     insight_views,
     login_steps,
+    mail_views,
     metrics,
     notification_views,
     openapi,
@@ -215,6 +216,7 @@ def create_app(settings: Settings) -> web.Application:
     health_views.add_routes(app)  # first of the cleanup contexts: it collects start-up logs
     audit_views.add_routes(app)
     backup_views.add_routes(app)
+    mail_views.CONTRACT.install(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)
