@@ -94,6 +94,7 @@ class _Session:
         if status != "OK":
             raise imaplib.IMAP4.error(f"folder_missing: {data[0]!r}")
         _, values = self.imap.response("UIDVALIDITY")
+        self.imap.untagged_responses.clear()  # from here on, only news (see idle)
         return int(values[0]) if values and values[0] else 0
 
     def uids(self) -> list[int]:
@@ -128,7 +129,13 @@ class _Session:
     def idle(self, wait: float) -> bool:
         """Wait in IDLE until the folder changes (True) or `wait` passes (False; the
         session is then spent: a timed-out socket file cannot be read again)."""
-        tag = self.imap._new_tag()
+        # The folder changed during the pass (an EXISTS came with a FETCH or STORE
+        # answer, and imaplib kept it): the server will not say it again in IDLE.
+        news = [self.imap.untagged_responses.pop(n, None) for n in ("EXISTS", "EXPUNGE")]
+        self.imap.untagged_responses.clear()
+        if any(news):
+            return True
+        tag = self.imap._new_tag()  # imaplib 3.11 has no IDLE command
         self.imap.send(tag + b" IDLE\r\n")
         if not self.imap.readline().startswith(b"+"):
             raise imaplib.IMAP4.error("IDLE refused")
@@ -503,6 +510,7 @@ class MailIn:
         def job(conn: sqlite3.Connection) -> Outcome:
             if store.seen_uids(conn, box.id, uidvalidity, [uid]):
                 return Outcome("seen")
+            person = bool(head.sender) and not self._set_aside(conn, head)  # before recording
             store.record(
                 conn,
                 {
@@ -518,7 +526,7 @@ class MailIn:
                 },
             )
             smtp = store.smtp(conn)
-            if head.sender and not self._set_aside(conn, head) and smtp.from_address:
+            if person and smtp.from_address:
                 limit = f"{MESSAGE_MAX // (1024 * 1024)} MB"
                 self._out.queue(
                     conn, smtp, "refused", None, head.sender, {"body": limit}, now,

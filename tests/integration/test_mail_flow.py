@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from appliance.core import audit, mail_out
+from appliance.core import audit, mail_in, mail_out
 from appliance.core.actors import Staff
 from appliance.core.box import Box
 from appliance.core.store import customers as customer_store
@@ -377,3 +377,47 @@ async def test_the_outbox_survives_a_restart_with_the_server_down_and_sends_once
         assert {o.message_id for o in out} == {i.strip("<>") for i in ids}
     finally:
         smtp.stop()
+
+
+async def test_bad_mail_is_recorded_and_leaks_nothing(
+    box: Box, dovecot: Dovecot, smtp: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(mail_in, "MESSAGE_MAX", 9000)  # bytes: stands for 25 MB
+    await _setup(box, dovecot, smtp)
+    await asyncio.to_thread(dovecot.append, mail("客户甲的工单", "甲的秘密"))
+    [first] = await until(lambda: tickets_of(box), "the first ticket")
+    # Another customer forges a token for the first customer's ticket.
+    real = box.mail_in._threading.message_id(first.id, "example.com")
+    forged = real.replace(real.split(".")[2], "0" * 16)
+    await asyncio.to_thread(
+        dovecot.append,
+        mail("Re: 你好", "让我看看", sender="evil@example.com", in_reply_to=forged),
+    )
+    crowd = ",".join(f"c{i}@x.cn" for i in range(500))
+    await asyncio.to_thread(
+        dovecot.append, mail("群发", "hi", sender="bulk@example.com", headers={"Cc": crowd})
+    )
+    await asyncio.to_thread(dovecot.append, mail("大附件", "x" * 12000, sender="big@example.com"))
+
+    async def all_in() -> list[dict[str, Any]]:
+        found = await box.db.read(lambda c: mail_store.recent(c, 10))
+        return found if len(found) == 4 else []
+
+    records = {m["sender"]: m for m in await until(all_in, "four messages")}
+    assert records["evil@example.com"]["outcome"] == "opened"
+    assert records["evil@example.com"]["ticket_id"] != first.id
+    assert (records["bulk@example.com"]["outcome"], records["bulk@example.com"]["reason"]) == (
+        "ignored",
+        "too_many_recipients",
+    )
+    assert records["big@example.com"]["outcome"] == "refused"
+    assert records["big@example.com"]["reason"].startswith("too_large")
+    # The sender of the large mail is told, politely; nobody else hears of ticket 1.
+    await until(lambda: _async(len(smtp.sink.messages) >= 3), "the mails out")
+    await asyncio.sleep(0.3)
+    sent = {(str(m["To"]), str(m["Subject"])) for m in smtp.sink.messages}
+    assert ("big@example.com", "您的邮件未能送达：大附件") in sent
+    assert all(to != "evil@example.com" or first.fields["number"] not in s for to, s in sent)
+    assert len([t for t in sent if t[0] == "bulk@example.com"]) == 0
+    thread = [e.data.get("body") for e in await events_of(box, first.id)]
+    assert "让我看看" not in thread
