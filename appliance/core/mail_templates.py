@@ -50,14 +50,15 @@ BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
     },
     "resolved": {
         "zh-CN": (
-            "您的工单已解决：{subject}",
-            "{name}您好，\n\n您的工单 {number} 已解决。如问题仍未解决，请直接回复本邮件，"
-            "工单将重新打开。\n\n{marker}",
+            "您的工单已解决，请确认：{subject}",
+            "{name}您好，\n\n您的工单 {number} 已解决，请确认。问题已解决则无需操作，工单将在"
+            "几天后自动关闭；如仍未解决，请直接回复本邮件，工单将重新打开。\n\n{marker}",
         ),
         "en": (
-            "Your request is resolved: {subject}",
-            "Hello {name},\n\nYour request {number} is resolved. If it is not, reply to "
-            "this mail and it opens again.\n\n{marker}",
+            "Please confirm: your request is resolved: {subject}",
+            "Hello {name},\n\nYour request {number} is resolved: please confirm. If it "
+            "is, there is nothing to do, and it closes by itself in a few days; if it is "
+            "not, reply to this mail and it opens again.\n\n{marker}",
         ),
     },
     "refused": {
