@@ -32,10 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Event
+from typing import Any
 
+from appliance.core.actors import Staff
 from appliance.core.backup_settings import Sealer
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
+from appliance.core.errors import NotFound
 from appliance.core.mail_out import Check, MailOut
 from appliance.core.mail_parse import Parsed, parse
 from appliance.core.mail_thread import Threading, number_in_subject
@@ -537,6 +540,27 @@ class MailIn:
         refused: Outcome = await self._db.write(job)
         self._out.wake()
         return refused
+
+    async def of_ticket(self, actor: Staff, ticket_id: int) -> list[dict[str, Any]]:
+        """Return the mails of a ticket the user may see: sender, subject, the sanitised
+        HTML and the files kept (NotFound for a ticket they may not see)."""
+
+        def read(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            self._tickets.visible(conn, actor, ticket_id)
+            return store.messages_of(conn, ticket_id)
+
+        found: list[dict[str, Any]] = await self._db.read(read)
+        return found
+
+    async def file_of(self, actor: Staff, ticket_id: int, sha256: str) -> tuple[Path, str]:
+        """Return the path and name of a file kept with a ticket the user may see."""
+        for message in await self.of_ticket(actor, ticket_id):
+            for item in message["attachments"]:
+                if item["sha256"] == sha256:
+                    path = self.files / sha256[:2] / sha256
+                    if path.is_file():
+                        return path, str(item["name"])
+        raise NotFound("no such file")
 
     async def test(self, box: MailboxRow) -> Check:
         """Log in to a mailbox and open its folder; say how it went."""

@@ -1231,6 +1231,10 @@ class Tickets:
 
     # -- e-mail in (core/mail_in.py): inside the importer's own transaction ----------
 
+    def visible(self, conn: sqlite3.Connection, actor: Staff, ticket_id: int) -> Ticket:
+        """Return a ticket the user may see, in the caller's read (else NotFound)."""
+        return self._load(conn, actor, ticket_id)
+
     async def write_mail(self, job: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run an import job that may write a ticket; announce the tickets it returns
         (alone or in a tuple) once committed."""

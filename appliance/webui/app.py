@@ -35,6 +35,7 @@ from appliance.webui import (
     health_views,
     insight_views,
     login_steps,
+    mail_ticket_views,
     mail_views,
     metrics,
     notification_views,
@@ -217,6 +218,7 @@ def create_app(settings: Settings) -> web.Application:
     audit_views.add_routes(app)
     backup_views.add_routes(app)
     mail_views.CONTRACT.install(app)
+    mail_ticket_views.CONTRACT.install(app)
     visitor_views.add_routes(app)
     team_views.add_routes(app)
     routing_views.add_routes(app)

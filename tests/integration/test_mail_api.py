@@ -4,11 +4,13 @@ answered, connection tests that say what went wrong, every change audited."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
 
-from tests.conftest import Agent
+from appliance.core import audit
+from tests.conftest import Agent, Running
 from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, free_port
 
 MakeAgent = Any
@@ -161,3 +163,48 @@ async def test_mail_settings_are_for_admins_only(make_agent: MakeAgent) -> None:
     supervisor = await make_agent("sup", role="supervisor", status=None)
     await supervisor.get("/api/admin/mail", status=403)
     await supervisor.call("PUT", "/api/admin/mail/smtp", {"host": "x"}, status=403)
+
+
+async def test_staff_read_a_tickets_mails_and_download_their_files(
+    running: Running, make_agent: MakeAgent
+) -> None:
+    box = running.box
+    by = audit.Actor(None, "test", "127.0.0.1")
+    row = await box.mail.add_mailbox(
+        by,
+        {
+            "name": "s",
+            "address": "help@example.com",
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "security": "none",
+            "username": "u",
+            "password": "p",
+            "enabled": False,
+        },
+    )
+    msg = EmailMessage()
+    msg["From"] = "li@example.com"
+    msg["Subject"] = "发票"
+    msg["Message-ID"] = "<files@example.com>"
+    msg.set_content("见附件")
+    msg.add_alternative("<p onclick='x()'>见附件</p><script>alert(1)</script>", subtype="html")
+    msg.add_attachment(b"<html><script>alert(1)</script>", maintype="text", subtype="html",
+                       filename="发票 1.html")  # fmt: skip
+    outcome = await box.mail_in.import_message(row, 1, 1, bytes(msg))
+    assert outcome.outcome == "opened" and outcome.ticket_id is not None
+    agent = await make_agent(status=None)
+    [mail] = await agent.get(f"/api/console/tickets/{outcome.ticket_id}/mails")
+    assert mail["sender"] == "li@example.com" and "script" not in mail["html"]
+    assert "onclick" not in mail["html"]
+    [file] = mail["files"]
+    assert (file["name"], file["type"]) == ("发票 1.html", "text/html")
+    url = running.url(f"/api/console/tickets/{outcome.ticket_id}/mails/files/{file['sha256']}")
+    async with agent.http.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "application/octet-stream"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        assert await response.read() == b"<html><script>alert(1)</script>"
+    await agent.get(f"/api/console/tickets/{outcome.ticket_id}/mails/files/{'0' * 64}", 404)
+    await agent.get(f"/api/console/tickets/{outcome.ticket_id + 1}/mails", 404)
