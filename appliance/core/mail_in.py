@@ -219,6 +219,8 @@ class MailIn:
         self._sessions: dict[int, _Session] = {}
         self._pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
         self._stopped: dict[int, Event] = {}  # set when a watcher must stop
+        # UIDs this process flagged, per (mailbox, UIDVALIDITY): not flagged again
+        self._flagged: dict[tuple[int, int], set[int]] = {}
 
     def _context(self) -> ssl.SSLContext:
         """Return the TLS context (the system's CAs), made once (called off the loop)."""
@@ -324,10 +326,13 @@ class MailIn:
         listed = await self._run(box.id, session.uids)
         assert isinstance(listed, list)
         known = await self._db.read(lambda conn: store.seen_uids(conn, box.id, uidvalidity, listed))
+        flagged = self._flagged.setdefault((box.id, uidvalidity), set())
         done = 0
         for uid in listed:
             if uid in known:  # recorded, but the box stopped before flagging it
-                await self._run(box.id, lambda u=uid: session.flag(u))  # type: ignore[misc]
+                if uid not in flagged:  # (a server without keywords lists it every pass)
+                    await self._run(box.id, lambda u=uid: session.flag(u))  # type: ignore[misc]
+                    flagged.add(uid)
                 continue
             size = await self._run(box.id, lambda u=uid: session.size(u))  # type: ignore[misc]
             assert isinstance(size, int)
@@ -344,6 +349,7 @@ class MailIn:
                 await self.import_message(box, uidvalidity, uid, raw)
             # Flagged only now that the record is committed (see the module's note).
             await self._run(box.id, lambda u=uid: session.flag(u))  # type: ignore[misc]
+            flagged.add(uid)
             done += 1
         return done
 
