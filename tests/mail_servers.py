@@ -9,6 +9,7 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -176,10 +177,11 @@ class SmtpServer:
     user = "box"
     password = "smtp-secret"
 
-    def __init__(self, *, auth: bool = True) -> None:
+    def __init__(self, *, auth: bool = True, tls: ssl.SSLContext | None = None) -> None:
         self.port = free_port()
         self.sink = _Sink()
         self._auth = auth
+        self._tls = tls  # offers STARTTLS and then requires it before AUTH
         self._controller: Controller | None = None
 
     def _check(
@@ -198,9 +200,12 @@ class SmtpServer:
             hostname="127.0.0.1",
             port=self.port,
             authenticator=self._check if self._auth else None,
-            # AUTH offered without TLS (loopback); a client that logs in is checked.
-            # Not "required": aiosmtpd warns about that in every session's thread.
-            auth_require_tls=False,
+            # AUTH offered without TLS (loopback) unless STARTTLS is on; a client that
+            # logs in is checked. Not "required": aiosmtpd warns about that in every
+            # session's thread.
+            auth_require_tls=self._tls is not None,
+            tls_context=self._tls,
+            require_starttls=self._tls is not None,
         )
         self._controller.start()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from appliance.core import audit
 from tests.conftest import Agent, Running
 from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, free_port
+from tests.testca import client_context, make_ca_and_server, server_context
 
 MakeAgent = Any
 
@@ -208,3 +210,31 @@ async def test_staff_read_a_tickets_mails_and_download_their_files(
         assert await response.read() == b"<html><script>alert(1)</script>"
     await agent.get(f"/api/console/tickets/{outcome.ticket_id}/mails/files/{'0' * 64}", 404)
     await agent.get(f"/api/console/tickets/{outcome.ticket_id + 1}/mails", 404)
+
+
+async def test_smtp_with_starttls_checks_the_certificate(
+    make_agent: MakeAgent, tmp_path: Path
+) -> None:
+    ca, cert, key = make_ca_and_server(tmp_path, ["localhost"])
+    server = SmtpServer(tls=server_context(cert, key))
+    server.start()
+    admin = await _admin(make_agent)
+    change = {
+        "host": "localhost",
+        "port": server.port,
+        "security": "starttls",
+        "user": server.user,
+        "password": server.password,
+        "from_address": "help@example.com",
+    }
+    try:
+        await admin.call("PUT", "/api/admin/mail/smtp", change)
+        # A certificate from a CA the box does not trust: refused, and said so.
+        untrusted = await admin.post("/api/admin/mail/smtp/test")
+        assert (untrusted["ok"], untrusted["code"]) == (False, "tls_failed")
+        # With the CA trusted (as an admin would install it), it works.
+        admin.running.box.mail_out._tls_given = client_context(ca)
+        trusted = await admin.post("/api/admin/mail/smtp/test")
+        assert (trusted["ok"], trusted["code"]) == (True, "ok")
+    finally:
+        server.stop()
