@@ -62,26 +62,31 @@ def settings_of(row: SettingsRow) -> Settings:
 
 
 class Sealer:
-    """Seals and unseals the target password under the box's secret."""
+    """Seals and unseals the target password under the box's secret (other services
+    seal theirs under their own `info`, so each gets a key of its own)."""
 
-    def __init__(self, secret: bytes) -> None:
-        self._key = HKDF(hashes.SHA256(), 32, salt=None, info=_SEAL_INFO).derive(secret)
+    def __init__(
+        self, secret: bytes, info: bytes = _SEAL_INFO, what: str = "the WebDAV password"
+    ) -> None:
+        self._key = HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(secret)
+        self._info = info
+        self._what = what
 
     def seal(self, password: str) -> bytes:
         """Return the password sealed (nonce + ciphertext with its tag)."""
         nonce = secrets.token_bytes(_NONCE)
-        return nonce + AESGCM(self._key).encrypt(nonce, password.encode(), _SEAL_INFO)
+        return nonce + AESGCM(self._key).encrypt(nonce, password.encode(), self._info)
 
     def unseal(self, sealed: bytes | None) -> str:
         """Return the password ('' for none, or one sealed under another secret)."""
         if not sealed:
             return ""
         try:
-            return AESGCM(self._key).decrypt(sealed[:_NONCE], sealed[_NONCE:], _SEAL_INFO).decode()
+            return AESGCM(self._key).decrypt(sealed[:_NONCE], sealed[_NONCE:], self._info).decode()
         except InvalidTag:
             # Sealed under another secret.key (a database restored without its folder):
             # the server will refuse the empty password, and the page asks for it again.
-            _LOGGER.warning("the WebDAV password cannot be unsealed: enter it again")
+            _LOGGER.warning("%s cannot be unsealed: enter it again", self._what)
             return ""
 
 

@@ -16,6 +16,7 @@ from appliance.core.actors import Visitor
 from appliance.core.assignment import Dispatcher
 from appliance.core.audit import AuditLog
 from appliance.core.backup import Backups
+from appliance.core.backup_settings import Sealer
 from appliance.core.boxsettings import BoxSettings, Sites
 from appliance.core.brand import Brand
 from appliance.core.canned import Canned
@@ -30,6 +31,11 @@ from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
 from appliance.core.login import Login
+from appliance.core.mail_admin import SEAL_INFO as MAIL_SEAL_INFO
+from appliance.core.mail_admin import MailAdmin
+from appliance.core.mail_in import MailIn
+from appliance.core.mail_out import MailOut
+from appliance.core.mail_thread import Threading
 from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.ratings import Ratings
@@ -116,6 +122,7 @@ class Box:
         self.rules = Rules(self.db)  # supervisors' triggers and timed rules
         self.sla = Sla(self.db, tzlocal())  # SLA policies and tickets' clocks
         self.notifications = Notifications(self.db, self.bus)  # the console's bell
+        self._mail_parts()
         self.tickets = Tickets(
             self.db,
             self.bus,
@@ -124,7 +131,17 @@ class Box:
             sla=self.sla,
             chats=self.chats,
             notifications=self.notifications,
+            mail=self.mail_out,
         )
+        self.mail_in = MailIn(
+            self.db,
+            self.tickets,
+            self._threading,
+            self._mail_sealer,
+            self.mail_out,
+            settings.data_dir / "mail",
+        )
+        self.mail = MailAdmin(self.db, self._mail_sealer, self.mail_in, self.mail_out)
         self.devices = Devices(self.db)
         # Encrypted, scheduled backups and restores (core/backup.py).
         self.backups = Backups(self.db, settings.data_dir, load_secret(settings.data_dir))
@@ -148,6 +165,15 @@ class Box:
         # hint the widget shows from the live queue.
         self.brand = Brand(self.db, settings.data_dir)
         self.reply_time = ReplyTime(self.db, lambda: self.dispatcher.places)
+
+    def _mail_parts(self) -> None:
+        """Mail out's sealer, threading key and outbox (docs/email.md)."""
+        secret = load_secret(self.settings.data_dir)
+        self._mail_sealer = Sealer(secret, MAIL_SEAL_INFO, "a mail password")
+        self._threading = Threading(secret)
+        self.mail_out = MailOut(
+            self.db, self._threading, self._mail_sealer, lang=self.settings.lang
+        )
 
     def _insight_parts(self) -> None:
         """Visitor insight and proactive chat, over the IP table and the admin's settings."""
@@ -220,6 +246,8 @@ class Box:
             )
         )
         await self.webhooks.open()  # sends what was still queued when the box stopped
+        await self.mail_out.open()  # the same for the outbox
+        await self.mail_in.open()
         await self.backups.open()  # catches up once on a backup missed while it was down
         await self._record_restore()
 
@@ -250,6 +278,8 @@ class Box:
         await self.insight.close()
         await self.dispatcher.close()
         await self.webhooks.close()  # pending deliveries stay in the log
+        await self.mail_in.close()
+        await self.mail_out.close()  # queued mail stays in the outbox
         await self.notifications.close()
         await self.backups.close()
         await self.read_marks.close()

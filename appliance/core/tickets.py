@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from dateutil.tz import tzlocal
 
@@ -184,6 +184,16 @@ def _people(ticket: Ticket, events: Sequence[Event]) -> set[int]:
     return found
 
 
+class MailHook(Protocol):
+    """Mail out (core/mail_out.py): queues what a change sends, in its transaction."""
+
+    def queue_in(
+        self, conn: sqlite3.Connection, ticket: Ticket, written: Sequence[Event], now: int
+    ) -> int: ...
+
+    def wake(self) -> None: ...
+
+
 def _by(actor: Staff) -> tuple[By, str]:
     return By.AGENT, str(actor.id)
 
@@ -202,8 +212,10 @@ class Tickets:
         sla: Sla | None = None,
         chats: Chats | None = None,
         notifications: Notifications | None = None,
+        mail: MailHook | None = None,
     ) -> None:
         self._db = db
+        self.mail = mail  # set by the box once mail out exists (it needs the secret)
         self._chats = chats  # to end the waiting chat a left request replaces
         self._bus = bus
         self._now = clock
@@ -322,6 +334,8 @@ class Tickets:
             self._webhooks.wake()
         if self._notices is not None:
             self._notices.wake()
+        if tickets and self.mail is not None:
+            self.mail.wake()
 
     # -- triggers, rules' plans and webhooks, inside a change's transaction ----------
 
@@ -353,6 +367,8 @@ class Tickets:
                 written.extend(made)
                 extra.extend(one.plan.webhooks)
         self._queue_hooks(conn, ticket, written, extra, now)
+        if self.mail is not None:
+            self.mail.queue_in(conn, ticket, written, now)
         return ticket
 
     def _carry_out(
@@ -1212,6 +1228,58 @@ class Tickets:
         if user is None or user.disabled:
             raise Conflict(f"the group's {level} is not an active user")
         return chosen
+
+    # -- e-mail in (core/mail_in.py): inside the importer's own transaction ----------
+
+    def visible(self, conn: sqlite3.Connection, actor: Staff, ticket_id: int) -> Ticket:
+        """Return a ticket the user may see, in the caller's read (else NotFound)."""
+        return self._load(conn, actor, ticket_id)
+
+    async def write_mail(self, job: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run an import job that may write a ticket; announce the tickets it returns
+        (alone or in a tuple) once committed."""
+
+        def announce(result: Any) -> None:
+            found = result if isinstance(result, tuple) else (result,)
+            self._announce([t for t in found if isinstance(t, Ticket)])
+
+        return await self._db.write(job, on_commit=announce)
+
+    def open_from_mail(
+        self, conn: sqlite3.Connection, new: NewTicket, requester_id: int, now: int
+    ) -> Ticket:
+        """Open a ticket for a customer's e-mail, in the caller's transaction."""
+        _, entries = self._created(conn, None, new, now, requester_id)
+        return self._commit(conn, None, entries, now)
+
+    def add_mail(
+        self,
+        conn: sqlite3.Connection,
+        ticket: Ticket,
+        body: str,
+        now: int,
+        *,
+        sender: str,
+        from_requester: bool,
+        data: Mapping[str, Any],
+    ) -> Ticket:
+        """Add an e-mail to its ticket in the caller's transaction: the requester's is a
+        reply (reopening a ticket that waited on them or was resolved); anyone else's
+        an internal note, so nothing of the ticket reaches a stranger."""
+        text = validate.text(body, "body", BODY_MAX) or "(no text)"
+        entries = []
+        seq = ticket.last_seq
+        who = f"email:{sender}"
+        if not from_requester:
+            entry = Event(ticket.id, seq + 1, now, By.SYSTEM, who, "note", {"body": text, **data})
+            return self._commit(conn, ticket, [entry], now)
+        if ticket.state in (State.PENDING, State.RESOLVED):
+            seq += 1
+            entries.append(Event(ticket.id, seq, now, By.CUSTOMER, who, "state", {"to": "open"}))
+        entries.append(
+            Event(ticket.id, seq + 1, now, By.CUSTOMER, who, "reply", {"body": text, **data})
+        )
+        return self._commit(conn, ticket, entries, now)
 
     # -- the customer's side: follow, reply, confirm, rate -----------------------------
 

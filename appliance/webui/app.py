@@ -37,6 +37,8 @@ from appliance.webui import (
     health_views,
     insight_views,
     login_steps,
+    mail_ticket_views,
+    mail_views,
     metrics,
     notification_views,
     openapi,
@@ -217,6 +219,8 @@ def create_app(settings: Settings) -> web.Application:
     health_views.add_routes(app)  # first of the cleanup contexts: it collects start-up logs
     audit_views.add_routes(app)
     backup_views.add_routes(app)
+    mail_views.CONTRACT.install(app)
+    mail_ticket_views.CONTRACT.install(app)
     visitor_views.add_routes(app)
     feedback_views.add_routes(app)
     team_views.add_routes(app)

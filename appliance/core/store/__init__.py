@@ -61,4 +61,9 @@ OWNERS: dict[str, str] = {
     "chat_ratings": "ratings",
     "transcript_requests": "ratings",
     "user_avatars": "avatars",
+    "mail_settings": "mail",
+    "mailboxes": "mail",
+    "mail_messages": "mail",
+    "mail_outbox": "mail",
+    "mail_templates": "mail",
 }

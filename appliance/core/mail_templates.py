@@ -1,0 +1,97 @@
+"""The wording of the mails the box sends, per language, and how a template is filled.
+
+A template names fields in braces: {number}, {subject}, {name}, {body}, {marker}.
+Anything else in braces stays as written, so an admin's text can never reach into
+the box (no format-string attributes, no code).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from appliance.core.errors import InvalidInput
+
+KINDS = ("reply", "received", "answered", "resolved", "refused")
+LANGS = ("zh-CN", "en")
+FIELDS = ("number", "subject", "name", "body", "marker")
+SUBJECT_MAX = 200
+BODY_MAX = 10_000
+_FIELD = re.compile(r"\{(" + "|".join(FIELDS) + r")\}")
+
+# kind -> lang -> (subject, body). {marker} is the threading marker (mail_thread.py):
+# keep it in a body so a reply from a client that drops headers still finds its ticket.
+BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
+    "reply": {
+        "zh-CN": ("回复：{subject}", "{body}\n\n--\n工单号 {number}\n{marker}"),
+        "en": ("Re: {subject}", "{body}\n\n--\nTicket {number}\n{marker}"),
+    },
+    "received": {
+        "zh-CN": (
+            "我们已收到您的请求：{subject}",
+            "{name}您好，\n\n我们已收到您的请求，工单号 {number}。客服会尽快回复您。"
+            "回复本邮件即可补充信息。\n\n{marker}",
+        ),
+        "en": (
+            "We received your request: {subject}",
+            "Hello {name},\n\nWe received your request; its number is {number}. We will "
+            "answer soon. Reply to this mail to add anything.\n\n{marker}",
+        ),
+    },
+    "answered": {
+        "zh-CN": (
+            "您的工单有新回复：{subject}",
+            "{name}您好，\n\n客服回复了您的工单 {number}：\n\n{body}\n\n{marker}",
+        ),
+        "en": (
+            "Your request was answered: {subject}",
+            "Hello {name},\n\nWe answered your request {number}:\n\n{body}\n\n{marker}",
+        ),
+    },
+    "resolved": {
+        "zh-CN": (
+            "您的工单已解决，请确认：{subject}",
+            "{name}您好，\n\n您的工单 {number} 已解决，请确认。问题已解决则无需操作，工单将在"
+            "几天后自动关闭；如仍未解决，请直接回复本邮件，工单将重新打开。\n\n{marker}",
+        ),
+        "en": (
+            "Please confirm: your request is resolved: {subject}",
+            "Hello {name},\n\nYour request {number} is resolved: please confirm. If it "
+            "is, there is nothing to do, and it closes by itself in a few days; if it is "
+            "not, reply to this mail and it opens again.\n\n{marker}",
+        ),
+    },
+    "refused": {
+        "zh-CN": (
+            "您的邮件未能送达：{subject}",
+            "您好，\n\n您的邮件太大（超过 {body}），我们无法接收。请缩小附件后重新发送，"
+            "或改用链接分享文件。",
+        ),
+        "en": (
+            "Your mail could not be accepted: {subject}",
+            "Hello,\n\nYour mail is larger than {body}, so we could not accept it. Please "
+            "send it again with smaller attachments, or share the files by a link.",
+        ),
+    },
+}
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Fill the named fields of a template; other braces stay as written."""
+    return _FIELD.sub(lambda m: values.get(m.group(1), ""), template)
+
+
+def check(kind: str, lang: str, subject: str, body: str) -> tuple[str, str]:
+    """Return a template's text checked (422 with a code for what is wrong)."""
+    if kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    if lang not in LANGS:
+        raise InvalidInput(f"lang must be one of {', '.join(LANGS)}")
+    subject = " ".join(subject.split())
+    if not subject or len(subject) > SUBJECT_MAX:
+        raise InvalidInput(f"a template's subject is 1 to {SUBJECT_MAX} characters")
+    if not body.strip() or len(body) > BODY_MAX:
+        raise InvalidInput(f"a template's body is 1 to {BODY_MAX} characters")
+    if kind in ("reply", "answered") and "{body}" not in body:
+        raise InvalidInput("this template must hold {body}: the answer goes there")
+    return subject, body
