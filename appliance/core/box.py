@@ -24,6 +24,7 @@ from appliance.core.customers import Customers
 from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
+from appliance.core.files import Files
 from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
@@ -99,6 +100,7 @@ class Box:
         self.user_admin = UserAdmin(self.db, self.bus, self.accounts)
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
+        self.files = Files(self.db, self.chats, settings.data_dir)  # pictures and files in chats
         self.visitors = Visitors(
             self.db, load_secret(settings.data_dir), on_change=self._customers_changed
         )
@@ -192,6 +194,7 @@ class Box:
         # Work may have waited while the box was down.
         self.dispatcher.start()
         await self.box_settings.load()
+        await self.files.open()
         await self.sites.load()
         await self.iptable.load()
         await asyncio.to_thread(useragent.load)  # builds the parser off the event loop

@@ -32,6 +32,7 @@ from appliance.webui import (
     desk_editor_pages,
     desk_settings_pages,
     device_views,
+    file_views,
     health_views,
     insight_views,
     login_steps,
@@ -234,6 +235,7 @@ def create_app(settings: Settings) -> web.Application:
     login_steps.add_routes(app)
     account_views.add_routes(app)
     user_admin_views.add_routes(app)
+    file_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

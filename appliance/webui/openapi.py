@@ -24,6 +24,7 @@ from appliance.webui import (
     desk_editor_pages,
     desk_settings_pages,
     device_views,
+    file_views,
     health_views,
     insight_views,
     login_steps,
@@ -112,6 +113,7 @@ def _contracts() -> list[Contract]:
         login_steps.CONTRACT,
         account_views.CONTRACT,
         user_admin_views.CONTRACT,
+        file_views.CONTRACT,
     ]
 
 

@@ -57,4 +57,5 @@ OWNERS: dict[str, str] = {
     "two_factor_roles": "two_factor",
     "backup_settings": "backups",
     "backup_runs": "backups",
+    "files": "files",
 }

@@ -28,6 +28,7 @@ import { wireVisitors } from "./console-visitors.js";
 import { setBoxOffset } from "./console-visit.js";
 import { wireProfile } from "./console-customer.js";
 import { wireTicket } from "./console-ticket.js";
+import { wireFiles } from "./console-files.js";
 
 function translatePage() {
   for (const n of root.querySelectorAll("[data-i18n]")) n.textContent = T[n.dataset.i18n] || "";
@@ -96,6 +97,7 @@ async function start() {
   wireVisitors();
   wireProfile();
   wireTicket();
+  wireFiles();
   ui.messages.addEventListener("scroll", rememberScroll);
   const seen = () => {
     if (document.hidden) return;
