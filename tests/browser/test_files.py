@@ -28,6 +28,7 @@ from tests.system.processes import cli
 
 pytestmark = pytest.mark.browser
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 WAIT = 20_000  # ms, the longest any single wait may take
 USERNAME = "lina"
 PASSWORD = "correct horse battery"
@@ -138,6 +139,7 @@ async def test_pictures_files_and_emoji_both_ways(
         refused = widget.locator('[data-cb="upload"][data-failed]')
         await expect(refused).to_have_count(1)
         await expect(refused.locator(".meta")).to_contain_text("文件内容与文件名不符")
+        await expect(refused.locator('[data-cb="retry"]')).to_have_count(0)  # it would fail again
 
         # ---- what is on disk has no GPS position; the lie left nothing ----
         kept = _kept(appliance.data_dir)
@@ -233,6 +235,10 @@ async def test_pictures_files_and_emoji_both_ways(
         await expect(console.locator('[data-cb="input"]')).to_have_value("🙏")
         await console.keyboard.press("Escape")
         await expect(console_picker).to_have_count(0)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await expect(picker).to_be_visible()  # it stays open for more picks
+        await widget.screenshot(path=ARTIFACTS / "widget-files.png")
+        await console.screenshot(path=ARTIFACTS / "console-files.png")
     finally:
         for ctx in (stranger_ctx, visitor_ctx, agent_ctx):
             await ctx.close()

@@ -116,6 +116,7 @@ function upload(rec, file, id = uuid()) {
       rec.list.append(b);
       const key = ERRORS[e.code] || (e.code ? null : "uploadFailed");
       note.textContent = key ? fmt(key, { mb: max }) : fmt("notSent", { msg: e.message || "" });
+      if (key && key !== "uploadFailed" && key !== "fileBusy") return; // the file itself: final
       const again = el("button", "link", T.retry);
       again.type = "button";
       again.dataset.cb = "retry";

@@ -239,6 +239,7 @@ export function openPicker({ before, styleRoot, labels, lang, onPick, onClose })
   search.addEventListener("input", () => {
     const q = search.value.trim().toLowerCase().replace(/^:|:$/g, "");
     if (!q) { showGroup(0); return; }
+    [...tabs.children].forEach((t) => t.setAttribute("aria-selected", "false"));
     const all = GROUPS.flatMap((g) => g[3]);
     show(all.filter(([e, cn, en]) => cn.includes(q) || en.toLowerCase().split(" ").some((w) => w.startsWith(q)) || e === q));
   });

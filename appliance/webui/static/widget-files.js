@@ -29,6 +29,9 @@ const ERRORS = {
   storage_full: "storageFull",
 };
 
+// Refusals of the file itself, not of the moment.
+const FINAL = new Set(["file_too_large", "type_not_allowed", "type_mismatch", "image_invalid", "file_empty"]);
+
 function adopt(root) {
   try {
     const sheet = new CSSStyleSheet();
@@ -145,6 +148,7 @@ export function start(w) {
         bubble.removeAttribute("data-pending");
         bubble.setAttribute("data-failed", "1");
         meta.textContent = t(ERRORS[err.code] || "uploadFailed", { mb: max });
+        if (FINAL.has(err.code)) return; // sending the same file again cannot help
         const again = el("button", "retry", t("retry"));
         again.type = "button";
         again.dataset.cb = "retry";
