@@ -24,6 +24,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests import file_samples as samples
 from tests.browser.conftest import Appliance
+from tests.conftest import Running
 from tests.system.processes import cli
 
 pytestmark = pytest.mark.browser
@@ -296,6 +297,56 @@ async def test_an_upload_cut_by_a_lost_connection_fails_clearly_and_retries(
         await expect(widget.locator('[data-cb="upload"]')).to_have_count(0)
         kept = _kept(appliance.data_dir)
         assert [p.stat().st_size for p in kept] == [len(big)]
+    finally:
+        await ctx.close()
+    assert not errors, errors
+
+
+async def test_the_admin_sets_the_limits_on_the_admin_page(
+    chromium: Browser, running: Running
+) -> None:
+    expect.set_options(timeout=WAIT)
+    await running.box.accounts.create_user("root", PASSWORD, "admin", display_name="管理员")
+    ctx = await chromium.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    try:
+        page = await ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(running.url("/login"))
+        await page.locator('input[name="username"]').fill("root")
+        await page.locator('input[name="password"]').fill(PASSWORD)
+        await page.locator('[data-cb="login-form"] button[type="submit"]').click()
+        await page.wait_for_url("**/console")
+        await page.goto(running.url("/admin"))
+        card = page.locator('[data-cb="file-limits"]')
+        await expect(card.locator("h2")).to_have_text("对话中的图片和文件")
+        size = card.locator('[data-cb="files-max-mb"]')
+        await expect(size).to_have_value("10")
+        for kind, on in (
+            ("image", True),
+            ("pdf", True),
+            ("office", True),
+            ("zip", True),
+            ("text", False),
+        ):
+            box = card.locator(f'[data-cb="files-kind-{kind}"]')
+            await (expect(box).to_be_checked() if on else expect(box).not_to_be_checked())
+        await size.fill("3")
+        await card.locator('[data-cb="files-kind-zip"]').uncheck()
+        await card.locator('[data-cb="files-kind-text"]').check()
+        await card.locator('[data-cb="files-submit"]').click()
+        await expect(card.locator('[data-cb="files-result"]')).to_have_text("已保存")
+        limits = running.box.files.limits
+        assert (limits.max_mb, limits.kinds) == (3, ("image", "pdf", "office", "text"))
+        # The browser's own check lets 0 through when the field is edited by script; the
+        # box refuses it and the card says so.
+        await size.evaluate("el => { el.min = ''; el.value = '0'; }")
+        await card.locator('[data-cb="files-submit"]').click()
+        await expect(card.locator('[data-cb="files-error"]')).to_contain_text("max_mb")
+        assert running.box.files.limits.max_mb == 3
+        await page.reload()
+        await expect(size).to_have_value("3")
+        await expect(card.locator('[data-cb="files-kind-zip"]')).not_to_be_checked()
     finally:
         await ctx.close()
     assert not errors, errors
