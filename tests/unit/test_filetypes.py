@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from appliance.core import emoji, filetypes
 from appliance.core.filetypes import TypeMismatch, TypeNotAllowed
@@ -103,3 +105,30 @@ def test_shortcodes_become_emoji_and_never_lengthen_a_message():
     for code, char in emoji.SHORTCODES.items():
         assert len(char.encode()) <= len(f":{code}:".encode()), code
         assert emoji.convert(f":{code}:") == char
+
+
+@given(
+    head=st.sampled_from([b"", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"%PDF-", b"PK\x03\x04"]),
+    tail=st.binary(max_size=300),
+    name=st.text(max_size=40),
+    declared=st.text(max_size=40),
+)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_bytes_and_claims_get_a_format_or_a_clear_refusal(tmp_path, head, tail, name, declared):
+    path = tmp_path / "any"
+    path.write_bytes(head + tail)
+    try:
+        clean = filetypes.clean_name(name)
+    except filetypes.InvalidInput:
+        clean = "file"
+    found = filetypes.sniff(path, clean)
+    try:
+        fmt = filetypes.judge(found, clean, declared, DEFAULT)
+    except (TypeMismatch, TypeNotAllowed):
+        return
+    assert fmt.key == found and fmt.kind in DEFAULT
+    kept = filetypes.stored_name(clean, fmt)
+    assert filetypes.extension(kept) in (fmt.ext, *fmt.others)
+    assert len(kept) <= filetypes.NAME_MAX and "/" not in kept
