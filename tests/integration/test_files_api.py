@@ -14,6 +14,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from appliance.core import backup_archive, files
+from appliance.core.ratelimit import RateLimiter
 from tests import file_samples as samples
 from tests.conftest import Agent, Running, Visitor, receive_until
 
@@ -346,7 +347,7 @@ async def test_the_admin_sets_the_size_and_kinds_and_the_box_holds_to_them(
 
 
 async def test_uploads_are_rate_limited_and_bounded(running, make_agent, make_visitor, monkeypatch):
-    monkeypatch.setattr(running.box.files, "_visitors", files.RateLimiter(0.01, 2))
+    monkeypatch.setattr(running.box.files, "_visitors", RateLimiter(0.01, 2))
     _, visitor, conv_id = await _chat(make_agent, make_visitor)
     url = _visitor_url(visitor, conv_id)
     statuses = [
