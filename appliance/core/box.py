@@ -26,6 +26,7 @@ from appliance.core.customers import Customers
 from appliance.core.db import Database
 from appliance.core.devices import Devices
 from appliance.core.events import EventBus
+from appliance.core.files import Files
 from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
@@ -111,6 +112,7 @@ class Box:
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
         self.read_marks = ReadMarks(self.db, self.chats)  # read state of each chat
         self.ratings = Ratings(self.db, self.bus)  # visitors' ratings of ended chats
+        self.files = Files(self.db, self.chats, settings.data_dir)  # pictures and files in chats
         self.visitors = Visitors(
             self.db, load_secret(settings.data_dir), on_change=self._customers_changed
         )
@@ -228,6 +230,7 @@ class Box:
         # Work may have waited while the box was down.
         self.dispatcher.start()
         await self.box_settings.load()
+        await self.files.open()
         await self.sites.load()
         await self.brand.load()
         await self.iptable.load()

@@ -8,8 +8,10 @@ rules live here, so no handler or socket can skip them.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from typing import Any
 
+from appliance.core import emoji
 from appliance.core.actors import Actor, Staff, Visitor
 from appliance.core.clock import now_ms
 from appliance.core.conversation import Conversation, Message, console_may_see
@@ -19,6 +21,7 @@ from appliance.core.events import ConversationChanged, EventBus, MessageCreated
 from appliance.core.routing_config import Target, resolve
 from appliance.core.store import accounts as account_store
 from appliance.core.store import conversations as store
+from appliance.core.store import files as file_store
 from appliance.core.store import visitors as visitor_store
 from appliance.core.visitors import new_id
 
@@ -73,6 +76,22 @@ def append_message(
         client_msg_id=client_msg_id,
         visibility=visibility,
     )
+
+
+def _with_files(conn: sqlite3.Connection, conv_id: str, page: list[Message]) -> list[Message]:
+    """Give the messages of a page the files they carry (one range read)."""
+    if not page:
+        return page
+    found = file_store.in_range(conn, conv_id, page[0].seq, page[-1].seq)
+    if not found:
+        return page
+    return [replace(m, file=found[m.seq]) if m.seq in found else m for m in page]
+
+
+def _with_file(conn: sqlite3.Connection, message: Message) -> Message:
+    """Give one message the file it carries, if any."""
+    found = file_store.of_message(conn, message.id)
+    return message if found is None else replace(message, file=found)
 
 
 def _clean_text(value: Any, limit: int, field: str) -> str:
@@ -257,7 +276,9 @@ class Chats:
         """Return messages with seq > after_seq, ascending; notes and whispers only to staff."""
         first, count = max(0, after_seq), max(1, min(limit, 1000))
         return await self._db.read(
-            lambda conn: store.messages_after(conn, conv_id, first, count, staff=staff)
+            lambda conn: _with_files(
+                conn, conv_id, store.messages_after(conn, conv_id, first, count, staff=staff)
+            )
         )
 
     async def history(
@@ -270,7 +291,8 @@ class Chats:
 
         def read(conn: sqlite3.Connection) -> list[Message]:
             _own(store.get(conn, conv_id), actor)
-            return store.messages_after(conn, conv_id, first, count, staff=staff)
+            page = store.messages_after(conn, conv_id, first, count, staff=staff)
+            return _with_files(conn, conv_id, page)
 
         return await self._db.read(read)
 
@@ -284,51 +306,67 @@ class Chats:
             raise InvalidInput("message is empty")
         return body
 
+    def post_in(
+        self,
+        conn: sqlite3.Connection,
+        conv_id: str,
+        actor: Actor,
+        client_msg_id: str,
+        text: str,
+    ) -> tuple[Message, bool, str]:
+        """Store a checked message once per client_msg_id (inside a write): the message,
+        whether it was a repeat, and the conversation's visitor.
+
+        A visitor posts only into their own conversation (another's is not found); a
+        console user only into one they own or were invited into.
+        """
+        sender_type, sender_id = _sender(actor)
+        conv = store.head(conn, conv_id)
+        if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
+            raise NotFound(_NOT_FOUND)
+        seen = store.message_by_client_id(conn, conv_id, client_msg_id)
+        if seen is not None:
+            if seen.sender_type != sender_type or seen.sender_id != sender_id:
+                raise Conflict("client_msg_id already used")
+            return _with_file(conn, seen), True, conv.visitor_id
+        if conv.status == "closed":
+            raise Conflict("conversation is closed")
+        if isinstance(actor, Staff):
+            owner = conv.agent_id == actor.id
+            if not owner and not store.is_participant(conn, conv_id, actor.id):
+                raise Forbidden("conversation is not assigned to you")
+            if owner and conv.answered_at is None:
+                store.set_answered(conn, conv_id, now_ms())
+        message = append_message(
+            conn,
+            conv_id,
+            sender_type=sender_type,
+            sender_id=sender_id,
+            sender_name=conv.visitor_name if isinstance(actor, Visitor) else actor.name,
+            body=text,
+            client_msg_id=client_msg_id,
+        )
+        return message, False, conv.visitor_id
+
+    def announce_posted(self, conv_id: str, result: tuple[Message, bool, str]) -> None:
+        """Emit a new message after its commit (a repeat is not news)."""
+        message, repeat, visitor_id = result
+        if not repeat:
+            self._bus.emit(MessageCreated(conv_id, visitor_id, message))
+
     async def post(
         self, conv_id: str, actor: Actor, *, client_msg_id: Any, body: Any
     ) -> tuple[Message, bool]:
         """Store a message once per client_msg_id; return it and whether it was a repeat.
 
-        A visitor posts only into their own conversation (another's is not found); a
-        console user only into one they own or were invited into.
+        Emoji shortcodes (`:smile:`) become their emoji as the message is stored.
         """
         client_msg_id, text = self.check_post(client_msg_id, body)
-        sender_type, sender_id = _sender(actor)
-
-        def job(conn: sqlite3.Connection) -> tuple[Message, bool, str]:
-            conv = store.head(conn, conv_id)
-            if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
-                raise NotFound(_NOT_FOUND)
-            seen = store.message_by_client_id(conn, conv_id, client_msg_id)
-            if seen is not None:
-                if seen.sender_type != sender_type or seen.sender_id != sender_id:
-                    raise Conflict("client_msg_id already used")
-                return seen, True, conv.visitor_id
-            if conv.status == "closed":
-                raise Conflict("conversation is closed")
-            if isinstance(actor, Staff):
-                owner = conv.agent_id == actor.id
-                if not owner and not store.is_participant(conn, conv_id, actor.id):
-                    raise Forbidden("conversation is not assigned to you")
-                if owner and conv.answered_at is None:
-                    store.set_answered(conn, conv_id, now_ms())
-            message = append_message(
-                conn,
-                conv_id,
-                sender_type=sender_type,
-                sender_id=sender_id,
-                sender_name=conv.visitor_name if isinstance(actor, Visitor) else actor.name,
-                body=text,
-                client_msg_id=client_msg_id,
-            )
-            return message, False, conv.visitor_id
-
-        def announce(result: tuple[Message, bool, str]) -> None:
-            message, repeat, visitor_id = result
-            if not repeat:
-                self._bus.emit(MessageCreated(conv_id, visitor_id, message))
-
-        message, repeat, _ = await self._db.write(job, on_commit=announce)
+        text = emoji.convert(text)
+        message, repeat, _ = await self._db.write(
+            lambda conn: self.post_in(conn, conv_id, actor, client_msg_id, text),
+            on_commit=lambda result: self.announce_posted(conv_id, result),
+        )
         return message, repeat
 
     def check_post(self, client_msg_id: Any, body: Any) -> tuple[str, str]:
@@ -340,9 +378,12 @@ class Chats:
     async def sent(self, conv_id: str, actor: Actor, client_msg_id: str) -> Message | None:
         """Return the message this actor already stored under client_msg_id, if any."""
         sender_type, sender_id = _sender(actor)
-        seen = await self._db.read(
-            lambda conn: store.message_by_client_id(conn, conv_id, client_msg_id)
-        )
+
+        def read(conn: sqlite3.Connection) -> Message | None:
+            found = store.message_by_client_id(conn, conv_id, client_msg_id)
+            return None if found is None else _with_file(conn, found)
+
+        seen = await self._db.read(read)
         if seen is None or (seen.sender_type, seen.sender_id) != (sender_type, sender_id):
             return None
         return seen

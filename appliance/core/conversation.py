@@ -14,6 +14,22 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file a message carries (core/files.py): its bytes are uploads/<sha256>."""
+
+    id: str
+    name: str
+    kind: str  # image, pdf, office, zip, text (core/filetypes.py)
+    mime: str
+    size: int  # bytes, as stored (a picture re-encoded)
+    sha256: str
+    width: int | None = None  # px, pictures only
+    height: int | None = None
+    thumb_sha256: str | None = None  # a smaller picture, when the picture is large
+    thumb_mime: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message of a conversation, as stored."""
 
@@ -28,6 +44,7 @@ class Message:
     event: str | None
     created_at: int
     visibility: str = "public"  # staff: notes, whispers, staff events; never to the visitor
+    file: Attachment | None = None  # a picture or document sent; body is then its name
 
     @property
     def staff_only(self) -> bool:

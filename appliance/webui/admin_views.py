@@ -10,6 +10,7 @@ import msgspec
 from aiohttp import web
 
 from appliance.core.clock import local_text
+from appliance.core.files import MAX_MB
 from appliance.core.iptable import FORMATS
 from appliance.relay import state as relay_state
 from appliance.webui import health_views
@@ -76,6 +77,8 @@ async def admin_page(request: web.Request) -> web.Response:
             for s in await box.sites.list()
         ],
         "widget_url": widget_url(request, info.get("hostname") if info else None),
+        "file_limits": box.files.limits,
+        "file_max_mb": MAX_MB,
         "formats": FORMATS,
     }
     return render(request, "admin.html", context)

@@ -34,6 +34,7 @@ from appliance.webui import (
     desk_settings_pages,
     device_views,
     feedback_views,
+    file_views,
     health_views,
     insight_views,
     login_steps,
@@ -242,6 +243,7 @@ def create_app(settings: Settings) -> web.Application:
     account_views.add_routes(app)
     brand_views.add_routes(app)
     user_admin_views.add_routes(app)
+    file_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

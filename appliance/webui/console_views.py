@@ -79,11 +79,13 @@ async def history_page(request: web.Request) -> web.Response:
         agent_id=None if _sees_all(session) else session.user.id,
         limit=_HISTORY_PAGE,
     )
+    files = await request.app[BOX].files.counts([conv.id for conv in rows])
     items = [
         {
             "conv": conv,
             "started": local_text(conv.created_at),
             "ended": local_text(conv.closed_at),
+            "files": files.get(conv.id, 0),
         }
         for conv in rows
     ]

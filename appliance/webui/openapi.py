@@ -26,6 +26,7 @@ from appliance.webui import (
     desk_settings_pages,
     device_views,
     feedback_views,
+    file_views,
     health_views,
     insight_views,
     login_steps,
@@ -120,6 +121,7 @@ def _contracts() -> list[Contract]:
         account_views.CONTRACT,
         user_admin_views.CONTRACT,
         brand_views.CONTRACT,
+        file_views.CONTRACT,
     ]
 
 

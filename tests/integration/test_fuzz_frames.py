@@ -44,6 +44,7 @@ _FIELDS = [
     "notice",
     "seq",
     "text",
+    "file",  # what a message carries; a client's frame cannot set it (docs/files.md)
 ]
 # Close codes docs/api.md documents: 1007 a bad frame (after a bad_frame error), 1003 a
 # binary frame, 1008 a visitor without a valid auth frame.

@@ -66,4 +66,5 @@ OWNERS: dict[str, str] = {
     "mail_messages": "mail",
     "mail_outbox": "mail",
     "mail_templates": "mail",
+    "files": "files",
 }

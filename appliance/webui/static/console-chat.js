@@ -11,6 +11,7 @@ import { join, wsSend } from "./console-ws.js";
 import { clearStaffTyping, onStaffTyping, renderTeamHead } from "./console-team.js";
 import { closePicker } from "./canned.js";
 import { chatEnded, paintRead, readSoon } from "./console-read.js";
+import { fileBody } from "./console-files.js";
 
 const TYPING_THROTTLE = 2000; // ms between outgoing typing:true (protocol limit)
 const TYPING_IDLE = 3000; // ms of no keystrokes before typing:false
@@ -156,7 +157,7 @@ function bubble(m) {
     }
     const who = own ? T.you : (m.sender_name || T.visitor);
     meta.append(el("span", "who", who), el("time", "time", m.created_at ? hhmm(m.created_at) : T.sending));
-    b.append(meta, el("div", "body", m.body || ""));
+    b.append(meta, m.file ? fileBody(m) : el("div", "body", m.body || ""));
   }
   if (m.created_at) b.querySelector("time").setAttribute("datetime", m.created_at);
   return b;

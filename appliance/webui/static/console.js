@@ -30,6 +30,7 @@ import { setBoxOffset } from "./console-visit.js";
 import { wireProfile } from "./console-customer.js";
 import { wireTicket } from "./console-ticket.js";
 import { wireRead } from "./console-read.js";
+import { wireFiles } from "./console-files.js";
 
 function translatePage() {
   for (const n of root.querySelectorAll("[data-i18n]")) n.textContent = T[n.dataset.i18n] || "";
@@ -99,6 +100,7 @@ async function start() {
   wireProfile();
   wireTicket();
   wireRead();
+  wireFiles();
   ui.messages.addEventListener("scroll", rememberScroll);
   const seen = () => {
     if (document.hidden) return;

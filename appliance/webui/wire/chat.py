@@ -11,6 +11,7 @@ import msgspec
 from appliance.core import conversation as core
 from appliance.core.validate import INT_MAX
 from appliance.webui.wire import Time, wire_time
+from appliance.webui.wire.files import FileRef, file_out
 
 
 class Presence(enum.Enum):
@@ -86,6 +87,13 @@ class Message(msgspec.Struct):
         Event | None,
         msgspec.Meta(description="system events; note and whisper are staff messages of agents"),
     ] = None
+    file: (
+        Annotated[
+            FileRef,
+            msgspec.Meta(description="a picture or document sent; the body is then its name"),
+        ]
+        | msgspec.UnsetType
+    ) = msgspec.UNSET
 
 
 class OneMessage(msgspec.Struct):
@@ -194,6 +202,7 @@ def message_out(message: core.Message) -> Message:
         client_msg_id=message.client_msg_id,
         sender_name=message.sender_name,
         event=message.event,  # type: ignore[arg-type]
+        file=msgspec.UNSET if message.file is None else file_out(message.file),
     )
 
 

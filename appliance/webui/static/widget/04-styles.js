@@ -64,6 +64,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible, select:focus-
 .composer textarea:focus { border-color: var(--a); outline: none; }
 .send { height: 38px; padding: 0 14px; border: 0; border-radius: 8px; background: var(--a);
   color: var(--t); }
+.tool { height: 38px; padding: 0; border: 0; background: none; font-size: 20px; } /* 10a-files.js */
 .queue { padding: 6px 16px; font-size: 13px; color: #1e40af; background: #eff6ff;
   border-bottom: 1px solid #dbeafe; }
 .field { display: flex; flex-direction: column; gap: 2px; flex: 1; min-width: 0;

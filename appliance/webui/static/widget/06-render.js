@@ -65,7 +65,7 @@ function buildBubble(m) {
   // The box keeps staff-only messages (notes, whispers) from visitors; never show a stray one.
   if (m.visibility === "staff") el.hidden = true;
   if (look === "agent" && m.sender_name) el.appendChild(h("div", { class: "who" }, [m.sender_name]));
-  el.appendChild(h("div", { class: "body", "data-cb": "body" }, [text || ""]));
+  el.appendChild(m.file ? fileBody(m) : h("div", { class: "body", "data-cb": "body" }, [text || ""]));
   if (look !== "system") el.appendChild(h("div", { class: "meta" }, [clock(m.created_at)]));
   if (m.seq != null) el.setAttribute("data-seq", String(m.seq));
   return el;
@@ -102,6 +102,7 @@ function addPending(item) {
 }
 
 function confirmBubble(el, m) {
+  el.querySelector(".body").textContent = m.body; // as stored: shortcodes became emoji
   el.removeAttribute("data-pending");
   el.setAttribute("data-seq", String(m.seq));
   el.querySelector(".meta").textContent = clock(m.created_at);
