@@ -85,7 +85,9 @@ def _zip(entries: dict[str, bytes]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for name, data in entries.items():
-            archive.writestr(name, data)
+            # A fixed time: the same bytes in every run and every test worker (xdist
+            # compares the ids it derives from them).
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 12, 6, 0, 0, 0)), data)
     return out.getvalue()
 
 

@@ -176,6 +176,18 @@ async def test_a_stranger_gets_404_for_a_file_of_someone_elses_chat(
         (b"\x89PNG\r\n\x1a\n" + bytes(64), "broken.png", "image/png", 422, "image_invalid"),
         (b"", "empty.pdf", "application/pdf", 422, "file_empty"),
     ],
+    # Named, not derived from the bytes: the samples hold times, and every test worker
+    # must collect the same ids.
+    ids=[
+        "html-as-png",
+        "exe-as-png",
+        "pdf-as-jpeg",
+        "zip-as-docx",
+        "exe",
+        "text",
+        "broken-png",
+        "empty",
+    ],
 )
 async def test_what_the_box_refuses_leaves_nothing_behind(
     running, make_agent, make_visitor, data, name, declared, status, code
