@@ -28,10 +28,12 @@ from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.knowledge import Knowledge
 from appliance.core.login import Login
 from appliance.core.notifications import Notifications
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.routing_config import RoutingConfig
+from appliance.core.search import Search
 from appliance.core.sla import Sla
 from appliance.core.teamwork import Teamwork
 from appliance.core.throttle import LoginThrottle
@@ -120,6 +122,8 @@ class Box:
             notifications=self.notifications,
         )
         self.devices = Devices(self.db)
+        self.knowledge = Knowledge(self.db)  # articles, reviews, votes, points
+        self.search = Search(self.db)  # articles, tickets and chats; keeps the index
         # Encrypted, scheduled backups and restores (core/backup.py).
         self.backups = Backups(self.db, settings.data_dir, load_secret(settings.data_dir))
         self.backup_status = self.backups  # the health page's last backup
@@ -210,6 +214,8 @@ class Box:
         )
         await self.webhooks.open()  # sends what was still queued when the box stopped
         await self.backups.open()  # catches up once on a backup missed while it was down
+        await self.knowledge.open()
+        await self.search.open()  # indexes what was queued, then any backfill
         await self._record_restore()
 
     async def _record_restore(self) -> None:
@@ -241,4 +247,6 @@ class Box:
         await self.webhooks.close()  # pending deliveries stay in the log
         await self.notifications.close()
         await self.backups.close()
+        await self.search.close()
+        await self.knowledge.close()  # writes the views still counted
         await self.db.close()

@@ -34,6 +34,7 @@ from appliance.webui import (
     device_views,
     health_views,
     insight_views,
+    knowledge_views,
     login_steps,
     metrics,
     notification_views,
@@ -234,6 +235,7 @@ def create_app(settings: Settings) -> web.Application:
     login_steps.add_routes(app)
     account_views.add_routes(app)
     user_admin_views.add_routes(app)
+    knowledge_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

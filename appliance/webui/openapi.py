@@ -26,6 +26,7 @@ from appliance.webui import (
     device_views,
     health_views,
     insight_views,
+    knowledge_views,
     login_steps,
     notification_views,
     routing_views,
@@ -112,6 +113,7 @@ def _contracts() -> list[Contract]:
         login_steps.CONTRACT,
         account_views.CONTRACT,
         user_admin_views.CONTRACT,
+        knowledge_views.CONTRACT,
     ]
 
 
