@@ -153,8 +153,9 @@ async def vote_article(request: web.Request) -> web.Response:
 
 
 async def list_contributors(request: web.Request) -> web.Response:
-    """Contributors' points (知识奖赏), most first."""
-    found = await request.app[BOX].knowledge.contributors()
+    """Contributors' points (知识奖赏), most first; or one user's."""
+    query = read_query(request, wire.ContributorsQuery)
+    found = await request.app[BOX].knowledge.contributors(query.user_id)
     return reply(
         wire.Contributors(
             [wire.Contributor(c.user_id, c.name, c.points, c.published, c.helpful) for c in found]
@@ -384,10 +385,13 @@ CONTRACT = Contract(
             "GET",
             _BASE + "/contributors",
             list_contributors,
-            "Contributors' points (知识奖赏), most first",
+            "Contributors' points (知识奖赏), most first; or one user's",
             _TAG,
             wire.Contributors,
-            errors=(401,),
+            query=wire.ContributorsQuery,
+            errors=(401, 422),
+            description="For each credited user: points, articles credited for their "
+            "publication, and net helpful votes. A user without points is not listed.",
         ),
         Operation(
             "GET",

@@ -151,6 +151,8 @@ async def test_votes_views_and_points(make_agent, make_visitor, running):
     # The creator: published (10) and one net helpful vote (visitor +1; helper +1 -1).
     assert points["xiaozhang"]["points"] == 11 and points["xiaozhang"]["helpful"] == 1
     assert points["xiaoli"]["points"] == 10 and points["xiaoli"]["published"] == 1
+    one_user = await boss.get(f"{_KB}/contributors?user_id={helper.user_id}")
+    assert [c["name"] for c in one_user["contributors"]] == ["xiaoli"]
     status, _, _ = await visitor.request(
         "POST", f"/api/visitor/kb/articles/{one}/vote", {"helpful": "yes"}
     )

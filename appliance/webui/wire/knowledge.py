@@ -8,9 +8,7 @@ import msgspec
 
 from appliance.core import knowledge as core
 from appliance.core import search as core_search
-from appliance.core import textsearch
 from appliance.core.store import knowledge as rows
-from appliance.core.store.search import Backfill as CoreBackfill
 from appliance.webui.wire import Time, wire_time
 
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
@@ -21,7 +19,7 @@ Title = Annotated[str, msgspec.Meta(max_length=core.TITLE_MAX)]
 Body = Annotated[str, msgspec.Meta(max_length=core.BODY_MAX)]
 Note = Annotated[str, msgspec.Meta(max_length=core.NOTE_MAX)]
 CategoryName = Annotated[str, msgspec.Meta(max_length=core.CATEGORY_MAX)]
-# A query longer than textsearch.QUERY_MAX is answered 422 query_too_long; beyond
+# A query longer than core/textsearch.py QUERY_MAX is answered 422 query_too_long; beyond
 # this bound it is not even read.
 QueryText = Annotated[str, msgspec.Meta(max_length=1000)]
 
@@ -72,6 +70,12 @@ class ArticlesQuery(msgspec.Struct, forbid_unknown_fields=True):
     audience: Audience | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=core.PAGE_MAX)] = 50
     offset: Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)] = 0
+
+
+class ContributorsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """One user's points, or (left out) everyone's."""
+
+    user_id: Id | None = None
 
 
 class DiffQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -354,10 +358,3 @@ def status_out(s: core_search.Status) -> SearchStatus:
         s.documents,
         [BackfillProgress(b.kind, b.done, b.total, b.finished) for b in s.backfill],
     )
-
-
-def backfill_out(b: CoreBackfill) -> BackfillProgress:
-    return BackfillProgress(b.kind, b.done, b.total, b.finished)
-
-
-QUERY_MAX = textsearch.QUERY_MAX
