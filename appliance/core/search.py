@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from appliance.core import textsearch
 from appliance.core.actors import Staff
 from appliance.core.db import Database
-from appliance.core.errors import InvalidInput
+from appliance.core.errors import InvalidInput, StorageFull
 from appliance.core.store import conversations as conversation_store
 from appliance.core.store import search as store
 from appliance.core.store import tickets as ticket_store
@@ -232,6 +232,8 @@ class Search:
                 worked = await self.step()
             except asyncio.CancelledError:
                 raise
+            except StorageFull:  # the database reports a full disk itself; try later
+                worked = 0
             except Exception:  # a bad row must not stop the indexer for good
                 _LOGGER.exception("search indexing failed; trying again shortly")
                 worked = 0
