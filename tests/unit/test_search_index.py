@@ -4,6 +4,7 @@ had in batches with its progress readable, and article views are written coalesc
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def _old_box(data_dir: Path, chats: int, per_chat: int, tickets: int) -> None:
 
 async def test_an_upgraded_box_backfills_in_batches(tmp_path: Path, monkeypatch):
     data_dir = tmp_path / "data"
-    _old_box(data_dir, chats=30, per_chat=4, tickets=12)
+    await asyncio.to_thread(_old_box, data_dir, 30, 4, 12)
     monkeypatch.setattr(Search, "open", _no_indexer)  # the test drives it, step by step
     box = Box(make_settings(data_dir))
     await box.open()
