@@ -143,3 +143,20 @@ async def test_views_are_written_together(box: Box):
     assert await counter.write_views() == 5  # one statement for all five
     assert (await box.knowledge.detail(boss, one)).article.views == 5
     assert await counter.write_views() == 0
+
+
+async def test_common_words_rank_the_newest_unless_too_few_are_visible(box: Box, monkeypatch):
+    monkeypatch.setattr(search_store, "CANDIDATES", 3)
+
+    def fill(conn: sqlite3.Connection) -> None:
+        for i in range(1, 11):  # the public ones are the oldest
+            audience = "public" if i <= 4 else "internal"
+            body = "退款" * (12 - i)  # older ones say it more often: bm25 likes them
+            doc = search_store.Doc("article", str(i), "zh-CN", "", body, i, audience)
+            search_store.put(conn, doc)
+
+    await box.db.write(fill)
+    staff = await box.search.search("退款", _BOSS, ("article",), 3)
+    assert [h.ref for h in staff.hits] == ["8", "9", "10"]  # only the newest 3 ranked
+    public = await box.search.search("退款", None, ("article",), 3)
+    assert [h.ref for h in public.hits] == ["1", "2", "3"]  # ranked them all
