@@ -31,6 +31,7 @@ from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.knowledge import Knowledge
 from appliance.core.login import Login
 from appliance.core.mail_admin import SEAL_INFO as MAIL_SEAL_INFO
 from appliance.core.mail_admin import MailAdmin
@@ -43,6 +44,7 @@ from appliance.core.ratings import Ratings
 from appliance.core.readmarks import ReadMarks
 from appliance.core.replytime import ReplyTime
 from appliance.core.routing_config import RoutingConfig
+from appliance.core.search import Search
 from appliance.core.sla import Sla
 from appliance.core.teamwork import Teamwork
 from appliance.core.throttle import LoginThrottle
@@ -145,6 +147,8 @@ class Box:
         )
         self.mail = MailAdmin(self.db, self._mail_sealer, self.mail_in, self.mail_out)
         self.devices = Devices(self.db)
+        self.knowledge = Knowledge(self.db)  # articles, reviews, votes, points
+        self.search = Search(self.db)  # articles, tickets and chats; keeps the index
         # Encrypted, scheduled backups and restores (core/backup.py).
         self.backups = Backups(self.db, settings.data_dir, load_secret(settings.data_dir))
         self.backup_status = self.backups  # the health page's last backup
@@ -252,6 +256,8 @@ class Box:
         await self.mail_out.open()  # the same for the outbox
         await self.mail_in.open()
         await self.backups.open()  # catches up once on a backup missed while it was down
+        await self.knowledge.open()
+        await self.search.open()  # indexes what was queued, then any backfill
         await self._record_restore()
 
     async def _record_restore(self) -> None:
@@ -286,4 +292,6 @@ class Box:
         await self.notifications.close()
         await self.backups.close()
         await self.read_marks.close()
+        await self.search.close()
+        await self.knowledge.close()  # writes the views still counted
         await self.db.close()

@@ -37,6 +37,7 @@ from appliance.webui import (
     file_views,
     health_views,
     insight_views,
+    knowledge_views,
     login_steps,
     mail_ticket_views,
     mail_views,
@@ -244,6 +245,7 @@ def create_app(settings: Settings) -> web.Application:
     brand_views.add_routes(app)
     user_admin_views.add_routes(app)
     file_views.add_routes(app)
+    knowledge_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

@@ -29,6 +29,7 @@ from appliance.webui import (
     file_views,
     health_views,
     insight_views,
+    knowledge_views,
     login_steps,
     mail_ticket_views,
     mail_views,
@@ -122,6 +123,7 @@ def _contracts() -> list[Contract]:
         user_admin_views.CONTRACT,
         brand_views.CONTRACT,
         file_views.CONTRACT,
+        knowledge_views.CONTRACT,
     ]
 
 

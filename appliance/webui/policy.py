@@ -106,6 +106,8 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/webhooks/{webhook_id}/ping": ("POST",),
             "/api/console/webhooks/{webhook_id}/deliveries": ("GET",),
             "/api/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": ("POST",),
+            "/api/console/kb/editors/{user_id}": ("PUT",),
+            "/api/console/search/status": ("GET",),
         }.items()
         for method in methods
     },

@@ -512,3 +512,31 @@ def count_waiting(conn: sqlite3.Connection) -> int:
     """Return how many conversations wait in a queue now (for /metrics)."""
     row = conn.execute("SELECT count(*) FROM conversations WHERE status = 'waiting'").fetchone()
     return int(row[0])
+
+
+# -- for the search index (core/search.py) --------------------------------------------
+
+_TEXT = "event IS NULL AND body != '' AND sender_type != 'system'"
+
+
+def texts_after(
+    conn: sqlite3.Connection, conv_id: str, seq: int, limit: int
+) -> list[tuple[str, int, str, int]]:
+    """Return messages with text after a (conversation, seq) key, in key order:
+    (conversation_id, seq, body, created_at)."""
+    rows = conn.execute(
+        "SELECT conversation_id, seq, body, created_at FROM messages"
+        f" WHERE (conversation_id, seq) > (?, ?) AND {_TEXT}"
+        " ORDER BY conversation_id, seq LIMIT ?",
+        (conv_id, seq, limit),
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def text_of(conn: sqlite3.Connection, conv_id: str, seq: int) -> tuple[str, int] | None:
+    """Return a message's text and time, if it has text."""
+    row = conn.execute(
+        f"SELECT body, created_at FROM messages WHERE conversation_id = ? AND seq = ? AND {_TEXT}",
+        (conv_id, seq),
+    ).fetchone()
+    return None if row is None else (row[0], row[1])

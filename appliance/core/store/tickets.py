@@ -671,3 +671,51 @@ def count_unfinished(conn: sqlite3.Connection) -> int:
         "SELECT count(*) FROM tickets WHERE state IN ('new', 'open', 'pending')"
     ).fetchone()
     return int(row[0])
+
+
+# -- for the search index (core/search.py) --------------------------------------------
+
+_COMMENT = "kind IN ('reply', 'note')"
+
+
+def texts_after(
+    conn: sqlite3.Connection, after_id: int, limit: int
+) -> list[tuple[int, str, str, int]]:
+    """Return tickets after an id, in id order: (id, subject, description, updated_at)."""
+    rows = conn.execute(
+        "SELECT id, subject, description, updated_at FROM tickets WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def text_of(conn: sqlite3.Connection, ticket_id: int) -> tuple[str, str, int] | None:
+    """Return a ticket's subject, description and last change."""
+    row = conn.execute(
+        "SELECT subject, description, updated_at FROM tickets WHERE id = ?", (ticket_id,)
+    ).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def comments_after(
+    conn: sqlite3.Connection, ticket_id: int, seq: int, limit: int
+) -> list[tuple[int, int, str, int]]:
+    """Return replies and notes after a (ticket, seq) key, in key order:
+    (ticket_id, seq, body, at)."""
+    rows = conn.execute(
+        "SELECT ticket_id, seq, coalesce(json_extract(data, '$.body'), ''), at"
+        f" FROM ticket_events WHERE (ticket_id, seq) > (?, ?) AND {_COMMENT}"
+        " ORDER BY ticket_id, seq LIMIT ?",
+        (ticket_id, seq, limit),
+    )
+    return [(r[0], r[1], str(r[2]), r[3]) for r in rows]
+
+
+def comment_of(conn: sqlite3.Connection, ticket_id: int, seq: int) -> tuple[str, int] | None:
+    """Return a reply's or note's text and time."""
+    row = conn.execute(
+        "SELECT coalesce(json_extract(data, '$.body'), ''), at FROM ticket_events"
+        f" WHERE ticket_id = ? AND seq = ? AND {_COMMENT}",
+        (ticket_id, seq),
+    ).fetchone()
+    return None if row is None else (str(row[0]), row[1])

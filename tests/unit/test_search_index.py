@@ -1,0 +1,162 @@
+"""The search index kept current inside SQLite: triggers queue every ticket and message
+write, the indexer takes the queue in, an upgraded box backfills the rows it already
+had in batches with its progress readable, and article views are written coalesced."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from appliance.core.actors import Staff
+from appliance.core.box import Box
+from appliance.core.knowledge import Knowledge
+from appliance.core.migrate import apply_migrations
+from appliance.core.search import Search, backfill_step
+from appliance.core.store import search as search_store
+from tests.conftest import PASSWORD, make_settings
+
+_BOSS = Staff(1, "boss", role="supervisor")
+_BEFORE = "0020_history_no_replace.sql"  # the schema before the index
+
+
+def _old_box(data_dir: Path, chats: int, per_chat: int, tickets: int) -> None:
+    """Write a database as a box without search left it: chats and tickets."""
+    data_dir.mkdir(parents=True)
+    conn = sqlite3.connect(data_dir / "callbox.db", isolation_level=None)
+    apply_migrations(conn, upto=_BEFORE)
+    conn.execute(
+        "INSERT INTO users (id, username, display_name, password_hash, role, created_at)"
+        " VALUES (1, 'boss', '老板', 'x', 'supervisor', 0)"
+    )
+    conn.execute("INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('v1', 0, 0)")
+    conn.execute("BEGIN")
+    for c in range(chats):
+        conn.execute(
+            "INSERT INTO conversations (id, visitor_id, status, agent_id, created_at, last_seq)"
+            " VALUES (?, 'v1', 'closed', 1, ?, ?)",
+            (f"c{c:04d}", c, per_chat),
+        )
+        for seq in range(1, per_chat + 1):
+            body = "我要办理携号转网" if seq == 1 else f"第{seq}条消息"
+            conn.execute(
+                "INSERT INTO messages (id, conversation_id, seq, sender_type, body, created_at)"
+                " VALUES (?, ?, ?, 'visitor', ?, ?)",
+                (f"m{c}-{seq}", f"c{c:04d}", seq, body, seq),
+            )
+        conn.execute(
+            "INSERT INTO messages (id, conversation_id, seq, sender_type, body, event, created_at)"
+            " VALUES (?, ?, ?, 'system', '', 'joined', 0)",
+            (f"e{c}", f"c{c:04d}", per_chat + 1),
+        )
+    for t in range(1, tickets + 1):
+        conn.execute(
+            "INSERT INTO tickets (id, number, subject, description, created_at, updated_at,"
+            " state_at, last_seq) VALUES (?, ?, ?, '宽带断线', 0, 0, 0, 2)",
+            (t, f"T{t}", f"工单{t}"),
+        )
+        conn.execute(
+            "INSERT INTO ticket_events (ticket_id, seq, at, by, kind, data)"
+            " VALUES (?, 1, 0, 'agent', 'created', '{}')",
+            (t,),
+        )
+        conn.execute(
+            "INSERT INTO ticket_events (ticket_id, seq, at, by, kind, data)"
+            " VALUES (?, 2, 0, 'agent', 'note', '{\"body\": \"已退款\"}')",
+            (t,),
+        )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+async def test_an_upgraded_box_backfills_in_batches(tmp_path: Path, monkeypatch):
+    data_dir = tmp_path / "data"
+    await asyncio.to_thread(_old_box, data_dir, 30, 4, 12)
+    monkeypatch.setattr(Search, "open", _no_indexer)  # the test drives it, step by step
+    box = Box(make_settings(data_dir))
+    await box.open()
+    try:
+        status = await box.search.status()
+        totals = {b.kind: (b.done, b.total, b.finished) for b in status.backfill}
+        # The system event is not text; nothing is done before the indexer runs.
+        assert totals == {
+            "chat": (0, 120, False),
+            "ticket": (0, 12, False),
+            "ticket_event": (0, 12, False),
+        }
+        fill = next(b for b in status.backfill if b.kind == "chat")
+        # One batch: a bounded write that records where it stopped.
+        done = await box.db.write(lambda conn: backfill_step(conn, fill, limit=50))
+        assert done == 50
+        after = {b.kind: b for b in (await box.search.status()).backfill}["chat"]
+        assert (after.done, after.finished) == (50, False) and after.after == "c0012:2"
+        while await box.search.step():
+            pass
+        status = await box.search.status()
+        assert all(b.finished and b.done == b.total for b in status.backfill)
+        assert status.documents == 120 + 12 + 12
+        found = await box.search.search("携号转网", _BOSS, ("chat",), 50)
+        assert len(found.hits) == 30
+        tickets = await box.search.search("退款", _BOSS, ("ticket",), 50)
+        assert len(tickets.hits) == 12
+        # Rows written after the upgrade come through the queue (and only once).
+        await box.db.write(
+            lambda conn: conn.execute("UPDATE tickets SET subject = '携号转网失败' WHERE id = 3")
+        )
+        assert (await box.search.status()).queued == 1
+        found = await box.search.search("携号转网", _BOSS, ("ticket",), 50)
+        assert [h.ref for h in found.hits] == ["3"]
+        assert (await box.search.status()).queued == 0
+        assert (await box.search.search("工单3", _BOSS, ("ticket",), 50)).hits == []
+    finally:
+        await box.close()
+
+
+async def _no_indexer(self: Search) -> None:
+    return None
+
+
+async def test_a_rebuild_finds_the_same(box: Box):
+    await box.db.write(
+        lambda conn: search_store.put(
+            conn, search_store.Doc("article", "1", "zh-CN", "宽带", "退款说明", 1, "public")
+        )
+    )
+    before = await box.search.search("退款", None, ("article",))
+    assert await box.search.rebuild() == 1
+    after = await box.search.search("退款", None, ("article",))
+    assert [h.ref for h in before.hits] == [h.ref for h in after.hits] == ["1"]
+
+
+async def test_views_are_written_together(box: Box):
+    user = await box.accounts.create_user("boss", PASSWORD, "supervisor")
+    boss = Staff(user.id, "boss", role="supervisor")
+    made = await box.knowledge.create(boss, {"title": "宽带", "body": "重启光猫"})
+    one = made.article.id
+    await box.knowledge.move(boss, one, "review")
+    await box.knowledge.move(boss, one, "published")
+    counter = Knowledge(box.db)  # not opened: no timer writes behind the test's back
+    for _ in range(5):
+        counter.count_view(one)
+    detail = await box.knowledge.detail(boss, one)
+    assert detail.article.views == 0
+    assert await counter.write_views() == 5  # one statement for all five
+    assert (await box.knowledge.detail(boss, one)).article.views == 5
+    assert await counter.write_views() == 0
+
+
+async def test_common_words_rank_the_newest_unless_too_few_are_visible(box: Box, monkeypatch):
+    monkeypatch.setattr(search_store, "CANDIDATES", 3)
+
+    def fill(conn: sqlite3.Connection) -> None:
+        for i in range(1, 11):  # the public ones are the oldest
+            audience = "public" if i <= 4 else "internal"
+            body = "退款" * (12 - i)  # older ones say it more often: bm25 likes them
+            doc = search_store.Doc("article", str(i), "zh-CN", "", body, i, audience)
+            search_store.put(conn, doc)
+
+    await box.db.write(fill)
+    staff = await box.search.search("退款", _BOSS, ("article",), 3)
+    assert [h.ref for h in staff.hits] == ["8", "9", "10"]  # only the newest 3 ranked
+    public = await box.search.search("退款", None, ("article",), 3)
+    assert [h.ref for h in public.hits] == ["1", "2", "3"]  # ranked them all
