@@ -37,9 +37,10 @@ _CACHE = "private, max-age=86400"  # s: a file never changes under its id
 # Should a browser render a file anyway (an old one, a save-then-open), it runs nothing.
 _FILE_CSP = "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"
 _LAZY_CACHE = "public, max-age=300"  # s, as the widget itself: upgrades reach visitors soon
-# The widget's parts loaded on first use (as ES modules, cross-origin): the only static
-# files the visitor surface serves.
-LAZY_PARTS = frozenset({"widget-files.js", "emoji-picker.js", "image-viewer.js"})
+# The widget's parts loaded on first use (ES modules, and the look's plain script), the
+# only static files the visitor surface serves: /static/ is not reachable through the
+# relay, so the widget must never load from there.
+LAZY_PARTS = frozenset({"widget-files.js", "emoji-picker.js", "image-viewer.js", "widget-look.js"})
 # The body's media types the document lists; any is taken (application/pdf, the Office
 # types, application/zip...), and none is believed: the content decides.
 _UPLOAD_TYPES = (

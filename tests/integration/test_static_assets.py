@@ -187,6 +187,26 @@ async def test_widget_keeps_its_cross_origin_headers(running, raw_http):
         assert r.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
 
 
+async def test_the_widget_loads_only_from_the_visitor_surface(running, raw_http):
+    """/static/ is not reachable through the relay: the widget and the parts it loads on
+    first use must come from /api/visitor/ (the look's script once came from /static/,
+    so a branded widget on a customer's site drew nothing)."""
+    from appliance.webui.file_views import LAZY_PARTS
+
+    plain = {"Accept-Encoding": "identity"}
+    async with raw_http.get(running.url("/widget.js"), headers=plain) as r:
+        sources = [await r.text()]
+    for name in sorted(LAZY_PARTS):
+        async with raw_http.get(running.url(f"/api/visitor/assets/{name}"), headers=plain) as r:
+            assert r.status == 200, name
+            assert "javascript" in r.headers["Content-Type"]
+            sources.append(await r.text())
+    for source in sources:
+        loads = re.findall(r"[\"'`]/static/[^\"'`]*", re.sub(r"//[^\n]*", "", source))
+        assert loads == [], loads
+    assert "/api/visitor/assets/widget-look.js" in sources[0]
+
+
 @pytest.mark.parametrize(
     "target",
     [

@@ -19,7 +19,7 @@ function renderBrand() {
 function loadLook() {
   if (drawLook != null) return;
   drawLook = 0;
-  const s = h("script", { src: BASE + "/static/widget-look.js", async: "" });
+  const s = h("script", { src: BASE + "/api/visitor/assets/widget-look.js", async: "" });
   s.cb = (make) => { // it hands its drawing back through its element: nothing on window
     drawLook = make({ h, t, LANG, BASE, script, root, launcher, panel, list, input, keepBottom,
       setOpen, now: () => ({ look, conv, isOpen, chat: !!convId && !isClosed(),
