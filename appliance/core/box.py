@@ -180,6 +180,7 @@ class Box:
         self.mail_out = MailOut(
             self.db, self._threading, self._mail_sealer, lang=self.settings.lang
         )
+        self.ratings.transcript_mail = self.mail_out.queue_transcript  # asked as chats end
 
     def _insight_parts(self) -> None:
         """Visitor insight and proactive chat, over the IP table and the admin's settings."""

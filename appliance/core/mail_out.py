@@ -33,10 +33,12 @@ from email.utils import formataddr, formatdate
 
 from appliance.core import mail_templates
 from appliance.core.backup_settings import Sealer
-from appliance.core.clock import now_ms
+from appliance.core.clock import local_text, now_ms
+from appliance.core.conversation import Conversation, Message
 from appliance.core.db import Database
 from appliance.core.errors import StorageFull
 from appliance.core.mail_thread import Threading, subject_tag
+from appliance.core.store import conversations as conversation_store
 from appliance.core.store import customers as customer_store
 from appliance.core.store import mail as store
 from appliance.core.store.mail import Outgoing, SmtpRow
@@ -75,6 +77,19 @@ def smtp_check(err: BaseException) -> Check:
     if isinstance(err, smtplib.SMTPException):
         return Check(False, "refused", str(err)[:200])
     return Check(False, "connect_failed", f"cannot connect: {err}"[:200])
+
+
+TRANSCRIPT_MAX = 200_000  # characters of a mailed transcript; a longer chat is cut
+
+
+def _transcript_line(m: Message, lang: str) -> str:
+    """Return one message as a transcript line: [time] who: text."""
+    at = local_text(m.created_at)[11:]  # HH:MM in the box's zone
+    if m.event is not None:
+        return f"[{at}] — {m.body}"
+    who = m.sender_name or mail_templates.VISITOR[lang]
+    body = f"{mail_templates.FILE[lang]} {m.body}" if m.file is not None else m.body
+    return f"[{at}] {who}: {body}"
 
 
 class MailOut:
@@ -216,6 +231,34 @@ class MailOut:
                 "created_at": now,
             },
         )
+
+    def queue_transcript(
+        self, conn: sqlite3.Connection, conv: Conversation, to: str, now: int
+    ) -> bool:
+        """Queue the transcript of an ended chat its visitor asked for (what the visitor
+        saw: public messages only); return False when no outgoing server is set up."""
+        smtp = store.smtp(conn)
+        if not smtp.from_address:
+            return False
+        lang = self._lang
+        lines: list[str] = []
+        size = 0
+        after = 0
+        while size < TRANSCRIPT_MAX:
+            batch = conversation_store.messages_after(conn, conv.id, after, 500, staff=False)
+            if not batch:
+                break
+            for m in batch:
+                line = _transcript_line(m, lang)
+                size += len(line) + 1
+                if size > TRANSCRIPT_MAX:
+                    lines.append(mail_templates.CUT[lang])
+                    break
+                lines.append(line)
+            after = batch[-1].seq
+        values = {"body": "\n".join(lines), "date": local_text(conv.created_at)}
+        self.queue(conn, smtp, "transcript", None, to, values, now, lang=lang)
+        return True
 
     # -- the sender -------------------------------------------------------------------
 

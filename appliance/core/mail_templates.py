@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 from appliance.core.errors import InvalidInput
 
-KINDS = ("reply", "received", "answered", "resolved", "refused")
+KINDS = ("reply", "received", "answered", "resolved", "refused", "transcript")
 LANGS = ("zh-CN", "en")
-FIELDS = ("number", "subject", "name", "body", "marker")
+FIELDS = ("number", "subject", "name", "body", "marker", "date")
 SUBJECT_MAX = 200
 BODY_MAX = 10_000
 _FIELD = re.compile(r"\{(" + "|".join(FIELDS) + r")\}")
@@ -73,7 +73,25 @@ BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
             "send it again with smaller attachments, or share the files by a link.",
         ),
     },
+    # The chat transcript a visitor asked for as the chat ended ({date}: when it began).
+    "transcript": {
+        "zh-CN": (
+            "您的在线对话记录（{date}）",
+            "您好，\n\n以下是您 {date} 的在线对话记录：\n\n{body}\n\n此邮件应您的要求自动发送。",
+        ),
+        "en": (
+            "Your chat transcript ({date})",
+            "Hello,\n\nHere is the transcript of your chat of {date}:\n\n{body}\n\n"
+            "You asked for this mail as the chat ended.",
+        ),
+    },
 }
+
+
+# Words of a mailed transcript's lines.
+VISITOR = {"zh-CN": "访客", "en": "Visitor"}
+FILE = {"zh-CN": "[文件]", "en": "[file]"}
+CUT = {"zh-CN": "……（对话过长，其余部分未列出）", "en": "… (a long chat: the rest is left out)"}
 
 
 def fill(template: str, values: Mapping[str, str]) -> str:

@@ -10,7 +10,7 @@ until the box sends e-mail itself.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,10 @@ class Ratings:
     """Ratings of ended chats and transcript requests, given by their visitors."""
 
     def __init__(self, db: Database, bus: EventBus) -> None:
+        # Queues a transcript mail inside the request's write (MailOut.queue_transcript);
+        # set by the box once mail exists. Returns False when no mail server is set up.
+        self.transcript_mail: Callable[[sqlite3.Connection, Conversation, str, int], bool] | None
+        self.transcript_mail = None
         self._db = db
         self._bus = bus
 
@@ -124,9 +128,14 @@ class Ratings:
         def job(conn: sqlite3.Connection) -> tuple[Feedback, bool]:
             now = now_ms()
             conv = _ended(conn, conv_id, visitor, now)
-            new = store.transcript_request(conn, conv.id) is None
+            before = store.transcript_request(conn, conv.id)
             store.save_transcript_request(conn, conv.id, address, now)
-            return _feedback(conn, conv), new
+            # Mailed once per address: asking again for the same address sends nothing.
+            again = before is not None and before.email == address and before.sent_at is not None
+            mail = self.transcript_mail
+            if not again and mail is not None and mail(conn, conv, address, now):
+                store.mark_transcript_queued(conn, conv.id, now)
+            return _feedback(conn, conv), before is None
 
         return await self._db.write(job, on_commit=self._announce)
 

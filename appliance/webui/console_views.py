@@ -122,6 +122,9 @@ async def transcript_page(request: web.Request) -> web.Response:
             "requested": local_text(feedback.transcript.requested_at)
             if feedback.transcript
             else "",
+            "transcript_sent": local_text(feedback.transcript.sent_at)
+            if feedback.transcript and feedback.transcript.sent_at
+            else "",
         },
     )
 

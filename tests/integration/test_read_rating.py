@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSMsgType
 
+from appliance.core import audit
 from tests.conftest import Agent, Running, Visitor, receive_until
 
 
@@ -305,7 +306,7 @@ async def test_transcript_request_is_kept_and_shown(running, make_agent, make_vi
     status, data, _ = await visitor.request("POST", path, {"email": "li@example.cn"})
     assert status == 201
     assert data["feedback"]["transcript"]["email"] == "li@example.cn"
-    assert data["feedback"]["transcript"]["sent_at"] is None  # the box sends no e-mail yet
+    assert data["feedback"]["transcript"]["sent_at"] is None  # no outgoing server set up
     told = await receive_until(aws, lambda f: f["type"] == "feedback")
     assert told["feedback"]["transcript"]["email"] == "li@example.cn"
     status, _, _ = await visitor.request("POST", path, {"email": "lei@example.cn"})
@@ -336,3 +337,66 @@ async def test_the_rating_form_loads_from_the_visitor_surface(running, http_sess
     for name in ("nope.js", "rating", "..%2Fwidget.js", "RATING.JS"):
         async with http.get(running.url(f"/api/visitor/widget/{name}")) as r:
             assert r.status == 404, name
+
+
+async def test_a_transcript_asked_for_is_mailed_once_without_staff_notes(
+    running, make_agent, make_visitor
+):
+    """With an outgoing mail server set up, the request queues the transcript in the
+    outbox in the same write, and a real SMTP server receives what the visitor saw."""
+    from tests.mail_servers import SmtpServer
+
+    smtp = SmtpServer()
+    smtp.start()
+    try:
+        await running.box.mail.change_smtp(
+            audit.Actor(None, "test", "127.0.0.1"),
+            {
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": "none",
+                "user": smtp.user,
+                "password": smtp.password,
+                "from_address": "help@example.com",
+                "from_name": "客服中心",
+            },
+        )
+        agent, visitor, conv_id, vws, aws = await _chat(make_agent, make_visitor)
+        await _send(vws, conv_id, "v-1", "宽带断了，订单 X200")
+        await _send(aws, conv_id, "a-1", "请重启光猫试试")
+        await agent.post(
+            f"/api/console/conversations/{conv_id}/notes", {"body": "内部：客户很急"}, status=201
+        )
+        await visitor.request("POST", f"/api/visitor/conversations/{conv_id}/close")
+        path = f"/api/visitor/conversations/{conv_id}/transcript"
+        status, data, _ = await visitor.request("POST", path, {"email": "li@example.cn"})
+        assert status == 201, data
+        assert data["feedback"]["transcript"]["sent_at"] is not None
+        running.box.mail_out.wake()
+        deadline = asyncio.get_running_loop().time() + 15
+        while not smtp.sink.messages:
+            assert asyncio.get_running_loop().time() < deadline, "no mail arrived"
+            await asyncio.sleep(0.05)
+        [mail] = smtp.sink.messages
+        assert mail["To"] == "li@example.cn" and "对话记录" in mail["Subject"]
+        text = mail.get_content()
+        assert "宽带断了，订单 X200" in text and "请重启光猫试试" in text
+        assert "内部" not in text  # a staff note never reaches the visitor
+        assert text.index("宽带断了") < text.index("请重启光猫")
+        # Asking again for the same address sends nothing more; a new address does.
+        status, _, _ = await visitor.request("POST", path, {"email": "li@example.cn"})
+        assert status == 200
+        status, data, _ = await visitor.request("POST", path, {"email": "lei@example.cn"})
+        assert status == 200 and data["feedback"]["transcript"]["sent_at"] is not None
+        running.box.mail_out.wake()
+        while len(smtp.sink.messages) < 2:
+            assert asyncio.get_running_loop().time() < deadline + 15, "no second mail"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert [m["To"] for m in smtp.sink.messages] == ["li@example.cn", "lei@example.cn"]
+        async with agent.http.get(running.url(f"/console/history/{conv_id}")) as page:
+            assert "lei@example.cn" in await page.text()
+        for ws in (vws, aws):
+            await ws.close()
+    finally:
+        smtp.stop()

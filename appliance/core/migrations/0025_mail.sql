@@ -71,7 +71,8 @@ CREATE INDEX mail_messages_ticket ON mail_messages (ticket_id) WHERE ticket_id I
 -- committed) before the SMTP transaction starts; see core/mail_out.py.
 CREATE TABLE mail_outbox (
     id INTEGER PRIMARY KEY,
-    kind TEXT NOT NULL CHECK (kind IN ('reply', 'received', 'answered', 'resolved', 'refused')),
+    kind TEXT NOT NULL CHECK (kind IN ('reply', 'received', 'answered', 'resolved', 'refused',
+        'transcript')),
     ticket_id INTEGER REFERENCES tickets (id),
     message_id TEXT NOT NULL UNIQUE,
     recipient TEXT NOT NULL CHECK (length(recipient) <= 254),
@@ -90,7 +91,8 @@ CREATE INDEX mail_outbox_due ON mail_outbox (state, next_at);
 -- The admin's own wording of a notification, per language; a kind without a row here
 -- uses the built-in text (core/mail_templates.py).
 CREATE TABLE mail_templates (
-    kind TEXT NOT NULL CHECK (kind IN ('reply', 'received', 'answered', 'resolved', 'refused')),
+    kind TEXT NOT NULL CHECK (kind IN ('reply', 'received', 'answered', 'resolved', 'refused',
+        'transcript')),
     lang TEXT NOT NULL CHECK (lang IN ('zh-CN', 'en')),
     subject TEXT NOT NULL CHECK (length(subject) <= 200),
     body TEXT NOT NULL CHECK (length(body) <= 10000),

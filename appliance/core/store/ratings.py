@@ -70,11 +70,19 @@ def transcript_request(conn: sqlite3.Connection, conv_id: str) -> TranscriptRequ
     return None if row is None else TranscriptRequest(*row)
 
 
+def mark_transcript_queued(conn: sqlite3.Connection, conv_id: str, now: int) -> None:
+    """Note that a transcript request's mail is in the outbox."""
+    conn.execute(
+        "UPDATE transcript_requests SET sent_at = ? WHERE conversation_id = ?", (now, conv_id)
+    )
+
+
 def save_transcript_request(conn: sqlite3.Connection, conv_id: str, email: str, now: int) -> None:
     """Store a transcript request, or change its address."""
     conn.execute(
         "INSERT INTO transcript_requests (conversation_id, email, requested_at)"
         " VALUES (?, ?, ?) ON CONFLICT (conversation_id) DO UPDATE SET"
+        " sent_at = CASE WHEN email = excluded.email THEN sent_at END,"
         " email = excluded.email, requested_at = excluded.requested_at",
         (conv_id, email, now),
     )

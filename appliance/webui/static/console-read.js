@@ -85,7 +85,8 @@ function renderFeedback(rec, fb) {
     }
   }
   if (fb && fb.transcript) {
-    const tr = el("p", "transcript", fmt("transcriptAsked", { email: fb.transcript.email }));
+    const key = fb.transcript.sent_at ? "transcriptMailed" : "transcriptAsked";
+    const tr = el("p", "transcript", fmt(key, { email: fb.transcript.email }));
     tr.dataset.cb = "feedback-transcript";
     lines.push(tr);
   }

@@ -37,12 +37,14 @@ class ChatRating(msgspec.Struct):
 
 
 class ChatTranscriptRequest(msgspec.Struct):
-    """The visitor asked for the transcript by e-mail; kept until the box sends e-mail."""
+    """The visitor asked for the transcript by e-mail: queued in the outbox at once when
+    an outgoing mail server is set up, else kept for staff to send by hand."""
 
     email: str
     requested_at: Time
     sent_at: Annotated[
-        Time | None, msgspec.Meta(description="null: not sent (the box does not send e-mail yet)")
+        Time | None,
+        msgspec.Meta(description="when it was queued in the outbox; null: no outgoing mail server"),
     ]
 
 
