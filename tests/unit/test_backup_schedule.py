@@ -211,21 +211,30 @@ async def test_a_backup_the_stop_cut_short_is_caught_up_at_the_next_start(
         await backups.close()
 
 
+async def _gone_share(db: Database, tmp_path: Path) -> tuple[Backups, FakeClock, Path]:
+    """An open box whose backups go to a share that is gone (a file where it was)."""
+    clock = FakeClock(local("2026-12-01 12:00"))
+    backups = Backups(db, tmp_path / "data", b"s" * 32, now=clock, tick=0.02, hostname="desk")
+    await backups.open()
+    await backups.new_key(replace=False)
+    folder = tmp_path / "nas"
+    folder.mkdir()
+    await backups.change({"local_dir": str(folder)})
+    folder.rmdir()
+    folder.write_text("the NAS share is gone: a file where the folder was")
+    return backups, clock, folder
+
+
+def _back(folder: Path) -> None:
+    folder.unlink()
+    folder.mkdir()
+
+
 async def test_a_failed_scheduled_backup_is_tried_again_an_hour_later_three_times(
     db: Database, tmp_path: Path
 ) -> None:
-    clock = FakeClock(local("2026-12-01 12:00"))
-    data = tmp_path / "data"
-    backups = Backups(db, data, b"s" * 32, now=clock, tick=0.02, hostname="desk")
-    await backups.open()
+    backups, clock, folder = await _gone_share(db, tmp_path)
     try:
-        await backups.new_key(replace=False)
-        folder = tmp_path / "nas"
-        folder.mkdir()
-        await backups.change({"local_dir": str(folder)})
-        folder.rmdir()
-        folder.write_text("the NAS share is gone: a file where the folder was")
-
         clock.at = local("2026-12-02 03:31")
         await _settle(backups)
         runs = await backups.runs(10)
@@ -246,8 +255,7 @@ async def test_a_failed_scheduled_backup_is_tried_again_an_hour_later_three_time
         assert len(await backups.runs(10)) == 4
 
         # The share is back: the next night works and retries start afresh after it.
-        folder.unlink()
-        folder.mkdir()
+        _back(folder)
         clock.at = local("2026-12-03 03:30")
         await _settle(backups)
         assert (await backups.runs(10))[0].ok is True
@@ -257,21 +265,11 @@ async def test_a_failed_scheduled_backup_is_tried_again_an_hour_later_three_time
 
 
 async def test_a_retry_that_works_ends_the_retries(db: Database, tmp_path: Path) -> None:
-    clock = FakeClock(local("2026-12-01 12:00"))
-    data = tmp_path / "data"
-    backups = Backups(db, data, b"s" * 32, now=clock, tick=0.02, hostname="desk")
-    await backups.open()
+    backups, clock, folder = await _gone_share(db, tmp_path)
     try:
-        await backups.new_key(replace=False)
-        folder = tmp_path / "nas"
-        folder.mkdir()
-        await backups.change({"local_dir": str(folder)})
-        folder.rmdir()
-        folder.write_text("gone")
         clock.at = local("2026-12-02 03:30")
         await _settle(backups)
-        folder.unlink()
-        folder.mkdir()
+        _back(folder)
         clock.at = local("2026-12-02 04:30")
         await _settle(backups)
         assert [r.ok for r in await backups.runs(10)] == [True, False]
