@@ -157,6 +157,7 @@ async def test_close_notifies_both_sides_and_frees_the_agent(make_agent, make_vi
     first, second = await make_visitor(), await make_visitor()
     conv1 = await first.open()
     conv2 = await second.open()
+    await agent.running.box.dispatcher.wait_idle()  # assignment runs after the answer
     mine = await agent.get("/api/console/conversations?scope=mine")
     assert [c["id"] for c in mine["conversations"]] == [conv1["id"]]
     vws = await second.ws()
