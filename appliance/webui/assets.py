@@ -161,11 +161,30 @@ class Assets:
 ASSETS = web.AppKey("assets", Assets)
 
 
+def without_line_comments(source: bytes) -> bytes:
+    """Drop the lines that are only a `//` comment, outside template literals.
+
+    The widget's sources explain themselves at length; on the wire those lines were
+    2.9 KB of its 30 KB gzipped budget. Only whole comment lines go: a `//` after code
+    (it may be inside a string or a URL) and `/* */` blocks stay, and a line inside a
+    multi-line template literal (the CSS) is text, kept as written.
+    """
+    kept: list[bytes] = []
+    in_template = False
+    for line in source.split(b"\n"):
+        if not in_template and line.lstrip().startswith(b"//"):
+            continue
+        kept.append(line)
+        if line.replace(b"\\`", b"").count(b"`") % 2:
+            in_template = not in_template
+    return b"\n".join(kept)
+
+
 def widget_script(catalog: Catalog, static: Traversable | None = None) -> bytes:
     """Join the widget's parts, in file-name order, into the one script that is served."""
     folder = (static or _static_dir()) / WIDGET_PARTS
     parts = sorted((p for p in folder.iterdir() if p.name.endswith(".js")), key=lambda p: p.name)
-    bodies = [p.read_bytes() for p in parts]
+    bodies = [without_line_comments(p.read_bytes()) for p in parts]
     strings = [p.name for p in parts].index(WIDGET_STRINGS)
     bodies[strings] = fill(bodies[strings], catalog.script("widget"))
     return WIDGET_HEAD + b"\n".join(bodies) + WIDGET_TAIL

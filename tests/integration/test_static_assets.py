@@ -143,7 +143,9 @@ async def test_widget_is_its_parts_joined_in_one_closure(running, raw_http, tmp_
     # The strings part, as served, holds the widget's catalog where its source marks it.
     strings = Catalog.load().script("widget")
     bodies = [
-        fill(p.read_bytes(), strings) if p.name == "02-strings.js" else p.read_bytes()
+        fill(assets.without_line_comments(p.read_bytes()), strings)
+        if p.name == "02-strings.js"
+        else assets.without_line_comments(p.read_bytes())
         for p in parts
     ]
     expected = assets.WIDGET_HEAD + b"\n".join(bodies) + assets.WIDGET_TAIL
@@ -171,6 +173,31 @@ async def test_widget_is_its_parts_joined_in_one_closure(running, raw_http, tmp_
             check=False,
         )
         assert done.returncode == 0, done.stderr.decode()
+
+
+def test_only_whole_comment_lines_leave_the_widget() -> None:
+    source = (
+        b"// a part's explanation\n"
+        b"  // an indented one\n"
+        b'const url = "https://box.example/a"; // after code: kept\n'
+        b"const css = `\n"
+        b"// inside a template literal: text, kept\n"
+        b".a { color: red; }\n"
+        b"`; const b = `one ${x} line`;\n"
+        b"// after it: dropped\n"
+        b"/* a block */\n"
+        b"const esc = `a \\` b`;\n"
+        b"// and after an escaped backtick: dropped\n"
+    )
+    assert assets.without_line_comments(source) == (
+        b'const url = "https://box.example/a"; // after code: kept\n'
+        b"const css = `\n"
+        b"// inside a template literal: text, kept\n"
+        b".a { color: red; }\n"
+        b"`; const b = `one ${x} line`;\n"
+        b"/* a block */\n"
+        b"const esc = `a \\` b`;\n"
+    )
 
 
 async def test_widget_keeps_its_cross_origin_headers(running, raw_http):

@@ -76,7 +76,11 @@
       overflowWrap: "anywhere",
     });
     pic.style.flex = "none";
-    pic.onerror = () => pic.remove(); // an agent without a photo: 404
+    // Shown once it has loaded; an agent without a photo (404) shows none. Hidden, not
+    // removed: taking the src away while a picture loads fires an error event late,
+    // after the next src was set, and a removed picture never came back.
+    pic.onerror = () => { pic.hidden = true; };
+    pic.onload = () => { pic.hidden = false; };
 
     /** Draw the launcher and the colours: the look, then the tag's overrides. */
     function drawLauncher(b) {
@@ -152,6 +156,7 @@
       // In the header only while there is a picture to show.
       if (pic.getAttribute("src") !== src) {
         if (src) {
+          pic.hidden = true;
           pic.src = src;
           title.before(pic);
         } else {
