@@ -76,11 +76,7 @@
       overflowWrap: "anywhere",
     });
     pic.style.flex = "none";
-    // Shown once it has loaded; an agent without a photo (404) shows none. Hidden, not
-    // removed: taking the src away while a picture loads fires an error event late,
-    // after the next src was set, and a removed picture never came back.
-    pic.onerror = () => { pic.hidden = true; };
-    pic.onload = () => { pic.hidden = false; };
+    pic.onerror = () => pic.remove(); // an agent without a photo: 404
 
     /** Draw the launcher and the colours: the look, then the tag's overrides. */
     function drawLauncher(b) {
@@ -156,7 +152,6 @@
       // In the header only while there is a picture to show.
       if (pic.getAttribute("src") !== src) {
         if (src) {
-          pic.hidden = true;
           pic.src = src;
           title.before(pic);
         } else {
