@@ -76,7 +76,11 @@
       overflowWrap: "anywhere",
     });
     pic.style.flex = "none";
-    pic.onerror = () => pic.remove(); // an agent without a photo: 404
+    // The header's picture is loaded apart first and shown only once it has loaded, so a
+    // 404 (an agent without a photo) shows nothing and leaves no img in the widget. On
+    // the picture itself an error event from a src taken away fired late, after the next
+    // src was set, and removed that one for good.
+    let wanted = "";
 
     /** Draw the launcher and the colours: the look, then the tag's overrides. */
     function drawLauncher(b) {
@@ -150,13 +154,18 @@
       const logo = typeof b.logo === "string" && /^\/api\/visitor\/logo\/\w+$/.test(b.logo) ? w.BASE + b.logo : "";
       const src = agent ? (agent.id > 0 ? `${w.BASE}/api/visitor/avatars/${Number(agent.id)}` : "") : logo;
       // In the header only while there is a picture to show.
-      if (pic.getAttribute("src") !== src) {
+      if (wanted !== src) {
+        wanted = src;
+        pic.removeAttribute("src");
+        pic.remove();
         if (src) {
-          pic.src = src;
-          title.before(pic);
-        } else {
-          pic.removeAttribute("src");
-          pic.remove();
+          const probe = document.createElement("img");
+          probe.onload = () => {
+            if (wanted !== src) return;
+            pic.src = src;
+            title.before(pic);
+          };
+          probe.src = src;
         }
       }
       Object.assign(pic.style, agent
