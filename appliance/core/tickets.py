@@ -89,6 +89,7 @@ TYPE_MAX = 32
 TYPES_MAX = 50
 FOLLOWERS_MAX = 50
 PAGE_MAX = 200
+BULK_MAX = 100  # tickets one bulk action changes
 VISITOR_LIST = 50  # tickets a visitor sees
 TIMED_BATCH = 500  # tickets per write transaction of the timed rules' pass
 # What a customer sees of a ticket's history: the public thread and its moves.
@@ -996,29 +997,109 @@ class Tickets:
 
         def job(conn: sqlite3.Connection) -> Ticket:
             ticket = self._load(conn, actor, ticket_id)
-            if ticket.state in FINAL:
-                raise Conflict(f"a {ticket.state} ticket cannot change")
-            values = self._checked(conn, actor, ticket, changes)
-            diff = {k: v for k, v in values.items() if _stored(ticket.fields[k]) != v}
-            if not diff:
-                return ticket
-            entries = [self._event(ticket.id, ticket.last_seq + 1, now, actor, "changed", diff)]
-            if ticket.state == State.NEW and diff.get("owner_id") is not None:
-                entries.append(
-                    Event(
-                        ticket.id,
-                        ticket.last_seq + 2,
-                        now,
-                        By.SYSTEM,
-                        "",
-                        "state",
-                        {"to": State.OPEN.value},
-                    )
-                )
-            return self._commit(conn, ticket, entries, now)
+            entries = self._change_entries(conn, actor, ticket, changes, now)
+            return self._commit(conn, ticket, entries, now) if entries else ticket
 
         ticket: Ticket = await self._write(job)
         return ticket
+
+    def _change_entries(
+        self,
+        conn: sqlite3.Connection,
+        actor: Staff,
+        ticket: Ticket,
+        changes: Mapping[str, Any],
+        now: int,
+    ) -> list[Event]:
+        """The events of a field change (none when nothing really changes); a new
+        ticket given an owner opens."""
+        if ticket.state in FINAL:
+            raise Conflict(f"a {ticket.state} ticket cannot change")
+        values = self._checked(conn, actor, ticket, changes)
+        diff = {k: v for k, v in values.items() if _stored(ticket.fields[k]) != v}
+        if not diff:
+            return []
+        entries = [self._event(ticket.id, ticket.last_seq + 1, now, actor, "changed", diff)]
+        if ticket.state == State.NEW and diff.get("owner_id") is not None:
+            entries.append(
+                Event(
+                    ticket.id,
+                    ticket.last_seq + 2,
+                    now,
+                    By.SYSTEM,
+                    "",
+                    "state",
+                    {"to": State.OPEN.value},
+                )
+            )
+        return entries
+
+    async def bulk(
+        self,
+        actor: Staff,
+        ticket_ids: Sequence[int],
+        changes: Mapping[str, Any],
+        *,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        to: str | None = None,
+    ) -> list[Ticket | ChatError]:
+        """The same change on many tickets (the list's bulk actions): fields, tags
+        added or taken away, then a move. Each ticket is its own transaction, checked
+        by the same rules as one change, so one refusal (a closed ticket, one out of
+        the user's view, a move ticketflow forbids) leaves the others done; the result
+        is each ticket after the change, or the error that refused it, in order."""
+        if len(ticket_ids) > BULK_MAX:
+            raise InvalidInput(f"at most {BULK_MAX} tickets at a time")
+        if len(set(ticket_ids)) != len(ticket_ids):
+            raise InvalidInput("each ticket only once")
+        if "tags" in changes and (add_tags or remove_tags):
+            raise InvalidInput("set the tags, or add and remove some, not both")
+        target = self._target(to) if to is not None else None
+        if not changes and not add_tags and not remove_tags and target is None:
+            raise InvalidInput("nothing to change")
+        now = self._now()
+
+        def job_for(ticket_id: int) -> Callable[[sqlite3.Connection], Ticket]:
+            def job(conn: sqlite3.Connection) -> Ticket:
+                ticket = self._load(conn, actor, ticket_id)
+                wanted = dict(changes)
+                if add_tags or remove_tags:
+                    tags = [t for t in ticket.fields["tags"] if t not in remove_tags]
+                    wanted["tags"] = tags + [t for t in add_tags if t not in tags]
+                entries = self._change_entries(conn, actor, ticket, wanted, now) if wanted else []
+                if target is not None:
+                    opened = any(e.kind == "state" for e in entries)
+                    state = State.OPEN if opened else ticket.state
+                    if state != target:
+                        check_move(state, target, By.AGENT)
+                        seq = ticket.last_seq + len(entries) + 1
+                        entries.append(
+                            self._event(ticket.id, seq, now, actor, "state", {"to": target.value})
+                        )
+                return self._commit(conn, ticket, entries, now) if entries else ticket
+
+            return job
+
+        out: list[Ticket | ChatError] = []
+        for ticket_id in ticket_ids:
+            try:
+                out.append(await self._write(job_for(ticket_id)))
+            except ChatError as err:
+                out.append(err)
+        return out
+
+    @staticmethod
+    def _target(to: str) -> State:
+        try:
+            target = State(to)
+        except ValueError:
+            raise InvalidInput(
+                f"state must be one of {', '.join(s.value for s in State)}"
+            ) from None
+        if target == State.MERGED:
+            raise InvalidInput("merge a ticket into another one with the merge action")
+        return target
 
     def _checked(
         self,
@@ -1064,14 +1145,7 @@ class Tickets:
 
     async def move(self, actor: Staff, ticket_id: int, to: str) -> Ticket:
         """Move a ticket to another state, as ticketflow's rules allow an agent."""
-        try:
-            target = State(to)
-        except ValueError:
-            raise InvalidInput(
-                f"state must be one of {', '.join(s.value for s in State)}"
-            ) from None
-        if target == State.MERGED:
-            raise InvalidInput("merge a ticket into another one with the merge action")
+        target = self._target(to)
         now = self._now()
 
         def job(conn: sqlite3.Connection) -> Ticket:
