@@ -45,6 +45,7 @@ const ui = root && {
   next: $("tickets-next"),
   error: $("tickets-error"),
   newButton: $("new-ticket"),
+  requester: $("requester-filter"),
   all: $("bulk-all"),
   bulk: $("bulk-bar"),
   bulkCount: $("bulk-count"),
@@ -60,6 +61,7 @@ const ui = root && {
 // ---- The list's state, kept in the URL ------------------------------------------------
 const state = {
   view: overseer ? "open" : "mine", priority: "", type: "", channel: "", q: "", sort: SORTS[0], offset: 0,
+  requester_id: "", // a customer's tickets (the link from their profile)
 };
 
 function readUrl() {
@@ -69,13 +71,14 @@ function readUrl() {
   state.type = p.get("type") || "";
   state.channel = CHANNEL_TEXT[p.get("channel")] ? p.get("channel") : "";
   state.q = p.get("q") || "";
+  state.requester_id = /^[1-9]\d{0,15}$/.test(p.get("requester_id") || "") ? p.get("requester_id") : "";
   if (SORTS.includes(p.get("sort"))) state.sort = p.get("sort");
   state.offset = Math.max(0, Number.parseInt(p.get("offset") || "0", 10) || 0);
 }
 
 function query() {
   const p = new URLSearchParams({ view: state.view });
-  for (const k of ["priority", "type", "channel", "q"]) if (state[k]) p.set(k, state[k]);
+  for (const k of ["priority", "type", "channel", "q", "requester_id"]) if (state[k]) p.set(k, state[k]);
   if (state.sort !== SORTS[0]) p.set("sort", state.sort);
   if (state.offset) p.set("offset", String(state.offset));
   return p;
@@ -145,6 +148,11 @@ async function load() {
     // The box counts up to 10,000 matches; past that the total reads "10,000+".
     ui.total.textContent = fmt("ticketsTotal", { n: r.total > 10000 ? "10,000+" : r.total });
     ui.total.dataset.total = String(r.total);
+    ui.requester.hidden = !state.requester_id;
+    if (state.requester_id) {
+      const name = names.get(Number(state.requester_id)) || `#${state.requester_id}`;
+      ui.requester.textContent = fmt("ticketsOfCustomer", { name });
+    }
     ui.range.textContent = r.tickets.length
       ? fmt("ticketsRange", { from: r.offset + 1, to: r.offset + r.tickets.length })
       : "";
@@ -462,6 +470,7 @@ async function start() {
     clearTimeout(timer);
     change({ q: ui.q.value.trim() });
   });
+  ui.requester.addEventListener("click", () => change({ requester_id: "" }));
   ui.prev.addEventListener("click", () => change({ offset: Math.max(0, state.offset - PAGE) }));
   ui.next.addEventListener("click", () => change({ offset: state.offset + PAGE }));
   // A click anywhere on a row opens it, as Enter on its number does.
