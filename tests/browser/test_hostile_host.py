@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,11 +23,14 @@ from playwright.async_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
+    FloatRect,
     Page,
+    ViewportSize,
     WebSocketRoute,
     expect,
 )
 
+from tests import file_samples as samples
 from tests.browser.conftest import Appliance
 from tests.browser.test_queue_overflow import add_user
 from tests.browser.test_read_rating import agent_says, login
@@ -35,7 +39,7 @@ from tests.browser.test_tracking import eventually, rows
 pytestmark = pytest.mark.browser
 
 WAIT = 20_000  # ms, the longest any single wait may take
-DESKTOP = {"width": 1280, "height": 760}
+DESKTOP: ViewportSize = {"width": 1280, "height": 760}
 GAP = 20  # px, the launcher's default distance from the side and the bottom
 LAUNCHER = 56  # px
 
@@ -112,7 +116,7 @@ class Preflights:
             self.seen.append(event["request"]["url"])
 
 
-async def at_corner(page: Page, selector: str, bottom: int) -> dict[str, float]:
+async def at_corner(page: Page, selector: str, bottom: int) -> FloatRect:
     """The element's box, which must sit GAP from the viewport's right and `bottom` px
     from its bottom, on screen."""
     box = await page.locator(selector).bounding_box()
@@ -220,8 +224,27 @@ async def test_a_strict_csp_chat_end_to_end_without_a_violation(
             await agent_says(console, "您好，请讲")
             theirs = widget.locator('[data-cb="message"][data-sender="agent"]')
             await expect(theirs.locator(".body")).to_have_text("您好，请讲")
-            # The agent's photo or initial in the header, the emoji picker (a lazy ES
-            # module with its own sheet): more of the widget under the same policy.
+            # A picture (uploaded, its thumbnail and the viewer from blob: URLs) and the
+            # emoji picker (lazy ES modules with their own sheets), under the same policy.
+            await widget.locator('[data-cb="file-input"]').set_input_files(
+                [
+                    {
+                        "name": "铭牌.jpg",
+                        "mimeType": "image/jpeg",
+                        "buffer": samples.jpeg_with_gps(640, 480),
+                    }
+                ]
+            )
+            thumb = widget.locator('[data-cb="message"] [data-cb="thumb"]')
+            await expect(thumb).to_have_attribute("src", re.compile(r"^blob:"))
+            decoded = "img => img.decode().then(() => img.naturalWidth)"
+            assert await thumb.evaluate(decoded) > 0
+            await thumb.click()
+            viewer = widget.locator('[data-cb="viewer"]')
+            await expect(viewer).to_be_visible()
+            assert await viewer.locator('[data-cb="viewer-image"]').evaluate(decoded) == 640
+            await widget.keyboard.press("Escape")
+            await expect(viewer).to_have_count(0)
             await widget.locator('[data-cb="emoji"]').click()
             await expect(widget.locator('[data-cb="emoji-picker"]')).to_be_visible()
             await widget.wait_for_timeout(300)

@@ -18,8 +18,10 @@ PLAIN = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://shop.exa
 PAGE = "https://shop.example/pricing"
 
 
-async def test_the_session_takes_its_json_as_text_plain(running: Running, http_sessions):
-    http: aiohttp.ClientSession = http_sessions()
+async def test_the_session_takes_its_json_as_text_plain(
+    running: Running, http_sessions: Callable[[], aiohttp.ClientSession]
+) -> None:
+    http = http_sessions()
     url = running.url("/api/visitor/session")
     async with http.post(url, data="{}", headers=PLAIN) as r:
         assert r.status == 201, await r.text()
@@ -46,7 +48,7 @@ async def test_a_page_view_carries_its_token_in_a_text_plain_body(
         assert r.status == 201, await r.text()
         assert (await r.json())["tracked"] is True
     row = await running.box.db.fetchone("SELECT visitor_id, url FROM page_views")
-    assert tuple(row) == (visitor.visitor_id, PAGE)
+    assert row is not None and tuple(row) == (visitor.visitor_id, PAGE)
     # No token, a forged one, or a bearer header that is wrong (checked first, even when
     # the body's token is good): 401, and nothing is stored.
     other = await make_visitor()
@@ -68,7 +70,7 @@ async def test_a_page_view_carries_its_token_in_a_text_plain_body(
     count = await running.box.db.fetchone(
         "SELECT count(*) FROM page_views WHERE visitor_id = ?", (other.visitor_id,)
     )
-    assert count[0] == 1
+    assert count is not None and count[0] == 1
     async with visitor.http.post(
         url, data=json.dumps({**body, "token": "t" * 513}), headers=PLAIN
     ) as r:
@@ -96,7 +98,7 @@ async def test_preflights_may_be_kept_two_hours_and_answers_are_not(
         assert r.headers["Cache-Control"] == "public, max-age=300"
 
 
-def test_the_document_lists_text_plain_where_the_box_takes_it():
+def test_the_document_lists_text_plain_where_the_box_takes_it() -> None:
     paths = build_openapi()["paths"]
     for path in ("/api/visitor/session", "/api/visitor/pageviews"):
         media = paths[path]["post"]["requestBody"]["content"]
