@@ -23,7 +23,10 @@ CSRF_COOKIE = "callbox_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_CORS_MAX_AGE = "600"  # s, how long a browser may cache a preflight
+# s a browser may keep a preflight: Chromium keeps at most 2 hours, Firefox 24. What a
+# page view sends needs none (simple requests); later calls (a chat) pay one per URL
+# per this time, not one each.
+_CORS_MAX_AGE = "7200"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -177,6 +180,9 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["Access-Control-Max-Age"] = _CORS_MAX_AGE
         response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+        # The widget leaves the browser's cache mode at its default (a fetch with
+        # cache "no-store" also skipped Chromium's preflight cache): the answers say it.
+        response.headers.setdefault("Cache-Control", "no-store")
     else:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", _CONSOLE_CSP)
