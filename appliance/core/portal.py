@@ -45,6 +45,7 @@ CLIENT_RATE, CLIENT_BURST = 1 / 60, 5
 _TOKEN_BYTES = 32
 _TOKEN_MAX = 64  # characters of a token a client may present
 _PRUNE_EVERY = 3600_000  # ms between sweeps of expired tokens and sessions
+_SIGNED_IN = "portal"  # who used a site's signature, in identity_proofs (no visitor's id)
 
 
 class InvalidEmail(InvalidInput):
@@ -122,7 +123,7 @@ class Portal:
             smtp = mail_store.smtp(conn)
             if not smtp.from_address:
                 return False
-            store.add_token(conn, _hash(token), "mail", customer.id, key, now, now + LINK_TTL)
+            store.add_token(conn, _hash(token), customer.id, key, now, now + LINK_TTL)
             values = {
                 "name": customer.name,
                 "link": f"{origin}/portal/sign-in/{token}",
@@ -155,7 +156,7 @@ class Portal:
 
         def job(conn: sqlite3.Connection) -> None:
             row = store.use_token(conn, digest, now)
-            if row is None or row.customer_id is None:
+            if row is None:
                 raise LinkInvalid("this sign-in link is not valid any more; ask for a new one")
             customer = customer_store.get(conn, row.customer_id)
             email = customer.email if customer is not None else ""
@@ -172,15 +173,13 @@ class Portal:
         session = secrets.token_urlsafe(_TOKEN_BYTES)
 
         def job(conn: sqlite3.Connection) -> None:
-            # Spent here, and refused if the widget spent it: one signature, one use.
-            first = customer_store.proof_user(conn, proof.sig) is None and store.add_token(
-                conn, _hash(proof.sig), "signed", None, "", now, proof.expires_at, used=True
-            )
-            if not first:
+            # Recorded with the widget's: one signature, one use, in either.
+            if customer_store.proof_user(conn, proof.sig) is not None:
                 raise Replayed("this signed link was already used; ask the site for a new one")
             customer = customer_store.vouched(
                 conn, proof.customer_id, proof.site, proof.name, proof.email, proof.phone, now
             )
+            customer_store.add_proof(conn, proof.sig, _SIGNED_IN, customer.id, proof.expires_at)
             self._start(conn, session, customer.id, "", now)
 
         await self._db.write(job)

@@ -6,7 +6,10 @@ need the portal's CSRF token, and the site's signed identity signs in once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import re
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -168,6 +171,11 @@ async def test_link_is_single_use_and_the_answer_never_tells_who_exists(
     assert mails[0]["To"] == "li.lei@example.com"
     assert mails[0]["Auto-Submitted"] == "auto-generated"
     link = link_in(mails[0])
+    # Kept only as its SHA-256: the database alone signs nobody in.
+    token = link.rsplit("/", 1)[1]
+    with contextlib.closing(sqlite3.connect(running.box.settings.db_path)) as db:
+        stored = [row[0] for row in db.execute("SELECT token_hash FROM portal_tokens")]
+    assert stored == [hashlib.sha256(token.encode()).hexdigest()]
     # The e-mailed link's page asks for a press: a mail scanner's GET spends nothing.
     await customer.page(_local(link))
     await customer.page(_local(link))
@@ -373,7 +381,9 @@ async def test_reopen_by_replying_to_a_resolved_ticket(
 
 
 async def test_signed_identity_signs_in_once(
-    running: Running, make_agent: MakeAgent, make_customer: Callable[[], Customer]
+    running: Running,
+    make_visitor: Callable[[], Awaitable[Any]],
+    make_customer: Callable[[], Customer],
 ) -> None:
     secret = await running.box.sites.secret("default")
     assert secret
@@ -394,6 +404,17 @@ async def test_signed_identity_signs_in_once(
     )
     await thief.page("/portal/signed?customer_id=shop-42&ts=1e9&sig=00", status=422)
     await thief.page("/portal/signed", status=422)
+    # One signature, one use, in the portal or in the widget.
+    visitor = await make_visitor()
+    proof = {"customer_id": "shop-42", "ts": ts, "sig": sign(secret, "shop-42", ts)}
+    status, data, _ = await visitor.request("POST", "/api/visitor/identify", proof)
+    assert (status, data["error"]["code"]) == (409, "replayed")
+    fresh = ts - 1
+    proof = {"customer_id": "shop-42", "ts": fresh, "sig": sign(secret, "shop-42", fresh)}
+    status, _, _ = await visitor.request("POST", "/api/visitor/identify", proof)
+    assert status == 200
+    query = f"customer_id=shop-42&ts={fresh}&sig={proof['sig']}"
+    await thief.page(f"/portal/signed?{query}", status=409)
 
 
 async def test_the_portal_speaks_chinese_first_and_english_on_request(
@@ -413,3 +434,22 @@ async def test_a_console_session_is_not_a_portal_session(
     async with agent.http.get(running.url("/portal"), allow_redirects=False) as r:
         text = await r.text()
         assert r.status == 200 and 'action="/portal/sign-in"' in text
+
+
+async def test_the_link_mail_is_a_template_the_admin_edits(
+    running: Running, make_agent: MakeAgent, make_customer: Callable[[], Customer], smtp: SmtpServer
+) -> None:
+    await _mail_on(running, smtp)
+    admin = await make_agent(role="admin")
+    await _ticket(admin, "门禁卡", "f@example.com", "钱七")
+    body = {"kind": "portal_link", "lang": "zh-CN", "subject": "登录", "body": "没有链接"}
+    refused = await admin.call("PUT", "/api/admin/mail/templates", body, status=422)
+    assert "{link}" in refused["error"]["message"]
+    body["body"] = "{name}：点这里 {link}（{minutes} 分钟）"
+    await admin.call("PUT", "/api/admin/mail/templates", body)
+    customer = make_customer()
+    await customer.ask_link("f@example.com")
+    link = await next_link(smtp)
+    mail = smtp.sink.messages[-1]
+    assert mail["Subject"] == "登录"
+    assert _text(mail).strip() == f"钱七：点这里 {link}（30 分钟）"

@@ -3,19 +3,19 @@
 -- Tokens and session keys are stored as their SHA-256 only: a copy of the database
 -- does not sign anyone in.
 
--- One-time sign-in tokens: the e-mailed link's, and each site signature used to sign
--- in (kept until it would have expired, so a copied signed link works only once).
+-- The e-mailed one-time sign-in links. (A site's signature used to sign in is recorded
+-- with the widget's, in identity_proofs: one signature, one use, wherever it is used.)
 CREATE TABLE portal_tokens (
     token_hash TEXT PRIMARY KEY CHECK (length(token_hash) = 64),
-    kind TEXT NOT NULL CHECK (kind IN ('mail', 'signed')),
-    customer_id INTEGER REFERENCES customers (id),
-    email TEXT NOT NULL DEFAULT '' CHECK (length(email) <= 254),
+    customer_id INTEGER NOT NULL REFERENCES customers (id),
+    email TEXT NOT NULL CHECK (length(email) <= 254),  -- lower case: the rate limit's key
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
     used_at INTEGER
 ) WITHOUT ROWID;
 
 CREATE INDEX portal_tokens_expiry ON portal_tokens (expires_at);
+CREATE INDEX portal_tokens_email ON portal_tokens (email, created_at);
 
 -- Signed-in customers. `email` is set for a session from an e-mailed link: it proves
 -- the mailbox, so the customer sees every ticket whose requester has that address

@@ -1,5 +1,5 @@
 """Store of the portal_tokens and portal_sessions tables: the customer portal's
-sign-in tokens and sessions (kept as SHA-256 hashes)."""
+e-mailed sign-in tokens and sessions (kept as SHA-256 hashes)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ class SessionRow:
 class TokenRow:
     """A one-time sign-in token as stored."""
 
-    kind: str
-    customer_id: int | None
+    customer_id: int
     email: str
     expires_at: int
     used_at: int | None
@@ -31,30 +30,25 @@ class TokenRow:
 def add_token(
     conn: sqlite3.Connection,
     token_hash: str,
-    kind: str,
-    customer_id: int | None,
+    customer_id: int,
     email: str,
     now: int,
     expires_at: int,
-    *,
-    used: bool = False,
-) -> bool:
-    """Record a one-time token; return False when it is already recorded."""
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO portal_tokens"
-        " (token_hash, kind, customer_id, email, created_at, expires_at, used_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (token_hash, kind, customer_id, email, now, expires_at, now if used else None),
+) -> None:
+    """Record an e-mailed one-time token."""
+    conn.execute(
+        "INSERT INTO portal_tokens (token_hash, customer_id, email, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (token_hash, customer_id, email, now, expires_at),
     )
-    return cursor.rowcount == 1
 
 
 def use_token(conn: sqlite3.Connection, token_hash: str, now: int) -> TokenRow | None:
-    """Mark an unused, unexpired mail token used; return it (None: no such token)."""
+    """Mark an unused, unexpired token used; return it (None: no such token)."""
     row = conn.execute(
-        "UPDATE portal_tokens SET used_at = ? WHERE token_hash = ? AND kind = 'mail'"
+        "UPDATE portal_tokens SET used_at = ? WHERE token_hash = ?"
         " AND used_at IS NULL AND expires_at > ?"
-        " RETURNING kind, customer_id, email, expires_at, used_at",
+        " RETURNING customer_id, email, expires_at, used_at",
         (now, token_hash, now),
     ).fetchone()
     return TokenRow(*row) if row is not None else None
@@ -63,7 +57,7 @@ def use_token(conn: sqlite3.Connection, token_hash: str, now: int) -> TokenRow |
 def recent_tokens(conn: sqlite3.Connection, email: str, since: int) -> int:
     """How many mail tokens were made for an address since a moment."""
     row = conn.execute(
-        "SELECT count(*) FROM portal_tokens WHERE kind = 'mail' AND email = ? AND created_at >= ?",
+        "SELECT count(*) FROM portal_tokens WHERE email = ? AND created_at >= ?",
         (email, since),
     ).fetchone()
     return int(row[0])
@@ -110,10 +104,9 @@ def prune(conn: sqlite3.Connection, now: int) -> int:
 
 
 def link_state(conn: sqlite3.Connection, token_hash: str, now: int) -> bool:
-    """Tell whether a mail token is unused and unexpired."""
+    """Tell whether a token is unused and unexpired."""
     row = conn.execute(
-        "SELECT 1 FROM portal_tokens WHERE token_hash = ? AND kind = 'mail'"
-        " AND used_at IS NULL AND expires_at > ?",
+        "SELECT 1 FROM portal_tokens WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?",
         (token_hash, now),
     ).fetchone()
     return row is not None
