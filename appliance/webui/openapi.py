@@ -41,6 +41,7 @@ from appliance.webui import (
     sla_views,
     supervisor_views,
     team_views,
+    ticket_file_views,
     ticket_pages,
     ticket_views,
     user_admin_views,
@@ -126,6 +127,7 @@ def _contracts() -> list[Contract]:
         file_views.CONTRACT,
         knowledge_views.CONTRACT,
         portal_views.CONTRACT,
+        ticket_file_views.CONTRACT,
     ]
 
 

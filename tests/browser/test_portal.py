@@ -139,6 +139,22 @@ async def test_customer_signs_in_by_mail_replies_with_a_file_and_confirms_on_a_p
         replies = [e["data"] for e in detail["history"] if e["kind"] == "reply"]
         assert replies[-1]["body"] == MINE
         assert replies[-1]["files"][0]["name"] == "原发票.pdf"
+        # …and on the ticket's page in the console, a download link by the file's name.
+        console = await ctx.browser.new_context(locale="zh-CN") if ctx.browser else None
+        assert console is not None
+        try:
+            await console.add_cookies(
+                [
+                    {"name": c.key, "value": c.value, "url": running.url("/")}
+                    for c in agent.http.cookie_jar
+                ]
+            )
+            desk = await console.new_page()
+            desk.on("pageerror", lambda e: errors.append(str(e)))
+            await desk.goto(running.url(f"/console/tickets/{ticket['id']}"))
+            await expect(desk.locator('[data-cb="thread-file"]')).to_have_text("原发票.pdf")
+        finally:
+            await console.close()
         await agent.post(base + "/state", {"to": "resolved"})
         await page.reload()
         await expect(portal(page, "state")).to_have_text("已解决，待确认")

@@ -337,6 +337,15 @@ async def test_reply_with_a_file_confirm_and_rate(
     async with customer.http.get(running.url(f"{path}/files/{sha.group(1)}")) as r:
         assert r.status == 200 and await r.read() == pdf()
         assert r.headers["Content-Type"] == "application/octet-stream"
+    # Staff who may see the ticket download it from the console.
+    console_url = running.url(f"/api/console/tickets/{mine['id']}/files/{sha.group(1)}")
+    async with agent.http.get(console_url) as r:
+        assert r.status == 200 and await r.read() == pdf()
+        assert "attachment" in r.headers["Content-Disposition"]
+    async with agent.http.get(console_url.replace(sha.group(1), "b" * 64)) as r:
+        assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
+    async with customer.http.get(console_url) as r:
+        assert r.status == 401  # the portal's session is not the console's
     # A file whose content is not what its name says, or of a kind the admin does not
     # allow, is refused with the page again (core/files.py's checks).
     for name, data, status in (
