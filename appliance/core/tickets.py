@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from dateutil.tz import tzlocal
 
 from appliance.core import recurrence, validate
-from appliance.core.actors import Staff, Visitor
+from appliance.core.actors import PortalCustomer, Staff, Visitor
 from appliance.core.chats import Chats, Closed
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.contact import normal_email, normal_phone
@@ -197,6 +197,21 @@ class MailHook(Protocol):
 
 def _by(actor: Staff) -> tuple[By, str]:
     return By.AGENT, str(actor.id)
+
+
+# Who follows tickets from outside: a widget visitor, or a customer in the portal.
+Follower = Visitor | PortalCustomer
+
+
+def _followed(conn: sqlite3.Connection, who: Follower) -> list[Ticket]:
+    if isinstance(who, PortalCustomer):
+        return store.of_customer(conn, who.customer_id, who.email, VISITOR_LIST)
+    return store.of_visitor(conn, who.id, VISITOR_LIST)
+
+
+def _follower_id(who: Follower) -> str:
+    """The history's actor id of a customer's change."""
+    return who.id if isinstance(who, PortalCustomer) else f"visitor:{who.id}"
 
 
 class Tickets:
@@ -1357,18 +1372,18 @@ class Tickets:
 
     # -- the customer's side: follow, reply, confirm, rate -----------------------------
 
-    async def of_visitor(self, visitor: Visitor) -> list[Ticket]:
+    async def of_visitor(self, visitor: Follower) -> list[Ticket]:
         """The tickets a visitor may follow (their chats' tickets, and their proven
-        customer's)."""
-        return await self._db.read(lambda conn: store.of_visitor(conn, visitor.id, VISITOR_LIST))
+        customer's), or those of a customer signed in to the portal."""
+        return await self._db.read(lambda conn: _followed(conn, visitor))
 
-    def _visitors(self, conn: sqlite3.Connection, visitor: Visitor, ticket_id: int) -> Ticket:
-        for ticket in store.of_visitor(conn, visitor.id, VISITOR_LIST):
+    def _visitors(self, conn: sqlite3.Connection, visitor: Follower, ticket_id: int) -> Ticket:
+        for ticket in _followed(conn, visitor):
             if ticket.id == ticket_id:
                 return ticket
         raise NotFound("no such ticket")
 
-    async def for_visitor(self, visitor: Visitor, ticket_id: int) -> tuple[Ticket, list[Event]]:
+    async def for_visitor(self, visitor: Follower, ticket_id: int) -> tuple[Ticket, list[Event]]:
         """One of the visitor's tickets with its public thread (no notes, no history)."""
 
         def read(conn: sqlite3.Connection) -> tuple[Ticket, list[Event]]:
@@ -1378,17 +1393,28 @@ class Tickets:
 
         return await self._db.read(read)
 
-    async def customer_reply(self, visitor: Visitor, ticket_id: int, body: str) -> Ticket:
+    async def customer_reply(
+        self,
+        visitor: Follower,
+        ticket_id: int,
+        body: str,
+        files: Sequence[Mapping[str, Any]] = (),
+    ) -> Ticket:
         """The customer writes on their ticket: it reopens when it waited on them or was
-        resolved. A closed ticket takes no more (409): a new request is a new ticket."""
-        text = validate.text(body, "body", BODY_MAX, required=True)
+        resolved. A closed ticket takes no more (409): a new request is a new ticket.
+        `files`: what they attached (core/files.py's checks already passed), kept with
+        the reply."""
+        text = validate.text(body, "body", BODY_MAX, required=not files)
         now = self._now()
+        data: dict[str, Any] = {"body": text}
+        if files:
+            data["files"] = [dict(f) for f in files]
 
         def job(conn: sqlite3.Connection) -> Ticket:
             ticket = self._visitors(conn, visitor, ticket_id)
             if ticket.state in FINAL:
                 raise Conflict(f"a {ticket.state} ticket takes no more replies")
-            who = f"visitor:{visitor.id}"
+            who = _follower_id(visitor)
             entries = []
             seq = ticket.last_seq
             if ticket.state in (State.PENDING, State.RESOLVED):
@@ -1396,15 +1422,13 @@ class Tickets:
                 entries.append(
                     Event(ticket.id, seq, now, By.CUSTOMER, who, "state", {"to": "open"})
                 )
-            entries.append(
-                Event(ticket.id, seq + 1, now, By.CUSTOMER, who, "reply", {"body": text})
-            )
+            entries.append(Event(ticket.id, seq + 1, now, By.CUSTOMER, who, "reply", data))
             return self._commit(conn, ticket, entries, now)
 
         ticket: Ticket = await self._write(job)
         return ticket
 
-    async def confirm(self, visitor: Visitor, ticket_id: int) -> Ticket:
+    async def confirm(self, visitor: Follower, ticket_id: int) -> Ticket:
         """The customer confirms a resolution: the ticket closes."""
         now = self._now()
 
@@ -1417,7 +1441,7 @@ class Tickets:
                 ticket.last_seq + 1,
                 now,
                 By.CUSTOMER,
-                f"visitor:{visitor.id}",
+                _follower_id(visitor),
                 "state",
                 {"to": "closed"},
             )
@@ -1426,7 +1450,7 @@ class Tickets:
         ticket: Ticket = await self._write(job)
         return ticket
 
-    async def rate(self, visitor: Visitor, ticket_id: int, score: int, comment: str) -> Ticket:
+    async def rate(self, visitor: Follower, ticket_id: int, score: int, comment: str) -> Ticket:
         """The satisfaction follow-up: 1 to 5 and a comment, once, on a resolved or
         closed ticket."""
         if isinstance(score, bool) or not 1 <= score <= 5:
@@ -1445,7 +1469,7 @@ class Tickets:
                 ticket.last_seq + 1,
                 now,
                 By.CUSTOMER,
-                f"visitor:{visitor.id}",
+                _follower_id(visitor),
                 "rating",
                 {"score": score, "comment": text},
             )

@@ -41,8 +41,23 @@ def is_visitor_path(path: str) -> bool:
     return path == "/widget.js" or path.startswith("/api/visitor/")
 
 
+def is_portal_path(path: str) -> bool:
+    """Tell whether a path is the customer portal's (its pages and its stylesheet):
+    reached through the relay too, but same-origin, with the portal's own session and
+    CSRF token (portal_views.py), never the console's."""
+    if path == "/portal" or path.startswith("/portal/"):
+        return True
+    parts = path.split("/")  # /static/<build>/portal.css
+    return len(parts) == 4 and parts[1] == "static" and parts[3] == "portal.css"
+
+
 def _is_public(path: str) -> bool:
-    return is_visitor_path(path) or path.startswith("/static/") or path == "/api/openapi.json"
+    return (
+        is_visitor_path(path)
+        or is_portal_path(path)
+        or path.startswith("/static/")
+        or path == "/api/openapi.json"
+    )
 
 
 def json_error(
@@ -145,6 +160,8 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse state-changing console requests without the session's CSRF token."""
     if request.method in _SAFE_METHODS or is_visitor_path(request.path):
         return await handler(request)
+    if is_portal_path(request.path):
+        return await handler(request)  # the portal checks its own (portal_views.py)
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         return json_error(403, "csrf", "cross-origin request refused")

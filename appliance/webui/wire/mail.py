@@ -25,7 +25,7 @@ Name = Annotated[str, msgspec.Meta(max_length=64)]
 Folder = Annotated[str, msgspec.Meta(max_length=200)]
 Lang = Annotated[str, msgspec.Meta(max_length=8, description="zh-CN or en")]
 Notice = Annotated[str, msgspec.Meta(max_length=16, description="received, answered, resolved")]
-Kind = Literal["reply", "received", "answered", "resolved", "refused", "transcript"]
+Kind = Literal["reply", "received", "answered", "resolved", "refused", "transcript", "portal_link"]
 TemplateLang = Literal["zh-CN", "en"]
 
 
