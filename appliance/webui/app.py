@@ -36,6 +36,7 @@ from appliance.webui import (
     feedback_views,
     file_views,
     health_views,
+    help_views,
     insight_views,
     knowledge_views,
     login_steps,
@@ -46,6 +47,7 @@ from appliance.webui import (
     openapi,
     routing_views,
     rule_views,
+    selfservice_views,
     setup_views,
     sla_views,
     supervisor_views,
@@ -246,6 +248,8 @@ def create_app(settings: Settings) -> web.Application:
     user_admin_views.add_routes(app)
     file_views.add_routes(app)
     knowledge_views.add_routes(app)
+    selfservice_views.add_routes(app)
+    help_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

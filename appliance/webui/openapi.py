@@ -28,6 +28,7 @@ from appliance.webui import (
     feedback_views,
     file_views,
     health_views,
+    help_views,
     insight_views,
     knowledge_views,
     login_steps,
@@ -36,6 +37,7 @@ from appliance.webui import (
     notification_views,
     routing_views,
     rule_views,
+    selfservice_views,
     setup_views,
     sla_views,
     supervisor_views,
@@ -124,6 +126,8 @@ def _contracts() -> list[Contract]:
         brand_views.CONTRACT,
         file_views.CONTRACT,
         knowledge_views.CONTRACT,
+        selfservice_views.CONTRACT,
+        help_views.CONTRACT,
     ]
 
 

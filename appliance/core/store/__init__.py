@@ -77,4 +77,7 @@ OWNERS: dict[str, str] = {
     "search_docs": "search",
     "search_queue": "search",
     "search_backfill": "search",
+    "kb_visitor_events": "selfservice",
+    "kb_article_pages": "selfservice",
+    "kb_images": "article_images",
 }

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from appliance.core import article_render
 from appliance.core import knowledge as core
 from appliance.core import search as core_search
 from appliance.core.store import knowledge as rows
@@ -240,6 +241,10 @@ class PublicArticle(msgspec.Struct):
     helpful: int
     not_helpful: int
     published_at: Time | None
+    html: Annotated[
+        str, msgspec.Meta(description="`body` rendered and sanitised (core/article_render.py)")
+    ] = ""
+    html_en: Annotated[str, msgspec.Meta(description="`body_en` rendered; empty: none")] = ""
 
 
 class OnePublicArticle(msgspec.Struct):
@@ -349,6 +354,8 @@ def public_out(a: rows.Article, v: rows.Version) -> PublicArticle:
         a.helpful,
         a.not_helpful,
         wire_time(a.published_at),
+        article_render.render(v.body),
+        article_render.render(v.body_en) if v.body_en else "",
     )
 
 
