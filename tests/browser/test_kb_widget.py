@@ -12,15 +12,17 @@ visitor as deflected. An internal article is never suggested nor found. The publ
 from __future__ import annotations
 
 import asyncio
+import io
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from PIL import Image
 from playwright.async_api import Browser, BrowserContext, expect
 
 from tests.browser.conftest import Appliance
 from tests.browser.test_queue_overflow import console_api
-from tests.browser.test_transfer import ARTIFACTS, WAIT, add_user
+from tests.browser.test_transfer import ARTIFACTS, WAIT, add_user, console_for
 from tests.conftest import Agent
 
 pytestmark = pytest.mark.browser
@@ -110,7 +112,6 @@ async def test_a_visitor_reads_an_article_votes_and_is_deflected(
             assert (figure["visitors"], figure["deflected"], figure["chatted"]) == (1, 1, 0)
             assert figure["rate"] == 1.0 and figure["window_seconds"] == WINDOW
 
-            # The knowledge page shows the figure to the supervisor.
             assert not errors, errors
         finally:
             for c in contexts:
@@ -155,5 +156,51 @@ async def test_help_pages_work_without_javascript(chromium: Browser, appliance: 
         assert await page.locator("html").get_attribute("lang") == "en"
         await expect(page.locator("h1")).to_have_text("Broadband drops")
         await expect(page.locator("article strong")).to_have_text("modem")
+    finally:
+        await ctx.close()
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 32), (30, 120, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def test_console_inserts_a_picture_and_previews_the_article(
+    chromium: Browser, appliance: Appliance
+) -> None:
+    expect.set_options(timeout=WAIT)
+    await add_user(appliance, "chen", "陈主管", role="supervisor")
+    await appliance.start()
+    async with console_api(appliance, "chen") as boss:
+        article = await publish(boss)
+    errors: list[str] = []
+    ctx, s = await console_for(chromium, appliance, "chen", errors, online=False)
+    try:
+        await s.goto(f"{appliance.origin}/console/knowledge#article-{article}")
+        await expect(s.locator('[data-cb="knowledge"]')).to_have_attribute("data-ready", "1")
+        # The supervisor sees the deflection figure (nobody has self-served yet).
+        await expect(s.locator('[data-cb="kb-deflection"]')).to_contain_text("0 位访客")
+        await expect(s.locator('[data-cb="kb-pages-box"]')).to_be_visible()
+        await s.locator('[data-cb="kb-pages"]').fill("/shop/, /help")
+        await s.locator('[data-cb="kb-pages-save"]').click()
+        await expect(s.locator('[data-cb="kb-pages-save"]')).to_have_text("已保存")
+        async with console_api(appliance, "chen") as boss:
+            placed = await boss.get(f"{_KB}/articles/{article}/pages")
+        assert placed["prefixes"] == ["/help", "/shop"]
+
+        files = s.locator('[data-cb="kb-image-file"]')
+        await files.set_input_files({"name": "光猫.png", "mimeType": "image/png", "buffer": _png()})
+        await expect(s.locator('[data-cb="kb-media-note"]')).to_have_text("图片已插入正文")
+        body = await s.locator('[data-cb="kb-body"]').input_value()
+        assert "![光猫](/help/images/" in body
+        await s.locator('[data-cb="kb-preview"]').click()
+        preview = s.locator('[data-cb="kb-preview-out"]')
+        await expect(preview.locator("td").nth(1)).to_have_text("光纤断了")
+        picture = preview.locator("img")
+        await expect(picture).to_have_attribute("alt", "光猫")
+        await expect(picture).to_have_js_property("naturalWidth", 64)  # served as a PNG
+        assert await preview.locator("script").count() == 0
+        assert not errors, errors
     finally:
         await ctx.close()
