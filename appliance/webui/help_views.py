@@ -166,7 +166,7 @@ async def help_article(request: web.Request) -> web.Response:
         {
             "title": title,
             "body_lang": "en" if english else "zh-CN",
-            "html": article_render.render(body),
+            "html": await article_render.render_off_loop(body),
             "description": article_render.plain(body),
             "canonical": canonical,
             "has_en": bool(version.title_en),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from appliance.core import article_render
 from appliance.webui.console_views import staff
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX
@@ -220,7 +221,9 @@ async def public_article(request: web.Request) -> web.Response:
     article, version = await box.knowledge.published(article_id, public=True)
     box.knowledge.count_view(article.id)
     await box.selfservice.record(vid, "read", article.id)
-    return reply(wire.OnePublicArticle(wire.public_out(article, version)))
+    html = await article_render.render_off_loop(version.body)
+    html_en = await article_render.render_off_loop(version.body_en) if version.body_en else ""
+    return reply(wire.OnePublicArticle(wire.public_out(article, version, html, html_en)))
 
 
 async def public_vote(request: web.Request) -> web.Response:

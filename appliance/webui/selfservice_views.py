@@ -71,7 +71,7 @@ async def put_pages(request: web.Request) -> web.Response:
 async def preview(request: web.Request) -> web.Response:
     """An article body as readers will see it."""
     body = await read_body(request, wire.PreviewInput)
-    return reply(wire.Preview(article_render.render(body.body)))
+    return reply(wire.Preview(await article_render.render_off_loop(body.body)))
 
 
 async def _read_picture(request: web.Request) -> bytes:

@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from appliance.core import article_render
 from appliance.core import knowledge as core
 from appliance.core import search as core_search
 from appliance.core.store import knowledge as rows
@@ -343,7 +342,7 @@ def results_out(r: core_search.Results) -> SearchResults:
     )
 
 
-def public_out(a: rows.Article, v: rows.Version) -> PublicArticle:
+def public_out(a: rows.Article, v: rows.Version, html: str, html_en: str) -> PublicArticle:
     return PublicArticle(
         a.id,
         a.category_id,
@@ -354,8 +353,8 @@ def public_out(a: rows.Article, v: rows.Version) -> PublicArticle:
         a.helpful,
         a.not_helpful,
         wire_time(a.published_at),
-        article_render.render(v.body),
-        article_render.render(v.body_en) if v.body_en else "",
+        html,
+        html_en,
     )
 
 

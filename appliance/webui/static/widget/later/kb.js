@@ -28,6 +28,7 @@
   border-radius: 6px; font: inherit; }
 .kb button { font: inherit; }
 .kb h3 { font-size: 13px; margin: 10px 0 4px; color: #6b7280; font-weight: 600; }
+.kb article h3 { font-size: 15px; color: #111827; margin-top: 8px; }
 .kb ul.kb-list { list-style: none; margin: 0; padding: 0; }
 .kb ul.kb-list li { margin: 4px 0; }
 .kb .kb-link { border: 0; padding: 0; background: none; color: #1d4ed8; text-align: left;
