@@ -201,6 +201,7 @@ async def test_help_pages_without_javascript(make_agent, running, http_sessions)
         body_en="Restart the modem.",
     )
     internal = await _article(writer, boss, title="内部报修流程", audience="internal")
+    marked = await _article(writer, boss, title='<img src=x onerror="alert(1)">光猫指示灯')
     stranger = http_sessions()
 
     async def page(path: str, status: int = 200) -> str:
@@ -216,7 +217,11 @@ async def test_help_pages_without_javascript(make_agent, running, http_sessions)
     assert "宽带断线怎么办" in index and "内部报修流程" not in index
     link = re.search(r'href="(/help/a/\d+-[^"]+)"', index)
     assert link is not None and link.group(1).startswith(f"/help/a/{public}-")
-    assert "<script" not in index
+    assert "<script" not in index and "<img" not in index  # a title is text
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;光猫指示灯" in index
+    assert "<h1>&lt;img src=x onerror=&#34;alert(1)&#34;&gt;光猫指示灯</h1>" in await page(
+        f"/help/a/{marked}"
+    )
     article = await page(link.group(1))
     assert "<h1>宽带断线怎么办</h1>" in article
     assert "<strong>重启</strong>" in article and "<script>x" not in article
