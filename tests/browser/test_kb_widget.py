@@ -204,3 +204,27 @@ async def test_console_inserts_a_picture_and_previews_the_article(
         assert not errors, errors
     finally:
         await ctx.close()
+
+
+async def test_no_public_article_no_self_service(
+    chromium: Browser, appliance: Appliance, host_origin: str
+) -> None:
+    """A box without public articles shows the chat as before: nothing to search."""
+    expect.set_options(timeout=WAIT)
+    await add_user(appliance, "chen", "陈主管", role="supervisor")
+    await appliance.start()
+    async with console_api(appliance, "chen") as boss:
+        await publish(boss, title="内部：光猫报修单", body="内部流程", audience="internal")
+    ctx = await chromium.new_context(locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+        query = urlencode({"box": appliance.origin, "shadow": "open"})
+        async with page.expect_response("**/api/visitor/kb/suggested*") as answer:
+            await page.goto(f"{host_origin}/host_page.html?{query}")
+            await page.locator('[data-cb="launcher"]').click()
+        assert (await (await answer.value).json()) == {"articles": []}
+        await expect(page.locator('[data-cb="kb"]')).to_have_attribute("data-empty", "")
+        await expect(page.locator('[data-cb="kb"]')).to_be_hidden()
+        await expect(page.locator('[data-cb="input"]')).to_be_visible()
+    finally:
+        await ctx.close()

@@ -4,7 +4,8 @@
  * the widget a function over a "callbox:kb" event; its strings (the catalog's widget
  * keys named later…) are filled in at start and join the widget's catalog here.
  *
- * It shows a search box and the articles suggested for the page the visitor is on;
+ * It shows a search box and the articles suggested for the page the visitor is on
+ * (nothing at all while the box has no public article);
  * an article opens here, with helpful / not helpful. The box records each search, read
  * and vote; a visitor who then starts no chat within the window counts as deflected.
  * An article's HTML comes from the box rendered and sanitised (core/article_render.py);
@@ -21,6 +22,7 @@
     "TBODY", "TR", "TH", "TD"]);
   const ATTRS = { A: ["href", "title"], IMG: ["src", "alt", "title"], OL: ["start"] };
   const CSS = `
+.kb[data-empty] { display: none; }
 .kb { padding: 10px 12px; border-bottom: 1px solid #e5e7eb; font-size: 14px; max-height: 60%;
   overflow-y: auto; }
 .kb form { display: flex; gap: 6px; }
@@ -163,6 +165,8 @@
       .then(() => api("GET", "/api/visitor/kb/suggested?limit=5&path=" + encodeURIComponent(location.pathname.slice(0, 512))))
       .then((r) => {
         suggested = (r.articles || []).map((a) => ({ id: a.id, title: titleOf(a) }));
+        // None even among the most read: the box has no public article, nothing to search.
+        if (!suggested.length) kbEl.setAttribute("data-empty", "");
         if (!open && reading.hidden && !rows.childNodes.length) show(suggested, t("laterKbSuggested"));
       }, () => { listing.hidden = true; });
     listing.hidden = true;
