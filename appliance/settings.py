@@ -50,6 +50,8 @@ class Settings:
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds
     presence_grace: float = 60.0  # seconds an online agent may be disconnected
+    # s after a visitor's first knowledge-base search or read a chat undoes the deflection
+    kb_deflection_window: float = 600.0
     ticket_confirm_days: int = 7  # a resolved ticket closes itself after this many days
     # Seconds between passes of the service desk's timed work (schedules, timed rules,
     # SLA warnings and escalations, auto-close); tests shorten it to watch an SLA fire.

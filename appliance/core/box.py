@@ -13,6 +13,7 @@ from dateutil.tz import tzlocal
 from appliance.core import audit, restore, useragent
 from appliance.core.accounts import Accounts
 from appliance.core.actors import Visitor
+from appliance.core.article_images import ArticleImages
 from appliance.core.assignment import Dispatcher
 from appliance.core.audit import AuditLog
 from appliance.core.backup import Backups
@@ -46,6 +47,7 @@ from appliance.core.readmarks import ReadMarks
 from appliance.core.replytime import ReplyTime
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.search import Search
+from appliance.core.selfservice import SelfService
 from appliance.core.sla import Sla
 from appliance.core.teamwork import Teamwork
 from appliance.core.throttle import LoginThrottle
@@ -150,6 +152,9 @@ class Box:
         self.devices = Devices(self.db)
         self.knowledge = Knowledge(self.db)  # articles, reviews, votes, points
         self.search = Search(self.db)  # articles, tickets and chats; keeps the index
+        # Suggestions and deflection before a chat; pictures in articles.
+        self.selfservice = SelfService(self.db, settings.kb_deflection_window)
+        self.article_images = ArticleImages(self.db, settings.data_dir)
         # Encrypted, scheduled backups and restores (core/backup.py).
         self.backups = Backups(self.db, settings.data_dir, load_secret(settings.data_dir))
         self.backup_status = self.backups  # the health page's last backup

@@ -36,6 +36,7 @@ from appliance.webui import (
     feedback_views,
     file_views,
     health_views,
+    help_views,
     insight_views,
     knowledge_views,
     login_steps,
@@ -47,6 +48,7 @@ from appliance.webui import (
     portal_views,
     routing_views,
     rule_views,
+    selfservice_views,
     setup_views,
     sla_views,
     supervisor_views,
@@ -250,6 +252,8 @@ def create_app(settings: Settings) -> web.Application:
     knowledge_views.add_routes(app)
     portal_views.add_routes(app)  # the customer portal, reached through the relay too
     ticket_file_views.CONTRACT.install(app)
+    selfservice_views.add_routes(app)
+    help_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

@@ -6,6 +6,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from appliance.core import article_render
 from appliance.webui.console_views import staff
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX
@@ -202,20 +203,27 @@ async def search_status(request: web.Request) -> web.Response:
 async def public_search(request: web.Request) -> web.Response:
     """Search the published public articles (a visitor's search)."""
     box = request.app[BOX]
-    box.limits.page_view(visitor_id(request), client_address(request))
+    vid = visitor_id(request)
+    box.limits.page_view(vid, client_address(request))
     query = read_query(request, wire.PublicSearchQuery)
     found = await box.search.search(query.q, None, ("article",), query.limit)
+    if found.terms:  # self-service before a chat (core/selfservice.py)
+        await box.selfservice.record(vid, "search")
     return reply(wire.results_out(found))
 
 
 async def public_article(request: web.Request) -> web.Response:
     """A published public article; the read is counted."""
     box = request.app[BOX]
-    box.limits.page_view(visitor_id(request), client_address(request))
+    vid = visitor_id(request)
+    box.limits.page_view(vid, client_address(request))
     article_id = int_path(request, "article_id")
     article, version = await box.knowledge.published(article_id, public=True)
     box.knowledge.count_view(article.id)
-    return reply(wire.OnePublicArticle(wire.public_out(article, version)))
+    await box.selfservice.record(vid, "read", article.id)
+    html = await article_render.render_off_loop(version.body)
+    html_en = await article_render.render_off_loop(version.body_en) if version.body_en else ""
+    return reply(wire.OnePublicArticle(wire.public_out(article, version, html, html_en)))
 
 
 async def public_vote(request: web.Request) -> web.Response:
@@ -227,6 +235,7 @@ async def public_vote(request: web.Request) -> web.Response:
     found = await box.knowledge.vote(
         f"v:{vid}", int_path(request, "article_id"), body.helpful, public=True
     )
+    await box.selfservice.record(vid, "vote", found.id)
     return reply(wire.Voted(found.helpful, found.not_helpful))
 
 

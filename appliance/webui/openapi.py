@@ -28,6 +28,7 @@ from appliance.webui import (
     feedback_views,
     file_views,
     health_views,
+    help_views,
     insight_views,
     knowledge_views,
     login_steps,
@@ -37,6 +38,7 @@ from appliance.webui import (
     portal_views,
     routing_views,
     rule_views,
+    selfservice_views,
     setup_views,
     sla_views,
     supervisor_views,
@@ -128,6 +130,8 @@ def _contracts() -> list[Contract]:
         knowledge_views.CONTRACT,
         portal_views.CONTRACT,
         ticket_file_views.CONTRACT,
+        selfservice_views.CONTRACT,
+        help_views.CONTRACT,
     ]
 
 

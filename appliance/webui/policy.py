@@ -109,6 +109,7 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": ("POST",),
             "/api/console/kb/editors/{user_id}": ("PUT",),
             "/api/console/search/status": ("GET",),
+            "/api/console/kb/deflection": ("GET",),
         }.items()
         for method in methods
     },

@@ -38,7 +38,8 @@ _CONSOLE_CSP = (
 
 def is_visitor_path(path: str) -> bool:
     """Tell whether a path belongs to the public, cross-origin visitor surface."""
-    return path == "/widget.js" or path.startswith("/api/visitor/")
+    # /help: the public knowledge base's pages (help_views.py), for visitors and search engines.
+    return path in ("/widget.js", "/help") or path.startswith(("/api/visitor/", "/help/"))
 
 
 def is_portal_path(path: str) -> bool:

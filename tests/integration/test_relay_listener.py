@@ -190,3 +190,27 @@ async def test_acme_answers_and_certificate_reload(tmp_path, http_sessions):
     finally:
         listener.close()
         await listener.wait_closed()
+
+
+async def test_the_help_pages_reach_visitors_through_the_relay_the_console_does_not(relayed):
+    """The public knowledge base is on the visitor surface; its editor is not."""
+    _, port, ca = relayed
+    header = proxy_v4("203.0.113.9", 40001, "198.51.100.1", 443)
+
+    async def get(path: bytes) -> bytes:
+        request = b"GET " + path + b" HTTP/1.1\r\nHost: chat.acme.test\r\nConnection: close\r\n\r\n"
+        return await _raw_https(port, ca, header, request)
+
+    for path in (b"/help", b"/help?lang=en", b"/help/help.css"):
+        raw = await get(path)
+        assert raw.startswith(b"HTTP/1.1 200"), (path, raw[:100])
+    assert (await get(b"/help/a/1-x")).startswith(b"HTTP/1.1 404")  # no such article yet
+    for path in (
+        b"/console/knowledge",
+        b"/api/console/kb/articles",
+        b"/api/console/kb/deflection",
+        b"/helpdesk",
+        b"/static/knowledge.js",
+    ):
+        raw = await get(path)
+        assert raw.startswith(b"HTTP/1.1 404"), (path, raw[:100])

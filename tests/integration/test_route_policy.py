@@ -24,6 +24,11 @@ PUBLIC = {
     ("POST", "/lang"),
     ("GET", "/widget.js"),
     ("GET", "/api/openapi.json"),
+    # The public knowledge base's pages (help_views.py): on the visitor surface.
+    ("GET", "/help"),
+    ("GET", "/help/a/{ref}"),
+    ("GET", "/help/help.css"),
+    ("GET", "/help/images/{name}"),
 }
 
 

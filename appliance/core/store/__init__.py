@@ -79,4 +79,7 @@ OWNERS: dict[str, str] = {
     "search_backfill": "search",
     "portal_tokens": "portal",
     "portal_sessions": "portal",
+    "kb_visitor_events": "selfservice",
+    "kb_article_pages": "selfservice",
+    "kb_images": "article_images",
 }

@@ -380,3 +380,65 @@ def contributors_table(conn: sqlite3.Connection, user_id: int | None = None) -> 
         () if user_id is None else (user_id,),
     )
     return [Contributor(int(r[0]), r[1], int(r[2]), int(r[3]), int(r[4] or 0)) for r in rows]
+
+
+# -- what visitors read (public, published versions only) ----------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PublicEntry:
+    """A public, published article as visitors list it: its published version's titles."""
+
+    id: int
+    category_id: int | None
+    title: str
+    title_en: str
+    helpful: int
+    views: int
+    published_at: int | None
+
+
+_PUBLIC_FROM = (
+    "SELECT a.id, a.category_id, v.title, v.title_en, a.helpful, a.views, a.published_at"
+    " FROM kb_articles a JOIN kb_versions v"
+    " ON v.article_id = a.id AND v.version = a.published_version"
+    " WHERE a.audience = 'public' AND a.published_version IS NOT NULL"
+    " AND a.state != 'archived'"
+)
+
+
+def public_entries(
+    conn: sqlite3.Connection, ids: list[int] | None = None, *, limit: int = 100
+) -> list[PublicEntry]:
+    """Return public, published articles: these ids (in their order), or the most
+    helpful and most read ones."""
+    if ids is not None:
+        if not ids:
+            return []
+        marks = ", ".join("?" * len(ids))
+        rows = conn.execute(f"{_PUBLIC_FROM} AND a.id IN ({marks})", ids)
+        found = {e.id: e for e in (PublicEntry(*r) for r in rows)}
+        return [found[i] for i in ids if i in found]
+    rows = conn.execute(
+        f"{_PUBLIC_FROM} ORDER BY a.helpful - a.not_helpful DESC, a.views DESC, a.id LIMIT ?",
+        (limit,),
+    )
+    return [PublicEntry(*r) for r in rows]
+
+
+def public_by_category(conn: sqlite3.Connection, per_category: int) -> list[PublicEntry]:
+    """Return up to `per_category` public, published articles of each category (and of
+    none), the most read first."""
+    rows = conn.execute(
+        "SELECT id, category_id, title, title_en, helpful, views, published_at FROM ("
+        " SELECT a.id, a.category_id, v.title, v.title_en, a.helpful, a.views,"
+        " a.published_at, row_number() OVER ("
+        "  PARTITION BY a.category_id ORDER BY a.views DESC, a.id) AS n"
+        " FROM kb_articles a JOIN kb_versions v"
+        " ON v.article_id = a.id AND v.version = a.published_version"
+        " WHERE a.audience = 'public' AND a.published_version IS NOT NULL"
+        " AND a.state != 'archived'"
+        ") WHERE n <= ? ORDER BY category_id, n",
+        (per_category,),
+    )
+    return [PublicEntry(*r) for r in rows]

@@ -240,6 +240,10 @@ class PublicArticle(msgspec.Struct):
     helpful: int
     not_helpful: int
     published_at: Time | None
+    html: Annotated[
+        str, msgspec.Meta(description="`body` rendered and sanitised (core/article_render.py)")
+    ] = ""
+    html_en: Annotated[str, msgspec.Meta(description="`body_en` rendered; empty: none")] = ""
 
 
 class OnePublicArticle(msgspec.Struct):
@@ -338,7 +342,7 @@ def results_out(r: core_search.Results) -> SearchResults:
     )
 
 
-def public_out(a: rows.Article, v: rows.Version) -> PublicArticle:
+def public_out(a: rows.Article, v: rows.Version, html: str, html_en: str) -> PublicArticle:
     return PublicArticle(
         a.id,
         a.category_id,
@@ -349,6 +353,8 @@ def public_out(a: rows.Article, v: rows.Version) -> PublicArticle:
         a.helpful,
         a.not_helpful,
         wire_time(a.published_at),
+        html,
+        html_en,
     )
 
 
