@@ -1,7 +1,7 @@
 // ---- self-service before a chat: search and suggested articles (later/kb.js) ---------
 // While no chat runs, the panel offers a search of the public knowledge base and the
 // articles suggested for this page (docs/knowledge-base.md); the part that draws them
-// is loaded from /api/visitor/widget/kb.js the first time the panel opens without a
+// is loaded from /api/visitor/assets/kb.js the first time the panel opens without a
 // chat. It is shown and hidden here, on the panel opening and on every status change.
 const kbEl = h("section", { class: "kb", "data-cb": "kb", hidden: "" });
 list.before(kbEl);
@@ -15,7 +15,7 @@ function renderKb() {
       kbPart = e.detail({ h, t, api, ensureSession, kbEl, BASE, LANG, CATALOG, keepBottom, input });
       renderKb();
     }, { once: true });
-    document.head.appendChild(h("script", { src: BASE + "/api/visitor/widget/kb.js" }));
+    document.head.appendChild(h("script", { src: BASE + "/api/visitor/assets/kb.js" }));
   }
   kbEl.hidden = !show || !kbPart;
 }

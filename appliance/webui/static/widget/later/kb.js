@@ -1,5 +1,5 @@
 /* Callbox visitor widget: self-service before a chat. Loaded on first use (13-kb.js)
- * from /api/visitor/widget/kb.js, so the widget every page loads stays small. Like
+ * from /api/visitor/assets/kb.js, so the widget every page loads stays small. Like
  * rating.js it runs outside the widget's closure, leaves nothing on window, and hands
  * the widget a function over a "callbox:kb" event; its strings (the catalog's widget
  * keys named later…) are filled in at start and join the widget's catalog here.
@@ -65,7 +65,15 @@
     const ask = h("p", { class: "kb-note" }, [t("laterKbAsk")]);
     const reading = h("article", { "data-cb": "kb-article", hidden: "" },
       [back, title, body, h("div", { class: "kb-votes" }, [yes, no, voted]), ask]);
-    kbEl.append(h("style", {}, [CSS]), form, note, listing, reading);
+    kbEl.append(form, note, listing, reading);
+    // A constructed sheet on the widget's shadow root: a <style> element is inline style
+    // to a strict Content-Security-Policy (docs/widget-guide.md).
+    const styleRoot = kbEl.getRootNode();
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS);
+      styleRoot.adoptedStyleSheets = [...styleRoot.adoptedStyleSheets, sheet];
+    } catch (e) { kbEl.prepend(h("style", {}, [CSS])); } // Safari < 16.4
     let suggested = [];
     let open = null; // the article on screen
     let asked = 0; // the newest search: an older answer arriving late is dropped
