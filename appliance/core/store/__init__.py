@@ -77,4 +77,7 @@ OWNERS: dict[str, str] = {
     "search_docs": "search",
     "search_queue": "search",
     "search_backfill": "search",
+    "report_events": "reports",
+    "report_rollups": "reports",
+    "report_state": "reports",
 }

@@ -1,0 +1,184 @@
+"""Reports: rollups kept up to date from the report events, and figures read from them.
+
+The triggers of migration 0029 write an event with each change worth counting; this
+service folds new events into the rollups in its own write jobs (a pass every
+`_ROLL_EVERY` s, `_BATCH` events a job), never inside a chat message's write. The
+backfill folds every event again from nothing and gives the same sums: folding adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.tz import tzlocal
+
+from appliance.core import report_figures as fig
+from appliance.core.clock import now_ms
+from appliance.core.db import Database
+from appliance.core.errors import InvalidInput
+from appliance.core.report_rollup import DIMS, PERIODS, ReportEvent, fold
+from appliance.core.store import reports as store
+
+_LOGGER = logging.getLogger(__name__)
+
+_ROLL_EVERY = 15.0  # s between passes over new events
+_BATCH = 2000  # events per write job: a pass holds the writer a few ms at a time
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A report's rows, and how fresh the rollups behind it are."""
+
+    period: str
+    dim: str
+    first: date
+    last: date
+    zone: str
+    rolled_at: int
+    rows: list[fig.Row]
+
+
+def box_zone() -> tzinfo:
+    """Return the box's zone: the process's TZ (set from the setup), else the system's."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return tzlocal()
+
+
+def zone_name(zone: tzinfo) -> str:
+    """Return a stable name for a zone: its key, else its winter and summer offsets."""
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    year = datetime.now(tz=UTC).year
+    offsets = [datetime(year, month, 1, 12, tzinfo=zone).utcoffset() for month in (1, 7)]
+    return "utc" + "/".join(str(int(o.total_seconds() // 60)) if o else "0" for o in offsets)
+
+
+class Reports:
+    """Keeps the rollups and answers report queries."""
+
+    def __init__(
+        self, db: Database, zone: Callable[[], tzinfo] = box_zone, now: Callable[[], int] = now_ms
+    ) -> None:
+        self._db = db
+        self._zone = zone
+        self._now = now
+        self._task: asyncio.Task[None] | None = None
+
+    def _fold_batch(self, conn: sqlite3.Connection, limit: int) -> int:
+        """Fold the next events into the rollups (in the writer); return how many."""
+        zone = self._zone()
+        name = zone_name(zone)
+        state = store.state(conn)
+        if state.zone and state.zone != name:
+            # The box moved to another zone: every day boundary moved with it.
+            _LOGGER.info("report zone changed from %s to %s: rebuilding", state.zone, name)
+            store.clear_rollups(conn)
+            state = store.state(conn)
+        events = store.events_after(conn, state.cursor, limit)
+        if events:
+            deltas = fold(events, zone, lambda e: _previous(conn, e))
+            store.add_deltas(conn, deltas)
+        cursor = events[-1].id if events else state.cursor
+        store.set_state(conn, cursor, name, self._now())
+        return len(events)
+
+    async def roll(self, limit: int = _BATCH) -> int:
+        """Fold events not yet in the rollups, a batch per write job; return how many."""
+        done = 0
+        while True:
+            count = await self._db.write(lambda conn: self._fold_batch(conn, limit))
+            done += count
+            if count < limit:
+                return done
+
+    async def backfill(
+        self, progress: Callable[[int, int], None] | None = None, limit: int = _BATCH
+    ) -> int:
+        """Rebuild the rollups from every event; report (done, of) after each batch."""
+        last = await self._db.read(store.last_event_id)
+        await self._db.write(store.clear_rollups)
+        done = 0
+        while True:
+            count = await self._db.write(lambda conn: self._fold_batch(conn, limit))
+            done += count
+            if progress is not None:
+                progress(done, last)
+            if count < limit:
+                return done
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.roll()
+            except Exception:  # a bad pass must not end the loop; the next one retries
+                _LOGGER.exception("report rollup pass failed")
+            await asyncio.sleep(_ROLL_EVERY)
+
+    def start(self) -> None:
+        """Start the periodic pass."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop the periodic pass."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def report(self, period: str, dim: str, first: date, last: date) -> Report:
+        """Return the figures of a period (d, w, m) and dimension over local days first..last."""
+        if period not in PERIODS:
+            raise InvalidInput("period must be d, w or m")
+        if dim not in DIMS:
+            raise InvalidInput(f"dim must be one of {', '.join(DIMS)}")
+        if last < first:
+            raise InvalidInput("to is before from")
+        if (last - first).days >= fig.MAX_DAYS:
+            raise InvalidInput(f"a report spans at most {fig.MAX_DAYS} days")
+        sp = fig.span(period, first, last)
+
+        def read(conn: sqlite3.Connection) -> Report:
+            found = store.cells(conn, period, dim, sp.labels[0], sp.labels[-1])
+            before = store.sums_before(conn, dim, "backlog", _first_day_of(sp))
+            state = store.state(conn)
+            cells = [(c.bucket, c.key, c.metric, c.n, c.total, c.name) for c in found]
+            return Report(
+                period,
+                dim,
+                first,
+                last,
+                state.zone or zone_name(self._zone()),
+                state.rolled_at,
+                fig.rows(sp, dim, cells, before),
+            )
+
+        return await self._db.read(read)
+
+
+def _first_day_of(sp: fig.Span) -> str:
+    """Return the first local day of a span's first bucket (a week's Monday, a month's 1st)."""
+    label = sp.labels[0]
+    if sp.period == "d":
+        return label
+    if sp.period == "m":
+        return f"{label}-01"
+    return date.fromisocalendar(int(label[:4]), int(label[6:]), 1).isoformat()
+
+
+def _previous(conn: sqlite3.Connection, event: ReportEvent) -> ReportEvent | None:
+    if event.agent_id is None:
+        return None
+    return store.previous_presence(conn, event.agent_id, event.id)
