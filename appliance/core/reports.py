@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.tz import tzlocal
@@ -22,7 +22,9 @@ from dateutil.tz import tzlocal
 from appliance.core import report_figures as fig
 from appliance.core.clock import now_ms
 from appliance.core.db import Database
+from appliance.core.erlang import Staffing, agents_needed
 from appliance.core.errors import InvalidInput
+from appliance.core.forecast import SLOT_MS, WEEKS, Forecast, forecast, monday_of
 from appliance.core.report_rollup import DIMS, PERIODS, ReportEvent, fold
 from appliance.core.store import reports as store
 
@@ -30,6 +32,7 @@ _LOGGER = logging.getLogger(__name__)
 
 _ROLL_EVERY = 15.0  # s between passes over new events
 _BATCH = 2000  # events per write job: a pass holds the writer a few ms at a time
+_AHT = 300.0  # s of handling time a plan assumes when the history has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,39 @@ class Reports:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
+    async def plan(
+        self,
+        level: float,
+        target_s: float,
+        concurrency: int,
+        aht_s: float | None,
+        today: date | None = None,
+    ) -> Plan:
+        """Forecast the next two weeks' contacts and the agents needed for a service level
+        (`level` 0..1 answered within `target_s`); the handling time defaults to the
+        history's."""
+        zone = self._zone()
+        day = today or datetime.fromtimestamp(self._now() / 1000, tz=UTC).astimezone(zone).date()
+        since = monday_of(day) - timedelta(weeks=WEEKS)
+        since_ms = int(datetime.combine(since, time.min, tzinfo=zone).timestamp() * 1000)
+
+        def read(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+            slots = store.offered_per_slot(conn, since_ms, SLOT_MS)
+            handled = store.metric_sum(
+                conn, "handling", since.isoformat(), (day - timedelta(days=1)).isoformat()
+            )
+            return slots, handled
+
+        slots, (handled_n, handled_ms) = await self._db.read(read)
+        found = forecast(slots, day, zone)
+        from_history = aht_s is None and handled_n > 0
+        aht = aht_s if aht_s is not None else (handled_ms / handled_n / 1000 if handled_n else _AHT)
+        staffing = [
+            agents_needed(expected / (SLOT_MS / 1000), aht, target_s, level, concurrency)
+            for _, expected in found.slots
+        ]
+        return Plan(found, aht, from_history, staffing)
+
     async def report(self, period: str, dim: str, first: date, last: date) -> Report:
         """Return the figures of a period (d, w, m) and dimension over local days first..last."""
         if period not in PERIODS:
@@ -166,6 +202,16 @@ class Reports:
             )
 
         return await self._db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A forecast with the agents each half hour needs for a target."""
+
+    forecast: Forecast
+    aht_s: float
+    aht_from_history: bool
+    staffing: list[Staffing]
 
 
 def _first_day_of(sp: fig.Span) -> str:

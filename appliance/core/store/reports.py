@@ -162,3 +162,16 @@ def scan(conn: sqlite3.Connection, since: int, until: int) -> Iterable[ReportEve
     )
     for row in rows:
         yield ReportEvent(*row)
+
+
+def metric_sum(
+    conn: sqlite3.Connection, metric: str, first_day: str, last_day: str
+) -> tuple[int, int]:
+    """Return the whole centre's (n, total) of a metric over local days first..last."""
+    row = conn.execute(
+        "SELECT coalesce(sum(n), 0), coalesce(sum(total), 0) FROM report_rollups"
+        " WHERE period = 'd' AND dim = 'all' AND key = '' AND metric = ?"
+        " AND bucket BETWEEN ? AND ?",
+        (metric, first_day, last_day),
+    ).fetchone()
+    return int(row[0]), int(row[1])
