@@ -44,6 +44,7 @@ from appliance.webui import (
     metrics,
     notification_views,
     openapi,
+    report_views,
     routing_views,
     rule_views,
     setup_views,
@@ -246,6 +247,7 @@ def create_app(settings: Settings) -> web.Application:
     user_admin_views.add_routes(app)
     file_views.add_routes(app)
     knowledge_views.add_routes(app)
+    report_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

@@ -34,6 +34,7 @@ from appliance.webui import (
     mail_ticket_views,
     mail_views,
     notification_views,
+    report_views,
     routing_views,
     rule_views,
     setup_views,
@@ -124,6 +125,7 @@ def _contracts() -> list[Contract]:
         brand_views.CONTRACT,
         file_views.CONTRACT,
         knowledge_views.CONTRACT,
+        report_views.CONTRACT,
     ]
 
 

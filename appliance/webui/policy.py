@@ -108,6 +108,11 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver": ("POST",),
             "/api/console/kb/editors/{user_id}": ("PUT",),
             "/api/console/search/status": ("GET",),
+            "/console/reports": ("GET",),
+            "/api/console/reports": ("GET",),
+            "/api/console/reports.csv": ("GET",),
+            "/api/console/reports/plan": ("GET",),
+            "/api/console/reports/plan.csv": ("GET",),
         }.items()
         for method in methods
     },
