@@ -9,8 +9,13 @@ import { api } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="reports"]');
 const $ = (name, within = root) => within.querySelector(`[data-cb="${name}"]`);
-const L = root ? root.dataset : {};
-const LOCALE = (L.lang || "").startsWith("zh") ? "ZH" : "EN";
+// The page's words: data-l-plan-method="…" becomes L.planMethod.
+const L = Object.fromEntries(
+  Object.entries(root ? root.dataset : {})
+    .filter(([k]) => /^l[A-Z]/.test(k))
+    .map(([k, v]) => [k[1].toLowerCase() + k.slice(2), v]),
+);
+const LOCALE = ((root && root.dataset.lang) || "").startsWith("zh") ? "ZH" : "EN";
 const FIGURES = root
   ? [...$("rep-figures").querySelectorAll("div[data-id]")].map((d) => ({
       id: d.dataset.id,
