@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from appliance.core.report_rollup import WAIT_EDGES, WAIT_HIST
+from appliance.core.report_rollup import WAIT_EDGES, WAIT_METRICS
 
 # Every figure a report gives, in the order the console shows them, with its unit:
 # n a count, s seconds, pct a share 0..100, score 1..5, h hours.
@@ -84,7 +84,7 @@ def percentile(sums: Sums, q: float) -> int | None:
     """Return the upper edge (s) of the wait bucket holding the q-th share of waits.
 
     Beyond the last edge the figure is that edge: "over an hour"."""
-    counts = [sums.get(f"{WAIT_HIST}{i}", (0, 0))[0] for i in range(len(WAIT_EDGES) + 1)]
+    counts = [sums[m][0] if m in sums else 0 for m in WAIT_METRICS]
     whole = sum(counts)
     if whole <= 0:
         return None

@@ -26,6 +26,7 @@ WAIT_EDGES: tuple[int, ...] = (
     *range(1200, 3601, 300),
 )
 WAIT_HIST = "queue_wait_h:"  # metric prefix of the histogram's buckets
+WAIT_METRICS = tuple(f"{WAIT_HIST}{i}" for i in range(len(WAIT_EDGES) + 1))
 
 Key = tuple[str, str, str, str, str]  # period, bucket, dim, key, metric
 Deltas = dict[Key, list[int]]  # -> [n, total]
@@ -48,11 +49,29 @@ class ReportEvent:
     detail: str
 
 
+_QUARTER = 900_000  # ms: zones' offsets change on quarter hours, so labels hold within one
+
+
 def buckets(at: int, zone: tzinfo) -> tuple[str, str, str]:
     """Return the local day, ISO week and month labels of a moment."""
     local = datetime.fromtimestamp(at / 1000, tz=UTC).astimezone(zone)
     year, week, _ = local.isocalendar()
     return local.strftime("%Y-%m-%d"), f"{year}-W{week:02d}", local.strftime("%Y-%m")
+
+
+class _Labels:
+    """Bucket labels of moments, worked out once per quarter hour (a fold's cache)."""
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+        self._seen: dict[int, tuple[str, str, str]] = {}
+
+    def of(self, at: int) -> tuple[str, str, str]:
+        quarter = at // _QUARTER
+        found = self._seen.get(quarter)
+        if found is None:
+            found = self._seen[quarter] = buckets(quarter * _QUARTER, self.zone)
+        return found
 
 
 def wait_bucket(ms: int) -> int:
@@ -84,7 +103,7 @@ def _metrics(event: ReportEvent) -> list[tuple[str, int, int]]:
         return [
             ("rung", 1, 0),
             ("queue_wait", 1, value),
-            (f"{WAIT_HIST}{wait_bucket(value)}", 1, 0),
+            (WAIT_METRICS[wait_bucket(value)], 1, 0),
         ]
     if kind == "chat_assigned":
         return [("rung", 1, 0)]
@@ -144,14 +163,13 @@ def presence_spans(start: int, end: int, zone: tzinfo) -> list[tuple[int, int]]:
 
 def _add(
     deltas: Deltas,
-    at: int,
-    zone: tzinfo,
+    labels: tuple[str, str, str],
     dims: list[tuple[str, str]],
     metric: str,
     n: int,
     total: int,
 ) -> None:
-    for period, bucket in zip(PERIODS, buckets(at, zone), strict=True):
+    for period, bucket in zip(PERIODS, labels, strict=True):
         for dim, key in dims:
             cell = deltas.setdefault((period, bucket, dim, key, metric), [0, 0])
             cell[0] += n
@@ -169,6 +187,7 @@ def fold(
     A presence event closes the agent's previous status: the time since the previous
     presence event is added to that status, split at local midnights."""
     found: Deltas = {} if deltas is None else deltas
+    labels = _Labels(zone)
     for event in events:
         if event.kind == "presence":
             before = previous_presence(event)
@@ -176,9 +195,10 @@ def fold(
                 continue
             dims = [("all", ""), ("agent", str(event.agent_id))]
             for start, length in presence_spans(before.at, event.at, zone):
-                _add(found, start, zone, dims, f"{before.detail}_ms", 1, length)
+                _add(found, labels.of(start), dims, f"{before.detail}_ms", 1, length)
             continue
         dims = _dims(event)
+        at = labels.of(event.at)
         for metric, n, total in _metrics(event):
-            _add(found, event.at, zone, dims, metric, n, total)
+            _add(found, at, dims, metric, n, total)
     return found

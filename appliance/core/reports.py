@@ -31,7 +31,7 @@ from appliance.core.store import reports as store
 _LOGGER = logging.getLogger(__name__)
 
 _ROLL_EVERY = 15.0  # s between passes over new events
-_BATCH = 2000  # events per write job: a pass holds the writer a few ms at a time
+_BATCH = 250  # events per write job: a pass holds the writer ~10-30 ms at a time (bench)
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
 
 

@@ -113,16 +113,24 @@ def set_state(conn: sqlite3.Connection, cursor: int, zone: str, now: int) -> Non
 def cells(conn: sqlite3.Connection, period: str, dim: str, first: str, last: str) -> list[Cell]:
     """Return the rollup rows of a period's buckets from first to last, with key names."""
     rows = conn.execute(
-        "SELECT r.bucket, r.key, r.metric, r.n, r.total,"
-        " coalesce(u.display_name, g.name, t.label, '')"
-        " FROM report_rollups r"
-        " LEFT JOIN users u ON r.dim = 'agent' AND u.id = CAST(r.key AS INTEGER)"
-        " LEFT JOIN groups g ON r.dim = 'group' AND g.id = CAST(r.key AS INTEGER)"
-        " LEFT JOIN topics t ON r.dim = 'topic' AND t.key = r.key"
-        " WHERE r.period = ? AND r.dim = ? AND r.bucket BETWEEN ? AND ?",
+        "SELECT bucket, key, metric, n, total FROM report_rollups"
+        " WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
         (period, dim, first, last),
-    )
-    return [Cell(*row) for row in rows]
+    ).fetchall()
+    names: dict[str, str] = {}
+    if dim in ("agent", "group", "topic"):
+        names = dict(
+            conn.execute(
+                "SELECT k.key, coalesce(u.display_name, g.name, t.label, '') FROM"
+                " (SELECT DISTINCT key FROM report_rollups"
+                "  WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?) k"
+                " LEFT JOIN users u ON ? = 'agent' AND u.id = CAST(k.key AS INTEGER)"
+                " LEFT JOIN groups g ON ? = 'group' AND g.id = CAST(k.key AS INTEGER)"
+                " LEFT JOIN topics t ON ? = 'topic' AND t.key = k.key",
+                (period, dim, first, last, dim, dim, dim),
+            ).fetchall()
+        )
+    return [Cell(b, k, m, n, total, names.get(k, "")) for b, k, m, n, total in rows]
 
 
 def sums_before(conn: sqlite3.Connection, dim: str, metric: str, first_day: str) -> dict[str, int]:
