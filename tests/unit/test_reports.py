@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.core.db import Database
-from appliance.core.report_rollup import ReportEvent
+from appliance.core.migrate import apply_migrations
+from appliance.core.report_rollup import ReportEvent, fold
 from appliance.core.reports import Reports
 from appliance.core.store import conversations as conv_store
 from appliance.core.store import ratings as rating_store
@@ -295,3 +296,43 @@ async def test_bad_report_questions_are_refused(db: Database, period, dim, first
 
     with pytest.raises(InvalidInput):
         await Reports(db, lambda: ZONE).report(period, dim, first, last)
+
+
+def test_an_upgrade_records_what_the_box_already_holds(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "old.db")
+    try:
+        apply_migrations(conn, upto="0028~")  # the schema before the reports
+        with conn:
+            _chats(conn)
+            _ticket(conn, 1, t(D1, "11:00:00"))
+            conn.execute(
+                "UPDATE tickets SET state = 'resolved', state_at = ?, resolved_at = ?,"
+                " replies = 1 WHERE id = 1",
+                (t(D1, "12:00:00"), t(D1, "12:00:00")),
+            )
+            _ticket(conn, 2, t(D1, "13:00:00"))
+        apply_migrations(conn)
+        events = report_store.events_after(conn, 0, 1000)
+        kinds: dict[str, int] = {}
+        for e in events:
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        assert kinds == {
+            "chat_offered": 5,
+            "chat_first_assigned": 4,
+            "chat_answered": 4,
+            "chat_missed": 1,
+            "chat_transfer": 1,
+            "chat_handled": 4,
+            "chat_abandoned": 1,
+            "rating": 2,
+            "ticket_created": 2,
+            "ticket_resolved": 1,
+            "ticket_backlog": 1,
+        }
+        deltas = fold(events, ZONE, lambda e: None)
+        assert deltas[("d", "2026-03-02", "all", "", "offered")] == [4, 0]
+        assert deltas[("d", "2026-03-02", "all", "", "abandoned")] == [1, 90_000]
+        assert deltas[("d", "2026-03-02", "all", "", "backlog")] == [0, 1]
+        assert deltas[("d", "2026-03-02", "all", "", "fcr")] == [1, 0]
+    finally:
+        conn.close()

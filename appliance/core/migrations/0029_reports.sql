@@ -50,7 +50,75 @@ CREATE TABLE report_state (
 
 INSERT INTO report_state (id) VALUES (1);
 
--- The site a chat came from: its visitor's latest visit's.
+-- What the box already holds when it upgrades, recorded once as it stands now: chats
+-- with their queue wait, first answer and end (under their current owner, the one
+-- known), missed rings, completed transfers, ratings, tickets with their creation,
+-- first resolution and backlog step, and fulfilled SLA clocks. Presence has no past.
+-- (Scans messages and ticket history once; the triggers below take over from here.)
+CREATE TEMP VIEW report_seed_chats AS
+    SELECT c.*, coalesce((SELECT site FROM visits v WHERE v.visitor_id = c.visitor_id
+                          ORDER BY v.started_at DESC LIMIT 1), '') AS seed_site
+    FROM conversations c;
+
+INSERT INTO report_events (at, kind, agent_id, group_id, topic, channel, site, ref, value)
+SELECT at, kind, agent_id, group_id, topic, 'chat', seed_site, id, value FROM (
+    SELECT created_at AS at, 'chat_offered' AS kind, NULL AS agent_id, group_id, topic,
+        seed_site, id, NULL AS value, 1 AS o
+    FROM report_seed_chats
+    UNION ALL
+    SELECT created_at, 'chat_first_assigned', agent_id, group_id, topic, seed_site, id,
+        first_assigned_at - created_at, 2
+    FROM report_seed_chats WHERE first_assigned_at IS NOT NULL
+    UNION ALL
+    SELECT created_at, 'chat_answered', agent_id, group_id, topic, seed_site, id,
+        answered_at - created_at, 3
+    FROM report_seed_chats WHERE answered_at IS NOT NULL
+    UNION ALL
+    SELECT c.created_at, 'chat_missed', m.user_id, c.group_id, c.topic, c.seed_site, c.id,
+        NULL, 4
+    FROM missed_chats m JOIN report_seed_chats c ON c.id = m.conversation_id
+    UNION ALL
+    SELECT c.created_at, 'chat_transfer', c.agent_id, c.group_id, c.topic, c.seed_site, c.id,
+        NULL, 5
+    FROM messages g JOIN report_seed_chats c ON c.id = g.conversation_id
+    WHERE g.event = 'transferred'
+    UNION ALL
+    SELECT created_at,
+        CASE WHEN answered_at IS NOT NULL THEN 'chat_handled' ELSE 'chat_abandoned' END,
+        CASE WHEN answered_at IS NOT NULL THEN agent_id END, group_id, topic, seed_site, id,
+        CASE WHEN answered_at IS NOT NULL
+             THEN coalesce(closed_at, 0) - coalesce(first_assigned_at, created_at)
+             ELSE coalesce(closed_at, 0) - created_at END, 6
+    FROM report_seed_chats WHERE status = 'closed'
+    UNION ALL
+    SELECT c.created_at, 'rating', c.agent_id, c.group_id, c.topic, c.seed_site, c.id,
+        r.score, 7
+    FROM chat_ratings r JOIN report_seed_chats c ON c.id = r.conversation_id
+) ORDER BY at, o;
+
+DROP VIEW report_seed_chats;
+
+INSERT INTO report_events (at, kind, agent_id, group_id, channel, ref, value, detail)
+SELECT at, kind, owner_id, group_id, channel, CAST(id AS TEXT), value, detail FROM (
+    SELECT created_at AS at, 'ticket_created' AS kind, owner_id, group_id, channel, id,
+        1 AS value, '' AS detail, 1 AS o
+    FROM tickets
+    UNION ALL
+    SELECT resolved_at, 'ticket_resolved', owner_id, group_id, channel, id,
+        resolved_at - created_at, CASE WHEN replies <= 1 THEN 'fcr' ELSE 'first' END, 2
+    FROM tickets WHERE resolved_at IS NOT NULL
+    UNION ALL
+    SELECT state_at, 'ticket_backlog', owner_id, group_id, channel, id, -1, '', 3
+    FROM tickets WHERE state NOT IN ('new', 'open', 'pending')
+    UNION ALL
+    SELECT e.at,
+        CASE WHEN json_extract(e.data, '$.late') THEN 'sla_late' ELSE 'sla_met' END,
+        t.owner_id, t.group_id, t.channel, t.id, NULL,
+        coalesce(json_extract(e.data, '$.metric'), ''), 4
+    FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id
+    WHERE e.kind = 'sla' AND json_extract(e.data, '$.change') = 'fulfilled'
+) ORDER BY at, o;
+
 -- Chats: offered when created.
 CREATE TRIGGER report_chat_offered AFTER INSERT ON conversations
 BEGIN
