@@ -188,7 +188,7 @@ class Reports:
 
         def read(conn: sqlite3.Connection) -> Report:
             found = store.cells(conn, period, dim, sp.labels[0], sp.labels[-1])
-            before = store.sums_before(conn, dim, "backlog", _first_day_of(sp))
+            before = store.backlog_before(conn, dim, _first_day_of(sp))
             state = store.state(conn)
             cells = [(c.bucket, c.key, c.metric, c.n, c.total, c.name) for c in found]
             return Report(

@@ -41,6 +41,10 @@ CREATE TABLE report_rollups (
     PRIMARY KEY (period, dim, bucket, key, metric)
 ) WITHOUT ROWID;
 
+-- The backlog is a running sum: a report adds up the days before its start.
+CREATE INDEX report_rollups_backlog ON report_rollups (dim, bucket)
+    WHERE period = 'd' AND metric = 'backlog';
+
 CREATE TABLE report_state (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     cursor INTEGER NOT NULL DEFAULT 0, -- the last event folded into the rollups

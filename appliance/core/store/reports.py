@@ -133,12 +133,12 @@ def cells(conn: sqlite3.Connection, period: str, dim: str, first: str, last: str
     return [Cell(b, k, m, n, total, names.get(k, "")) for b, k, m, n, total in rows]
 
 
-def sums_before(conn: sqlite3.Connection, dim: str, metric: str, first_day: str) -> dict[str, int]:
-    """Return each key's total of a metric over the days before one (a running figure)."""
+def backlog_before(conn: sqlite3.Connection, dim: str, first_day: str) -> dict[str, int]:
+    """Return each key's backlog steps summed over the days before one."""
     rows = conn.execute(
-        "SELECT key, sum(total) FROM report_rollups WHERE period = 'd' AND dim = ?"
-        " AND metric = ? AND bucket < ? GROUP BY key",
-        (dim, metric, first_day),
+        "SELECT key, sum(total) FROM report_rollups WHERE period = 'd' AND metric = 'backlog'"
+        " AND dim = ? AND bucket < ? GROUP BY key",
+        (dim, first_day),
     )
     return {r[0]: int(r[1]) for r in rows}
 
