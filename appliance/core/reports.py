@@ -27,11 +27,13 @@ from appliance.core.errors import InvalidInput
 from appliance.core.forecast import SLOT_MS, WEEKS, Forecast, forecast, monday_of
 from appliance.core.report_rollup import DIMS, PERIODS, ReportEvent, fold
 from appliance.core.store import reports as store
+from appliance.core.store import visits as visit_store
 
 _LOGGER = logging.getLogger(__name__)
 
 _ROLL_EVERY = 15.0  # s between passes over new events
 _BATCH = 250  # events per write job: a pass holds the writer ~10-30 ms at a time (bench)
+_FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
 
 
@@ -174,6 +176,23 @@ class Reports:
         ]
         return Plan(found, aht, from_history, staffing)
 
+    async def funnel(self, by: str, first: date, last: date) -> list[FunnelRow]:
+        """Return visits, invited, chats and tickets per source, keyword or landing page
+        over local days first..last (visits the insight retention still keeps)."""
+        if by not in visit_store.FUNNEL_BY:
+            raise InvalidInput(f"by must be one of {', '.join(visit_store.FUNNEL_BY)}")
+        if last < first or (last - first).days >= fig.MAX_DAYS:
+            raise InvalidInput(f"from..to must be in order and at most {fig.MAX_DAYS} days")
+        zone = self._zone()
+        since = int(datetime.combine(first, time.min, tzinfo=zone).timestamp() * 1000)
+        until = int(
+            datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone).timestamp() * 1000
+        )
+        rows = await self._db.read(
+            lambda conn: visit_store.funnel(conn, by, since, until, _FUNNEL_ROWS)
+        )
+        return [FunnelRow(*row) for row in rows]
+
     async def report(self, period: str, dim: str, first: date, last: date) -> Report:
         """Return the figures of a period (d, w, m) and dimension over local days first..last."""
         if period not in PERIODS:
@@ -202,6 +221,17 @@ class Reports:
             )
 
         return await self._db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    """Visits from one source (or keyword, or landing page) and how far they went."""
+
+    key: str
+    visits: int
+    invited: int
+    chatted: int
+    ticketed: int
 
 
 @dataclass(frozen=True, slots=True)

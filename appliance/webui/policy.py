@@ -111,6 +111,8 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/console/reports": ("GET",),
             "/api/console/reports": ("GET",),
             "/api/console/reports.csv": ("GET",),
+            "/api/console/reports/funnel": ("GET",),
+            "/api/console/reports/funnel.csv": ("GET",),
             "/api/console/reports/plan": ("GET",),
             "/api/console/reports/plan.csv": ("GET",),
         }.items()

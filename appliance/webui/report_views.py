@@ -15,7 +15,7 @@ from aiohttp import web
 
 from appliance.core.clock import now_ms
 from appliance.core.report_figures import FIGURES
-from appliance.core.reports import Plan, Report, box_zone
+from appliance.core.reports import FunnelRow, Plan, Report, box_zone
 from appliance.webui.contract import Contract, Operation, read_query, reply
 from appliance.webui.keys import BOX
 from appliance.webui.pages import page_text, render
@@ -248,6 +248,62 @@ async def export_plan(request: web.Request) -> web.Response:
     return _download((_BOM + out.getvalue()).encode(), "staffing")
 
 
+async def _funnel(request: web.Request) -> tuple[wire.FunnelQuery, list[FunnelRow]]:
+    query = read_query(request, wire.FunnelQuery)
+    end = query.end or _today()
+    start = query.start or end - timedelta(days=_DEFAULT_DAYS - 1)
+    return query, await request.app[BOX].reports.funnel(query.by, start, end)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+async def get_funnel(request: web.Request) -> web.Response:
+    """Return visits, invitations, chats and tickets per source, keyword or landing page."""
+    query, rows = await _funnel(request)
+    end = query.end or _today()
+    return reply(
+        wire.FunnelPage(
+            by=query.by,
+            start=query.start or end - timedelta(days=_DEFAULT_DAYS - 1),
+            end=end,
+            rows=[
+                wire.FunnelRow(
+                    r.key,
+                    r.visits,
+                    r.invited,
+                    r.chatted,
+                    r.ticketed,
+                    _rate(r.chatted, r.visits),
+                    _rate(r.ticketed, r.visits),
+                )
+                for r in rows
+            ],
+        )
+    )
+
+
+async def export_funnel(request: web.Request) -> web.Response:
+    """Return the funnel as CSV for Excel."""
+    query, rows = await _funnel(request)
+    t = page_text(request)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(
+        [
+            t("rep_funnel_key"),
+            t("rep_funnel_visits"),
+            t("rep_funnel_invited"),
+            t("rep_funnel_chats"),
+            t("rep_funnel_tickets"),
+        ]
+    )
+    for r in rows:
+        writer.writerow([_cell(r.key), r.visits, r.invited, r.chatted, r.ticketed])
+    return _download((_BOM + out.getvalue()).encode(), f"funnel-{query.by}")
+
+
 _TAG = "reports"
 _REPORT_HELP = (
     f"{_OVERSEERS} Figures per local day (d), ISO week (w) or month (m) of the box's zone, "
@@ -288,6 +344,31 @@ CONTRACT = Contract(
             errors=(401, 403, 422),
             description=f"{_REPORT_HELP} Headers in the page's language; a text cell that "
             "would start a spreadsheet formula (= + - @) starts with an apostrophe.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/reports/funnel",
+            get_funnel,
+            "Visitors to customers: visits, invited, chats, tickets per source or page",
+            _TAG,
+            wire.FunnelPage,
+            query=wire.FunnelQuery,
+            errors=(401, 403, 422),
+            description=f"{_OVERSEERS} Visits started on the days (the box's zone; those "
+            "the insight retention keeps), grouped by source, search keyword or landing "
+            "page (without its query), with how many were invited, chatted while the visit "
+            "lasted, and led to a ticket from such a chat. The 200 most visited first.",
+        ),
+        Operation(
+            "GET",
+            "/api/console/reports/funnel.csv",
+            export_funnel,
+            "The funnel as CSV (UTF-8 with BOM, CRLF, for Excel)",
+            _TAG,
+            media="text/csv",
+            query=wire.FunnelQuery,
+            errors=(401, 403, 422),
+            description=_OVERSEERS,
         ),
         Operation(
             "GET",

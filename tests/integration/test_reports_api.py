@@ -109,6 +109,18 @@ async def test_the_staffing_plan_and_its_csv(running, make_agent) -> None:
     assert body.startswith(b"\xef\xbb\xbf") and body.count(b"\r\n") == 14 * 48 + 1
 
 
+async def test_the_funnel_over_http(running, make_agent) -> None:
+    boss = await make_agent("boss", role="supervisor", status=None)
+    page = await boss.get("/api/console/reports/funnel?by=landing")
+    assert page["by"] == "landing" and page["rows"] == []
+    answer = await boss.get("/api/console/reports/funnel?by=planet", status=422)
+    assert answer["error"]["code"] == "invalid"
+    async with boss.http.get(running.url("/api/console/reports/funnel.csv")) as r:
+        assert (await r.read()) == "\ufeff来源、关键词或页面,访问,已邀请,会话,工单\r\n".encode()
+    agent = await make_agent("li", status=None)
+    await agent.get("/api/console/reports/funnel", status=403)
+
+
 async def test_the_page_is_for_overseers(running, make_agent) -> None:
     boss = await make_agent("boss", role="supervisor", status=None)
     async with boss.http.get(running.url("/console/reports")) as r:

@@ -336,3 +336,66 @@ def test_an_upgrade_records_what_the_box_already_holds(tmp_path: Path) -> None:
         assert deltas[("d", "2026-03-02", "all", "", "fcr")] == [1, 0]
     finally:
         conn.close()
+
+
+def _visits(conn: sqlite3.Connection) -> None:
+    _chats(conn)  # visitors vc1..vc5 and their chats
+    rows = [
+        # (visitor, kind, engine, keyword, host, utm, landing, start, end)
+        ("vc1", "search", "baidu", "宽带", "", "{}", "https://x.cn/a?x=1", "09:59:00", "10:20:00"),
+        ("vc2", "search", "baidu", "宽带", "", "{}", "https://x.cn/a", "10:04:00", "10:30:00"),
+        ("vc3", "referral", "", "", "news.cn", "{}", "https://x.cn/b", "10:29:00", "10:31:00"),
+        ("vc4", "direct", "", "", "", "{}", "https://x.cn/", "08:00:00", "08:10:00"),
+        (
+            "vc5",
+            "campaign",
+            "",
+            "",
+            "",
+            '{"utm_campaign": "双11"}',
+            "https://x.cn/",
+            "11:00:00",
+            "11:05:00",
+        ),
+    ]
+    for i, (vid, kind, engine, kw, host, utm, landing, start, end) in enumerate(rows, start=1):
+        conn.execute(
+            "INSERT INTO visits (id, visitor_id, started_at, last_seen_at, source_kind, engine,"
+            " keyword, referrer_host, utm, landing_url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (i, vid, t(D1, start), t(D1, end), kind, engine, kw, host, utm, landing),
+        )
+    conn.execute(
+        "INSERT INTO invitations (visitor_id, visit_id, message, created_at) VALUES ('vc4', 4,"
+        " 'hi', ?)",
+        (t(D1, "08:01:00"),),
+    )
+    _ticket(conn, 9, t(D1, "10:40:00"))
+    conn.execute(
+        "INSERT INTO ticket_conversations (ticket_id, conversation_id, linked_at)"
+        " VALUES (9, 'c2', 0)"
+    )
+
+
+async def test_the_funnel_from_visits_to_tickets(db: Database) -> None:
+    await db.write(_visits)
+    reports = Reports(db, lambda: ZONE)
+    by_source = await reports.funnel("source", D1, D1)
+    assert [vars_of(r) for r in by_source] == [
+        ("search:baidu", 2, 0, 2, 1),  # both chatted; c2 became a ticket
+        ("campaign:双11", 1, 0, 0, 0),  # c5 is on D2: not during this visit
+        ("direct", 1, 1, 0, 0),  # invited, never chatted (c4 came at 23:59)
+        ("referral:news.cn", 1, 0, 1, 0),  # c3 (abandoned, still a chat)
+    ]
+    by_page = await reports.funnel("landing", D1, D1)
+    assert {r.key: r.visits for r in by_page} == {
+        "https://x.cn/a": 2,
+        "https://x.cn/": 2,
+        "https://x.cn/b": 1,
+    }
+    by_keyword = await reports.funnel("keyword", D1, D1)
+    assert [vars_of(r) for r in by_keyword] == [("", 3, 1, 1, 0), ("baidu:宽带", 2, 0, 2, 1)]
+    assert await reports.funnel("source", D2, D2) == []
+
+
+def vars_of(row):  # type: ignore[no-untyped-def]
+    return (row.key, row.visits, row.invited, row.chatted, row.ticketed)

@@ -185,7 +185,41 @@ async function load() {
   try {
     const page = await api("GET", `/api/console/reports?${q}`);
     renderReport(page, $("rep-figure").value);
+    loadFunnel();
     root.dataset.loaded = String(Number(root.dataset.loaded || 0) + 1);
+  } catch (e) {
+    $("rep-error").textContent = e.message;
+    $("rep-error").hidden = false;
+  }
+}
+
+// Visitors to customers over the report's days: the ten most visited as bars, every
+// row in the table.
+async function loadFunnel() {
+  const q = query($("rep-form"));
+  q.delete("period");
+  q.delete("dim");
+  q.set("by", $("funnel-by").value);
+  $("funnel-csv").href = `/api/console/reports/funnel.csv?${q}`;
+  try {
+    const page = await api("GET", `/api/console/reports/funnel?${q}`);
+    const top = page.rows.slice(0, 10);
+    const steps = [
+      ["visits", L.funnelVisits],
+      ["invited", L.funnelInvited],
+      ["chatted", L.funnelChats],
+      ["ticketed", L.funnelTickets],
+    ];
+    draw(
+      "rep-funnel",
+      top.map((r) => r.key),
+      steps.map(([id, name]) => ({ name, type: "bar", values: top.map((r) => r[id]) })),
+      [L.funnelKey, ...steps.map(([, name]) => name), L.funnelRate],
+      page.rows.map((r) => [
+        r.key, r.visits, r.invited, r.chatted, r.ticketed,
+        r.chat_rate === null ? null : (100 * r.chat_rate).toFixed(1),
+      ]),
+    );
   } catch (e) {
     $("rep-error").textContent = e.message;
     $("rep-error").hidden = false;
@@ -227,6 +261,7 @@ if (root) {
   $("rep-period").addEventListener("change", load);
   $("rep-dim").addEventListener("change", load);
   $("rep-figure").addEventListener("change", load);
+  $("funnel-by").addEventListener("change", loadFunnel);
   $("plan-form").addEventListener("submit", (e) => { e.preventDefault(); loadPlan(); });
   $("rep-all").addEventListener("click", (e) => {
     const b = e.target.closest("button[data-figure]");

@@ -96,3 +96,34 @@ class PlanPage(msgspec.Struct):
     target: int
     concurrency: int
     slots: list[PlanSlot]
+
+
+class FunnelQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """Which visits: by source, search keyword or landing page, over days."""
+
+    by: Literal["source", "keyword", "landing"] = "source"
+    start: Day | None = None  # the first day
+    end: Day | None = None  # the last day, included
+
+
+class FunnelRow(msgspec.Struct):
+    """Visits from one source (search:baidu, referral:host, campaign:name, direct), one
+    keyword (engine:words) or one landing page, and how many were invited, chatted and
+    led to a ticket; rates are shares of the visits (0..1; null without visits)."""
+
+    key: str
+    visits: int
+    invited: int
+    chatted: int
+    ticketed: int
+    chat_rate: float | None
+    ticket_rate: float | None
+
+
+class FunnelPage(msgspec.Struct):
+    """The funnel visits -> invited -> chats -> tickets, the most visited first."""
+
+    by: str
+    start: Day
+    end: Day
+    rows: list[FunnelRow]
