@@ -144,16 +144,19 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         reports = Reports(db, lambda: ZONE, now=lambda: 0)
         # Time each write job of the backfill: the longest is a message's worst extra wait.
         jobs: list[float] = []
-        original = reports._fold_batch
+        original = db.write
 
-        def timed(conn, limit):  # type: ignore[no-untyped-def]
-            t0 = time.perf_counter()
-            try:
-                return original(conn, limit)
-            finally:
-                jobs.append(time.perf_counter() - t0)
+        async def timed(fn, **kw):  # type: ignore[no-untyped-def]
+            def job(conn):  # type: ignore[no-untyped-def]
+                t0 = time.perf_counter()
+                try:
+                    return fn(conn)
+                finally:
+                    jobs.append(time.perf_counter() - t0)
 
-        reports._fold_batch = timed  # type: ignore[method-assign]
+            return await original(job, **kw)
+
+        db.write = timed  # type: ignore[method-assign]
         t0 = time.perf_counter()
         await reports.backfill()
         backfill_s = time.perf_counter() - t0

@@ -25,7 +25,7 @@ from appliance.core.db import Database
 from appliance.core.erlang import Staffing, agents_needed
 from appliance.core.errors import InvalidInput
 from appliance.core.forecast import SLOT_MS, WEEKS, Forecast, forecast, monday_of
-from appliance.core.report_rollup import DIMS, PERIODS, ReportEvent, fold
+from appliance.core.report_rollup import DIMS, PERIODS, Deltas, ReportEvent, fold
 from appliance.core.store import reports as store
 from appliance.core.store import visits as visit_store
 
@@ -82,31 +82,44 @@ class Reports:
         self._now = now
         self._task: asyncio.Task[None] | None = None
 
-    def _fold_batch(self, conn: sqlite3.Connection, limit: int) -> int:
-        """Fold the next events into the rollups (in the writer); return how many."""
+    async def _step(self, limit: int) -> int:
+        """Fold the next events into the rollups; return how many (-1: raced, again).
+
+        The events are read and summed on the reader; the write job only adds the sums
+        and moves the cursor, if nobody moved it meanwhile, so a pass holds the one
+        writer for its upserts alone."""
         zone = self._zone()
         name = zone_name(zone)
-        state = store.state(conn)
-        if state.zone and state.zone != name:
-            # The box moved to another zone: every day boundary moved with it.
-            _LOGGER.info("report zone changed from %s to %s: rebuilding", state.zone, name)
-            store.clear_rollups(conn)
+
+        def read(conn: sqlite3.Connection) -> tuple[store.State, int, int, Deltas]:
             state = store.state(conn)
-        events = store.events_after(conn, state.cursor, limit)
-        if events:
+            # A new zone moves every day boundary: start again from the first event.
+            cursor = 0 if state.zone and state.zone != name else state.cursor
+            events = store.events_after(conn, cursor, limit)
             deltas = fold(events, zone, lambda e: _previous(conn, e))
+            return state, len(events), events[-1].id if events else cursor, deltas
+
+        seen, count, cursor, deltas = await self._db.read(read)
+
+        def write(conn: sqlite3.Connection) -> int:
+            if store.state(conn) != seen:
+                return -1
+            if seen.zone and seen.zone != name:
+                _LOGGER.info("report zone changed from %s to %s: rebuilding", seen.zone, name)
+                store.clear_rollups(conn)
             store.add_deltas(conn, deltas)
-        cursor = events[-1].id if events else state.cursor
-        store.set_state(conn, cursor, name, self._now())
-        return len(events)
+            store.set_state(conn, cursor, name, self._now())
+            return count
+
+        return await self._db.write(write)
 
     async def roll(self, limit: int = _BATCH) -> int:
         """Fold events not yet in the rollups, a batch per write job; return how many."""
         done = 0
         while True:
-            count = await self._db.write(lambda conn: self._fold_batch(conn, limit))
-            done += count
-            if count < limit:
+            count = await self._step(limit)
+            done += max(count, 0)
+            if 0 <= count < limit:
                 return done
 
     async def backfill(
@@ -117,11 +130,11 @@ class Reports:
         await self._db.write(store.clear_rollups)
         done = 0
         while True:
-            count = await self._db.write(lambda conn: self._fold_batch(conn, limit))
-            done += count
+            count = await self._step(limit)
+            done += max(count, 0)
             if progress is not None:
                 progress(done, last)
-            if count < limit:
+            if 0 <= count < limit:
                 return done
 
     async def _run(self) -> None:
