@@ -92,8 +92,9 @@ async def test_csv_is_excel_ready_and_defuses_formulas(running, make_agent) -> N
     assert "\r\n" in text and "\n" not in text.replace("\r\n", "")
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0][:3] == ["时段", "坐席", "进线会话"]  # the page's language: zh-CN
-    assert rows[1][1] == "'=cmd|x"
-    assert len(rows[0]) == len(rows[1]) == 26
+    assert "'=cmd|x" in [r[1] for r in rows[1:]]  # the formula is text, whoever else has a row
+    assert "=cmd|x" not in [r[1] for r in rows[1:]]
+    assert {len(r) for r in rows} == {26}
 
 
 async def test_the_staffing_plan_and_its_csv(running, make_agent) -> None:
