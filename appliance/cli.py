@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance import __version__, restore_command
+from appliance import __version__, report_command, restore_command
 from appliance.core import audit, restore
 from appliance.core.accounts import ROLES, AccountError
 from appliance.core.box import Box
@@ -85,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     relay_commands.add_parsers(commands)
     restore_command.add_parsers(commands)
+    report_command.add_parsers(commands)
     return parser
 
 
@@ -333,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             restore_command.run_restore(settings.data_dir, args)
         elif args.command == "restore-undo":
             restore_command.run_undo(settings.data_dir)
+        elif args.command == "reports-backfill":
+            _run_loop(report_command.run(settings, args))
         else:
             _run_loop(relay_commands.staff_command(settings, args))
     except (

@@ -45,6 +45,7 @@ from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.ratings import Ratings
 from appliance.core.readmarks import ReadMarks
 from appliance.core.replytime import ReplyTime
+from appliance.core.reports import Reports
 from appliance.core.routing_config import RoutingConfig
 from appliance.core.search import Search
 from appliance.core.selfservice import SelfService
@@ -176,6 +177,7 @@ class Box:
         # The widget's look and the staff's photos (core/brand.py), and the reply-time
         # hint the widget shows from the live queue.
         self.brand = Brand(self.db, settings.data_dir)
+        self.reports = Reports(self.db)  # rollups of the report events, and figures
         self.reply_time = ReplyTime(self.db, lambda: self.dispatcher.places)
 
     def _mail_parts(self) -> None:
@@ -266,6 +268,7 @@ class Box:
         await self.backups.open()  # catches up once on a backup missed while it was down
         await self.knowledge.open()
         await self.search.open()  # indexes what was queued, then any backfill
+        self.reports.start()  # folds events written while the box was down first
         await self._record_restore()
 
     async def _record_restore(self) -> None:
@@ -302,4 +305,5 @@ class Box:
         await self.read_marks.close()
         await self.search.close()
         await self.knowledge.close()  # writes the views still counted
+        await self.reports.close()
         await self.db.close()

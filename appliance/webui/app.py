@@ -46,6 +46,7 @@ from appliance.webui import (
     notification_views,
     openapi,
     portal_views,
+    report_views,
     routing_views,
     rule_views,
     selfservice_views,
@@ -254,6 +255,7 @@ def create_app(settings: Settings) -> web.Application:
     ticket_file_views.CONTRACT.install(app)
     selfservice_views.add_routes(app)
     help_views.add_routes(app)
+    report_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

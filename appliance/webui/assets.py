@@ -72,6 +72,13 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     return any(t in ("*", etag) for t in tags)
 
 
+# Gzip forms by the full hash of the bytes, for the process: level 9 over every file
+# costs CPU at each app's start (the vendored chart library alone ~0.1 s, on the loop
+# when the app is made), and the same bytes always pack the same. A restore's restart
+# and the tests make many apps in one process.
+_PACKED: dict[str, bytes | None] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     """One file's bytes, its gzip form when that pays, and a strong ETag for each."""
@@ -85,12 +92,14 @@ class Asset:
     @classmethod
     def of(cls, body: bytes, content_type: str) -> Self:
         """Hash and compress a file's bytes once."""
-        digest = hashlib.sha256(body).hexdigest()[:_ETAG_DIGITS]
+        full = hashlib.sha256(body).hexdigest()
+        digest = full[:_ETAG_DIGITS]
         packed = None
         if content_type.startswith(_COMPRESSIBLE):
-            packed = gzip.compress(body, _GZIP_LEVEL, mtime=0)
-            if len(packed) >= len(body) * _GZIP_WORTH:
-                packed = None
+            if full not in _PACKED:
+                made: bytes | None = gzip.compress(body, _GZIP_LEVEL, mtime=0)
+                _PACKED[full] = made if made and len(made) < len(body) * _GZIP_WORTH else None
+            packed = _PACKED[full]
         # Each coding is its own representation, so each has its own strong ETag.
         return cls(body, content_type, f'"{digest}"', packed, f'"{digest}-gz"' if packed else "")
 

@@ -36,6 +36,7 @@ from appliance.webui import (
     mail_views,
     notification_views,
     portal_views,
+    report_views,
     routing_views,
     rule_views,
     selfservice_views,
@@ -132,6 +133,7 @@ def _contracts() -> list[Contract]:
         ticket_file_views.CONTRACT,
         selfservice_views.CONTRACT,
         help_views.CONTRACT,
+        report_views.CONTRACT,
     ]
 
 

@@ -110,6 +110,13 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/kb/editors/{user_id}": ("PUT",),
             "/api/console/search/status": ("GET",),
             "/api/console/kb/deflection": ("GET",),
+            "/console/reports": ("GET",),
+            "/api/console/reports": ("GET",),
+            "/api/console/reports.csv": ("GET",),
+            "/api/console/reports/funnel": ("GET",),
+            "/api/console/reports/funnel.csv": ("GET",),
+            "/api/console/reports/plan": ("GET",),
+            "/api/console/reports/plan.csv": ("GET",),
         }.items()
         for method in methods
     },

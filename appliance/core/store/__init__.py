@@ -82,4 +82,7 @@ OWNERS: dict[str, str] = {
     "kb_visitor_events": "selfservice",
     "kb_article_pages": "selfservice",
     "kb_images": "article_images",
+    "report_events": "reports",
+    "report_rollups": "reports",
+    "report_state": "reports",
 }

@@ -174,3 +174,39 @@ def prune(conn: sqlite3.Connection, cutoff: int) -> tuple[int, int]:
         (cutoff,),
     )
     return views.rowcount, visits.rowcount
+
+
+# How the funnel groups visits (store of the reports' visitors-to-customers funnel).
+_FUNNEL_KEYS = {
+    "source": "CASE v.source_kind WHEN 'search' THEN 'search:' || v.engine"
+    " WHEN 'referral' THEN 'referral:' || v.referrer_host"
+    " WHEN 'campaign' THEN 'campaign:' || coalesce(json_extract(v.utm, '$.utm_campaign'), '')"
+    " ELSE v.source_kind END",
+    "keyword": "CASE WHEN v.keyword != '' THEN v.engine || ':' || v.keyword ELSE '' END",
+    "landing": "CASE instr(v.landing_url, '?') WHEN 0 THEN v.landing_url"
+    " ELSE substr(v.landing_url, 1, instr(v.landing_url, '?') - 1) END",
+}
+FUNNEL_BY = tuple(_FUNNEL_KEYS)
+
+
+def funnel(
+    conn: sqlite3.Connection, by: str, since: int, until: int, limit: int
+) -> list[tuple[str, int, int, int, int]]:
+    """Return (key, visits, invited, chatted, ticketed) of visits started in [since, until).
+
+    A visit chatted when its visitor opened a chat while it lasted (to its last page
+    view); it led to a ticket when one of those chats has one."""
+    key = _FUNNEL_KEYS[by]
+    rows = conn.execute(
+        "WITH v AS (SELECT * FROM visits WHERE started_at >= ? AND started_at < ?)"
+        f" SELECT {key} AS k, count(*),"
+        " sum(EXISTS (SELECT 1 FROM invitations i WHERE i.visit_id = v.id)),"
+        " sum(EXISTS (SELECT 1 FROM conversations c WHERE c.visitor_id = v.visitor_id"
+        "   AND c.created_at BETWEEN v.started_at AND v.last_seen_at)),"
+        " sum(EXISTS (SELECT 1 FROM conversations c JOIN ticket_conversations tc"
+        "   ON tc.conversation_id = c.id WHERE c.visitor_id = v.visitor_id"
+        "   AND c.created_at BETWEEN v.started_at AND v.last_seen_at))"
+        " FROM v GROUP BY k ORDER BY count(*) DESC, k LIMIT ?",
+        (since, until, limit),
+    )
+    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]

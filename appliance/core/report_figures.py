@@ -1,0 +1,188 @@
+"""Figures from rollup sums: pure functions (definitions in docs/reports.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from appliance.core.report_rollup import WAIT_EDGES, WAIT_METRICS
+
+# Every figure a report gives, in the order the console shows them, with its unit:
+# n a count, s seconds, pct a share 0..100, score 1..5, h hours.
+FIGURES: tuple[tuple[str, str], ...] = (
+    ("offered", "n"),
+    ("answered", "n"),
+    ("missed", "n"),
+    ("abandoned", "n"),
+    ("abandon_wait", "s"),
+    ("first_response", "s"),
+    ("handling", "s"),
+    ("queue_wait_p50", "s"),
+    ("queue_wait_p90", "s"),
+    ("transfers", "n"),
+    ("rating_count", "n"),
+    ("rating_mean", "score"),
+    ("rating_good", "pct"),
+    ("tickets_created", "n"),
+    ("tickets_resolved", "n"),
+    ("tickets_reopened", "n"),
+    ("backlog", "n"),
+    ("fcr", "pct"),
+    ("sla_first_response", "pct"),
+    ("sla_next_response", "pct"),
+    ("sla_resolution", "pct"),
+    ("online_hours", "h"),
+    ("away_hours", "h"),
+    ("occupancy", "pct"),
+)
+FIGURE_IDS = tuple(f for f, _ in FIGURES)
+SLA_METRICS = ("first_response", "next_response", "resolution")
+MAX_DAYS = 800  # a report's span: two years and a bit
+
+Sums = Mapping[str, tuple[int, int]]  # metric -> (n, total)
+Value = float | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A report's buckets: their labels in order and the first and last local day."""
+
+    period: str
+    labels: tuple[str, ...]
+    first_day: date
+    last_day: date
+
+
+def _week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def span(period: str, first: date, last: date) -> Span:
+    """Return the buckets of a period (d, w, m) that cover the local days first..last."""
+    labels: list[str] = []
+    day = first
+    while day <= last:
+        label = {"d": day.isoformat(), "w": _week(day), "m": day.strftime("%Y-%m")}[period]
+        if not labels or labels[-1] != label:
+            labels.append(label)
+        day += timedelta(days=1)
+    return Span(period, tuple(labels), first, last)
+
+
+def _avg_s(sums: Sums, metric: str) -> float | None:
+    n, total = sums.get(metric, (0, 0))
+    return round(total / n / 1000, 1) if n > 0 else None
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole > 0 else None
+
+
+def percentile(sums: Sums, q: float) -> int | None:
+    """Return the upper edge (s) of the wait bucket holding the q-th share of waits.
+
+    Beyond the last edge the figure is that edge: "over an hour"."""
+    counts = [sums[m][0] if m in sums else 0 for m in WAIT_METRICS]
+    whole = sum(counts)
+    if whole <= 0:
+        return None
+    need = q * whole
+    seen = 0
+    for i, count in enumerate(counts):
+        seen += count
+        if seen >= need and count > 0:
+            return WAIT_EDGES[min(i, len(WAIT_EDGES) - 1)]
+    return WAIT_EDGES[-1]
+
+
+def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
+    """Return every figure of one bucket and key from its sums."""
+
+    def count(metric: str) -> int:
+        return sums.get(metric, (0, 0))[0]
+
+    def total(metric: str) -> int:
+        return sums.get(metric, (0, 0))[1]
+
+    rated = count("rating")
+    online = total("online_ms")
+    found: dict[str, Value] = {
+        "offered": count("offered"),
+        "answered": count("answered"),
+        "missed": count("missed"),
+        "abandoned": count("abandoned"),
+        "abandon_wait": _avg_s(sums, "abandoned"),
+        "first_response": _avg_s(sums, "first_response"),
+        "handling": _avg_s(sums, "handling"),
+        "queue_wait_p50": percentile(sums, 0.5),
+        "queue_wait_p90": percentile(sums, 0.9),
+        "transfers": count("transfers"),
+        "rating_count": rated,
+        "rating_mean": round(total("rating") / rated, 2) if rated > 0 else None,
+        "rating_good": _share(count("rating_good"), rated),
+        "tickets_created": count("tickets_created"),
+        "tickets_resolved": count("tickets_resolved"),
+        "tickets_reopened": count("tickets_reopened"),
+        "backlog": backlog,
+        "fcr": _share(count("fcr"), count("first_resolved")),
+        "online_hours": round(online / 3_600_000, 2),
+        "away_hours": round(total("away_ms") / 3_600_000, 2),
+        "occupancy": _share(total("handling"), online),
+    }
+    for metric in SLA_METRICS:
+        found[f"sla_{metric}"] = _share(count(f"sla_met:{metric}"), count(f"sla_all:{metric}"))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a report: a bucket, a key (agent, group, …) and its figures."""
+
+    bucket: str
+    key: str
+    name: str
+    values: dict[str, Value]
+
+
+def rows(
+    sp: Span,
+    dim: str,
+    cells: Iterable[tuple[str, str, str, int, int, str]],
+    backlog_before: Mapping[str, int],
+) -> list[Row]:
+    """Return the report's rows from rollup cells (bucket, key, metric, n, total, name).
+
+    For the whole centre (dim "all") every bucket has a row, empty ones too; for a
+    dimension, a key has rows in the buckets where something happened. The backlog is
+    a running figure: what was open before the span plus the steps up to each bucket's
+    end."""
+    wanted = set(sp.labels)
+    sums: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
+    names: dict[str, str] = {}
+    for bucket, key, metric, n, total, name in cells:
+        if bucket not in wanted:
+            continue
+        cell = sums.setdefault((bucket, key), {})
+        had = cell.get(metric, (0, 0))
+        cell[metric] = (had[0] + n, had[1] + total)
+        if name:
+            names[key] = name
+    keys = sorted({k for _, k in sums} | ({""} if dim == "all" else set()), key=_order)
+    found: list[Row] = []
+    for key in keys:
+        running = backlog_before.get(key, 0)
+        for label in sp.labels:
+            got = sums.get((label, key))
+            if got is not None:
+                running += got.get("backlog", (0, 0))[1]
+            elif dim != "all":
+                continue
+            found.append(Row(label, key, names.get(key, key), figures(got or {}, running)))
+    found.sort(key=lambda r: (r.bucket, _order(r.key)))
+    return found
+
+
+def _order(key: str) -> tuple[int, int | str]:
+    return (0, int(key)) if key.isdigit() else (1, key)

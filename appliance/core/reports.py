@@ -1,0 +1,273 @@
+"""Reports: rollups kept up to date from the report events, and figures read from them.
+
+The triggers of migration 0029 write an event with each change worth counting; this
+service folds new events into the rollups in its own write jobs (a pass every
+`_ROLL_EVERY` s, `_BATCH` events a job), never inside a chat message's write. The
+backfill folds every event again from nothing and gives the same sums: folding adds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.tz import tzlocal
+
+from appliance.core import report_figures as fig
+from appliance.core.clock import now_ms
+from appliance.core.db import Database
+from appliance.core.erlang import Staffing, agents_needed
+from appliance.core.errors import InvalidInput
+from appliance.core.forecast import SLOT_MS, WEEKS, Forecast, forecast, monday_of
+from appliance.core.report_rollup import DIMS, PERIODS, Deltas, ReportEvent, fold
+from appliance.core.store import reports as store
+from appliance.core.store import visits as visit_store
+
+_LOGGER = logging.getLogger(__name__)
+
+_ROLL_EVERY = 15.0  # s between passes over new events
+_BATCH = 250  # events per write job: a pass holds the writer ~10-30 ms at a time (bench)
+_FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
+_AHT = 300.0  # s of handling time a plan assumes when the history has none
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A report's rows, and how fresh the rollups behind it are."""
+
+    period: str
+    dim: str
+    first: date
+    last: date
+    zone: str
+    rolled_at: int
+    rows: list[fig.Row]
+
+
+def box_zone() -> tzinfo:
+    """Return the box's zone: the process's TZ (set from the setup), else the system's."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return tzlocal()
+
+
+def zone_name(zone: tzinfo) -> str:
+    """Return a stable name for a zone: its key, else its winter and summer offsets."""
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    year = datetime.now(tz=UTC).year
+    offsets = [datetime(year, month, 1, 12, tzinfo=zone).utcoffset() for month in (1, 7)]
+    return "utc" + "/".join(str(int(o.total_seconds() // 60)) if o else "0" for o in offsets)
+
+
+class Reports:
+    """Keeps the rollups and answers report queries."""
+
+    def __init__(
+        self, db: Database, zone: Callable[[], tzinfo] = box_zone, now: Callable[[], int] = now_ms
+    ) -> None:
+        self._db = db
+        self._zone = zone
+        self._now = now
+        self._task: asyncio.Task[None] | None = None
+
+    async def _step(self, limit: int) -> int:
+        """Fold the next events into the rollups; return how many (-1: raced, again).
+
+        The events are read and summed on the reader; the write job only adds the sums
+        and moves the cursor, if nobody moved it meanwhile, so a pass holds the one
+        writer for its upserts alone."""
+        zone = self._zone()
+        name = zone_name(zone)
+
+        def read(conn: sqlite3.Connection) -> tuple[store.State, int, int, Deltas]:
+            state = store.state(conn)
+            # A new zone moves every day boundary: start again from the first event.
+            cursor = 0 if state.zone and state.zone != name else state.cursor
+            events = store.events_after(conn, cursor, limit)
+            deltas = fold(events, zone, lambda e: _previous(conn, e))
+            return state, len(events), events[-1].id if events else cursor, deltas
+
+        seen, count, cursor, deltas = await self._db.read(read)
+
+        def write(conn: sqlite3.Connection) -> int:
+            if store.state(conn) != seen:
+                return -1
+            if seen.zone and seen.zone != name:
+                _LOGGER.info("report zone changed from %s to %s: rebuilding", seen.zone, name)
+                store.clear_rollups(conn)
+            store.add_deltas(conn, deltas)
+            store.set_state(conn, cursor, name, self._now())
+            return count
+
+        return await self._db.write(write)
+
+    async def roll(self, limit: int = _BATCH) -> int:
+        """Fold events not yet in the rollups, a batch per write job; return how many."""
+        done = 0
+        while True:
+            count = await self._step(limit)
+            done += max(count, 0)
+            if 0 <= count < limit:
+                return done
+
+    async def backfill(
+        self, progress: Callable[[int, int], None] | None = None, limit: int = _BATCH
+    ) -> int:
+        """Rebuild the rollups from every event; report (done, of) after each batch."""
+        last = await self._db.read(store.last_event_id)
+        await self._db.write(store.clear_rollups)
+        done = 0
+        while True:
+            count = await self._step(limit)
+            done += max(count, 0)
+            if progress is not None:
+                progress(done, last)
+            if 0 <= count < limit:
+                return done
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.roll()
+            except Exception:  # a bad pass must not end the loop; the next one retries
+                _LOGGER.exception("report rollup pass failed")
+            await asyncio.sleep(_ROLL_EVERY)
+
+    def start(self) -> None:
+        """Start the periodic pass."""
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def close(self) -> None:
+        """Stop the periodic pass."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def plan(
+        self,
+        level: float,
+        target_s: float,
+        concurrency: int,
+        aht_s: float | None,
+        today: date | None = None,
+    ) -> Plan:
+        """Forecast the next two weeks' contacts and the agents needed for a service level
+        (`level` 0..1 answered within `target_s`); the handling time defaults to the
+        history's."""
+        zone = self._zone()
+        day = today or datetime.fromtimestamp(self._now() / 1000, tz=UTC).astimezone(zone).date()
+        since = monday_of(day) - timedelta(weeks=WEEKS)
+        since_ms = int(datetime.combine(since, time.min, tzinfo=zone).timestamp() * 1000)
+
+        def read(conn: sqlite3.Connection) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+            slots = store.offered_per_slot(conn, since_ms, SLOT_MS)
+            handled = store.metric_sum(
+                conn, "handling", since.isoformat(), (day - timedelta(days=1)).isoformat()
+            )
+            return slots, handled
+
+        slots, (handled_n, handled_ms) = await self._db.read(read)
+        found = forecast(slots, day, zone)
+        from_history = aht_s is None and handled_n > 0
+        aht = aht_s if aht_s is not None else (handled_ms / handled_n / 1000 if handled_n else _AHT)
+        staffing = [
+            agents_needed(expected / (SLOT_MS / 1000), aht, target_s, level, concurrency)
+            for _, expected in found.slots
+        ]
+        return Plan(found, aht, from_history, staffing)
+
+    async def funnel(self, by: str, first: date, last: date) -> list[FunnelRow]:
+        """Return visits, invited, chats and tickets per source, keyword or landing page
+        over local days first..last (visits the insight retention still keeps)."""
+        if by not in visit_store.FUNNEL_BY:
+            raise InvalidInput(f"by must be one of {', '.join(visit_store.FUNNEL_BY)}")
+        if last < first or (last - first).days >= fig.MAX_DAYS:
+            raise InvalidInput(f"from..to must be in order and at most {fig.MAX_DAYS} days")
+        zone = self._zone()
+        since = int(datetime.combine(first, time.min, tzinfo=zone).timestamp() * 1000)
+        until = int(
+            datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone).timestamp() * 1000
+        )
+        rows = await self._db.read(
+            lambda conn: visit_store.funnel(conn, by, since, until, _FUNNEL_ROWS)
+        )
+        return [FunnelRow(*row) for row in rows]
+
+    async def report(self, period: str, dim: str, first: date, last: date) -> Report:
+        """Return the figures of a period (d, w, m) and dimension over local days first..last."""
+        if period not in PERIODS:
+            raise InvalidInput("period must be d, w or m")
+        if dim not in DIMS:
+            raise InvalidInput(f"dim must be one of {', '.join(DIMS)}")
+        if last < first:
+            raise InvalidInput("to is before from")
+        if (last - first).days >= fig.MAX_DAYS:
+            raise InvalidInput(f"a report spans at most {fig.MAX_DAYS} days")
+        sp = fig.span(period, first, last)
+
+        def read(conn: sqlite3.Connection) -> Report:
+            found = store.cells(conn, period, dim, sp.labels[0], sp.labels[-1])
+            before = store.backlog_before(conn, dim, _first_day_of(sp))
+            state = store.state(conn)
+            cells = [(c.bucket, c.key, c.metric, c.n, c.total, c.name) for c in found]
+            return Report(
+                period,
+                dim,
+                first,
+                last,
+                state.zone or zone_name(self._zone()),
+                state.rolled_at,
+                fig.rows(sp, dim, cells, before),
+            )
+
+        return await self._db.read(read)
+
+
+@dataclass(frozen=True, slots=True)
+class FunnelRow:
+    """Visits from one source (or keyword, or landing page) and how far they went."""
+
+    key: str
+    visits: int
+    invited: int
+    chatted: int
+    ticketed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A forecast with the agents each half hour needs for a target."""
+
+    forecast: Forecast
+    aht_s: float
+    aht_from_history: bool
+    staffing: list[Staffing]
+
+
+def _first_day_of(sp: fig.Span) -> str:
+    """Return the first local day of a span's first bucket (a week's Monday, a month's 1st)."""
+    label = sp.labels[0]
+    if sp.period == "d":
+        return label
+    if sp.period == "m":
+        return f"{label}-01"
+    return date.fromisocalendar(int(label[:4]), int(label[6:]), 1).isoformat()
+
+
+def _previous(conn: sqlite3.Connection, event: ReportEvent) -> ReportEvent | None:
+    if event.agent_id is None:
+        return None
+    return store.previous_presence(conn, event.agent_id, event.id)
