@@ -70,6 +70,7 @@ async def test_a_policy_made_on_its_page_is_the_one_the_api_returns(
             )
         )["group"]
         # The top bar leads there for a supervisor.
+        await s.locator('[data-cb="nav-settings"] summary').click()
         await s.locator(f"{TOPBAR}[href='/console/sla-policies']").click()
         await s.wait_for_url("**/console/sla-policies")
         await expect(s.locator('[data-cb="policies-empty"]')).to_be_visible()

@@ -125,6 +125,7 @@ async def test_types_templates_a_weekly_task_and_a_webhook_set_in_the_console(
     try:
         ctx, s = await console_for(chromium, appliance, "chen", errors, online=False)
         contexts.append(ctx)
+        await s.locator('[data-cb="nav-settings"] summary').click()
         await s.locator(f"{TOPBAR}[href='/console/desk-settings']").click()
         await s.wait_for_url("**/console/desk-settings#types")
         await expect(s.locator('[role="tab"][data-area="types"]')).to_have_attribute(

@@ -306,7 +306,19 @@ async def test_conference_collision_and_supervisor(
         ctx, s = await console_for(chromium, appliance, "chen", errors, online=False)
         contexts.append(ctx)
         await expect(s.locator(f"{TOPBAR}[href='/console/board']")).to_be_visible()
+        # The settings pages sit under one menu, so the bar stays one line at 1280 px:
+        # the first link, the last link and the logout button share a top.
+        tops = await s.evaluate(
+            """() => ['header.topbar nav > a', 'header.topbar nav > :last-child',
+                      '[data-cb="logout"]'].map((q) => Math.round(
+                        [...document.querySelectorAll(q)].pop().getBoundingClientRect().top))"""
+        )
+        assert len(set(tops)) == 1, tops
+        await expect(s.locator(f"{TOPBAR}[href='/console/routing']")).to_be_hidden()
+        await s.locator('[data-cb="nav-settings"] summary').click()
         await expect(s.locator(f"{TOPBAR}[href='/console/routing']")).to_be_visible()
+        await s.keyboard.press("Escape")
+        await expect(s.locator(f"{TOPBAR}[href='/console/routing']")).to_be_hidden()
         live = s.locator('[data-cb="live-list"] [data-cb="conv"]')
         await expect(live).to_have_count(1)
         await live.click()
