@@ -40,7 +40,7 @@ from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import NotFound
 from appliance.core.mail_out import Check, MailOut
-from appliance.core.mail_parse import Parsed, parse
+from appliance.core.mail_parse import Parsed, html_text, parse
 from appliance.core.mail_thread import Threading, number_in_subject
 from appliance.core.store import customers as customer_store
 from appliance.core.store import mail as store
@@ -478,6 +478,10 @@ class MailIn:
                     found, how = candidate, "subject"
         if found is None:
             ticket_id = self._threading.ticket_of_marker(parsed.text)
+            if ticket_id is None and parsed.html:
+                # Outlook and others quote the earlier mail in the HTML part only,
+                # their text part holding just the new words.
+                ticket_id = self._threading.ticket_of_marker(html_text(parsed.html))
             if ticket_id is not None:
                 found, how = ticket_store.get(conn, ticket_id), "marker"
         # A merged ticket answers through the one it went into.
