@@ -350,18 +350,25 @@ class MailOut:
             return
         # Committed 'sending' before the first byte goes to the server (see the module).
         error: BaseException | None = None
+        unsendable = False
         try:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._pool, self._send, smtp, mail)
         except (OSError, smtplib.SMTPException) as err:
             error = err
+        except Exception as err:  # e.g. an address smtplib cannot encode (non-ASCII,
+            # no SMTPUTF8): the same every time, so failed at once, never left
+            # 'sending' to stop the rest of the batch.
+            error, unsendable = err, True
         now = self._now()
         if error is None:
             await self._db.write(lambda conn: store.settle(conn, mail.id, attempt, "sent", now))
             return
         attempts = mail.attempts + 1
-        permanent = isinstance(error, smtplib.SMTPRecipientsRefused) or (
-            isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+        permanent = (
+            unsendable
+            or isinstance(error, smtplib.SMTPRecipientsRefused)
+            or (isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500)
         )
         text = f"{type(error).__name__}: {error}"[:500]
         if permanent or attempts >= self._retry.attempts:
