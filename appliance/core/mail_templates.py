@@ -174,4 +174,6 @@ def check(kind: str, lang: str, subject: str, body: str) -> tuple[str, str]:
         raise InvalidInput(f"a template's body is 1 to {BODY_MAX} characters")
     if kind in ("reply", "answered") and "{body}" not in body:
         raise InvalidInput("this template must hold {body}: the answer goes there")
+    if kind == "satisfaction" and "{body}" not in body:
+        raise InvalidInput("this template must hold {body}: the rating links go there")
     return subject, body

@@ -232,3 +232,20 @@ async def test_the_satisfaction_follow_up_rates_once_by_a_signed_link(
     assert await box.db.write(again) == 0
     kinds: list[Any] = await box.db.read(lambda c: [o.kind for o in mail_store.outbox(c, 20)])
     assert kinds.count("satisfaction") == 1
+
+
+async def test_the_admin_words_and_switches_the_new_mails(make_agent: MakeAgent) -> None:
+    admin = await make_agent("root", role="admin", status=None)
+    path = "/api/admin/mail/templates"
+    body = {"kind": "satisfaction", "lang": "en", "subject": "Rate us", "body": "no links"}
+    assert "bad_template" in str(await admin.call("PUT", path, body, status=422))
+    body["body"] = "Dear {name}, please rate {number}:\n{body}\n{marker}"
+    state = await admin.call("PUT", path, body)
+    kinds = {(t["kind"], t["custom"]) for t in state["templates"] if t["lang"] == "en"}
+    assert {("satisfaction", True), ("sla_warning", False), ("sla_breach", False)} <= kinds
+    warn = {"kind": "sla_warning", "lang": "zh-CN", "subject": "快到期 {number}", "body": "{body}"}
+    await admin.call("PUT", path, warn)
+    smtp = await admin.call(
+        "PUT", "/api/admin/mail/smtp", {"notify": ["received", "resolved", "satisfaction"]}
+    )
+    assert smtp["smtp"]["notify"] == ["received", "resolved", "satisfaction"]
