@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -249,3 +250,41 @@ async def test_the_admin_words_and_switches_the_new_mails(make_agent: MakeAgent)
         "PUT", "/api/admin/mail/smtp", {"notify": ["received", "resolved", "satisfaction"]}
     )
     assert smtp["smtp"]["notify"] == ["received", "resolved", "satisfaction"]
+
+
+async def test_an_sla_mail_commits_with_its_firing_or_not_at_all(make_agent: MakeAgent) -> None:
+    boss = await make_agent("boss", role="supervisor", status=None)
+    box = boss.running.box
+    await box.mail.change_smtp(BY, {"from_address": "help@example.com"})  # no server: kept
+    await boss.call("PUT", "/api/console/account/mail-notices",
+                    {"address": "boss@corp.example.com", "sla_warning": True,
+                     "sla_breach": True})  # fmt: skip
+    policy = {"name": "全部", "targets": {"first_response": 10}, "warn_share": 0.5}
+    await boss.post("/api/console/sla-policies", policy, status=201)
+    made = await boss.post(
+        "/api/console/tickets", {"subject": "停电", "owner_id": boss.user_id}, status=201
+    )
+    ticket_id = made["ticket"]["id"]
+    t0 = (await box.tickets.history(ticket_id))[0].at
+
+    def refuse(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TEMP TRIGGER refuse BEFORE INSERT ON main.mail_outbox"
+            " BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+
+    # The mail cannot be queued: the warning, its console notice and the clock's mark
+    # roll back with it, and the warning comes again at the next pass.
+    await box.db.write(refuse)
+    with pytest.raises(sqlite3.IntegrityError):
+        await box.tickets.run_sla(t0 + 6 * _MIN)
+    changes = [e.data.get("change") for e in await box.tickets.history(ticket_id)]
+    assert "warning" not in changes
+    assert (await boss.get("/api/console/notifications"))["notices"] == []
+    await box.db.write(lambda conn: conn.execute("DROP TRIGGER temp.refuse"))
+    assert await box.tickets.run_sla(t0 + 6 * _MIN) == 1
+    outbox = await box.db.read(lambda c: mail_store.outbox(c, 10))
+    assert [(o.kind, o.recipient, o.state) for o in outbox] == [
+        ("sla_warning", "boss@corp.example.com", "queued")
+    ]
+    assert len((await boss.get("/api/console/notifications"))["notices"]) == 1
