@@ -42,3 +42,19 @@ class Visitor:
 
 
 Actor = Staff | Visitor
+
+
+@dataclass(frozen=True, slots=True)
+class PortalCustomer:
+    """A customer signed in to the portal. `email` is set when they proved that
+    mailbox (an e-mailed link): then tickets whose requester has that address are
+    theirs too; signed in by the site's signature, only their own customer's."""
+
+    customer_id: int
+    email: str = ""
+    address: str = ""
+
+    @property
+    def id(self) -> str:
+        """Their key for rate limits and the history's actor ids."""
+        return f"customer:{self.customer_id}"

@@ -40,6 +40,7 @@ from appliance.core.mail_notices import MailNotices
 from appliance.core.mail_out import MailOut
 from appliance.core.mail_thread import Threading
 from appliance.core.notifications import Notifications
+from appliance.core.portal import Portal
 from appliance.core.ratelimit import RateLimited, VisitorLimits
 from appliance.core.ratings import Ratings
 from appliance.core.readmarks import ReadMarks
@@ -193,6 +194,7 @@ class Box:
             self.db, self.bus, locator=self.iptable, privacy=self.box_settings, sites=self.sites
         )
         self.customers = Customers(self.db, self.sites.secret, on_change=self._customers_changed)
+        self.portal = Portal(self.db, self.customers, self.mail_out)  # customers' sign-in
         self.invitations = Invitations(
             self.db,
             self.bus,

@@ -15,6 +15,7 @@ import hmac
 import re
 import sqlite3
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.core.clock import now_ms
@@ -43,6 +44,24 @@ _SIG_HEX = re.compile(r"^[0-9a-f]{64}$")
 _HISTORY = 50
 
 SecretOf = Callable[[str], Awaitable[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Proof:
+    """A host site's signed identity of a customer, checked."""
+
+    site: str
+    customer_id: str  # the site's own id of the customer
+    ts: int  # unix seconds it was signed at
+    sig: str
+    name: str
+    email: str
+    phone: str
+
+    @property
+    def expires_at(self) -> int:
+        """When it stops being accepted (UTC ms)."""
+        return (self.ts + PROOF_MAX_AGE_S + PROOF_SKEW_S) * 1000
 
 
 def sign(secret: str, customer_id: str, ts: int) -> str:
@@ -100,8 +119,9 @@ class Customers:
         self._secret_of = secret_of
         self._on_change = on_change  # visitor ids whose customer or tier changed
 
-    async def identify(self, visitor_id: str, data: dict[str, Any]) -> Customer:
-        """Link a visitor to the customer a host site vouches for; raise on a bad proof."""
+    async def check_proof(self, data: dict[str, Any]) -> Proof:
+        """Return a host site's signed identity checked (signature and age); raise on a
+        bad one. Whether it was used before is the caller's to record and refuse."""
         site = text(data.get("site"), "site", 32) or "default"
         customer_id = text(data.get("customer_id"), "customer_id", _ID_MAX, required=True)
         ts = whole(data.get("ts"), "ts", 0, 2**40)
@@ -117,6 +137,14 @@ class Customers:
         now = now_ms()
         if not -PROOF_SKEW_S <= now // 1000 - ts <= PROOF_MAX_AGE_S:
             raise Expired("the customer signature has expired; sign it again")
+        return Proof(site, customer_id, ts, sig, name, email, phone)
+
+    async def identify(self, visitor_id: str, data: dict[str, Any]) -> Customer:
+        """Link a visitor to the customer a host site vouches for; raise on a bad proof."""
+        proof = await self.check_proof(data)
+        site, customer_id, ts, sig = proof.site, proof.customer_id, proof.ts, proof.sig
+        name, email, phone = proof.name, proof.email, proof.phone
+        now = now_ms()
 
         def job(conn: sqlite3.Connection) -> Customer:
             used = customer_store.proof_user(conn, sig)

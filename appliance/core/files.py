@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from appliance.core import audit, chat_images, filetypes
-from appliance.core.actors import Actor, Staff, Visitor
+from appliance.core.actors import Actor, PortalCustomer, Staff, Visitor
 from appliance.core.chats import Chats
 from appliance.core.conversation import Attachment, Message
 from appliance.core.db import Database
@@ -291,9 +291,9 @@ class Files:
 
     # --- uploads ---------------------------------------------------------------------
 
-    def _spend(self, actor: Actor) -> str:
+    def _spend(self, actor: Actor | PortalCustomer) -> str:
         """Count an upload against the actor's allowance; return their in-flight key."""
-        if isinstance(actor, Visitor):
+        if isinstance(actor, Visitor | PortalCustomer):
             wait = max(
                 self._visitors.retry_after(actor.id), self._addresses.retry_after(actor.address)
             )
@@ -436,6 +436,32 @@ class Files:
             job, on_commit=lambda result: self._chats.announce_posted(conv_id, result)
         )
         return message, repeat
+
+    async def receive(
+        self,
+        actor: PortalCustomer,
+        *,
+        name: Any,
+        declared: str,
+        length: int | None,
+        body: AsyncIterator[bytes],
+    ) -> Attachment:
+        """Receive a file that no chat carries (a portal reply's attachment) under the
+        same limits, allowance, format checks and picture cleaning; return it kept."""
+        clean = filetypes.clean_name(name)
+        limit = self._limits.max_bytes
+        if length is not None and length > limit:
+            raise FileTooLarge(f"the file is larger than {limit // _MB} MB")
+        with self._slot(self._spend(actor)):
+            got = await self._receive(body, limit)
+            try:
+                return await self._keep(got, clean, declared[:_DECLARED_MAX])
+            finally:
+                await asyncio.to_thread(got.path.unlink, missing_ok=True)
+
+    def path_of(self, sha256: str) -> Path:
+        """Return where a kept file's bytes are (named by their SHA-256)."""
+        return self._disk.path_of(sha256)
 
     # --- reads -----------------------------------------------------------------------
 

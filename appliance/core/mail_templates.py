@@ -1,6 +1,7 @@
 """The wording of the mails the box sends, per language, and how a template is filled.
 
-A template names fields in braces: {number}, {subject}, {name}, {body}, {marker}.
+A template names fields in braces: {number}, {subject}, {name}, {body}, {marker},
+{date}, {link}, {minutes}.
 Anything else in braces stays as written, so an admin's text can never reach into
 the box (no format-string attributes, no code).
 """
@@ -12,11 +13,13 @@ from collections.abc import Mapping
 
 from appliance.core.errors import InvalidInput
 
-KINDS: tuple[str, ...] = ("reply", "received", "answered", "resolved", "refused", "transcript")
+KINDS: tuple[str, ...] = (
+    "reply", "received", "answered", "resolved", "refused", "transcript", "portal_link",
+)
 # SLA notices to staff and the customer's satisfaction follow-up (core/mail_notices.py).
 KINDS += ("sla_warning", "sla_breach", "satisfaction")
 LANGS = ("zh-CN", "en")
-FIELDS = ("number", "subject", "name", "body", "marker", "date")
+FIELDS = ("number", "subject", "name", "body", "marker", "date", "link", "minutes")
 SUBJECT_MAX = 200
 BODY_MAX = 10_000
 _FIELD = re.compile(r"\{(" + "|".join(FIELDS) + r")\}")
@@ -85,6 +88,21 @@ BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
             "Your chat transcript ({date})",
             "Hello,\n\nHere is the transcript of your chat of {date}:\n\n{body}\n\n"
             "You asked for this mail as the chat ended.",
+        ),
+    },
+    # The customer portal's one-time sign-in link (core/portal.py; {minutes}: how long
+    # it works).
+    "portal_link": {
+        "zh-CN": (
+            "登录客户服务门户",
+            "{name}您好，\n\n请点击以下链接登录客户服务门户，查看您的工单：\n\n{link}\n\n"
+            "链接 {minutes} 分钟内有效，只能使用一次。如果不是您本人申请，请忽略本邮件。",
+        ),
+        "en": (
+            "Your sign-in link to the customer portal",
+            "Hello {name},\n\nOpen this link to sign in to the customer portal and see "
+            "your requests:\n\n{link}\n\nIt works once, within {minutes} minutes. If you "
+            "did not ask for it, ignore this mail.",
         ),
     },
 }
@@ -174,6 +192,8 @@ def check(kind: str, lang: str, subject: str, body: str) -> tuple[str, str]:
         raise InvalidInput(f"a template's body is 1 to {BODY_MAX} characters")
     if kind in ("reply", "answered") and "{body}" not in body:
         raise InvalidInput("this template must hold {body}: the answer goes there")
+    if kind == "portal_link" and "{link}" not in body:
+        raise InvalidInput("this template must hold {link}: the sign-in link goes there")
     if kind == "satisfaction" and "{body}" not in body:
         raise InvalidInput("this template must hold {body}: the rating links go there")
     return subject, body

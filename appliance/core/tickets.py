@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from dateutil.tz import tzlocal
 
 from appliance.core import recurrence, validate
-from appliance.core.actors import Staff, Visitor
+from appliance.core.actors import PortalCustomer, Staff, Visitor
 from appliance.core.chats import Chats, Closed
 from appliance.core.clock import local_iso, now_ms
 from appliance.core.contact import normal_email, normal_phone
@@ -89,6 +89,7 @@ TYPE_MAX = 32
 TYPES_MAX = 50
 FOLLOWERS_MAX = 50
 PAGE_MAX = 200
+BULK_MAX = 100  # tickets one bulk action changes
 VISITOR_LIST = 50  # tickets a visitor sees
 TIMED_BATCH = 500  # tickets per write transaction of the timed rules' pass
 # What a customer sees of a ticket's history: the public thread and its moves.
@@ -196,6 +197,21 @@ class MailHook(Protocol):
 
 def _by(actor: Staff) -> tuple[By, str]:
     return By.AGENT, str(actor.id)
+
+
+# Who follows tickets from outside: a widget visitor, or a customer in the portal.
+Follower = Visitor | PortalCustomer
+
+
+def _followed(conn: sqlite3.Connection, who: Follower) -> list[Ticket]:
+    if isinstance(who, PortalCustomer):
+        return store.of_customer(conn, who.customer_id, who.email, VISITOR_LIST)
+    return store.of_visitor(conn, who.id, VISITOR_LIST)
+
+
+def _follower_id(who: Follower) -> str:
+    """The history's actor id of a customer's change."""
+    return who.id if isinstance(who, PortalCustomer) else f"visitor:{who.id}"
 
 
 class Tickets:
@@ -998,29 +1014,109 @@ class Tickets:
 
         def job(conn: sqlite3.Connection) -> Ticket:
             ticket = self._load(conn, actor, ticket_id)
-            if ticket.state in FINAL:
-                raise Conflict(f"a {ticket.state} ticket cannot change")
-            values = self._checked(conn, actor, ticket, changes)
-            diff = {k: v for k, v in values.items() if _stored(ticket.fields[k]) != v}
-            if not diff:
-                return ticket
-            entries = [self._event(ticket.id, ticket.last_seq + 1, now, actor, "changed", diff)]
-            if ticket.state == State.NEW and diff.get("owner_id") is not None:
-                entries.append(
-                    Event(
-                        ticket.id,
-                        ticket.last_seq + 2,
-                        now,
-                        By.SYSTEM,
-                        "",
-                        "state",
-                        {"to": State.OPEN.value},
-                    )
-                )
-            return self._commit(conn, ticket, entries, now)
+            entries = self._change_entries(conn, actor, ticket, changes, now)
+            return self._commit(conn, ticket, entries, now) if entries else ticket
 
         ticket: Ticket = await self._write(job)
         return ticket
+
+    def _change_entries(
+        self,
+        conn: sqlite3.Connection,
+        actor: Staff,
+        ticket: Ticket,
+        changes: Mapping[str, Any],
+        now: int,
+    ) -> list[Event]:
+        """The events of a field change (none when nothing really changes); a new
+        ticket given an owner opens."""
+        if ticket.state in FINAL:
+            raise Conflict(f"a {ticket.state} ticket cannot change")
+        values = self._checked(conn, actor, ticket, changes)
+        diff = {k: v for k, v in values.items() if _stored(ticket.fields[k]) != v}
+        if not diff:
+            return []
+        entries = [self._event(ticket.id, ticket.last_seq + 1, now, actor, "changed", diff)]
+        if ticket.state == State.NEW and diff.get("owner_id") is not None:
+            entries.append(
+                Event(
+                    ticket.id,
+                    ticket.last_seq + 2,
+                    now,
+                    By.SYSTEM,
+                    "",
+                    "state",
+                    {"to": State.OPEN.value},
+                )
+            )
+        return entries
+
+    async def bulk(
+        self,
+        actor: Staff,
+        ticket_ids: Sequence[int],
+        changes: Mapping[str, Any],
+        *,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        to: str | None = None,
+    ) -> list[Ticket | ChatError]:
+        """The same change on many tickets (the list's bulk actions): fields, tags
+        added or taken away, then a move. Each ticket is its own transaction, checked
+        by the same rules as one change, so one refusal (a closed ticket, one out of
+        the user's view, a move ticketflow forbids) leaves the others done; the result
+        is each ticket after the change, or the error that refused it, in order."""
+        if len(ticket_ids) > BULK_MAX:
+            raise InvalidInput(f"at most {BULK_MAX} tickets at a time")
+        if len(set(ticket_ids)) != len(ticket_ids):
+            raise InvalidInput("each ticket only once")
+        if "tags" in changes and (add_tags or remove_tags):
+            raise InvalidInput("set the tags, or add and remove some, not both")
+        target = self._target(to) if to is not None else None
+        if not changes and not add_tags and not remove_tags and target is None:
+            raise InvalidInput("nothing to change")
+        now = self._now()
+
+        def job_for(ticket_id: int) -> Callable[[sqlite3.Connection], Ticket]:
+            def job(conn: sqlite3.Connection) -> Ticket:
+                ticket = self._load(conn, actor, ticket_id)
+                wanted = dict(changes)
+                if add_tags or remove_tags:
+                    tags = [t for t in ticket.fields["tags"] if t not in remove_tags]
+                    wanted["tags"] = tags + [t for t in add_tags if t not in tags]
+                entries = self._change_entries(conn, actor, ticket, wanted, now) if wanted else []
+                if target is not None:
+                    opened = any(e.kind == "state" for e in entries)
+                    state = State.OPEN if opened else ticket.state
+                    if state != target:
+                        check_move(state, target, By.AGENT)
+                        seq = ticket.last_seq + len(entries) + 1
+                        entries.append(
+                            self._event(ticket.id, seq, now, actor, "state", {"to": target.value})
+                        )
+                return self._commit(conn, ticket, entries, now) if entries else ticket
+
+            return job
+
+        out: list[Ticket | ChatError] = []
+        for ticket_id in ticket_ids:
+            try:
+                out.append(await self._write(job_for(ticket_id)))
+            except ChatError as err:
+                out.append(err)
+        return out
+
+    @staticmethod
+    def _target(to: str) -> State:
+        try:
+            target = State(to)
+        except ValueError:
+            raise InvalidInput(
+                f"state must be one of {', '.join(s.value for s in State)}"
+            ) from None
+        if target == State.MERGED:
+            raise InvalidInput("merge a ticket into another one with the merge action")
+        return target
 
     def _checked(
         self,
@@ -1066,14 +1162,7 @@ class Tickets:
 
     async def move(self, actor: Staff, ticket_id: int, to: str) -> Ticket:
         """Move a ticket to another state, as ticketflow's rules allow an agent."""
-        try:
-            target = State(to)
-        except ValueError:
-            raise InvalidInput(
-                f"state must be one of {', '.join(s.value for s in State)}"
-            ) from None
-        if target == State.MERGED:
-            raise InvalidInput("merge a ticket into another one with the merge action")
+        target = self._target(to)
         now = self._now()
 
         def job(conn: sqlite3.Connection) -> Ticket:
@@ -1285,18 +1374,18 @@ class Tickets:
 
     # -- the customer's side: follow, reply, confirm, rate -----------------------------
 
-    async def of_visitor(self, visitor: Visitor) -> list[Ticket]:
+    async def of_visitor(self, visitor: Follower) -> list[Ticket]:
         """The tickets a visitor may follow (their chats' tickets, and their proven
-        customer's)."""
-        return await self._db.read(lambda conn: store.of_visitor(conn, visitor.id, VISITOR_LIST))
+        customer's), or those of a customer signed in to the portal."""
+        return await self._db.read(lambda conn: _followed(conn, visitor))
 
-    def _visitors(self, conn: sqlite3.Connection, visitor: Visitor, ticket_id: int) -> Ticket:
-        for ticket in store.of_visitor(conn, visitor.id, VISITOR_LIST):
+    def _visitors(self, conn: sqlite3.Connection, visitor: Follower, ticket_id: int) -> Ticket:
+        for ticket in _followed(conn, visitor):
             if ticket.id == ticket_id:
                 return ticket
         raise NotFound("no such ticket")
 
-    async def for_visitor(self, visitor: Visitor, ticket_id: int) -> tuple[Ticket, list[Event]]:
+    async def for_visitor(self, visitor: Follower, ticket_id: int) -> tuple[Ticket, list[Event]]:
         """One of the visitor's tickets with its public thread (no notes, no history)."""
 
         def read(conn: sqlite3.Connection) -> tuple[Ticket, list[Event]]:
@@ -1306,17 +1395,28 @@ class Tickets:
 
         return await self._db.read(read)
 
-    async def customer_reply(self, visitor: Visitor, ticket_id: int, body: str) -> Ticket:
+    async def customer_reply(
+        self,
+        visitor: Follower,
+        ticket_id: int,
+        body: str,
+        files: Sequence[Mapping[str, Any]] = (),
+    ) -> Ticket:
         """The customer writes on their ticket: it reopens when it waited on them or was
-        resolved. A closed ticket takes no more (409): a new request is a new ticket."""
-        text = validate.text(body, "body", BODY_MAX, required=True)
+        resolved. A closed ticket takes no more (409): a new request is a new ticket.
+        `files`: what they attached (core/files.py's checks already passed), kept with
+        the reply."""
+        text = validate.text(body, "body", BODY_MAX, required=not files)
         now = self._now()
+        data: dict[str, Any] = {"body": text}
+        if files:
+            data["files"] = [dict(f) for f in files]
 
         def job(conn: sqlite3.Connection) -> Ticket:
             ticket = self._visitors(conn, visitor, ticket_id)
             if ticket.state in FINAL:
                 raise Conflict(f"a {ticket.state} ticket takes no more replies")
-            who = f"visitor:{visitor.id}"
+            who = _follower_id(visitor)
             entries = []
             seq = ticket.last_seq
             if ticket.state in (State.PENDING, State.RESOLVED):
@@ -1324,15 +1424,13 @@ class Tickets:
                 entries.append(
                     Event(ticket.id, seq, now, By.CUSTOMER, who, "state", {"to": "open"})
                 )
-            entries.append(
-                Event(ticket.id, seq + 1, now, By.CUSTOMER, who, "reply", {"body": text})
-            )
+            entries.append(Event(ticket.id, seq + 1, now, By.CUSTOMER, who, "reply", data))
             return self._commit(conn, ticket, entries, now)
 
         ticket: Ticket = await self._write(job)
         return ticket
 
-    async def confirm(self, visitor: Visitor, ticket_id: int) -> Ticket:
+    async def confirm(self, visitor: Follower, ticket_id: int) -> Ticket:
         """The customer confirms a resolution: the ticket closes."""
         now = self._now()
 
@@ -1345,7 +1443,7 @@ class Tickets:
                 ticket.last_seq + 1,
                 now,
                 By.CUSTOMER,
-                f"visitor:{visitor.id}",
+                _follower_id(visitor),
                 "state",
                 {"to": "closed"},
             )
@@ -1354,7 +1452,7 @@ class Tickets:
         ticket: Ticket = await self._write(job)
         return ticket
 
-    async def rate(self, visitor: Visitor, ticket_id: int, score: int, comment: str) -> Ticket:
+    async def rate(self, visitor: Follower, ticket_id: int, score: int, comment: str) -> Ticket:
         """The satisfaction follow-up: 1 to 5 and a comment, once, on a resolved or
         closed ticket."""
         if isinstance(score, bool) or not 1 <= score <= 5:
@@ -1373,7 +1471,7 @@ class Tickets:
                 ticket.last_seq + 1,
                 now,
                 By.CUSTOMER,
-                f"visitor:{visitor.id}",
+                _follower_id(visitor),
                 "rating",
                 {"score": score, "comment": text},
             )

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from appliance.webui.keys import RELAY_PEERS, SETTINGS, STAFF_GUARD, STAFF_NETWORK
-from appliance.webui.security import is_visitor_path, json_error
+from appliance.webui.security import is_portal_path, is_visitor_path, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ADMIN_PREFIXES = ("/admin", "/api/admin/")
@@ -70,8 +70,9 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Apply the network policy before anything else looks at the request."""
     visitor_address = request.app[RELAY_PEERS].get(request.protocol)
     if visitor_address is not None:
-        # Arrived through the relay: the visitor surface only, with the real address.
-        if not is_visitor_path(request.path):
+        # Arrived through the relay: the visitor surface and the customer portal only,
+        # with the real address.
+        if not (is_visitor_path(request.path) or is_portal_path(request.path)):
             raise web.HTTPNotFound()
         return await handler(request.clone(remote=visitor_address or request.remote or ""))
     remote = request.remote or ""
@@ -82,7 +83,7 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
                 403, "forbidden", "this port is for the LAN; use the console's TLS port"
             )
         raise web.HTTPForbidden(text="Callbox: this port is for the LAN only.")
-    if is_visitor_path(request.path):
+    if is_visitor_path(request.path) or is_portal_path(request.path):
         return await handler(request)
     staff = _in(remote, staff_network)
     if staff and not await request.app[STAFF_GUARD].admits(remote):

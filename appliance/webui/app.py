@@ -45,12 +45,14 @@ from appliance.webui import (
     metrics,
     notification_views,
     openapi,
+    portal_views,
     routing_views,
     rule_views,
     setup_views,
     sla_views,
     supervisor_views,
     team_views,
+    ticket_file_views,
     ticket_pages,
     ticket_views,
     user_admin_views,
@@ -248,6 +250,8 @@ def create_app(settings: Settings) -> web.Application:
     user_admin_views.add_routes(app)
     file_views.add_routes(app)
     knowledge_views.add_routes(app)
+    portal_views.add_routes(app)  # the customer portal, reached through the relay too
+    ticket_file_views.CONTRACT.install(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

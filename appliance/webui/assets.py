@@ -42,7 +42,7 @@ WIDGET_TAIL = b"})();\n"
 WIDGET_STRINGS = "02-strings.js"  # the part that holds the widget's catalog
 # Scripts whose catalog section is filled in at start, so it is part of their hash.
 CATALOG_FILLS = {"console-i18n.js": "console", f"{WIDGET_PARTS}/{WIDGET_STRINGS}": "widget"}
-# The widget's parts it loads on first use (GET /api/visitor/widget/<name>): each gets
+# The widget's parts it loads on first use (GET /api/visitor/assets/<name>): each gets
 # the strings only they use (i18n.WIDGET_LATER).
 WIDGET_LATER_PARTS = f"{WIDGET_PARTS}/later/"
 

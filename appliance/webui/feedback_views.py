@@ -1,23 +1,17 @@
 """Satisfaction at the end of a chat (the visitor rates it, asks for the transcript;
-consoles read it) and the widget's parts that load on first use."""
+consoles read it)."""
 
 from __future__ import annotations
-
-import re
 
 from aiohttp import web
 
 from appliance.core.ratelimit import RateLimited
-from appliance.webui.assets import ASSETS, WIDGET_LATER_PARTS
 from appliance.webui.console_views import visible
 from appliance.webui.contract import Contract, Operation, read_body, reply
 from appliance.webui.keys import BOX
 from appliance.webui.security import current_session
 from appliance.webui.visitor_views import visitor_actor
 from appliance.webui.wire import feedback as wire
-
-_PART_CACHE = "public, max-age=300"  # s, as the widget: an upgrade reaches visitors soon
-_PART_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}\.js")
 
 
 def _spend(request: web.Request) -> None:
@@ -59,15 +53,6 @@ async def chat_feedback(request: web.Request) -> web.Response:
     return reply(wire.OneChatFeedback(wire.feedback_out(found)))
 
 
-async def widget_part(request: web.Request) -> web.Response:
-    """Serve a part of the widget that it loads on first use (the rating form)."""
-    name = request.match_info["part"]
-    asset = request.config_dict[ASSETS].files.get(WIDGET_LATER_PARTS + name)
-    if not _PART_NAME.fullmatch(name) or asset is None:
-        raise web.HTTPNotFound()
-    return asset.respond(request, _PART_CACHE)
-
-
 _RATED = "201: the first time; 200: changed. "
 
 CONTRACT = Contract(
@@ -101,16 +86,6 @@ CONTRACT = Contract(
         ),
         Operation(
             "GET",
-            "/api/visitor/widget/{part}",
-            widget_part,
-            "A part of the widget loaded on first use (rating.js)",
-            "visitor",
-            media="text/javascript",
-            errors=(404,),
-            token=False,
-        ),
-        Operation(
-            "GET",
             "/api/console/conversations/{conv_id}/feedback",
             chat_feedback,
             "The visitor's rating and transcript request of a chat",
@@ -123,5 +98,5 @@ CONTRACT = Contract(
 
 
 def add_routes(app: web.Application) -> None:
-    """Register the feedback routes and the widget's later parts."""
+    """Register the feedback routes."""
     CONTRACT.install(app)

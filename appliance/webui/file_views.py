@@ -1,4 +1,5 @@
-"""Pictures and files in chats over HTTP: uploads, reads, the limits, the lazy parts.
+"""Pictures and files in chats over HTTP: uploads, reads, the limits; and the widget's
+parts it loads on first use.
 
 An upload's body is the file itself (no multipart): the browser sends a File as is,
 with its progress events, and the box streams it to disk (core/files.py). Reads answer
@@ -11,6 +12,7 @@ download, and a sandboxing CSP should a browser render it anyway.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -20,7 +22,7 @@ from aiohttp import web
 
 from appliance.core.actors import Actor
 from appliance.core.files import UploadIncomplete
-from appliance.webui.assets import ASSETS
+from appliance.webui.assets import ASSETS, WIDGET_LATER_PARTS
 from appliance.webui.audit_views import admin_actor
 from appliance.webui.console_views import staff
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
@@ -41,6 +43,8 @@ _LAZY_CACHE = "public, max-age=300"  # s, as the widget itself: upgrades reach v
 # only static files the visitor surface serves: /static/ is not reachable through the
 # relay, so the widget must never load from there.
 LAZY_PARTS = frozenset({"widget-files.js", "emoji-picker.js", "image-viewer.js", "widget-look.js"})
+# And the files of static/widget/later/ (the rating form), with their strings filled in.
+_LATER_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}\.js")
 # The body's media types the document lists; any is taken (application/pdf, the Office
 # types, application/zip...), and none is believed: the content decides.
 _UPLOAD_TYPES = (
@@ -128,12 +132,23 @@ async def visitor_limits(request: web.Request) -> web.Response:
 
 
 async def lazy_part(request: web.Request) -> web.Response:
-    """Serve a part of the widget it loads on first use (the emoji picker, the viewer)."""
+    """Serve a part of the widget it loads on first use (the emoji picker, the rating form)."""
     name = request.match_info["name"]
-    asset = request.config_dict[ASSETS].files.get(name) if name in LAZY_PARTS else None
+    files = request.config_dict[ASSETS].files
+    asset = files.get(name) if name in LAZY_PARTS else None
+    if asset is None and _LATER_NAME.fullmatch(name):
+        asset = files.get(WIDGET_LATER_PARTS + name)
     if asset is None:
         raise web.HTTPNotFound(reason="no such part")
     return asset.respond(request, _LAZY_CACHE)
+
+
+async def moved_part(request: web.Request) -> web.Response:
+    """Send a widget from before the one route (cached for minutes) to where its part is."""
+    name = request.match_info["name"]
+    if not _LATER_NAME.fullmatch(name):
+        raise web.HTTPNotFound(reason="no such part")
+    return web.Response(status=301, headers={"Location": f"/api/visitor/assets/{name}"})
 
 
 async def get_limits(request: web.Request) -> web.Response:
@@ -211,11 +226,23 @@ CONTRACT = Contract(
             "GET",
             "/api/visitor/assets/{name}",
             lazy_part,
-            "A part of the widget loaded on first use (emoji-picker.js, image-viewer.js)",
+            "A part of the widget loaded on first use (emoji-picker.js, rating.js, ...)",
             "visitor",
             media="text/javascript",
             errors=(404,),
-            description="An ES module, imported by the widget from the box's origin.",
+            description="ES modules the widget imports (widget-files.js, emoji-picker.js, "
+            "image-viewer.js) and scripts it adds (widget-look.js, rating.js), from the "
+            "box's origin.",
+            token=False,
+        ),
+        Operation(
+            "GET",
+            "/api/visitor/widget/{name}",
+            moved_part,
+            "Moved to /api/visitor/assets/{name} (for a widget cached from before)",
+            "visitor",
+            status=301,
+            errors=(404,),
             token=False,
         ),
         Operation(

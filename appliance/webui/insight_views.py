@@ -35,8 +35,15 @@ def tracking_actor(request: web.Request, vid: str) -> Visitor:
 async def record_page_view(request: web.Request) -> web.Response:
     """Record a page view of the visitor (a visit starts after 30 quiet minutes)."""
     box = request.app[BOX]
-    actor = tracking_actor(request, visitor_id(request))
+    # The widget sends its token in the body (text/plain: no preflight on a page view);
+    # a bearer header, when given, is checked first, as on every other visitor route.
+    vid = visitor_id(request) if "Authorization" in request.headers else None
     view = await read_body(request, wire.PageView)
+    if vid is None:
+        vid = box.visitors.verify(view.token) if view.token else None
+        if vid is None:
+            raise web.HTTPUnauthorized(reason="a valid visitor token is required")
+    actor = tracking_actor(request, vid)
     box.limits.page_view(actor.id, actor.address)
     recorded = await box.insight.page_view(
         actor,
@@ -235,9 +242,12 @@ CONTRACT = Contract(
             status=201,
             also={200: wire.NotTracked},
             body=wire.PageView,
+            upload=("application/json", "text/plain"),
             errors=(401, 413, 422, 429),
             description='201: recorded. 200 `{"tracked": false}`: not tracked, '
-            "Do-Not-Track / GPC honoured (when the admin says so); nothing is stored.",
+            "Do-Not-Track / GPC honoured (when the admin says so); nothing is stored. "
+            "The token is the bearer header's or, without one, the body's `token` (JSON "
+            "sent as text/plain: a simple request, no CORS preflight on a page view).",
         ),
         Operation(
             "POST",

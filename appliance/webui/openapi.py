@@ -35,12 +35,14 @@ from appliance.webui import (
     mail_ticket_views,
     mail_views,
     notification_views,
+    portal_views,
     routing_views,
     rule_views,
     setup_views,
     sla_views,
     supervisor_views,
     team_views,
+    ticket_file_views,
     ticket_pages,
     ticket_views,
     user_admin_views,
@@ -126,6 +128,8 @@ def _contracts() -> list[Contract]:
         brand_views.CONTRACT,
         file_views.CONTRACT,
         knowledge_views.CONTRACT,
+        portal_views.CONTRACT,
+        ticket_file_views.CONTRACT,
     ]
 
 

@@ -4,9 +4,10 @@ Every route of the app needs a console session unless this table says it is publ
 and a role from the table when it names one. The `authorize` middleware applies it
 before any handler runs, so a handler that forgets a check is still closed. Public
 routes are the login and setup forms, the page language, the widget and the visitor
-API (which proves a visitor by their bearer token), the static files and this API's
-own description. What a route does with the session (ownership, scope, rate limits)
-stays with the core's rules.
+API (which proves a visitor by their bearer token), the customer portal (which signs
+customers in itself, portal_views.py), the static files and this API's own
+description. What a route does with the session (ownership, scope, rate limits) stays
+with the core's rules.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from appliance.core.accounts import OVERSEERS, ROLES, Session
 from appliance.webui.keys import SESSION
-from appliance.webui.security import is_visitor_path, json_error
+from appliance.webui.security import is_portal_path, is_visitor_path, json_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -120,6 +121,8 @@ def policy_of(method: str, path: str) -> Policy:
     method = "GET" if method == "HEAD" else method
     if (method, path) in _PUBLIC_ROUTES or is_visitor_path(path):
         return PUBLIC
+    if is_portal_path(path):
+        return PUBLIC  # to the console's policy: the portal has its own sign-in
     if path.startswith(_PUBLIC_PREFIXES):
         return PUBLIC
     if path == "/admin" or path.startswith(_ADMIN_PREFIXES[1]):

@@ -23,7 +23,10 @@ CSRF_COOKIE = "callbox_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_CORS_MAX_AGE = "600"  # s, how long a browser may cache a preflight
+# s a browser may keep a preflight: Chromium keeps at most 2 hours, Firefox 24. What a
+# page view sends needs none (simple requests); later calls (a chat) pay one per URL
+# per this time, not one each.
+_CORS_MAX_AGE = "7200"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,8 +41,23 @@ def is_visitor_path(path: str) -> bool:
     return path == "/widget.js" or path.startswith("/api/visitor/")
 
 
+def is_portal_path(path: str) -> bool:
+    """Tell whether a path is the customer portal's (its pages and its stylesheet):
+    reached through the relay too, but same-origin, with the portal's own session and
+    CSRF token (portal_views.py), never the console's."""
+    if path == "/portal" or path.startswith("/portal/"):
+        return True
+    parts = path.split("/")  # /static/<build>/portal.css
+    return len(parts) == 4 and parts[1] == "static" and parts[3] == "portal.css"
+
+
 def _is_public(path: str) -> bool:
-    return is_visitor_path(path) or path.startswith("/static/") or path == "/api/openapi.json"
+    return (
+        is_visitor_path(path)
+        or is_portal_path(path)
+        or path.startswith("/static/")
+        or path == "/api/openapi.json"
+    )
 
 
 def json_error(
@@ -142,6 +160,8 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse state-changing console requests without the session's CSRF token."""
     if request.method in _SAFE_METHODS or is_visitor_path(request.path):
         return await handler(request)
+    if is_portal_path(request.path):
+        return await handler(request)  # the portal checks its own (portal_views.py)
     origin = request.headers.get("Origin")
     if origin is not None and origin != f"{request.scheme}://{request.host}":
         return json_error(403, "csrf", "cross-origin request refused")
@@ -177,6 +197,9 @@ async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["Access-Control-Max-Age"] = _CORS_MAX_AGE
         response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+        # The widget leaves the browser's cache mode at its default (a fetch with
+        # cache "no-store" also skipped Chromium's preflight cache): the answers say it.
+        response.headers.setdefault("Cache-Control", "no-store")
     else:
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", _CONSOLE_CSP)

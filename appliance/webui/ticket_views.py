@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from appliance.core.actors import Staff
-from appliance.core.errors import InvalidInput
+from appliance.core.errors import ChatError, InvalidInput
 from appliance.core.tickets import NewTicket, Requester
 from appliance.webui.console_views import staff
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
@@ -135,6 +135,31 @@ async def change_ticket(request: web.Request) -> web.Response:
         await _actor(request), int_path(request, "ticket_id"), changes
     )
     return reply(wire.OneTicket(wire.ticket_out(ticket)))
+
+
+async def bulk_tickets(request: web.Request) -> web.Response:
+    """The same change on many tickets; each is done or refused on its own."""
+    body = await read_body(request, wire.BulkInput)
+    changes: dict[str, Any] = {
+        k: v for k, v in msgspec.structs.asdict(body.change).items() if v is not msgspec.UNSET
+    }
+    if "due_at" in changes:
+        changes["due_at"] = _ms(changes["due_at"], "due_at")
+    outcomes = await request.app[BOX].tickets.bulk(
+        await _actor(request),
+        body.ids,
+        changes,
+        add_tags=body.add_tags,
+        remove_tags=body.remove_tags,
+        to=body.to,
+    )
+    results = [
+        wire.BulkResult(ticket_id, False, code=o.code, message=o.message)
+        if isinstance(o, ChatError)
+        else wire.BulkResult(ticket_id, True, ticket=wire.ticket_out(o))
+        for ticket_id, o in zip(body.ids, outcomes, strict=True)
+    ]
+    return reply(wire.BulkResults(sum(r.ok for r in results), results))
 
 
 async def move_ticket(request: web.Request) -> web.Response:
@@ -324,6 +349,22 @@ CONTRACT = Contract(
             body=wire.TicketInput,
             errors=(401, 403, 413, 422),
             description="403: only supervisors assign a ticket to someone else.",
+        ),
+        Operation(
+            "POST",
+            "/api/console/tickets/bulk",
+            bulk_tickets,
+            "The same change on many tickets (the list's bulk actions)",
+            _TAG,
+            wire.BulkResults,
+            body=wire.BulkInput,
+            errors=(401, 413, 422),
+            description="Each ticket is changed in its own transaction by the rules of "
+            "one change and one move; a ticket refused (403 only a supervisor or "
+            "dispatcher assigns to others, 404 out of view, 409 closed or a move not "
+            "allowed, 422) is reported in its result with its code and the others are "
+            "still done. 422 for the request: more than 100 ids, an id twice, tags set "
+            "and added at once, nothing to change, or a move to merged.",
         ),
         Operation(
             "POST",

@@ -194,9 +194,11 @@ CONTRACT = Contract(
             "visitor",
             visitor.VisitorIdentity,
             body=visitor.SessionRequest,
+            upload=("application/json", "text/plain"),
             also={201: visitor.VisitorIdentity},
             errors=(413, 422, 429),
-            description="200: the token is kept; 201: a new visitor.",
+            description="200: the token is kept; 201: a new visitor. The widget sends the "
+            "JSON as text/plain: a simple request, no CORS preflight on a page view.",
             token=False,
         ),
         Operation(

@@ -534,9 +534,33 @@ async def test_accepted_invitation_opens_the_chat_and_the_profile_panel(
             {"name": "张先生", "contact": "13800138000", "page_url": f"{SHOP}/support"},
         )
         assert code in (200, 201), answer
+        # A call from the same number last week left a ticket: found by the phone.
+        made = await agent.post(
+            "/api/console/tickets",
+            {
+                "subject": "白色款到货请回电",
+                "channel": "phone",
+                "requester": {"phone": "13800138000"},
+            },
+            status=201,
+        )
         await expect(mine).to_have_count(2)
         await page.locator(f'[data-cb="conv"][data-id="{answer["conversation"]["id"]}"]').click()
         await expect(panel.locator('[data-cb="customer-head"]')).to_contain_text("张先生")
+        # The profile lists the customer's tickets, each opening its page.
+        tickets = panel.locator('[data-cb="profile-tickets"] li')
+        await expect(tickets).to_have_count(1)
+        await expect(tickets).to_contain_text(f"{made['ticket']['number']} 白色款到货请回电")
+        await expect(tickets.locator(".state")).to_have_text("新建")
+        await expect(tickets.locator("a")).to_have_attribute(
+            "href", f"/console/tickets/{made['ticket']['id']}"
+        )
+        all_tickets = panel.locator('[data-cb="profile-tickets-all"]')
+        await expect(all_tickets).to_have_text("全部 1 个工单")
+        requester = made["ticket"]["requester_id"]
+        await expect(all_tickets).to_have_attribute(
+            "href", f"/console/tickets?view=all&requester_id={requester}"
+        )
         await expect(panel.locator('[data-cb="customer-verified"]')).to_have_text("未验证")
         await expect(panel.locator('[data-cb="customer-phone"]')).to_have_value("13800138000")
         await panel.locator('[data-cb="customer-notes"]').fill("想要白色款，下午回电")
@@ -560,6 +584,15 @@ async def test_accepted_invitation_opens_the_chat_and_the_profile_panel(
         await expect(page.locator('[data-cb="chat-badges"] .tier-member')).to_have_text("会员")
         await expect(page.locator('[data-cb="tier"]')).to_have_value("member")
         await page.screenshot(path=ARTIFACTS / "console-profile.png")
+        # The link's list holds that customer's tickets only, until the filter is cleared.
+        await page.goto(running.url(f"/console/tickets?view=all&requester_id={requester}"))
+        rows = page.locator('[data-cb="ticket-rows"] [data-cb="ticket-row"]')
+        await expect(rows).to_have_count(1)
+        chip = page.locator('[data-cb="requester-filter"]')
+        await expect(chip).to_have_text("客户：张先生 ×")
+        await chip.click()
+        await expect(chip).to_be_hidden()
+        await page.wait_for_url(re.compile(r"/console/tickets\?view=all$"))
     finally:
         await ctx.close()
     assert not errors, errors

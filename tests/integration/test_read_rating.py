@@ -325,7 +325,7 @@ async def test_transcript_request_is_kept_and_shown(running, make_agent, make_vi
 
 async def test_the_rating_form_loads_from_the_visitor_surface(running, http_sessions):
     http: aiohttp.ClientSession = http_sessions()
-    async with http.get(running.url("/api/visitor/widget/rating.js")) as r:
+    async with http.get(running.url("/api/visitor/assets/rating.js")) as r:
         assert r.status == 200
         assert r.headers["Content-Type"].startswith("text/javascript")
         assert r.headers["Access-Control-Allow-Origin"] == "*"
@@ -334,7 +334,22 @@ async def test_the_rating_form_loads_from_the_visitor_surface(running, http_sess
     assert '"callbox:rating"' in body and "把对话记录发到我的邮箱" in body
     async with http.get(running.url("/widget.js")) as r:
         assert "laterTranscript" not in await r.text()  # not in what every page loads
-    for name in ("nope.js", "rating", "..%2Fwidget.js", "RATING.JS"):
+    for name in ("nope.js", "rating", "..%2Fwidget.js", "RATING.JS", "later%2Frating.js"):
+        async with http.get(running.url(f"/api/visitor/assets/{name}")) as r:
+            assert r.status == 404, name
+
+
+async def test_the_old_part_route_sends_a_cached_widget_to_the_one_route(running, http_sessions):
+    """A widget.js cached from before the routes were one (5 minutes) still finds its
+    rating form: the old route answers 301 to the new one, and nothing else."""
+    http: aiohttp.ClientSession = http_sessions()
+    old = running.url("/api/visitor/widget/rating.js")
+    async with http.get(old, allow_redirects=False) as r:
+        assert r.status == 301
+        assert r.headers["Location"] == "/api/visitor/assets/rating.js"
+    async with http.get(old) as r:
+        assert r.status == 200 and '"callbox:rating"' in await r.text()
+    for name in ("RATING.JS", "..%2Fwidget.js", "rating"):
         async with http.get(running.url(f"/api/visitor/widget/{name}")) as r:
             assert r.status == 404, name
 

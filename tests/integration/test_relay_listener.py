@@ -90,6 +90,28 @@ async def test_relayed_visitor_keeps_the_real_address_and_sees_only_visitor_rout
         assert raw.startswith(b"HTTP/1.1 404"), (path, raw[:100])
 
 
+async def test_the_customer_portal_passes_through_the_relay_and_nothing_else_of_the_box(
+    relayed,
+):
+    _, port, ca = relayed
+    header = proxy_v4("203.0.113.10", 40001, "198.51.100.1", 443)
+
+    async def get(path: bytes) -> bytes:
+        request = b"GET " + path + b" HTTP/1.1\r\nHost: chat.acme.test\r\nConnection: close\r\n\r\n"
+        return await _raw_https(port, ca, header, request)
+
+    raw = await get(b"/portal")
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:200]
+    head = raw.partition(b"\r\n\r\n")[0].decode()
+    # The anonymous form's CSRF cookie is Secure here: TLS ends on the box.
+    assert "Secure" in next(h for h in head.split("\r\n") if h.startswith("Set-Cookie"))
+    css = raw.partition(b"portal.css")[0].rpartition(b'href="')[2] + b"portal.css"
+    assert (await get(css)).startswith(b"HTTP/1.1 200")
+    for path in (b"/static/console.css", css.replace(b"portal.css", b"console.js"), b"/portals"):
+        assert (await get(path)).startswith(b"HTTP/1.1 404"), path
+    assert (await get(b"/portal/tickets/1")).startswith(b"HTTP/1.1 302")  # to the sign-in
+
+
 async def test_connections_without_proxy_header_or_tls_are_dropped(relayed):
     _, port, ca = relayed
     reader, writer = await asyncio.open_connection("127.0.0.1", port)

@@ -1,6 +1,8 @@
 """kill -9 while triggers and timed rules act on tickets: after the restart every
 ticket is exactly what its history makes, no rule acted twice on a ticket, and the
-pass that was cut short finishes the rest exactly once."""
+pass that was cut short finishes the rest exactly once. The same for the SLA pass: a
+kill between its batches leaves no firing recorded twice, and the next pass fires each
+warning, breach and escalation level that was left, once (a raised priority rises once)."""
 
 from __future__ import annotations
 
@@ -163,5 +165,134 @@ async def test_kill_9_mid_pass_loses_nothing_and_repeats_nothing(tmp_path: Path)
         after = await _check(box)
         assert all(n == 1 for n in after["timed"].values())
         assert await box.tickets.run_timed_rules(now + 4 * _HOUR) == 0
+    finally:
+        await box.close()
+
+
+# The SLA child: fires what is due in small batches, printing after each commit, until
+# it is killed.
+_SLA_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from appliance.core import sla, tickets
+    from appliance.core.box import Box
+    from appliance.core.events import TicketChanged
+    from tests.conftest import make_settings
+
+    sla.FIRE_BATCH = tickets.FIRE_BATCH = 10  # many commits, many places for the kill
+
+    async def main(data_dir, now):
+        box = Box(make_settings(data_dir))
+        def seen(event):
+            if isinstance(event, TicketChanged):
+                print("fired", flush=True)
+                time.sleep(0.002)  # the pass lasts long enough for the kill to land in it
+
+        box.bus.subscribe(seen)
+        await box.db.open()
+        await box.rules.load()
+        while True:
+            print("pass", await box.tickets.run_sla(now), flush=True)
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+_SLA_TICKETS = 600
+_POLICY = {
+    "name": "全天",
+    "targets": {"first_response": 60, "resolution": 120},
+    "warn_share": 0.5,
+    "levels": [{"metric": "first_response", "offset_minutes": 10, "action": "raise_priority"}],
+}
+# Due by three hours after creation, per ticket: first response warning, breach and its
+# level; resolution warning and breach.
+_FIRINGS = {
+    ("first_response", "warning"),
+    ("first_response", "breach"),
+    ("first_response", "level"),
+    ("resolution", "warning"),
+    ("resolution", "breach"),
+}
+
+
+async def _sla_fired(box: Box) -> dict[int, list[tuple[str, str]]]:
+    """Every ticket equals its replayed history; its SLA firings, in order."""
+
+    def read(conn: Any) -> dict[int, list[tuple[str, str]]]:
+        fired = {}
+        for (ticket_id,) in conn.execute("SELECT id FROM tickets ORDER BY id"):
+            events = store.events(conn, ticket_id)
+            assert store.get(conn, ticket_id) == replay(events), ticket_id
+            fired[ticket_id] = [
+                (e.data["metric"], e.data["change"])
+                for e in events
+                if e.kind == "sla" and e.data["change"] in ("warning", "breach", "level")
+            ]
+        return fired
+
+    return await box.db.read(read)
+
+
+async def test_kill_9_while_sla_firings_are_written(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    box = await _open(data_dir)
+    try:
+        user = await box.accounts.create_user("boss", "correct horse battery", "supervisor")
+        boss = await box.routing.actor(user.id, user.display_name, user.role)
+        await box.sla.create(boss, _POLICY)
+        first = None
+        for n in range(_SLA_TICKETS):
+            made = await box.tickets.create(boss, NewTicket(subject=f"报修 {n}"))
+            first = first or made
+        assert first is not None
+        now = first.created_at + 3 * _HOUR
+    finally:
+        await box.close()
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLA_CHILD, str(data_dir), str(now)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        # Kill it right after a few batches of its first pass committed.
+        fired = 0
+        while fired < 3:
+            line = await asyncio.to_thread(child.stdout.readline)
+            assert line, child.stderr.read() if child.stderr else "child ended"
+            assert not line.startswith("pass"), "the pass ended before the kill"
+            fired += line.startswith("fired")
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+    box = await _open(data_dir)
+    try:
+        seen = await _sla_fired(box)
+        assert len(seen) == _SLA_TICKETS
+        total = sum(len(f) for f in seen.values())
+        assert 0 < total < len(_FIRINGS) * _SLA_TICKETS  # the kill cut the pass short
+        for firings in seen.values():  # nothing recorded twice
+            assert len(firings) == len(set(firings)) and set(firings) <= _FIRINGS
+        # The next pass fires the rest, once each; the level raised each priority once.
+        await box.tickets.run_sla(now)
+        after = await _sla_fired(box)
+        assert all(sorted(f) == sorted(_FIRINGS) for f in after.values())
+        assert await box.tickets.run_sla(now) == 0
+
+        def priorities(conn: Any) -> set[str]:
+            return {row[0] for row in conn.execute("SELECT priority FROM tickets")}
+
+        assert await box.db.read(priorities) == {"high"}
     finally:
         await box.close()

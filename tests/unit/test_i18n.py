@@ -97,6 +97,20 @@ def test_one_file_per_language():
     assert sorted(p.name for p in _LOCALES.iterdir()) == sorted(f"{lang}.json" for lang in LANGS)
 
 
+def test_no_key_twice_in_a_section():
+    """JSON keeps the last of two equal keys without a word; a merge can leave one."""
+    for lang in LANGS:
+        twice: list[str] = []
+
+        def pairs(items: list[tuple[str, object]], twice: list[str] = twice) -> dict[str, object]:
+            names = [k for k, _ in items]
+            twice.extend(k for k in set(names) if names.count(k) > 1)
+            return dict(items)
+
+        json.loads((_LOCALES / f"{lang}.json").read_text(encoding="utf-8"), object_pairs_hook=pairs)
+        assert twice == [], lang
+
+
 def test_every_key_in_every_language_with_the_same_slots():
     catalogs = _catalogs()
     reference = catalogs[LANGS[0]]

@@ -78,4 +78,6 @@ OWNERS: dict[str, str] = {
     "search_docs": "search",
     "search_queue": "search",
     "search_backfill": "search",
+    "portal_tokens": "portal",
+    "portal_sessions": "portal",
 }

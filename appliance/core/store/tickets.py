@@ -191,6 +191,19 @@ def of_visitor(conn: sqlite3.Connection, visitor_id: str, limit: int) -> list[Ti
     return [_ticket(r) for r in rows]
 
 
+def of_customer(conn: sqlite3.Connection, customer_id: int, email: str, limit: int) -> list[Ticket]:
+    """The tickets of a customer signed in to the portal: theirs as requester, and, when
+    they proved a mailbox (`email`), those of every customer with that address; newest
+    change first."""
+    rows = conn.execute(
+        f"SELECT {_TICKET} FROM tickets WHERE requester_id = ?"
+        " OR (? != '' AND requester_id IN (SELECT k.id FROM customers k WHERE k.email = ?))"
+        " ORDER BY updated_at DESC, id DESC LIMIT ?",
+        (customer_id, email, email, limit),
+    )
+    return [_ticket(r) for r in rows]
+
+
 def resolved_before(conn: sqlite3.Connection, moment: int) -> list[Ticket]:
     """Resolved tickets whose resolution is older than `moment`."""
     rows = conn.execute(

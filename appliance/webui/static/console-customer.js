@@ -6,6 +6,7 @@ import { T, fmt } from "./console-i18n.js";
 import { S, api, el, errText, root, tierText, ui } from "./console-base.js";
 import { fillItem } from "./console-lists.js";
 import { renderChatHead } from "./console-chat.js";
+import { stateBadge, ticketPage } from "./ticket-fields.js";
 import {
   boxDateTime, chatLines, deviceText, listOf, regionText, section, sourceText, tierBadge,
   trailList, visitLines,
@@ -13,6 +14,7 @@ import {
 
 const RELOAD_AFTER = 30000; // ms; re-opening the same chat within this keeps the panel as is
 const SAVED_FOR = 3000; // ms the "saved" note stays up
+const TICKETS_SHOWN = 5; // the customer's latest tickets in the panel; the list has all
 const TIER_RELOAD = 1000; // ms after a tier change in the chat head before the panel reloads
 const COLLAPSED_KEY = "callbox.profile.hidden";
 
@@ -196,7 +198,36 @@ function renderCustomer(c, visitor) {
     section(T.earlierVisits, "profile-visits", listOf(visitLines(c.visits), "plain")),
     section(T.earlierChats, "profile-chats", listOf(chatLines(c.conversations), "plain")),
     section(T.devices, "profile-devices", listOf(devices, "plain")),
+    customerTickets(c),
   );
+}
+
+// The customer's latest tickets (those the user may see), newest change first, with a
+// link to all of them in the ticket list; filled in when the list answers.
+function customerTickets(c) {
+  const box = section(T.customerTickets, "profile-tickets", [el("p", "muted", "…")]);
+  const token = P.token;
+  const p = new URLSearchParams({ view: "all", requester_id: String(c.id), limit: String(TICKETS_SHOWN) });
+  api("GET", `/api/console/tickets?${p}`).then((r) => {
+    if (token !== P.token) return;
+    const lines = r.tickets.map((t) => {
+      const li = el("li");
+      const a = el("a", null, `${t.number} ${t.subject}`);
+      a.href = ticketPage(t.id);
+      a.target = "_blank";
+      a.rel = "noopener";
+      li.append(a, " ", stateBadge(t.state, el("span")));
+      return li;
+    });
+    const all = el("a", null, fmt("customerTicketsAll", { n: r.total }));
+    all.href = `/console/tickets?${new URLSearchParams({ view: "all", requester_id: String(c.id) })}`;
+    all.target = "_blank";
+    all.dataset.cb = "profile-tickets-all";
+    box.replaceChildren(box.firstChild, ...(lines.length ? [...listOf(lines, "plain"), all] : [el("p", "muted", T.nothing)]));
+  }).catch((e) => {
+    if (token === P.token) box.replaceChildren(box.firstChild, el("p", "muted", fmt("failed", { msg: errText(e) })));
+  });
+  return box;
 }
 
 async function saveCustomer(c, form, save, err, ok, visitor) {

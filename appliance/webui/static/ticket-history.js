@@ -60,6 +60,16 @@ function threadEntry(h, page, dir, unfolded) {
   } else {
     li.append(el("div", "text", body));
   }
+  // Files the customer attached in the portal: downloads, by name.
+  for (const f of Array.isArray(h.data.files) ? h.data.files : []) {
+    const a = el("a", "file", String(f.name || ""));
+    a.href = `/api/console/tickets/${page.ticket.id}/files/${encodeURIComponent(f.sha256 || "")}`;
+    a.download = String(f.name || "");
+    a.dataset.cb = "thread-file";
+    const row = el("div", "files");
+    row.append(a);
+    li.append(row);
+  }
   return li;
 }
 

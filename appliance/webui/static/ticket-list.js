@@ -1,7 +1,8 @@
 // Callbox ticket list: saved views as tabs, filters, sorting and paging over
 // GET /api/console/tickets, and the form for a phone call's ticket (from a template or
 // not). The view and filters live in the page's URL, so back, reload and links keep
-// them. Keys: / search, arrows move between rows and tabs, Enter opens, N new ticket.
+// them. Keys: / search, arrows move between rows and tabs, Enter opens, X picks a row
+// for the bulk actions, N new ticket.
 // The list refreshes itself while it is shown, and redraws only when it changed, so a
 // new left message appears without a reload and a selection survives.
 // Everything from the API goes in as text.
@@ -10,7 +11,7 @@ import { T, fmt } from "./console-i18n.js";
 import { api, el, errText } from "./console-base.js";
 import {
   CHANNEL_TEXT, channelText, directory, fillSelect, groupName, overdue, parseTags, priorityBadge, priorityPairs,
-  stateBadge, ticketPage, ticketTypes, typePairs, userName, when,
+  stateBadge, stateText, ticketPage, ticketTypes, typePairs, userName, when,
 } from "./ticket-fields.js";
 
 const SEARCH_DELAY = 300; // ms of no typing before the search runs
@@ -44,11 +45,23 @@ const ui = root && {
   next: $("tickets-next"),
   error: $("tickets-error"),
   newButton: $("new-ticket"),
+  requester: $("requester-filter"),
+  all: $("bulk-all"),
+  bulk: $("bulk-bar"),
+  bulkCount: $("bulk-count"),
+  bulkOwner: $("bulk-owner"),
+  bulkGroup: $("bulk-group"),
+  bulkPriority: $("bulk-priority"),
+  bulkState: $("bulk-state"),
+  bulkTags: $("bulk-tags"),
+  bulkApply: $("bulk-apply"),
+  outcome: $("bulk-outcome"),
 };
 
 // ---- The list's state, kept in the URL ------------------------------------------------
 const state = {
   view: overseer ? "open" : "mine", priority: "", type: "", channel: "", q: "", sort: SORTS[0], offset: 0,
+  requester_id: "", // a customer's tickets (the link from their profile)
 };
 
 function readUrl() {
@@ -58,13 +71,14 @@ function readUrl() {
   state.type = p.get("type") || "";
   state.channel = CHANNEL_TEXT[p.get("channel")] ? p.get("channel") : "";
   state.q = p.get("q") || "";
+  state.requester_id = /^[1-9]\d{0,15}$/.test(p.get("requester_id") || "") ? p.get("requester_id") : "";
   if (SORTS.includes(p.get("sort"))) state.sort = p.get("sort");
   state.offset = Math.max(0, Number.parseInt(p.get("offset") || "0", 10) || 0);
 }
 
 function query() {
   const p = new URLSearchParams({ view: state.view });
-  for (const k of ["priority", "type", "channel", "q"]) if (state[k]) p.set(k, state[k]);
+  for (const k of ["priority", "type", "channel", "q", "requester_id"]) if (state[k]) p.set(k, state[k]);
   if (state.sort !== SORTS[0]) p.set("sort", state.sort);
   if (state.offset) p.set("offset", String(state.offset));
   return p;
@@ -80,6 +94,9 @@ function row(t, dir, names) {
   const f = (name) => tr.querySelector(`[data-f="${name}"]`);
   tr.dataset.id = String(t.id);
   tr.dataset.state = t.state;
+  const pick = f("pick");
+  pick.checked = picked.has(t.id);
+  pick.dataset.number = t.number;
   const link = f("number");
   link.href = ticketPage(t.id);
   link.textContent = t.number;
@@ -125,11 +142,17 @@ async function load() {
     if (now !== drawn || !ui.rows.firstChild) {
       drawn = now;
       ui.rows.replaceChildren(...r.tickets.map((t) => row(t, dir, names)));
+      renderPick();
     }
     ui.empty.hidden = r.tickets.length > 0;
     // The box counts up to 10,000 matches; past that the total reads "10,000+".
     ui.total.textContent = fmt("ticketsTotal", { n: r.total > 10000 ? "10,000+" : r.total });
     ui.total.dataset.total = String(r.total);
+    ui.requester.hidden = !state.requester_id;
+    if (state.requester_id) {
+      const name = names.get(Number(state.requester_id)) || `#${state.requester_id}`;
+      ui.requester.textContent = fmt("ticketsOfCustomer", { name });
+    }
     ui.range.textContent = r.tickets.length
       ? fmt("ticketsRange", { from: r.offset + 1, to: r.offset + r.tickets.length })
       : "";
@@ -190,6 +213,11 @@ function onKey(e) {
     e.preventDefault();
     ui.q.focus();
     ui.q.select();
+  } else if ((e.key === "x" || e.key === "X") && ui.rows.contains(target) && !typing(target)) {
+    e.preventDefault();
+    const box = target.closest("tr").querySelector('[data-f="pick"]');
+    box.checked = !box.checked;
+    onPick(box);
   } else if ((e.key === "n" || e.key === "N") && !typing(target)) {
     e.preventDefault();
     openNew();
@@ -314,6 +342,110 @@ function wireNew() {
   }
 }
 
+// ---- Bulk actions ---------------------------------------------------------------------
+// Picked tickets stay picked across refreshes and pages until applied or cleared; the
+// box changes each on its own and says which it refused and why.
+const picked = new Map(); // id -> number, for the outcome's wording
+// Why the box refused a ticket, in the page's language (core's own words otherwise).
+const WHY = { forbidden: T.bulkWhyForbidden, not_found: T.bulkWhyNotFound, conflict: T.bulkWhyConflict };
+
+function onPick(box) {
+  const id = Number(box.closest("tr").dataset.id);
+  if (box.checked) picked.set(id, box.dataset.number);
+  else picked.delete(id);
+  renderPick();
+}
+
+function renderPick() {
+  const boxes = [...ui.rows.querySelectorAll('[data-f="pick"]')];
+  const on = boxes.filter((b) => b.checked).length;
+  ui.all.checked = on > 0 && on === boxes.length;
+  ui.all.indeterminate = on > 0 && on < boxes.length;
+  ui.bulk.hidden = picked.size === 0;
+  ui.bulkCount.textContent = fmt("bulkPicked", { n: picked.size });
+}
+
+function clearPick() {
+  picked.clear();
+  for (const b of ui.rows.querySelectorAll('[data-f="pick"]')) b.checked = false;
+  ui.bulk.reset();
+  renderPick();
+}
+
+async function applyBulk(ownerId) {
+  const change = {};
+  if (ownerId != null) change.owner_id = ownerId;
+  else if (ui.bulkOwner.value) change.owner_id = Number(ui.bulkOwner.value);
+  if (ui.bulkGroup.value) change.group_id = Number(ui.bulkGroup.value);
+  if (ui.bulkPriority.value) change.priority = ui.bulkPriority.value;
+  const body = { ids: [...picked.keys()], change, add_tags: parseTags(ui.bulkTags.value) };
+  if (ui.bulkState.value) body.to = ui.bulkState.value;
+  if (!Object.keys(change).length && !body.add_tags.length && !body.to) {
+    say(T.bulkNothing);
+    return;
+  }
+  ui.bulkApply.disabled = true;
+  try {
+    const r = await api("POST", "/api/console/tickets/bulk", body);
+    const numbers = new Map(picked);
+    const refused = r.results.filter((x) => !x.ok);
+    const lines = [fmt("bulkDone", { n: r.done })];
+    if (refused.length) {
+      const why = (x) => WHY[x.code] || x.message;
+      const list = refused.map((x) => `${numbers.get(x.id) || `#${x.id}`} (${why(x)})`).join("; ");
+      lines.push(fmt("bulkRefused", { n: refused.length, list }));
+    }
+    say(lines.join(" "));
+    clearPick();
+    for (const x of refused) picked.set(x.id, numbers.get(x.id));
+    drawn = "";
+    load();
+  } catch (e) {
+    say(fmt("failed", { msg: errText(e) }));
+  } finally {
+    ui.bulkApply.disabled = false;
+  }
+}
+
+function say(text) {
+  ui.outcome.textContent = text;
+  ui.outcome.hidden = !text;
+}
+
+async function wireBulk() {
+  ui.rows.addEventListener("change", (e) => {
+    if (e.target.matches('[data-f="pick"]')) onPick(e.target);
+  });
+  ui.all.addEventListener("change", () => {
+    for (const b of ui.rows.querySelectorAll('[data-f="pick"]')) {
+      b.checked = ui.all.checked;
+      const id = Number(b.closest("tr").dataset.id);
+      if (b.checked) picked.set(id, b.dataset.number);
+      else picked.delete(id);
+    }
+    renderPick();
+  });
+  ui.bulk.addEventListener("submit", (e) => {
+    e.preventDefault();
+    applyBulk(null);
+  });
+  $("bulk-me").addEventListener("click", () => applyBulk(Number(root.dataset.userId)));
+  $("bulk-clear").addEventListener("click", () => { clearPick(); say(""); });
+  fillSelect(ui.bulkPriority, [["", ui.bulkPriority.options[0].textContent], ...priorityPairs()], "");
+  fillSelect(
+    ui.bulkState,
+    [["", ui.bulkState.options[0].textContent], ...["open", "pending", "resolved"].map((s) => [s, stateText(s)])],
+    "",
+  );
+  try {
+    const dir = await directory();
+    fillSelect(ui.bulkOwner, [["", ui.bulkOwner.options[0].textContent], ...dir.agents.map((a) => [a.id, a.display_name])], "");
+    fillSelect(ui.bulkGroup, [["", ui.bulkGroup.options[0].textContent], ...dir.groups], "");
+  } catch (e) {
+    showError(e);
+  }
+}
+
 // ---- Start ------------------------------------------------------------------------------
 async function start() {
   readUrl();
@@ -338,17 +470,19 @@ async function start() {
     clearTimeout(timer);
     change({ q: ui.q.value.trim() });
   });
+  ui.requester.addEventListener("click", () => change({ requester_id: "" }));
   ui.prev.addEventListener("click", () => change({ offset: Math.max(0, state.offset - PAGE) }));
   ui.next.addEventListener("click", () => change({ offset: state.offset + PAGE }));
   // A click anywhere on a row opens it, as Enter on its number does.
   ui.rows.addEventListener("click", (e) => {
     const tr = e.target.closest("tr[data-id]");
-    if (tr && !e.target.closest("a") && !getSelection().toString()) location.assign(ticketPage(tr.dataset.id));
+    if (tr && !e.target.closest("a, .pick") && !getSelection().toString()) location.assign(ticketPage(tr.dataset.id));
   });
   document.addEventListener("keydown", onKey);
   // Back on this tab after working a ticket elsewhere: the list as it is now.
   document.addEventListener("visibilitychange", () => { if (!document.hidden) load(); });
   wireNew();
+  wireBulk();
   load();
   try {
     const types = await ticketTypes();

@@ -46,6 +46,12 @@ class PageView(msgspec.Struct):
     title: Annotated[str, msgspec.Meta(max_length=10_000, description="cut to 256 characters")] = ""
     referrer: Annotated[str, msgspec.Meta(max_length=10_000, description="document.referrer")] = ""
     site: SiteKey = "default"
+    token: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=512, description="the visitor token, when no Authorization header is sent"
+        ),
+    ] = ""
 
 
 class PageViewRef(msgspec.Struct):

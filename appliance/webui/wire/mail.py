@@ -28,7 +28,7 @@ Notice = Annotated[
     str, msgspec.Meta(max_length=16, description="received, answered, resolved, satisfaction")
 ]
 Kind = Literal[
-    "reply", "received", "answered", "resolved", "refused", "transcript",
+    "reply", "received", "answered", "resolved", "refused", "transcript", "portal_link",
     "sla_warning", "sla_breach", "satisfaction",
 ]  # fmt: skip
 TemplateLang = Literal["zh-CN", "en"]

@@ -14,6 +14,7 @@ from appliance.core.ticketflow import Event as CoreEvent
 from appliance.core.ticketflow import Ticket as CoreTicket
 from appliance.core.tickets import (
     BODY_MAX,
+    BULK_MAX,
     DESCRIPTION_MAX,
     FOLLOWERS_MAX,
     PAGE_MAX,
@@ -116,6 +117,44 @@ class TicketChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tru
     followers: Annotated[list[Id], msgspec.Meta(max_length=FOLLOWERS_MAX)] | (
         msgspec.UnsetType
     ) = msgspec.UNSET
+
+
+class BulkChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """What a bulk action changes on each ticket; fields left out stay."""
+
+    type: TypeName | msgspec.UnsetType = msgspec.UNSET
+    priority: Priority | msgspec.UnsetType = msgspec.UNSET
+    group_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    owner_id: Id | msgspec.UnsetType | None = msgspec.UNSET
+    due_at: Time | msgspec.UnsetType | None = msgspec.UNSET
+
+
+class BulkInput(msgspec.Struct, forbid_unknown_fields=True):
+    """The same change on up to 100 tickets: fields, tags added or taken away, then a
+    move to another state (as ticketflow allows an agent)."""
+
+    ids: Annotated[list[TicketId], msgspec.Meta(min_length=1, max_length=BULK_MAX)]
+    change: BulkChange = msgspec.field(default_factory=BulkChange)
+    add_tags: Tags = msgspec.field(default_factory=list)
+    remove_tags: Tags = msgspec.field(default_factory=list)
+    to: Annotated[State, msgspec.Meta(description="not merged")] | None = None
+
+
+class BulkResult(msgspec.Struct, omit_defaults=True):
+    """One ticket's outcome: the ticket after the change, or why it was refused."""
+
+    id: int
+    ok: bool
+    ticket: Ticket | None = None
+    code: str = ""
+    message: str = ""
+
+
+class BulkResults(msgspec.Struct):
+    """Each ticket's outcome, in the order asked; done counts the ones changed."""
+
+    done: int
+    results: list[BulkResult]
 
 
 class MoveInput(msgspec.Struct, forbid_unknown_fields=True):

@@ -109,8 +109,7 @@ const inviteEl = h("div", { class: "invite", "data-cb": "invitation", role: "dia
   h("div", { class: "actions" }, [invDecline, invAccept]),
 ]);
 const root = h("div", { class: "root", lang: LANG }, [inviteEl, launcher, panel]);
-shadow.appendChild(h("style", {}, [CSS]));
-shadow.appendChild(root);
+shadow.appendChild(root); // styled by 05a-host.js
 
 // Keys typed into the chat must not trigger the host page's own shortcuts.
 ["keydown", "keyup", "keypress"].forEach((ev) => root.addEventListener(ev, (e) => e.stopPropagation()));

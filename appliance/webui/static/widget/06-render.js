@@ -21,6 +21,7 @@ function setStatus() {
   let state;
   let text;
   if (isClosed()) { state = "closed"; text = t("closed"); }
+  else if (sockBlocked && chatting()) { state = "nosocket"; text = t("noSocket"); }
   else if (retryTimer && chatting()) { state = "reconnecting"; text = t("reconnecting"); }
   else if ((convId || outbox.length) && !wsReady) { state = "connecting"; text = t("connecting"); }
   else if (conv && conv.status === "active") {

@@ -1,10 +1,14 @@
 // ---- HTTP ----------------------------------------------------------------------------
-async function api(method, path, body) {
+// A simple request (no Authorization, a text/plain body the box takes as JSON) needs no
+// CORS preflight: what every page view sends is simple (docs/api.md). The box answers
+// API calls with no-store; the browser's cache mode stays the default, because
+// "no-store" here made Chromium skip its preflight cache too.
+async function api(method, path, body, simple) {
   const headers = {};
-  if (body) headers["Content-Type"] = "application/json";
-  if (identity && identity.token) headers.Authorization = "Bearer " + identity.token;
+  if (body && !simple) headers["Content-Type"] = "application/json";
+  if (identity && identity.token && !simple) headers.Authorization = "Bearer " + identity.token;
   const res = await fetch(BASE + path, { method, headers, body: body ? JSON.stringify(body) : undefined,
-    mode: "cors", credentials: "omit", cache: "no-store" });
+    mode: "cors", credentials: "omit" });
   let data = null;
   try { data = await res.json(); } catch (e) { /* empty or non-JSON body */ }
   if (!res.ok) {
@@ -21,7 +25,7 @@ async function api(method, path, body) {
 
 function ensureSession() {
   if (!sessionP) {
-    sessionP = api("POST", "/api/visitor/session", identity && identity.token ? { token: identity.token } : {})
+    sessionP = api("POST", "/api/visitor/session", identity && identity.token ? { token: identity.token } : {}, true)
       .then((r) => {
         identity = { visitor_id: r.visitor_id, token: r.token };
         store.setJSON(K_VISITOR, identity);
@@ -101,11 +105,15 @@ function connect() {
   if (ws) { if (wsReady) joinAndFlush(); return; }
   if (!identity) return;
   let sock;
-  try { sock = new WebSocket(WS_URL); } catch (e) { scheduleRetry(); return; }
+  try { sock = new WebSocket(WS_URL); } catch (e) { sockFailed(); scheduleRetry(); return; }
   ws = sock;
+  watchOpen(sock); // 07a-reach.js
   sock.onopen = () => sock.send(JSON.stringify({ type: "auth", token: identity.token }));
   sock.onmessage = (e) => { if (sock === ws) onFrame(e.data); };
-  sock.onclose = () => { if (sock === ws) dropSocket(); };
+  const lost = () => { if (sock === ws) { if (!wsReady) sockFailed(); dropSocket(); } };
+  sock.onclose = lost;
+  // A socket the page's CSP refuses is born closed: Chromium fires error, never close.
+  sock.onerror = () => { if (sock.readyState === 3) lost(); };
   setStatus();
 }
 
@@ -155,6 +163,7 @@ function onFrame(data) {
   switch (f.type) {
     case "ready":
       wsReady = true;
+      sockReady();
       peekOn = !!f.peek;
       attempt = 0;
       clearInterval(pingTimer);

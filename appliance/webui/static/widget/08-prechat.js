@@ -2,7 +2,7 @@
 /** Fetch the topics a visitor may pick before a chat; without any there is no pre-chat step. */
 function loadTopics() {
   if (!topicsP) {
-    topicsP = api("GET", "/api/visitor/topics")
+    topicsP = api("GET", "/api/visitor/topics", null, true)
       .then((r) => {
         topics = (Array.isArray(r.topics) ? r.topics : []).filter((x) =>
           x && typeof x.key === "string" && x.key && typeof x.label === "string");

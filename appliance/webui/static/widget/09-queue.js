@@ -1,7 +1,7 @@
 // ---- queue place and overflow --------------------------------------------------------
 const BLOCKED = ["closed", "no_agent"]; // nobody can take the chat now: a place means nothing
 const OVERFLOWS = BLOCKED.concat(["long_wait"]);
-const REASON_TEXT = { closed: "ofClosed", no_agent: "ofNoAgent", long_wait: "ofLongWait" };
+const REASON_TEXT = { closed: "ofClosed", no_agent: "ofNoAgent", long_wait: "ofLongWait", nosocket: "ofNoSocket" };
 // The box's 422 messages are English; the ones a visitor can cause are said in their
 // language, by error code.
 const LEAVE_ERRORS = new Map([
@@ -69,8 +69,10 @@ function renderQueue() {
 /** Show the overflow offer, its form, or the confirmation, as the queue and the visitor say. */
 function renderLeave() {
   const p = queuePlace;
-  const offered = isWaiting() && p && p.overflow && p.overflow !== leave.dismissed;
-  if (offered) leave.reason = p.overflow;
+  // No socket (07a-reach.js): what the visitor typed can still reach the box as a ticket.
+  const why = sockBlocked && chatting() && !isClosed() ? "nosocket" : isWaiting() && p && p.overflow;
+  const offered = why && why !== leave.dismissed;
+  if (offered) leave.reason = why;
   const active = !!(conv && conv.status === "active");
   // A form the visitor started stays until they send it, or an agent takes the chat after all.
   const show = !leave.done &&
@@ -87,7 +89,7 @@ function renderLeave() {
     ofOffer.textContent = t("ofOffer") + (leave.reason === "long_wait" ? t("ofOfferWait") : "");
     ofOffer.hidden = form;
     ofChoices.hidden = form;
-    ofWaitBtn.hidden = leave.reason !== "long_wait";
+    ofWaitBtn.hidden = leave.reason !== "long_wait" && leave.reason !== "nosocket";
     wiForm.hidden = !form;
     wiForm.setAttribute("data-kind", leave.kind);
     contactField.firstChild.textContent = t(callback ? "wiPhone" : "wiContactAny");
@@ -105,6 +107,7 @@ function openLeaveForm(kind) {
   leave.mode = "form";
   leave.kind = kind;
   if (!wiName.value && nameIn.value.trim()) wiName.value = nameIn.value.trim();
+  if (leave.reason === "nosocket" && !wiBody.value) wiBody.value = waitingText();
   renderLeave();
   (!wiName.value ? wiName : kind === "callback" ? wiContact : wiBody).focus();
 }
@@ -132,6 +135,7 @@ function submitLeave() {
   if (kind === "message" && !item.body) { leaveError(t("wiErrBody"), wiBody); return; }
   const id = convId;
   if (id) item.conversation_id = id; // the box ends the waiting chat this replaces
+  const moved = leave.reason === "nosocket" && kind === "message" ? outbox.map((i) => i.client_msg_id) : [];
   leave.sending = true;
   wiError.hidden = true;
   renderLeave();
@@ -144,6 +148,7 @@ function submitLeave() {
       leave.done = kind === "callback" ? t(n ? "doneCallbackNo" : "doneCallback", said)
         : t(n ? "doneMessageNo" : "doneMessage", said);
       leave.mode = "offer";
+      sentAsTicket(moved);
       wiTime.value = "";
       wiBody.value = "";
       if (id && id === convId) refreshConversation(id); // a socket in a blip would not say

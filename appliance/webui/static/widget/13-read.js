@@ -60,7 +60,7 @@ function offerRating() { // later/rating.js hands its form over by an event
   const id = convId;
   ratingP = ratingP || new Promise((ok) => {
     document.addEventListener("callbox:rating", (e) => ok(e.detail), { once: true });
-    document.head.appendChild(h("script", { src: BASE + "/api/visitor/widget/rating.js" }));
+    document.head.appendChild(h("script", { src: BASE + "/api/visitor/assets/rating.js" }));
   });
   ratingP.then((part) => { // after the transcript: cleared with it
     if (id === convId && isClosed()) {

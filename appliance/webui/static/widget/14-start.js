@@ -1,6 +1,6 @@
 // ---- start ---------------------------------------------------------------------------
 function start() {
-  document.body.appendChild(host);
+  mount(); // 05a-host.js
   outbox.forEach(addPending); // unsent text from before a reload is still on its way
   setStatus();
   ensureSession()

@@ -1,5 +1,5 @@
 /* Callbox visitor widget: the rating form shown when a chat ends. Loaded on first use
- * (13-read.js offerRating) from /api/visitor/widget/rating.js, so the widget every page
+ * (13-read.js offerRating) from /api/visitor/assets/rating.js, so the widget every page
  * loads stays small. It runs outside the widget's closure and leaves nothing on window:
  * it hands the widget a function over a "callbox:rating" event, and the widget calls it
  * with its own tools (element builder, strings, API client). Text goes in as text.
