@@ -114,6 +114,17 @@ class Dovecot:
                     raise RuntimeError("dovecot did not start") from None
                 time.sleep(0.05)
 
+    def halt(self) -> None:
+        """Stop the server and keep its mail (start() starts it again on the same port)."""
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5)
+            self._proc = None
+
     def stop(self) -> None:
         if self._proc is not None:
             self._proc.terminate()

@@ -37,6 +37,7 @@ from appliance.core.login import Login
 from appliance.core.mail_admin import SEAL_INFO as MAIL_SEAL_INFO
 from appliance.core.mail_admin import MailAdmin
 from appliance.core.mail_in import MailIn
+from appliance.core.mail_notices import MailNotices
 from appliance.core.mail_out import MailOut
 from appliance.core.mail_thread import Threading
 from appliance.core.notifications import Notifications
@@ -189,6 +190,7 @@ class Box:
             self.db, self._threading, self._mail_sealer, lang=self.settings.lang
         )
         self.ratings.transcript_mail = self.mail_out.queue_transcript  # asked as chats end
+        self.mail_notices = MailNotices(self.db, self._threading)  # SLA mail choices, ratings
 
     def _insight_parts(self) -> None:
         """Visitor insight and proactive chat, over the IP table and the admin's settings."""

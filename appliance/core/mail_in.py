@@ -40,7 +40,7 @@ from appliance.core.clock import now_ms
 from appliance.core.db import Database
 from appliance.core.errors import NotFound
 from appliance.core.mail_out import Check, MailOut
-from appliance.core.mail_parse import Parsed, parse
+from appliance.core.mail_parse import Parsed, html_text, parse
 from appliance.core.mail_thread import Threading, number_in_subject
 from appliance.core.store import customers as customer_store
 from appliance.core.store import mail as store
@@ -52,6 +52,7 @@ from appliance.core.tickets import SUBJECT_MAX, NewTicket, Tickets
 _LOGGER = logging.getLogger(__name__)
 
 MESSAGE_MAX = 25 * 1024 * 1024  # bytes of a message the box takes; a larger one is refused
+HEAD_MAX = 64 * 1024  # bytes of a refused message's header read (who sent it, its subject)
 RECIPIENTS_MAX = 100  # To and Cc addresses; more is a mass mailing, set aside
 TIMEOUT = 30.0  # s the IMAP server may take to answer a command
 IDLE_WAIT = 300.0  # s of IDLE before the session is renewed (also the fallback poll)
@@ -382,7 +383,10 @@ class MailIn:
         self, box: MailboxRow, uidvalidity: int, uid: int, raw: bytes
     ) -> Outcome:
         """Import one message: open a ticket, add it to one, or set it aside."""
-        parsed = await asyncio.to_thread(parse, raw)  # a large message takes a while
+        try:
+            parsed = await asyncio.to_thread(parse, raw)  # a large message takes a while
+        except Exception as err:  # e.g. multiparts nested past Python's recursion limit
+            return await self._malformed(box, uidvalidity, uid, raw, err)
         kept = await asyncio.to_thread(self._keep, parsed) if parsed.attachments else []
         now = self._now()
 
@@ -448,6 +452,43 @@ class MailIn:
         result: tuple[Outcome, Ticket | None] = await self._tickets.write_mail(job)
         return result[0]
 
+    async def _malformed(
+        self, box: MailboxRow, uidvalidity: int, uid: int, raw: bytes, err: Exception
+    ) -> Outcome:
+        """Record a message the parser cannot read as refused, with what its headers
+        say, so it is flagged like any other and never blocks the mailbox."""
+        _LOGGER.warning("mailbox %d: message %d cannot be read (%s)", box.id, uid,
+                        type(err).__name__)  # fmt: skip
+        head = re.split(rb"\r?\n\r?\n", raw[:HEAD_MAX], maxsplit=1)[0]
+        try:
+            known = parse(head)
+            message_id, sender, subject = known.message_id, known.sender, known.subject
+        except Exception:
+            message_id = sender = subject = ""
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Outcome:
+            if store.seen_uids(conn, box.id, uidvalidity, [uid]):
+                return Outcome("seen")
+            store.record(
+                conn,
+                {
+                    "mailbox_id": box.id,
+                    "uidvalidity": uidvalidity,
+                    "uid": uid,
+                    "message_id": message_id,
+                    "sender": sender[:254],
+                    "subject": subject,
+                    "outcome": "refused",
+                    "reason": f"malformed: {type(err).__name__}"[:200],
+                    "at": now,
+                },
+            )
+            return Outcome("refused", "malformed")
+
+        done: Outcome = await self._db.write(job)
+        return done
+
     def _set_aside(self, conn: sqlite3.Connection, parsed: Parsed) -> str:
         """Return why a message opens nothing ('' when it is a person's mail)."""
         if parsed.message_id and store.by_message_id(conn, parsed.message_id) is not None:
@@ -478,6 +519,10 @@ class MailIn:
                     found, how = candidate, "subject"
         if found is None:
             ticket_id = self._threading.ticket_of_marker(parsed.text)
+            if ticket_id is None and parsed.html:
+                # Outlook and others quote the earlier mail in the HTML part only,
+                # their text part holding just the new words.
+                ticket_id = self._threading.ticket_of_marker(html_text(parsed.html))
             if ticket_id is not None:
                 found, how = ticket_store.get(conn, ticket_id), "marker"
         # A merged ticket answers through the one it went into.
@@ -589,7 +634,8 @@ class MailIn:
 
 
 def _head(session: _Session, uid: int) -> bytes:
-    _, data = session.imap.uid("FETCH", str(uid), "(BODY.PEEK[HEADER])")
+    # At most HEAD_MAX bytes (a partial fetch): a refused message's header may be huge.
+    _, data = session.imap.uid("FETCH", str(uid), f"(BODY.PEEK[HEADER]<0.{HEAD_MAX}>)")
     for item in data:
         if isinstance(item, tuple):
             return bytes(item[1])

@@ -21,6 +21,7 @@ import concurrent.futures
 import contextlib
 import logging
 import random
+import re
 import secrets
 import smtplib
 import socket
@@ -28,10 +29,11 @@ import sqlite3
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 
-from appliance.core import mail_templates
+from appliance.core import mail_notices, mail_templates
 from appliance.core.backup_settings import Sealer
 from appliance.core.clock import local_text, now_ms
 from appliance.core.conversation import Conversation, Message
@@ -52,7 +54,8 @@ IDLE_POLL = 60.0  # s between looks at the outbox when nothing wakes the sender
 BATCH = 20  # mails claimed per pass
 RETRY = Retry(base=30.0, cap=3600.0, attempts=24)  # about a day of trying
 _HOLD = 30.0  # s the sender waits when the database cannot record an outcome
-NOTICES = ("received", "answered", "resolved")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+NOTICES = ("received", "answered", "resolved", "satisfaction")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,12 @@ def _transcript_line(m: Message, lang: str) -> str:
     who = m.sender_name or mail_templates.VISITOR[lang]
     body = f"{mail_templates.FILE[lang]} {m.body}" if m.file is not None else m.body
     return f"[{at}] {who}: {body}"
+
+
+def _crlf(raw: bytes) -> bytes:
+    """Return a mail with CRLF line ends (a mail queued before they were rendered so
+    has bare LFs)."""
+    return _BARE_LF.sub(b"\r\n", raw)
 
 
 class MailOut:
@@ -130,14 +139,19 @@ class MailOut:
     def queue_in(
         self, conn: sqlite3.Connection, ticket: Ticket, written: Sequence[Event], now: int
     ) -> int:
-        """Queue what these new events of a ticket send its requester; return how many."""
+        """Queue what these new events of a ticket send its requester (and SLA notices
+        to staff who asked for them: core/mail_notices.py); return how many."""
         smtp = store.smtp(conn)
-        requester = ticket.fields["requester_id"]
-        if not smtp.from_address or requester is None:
+        if not smtp.from_address:
             return 0
+        sla = [e for e in written if e.kind == "sla"]
+        staff = mail_notices.queue_sla(self, conn, smtp, ticket, sla, now, self._lang) if sla else 0
+        requester = ticket.fields["requester_id"]
+        if requester is None:
+            return staff
         customer = customer_store.get(conn, requester)
         if customer is None or not customer.email:
-            return 0
+            return staff
         email_ticket = ticket.fields["channel"] == "email"
         queued = 0
         for event in written:
@@ -150,12 +164,22 @@ class MailOut:
                 body = str(event.data.get("body", ""))
             elif event.kind == "state" and event.data.get("to") == "resolved":
                 kind = "resolved"
+            elif event.kind == "state" and event.data.get("to") == "closed":
+                if "satisfaction" in smtp.notify:
+                    queued += mail_notices.queue_satisfaction(
+                        self, self._threading, conn, smtp, ticket, customer, now
+                    )
+                continue
             if not kind or (kind != "reply" and kind not in smtp.notify):
                 continue
             values = {"name": customer.name, "body": body}
             self.queue(conn, smtp, kind, ticket, customer.email, values, now)
             queued += 1
-        return queued
+        return queued + staff
+
+    def lang_of(self, conn: sqlite3.Connection, ticket: Ticket | None) -> str:
+        """Return the language of a ticket's mails (its mailbox's, else the box's)."""
+        return self._lang_of(conn, ticket)
 
     def _lang_of(self, conn: sqlite3.Connection, ticket: Ticket | None) -> str:
         if ticket is not None:
@@ -226,7 +250,10 @@ class MailOut:
                 "ticket_id": ticket.id if ticket is not None else None,
                 "message_id": message_id.strip("<>"),
                 "recipient": to,
-                "raw": bytes(msg),
+                # CRLF line ends, as SMTP wants (RFC 5321 2.3.8): smtplib sends bytes
+                # as they are, and a server refuses a body of bare LFs as one long
+                # line (aiosmtpd past 1,000 bytes; Postfix and Exchange refuse bare LF).
+                "raw": msg.as_bytes(policy=policy.SMTP),
                 "next_at": now,
                 "created_at": now,
             },
@@ -323,18 +350,25 @@ class MailOut:
             return
         # Committed 'sending' before the first byte goes to the server (see the module).
         error: BaseException | None = None
+        unsendable = False
         try:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._pool, self._send, smtp, mail)
         except (OSError, smtplib.SMTPException) as err:
             error = err
+        except Exception as err:  # e.g. an address smtplib cannot encode (non-ASCII,
+            # no SMTPUTF8): the same every time, so failed at once, never left
+            # 'sending' to stop the rest of the batch.
+            error, unsendable = err, True
         now = self._now()
         if error is None:
             await self._db.write(lambda conn: store.settle(conn, mail.id, attempt, "sent", now))
             return
         attempts = mail.attempts + 1
-        permanent = isinstance(error, smtplib.SMTPRecipientsRefused) or (
-            isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+        permanent = (
+            unsendable
+            or isinstance(error, smtplib.SMTPRecipientsRefused)
+            or (isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500)
         )
         text = f"{type(error).__name__}: {error}"[:500]
         if permanent or attempts >= self._retry.attempts:
@@ -372,7 +406,7 @@ class MailOut:
     def _send(self, smtp: SmtpRow, mail: Outgoing) -> None:
         client = self._connect(smtp)
         try:
-            client.sendmail(smtp.from_address, [mail.recipient], mail.raw)
+            client.sendmail(smtp.from_address, [mail.recipient], _crlf(mail.raw))
         finally:
             try:
                 client.quit()

@@ -29,6 +29,8 @@ HTML_MAX = 200_000  # characters of sanitised HTML kept
 ATTACHMENT_MAX = 10 * 1024 * 1024  # bytes of one kept attachment
 ATTACHMENTS_MAX = 20  # attachments kept of one message
 SUBJECT_MAX = 200
+DROPPED_MAX = 50  # attachments not kept that the record names (a count stands for more)
+_HTML_READ_MAX = 2_000_000  # characters of an HTML body sanitised (HTML_MAX are kept)
 _ID_MAX = 998  # characters of a Message-ID (a header line's limit)
 _REFERENCES_MAX = 50  # ids read from References
 
@@ -50,7 +52,8 @@ _CHARSETS = {
 # Precedence values that mark a machine's or a list's mail (RFC 2076, RFC 3834).
 _PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply"})
 _MACHINES = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply)@", re.IGNORECASE)
-_LOOSE_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+$")
+_LOOSE_ADDRESS = re.compile(r"^[^@\s<>\"\x00-\x1f\x7f]+@[^@\s<>\"\x00-\x1f\x7f]+$")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # a header's text never holds them
 _ID = re.compile(r"<([^<>\s]{1,900})>")
 # Tags kept in a sanitised body; everything else (scripts, forms, styles) goes.
 _TAGS = frozenset(
@@ -124,7 +127,7 @@ def header_text(raw: str) -> str:
         return " ".join(raw.split())
     for value, label in pieces:
         parts.append(value if isinstance(value, str) else _decode(value, label))
-    return " ".join("".join(parts).split())
+    return " ".join(_CONTROLS.sub(" ", "".join(parts)).split())
 
 
 def _raw_header(msg: Message, name: str) -> str:
@@ -140,7 +143,8 @@ def _address(value: str) -> str:
     value = value.strip()
     if not _LOOSE_ADDRESS.match(value) or len(value) > 254:
         return ""
-    return normal_email(value) or value.lower()
+    # Kept as written only in ASCII: a broken byte read as U+FFFD is no address.
+    return normal_email(value) or (value.lower() if value.isascii() else "")
 
 
 def _ids(value: str) -> tuple[str, ...]:
@@ -210,13 +214,17 @@ def parse(raw: bytes) -> Parsed:
     """Read a message (never fails: a malformed one reads as far as it can)."""
     msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
-    sender_name, sender = parseaddr(header_text(_raw_header(msg, "from")))
+    raw_from = _raw_header(msg, "from")
+    sender_name, sender = parseaddr(header_text(raw_from))
+    if _CONTROLS.search(raw_from):  # a NUL or another control in From: no address
+        sender = ""
     recipients = getaddresses(
         [header_text(_raw_header(msg, "to")), header_text(_raw_header(msg, "cc"))]
     )
     text = html = ""
     attachments: list[Attachment] = []
     dropped: list[str] = []
+    skipped = 0  # attachments past ATTACHMENTS_MAX
     for part in msg.walk():
         if part.is_multipart():
             continue
@@ -237,10 +245,14 @@ def parse(raw: bytes) -> Parsed:
             if len(data) > ATTACHMENT_MAX:
                 dropped.append(f"{label}: too_large")
             elif len(attachments) >= ATTACHMENTS_MAX:
-                dropped.append(f"{label}: too_many")
+                skipped += 1
+                if len(dropped) < DROPPED_MAX:
+                    dropped.append(f"{label}: too_many")
             else:
                 attachments.append(Attachment(label, kind, data, cid))
-    clean = sanitise(html)[:HTML_MAX] if html else ""
+    if skipped > len([d for d in dropped if d.endswith(": too_many")]):
+        dropped.append(f"{skipped} attachments past {ATTACHMENTS_MAX}: too_many")
+    clean = sanitise(html[:_HTML_READ_MAX])[:HTML_MAX] if html else ""
     if not text and clean:
         text = html_text(clean)
     subject = header_text(_raw_header(msg, "subject"))[:SUBJECT_MAX]

@@ -13,7 +13,11 @@ from collections.abc import Mapping
 
 from appliance.core.errors import InvalidInput
 
-KINDS = ("reply", "received", "answered", "resolved", "refused", "transcript", "portal_link")
+KINDS: tuple[str, ...] = (
+    "reply", "received", "answered", "resolved", "refused", "transcript", "portal_link",
+)
+# SLA notices to staff and the customer's satisfaction follow-up (core/mail_notices.py).
+KINDS += ("sla_warning", "sla_breach", "satisfaction")
 LANGS = ("zh-CN", "en")
 FIELDS = ("number", "subject", "name", "body", "marker", "date", "link", "minutes")
 SUBJECT_MAX = 200
@@ -103,6 +107,66 @@ BUILT_IN: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
+BUILT_IN.update(
+    {
+        # To a console user who asked for SLA notices by mail: {name} is theirs, {body}
+        # the target and when it is due.
+        "sla_warning": {
+            "zh-CN": (
+                "SLA 即将到期：工单 {number} {subject}",
+                "{name}您好，\n\n工单 {number}（{subject}）的 {body}。请尽快处理。\n\n"
+                "此邮件按您在“我的账户”中的设置自动发送。",
+            ),
+            "en": (
+                "SLA due soon: ticket {number} {subject}",
+                "Hello {name},\n\nTicket {number} ({subject}): {body}. Please see to it "
+                "soon.\n\nSent because of your choice on your account page.",
+            ),
+        },
+        "sla_breach": {
+            "zh-CN": (
+                "SLA 已超时：工单 {number} {subject}",
+                "{name}您好，\n\n工单 {number}（{subject}）的 {body}。\n\n"
+                "此邮件按您在“我的账户”中的设置自动发送。",
+            ),
+            "en": (
+                "SLA breached: ticket {number} {subject}",
+                "Hello {name},\n\nTicket {number} ({subject}): {body}.\n\n"
+                "Sent because of your choice on your account page.",
+            ),
+        },
+        # To the requester once their ticket closed: {body} holds the five links.
+        "satisfaction": {
+            "zh-CN": (
+                "请评价我们的服务：{subject}",
+                "{name}您好，\n\n您的工单 {number} 已完成。请点击下面一个链接，为我们的服务打分"
+                "（1 = 很不满意，5 = 非常满意）：\n\n{body}\n\n"
+                "每张工单只能评价一次，链接 30 天内有效。\n\n{marker}",
+            ),
+            "en": (
+                "How did we do? {subject}",
+                "Hello {name},\n\nYour request {number} is done. Please rate our service "
+                "by opening one of these links (1 = very unhappy, 5 = very happy):\n\n{body}"
+                "\n\nA ticket is rated once; the links work for 30 days.\n\n{marker}",
+            ),
+        },
+    }
+)
+
+# Words of the SLA notices and the satisfaction links.
+METRIC = {
+    "first_response": {"zh-CN": "首次响应", "en": "first response"},
+    "next_response": {"zh-CN": "下次响应", "en": "next response"},
+    "resolution": {"zh-CN": "解决", "en": "resolution"},
+}
+DUE = {
+    "warning": {"zh-CN": "{metric}时限将于 {at} 到期", "en": "the {metric} target is due at {at}"},
+    "breach": {"zh-CN": "{metric}时限已于 {at} 超时", "en": "the {metric} target passed at {at}"},
+}
+SCORES = {
+    "zh-CN": ("很不满意", "不满意", "一般", "满意", "非常满意"),
+    "en": ("very unhappy", "unhappy", "so-so", "happy", "very happy"),
+}
 
 # Words of a mailed transcript's lines.
 VISITOR = {"zh-CN": "访客", "en": "Visitor"}
@@ -130,4 +194,6 @@ def check(kind: str, lang: str, subject: str, body: str) -> tuple[str, str]:
         raise InvalidInput("this template must hold {body}: the answer goes there")
     if kind == "portal_link" and "{link}" not in body:
         raise InvalidInput("this template must hold {link}: the sign-in link goes there")
+    if kind == "satisfaction" and "{body}" not in body:
+        raise InvalidInput("this template must hold {body}: the rating links go there")
     return subject, body

@@ -617,6 +617,8 @@ class Tickets:
         done = self._record(conn, ticket, entries)
         if self._notices is not None:
             self._notices.sla_in(conn, done, seq + 1, data, now)
+        if self.mail is not None:  # mailed to those who asked (core/mail_notices.py)
+            self.mail.queue_in(conn, done, entries, now)
         if self._webhooks is not None:
             hook = {"warning": "ticket.sla_warning", "breach": "ticket.sla_breached"}.get(
                 firing.kind
@@ -1473,6 +1475,31 @@ class Tickets:
                 "rating",
                 {"score": score, "comment": text},
             )
+            return self._commit(conn, ticket, [entry], now)
+
+        ticket: Ticket = await self._write(job)
+        return ticket
+
+    async def rate_by_mail(self, ticket_id: int, score: int, comment: str) -> Ticket:
+        """The satisfaction follow-up by a mailed link (its signature checked by the
+        caller): 1 to 5 and a comment, once, on a resolved or closed ticket."""
+        if isinstance(score, bool) or not 1 <= score <= 5:
+            raise InvalidInput("score must be a whole number from 1 to 5")
+        text = validate.text(comment, "comment", 1000)
+        now = self._now()
+
+        def job(conn: sqlite3.Connection) -> Ticket:
+            ticket = store.get(conn, ticket_id)
+            if ticket is None:
+                raise NotFound("no such ticket")
+            if ticket.state not in (State.RESOLVED, State.CLOSED):
+                raise Conflict("a ticket is rated once it is resolved")
+            if store.has_entry(conn, ticket.id, "rating"):
+                raise Conflict("this ticket has been rated")
+            requester = customer_store.get(conn, ticket.fields["requester_id"] or 0)
+            who = f"email:{requester.email}" if requester is not None else "email:"
+            data = {"score": score, "comment": text, "via": "mail"}
+            entry = Event(ticket.id, ticket.last_seq + 1, now, By.CUSTOMER, who, "rating", data)
             return self._commit(conn, ticket, [entry], now)
 
         ticket: Ticket = await self._write(job)

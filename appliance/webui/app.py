@@ -40,6 +40,7 @@ from appliance.webui import (
     insight_views,
     knowledge_views,
     login_steps,
+    mail_notice_views,
     mail_ticket_views,
     mail_views,
     metrics,
@@ -228,6 +229,7 @@ def create_app(settings: Settings) -> web.Application:
     backup_views.add_routes(app)
     mail_views.CONTRACT.install(app)
     mail_ticket_views.CONTRACT.install(app)
+    mail_notice_views.CONTRACT.install(app)
     visitor_views.add_routes(app)
     feedback_views.add_routes(app)
     team_views.add_routes(app)

@@ -60,3 +60,11 @@ async def test_notices_follow_the_ticket_in_the_requesters_language(box: Box) ->
     other = await box.tickets.create(staff, new)
     await box.tickets.comment(staff, other.id, "好的", public=True)
     assert len(await box.db.read(lambda c: mail_store.outbox(c, 10))) == 2
+
+
+def test_a_mail_goes_out_with_crlf_line_ends_even_if_queued_with_bare_lfs() -> None:
+    from appliance.core.mail_out import _crlf
+
+    assert _crlf(b"To: a\nSubject: b\r\n\r\nline\nline\r\n") == (
+        b"To: a\r\nSubject: b\r\n\r\nline\r\nline\r\n"
+    )

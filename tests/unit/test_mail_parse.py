@@ -128,3 +128,30 @@ def test_tokens_and_markers_are_signed() -> None:
     assert number_in_subject(f"Re: 问题 {subject_tag('20261206-0007')}") == "20261206-0007"
     assert number_in_subject("Re: [#20261206-0007]") == "20261206-0007"
     assert number_in_subject("no tag") is None
+
+
+def test_attachments_past_the_limit_are_named_up_to_a_bound_and_counted() -> None:
+    from appliance.core.mail_parse import ATTACHMENTS_MAX, DROPPED_MAX, parse
+
+    parts = b"".join(
+        b"--X\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Disposition: attachment; filename=f%d.bin\r\n\r\nabc\r\n" % i
+        for i in range(200)
+    )
+    raw = (
+        b"From: a@example.com\r\nSubject: parts\r\nContent-Type: multipart/mixed; boundary=X"
+        b"\r\n\r\n" + parts + b"--X--\r\n"
+    )
+    found = parse(raw)
+    assert len(found.attachments) == ATTACHMENTS_MAX
+    assert len(found.dropped) == DROPPED_MAX + 1
+    assert found.dropped[-1] == f"{200 - ATTACHMENTS_MAX} attachments past 20: too_many"
+
+
+def test_control_characters_and_broken_bytes_make_no_address_or_header_text() -> None:
+    from appliance.core.mail_parse import parse
+
+    found = parse(b"From: x <nul@exa\x00mple.com>\r\nSubject: a\x01b\x00c\r\n\r\nbody\r\n")
+    assert found.sender == ""  # set aside as null_sender by the import
+    assert found.subject == "a b c"
+    assert parse(b"From: <bad@exa\xffmple.com>\r\n\r\nx").sender == ""

@@ -66,6 +66,7 @@ OWNERS: dict[str, str] = {
     "mail_messages": "mail",
     "mail_outbox": "mail",
     "mail_templates": "mail",
+    "mail_notice_prefs": "mail",
     "files": "files",
     "kb_categories": "knowledge",
     "kb_articles": "knowledge",

@@ -425,3 +425,51 @@ def addresses(conn: sqlite3.Connection) -> set[str]:
     found = {str(r[0]).lower() for r in conn.execute("SELECT address FROM mailboxes")}
     found.add(smtp(conn).from_address.lower())
     return found - {""}
+
+
+# -- SLA notices to staff, and the satisfaction follow-up (core/mail_notices.py) -------
+
+
+@dataclass(frozen=True, slots=True)
+class NoticePrefs:
+    """A console user's SLA notices by mail ('' address: none)."""
+
+    user_id: int
+    address: str
+    sla_warning: bool
+    sla_breach: bool
+
+
+def notice_prefs(conn: sqlite3.Connection, user_ids: Iterable[int]) -> dict[int, NoticePrefs]:
+    """Return the stored choices of these users (a user without a row is left out)."""
+    wanted = list(dict.fromkeys(user_ids))
+    found: dict[int, NoticePrefs] = {}
+    for start in range(0, len(wanted), 500):
+        part = wanted[start : start + 500]
+        rows = conn.execute(
+            "SELECT user_id, address, sla_warning, sla_breach FROM mail_notice_prefs"
+            f" WHERE user_id IN ({', '.join('?' * len(part))})",
+            part,
+        )
+        for r in rows:
+            found[r[0]] = NoticePrefs(r[0], r[1], bool(r[2]), bool(r[3]))
+    return found
+
+
+def set_notice_prefs(conn: sqlite3.Connection, prefs: NoticePrefs, now: int) -> None:
+    """Store a user's choice of SLA notices by mail."""
+    conn.execute(
+        "INSERT INTO mail_notice_prefs (user_id, address, sla_warning, sla_breach, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET address = excluded.address,"
+        " sla_warning = excluded.sla_warning, sla_breach = excluded.sla_breach,"
+        " updated_at = excluded.updated_at",
+        (prefs.user_id, prefs.address, int(prefs.sla_warning), int(prefs.sla_breach), now),
+    )
+
+
+def queued_kind(conn: sqlite3.Connection, ticket_id: int, kind: str) -> bool:
+    """Tell whether a mail of this kind was ever queued for a ticket."""
+    row = conn.execute(
+        "SELECT 1 FROM mail_outbox WHERE ticket_id = ? AND kind = ? LIMIT 1", (ticket_id, kind)
+    ).fetchone()
+    return row is not None

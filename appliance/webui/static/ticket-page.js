@@ -16,6 +16,7 @@ import {
   stateBadge, stateText, ticketPage, ticketPath, ticketTypes, typePairs, userName, when,
 } from "./ticket-fields.js";
 import { historyItems, threadItems } from "./ticket-history.js";
+import { renderMails } from "./ticket-mails.js";
 
 const SAVED_FOR = 3000; // ms the "saved" note stays up
 export const CLOCKS_EVERY = 30000; // ms between reads of the SLA clocks
@@ -66,6 +67,8 @@ const ui = root && {
   mergeConfirm: $("merge-confirm"),
   mergeTarget: $("merge-target"),
   mergeGo: $("merge-go"),
+  mails: $("ticket-mails"),
+  mailList: $("mail-list"),
 };
 
 let page = null; // the last TicketPage the API answered
@@ -78,6 +81,7 @@ const unfolded = new Set(); // seqs of the transcripts the agent opened: open af
 
 // ---- Loading ------------------------------------------------------------------------------
 let seq = 0;
+let mails = null; // the ticket's updated_at when its mails were read
 
 async function load() {
   const mine = ++seq;
@@ -94,6 +98,10 @@ async function load() {
     dir = d;
     types = ty;
     render();
+    if (p.ticket.channel === "email" && mails !== p.ticket.updated_at) {
+      mails = p.ticket.updated_at; // read again only when the ticket changed
+      renderMails(ticketId, ui.mails, ui.mailList);
+    }
   } catch (e) {
     if (mine === seq) showError(e);
   }

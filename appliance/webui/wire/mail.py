@@ -24,8 +24,13 @@ Address = Annotated[str, msgspec.Meta(max_length=254)]
 Name = Annotated[str, msgspec.Meta(max_length=64)]
 Folder = Annotated[str, msgspec.Meta(max_length=200)]
 Lang = Annotated[str, msgspec.Meta(max_length=8, description="zh-CN or en")]
-Notice = Annotated[str, msgspec.Meta(max_length=16, description="received, answered, resolved")]
-Kind = Literal["reply", "received", "answered", "resolved", "refused", "transcript", "portal_link"]
+Notice = Annotated[
+    str, msgspec.Meta(max_length=16, description="received, answered, resolved, satisfaction")
+]
+Kind = Literal[
+    "reply", "received", "answered", "resolved", "refused", "transcript", "portal_link",
+    "sla_warning", "sla_breach", "satisfaction",
+]  # fmt: skip
 TemplateLang = Literal["zh-CN", "en"]
 
 
@@ -53,7 +58,7 @@ class SmtpChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True)
     password: Password | msgspec.UnsetType = msgspec.UNSET
     from_address: Address | msgspec.UnsetType = msgspec.UNSET
     from_name: Name | msgspec.UnsetType = msgspec.UNSET
-    notify: Annotated[list[Notice], msgspec.Meta(max_length=3)] | msgspec.UnsetType = msgspec.UNSET
+    notify: Annotated[list[Notice], msgspec.Meta(max_length=8)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class Mailbox(msgspec.Struct):
