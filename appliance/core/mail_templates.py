@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from appliance.core.errors import InvalidInput
 
 KINDS: tuple[str, ...] = (
-    "reply", "received", "answered", "resolved", "refused", "transcript", "portal_link",
+    "reply",
+    "received",
+    "answered",
+    "resolved",
+    "refused",
+    "transcript",
+    "portal_link",
 )
 # SLA notices to staff and the customer's satisfaction follow-up (core/mail_notices.py).
 KINDS += ("sla_warning", "sla_breach", "satisfaction")
