@@ -206,10 +206,31 @@ async def test_malformed_forms_never_give_500(running, make_agent, http_sessions
         and not path.startswith("/api/visitor/")
         and path not in ("/login", "/setup", "/lang")
         and not path.startswith("/login/")  # the login's later steps: anonymous forms
+        and not path.startswith("/portal")  # the customer portal: pages, below
+    ]
+    portal = [
+        (method.upper(), re.sub(r"\{[^}]+\}", "1", path))
+        for path, item in paths.items()
+        for method in item
+        if method in ("post", "put", "patch", "delete") and path.startswith("/portal")
     ]
     login_steps = [p for p in paths if p.startswith("/login/")]
     assert len(changes) >= 30
     console_ops = [path for method, path in changes if method == "POST"]
+    # The customer portal answers its forms with pages, for a browser: a malformed form
+    # is a 4xx page there (or the contract's JSON refusal, for a body no browser
+    # sends), never a 500.
+    assert len(portal) >= 5
+    for data, ctype in bodies:
+        for method, path in portal:
+            async with anonymous.request(
+                method, running.url(path), data=data, headers={"Content-Type": ctype}
+            ) as r:
+                assert 400 <= r.status < 500, (method, path, r.status, await r.text())
+                if r.content_type == "application/json":
+                    assert isinstance((await r.json())["error"]["code"], str)
+                else:
+                    assert r.content_type == "text/html", (method, path)
     for data, ctype in bodies:
         # With the token in a header the form is not needed for CSRF: the handler
         # refuses the body clearly (never 500), and nothing of it is taken.

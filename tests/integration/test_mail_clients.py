@@ -219,6 +219,15 @@ async def test_an_imap_restart_in_the_middle_of_a_pass_imports_each_once(
     box: Box, imap: Dovecot, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(mail_in, "RETRY_MIN", 0.2)
+    # Each import waits a little, so the pass lasts seconds and the halt below lands in
+    # it however busy the machine is (a fast pass had finished before the halt).
+    original = mail_in.MailIn.import_message
+
+    async def slowed(self: mail_in.MailIn, *args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(0.03)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mail_in.MailIn, "import_message", slowed)
     total = 100
     for n in range(total):
         await asyncio.to_thread(imap.append, mail(f"请求 {n}", f"第 {n} 封"))
