@@ -31,6 +31,8 @@ from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.kb_suggest import fill as fill_kb_index
+from appliance.core.kb_transfer import Transfer
 from appliance.core.knowledge import Knowledge
 from appliance.core.login import Login
 from appliance.core.mail_admin import SEAL_INFO as MAIL_SEAL_INFO
@@ -149,6 +151,7 @@ class Box:
         self.devices = Devices(self.db)
         self.knowledge = Knowledge(self.db)  # articles, reviews, votes, points
         self.search = Search(self.db)  # articles, tickets and chats; keeps the index
+        self.kb_transfer = Transfer(self.db, settings.data_dir / "kb-import")  # zips in, out
         # Encrypted, scheduled backups and restores (core/backup.py).
         self.backups = Backups(self.db, settings.data_dir, load_secret(settings.data_dir))
         self.backup_status = self.backups  # the health page's last backup
@@ -259,6 +262,7 @@ class Box:
         await self.backups.open()  # catches up once on a backup missed while it was down
         await self.knowledge.open()
         await self.search.open()  # indexes what was queued, then any backfill
+        await fill_kb_index(self.db)  # the articles-only index, once after an upgrade
         await self._record_restore()
 
     async def _record_restore(self) -> None:
@@ -294,5 +298,6 @@ class Box:
         await self.backups.close()
         await self.read_marks.close()
         await self.search.close()
+        await self.kb_transfer.close()
         await self.knowledge.close()  # writes the views still counted
         await self.db.close()

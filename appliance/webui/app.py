@@ -37,6 +37,7 @@ from appliance.webui import (
     file_views,
     health_views,
     insight_views,
+    kb_tools_views,
     knowledge_views,
     login_steps,
     mail_ticket_views,
@@ -246,6 +247,7 @@ def create_app(settings: Settings) -> web.Application:
     user_admin_views.add_routes(app)
     file_views.add_routes(app)
     knowledge_views.add_routes(app)
+    kb_tools_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

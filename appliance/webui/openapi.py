@@ -29,6 +29,7 @@ from appliance.webui import (
     file_views,
     health_views,
     insight_views,
+    kb_tools_views,
     knowledge_views,
     login_steps,
     mail_ticket_views,
@@ -124,6 +125,7 @@ def _contracts() -> list[Contract]:
         brand_views.CONTRACT,
         file_views.CONTRACT,
         knowledge_views.CONTRACT,
+        kb_tools_views.CONTRACT,
     ]
 
 

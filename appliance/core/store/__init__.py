@@ -77,4 +77,5 @@ OWNERS: dict[str, str] = {
     "search_docs": "search",
     "search_queue": "search",
     "search_backfill": "search",
+    "kb_imports": "kb_imports",
 }
