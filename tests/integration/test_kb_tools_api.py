@@ -9,6 +9,7 @@ import io
 import zipfile
 from typing import Any
 
+from appliance.webui.keys import BOX_PROFILE
 from tests.conftest import Agent
 
 _KB = "/api/console/kb"
@@ -59,7 +60,7 @@ def _zip(files: dict[str, str | bytes], *, utf8_names: bool = True) -> bytes:
     return buffer.getvalue()
 
 
-async def test_suggestions_come_from_the_visitors_sentences(make_agent):
+async def test_suggestions_come_from_the_visitors_sentences(make_agent, running):
     boss = await make_agent("boss", role="supervisor", status=None)
     agent = await make_agent("xiaowang", status=None)
     broadband = await _publish(
@@ -82,6 +83,12 @@ async def test_suggestions_come_from_the_visitors_sentences(make_agent):
     assert [p["text"] for p in first["snippet"] if p["mark"]]
     by_id = {s["article_id"]: s for s in found["suggestions"]}
     assert by_id[internal]["url"] == ""  # an internal article has no page for visitors
+    assert first["url"] == ""  # no public host set yet: no page to link to
+    await running.server.app[BOX_PROFILE].update({"public_host": "chat.example.com"})
+    found = await agent.get(f"{_KB}/suggest?text=宽带掉线")
+    by_id = {s["article_id"]: s for s in found["suggestions"]}
+    assert by_id[broadband]["url"] == f"https://chat.example.com/help/articles/{broadband}"
+    assert by_id[internal]["url"] == ""
     # Words no article holds, punctuation only: nothing, and no error.
     assert (await agent.get(f"{_KB}/suggest?text=今天天气不错"))["suggestions"] == []
     assert (await agent.get(f"{_KB}/suggest?text=？！……"))["suggestions"] == []
