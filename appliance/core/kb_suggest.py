@@ -2,13 +2,15 @@
 
 A visitor writes sentences, not search words: "我家宽带从昨天开始一直掉线" holds no
 word boundary, and asking for all of its pairs at once would find nothing. So the
-text is cut into its 2-character pairs (and its letters-and-digits words), and they
-are searched for as alternatives (OR) in the articles-only index (search_kb_fts, the
-published articles' terms), ranked by bm25: an article holding several of the
-visitor's words, and words few articles hold, comes first; 我的 or 一直, in many
-articles, weigh little. Searching the articles alone matters: in the main index a
-topic visitors often write about (宽带) is common through the chats and would weigh
-nothing. Only published articles are suggested; staff may see every one of them.
+text is cut into its 2-character pairs (and its letters-and-digits words); of those
+that some article holds, the TERMS held by the fewest articles (search_kb_vocab) are
+searched for as alternatives (OR) in the articles-only index (search_kb_fts, the
+published articles' terms), ranked by bm25: an article holding several of them comes
+first. Pairs that straddle two words (家宽 in 我家宽带) are in no article and drop
+out; the rarest few keep the query's doclists short (a pair in half of 100,000
+articles would cost 0.25 s to rank: bench/README.md). Counting in the articles alone
+matters: in the main index a topic visitors often write about (宽带) is common through
+the chats. Only published articles are suggested; staff may see every one of them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from appliance.core.store import search as search_store
 from appliance.core.textsearch import Piece
 
 TEXT_MAX = 600  # characters of the visitor's latest text looked at (the end of it)
-CANDIDATES_MAX = 48  # distinct words taken from that text (the latest), all searched
+CANDIDATES_MAX = 48  # distinct words taken from that text (the latest)
+TERMS = 8  # of those, the ones held by the fewest articles (but some) are searched
 FILL_BATCH = 500  # articles put into the articles-only index per write, after an upgrade
 LIMIT_MAX = 5  # suggestions answered at most
 SUMMARY_CHARS = 240  # characters of the article's first paragraph offered as a snippet
@@ -55,6 +58,13 @@ def candidate_words(text: str) -> list[str]:
             found.pop(word, None)  # seen again: it moves to the latest place
             found[word] = None
     return list(found)[-CANDIDATES_MAX:]
+
+
+def rarest(counts: dict[str, int], words: list[str], how_many: int = TERMS) -> list[str]:
+    """Return the words the fewest articles hold (but some), the latest first on a tie."""
+    held = [w for w in words if counts.get(w, 0) > 0]
+    place = {w: i for i, w in enumerate(held)}
+    return sorted(held, key=lambda w: (counts[w], -place[w]))[:how_many]
 
 
 def _snippet(title: str, body: str, words: list[str]) -> list[Piece]:
@@ -98,10 +108,13 @@ async def suggest(db: Database, text: str, actor: Staff, limit: int = 3) -> list
     limit = max(1, min(limit, LIMIT_MAX))
     if not words:
         return []
-    # Terms hold only letters, digits and Chinese characters: no quote to escape.
-    match = " OR ".join(f'"{w}"' for w in words)
 
     def read(conn: sqlite3.Connection) -> list[Suggestion]:
+        chosen = rarest(search_store.kb_counts(conn, words), words)
+        if not chosen:
+            return []
+        # Terms hold only letters, digits and Chinese characters: no quote to escape.
+        match = " OR ".join(f'"{w}"' for w in chosen)
         found = []
         for hit in search_store.suggest(conn, match, limit):
             article = knowledge_store.article(conn, int(hit.ref))
@@ -112,7 +125,7 @@ async def suggest(db: Database, text: str, actor: Staff, limit: int = 3) -> list
                     article.id,
                     hit.title,
                     article.audience,
-                    _snippet(hit.title, hit.body, words),
+                    _snippet(hit.title, hit.body, chosen),
                     summary(hit.body),
                 )
             )

@@ -63,7 +63,10 @@ FILES_MAX = 20_000  # entries in a zip
 UNPACKED_MAX = 256 * 1024 * 1024  # bytes its entries may declare, all together
 FILE_MAX = 4 * knowledge.BODY_MAX + 4096  # bytes read of one file (UTF-8, front matter)
 PATH_MAX = 512  # characters of a file's path
-ARTICLES_PER_WRITE = 50  # articles written in one transaction
+# Articles written in one transaction: about 6 ms each on a loaded 2-core box, so a
+# chat message waits at most about 60 ms behind a batch (bench/README.md; 50 a batch
+# held it 0.3 s).
+ARTICLES_PER_WRITE = 10
 ERRORS_KEPT = 100  # problems listed in a job's report
 EXPORT_BATCH = 200  # articles read at a time while exporting
 _FRONT_KEYS = {"title", "category", "audience", "visibility", "state", "title_en"}
@@ -268,13 +271,18 @@ def read_entries(path: Path, job: Job) -> list[Entry]:
 # -- writing what was read -----------------------------------------------------------
 
 
-def _category_id(conn: sqlite3.Connection, name: str, now: int) -> int | None:
+def _category_id(
+    conn: sqlite3.Connection, name: str, now: int, known: dict[str, int]
+) -> int | None:
+    """Return a category's id by name, made if missing; `known` caches the names (the
+    category list counts articles, too slow to read once per imported file)."""
     if not name:
         return None
-    for category in store.categories(conn):
-        if category.name == name:
-            return category.id
-    return store.add_category(conn, name, "", 0, now)
+    if not known:
+        known.update({c.name: c.id for c in store.categories(conn)})
+    if name not in known:
+        known[name] = store.add_category(conn, name, "", 0, now)
+    return known[name]
 
 
 def _reindex(conn: sqlite3.Connection, article_id: int) -> None:
@@ -305,7 +313,13 @@ def _version(entry: Entry, article_id: int, number: int, actor: Staff, now: int)
     )
 
 
-def apply_entry(conn: sqlite3.Connection, entry: Entry, actor: Staff, now: int) -> str:
+def apply_entry(
+    conn: sqlite3.Connection,
+    entry: Entry,
+    actor: Staff,
+    now: int,
+    categories: dict[str, int] | None = None,
+) -> str:
     """Write one article as its files say; return created, updated or unchanged."""
     digest = entry.digest()
     known = import_store.find(conn, entry.source)
@@ -314,7 +328,7 @@ def apply_entry(conn: sqlite3.Connection, entry: Entry, actor: Staff, now: int) 
         if known[1] == digest:
             return "unchanged"
         article = store.article(conn, known[0])
-    category_id = _category_id(conn, entry.category, now)
+    category_id = _category_id(conn, entry.category, now, {} if categories is None else categories)
     if article is None:
         article_id = store.insert_article(
             conn, category_id, entry.audience, entry.title, actor.id, now
@@ -395,10 +409,12 @@ class Transfer:
         return job
 
     async def _import(self, job: Job, entries: list[Entry], actor: Staff) -> None:
+        categories: dict[str, int] = {}  # by name, for the whole import
         try:
             for start in range(0, len(entries), ARTICLES_PER_WRITE):
                 batch = entries[start : start + ARTICLES_PER_WRITE]
-                outcomes = await self._db.write(functools.partial(self._apply, batch, actor))
+                apply = functools.partial(self._apply, batch, actor, categories)
+                outcomes = await self._db.write(apply)
                 for entry, outcome in zip(batch, outcomes, strict=True):
                     if outcome in ("created", "updated", "unchanged"):
                         setattr(job, outcome, getattr(job, outcome) + 1)
@@ -422,15 +438,18 @@ class Transfer:
                 job.failed,
             )
 
-    def _apply(self, batch: list[Entry], actor: Staff, conn: sqlite3.Connection) -> list[str]:
+    def _apply(
+        self, batch: list[Entry], actor: Staff, categories: dict[str, int], conn: sqlite3.Connection
+    ) -> list[str]:
         now = self._now()
         outcomes = []
         for entry in batch:
             conn.execute("SAVEPOINT kb_entry")
             try:
-                outcomes.append(apply_entry(conn, entry, actor, now))
-            except sqlite3.IntegrityError as err:  # e.g. a category renamed meanwhile
+                outcomes.append(apply_entry(conn, entry, actor, now, categories))
+            except sqlite3.IntegrityError as err:  # e.g. a category deleted meanwhile
                 conn.execute("ROLLBACK TO kb_entry")
+                categories.clear()  # read them again
                 outcomes.append(f"not stored: {err}")
             conn.execute("RELEASE kb_entry")
         return outcomes

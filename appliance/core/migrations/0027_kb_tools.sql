@@ -9,6 +9,11 @@ CREATE VIRTUAL TABLE search_kb_fts USING fts5 (
     title, body, content = '', tokenize = 'unicode61 remove_diacritics 2'
 );
 
+-- How many articles hold each term: a suggestion searches for the visitor's words
+-- that the fewest articles hold (their doclists are short, so it stays fast with
+-- 100,000 articles). A read-only view of search_kb_fts.
+CREATE VIRTUAL TABLE search_kb_vocab USING fts5vocab (search_kb_fts, 'row');
+
 -- Articles that came from an imported zip: the file they came from, so importing the
 -- same zip again changes nothing, and a changed file becomes a new version of the
 -- article it made (core/kb_transfer.py).

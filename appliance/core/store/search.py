@@ -183,16 +183,32 @@ def fill_kb(conn: sqlite3.Connection, after: int, limit: int) -> int:
     return int(rows[-1]["id"]) if rows else 0
 
 
+def kb_counts(conn: sqlite3.Connection, terms: Sequence[str]) -> dict[str, int]:
+    """Return how many articles hold each of some terms (terms in none left out)."""
+    if not terms:
+        return {}
+    marks = ", ".join("?" * len(terms))
+    rows = conn.execute(f"SELECT term, doc FROM search_kb_vocab WHERE term IN ({marks})", terms)
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
 def suggest(conn: sqlite3.Connection, match: str, limit: int) -> list[Hit]:
-    """Return the best-matching published articles from the articles-only index."""
+    """Return the best-matching published articles from the articles-only index (of
+    the newest CANDIDATES matches, as `search` ranks a common query)."""
+    floor = conn.execute(
+        "SELECT rowid FROM search_kb_fts WHERE search_kb_fts MATCH ? ORDER BY rowid DESC"
+        " LIMIT 1 OFFSET ?",
+        (match, CANDIDATES - 1),
+    ).fetchone()
+    newest = "" if floor is None else " AND rowid >= :floor"
     rows = conn.execute(
         f"WITH s AS MATERIALIZED (SELECT rowid AS id,"
         f" bm25(search_kb_fts, {TITLE_WEIGHT}, {BODY_WEIGHT}) AS score"
-        " FROM search_kb_fts WHERE search_kb_fts MATCH :match)"
+        f" FROM search_kb_fts WHERE search_kb_fts MATCH :match{newest})"
         " SELECT d.kind, d.ref, d.part, d.title, d.body, d.updated_at, min(s.score) AS score"
         " FROM s JOIN search_docs d ON d.id = s.id WHERE d.kind = 'article'"
         " GROUP BY d.ref ORDER BY score, d.updated_at DESC LIMIT :limit",
-        {"match": match, "limit": limit},
+        {"match": match, "limit": limit, "floor": None if floor is None else floor[0]},
     )
     return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
 
