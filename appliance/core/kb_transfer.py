@@ -7,7 +7,7 @@ which YAML reads the same way):
 
     ---
     title: "宽带断线怎么办"
-    category: "宽带"
+    category: "宽带"          # left out: the file's top folder
     audience: public          # or internal (`visibility` is read the same)
     state: published          # draft, review, published or archived
     ---
@@ -229,7 +229,9 @@ def _entry(
     texts = knowledge.check_texts(
         {"title": title, "body": body, "title_en": title_en, "body_en": body_en}
     )
-    category = meta.get("category", "").strip()
+    # Without a category in the front matter, the file's top folder names it.
+    folder = source.split("/", 1)[0] if "/" in source else ""
+    category = (meta.get("category") or folder).strip()
     if len(category) > knowledge.CATEGORY_MAX:
         raise InvalidInput(f"category is longer than {knowledge.CATEGORY_MAX} characters")
     return Entry(

@@ -2,9 +2,14 @@
 appliance: a visitor writes about 宽带 in the widget; the agent's console suggests the
 published articles on it (an internal one marked so, never a draft), and Alt+1 puts
 the first one into the reply, which reaches the visitor. Enter on a focused
-suggestion inserts too. Titles and snippets stay text."""
+suggestion inserts too. Titles and snippets stay text. A resolved ticket becomes a
+draft article with one button, and a zip of Markdown files imports with a progress
+bar and a report."""
 
 from __future__ import annotations
+
+import zipfile
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, expect
@@ -104,3 +109,49 @@ async def test_an_agent_inserts_a_suggested_article_with_one_key(
     finally:
         for ctx in contexts:
             await ctx.close()
+
+
+async def test_a_resolved_ticket_becomes_a_draft_and_a_zip_imports_with_progress(
+    chromium: Browser, appliance: Appliance, tmp_path: Path
+) -> None:
+    expect.set_options(timeout=WAIT)
+    await add_user(appliance, "chen", S_NAME, role="supervisor")
+    await appliance.start()
+    errors: list[str] = []
+    ctx, s = await console_for(chromium, appliance, "chen", errors, online=False)
+    try:
+        made = await call(s, "POST", "/api/console/tickets", {"subject": "光猫指示灯红色闪烁"})
+        tid = made["ticket"]["id"]
+        body = {"body": "把光纤插紧后重启光猫即可。", "public": True}
+        await call(s, "POST", f"/api/console/tickets/{tid}/comments", body)
+        await s.goto(f"{appliance.origin}/console/tickets/{tid}")
+        button = s.locator(cb("ticket-to-article"))
+        await expect(button).to_be_hidden()  # not resolved yet
+        await call(s, "POST", f"/api/console/tickets/{tid}/state", {"to": "resolved"})
+        await s.reload()
+        await expect(button).to_have_text("转为知识库文章")
+        await button.click()
+        await s.wait_for_url("**/console/knowledge#article-*")
+        await expect(s.locator(cb("kb-title"))).to_have_value("光猫指示灯红色闪烁")
+        await expect(s.locator(cb("kb-body"))).to_have_value("把光纤插紧后重启光猫即可。")
+        await expect(s.locator(cb("kb-status"))).to_contain_text("草稿")
+
+        # ---- a zip of Markdown files: the progress bar, then the report ----
+        archive = tmp_path / "帮助中心.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            for i in range(25):
+                zf.writestr(
+                    f"宽带/第{i}篇.md", f"---\ntitle: 宽带问题{i}\nstate: published\n---\n正文{i}"
+                )
+            zf.writestr("坏的.md", "---\nstate: gone\n---\nx")
+        await s.locator(cb("kb-import-file")).set_input_files(archive)
+        report = s.locator(cb("kb-import-text"))
+        await expect(report).to_have_text("导入完成：新建 25，更新 0，未变 0，失败 1")
+        bar = s.locator(cb("kb-import-bar"))
+        assert await bar.evaluate("b => [b.value, b.max]") == [26, 26]
+        await expect(s.locator(f"{cb('kb-import-errors')} li")).to_contain_text("坏的.md")
+        await expect(s.locator(f"{cb('kb-articles')} a", has_text="宽带问题")).to_have_count(25)
+        await s.screenshot(path=ARTIFACTS / "kb-import.png", full_page=True)
+        assert errors == []
+    finally:
+        await ctx.close()
