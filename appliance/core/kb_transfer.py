@@ -40,6 +40,7 @@ import re
 import sqlite3
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +176,19 @@ def check_zip(zf: zipfile.ZipFile) -> list[tuple[str, zipfile.ZipInfo]]:
     return files
 
 
+# A file that cannot be read: damaged or a CRC that does not match what it holds
+# (BadZipFile, zlib.error, EOFError), encrypted (RuntimeError), or packed by a method
+# Python does not unpack (NotImplementedError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+)
+
+
 def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     """Return a file's text; at most FILE_MAX bytes are unpacked, whatever it claims."""
     with zf.open(info) as f:
@@ -250,7 +264,8 @@ def read_entries(path: Path, job: Job) -> list[Entry]:
     """Read a zip's articles (in a thread); problems with single files go to the job."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as err:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+        # ValueError: a name flagged UTF-8 that is not (UnicodeDecodeError).
         raise BadZip("the upload is not a zip file") from err
     with zf:
         files = check_zip(zf)
@@ -264,9 +279,8 @@ def read_entries(path: Path, job: Job) -> list[Entry]:
                 en_info = english.get(source[: -len(".md")])
                 en = None if en_info is None else front_matter(_read(zf, en_info))
                 found.append(_entry(source, zh, en))
-            except (InvalidInput, zipfile.BadZipFile, OSError, RuntimeError) as err:
-                # RuntimeError: an encrypted entry; BadZipFile: a damaged one.
-                job.problem(source, str(err))
+            except (*_UNREADABLE, InvalidInput) as err:
+                job.problem(source, str(err) or type(err).__name__)
     return found
 
 

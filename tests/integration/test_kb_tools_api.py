@@ -245,9 +245,20 @@ async def test_unsafe_zips_are_refused_whole(make_agent):
     status, answer = await _post_zip(boss, bytes(bomb))
     assert status == 422 and "256 MB" in answer["error"]["message"]
     assert (await boss.get(f"{_KB}/articles"))["total"] == 0
+    # A damaged file (its bytes do not match its CRC) is reported; the others go in.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("好的.md", "完好的文章")
+        zf.writestr("坏了.md", "DAMAGED-BYTES-HERE")
+    damaged = buffer.getvalue().replace(b"DAMAGED", b"XXXXXXX")
+    status, _ = await _post_zip(boss, damaged)
+    assert status == 202
+    job = await _finished(boss)
+    assert (job["created"], job["failed"]) == (1, 1)
+    assert job["errors"][0]["path"] == "坏了.md" and "CRC" in job["errors"][0]["error"]
     # GBK file names without the UTF-8 flag are read as meant.
     status, _ = await _post_zip(boss, _zip({"宽带/光猫.md": "光猫重启方法"}, utf8_names=False))
     assert status == 202
     assert (await _finished(boss))["created"] == 1
     listed = (await boss.get(f"{_KB}/articles"))["articles"]
-    assert [a["title"] for a in listed] == ["光猫"]
+    assert [a["title"] for a in listed] == ["光猫", "好的"]
