@@ -32,6 +32,8 @@ from appliance.core.health import BackupStatusSource
 from appliance.core.insight import Insight, run_retention
 from appliance.core.invitations import Invitations
 from appliance.core.iptable import IpTable
+from appliance.core.kb_suggest import fill as fill_kb_index
+from appliance.core.kb_transfer import Transfer
 from appliance.core.knowledge import Knowledge
 from appliance.core.login import Login
 from appliance.core.mail_admin import SEAL_INFO as MAIL_SEAL_INFO
@@ -157,6 +159,7 @@ class Box:
         # Suggestions and deflection before a chat; pictures in articles.
         self.selfservice = SelfService(self.db, settings.kb_deflection_window)
         self.article_images = ArticleImages(self.db, settings.data_dir)
+        self.kb_transfer = Transfer(self.db, settings.data_dir / "kb-import")  # zips in, out
         # Encrypted, scheduled backups and restores (core/backup.py).
         self.backups = Backups(self.db, settings.data_dir, load_secret(settings.data_dir))
         self.backup_status = self.backups  # the health page's last backup
@@ -271,6 +274,7 @@ class Box:
         await self.knowledge.open()
         await self.search.open()  # indexes what was queued, then any backfill
         self.reports.start()  # folds events written while the box was down first
+        await fill_kb_index(self.db)  # the articles-only index, once after an upgrade
         await self._record_restore()
 
     async def _record_restore(self) -> None:
@@ -306,6 +310,7 @@ class Box:
         await self.backups.close()
         await self.read_marks.close()
         await self.search.close()
+        await self.kb_transfer.close()
         await self.knowledge.close()  # writes the views still counted
         await self.reports.close()
         await self.db.close()

@@ -6,6 +6,8 @@ tokenizer cannot find a 1- or 2-character word, and jieba segments a word differ
 inside and outside a sentence. So Python splits the text and a plain FTS5 table
 (unicode61) stores what it makes: every Chinese character alone and every pair of
 neighbours (1+2-character terms), and every run of letters and digits as one word.
+A word of letters and digits in a query also matches the longer words it begins
+(x20 finds x200); a Chinese word matches only as written.
 A Chinese word in a query becomes a phrase of its pairs (宽带套餐: "宽带 带套 套餐"),
 which matches exactly where the index has those pairs one after the other; a single
 character matches the character alone. Both sides are normalised the same way first:
@@ -26,6 +28,10 @@ QUERY_MAX = 200  # characters of a search query
 TERMS_MAX = 16  # words and Chinese runs in one query
 SNIPPET_CHARS = 120  # characters of text around the first hit
 _WORD_MAX = 64  # characters of one letters-and-digits word that are indexed
+# A letters-and-digits word of at least this many characters also finds the longer
+# words it begins (x20 finds x200, refund finds refunds); a shorter one would merge the
+# doclists of every word with that first character (cost measured in bench/README.md).
+PREFIX_MIN = 2
 
 
 def normalise(text: str) -> str:
@@ -108,13 +114,13 @@ def parse(text: str) -> Query:
     phrases = []
     for part in parts:
         if not _is_han(part[0]):
-            words = [part[:_WORD_MAX]]
-        elif len(part) == 1:
-            words = [part]
-        else:  # the word's pairs, in order: a phrase
-            words = [part[i : i + 2] for i in range(len(part) - 1)]
-        # Terms hold only letters, digits and Chinese characters: no quote to escape.
-        phrases.append('"' + " ".join(words) + '"')
+            word = part[:_WORD_MAX]
+            # Terms hold only letters and digits: no quote to escape.
+            phrases.append(f'"{word}"*' if len(word) >= PREFIX_MIN else f'"{word}"')
+            continue
+        # A Chinese word: its pairs, in order, are a phrase (a character alone itself).
+        pairs = [part[i : i + 2] for i in range(len(part) - 1)] or [part]
+        phrases.append('"' + " ".join(pairs) + '"')
     return Query(" AND ".join(phrases), tuple(parts))
 
 

@@ -38,6 +38,7 @@ from appliance.webui import (
     health_views,
     help_views,
     insight_views,
+    kb_tools_views,
     knowledge_views,
     login_steps,
     mail_notice_views,
@@ -258,6 +259,7 @@ def create_app(settings: Settings) -> web.Application:
     selfservice_views.add_routes(app)
     help_views.add_routes(app)
     report_views.add_routes(app)
+    kb_tools_views.add_routes(app)
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

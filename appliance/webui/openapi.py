@@ -30,6 +30,7 @@ from appliance.webui import (
     health_views,
     help_views,
     insight_views,
+    kb_tools_views,
     knowledge_views,
     login_steps,
     mail_notice_views,
@@ -136,6 +137,7 @@ def _contracts() -> list[Contract]:
         selfservice_views.CONTRACT,
         help_views.CONTRACT,
         report_views.CONTRACT,
+        kb_tools_views.CONTRACT,
     ]
 
 

@@ -86,4 +86,5 @@ OWNERS: dict[str, str] = {
     "report_events": "reports",
     "report_rollups": "reports",
     "report_state": "reports",
+    "kb_imports": "kb_imports",
 }

@@ -58,17 +58,21 @@ class Backfill:
     finished: bool
 
 
-def _fts(conn: sqlite3.Connection, rowid: int, title: str, body: str, *, delete: bool) -> None:
-    if delete:
-        conn.execute(
-            "INSERT INTO search_fts (search_fts, rowid, title, body) VALUES ('delete', ?, ?, ?)",
-            (rowid, index_text(title), index_text(body)),
-        )
-    else:
-        conn.execute(
-            "INSERT INTO search_fts (rowid, title, body) VALUES (?, ?, ?)",
-            (rowid, index_text(title), index_text(body)),
-        )
+def _fts(
+    conn: sqlite3.Connection, rowid: int, title: str, body: str, *, delete: bool, kind: str = ""
+) -> None:
+    # Articles' terms also go to search_kb_fts, the articles-only index suggestions
+    # search (its bm25 weighs words by how many articles hold them).
+    tables = ("search_fts", "search_kb_fts") if kind == "article" else ("search_fts",)
+    terms = (rowid, index_text(title), index_text(body))
+    for table in tables:
+        if delete:
+            conn.execute(
+                f"INSERT INTO {table} ({table}, rowid, title, body) VALUES ('delete', ?, ?, ?)",
+                terms,
+            )
+        else:
+            conn.execute(f"INSERT INTO {table} (rowid, title, body) VALUES (?, ?, ?)", terms)
 
 
 def put(conn: sqlite3.Connection, doc: Doc) -> None:
@@ -80,19 +84,19 @@ def put(conn: sqlite3.Connection, doc: Doc) -> None:
     if row is not None:
         if (row["title"], row["body"], row["audience"]) == (doc.title, doc.body, doc.audience):
             return
-        _fts(conn, row["id"], row["title"], row["body"], delete=True)
+        _fts(conn, row["id"], row["title"], row["body"], delete=True, kind=doc.kind)
         conn.execute(
             "UPDATE search_docs SET title = ?, body = ?, audience = ?, updated_at = ? WHERE id = ?",
             (doc.title, doc.body, doc.audience, doc.updated_at, row["id"]),
         )
-        _fts(conn, row["id"], doc.title, doc.body, delete=False)
+        _fts(conn, row["id"], doc.title, doc.body, delete=False, kind=doc.kind)
         return
     rowid = conn.execute(
         "INSERT INTO search_docs (kind, ref, part, audience, title, body, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (doc.kind, doc.ref, doc.part, doc.audience, doc.title, doc.body, doc.updated_at),
     ).fetchone()[0]
-    _fts(conn, rowid, doc.title, doc.body, delete=False)
+    _fts(conn, rowid, doc.title, doc.body, delete=False, kind=doc.kind)
 
 
 def drop(conn: sqlite3.Connection, kind: str, ref: str) -> int:
@@ -101,7 +105,7 @@ def drop(conn: sqlite3.Connection, kind: str, ref: str) -> int:
         "SELECT id, title, body FROM search_docs WHERE kind = ? AND ref = ?", (kind, ref)
     ).fetchall()
     for row in rows:
-        _fts(conn, row["id"], row["title"], row["body"], delete=True)
+        _fts(conn, row["id"], row["title"], row["body"], delete=True, kind=kind)
     conn.execute("DELETE FROM search_docs WHERE kind = ? AND ref = ?", (kind, ref))
     return len(rows)
 
@@ -150,19 +154,80 @@ def docs_count(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT count(*) FROM search_docs").fetchone()[0])
 
 
+def kb_behind(conn: sqlite3.Connection) -> bool:
+    """Tell whether the articles-only index lacks articles of the main one (a box
+    upgraded to it has its published articles in search_fts only)."""
+    held = conn.execute("SELECT count(*) FROM search_kb_fts").fetchone()[0]
+    docs = conn.execute("SELECT count(*) FROM search_docs WHERE kind = 'article'").fetchone()[0]
+    return int(held) != int(docs)
+
+
+def clear_kb(conn: sqlite3.Connection) -> None:
+    """Empty the articles-only index (before filling it again)."""
+    conn.execute("INSERT INTO search_kb_fts (search_kb_fts) VALUES ('delete-all')")
+
+
+def fill_kb(conn: sqlite3.Connection, after: int, limit: int) -> int:
+    """Put a batch of indexed articles into the articles-only index; return the last id
+    (0: none left)."""
+    rows = conn.execute(
+        "SELECT id, title, body FROM search_docs WHERE kind = 'article' AND id > ?"
+        " ORDER BY id LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    for row in rows:
+        conn.execute(
+            "INSERT INTO search_kb_fts (rowid, title, body) VALUES (?, ?, ?)",
+            (row["id"], index_text(row["title"]), index_text(row["body"])),
+        )
+    return int(rows[-1]["id"]) if rows else 0
+
+
+def kb_counts(conn: sqlite3.Connection, terms: Sequence[str]) -> dict[str, int]:
+    """Return how many articles hold each of some terms (terms in none left out)."""
+    if not terms:
+        return {}
+    marks = ", ".join("?" * len(terms))
+    rows = conn.execute(f"SELECT term, doc FROM search_kb_vocab WHERE term IN ({marks})", terms)
+    return {str(r[0]): int(r[1]) for r in rows}
+
+
+def suggest(conn: sqlite3.Connection, match: str, limit: int) -> list[Hit]:
+    """Return the best-matching published articles from the articles-only index (of
+    the newest CANDIDATES matches, as `search` ranks a common query)."""
+    floor = conn.execute(
+        "SELECT rowid FROM search_kb_fts WHERE search_kb_fts MATCH ? ORDER BY rowid DESC"
+        " LIMIT 1 OFFSET ?",
+        (match, CANDIDATES - 1),
+    ).fetchone()
+    newest = "" if floor is None else " AND rowid >= :floor"
+    rows = conn.execute(
+        f"WITH s AS MATERIALIZED (SELECT rowid AS id,"
+        f" bm25(search_kb_fts, {TITLE_WEIGHT}, {BODY_WEIGHT}) AS score"
+        f" FROM search_kb_fts WHERE search_kb_fts MATCH :match{newest})"
+        " SELECT d.kind, d.ref, d.part, d.title, d.body, d.updated_at, min(s.score) AS score"
+        " FROM s JOIN search_docs d ON d.id = s.id WHERE d.kind = 'article'"
+        " GROUP BY d.ref ORDER BY score, d.updated_at DESC LIMIT :limit",
+        {"match": match, "limit": limit, "floor": None if floor is None else floor[0]},
+    )
+    return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows]
+
+
 def rebuild(conn: sqlite3.Connection, after: int, limit: int) -> int:
     """Index again a batch of kept documents (after 'delete-all'); return the last id."""
     rows = conn.execute(
-        "SELECT id, title, body FROM search_docs WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        "SELECT id, kind, title, body FROM search_docs WHERE id > ? ORDER BY id LIMIT ?",
+        (after, limit),
     ).fetchall()
     for row in rows:
-        _fts(conn, row["id"], row["title"], row["body"], delete=False)
+        _fts(conn, row["id"], row["title"], row["body"], delete=False, kind=row["kind"])
     return int(rows[-1]["id"]) if rows else 0
 
 
 def clear_terms(conn: sqlite3.Connection) -> None:
     """Empty the FTS table (the documents stay, for `rebuild`)."""
     conn.execute("INSERT INTO search_fts (search_fts) VALUES ('delete-all')")
+    conn.execute("INSERT INTO search_kb_fts (search_kb_fts) VALUES ('delete-all')")
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +286,10 @@ def _visible(scope: Scope, kinds: Sequence[str]) -> str:
     return "(" + (" OR ".join(ors) or "0") + ")"
 
 
-def _floor(conn: sqlite3.Connection, match: str) -> int | None:
+def _floor(conn: sqlite3.Connection, match: str, table: str = "search_fts") -> int | None:
     """Return the rowid of the CANDIDATES-th newest match, None if there are fewer."""
     row = conn.execute(
-        "SELECT rowid FROM search_fts WHERE search_fts MATCH ? ORDER BY rowid DESC"
-        " LIMIT 1 OFFSET ?",
+        f"SELECT rowid FROM {table} WHERE {table} MATCH ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
         (match, CANDIDATES - 1),
     ).fetchone()
     return None if row is None else int(row[0])
@@ -239,12 +303,15 @@ def search(
 
     A query that matches more than CANDIDATES documents ranks the newest CANDIDATES of
     them (bm25 costs about 5 µs a match: bench/README.md); when too few of those are
-    the asker's to see, it ranks them all.
+    the asker's to see, it ranks them all. A search of articles alone (a visitor's)
+    reads the articles-only index: among a million chat messages, the newest matches
+    of a common word would hold no article, and ranking them all took 0.1-0.2 s.
     """
-    floor = _floor(conn, match)
-    hits = _ranked(conn, match, scope, kinds, limit, floor)
+    table = "search_kb_fts" if scope.public or set(kinds) == {"article"} else "search_fts"
+    floor = _floor(conn, match, table)
+    hits = _ranked(conn, match, scope, kinds, limit, floor, table)
     if floor is not None and len(hits) < limit:
-        hits = _ranked(conn, match, scope, kinds, limit, None)
+        hits = _ranked(conn, match, scope, kinds, limit, None, table)
     return hits
 
 
@@ -255,14 +322,15 @@ def _ranked(
     kinds: Sequence[str],
     limit: int,
     floor: int | None,
+    table: str,
 ) -> list[Hit]:
     newest = "" if floor is None else " AND rowid >= :floor"
     sql = (
         # Materialised: bm25() works only in the query over the FTS table itself, not
         # once SQLite flattens it into the join.
         f"WITH s AS MATERIALIZED (SELECT rowid AS id,"
-        f" bm25(search_fts, {TITLE_WEIGHT}, {BODY_WEIGHT}) AS score"
-        f" FROM search_fts WHERE search_fts MATCH :match{newest})"
+        f" bm25({table}, {TITLE_WEIGHT}, {BODY_WEIGHT}) AS score"
+        f" FROM {table} WHERE {table} MATCH :match{newest})"
         f" SELECT d.kind, d.ref, d.part, {_LABEL}, d.body, d.updated_at, min(s.score) AS score"
         " FROM s JOIN search_docs d ON d.id = s.id"
         f" WHERE {_visible(scope, kinds)}"

@@ -213,6 +213,8 @@ function show(rec, m) {
     rec.visitorTyping = false;
     rec.peek = "";
     if (rec === S.selected) renderTyping();
+    // Knowledge-base suggestions follow what the visitor writes (console-kb.js).
+    root.dispatchEvent(new CustomEvent("cb:visitor-message", { detail: { id: rec.id } }));
   } else if (m.sender_type === "agent") {
     clearStaffTyping(rec, m.sender_name);
   }

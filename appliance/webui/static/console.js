@@ -9,6 +9,7 @@
 //   console-customer.js  the customer profile beside the chat
 //   console-ticket.js    turn the open chat into a ticket
 //   console-read.js      read state, sneak peek, the visitor's rating
+//   console-kb.js        knowledge-base suggestions beside the chat, one key to insert
 // Framework-free on purpose (STYLE.md #12). Every string that came from a user or
 // visitor is inserted with textContent, never as HTML.
 
@@ -31,6 +32,7 @@ import { wireProfile } from "./console-customer.js";
 import { wireTicket } from "./console-ticket.js";
 import { wireRead } from "./console-read.js";
 import { wireFiles } from "./console-files.js";
+import { wireSuggestions } from "./console-kb.js";
 
 function translatePage() {
   for (const n of root.querySelectorAll("[data-i18n]")) n.textContent = T[n.dataset.i18n] || "";
@@ -101,6 +103,7 @@ async function start() {
   wireTicket();
   wireRead();
   wireFiles();
+  wireSuggestions();
   ui.messages.addEventListener("scroll", rememberScroll);
   const seen = () => {
     if (document.hidden) return;

@@ -323,6 +323,12 @@ async function start() {
   $("kb-tab-en").addEventListener("click", () => tab("en"));
   $("kb-filter-category").addEventListener("change", loadList);
   $("kb-filter-state").addEventListener("change", loadList);
+  // An import finished (kb-transfer.js): new categories and articles.
+  root.addEventListener("cb:kb-changed", async () => {
+    state.categories = (await api("GET", `${KB}/categories`)).categories;
+    fillCategories();
+    await loadList();
+  });
   for (const b of root.querySelectorAll('[data-cb="kb-vote"]')) {
     b.addEventListener("click", () => vote(b.dataset.helpful === "1"));
   }

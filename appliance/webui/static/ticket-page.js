@@ -159,6 +159,7 @@ function render() {
   ui.replyBody.disabled = ui.replySend.disabled = final;
   ui.replyPublic.disabled = ui.replyNote.disabled = final;
   ui.merge.hidden = !page.moves.includes("merged");
+  root.dispatchEvent(new CustomEvent("cb:ticket", { detail: t })); // ticket-article.js
 }
 
 const METRIC_TEXT = {
