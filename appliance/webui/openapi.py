@@ -37,6 +37,7 @@ from appliance.webui import (
     mail_views,
     notification_views,
     portal_views,
+    report_mail_views,
     report_views,
     routing_views,
     rule_views,
@@ -136,6 +137,7 @@ def _contracts() -> list[Contract]:
         selfservice_views.CONTRACT,
         help_views.CONTRACT,
         report_views.CONTRACT,
+        report_mail_views.CONTRACT,
     ]
 
 

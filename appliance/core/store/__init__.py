@@ -86,4 +86,5 @@ OWNERS: dict[str, str] = {
     "report_events": "reports",
     "report_rollups": "reports",
     "report_state": "reports",
+    "report_subscriptions": "report_mail",
 }
