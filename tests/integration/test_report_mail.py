@@ -19,6 +19,7 @@ import pytest
 
 from appliance.core import audit
 from appliance.core.box import Box
+from appliance.core.errors import ChatError
 from appliance.core.report_mail import ReportMail, last_slot, plain_table
 from appliance.core.reports import box_zone
 from appliance.core.store import mail as mail_store
@@ -188,6 +189,27 @@ async def test_send_now_is_apart_from_the_schedule(box: Box, catalog: Catalog) -
     )
     clock[0] = _ms(2026, 12, 7, 8, 0)
     assert await service.run_due() == 1  # the schedule still mails its period
+
+
+async def test_the_admins_wording_of_the_report_template_is_used(
+    box: Box, catalog: Catalog
+) -> None:
+    await _from_only(box)
+    with pytest.raises(ChatError, match="body"):  # the figures must have a place
+        await box.mail.set_template(BY, "report", "zh-CN", "报表", "没有数字", reset=False)
+    await box.mail.set_template(
+        BY, "report", "zh-CN", "每日数字 {name} {date}", "数字如下\n{body}", reset=False
+    )
+    clock = [_ms(2026, 12, 7, 7, 0)]
+    service = _service(box, catalog, clock)
+    await service.create({**_GOOD, "recipients": ["a@example.com"]})
+    clock[0] = _ms(2026, 12, 7, 8, 0)
+    assert await service.run_due() == 1
+    [mail] = await _reports_in_outbox(box)
+    parsed = BytesParser(policy=policy.default).parsebytes(mail.raw)
+    assert str(parsed["Subject"]) == "每日数字 日报 2026-12-06"
+    text = str(parsed.get_body(("plain",)).get_content())  # type: ignore[union-attr]
+    assert text.startswith("数字如下\n时段") and "进线会话" in text
 
 
 async def test_api_checks_input_and_roles(make_agent: MakeAgent) -> None:
