@@ -200,8 +200,11 @@ class MailOut:
         *,
         subject: str = "",
         lang: str = "",
+        attachments: Sequence[tuple[str, str, bytes]] = (),
     ) -> int:
-        """Render a mail from its template and queue it; return its outbox id."""
+        """Render a mail from its template and queue it; return its outbox id.
+
+        `attachments` are (file name, content type, bytes), added after the text."""
         lang = lang or self._lang_of(conn, ticket)
         own = store.templates(conn).get((kind, lang))
         subject_t, body_t = own or mail_templates.BUILT_IN[kind][lang]
@@ -243,6 +246,11 @@ class MailOut:
             msg["Auto-Submitted"] = "auto-replied" if kind == "refused" else "auto-generated"
             msg["X-Auto-Response-Suppress"] = "All"
         msg.set_content(mail_templates.fill(body_t, fields))
+        for filename, content_type, data in attachments:
+            main, _, sub = content_type.partition("/")
+            msg.add_attachment(
+                data, maintype=main, subtype=sub or "octet-stream", filename=filename
+            )
         return store.enqueue(
             conn,
             {

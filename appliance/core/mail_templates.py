@@ -24,6 +24,8 @@ KINDS: tuple[str, ...] = (
 )
 # SLA notices to staff and the customer's satisfaction follow-up (core/mail_notices.py).
 KINDS += ("sla_warning", "sla_breach", "satisfaction")
+# A scheduled report to the addresses of a subscription (core/report_mail.py).
+KINDS += ("report",)
 LANGS = ("zh-CN", "en")
 FIELDS = ("number", "subject", "name", "body", "marker", "date", "link", "minutes")
 SUBJECT_MAX = 200
@@ -159,6 +161,24 @@ BUILT_IN.update(
     }
 )
 
+# A scheduled report: {name} is the subscription's, {date} the period (2026-12-05,
+# 2026-W49, 2026-11), {body} its key figures as a plain-text table; the CSV is attached.
+BUILT_IN["report"] = {
+    "zh-CN": (
+        "定时报表：{name}（{date}）",
+        "您好，\n\n以下是报表“{name}”在 {date} 的主要数字：\n\n{body}\n\n"
+        "完整报表见附件 CSV（可用 Excel 打开）。\n\n此邮件由 Callbox 按定时发送设置自动发送。",
+    ),
+    "en": (
+        "Scheduled report: {name} ({date})",
+        'Hello,\n\nHere are the key figures of the report "{name}" for {date}:\n\n'
+        "{body}\n\nThe whole report is attached as CSV (opens in Excel).\n\n"
+        "Sent by Callbox on the schedule set on its reports page.",
+    ),
+}
+# Added to {date} of a report sent by hand ("send now"), not by its schedule.
+MANUAL = {"zh-CN": "（手动发送）", "en": " (sent by hand)"}
+
 # Words of the SLA notices and the satisfaction links.
 METRIC = {
     "first_response": {"zh-CN": "首次响应", "en": "first response"},
@@ -200,6 +220,8 @@ def check(kind: str, lang: str, subject: str, body: str) -> tuple[str, str]:
         raise InvalidInput("this template must hold {body}: the answer goes there")
     if kind == "portal_link" and "{link}" not in body:
         raise InvalidInput("this template must hold {link}: the sign-in link goes there")
+    if kind == "report" and "{body}" not in body:
+        raise InvalidInput("this template must hold {body}: the report's figures go there")
     if kind == "satisfaction" and "{body}" not in body:
         raise InvalidInput("this template must hold {body}: the rating links go there")
     return subject, body

@@ -48,6 +48,7 @@ from appliance.webui import (
     notification_views,
     openapi,
     portal_views,
+    report_mail_views,
     report_views,
     routing_views,
     rule_views,
@@ -260,12 +261,14 @@ def create_app(settings: Settings) -> web.Application:
     help_views.add_routes(app)
     report_views.add_routes(app)
     kb_tools_views.add_routes(app)
+    report_mail_views.add_routes(app)  # scheduled reports by e-mail
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone
     app.cleanup_ctx.append(_box_ctx)
     app.cleanup_ctx.append(setup_views.setup_ctx)
     app.cleanup_ctx.append(_hub_ctx)
+    app.cleanup_ctx.append(report_mail_views.runner_ctx)  # after the core
     app.cleanup_ctx.append(_relay_ctx)
     if settings.metrics_port:
         app.cleanup_ctx.append(metrics.metrics_ctx)  # on 127.0.0.1 only

@@ -38,6 +38,7 @@ from appliance.webui import (
     mail_views,
     notification_views,
     portal_views,
+    report_mail_views,
     report_views,
     routing_views,
     rule_views,
@@ -138,6 +139,7 @@ def _contracts() -> list[Contract]:
         help_views.CONTRACT,
         report_views.CONTRACT,
         kb_tools_views.CONTRACT,
+        report_mail_views.CONTRACT,
     ]
 
 

@@ -117,6 +117,9 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/reports/funnel.csv": ("GET",),
             "/api/console/reports/plan": ("GET",),
             "/api/console/reports/plan.csv": ("GET",),
+            "/api/console/reports/subscriptions": ("GET", "POST"),
+            "/api/console/reports/subscriptions/{subscription_id}": ("PUT", "DELETE"),
+            "/api/console/reports/subscriptions/{subscription_id}/send": ("POST",),
         }.items()
         for method in methods
     },

@@ -87,4 +87,5 @@ OWNERS: dict[str, str] = {
     "report_rollups": "reports",
     "report_state": "reports",
     "kb_imports": "kb_imports",
+    "report_subscriptions": "report_mail",
 }

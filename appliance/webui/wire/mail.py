@@ -29,7 +29,7 @@ Notice = Annotated[
 ]
 Kind = Literal[
     "reply", "received", "answered", "resolved", "refused", "transcript", "portal_link",
-    "sla_warning", "sla_breach", "satisfaction",
+    "sla_warning", "sla_breach", "satisfaction", "report",
 ]  # fmt: skip
 TemplateLang = Literal["zh-CN", "en"]
 
