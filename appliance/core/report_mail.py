@@ -15,7 +15,6 @@ the mails with the manual mark and leaves the schedule alone.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 import unicodedata
@@ -30,6 +29,7 @@ from appliance.core.contact import normal_email
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, LimitReached, NotFound
 from appliance.core.mail_out import MailOut
+from appliance.core.periodic import Periodic
 from appliance.core.report_rollup import DIMS, PERIODS
 from appliance.core.reports import Report, Reports, box_zone
 from appliance.core.store import mail as mail_store
@@ -192,7 +192,7 @@ class ReportMail:
         self._render = render
         self._zone = zone
         self._now = now
-        self._task: asyncio.Task[None] | None = None
+        self._passes = Periodic("scheduled report pass", EVERY, self.run_due)
 
     # -- settings ---------------------------------------------------------------------
 
@@ -320,21 +320,10 @@ class ReportMail:
             self._mail_out.wake()
         return served
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_due()
-            except Exception:  # a bad pass must not end the loop; the next one retries
-                _LOGGER.exception("scheduled report pass failed")
-            await asyncio.sleep(EVERY)
-
     def start(self) -> None:
         """Start the runner."""
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._passes.start()
 
     async def close(self) -> None:
         """Stop the runner."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._passes.close()

@@ -8,7 +8,6 @@ backfill folds every event again from nothing and gives the same sums: folding a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sqlite3
@@ -25,6 +24,7 @@ from appliance.core.db import Database
 from appliance.core.erlang import Staffing, agents_needed
 from appliance.core.errors import InvalidInput
 from appliance.core.forecast import SLOT_MS, WEEKS, Forecast, forecast, monday_of
+from appliance.core.periodic import Periodic
 from appliance.core.report_rollup import DIMS, PERIODS, Deltas, ReportEvent, fold
 from appliance.core.store import reports as store
 from appliance.core.store import visits as visit_store
@@ -80,7 +80,7 @@ class Reports:
         self._db = db
         self._zone = zone
         self._now = now
-        self._task: asyncio.Task[None] | None = None
+        self._passes = Periodic("report rollup pass", _ROLL_EVERY, self.roll)
 
     async def _step(self, limit: int) -> int:
         """Fold the next events into the rollups; return how many (-1: raced, again).
@@ -137,24 +137,13 @@ class Reports:
             if 0 <= count < limit:
                 return done
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.roll()
-            except Exception:  # a bad pass must not end the loop; the next one retries
-                _LOGGER.exception("report rollup pass failed")
-            await asyncio.sleep(_ROLL_EVERY)
-
     def start(self) -> None:
         """Start the periodic pass."""
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._passes.start()
 
     async def close(self) -> None:
         """Stop the periodic pass."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._passes.close()
 
     async def plan(
         self,
