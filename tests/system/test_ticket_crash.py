@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,35 @@ async def _open(data_dir: Path) -> Box:
     return box
 
 
+async def _kill_when(script: str, data_dir: Path, now: int, stop: Callable[[str], bool]) -> None:
+    """Run a child on the data dir, reading what it prints after each commit; kill -9 it
+    at the first line `stop` accepts."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", script, str(data_dir), str(now)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert child.stdout is not None
+        while True:
+            line = await asyncio.to_thread(child.stdout.readline)
+            assert line, child.stderr.read() if child.stderr else "child ended"
+            if stop(line):
+                break
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+
 async def _check(box: Box) -> dict[str, Any]:
     """Every ticket equals its replayed history; count what the rules did."""
 
@@ -124,32 +154,9 @@ async def test_kill_9_mid_pass_loses_nothing_and_repeats_nothing(tmp_path: Path)
     finally:
         await box.close()
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(data_dir), str(now)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        lines: list[str] = []
-        assert child.stdout is not None
-        # Kill it in the middle of its first timed pass (7 batches), right after the
-        # first batch committed: tickets and their triggers committed before it.
-        while not any(x.startswith("timed") for x in lines):
-            line = await asyncio.to_thread(child.stdout.readline)
-            assert line, child.stderr.read() if child.stderr else "child ended"
-            lines.append(line)
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
+    # Kill it in the middle of its first timed pass (7 batches), right after the first
+    # batch committed: tickets and their triggers committed before it.
+    await _kill_when(_CHILD, data_dir, now, lambda line: line.startswith("timed"))
 
     box = await _open(data_dir)
     try:
@@ -249,32 +256,15 @@ async def test_kill_9_while_sla_firings_are_written(tmp_path: Path) -> None:
     finally:
         await box.close()
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    child = subprocess.Popen(
-        [sys.executable, "-c", _SLA_CHILD, str(data_dir), str(now)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert child.stdout is not None
-        # Kill it right after a few batches of its first pass committed.
-        fired = 0
-        while fired < 3:
-            line = await asyncio.to_thread(child.stdout.readline)
-            assert line, child.stderr.read() if child.stderr else "child ended"
-            assert not line.startswith("pass"), "the pass ended before the kill"
-            fired += line.startswith("fired")
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        for stream in (child.stdout, child.stderr):
-            if stream is not None:
-                stream.close()
+    # Kill it right after a few batches of its first pass committed.
+    fired = []
+
+    def third_batch(line: str) -> bool:
+        assert not line.startswith("pass"), "the pass ended before the kill"
+        fired.append(line.startswith("fired"))
+        return sum(fired) >= 3
+
+    await _kill_when(_SLA_CHILD, data_dir, now, third_batch)
 
     box = await _open(data_dir)
     try:
