@@ -53,6 +53,7 @@ class PortalCustomer:
     customer_id: int
     email: str = ""
     address: str = ""
+    organisation: str = ""  # set when the admin lets the portal show its tickets too
 
     @property
     def id(self) -> str:

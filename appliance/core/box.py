@@ -204,7 +204,12 @@ class Box:
             self.db, self.bus, locator=self.iptable, privacy=self.box_settings, sites=self.sites
         )
         self.customers = Customers(self.db, self.sites.secret, on_change=self._customers_changed)
-        self.portal = Portal(self.db, self.customers, self.mail_out)  # customers' sign-in
+        self.portal = Portal(  # customers' sign-in
+            self.db,
+            self.customers,
+            self.mail_out,
+            share_organisation=lambda: self.box_settings.portal_organisation,
+        )
         self.invitations = Invitations(
             self.db,
             self.bus,

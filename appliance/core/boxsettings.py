@@ -43,6 +43,8 @@ _SETTINGS = {
     "decline_quiet_days": _Setting("invite.decline_quiet_days", int, 7, 0, 365),
     # Agents see what a visitor types before it is sent; off by default (privacy).
     "sneak_peek": _Setting("privacy.sneak_peek", bool, False),
+    # The portal shows a customer the tickets of their organisation too; off by default.
+    "portal_organisation": _Setting("portal.organisation_tickets", bool, False),
 }
 
 
@@ -89,6 +91,7 @@ class Privacy:
     page_view_days: int
     decline_quiet_days: int
     sneak_peek: bool = False
+    portal_organisation: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,10 +138,19 @@ class BoxSettings:
         """Whether agents see what a visitor is typing before it is sent."""
         return bool(self._values["sneak_peek"])
 
+    @property
+    def portal_organisation(self) -> bool:
+        """Whether the portal shows a customer their organisation's tickets too."""
+        return bool(self._values["portal_organisation"])
+
     def current(self) -> Privacy:
         """Return the settings as they stand."""
         return Privacy(
-            self.honour_dnt, self.page_view_days, self.decline_quiet_days, self.sneak_peek
+            self.honour_dnt,
+            self.page_view_days,
+            self.decline_quiet_days,
+            self.sneak_peek,
+            self.portal_organisation,
         )
 
     async def update(self, data: dict[str, Any], *, by: audit.Actor | None = None) -> Privacy:

@@ -201,7 +201,7 @@ class Customers:
         """Edit a customer's contact data, tier or notes."""
         if not isinstance(data, dict):
             raise InvalidInput("body must be an object")
-        unknown = set(data) - {"name", "email", "phone", "tier", "notes"}
+        unknown = set(data) - {"name", "email", "phone", "tier", "notes", "organisation"}
         if unknown:
             raise InvalidInput(f"unknown field {sorted(unknown)[0]}")
         values: dict[str, Any] = {}
@@ -213,6 +213,10 @@ class Customers:
             values["phone"] = _phone(data["phone"])
         if "notes" in data:
             values["notes"] = text(data["notes"], "notes", 4000)
+        if "organisation" in data:
+            values["organisation"] = " ".join(
+                text(data["organisation"], "organisation", 100).split()
+            )
         if "tier" in data:
             if data["tier"] not in TIERS:
                 raise InvalidInput(f"tier must be one of {', '.join(TIERS)}")

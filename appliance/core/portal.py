@@ -86,7 +86,9 @@ class Portal:
         *,
         clock: Callable[[], int] = now_ms,
         monotonic: Callable[[], float] = time.monotonic,
+        share_organisation: Callable[[], bool] = lambda: False,
     ) -> None:
+        self._share_organisation = share_organisation  # the admin's switch, read each time
         self._db = db
         self._customers = customers
         self._mail = mail_out
@@ -204,7 +206,8 @@ class Portal:
             customer = customer_store.get(conn, row.customer_id)
             if customer is None:
                 return None
-            actor = PortalCustomer(row.customer_id, row.email, address)
+            organisation = customer.organisation if self._share_organisation() else ""
+            actor = PortalCustomer(row.customer_id, row.email, address, organisation)
             return PortalSession(actor, customer, row.csrf_token)
 
         return await self._db.read(read)

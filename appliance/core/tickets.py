@@ -205,7 +205,9 @@ Follower = Visitor | PortalCustomer
 
 def _followed(conn: sqlite3.Connection, who: Follower) -> list[Ticket]:
     if isinstance(who, PortalCustomer):
-        return store.of_customer(conn, who.customer_id, who.email, VISITOR_LIST)
+        return store.of_customer(
+            conn, who.customer_id, who.email, VISITOR_LIST, organisation=who.organisation
+        )
     return store.of_visitor(conn, who.id, VISITOR_LIST)
 
 

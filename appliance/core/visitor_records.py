@@ -97,6 +97,7 @@ class Customer:
     notes: str
     verified: bool
     created_at: int
+    organisation: str = ""  # the company they belong to, as staff typed it
 
 
 @dataclass(frozen=True, slots=True)

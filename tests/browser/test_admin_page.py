@@ -75,11 +75,14 @@ async def test_admin_imports_sets_privacy_and_rotates_a_secret(
         await expect(cb(page, "privacy-error")).to_contain_text("between 1 and 3650")
         assert running.box.box_settings.honour_dnt is False
         await cb(page, "page-view-days").fill("30")
+        await expect(cb(page, "portal-organisation")).not_to_be_checked()
+        await cb(page, "portal-organisation").check()
         await cb(page, "privacy-submit").click()
         await expect(cb(page, "privacy-result")).to_have_text("已保存")
         await expect(cb(page, "privacy-error")).to_be_hidden()
         assert running.box.box_settings.honour_dnt is True
         assert running.box.box_settings.page_view_days == 30
+        assert running.box.box_settings.portal_organisation is True
 
         # Sites: reveal, rotate (after confirming), add.
         default = page.locator('tr[data-site="default"]')
@@ -124,6 +127,7 @@ async def test_admin_imports_sets_privacy_and_rotates_a_secret(
         await expect(page.locator("h2", has_text="IP address table")).to_be_visible()
         await expect(cb(page, "honour-dnt")).to_be_checked()
         await expect(cb(page, "page-view-days")).to_have_value("30")
+        await expect(cb(page, "portal-organisation")).to_be_checked()
         await expect(page.locator('tr[data-site="shop"]')).to_be_visible()
         assert errors == []
     finally:

@@ -564,11 +564,13 @@ async def test_accepted_invitation_opens_the_chat_and_the_profile_panel(
         await expect(panel.locator('[data-cb="customer-verified"]')).to_have_text("未验证")
         await expect(panel.locator('[data-cb="customer-phone"]')).to_have_value("13800138000")
         await panel.locator('[data-cb="customer-notes"]').fill("想要白色款，下午回电")
+        await panel.locator('[data-cb="customer-organisation"]').fill("华东商贸")
         await panel.locator('[data-cb="customer-save"]').click()
         await expect(panel.locator('[data-cb="customer-saved"]')).to_be_visible()
         customer_id = await panel.get_attribute("data-customer-id")
         profile = (await agent.get(f"/api/console/customers/{customer_id}"))["customer"]
         assert profile["notes"] == "想要白色款，下午回电"
+        assert profile["organisation"] == "华东商贸"
         assert profile["phone"] == "13800138000" and not profile["verified"]
         await expect(panel.locator('[data-cb="chat-item"]')).to_have_count(1)
         await expect(panel.locator('[data-cb="chat-item"] a')).to_have_attribute(

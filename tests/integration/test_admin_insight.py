@@ -130,6 +130,7 @@ async def test_privacy_settings(running: Running, make_agent: MakeAgent):
         "page_view_days": 90,
         "decline_quiet_days": 7,
         "sneak_peek": False,
+        "portal_organisation": False,
     }
     assert await admin.get("/api/admin/privacy") == defaults
     changed = await admin.call("PUT", "/api/admin/privacy", {"honour_dnt": True})
@@ -153,6 +154,7 @@ async def test_privacy_settings(running: Running, make_agent: MakeAgent):
         "page_view_days": 30,
         "decline_quiet_days": 0,
         "sneak_peek": False,
+        "portal_organisation": False,
     }
 
 

@@ -462,3 +462,57 @@ async def test_the_link_mail_is_a_template_the_admin_edits(
     mail = smtp.sink.messages[-1]
     assert mail["Subject"] == "登录"
     assert _text(mail).strip() == f"钱七：点这里 {link}（30 分钟）"
+
+
+async def test_an_organisations_tickets_only_when_the_admin_allows_it(
+    running: Running, make_agent: MakeAgent, make_customer: Callable[[], Customer], smtp: SmtpServer
+) -> None:
+    await _mail_on(running, smtp)
+    agent = await make_agent(role="admin")
+    mine = await _ticket(agent, "会议室投影仪故障", "a@acme.cn", "王经理")
+    colleague = await _ticket(agent, "财务部打印机卡纸", "b@acme.cn", "李会计")
+    stranger = await _ticket(agent, "别家公司的合同", "c@other.cn", "赵总")
+    await agent.post(
+        f"/api/console/tickets/{colleague['id']}/comments",
+        {"body": "内部备注：先别催", "public": False},
+        status=201,
+    )
+    # Staff type the organisation on the profiles; spaces are tidied.
+    for ticket, organisation in (
+        (mine, "  Acme  科技 "),
+        (colleague, "Acme 科技"),
+        (stranger, "Other"),
+    ):
+        changed = await agent.call(
+            "PATCH",
+            f"/api/console/customers/{ticket['requester_id']}",
+            {"organisation": organisation},
+        )
+        assert changed["customer"]["organisation"] == " ".join(organisation.split())
+    bad = await agent.call(
+        "PATCH",
+        f"/api/console/customers/{mine['requester_id']}",
+        {"organisation": "x" * 101},
+        status=422,
+    )
+    assert bad["error"]["code"] == "invalid"
+
+    customer = make_customer()
+    await customer.ask_link("a@acme.cn")
+    await customer.sign_in(await next_link(smtp))
+    # Off by default: their own tickets only.
+    listing = await customer.page("/portal")
+    assert "会议室投影仪故障" in listing and "财务部打印机卡纸" not in listing
+    await customer.page(f"/portal/tickets/{colleague['id']}", status=404)
+    # The admin allows it: the colleague's ticket shows (public thread only), the
+    # other organisation's never.
+    privacy = await agent.call("PUT", "/api/admin/privacy", {"portal_organisation": True})
+    assert privacy["portal_organisation"] is True
+    listing = await customer.page("/portal")
+    assert "财务部打印机卡纸" in listing and "别家公司的合同" not in listing
+    page = await customer.page(f"/portal/tickets/{colleague['id']}")
+    assert "财务部打印机卡纸" in page and "先别催" not in page
+    await customer.page(f"/portal/tickets/{stranger['id']}", status=404)
+    # Taken back: gone again at once.
+    await agent.call("PUT", "/api/admin/privacy", {"portal_organisation": False})
+    await customer.page(f"/portal/tickets/{colleague['id']}", status=404)

@@ -8,7 +8,9 @@ from typing import Any
 from appliance.core.live import CustomerBrief
 from appliance.core.visitor_records import Customer
 
-_FIELDS = "id, external_id, site, name, email, phone, tier, notes, verified, created_at"
+_FIELDS = (
+    "id, external_id, site, name, email, phone, tier, notes, verified, created_at, organisation"
+)
 
 
 def _customer(row: sqlite3.Row | tuple[Any, ...]) -> Customer:
@@ -23,6 +25,7 @@ def _customer(row: sqlite3.Row | tuple[Any, ...]) -> Customer:
         notes=row[7],
         verified=bool(row[8]),
         created_at=row[9],
+        organisation=row[10],
     )
 
 

@@ -191,15 +191,20 @@ def of_visitor(conn: sqlite3.Connection, visitor_id: str, limit: int) -> list[Ti
     return [_ticket(r) for r in rows]
 
 
-def of_customer(conn: sqlite3.Connection, customer_id: int, email: str, limit: int) -> list[Ticket]:
+def of_customer(
+    conn: sqlite3.Connection, customer_id: int, email: str, limit: int, *, organisation: str = ""
+) -> list[Ticket]:
     """The tickets of a customer signed in to the portal: theirs as requester, and, when
-    they proved a mailbox (`email`), those of every customer with that address; newest
+    they proved a mailbox (`email`), those of every customer with that address, and,
+    given an `organisation` (the admin allows it), those of every customer of it; newest
     change first."""
     rows = conn.execute(
         f"SELECT {_TICKET} FROM tickets WHERE requester_id = ?"
         " OR (? != '' AND requester_id IN (SELECT k.id FROM customers k WHERE k.email = ?))"
+        " OR (? != '' AND requester_id IN"
+        " (SELECT k.id FROM customers k WHERE k.organisation = ?))"
         " ORDER BY updated_at DESC, id DESC LIMIT ?",
-        (customer_id, email, email, limit),
+        (customer_id, email, email, organisation, organisation, limit),
     )
     return [_ticket(r) for r in rows]
 

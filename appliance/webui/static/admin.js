@@ -58,6 +58,7 @@ import { api } from "./console-base.js";
     const body = {
       honour_dnt: $("honour-dnt").checked,
       sneak_peek: $("sneak-peek").checked,
+      portal_organisation: $("portal-organisation").checked,
       page_view_days: Number($("page-view-days").value),
       decline_quiet_days: Number($("decline-quiet-days").value),
     };
@@ -65,6 +66,7 @@ import { api } from "./console-base.js";
       const saved = await api("PUT", "/api/admin/privacy", body);
       $("honour-dnt").checked = saved.honour_dnt;
       $("sneak-peek").checked = saved.sneak_peek;
+      $("portal-organisation").checked = saved.portal_organisation;
       $("page-view-days").value = String(saved.page_view_days);
       $("decline-quiet-days").value = String(saved.decline_quiet_days);
       show($("privacy-error"), $("privacy-result"), null, L.lSaved);

@@ -181,6 +181,7 @@ function renderCustomer(c, visitor) {
     input("email", c.email, T.fieldEmail, 254),
     input("phone", c.phone, T.fieldPhone, 32),
     tierRow,
+    input("organisation", c.organisation, T.fieldOrganisation, 100),
     input("notes", c.notes, T.fieldNotes, 2000),
     err,
     actions,
@@ -232,7 +233,7 @@ function customerTickets(c) {
 
 async function saveCustomer(c, form, save, err, ok, visitor) {
   const body = {};
-  for (const name of ["name", "email", "phone", "tier", "notes"]) {
+  for (const name of ["name", "email", "phone", "tier", "organisation", "notes"]) {
     const value = form.elements[name].value;
     if (value !== (c[name] || "")) body[name] = name === "tier" ? value : value.trim();
   }

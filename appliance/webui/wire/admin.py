@@ -54,6 +54,14 @@ SneakPeek = Annotated[
     ),
 ]
 
+PortalOrganisation = Annotated[
+    bool,
+    msgspec.Meta(
+        description="the customer portal shows a customer the tickets of every customer "
+        "of the same organisation too, not only their own (default false)"
+    ),
+]
+
 
 class Privacy(msgspec.Struct):
     """The privacy and retention settings."""
@@ -62,6 +70,7 @@ class Privacy(msgspec.Struct):
     page_view_days: Days
     decline_quiet_days: QuietDays
     sneak_peek: SneakPeek = False
+    portal_organisation: PortalOrganisation = False
 
 
 class PrivacyChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -71,6 +80,7 @@ class PrivacyChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     page_view_days: Days | msgspec.UnsetType = msgspec.UNSET
     decline_quiet_days: QuietDays | msgspec.UnsetType = msgspec.UNSET
     sneak_peek: SneakPeek | msgspec.UnsetType = msgspec.UNSET
+    portal_organisation: PortalOrganisation | msgspec.UnsetType = msgspec.UNSET
 
 
 Secret = Annotated[
@@ -117,7 +127,11 @@ def ip_table_out(status: TableStatus) -> IpTable:
 def privacy_out(privacy: core_settings.Privacy) -> Privacy:
     """Return the wire form of the privacy settings."""
     return Privacy(
-        privacy.honour_dnt, privacy.page_view_days, privacy.decline_quiet_days, privacy.sneak_peek
+        privacy.honour_dnt,
+        privacy.page_view_days,
+        privacy.decline_quiet_days,
+        privacy.sneak_peek,
+        privacy.portal_organisation,
     )
 
 

@@ -30,6 +30,7 @@ InvitationStatus = Literal["pending", "accepted", "declined", "expired"]
 FilterText = Annotated[str, msgspec.Meta(max_length=100)]
 InvitationText = Annotated[str, msgspec.Meta(min_length=1, max_length=MESSAGE_MAX)]
 Name = Annotated[str, msgspec.Meta(max_length=64)]
+Organisation = Annotated[str, msgspec.Meta(max_length=100)]
 Email = Annotated[str, msgspec.Meta(max_length=254)]
 Phone = Annotated[str, msgspec.Meta(max_length=32)]
 SiteKey = Annotated[str, msgspec.Meta(max_length=32)]
@@ -276,6 +277,7 @@ class Customer(msgspec.Struct):
     notes: str
     verified: bool
     created_at: Time
+    organisation: str
 
 
 class CustomerDevice(msgspec.Struct):
@@ -338,6 +340,7 @@ class CustomerChange(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     phone: Phone | msgspec.UnsetType = msgspec.UNSET
     tier: Tier | msgspec.UnsetType = msgspec.UNSET
     notes: Annotated[str, msgspec.Meta(max_length=4000)] | msgspec.UnsetType = msgspec.UNSET
+    organisation: Organisation | msgspec.UnsetType = msgspec.UNSET
 
 
 # -- invitations --------------------------------------------------------------------
@@ -565,6 +568,7 @@ def _customer_fields(c: records.Customer) -> dict[str, Any]:
         "notes": c.notes,
         "verified": c.verified,
         "created_at": wire_time(c.created_at),
+        "organisation": c.organisation,
     }
 
 
