@@ -159,11 +159,18 @@
         pic.removeAttribute("src");
         pic.remove();
         if (src) {
+          // A picture that fails to load (a busy box, a dropped connection) is asked
+          // again a few times before the header goes without it.
+          let tries = 0;
           const probe = document.createElement("img");
           probe.onload = () => {
             if (wanted !== src) return;
             pic.src = src;
             title.before(pic);
+          };
+          probe.onerror = () => {
+            if (wanted !== src || ++tries > 4) return;
+            setTimeout(() => { if (wanted === src) probe.src = `${src}${src.includes("?") ? "&" : "?"}r=${tries}`; }, 500 * tries);
           };
           probe.src = src;
         }

@@ -172,8 +172,13 @@ function applyEvent(m) {
   if (typeof conv.last_seq === "number" && m.seq <= conv.last_seq) return;
   const seq = { last_seq: m.seq };
   if (m.event === "assigned" || m.event === "transferred") {
+    // The event names the agent only; the header's photo needs their id. A conversation
+    // frame that came first gave it (keep that agent when it is the same one); else the
+    // conversation is asked for, since no frame may follow (a socket joined late).
+    const same = conv.agent && conv.agent.display_name === m.sender_name;
     applyConversation(Object.assign({}, conv, seq,
-      { status: "active", agent: { display_name: m.sender_name } }));
+      { status: "active", agent: same ? conv.agent : { display_name: m.sender_name } }));
+    if (!same) refreshConversation(conv.id);
   } else if (m.event === "closed") {
     applyConversation(Object.assign({}, conv, seq, { status: "closed" }));
   }
