@@ -17,6 +17,7 @@ DEFAULTS = {
     "page_view_days": 90,
     "decline_quiet_days": 7,
     "sneak_peek": False,
+    "portal_organisation": False,
 }
 
 
@@ -26,7 +27,7 @@ async def test_defaults_then_changes_survive_a_restart(box: Box):
     assert asdict(changed) == {**DEFAULTS, "honour_dnt": True, "page_view_days": 30}
     assert box.box_settings.honour_dnt is True
     assert box.box_settings.page_view_days == 30
-    await box.box_settings.update({"decline_quiet_days": 0})
+    await box.box_settings.update({"decline_quiet_days": 0, "portal_organisation": True})
     reread = BoxSettings(box.db)
     await reread.load()
     assert asdict(reread.current()) == {
@@ -34,10 +35,12 @@ async def test_defaults_then_changes_survive_a_restart(box: Box):
         "page_view_days": 30,
         "decline_quiet_days": 0,
         "sneak_peek": False,
+        "portal_organisation": True,
     }
     rows = await box.db.fetchall("SELECT key, value FROM box_settings ORDER BY key")
     assert {r["key"]: r["value"] for r in rows} == {
         "invite.decline_quiet_days": "0",
+        "portal.organisation_tickets": "1",
         "privacy.honour_dnt": "1",
         "retention.page_view_days": "30",
     }
