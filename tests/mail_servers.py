@@ -4,6 +4,7 @@ as an SMTP server. Nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import os
 import pwd
@@ -96,7 +97,11 @@ class Dovecot:
         )
         for path in [self.root, *self.root.rglob("*")]:
             if os.getuid() == 0:
-                os.chown(path, account.pw_uid, account.pw_gid)
+                # After a halt, an imap child of the old server may still be renaming a
+                # message (new/ to cur/) as it exits: a path gone meanwhile is fine, the
+                # account's own process made its new name.
+                with contextlib.suppress(FileNotFoundError):
+                    os.chown(path, account.pw_uid, account.pw_gid)
         self._proc = subprocess.Popen(
             [str(DOVECOT), "-F", "-c", str(self.root / "dovecot.conf")],
             user=account.pw_uid if os.getuid() == 0 else None,
