@@ -24,6 +24,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from appliance.core import audit
+
 DOVECOT = Path("/usr/sbin/dovecot")
 USER = "help@example.test"
 PASSWORD = "box-secret-1"
@@ -34,6 +36,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def idle_mailbox(box: Any) -> Any:
+    """A mailbox the box knows but does not watch (no server behind it): tests hand
+    their mails to `box.mail_in.import_message` with it."""
+    return await box.mail.add_mailbox(
+        audit.Actor(None, "test", "127.0.0.1"),
+        {
+            "name": "s",
+            "address": "help@example.com",
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "security": "none",
+            "username": "u",
+            "password": "p",
+            "enabled": False,
+        },
+    )
 
 
 _CONF = """

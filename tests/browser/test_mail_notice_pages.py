@@ -9,11 +9,11 @@ from email.message import EmailMessage
 import pytest
 from playwright.async_api import Browser, expect
 
-from appliance.core import audit, mail_notices
+from appliance.core import mail_notices
 from appliance.core.clock import now_ms
 from appliance.core.store import tickets as ticket_store
 from tests.conftest import PASSWORD, Running
-from tests.mail_servers import free_port
+from tests.mail_servers import idle_mailbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -54,19 +54,7 @@ async def test_account_card_sets_sla_mail(chromium: Browser, running: Running) -
 async def test_a_customer_rates_from_the_mailed_link(chromium: Browser, running: Running) -> None:
     expect.set_options(timeout=WAIT)
     box = running.box
-    row = await box.mail.add_mailbox(
-        audit.Actor(None, "test", "127.0.0.1"),
-        {
-            "name": "s",
-            "address": "help@example.com",
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "security": "none",
-            "username": "u",
-            "password": "p",
-            "enabled": False,
-        },
-    )
+    row = await idle_mailbox(box)
     msg = EmailMessage()
     msg["From"] = "wang@example.com"
     msg["Subject"] = "网络断了"

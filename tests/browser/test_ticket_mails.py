@@ -13,10 +13,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, expect
 
-from appliance.core import audit
 from tests.conftest import PASSWORD, Running
 from tests.file_samples import small_png
-from tests.mail_servers import free_port
+from tests.mail_servers import free_port, idle_mailbox
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -42,19 +41,7 @@ async def _pixel_server() -> tuple[web.AppRunner, str, list[str]]:
 
 async def _mail_ticket(running: Running, remote: str) -> int:
     box = running.box
-    row = await box.mail.add_mailbox(
-        audit.Actor(None, "test", "127.0.0.1"),
-        {
-            "name": "s",
-            "address": "help@example.com",
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "security": "none",
-            "username": "u",
-            "password": "p",
-            "enabled": False,
-        },
-    )
+    row = await idle_mailbox(box)
     msg = EmailMessage()
     msg["From"] = "李雷 <li@example.com>"
     msg["Subject"] = "打印机卡纸"

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from appliance.core import audit
 from tests.conftest import Agent, Running
-from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, free_port
+from tests.mail_servers import PASSWORD, USER, Dovecot, SmtpServer, free_port, idle_mailbox
 from tests.testca import client_context, make_ca_and_server, server_context
 
 MakeAgent = Any
@@ -171,20 +170,7 @@ async def test_staff_read_a_tickets_mails_and_download_their_files(
     running: Running, make_agent: MakeAgent
 ) -> None:
     box = running.box
-    by = audit.Actor(None, "test", "127.0.0.1")
-    row = await box.mail.add_mailbox(
-        by,
-        {
-            "name": "s",
-            "address": "help@example.com",
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "security": "none",
-            "username": "u",
-            "password": "p",
-            "enabled": False,
-        },
-    )
+    row = await idle_mailbox(box)
     msg = EmailMessage()
     msg["From"] = "li@example.com"
     msg["Subject"] = "发票"

@@ -21,7 +21,7 @@ from appliance.core.store import mail as mail_store
 from appliance.core.store import settings as settings_store
 from appliance.core.store import tickets as ticket_store
 from tests.conftest import Agent
-from tests.mail_servers import SmtpServer, free_port
+from tests.mail_servers import SmtpServer, idle_mailbox
 
 MakeAgent = Callable[..., Awaitable[Agent]]
 BY = audit.Actor(None, "test", "127.0.0.1")
@@ -137,19 +137,7 @@ async def test_sla_warnings_and_breaches_are_mailed_to_who_asked(
 
 async def _mail_ticket(agent: Agent) -> int:
     box = agent.running.box
-    row = await box.mail.add_mailbox(
-        BY,
-        {
-            "name": "s",
-            "address": "help@example.com",
-            "host": "127.0.0.1",
-            "port": free_port(),
-            "security": "none",
-            "username": "u",
-            "password": "p",
-            "enabled": False,
-        },
-    )
+    row = await idle_mailbox(box)
     msg = EmailMessage()
     msg["From"] = "王小明 <wang@example.com>"
     msg["Subject"] = "发票"
