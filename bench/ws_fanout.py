@@ -51,6 +51,9 @@ _SETUP_CONCURRENCY = 64  # HTTP requests or socket handshakes in flight during s
 _ASSIGN_TIMEOUT = 300.0  # s for every conversation to reach an agent that joined it
 _SETTLE = 3.0  # s between opening the idle sockets and reading the server's RSS
 _DRAIN = 30.0  # s at most after the window for replies still on their way
+_RSS_EVERY = 10.0  # s between samples of the server's RSS during the load (soak runs)
+# A CPU hog: spins until its deadline (argv[1], a time.monotonic() value) or until killed.
+_HOG = "import sys, time\nend = float(sys.argv[1])\nwhile time.monotonic() < end:\n    pass\n"
 _IDLE_PROBE = 2.0  # s of machine CPU sampled before each server starts
 _LAG_TICK = 0.010  # s between probes of the load generator's own loop lag
 _ERROR_FRAMES = 50  # error frames kept whole in the report
@@ -64,6 +67,10 @@ _LIMIT_ENV = {  # every visitor comes from 127.0.0.1: lift the per-address limit
     for who in ("VISITOR", "IP")
     for what in ("MSG", "CONV")
     for kind in ("RATE", "BURST")
+} | {
+    # 100 agents log in at once from 127.0.0.1: more than the login throttle's burst
+    # (an attempt is counted before it is checked), which answered 429 from issue 10 on.
+    "CALLBOX_LOGIN_ATTEMPTS": _UNLIMITED
 }
 
 
@@ -80,6 +87,7 @@ class Recorder:
     ack: list[int] = field(default_factory=list)
     send_lag: list[int] = field(default_factory=list)
     loop_lag: list[int] = field(default_factory=list)
+    rss: list[tuple[float, float]] = field(default_factory=list)  # (s into the load, MiB)
     sent: int = 0
     unanswered: dict[int, str] = field(default_factory=dict)  # send time -> conversation
     delivered: int = 0  # visitor lines that reached an agent inside the window
@@ -312,6 +320,7 @@ class Params:
     seed: int
     compress: bool
     prelude: str  # Python run in the appliance process before it starts (experiments)
+    busy: int  # CPU hogs (busy loops, one process each) running through warm-up and window
     server_log_level: str  # the appliance's --log-level (INFO shows ring-outs)
 
 
@@ -432,6 +441,7 @@ async def run_scenario(target: Target, p: Params, profile: Path | None) -> dict[
     timings: dict[str, float] = {}
     tasks: list[asyncio.Task[None]] = []
     sessions: list[aiohttp.ClientSession] = []
+    hogs: list[subprocess.Popen[bytes]] = []
 
     def session(**kwargs: Any) -> aiohttp.ClientSession:
         made = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), **kwargs)
@@ -483,7 +493,11 @@ async def run_scenario(target: Target, p: Params, profile: Path | None) -> dict[
                 "--output", str(profile),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
             )  # fmt: skip
+        # Busy mode: other work takes `busy` cores for warm-up, window and drain; each hog
+        # also stops by itself at its deadline should this process die first.
+        hogs = _start_hogs(p.busy, p.warmup + p.duration + _DRAIN + 5)
         load = asyncio.create_task(_offer_load(rec, visitors, p))
+        tasks.append(asyncio.create_task(_sample_rss(rec, server)))
         await asyncio.sleep(p.warmup)
         cpu = _CpuClock(target.pid)
         await load
@@ -495,6 +509,7 @@ async def run_scenario(target: Target, p: Params, profile: Path | None) -> dict[
         if spy is not None:
             await spy.wait()
     finally:
+        _stop_hogs(hogs)
         rec.closing = True
         for task in tasks:
             task.cancel()
@@ -525,7 +540,30 @@ async def run_scenario(target: Target, p: Params, profile: Path | None) -> dict[
         "client_loop_lag_ms": _dist(rec.loop_lag),
         **timings,
         "timeline": _timeline(rec),
+        "rss_timeline_mib": rec.rss,
+        "busy_hogs": p.busy,
     }
+
+
+def _start_hogs(count: int, seconds: float) -> list[subprocess.Popen[bytes]]:
+    """Start `count` busy-loop processes that end by themselves after `seconds`."""
+    deadline = str(time.monotonic() + seconds)
+    return [subprocess.Popen([sys.executable, "-c", _HOG, deadline]) for _ in range(count)]
+
+
+def _stop_hogs(hogs: list[subprocess.Popen[bytes]]) -> None:
+    for hog in hogs:
+        hog.kill()
+        hog.wait()
+
+
+async def _sample_rss(rec: Recorder, server: psutil.Process) -> None:
+    """Record the server's RSS (MiB) every _RSS_EVERY s while the load runs."""
+    start = time.monotonic()
+    while True:
+        rss = server.memory_info().rss / 2**20
+        rec.rss.append((round(time.monotonic() - start, 1), round(rss, 1)))
+        await asyncio.sleep(_RSS_EVERY)
 
 
 # -- servers -------------------------------------------------------------------
@@ -788,6 +826,12 @@ def main(argv: list[str] | None = None) -> int:
         help="keep each appliance run's data dir in bench/results/ (SQLite, for post-mortems)",
     )
     parser.add_argument("--server-log-level", default="WARNING", help="the appliance's")
+    parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        help="CPU hogs (one busy process each) during warm-up and window, both targets",
+    )
     args = parser.parse_args(argv)
     names = [n for n in args.targets.split(",") if n]
     assert set(names) <= {"baseline", "appliance"}, "targets: baseline, appliance"
