@@ -46,6 +46,11 @@ class Settings:
     visitor_view_burst: int = 30
     ip_view_rate: float = 50.0  # per client address (offices share one)
     ip_view_burst: int = 500
+    # Load shedding (core/load.py): past these the box refuses new conversations (loop
+    # lag or writer wait, s), and past the last one new chat lines too, each with a retry.
+    overload_loop_lag: float = 0.5
+    overload_writer_wait: float = 1.0
+    overload_writer_saturated: float = 3.0
     login_attempts: int = 5  # failures per window: an address is then refused, a name slowed
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds

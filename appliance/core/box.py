@@ -35,6 +35,7 @@ from appliance.core.iptable import IpTable
 from appliance.core.kb_suggest import fill as fill_kb_index
 from appliance.core.kb_transfer import Transfer
 from appliance.core.knowledge import Knowledge
+from appliance.core.load import LoadGauge, LoadLimits
 from appliance.core.login import Login
 from appliance.core.mail_admin import SEAL_INFO as MAIL_SEAL_INFO
 from appliance.core.mail_admin import MailAdmin
@@ -119,6 +120,14 @@ class Box:
         self.user_admin = UserAdmin(self.db, self.bus, self.accounts)
         self.chats = Chats(self.db, self.bus, max_message_bytes=settings.max_message_bytes)
         self.dispatcher = Dispatcher(self.db, self.chats, self.bus)
+        self.load = LoadGauge(
+            self.db.oldest_wait,
+            LoadLimits(
+                loop_lag=settings.overload_loop_lag,
+                writer_wait=settings.overload_writer_wait,
+                writer_saturated=settings.overload_writer_saturated,
+            ),
+        )
         self.read_marks = ReadMarks(self.db, self.chats)  # read state of each chat
         self.ratings = Ratings(self.db, self.bus)  # visitors' ratings of ended chats
         self.files = Files(self.db, self.chats, settings.data_dir)  # pictures and files in chats
@@ -231,6 +240,7 @@ class Box:
         visitor is out of allowance, so a client that lost an ack can always recover it.
         """
         client_msg_id, _ = self.chats.check_post(client_msg_id, body)
+        self.load.admit_line()  # refused before the allowance is spent: it is sent again
         wait = self.limits.message_wait(visitor.id, visitor.address)
         if wait > 0:
             seen = await self.chats.sent(conv_id, visitor, client_msg_id)
@@ -279,6 +289,7 @@ class Box:
         await self.knowledge.open()
         await self.search.open()  # indexes what was queued, then any backfill
         self.reports.start()  # folds events written while the box was down first
+        self.load.start()
         await fill_kb_index(self.db)  # the articles-only index, once after an upgrade
         await self._record_restore()
 
@@ -318,4 +329,5 @@ class Box:
         await self.kb_transfer.close()
         await self.knowledge.close()  # writes the views still counted
         await self.reports.close()
+        await self.load.stop()
         await self.db.close()

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import collections
 import concurrent.futures
+import contextvars
 import logging
 import sqlite3
 import time
@@ -56,6 +58,14 @@ _READ_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     f"PRAGMA busy_timeout={_BUSY_TIMEOUT}",
     "PRAGMA query_only=ON",
+)
+
+# Called, if set in the caller's context, once its write job is in the writer's queue.
+# Jobs run and commit in queue order, so a caller that must keep an order between its
+# writes (a socket's lines of one conversation, webui/ws.py) may start the next one
+# from here instead of waiting for the commit.
+queued_hook: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "callbox_db_queued_hook", default=None
 )
 
 WriteFn = Callable[[sqlite3.Connection], T]
@@ -140,6 +150,7 @@ class Database:
         )
         self._snapshot_conn: sqlite3.Connection | None = None
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
+        self._queued_at: collections.deque[float] = collections.deque()  # same order as _queue
         self._task: asyncio.Task[None] | None = None
         self.stats = _Stats()
         self.storage = StorageHealth()
@@ -149,6 +160,10 @@ class Database:
     def queue_depth(self) -> int:
         """Return how many write jobs wait for the writer now."""
         return self._queue.qsize()
+
+    def oldest_wait(self) -> float:
+        """Return how long (s) the oldest queued write job has waited for the writer."""
+        return time.monotonic() - self._queued_at[0] if self._queued_at else 0.0
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -236,7 +251,12 @@ class Database:
         if self._task is None or self._closing:
             raise RuntimeError("database is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Job(fn, future, on_commit))
+        job = _Job(fn, future, on_commit)
+        self._queued_at.append(job.queued)
+        await self._queue.put(job)
+        hook = queued_hook.get()
+        if hook is not None:
+            hook()
         return await asyncio.shield(future)
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
@@ -267,6 +287,8 @@ class Database:
                     stop = True
                     break
                 batch.append(job)
+            for _ in batch:
+                self._queued_at.popleft()
             self.stats.count_waits(batch, time.monotonic())
             try:
                 await self._in_writer(self._run_batch, batch)

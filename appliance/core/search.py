@@ -34,6 +34,9 @@ _LOGGER = logging.getLogger(__name__)
 KINDS = ("article", "ticket", "chat")
 LIMIT_MAX = 50  # hits answered at most
 QUEUE_BATCH = 200  # queued changes indexed per write job
+# ... while other writes wait for the writer: a job shares their transaction, so a big
+# one delays chat lines' commits (bench/README.md, issue 18).
+QUEUE_BATCH_BUSY = 20
 BACKFILL_BATCH = 200  # old rows indexed per write job (about 80 ms of the writer: bench)
 INDEX_EVERY = 1.0  # s between looks at the queue when it was empty
 CATCH_UP_ROUNDS = 4  # queue batches a staff search takes in before it reads
@@ -189,7 +192,8 @@ class Search:
         """Index one batch of queued changes, else one backfill batch; return the rows."""
         # Looked at with a read first: an idle box writes (and syncs) nothing.
         if await self._db.read(store.has_queued):
-            return await self._db.write(index_queued)
+            limit = QUEUE_BATCH_BUSY if self._db.queue_depth else QUEUE_BATCH
+            return await self._db.write(lambda conn: index_queued(conn, limit))
         fills = [f for f in await self._db.read(store.backfills) if not f.finished]
         if not fills:
             return 0

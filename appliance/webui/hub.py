@@ -52,6 +52,9 @@ from appliance.webui.wire.chat import (
 _LOGGER = logging.getLogger(__name__)
 
 _SEND_QUEUE = 1000  # frames waiting for one slow socket before it is closed
+# s a slow socket's close may wait for its client to read; then it is cut (a close that
+# waits for the client to drain what is queued would wait for ever on one that never reads)
+_CLOSE_SLOW = 5.0
 _VISITORS_TICK = 1.0  # s between live visitor list frames to watching consoles
 _PEEK_RATE = 4  # sneak peeks relayed per visitor per second; more are dropped
 
@@ -59,6 +62,13 @@ _PEEK_RATE = 4  # sneak peeks relayed per visitor per second; more are dropped
 def encode(frame: Any) -> str:
     """Encode one frame, once for all its sockets (a `wire.frames` type, or plain data)."""
     return frames.encode_frame(frame)
+
+
+@dataclass(slots=True)
+class SocketStats:
+    """Counters of the hub's sockets for /metrics."""
+
+    slow_closed: int = 0  # sockets closed because their client stopped reading
 
 
 @dataclass(slots=True)
@@ -75,9 +85,15 @@ class Connection:
     """One WebSocket of a visitor or an agent, with its own send queue."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, kind: str, principal: str, name: str = ""
+        self,
+        ws: web.WebSocketResponse,
+        kind: str,
+        principal: str,
+        name: str = "",
+        transport: asyncio.Transport | None = None,
     ) -> None:
         self.ws = ws
+        self.transport = transport  # to cut a socket whose client stopped reading
         self.kind = kind  # "visitor" or "agent"
         self.principal = principal  # visitor id, or the agent's user id as text
         self.name = name
@@ -93,6 +109,13 @@ class Connection:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
         self.overflowed = False
         self.close_with: tuple[int, bytes] | None = None  # set by end()
+        self.stats: SocketStats | None = None  # the hub's, once added
+        self._closing: asyncio.Task[None] | None = None  # of a socket that fell behind
+
+    @property
+    def queued(self) -> int:
+        """Return how many frames wait to be written to this socket."""
+        return self._queue.qsize()
 
     def send(self, frame: Any) -> None:
         """Queue a frame; close the socket if the client has fallen too far behind."""
@@ -103,10 +126,20 @@ class Connection:
             self._queue.put_nowait(data)
         except asyncio.QueueFull:
             self.overflowed = True
+            if self.stats is not None:
+                self.stats.slow_closed += 1
             _LOGGER.warning(
                 "closing a %s socket that fell %d frames behind", self.kind, _SEND_QUEUE
             )
-            asyncio.get_running_loop().create_task(self.ws.close(code=1013))
+            self._closing = asyncio.get_running_loop().create_task(self._close_slow())
+
+    async def _close_slow(self) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=1013, message=b"too slow"), _CLOSE_SLOW)
+        except TimeoutError:
+            # A plain close would still wait to flush what the client never reads.
+            if self.transport is not None:
+                self.transport.abort()
 
     def sees_queue(self, group_id: int | None) -> bool:
         """Tell whether this console shows a group's waiting conversations."""
@@ -182,6 +215,14 @@ class Hub:
         self._visitors_task: asyncio.Task[None] | None = None
         self._visitors_version = -1
         self._peeks: dict[str, collections.deque[float]] = {}  # visitor id -> recent peeks
+        self.stats = SocketStats()
+
+    def send_queues(self) -> tuple[int, int]:
+        """Return the frames waiting on all sockets together and on the fullest one."""
+        sizes = [
+            c.queued for conns in (self.agents, self.visitors) for s in conns.values() for c in s
+        ]
+        return sum(sizes), max(sizes, default=0)
 
     # -- registry -------------------------------------------------------------
 
@@ -189,6 +230,7 @@ class Hub:
         """Register a connection."""
         registry = self.agents if conn.kind == "agent" else self.visitors
         registry.setdefault(conn.principal, set()).add(conn)
+        conn.stats = self.stats
         if conn.kind == "agent":
             task = self._grace_tasks.pop(conn.principal, None)
             if task is not None:

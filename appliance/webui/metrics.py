@@ -131,6 +131,44 @@ async def render(app: web.Application, cache: _WorkCache) -> str:
         stats.transactions,
     )
     out.family("callbox_db_jobs_total", "counter", "Write jobs committed.", stats.jobs)
+    load = box.load
+    out.family(
+        "callbox_db_oldest_wait_seconds",
+        "gauge",
+        "How long the oldest queued write has waited for the writer.",
+        load.writer_wait,
+    )
+    out.family(
+        "callbox_loop_lag_seconds",
+        "gauge",
+        "The event loop's worst lateness over the last second.",
+        load.loop_lag,
+    )
+    out.family(
+        "callbox_busy",
+        "gauge",
+        "1 while the box refuses new conversations because it is overloaded.",
+        int(load.reason() is not None),
+    )
+    out.family(
+        "callbox_shed_total",
+        "counter",
+        "Work refused with `busy` because the box was overloaded, by what.",
+        {(("what", what),): load.shed[what] for what in ("conversation", "line")},
+    )
+    frames_waiting, fullest = hub.send_queues()
+    out.family(
+        "callbox_ws_send_queue_frames",
+        "gauge",
+        "Frames waiting to be written to WebSockets: all sockets, and the fullest one.",
+        {(("of", "all"),): frames_waiting, (("of", "fullest"),): fullest},
+    )
+    out.family(
+        "callbox_ws_slow_closed_total",
+        "counter",
+        "WebSockets closed because their client stopped reading.",
+        hub.stats.slow_closed,
+    )
     out.family(
         "callbox_db_queue_depth",
         "gauge",

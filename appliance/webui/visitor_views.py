@@ -85,6 +85,7 @@ async def open_conversation(request: web.Request) -> web.Response:
     if existing is not None:
         return _conversation(existing)
     split_contact(data.contact)  # a typo is a 422 before the allowance is spent
+    box.load.admit_conversation()  # too busy: 503 busy with a retry, nothing spent
     box.limits.conversation(vid, client_address(request))
     if data.contact:
         await box.customers.from_prechat(vid, data.name, data.contact)
@@ -219,9 +220,11 @@ CONTRACT = Contract(
             chat.OneConversation,
             body=visitor.NewConversation,
             also={201: chat.OneConversation},
-            errors=(401, 413, 422, 429),
+            errors=(401, 413, 422, 429, 503),
             description="200: the visitor's open conversation; 201: started. 422 "
-            "contact_invalid: contact is neither a phone number nor an e-mail address.",
+            "contact_invalid: contact is neither a phone number nor an e-mail address. "
+            "503 busy (with Retry-After): the box is overloaded and takes no new "
+            "conversation now; a visitor's open one is still returned.",
         ),
         Operation(
             "GET",

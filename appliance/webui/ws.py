@@ -14,6 +14,7 @@ from appliance.core.actors import Actor, Staff, Visitor
 from appliance.core.box import Box
 from appliance.core.clock import utc_offset_minutes
 from appliance.core.conversation import Conversation
+from appliance.core.db import queued_hook
 from appliance.core.errors import ChatError, InvalidInput
 from appliance.core.live import Filter, scope_of
 from appliance.core.ratelimit import RateLimited
@@ -32,6 +33,9 @@ _TYPING_INTERVAL = 0.5  # s, typing frames closer than this are dropped
 _REPLAY_PAGE = 500  # messages per read while replaying
 _CLOSE_BAD_FRAME = 1007  # RFC 6455: payload data inconsistent with the message type
 _LOG_EVERY = 60.0  # s between log lines a peer can cause
+# Frames of one socket handled at once. Past this the socket is not read until one
+# finishes: TCP pushes back on a sender faster than the box (bench/README.md, issue 18).
+_IN_FLIGHT = 64
 
 
 class _Throttled:
@@ -182,6 +186,7 @@ class Peer:
             else:
                 if conv_id not in conn.joined:
                     await self.allowed(conv_id)  # the console's scope: not joined yet
+                self.box.load.admit_line()
                 message, _ = await self.box.chats.post(
                     conv_id, actor, client_msg_id=client_msg_id, body=body
                 )
@@ -229,33 +234,146 @@ class Peer:
         self.hub.typing(self.conn, conv_id, active, internal and self.conn.kind == "agent")
 
 
+class _Lanes:
+    """A socket's frames in flight, one lane per conversation.
+
+    A `send` waits for its commit. Handled one at a time, a console with 100 chats could
+    send one line per commit, and its replies queued behind each other whenever commits
+    slowed (bench/README.md, issue 18). Now each frame runs in its own task, and a frame
+    starts once the one before it in its conversation has reached the writer's queue
+    (db.queued_hook) or finished: the writer runs jobs in queue order, so lines are
+    stored, acknowledged and fanned out in the order they came, while one commit
+    carries many of them. At most _IN_FLIGHT frames run at once; the reader waits for
+    a free place.
+    """
+
+    def __init__(self, peer: Peer) -> None:
+        self._peer = peer
+        self.refusing = False  # a bad frame came: the socket closes after what runs
+        self._tails: dict[str, tuple[asyncio.Task[None], asyncio.Future[None]]] = {}
+        self._places = asyncio.Semaphore(_IN_FLIGHT)
+        self._running: set[asyncio.Task[None]] = set()
+
+    def busy(self, conv_id: str) -> asyncio.Task[None] | None:
+        """Return the last unfinished task of a conversation's lane, if any."""
+        tail = self._tails.get(conv_id)
+        return tail[0] if tail is not None and not tail[0].done() else None
+
+    async def add(self, conv_id: str, frame: frames.ClientFrame) -> None:
+        """Start a frame after the one before it in its conversation (waits for a place)."""
+        await self._places.acquire()
+        tail = self._tails.get(conv_id)
+        before = tail[1] if tail is not None and not tail[0].done() else None
+        point: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._run(before, point, frame))
+        self._tails[conv_id] = (task, point)
+        self._running.add(task)
+        task.add_done_callback(lambda done: self._done(done, point))
+
+    def _done(self, task: asyncio.Task[None], point: asyncio.Future[None]) -> None:
+        _reach(point)
+        self._running.discard(task)
+        self._places.release()
+
+    async def _run(
+        self,
+        before: asyncio.Future[None] | None,
+        point: asyncio.Future[None],
+        frame: frames.ClientFrame,
+    ) -> None:
+        if before is not None:
+            await before
+        queued_hook.set(lambda: _reach(point))  # this task's own context
+        try:
+            await _handle(self._peer, frame)
+        except BadFrame as err:
+            _reach(point)  # frames after it in its lane must not wait for it
+            await self.refuse(err)
+
+    async def refuse(self, err: BadFrame) -> None:
+        """Answer a bad frame after the frames already running have been answered, then
+        close the socket once that is written (the first bad frame only)."""
+        if self.refusing:
+            return
+        self.refusing = True
+        await self.drain()
+        conn = self._peer.conn
+        conn.send(_error("bad_frame", str(err)))
+        conn.end(_CLOSE_BAD_FRAME, b"bad frame")
+
+    async def drain(self) -> None:
+        """Let the frames in flight finish (their writes complete; acks may not reach)."""
+        others = self._running - {asyncio.current_task()}
+        if others:
+            await asyncio.gather(*others, return_exceptions=True)
+
+
+def _reach(point: asyncio.Future[None]) -> None:
+    if not point.done():
+        point.set_result(None)
+
+
+def _lane_of(frame: frames.ClientFrame) -> str | None:
+    """Return the conversation whose order a frame keeps, for frames that may run beside
+    the reader; None for those handled at once (join, leave, ping, watch)."""
+    if isinstance(frame, frames.Send | frames.Typing | frames.Read | frames.Peek):
+        return frame.conversation_id
+    return None
+
+
+async def _handle(peer: Peer, frame: frames.ClientFrame) -> None:
+    """Handle one frame; a rule's refusal or a bug of ours is answered on the socket."""
+    conn = peer.conn
+    try:
+        await peer.handle(frame)
+    except ChatError as err:  # a rule refused a frame outside send's own handling
+        conn.send(_error(err.code, err.message))
+    except BadFrame:
+        raise
+    except Exception:
+        # A bug of ours, not the peer's: say so on the socket, keep it open,
+        # and log it (a peer may repeat the frame, so not every time).
+        _LOG_ONCE.exception("a %s frame failed", conn.kind)
+        conn.send(_error("internal", "the box could not handle this frame"))
+
+
 async def _serve(ws: web.WebSocketResponse, peer: Peer) -> None:
-    """Read frames until the socket closes; a bad frame closes this socket only."""
+    """Read frames until the socket closes; a bad frame closes this socket only.
+
+    Frames of one conversation are handled in the order they came; sends, typing, read
+    marks and peeks run in their conversation's lane beside the reader (_Lanes), while
+    join, leave and the rest wait for their conversation's lane and run at once.
+    """
     conn = peer.conn
     peer.hub.add(conn)
     sender = asyncio.create_task(conn.run_sender())
+    lanes = _Lanes(peer)
     try:
         async for msg in ws:
+            if lanes.refusing:
+                break  # a frame running in a lane was bad: nothing more is read
             if msg.type == WSMsgType.TEXT:
                 try:
-                    await peer.handle(parse_frame(msg.data))
+                    frame = parse_frame(msg.data)
+                    lane = _lane_of(frame)
+                    if lane is not None:
+                        await lanes.add(lane, frame)
+                        continue
+                    about = getattr(frame, "conversation_id", None)
+                    before = lanes.busy(about) if isinstance(about, str) else None
+                    if before is not None:
+                        await asyncio.wait([before])
+                    await _handle(peer, frame)
                 except BadFrame as err:
-                    await ws.send_str(frames.encode_frame(_error("bad_frame", str(err))))
-                    await ws.close(code=_CLOSE_BAD_FRAME, message=b"bad frame")
+                    await lanes.refuse(err)
                     break
-                except ChatError as err:  # a rule refused a frame outside send's own handling
-                    conn.send(_error(err.code, err.message))
-                except Exception:
-                    # A bug of ours, not the peer's: say so on the socket, keep it open,
-                    # and log it (a peer may repeat the frame, so not every time).
-                    _LOG_ONCE.exception("a %s frame failed", conn.kind)
-                    conn.send(_error("internal", "the box could not handle this frame"))
             elif msg.type == WSMsgType.BINARY:
                 await ws.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"text frames only")
                 break
             elif msg.type == WSMsgType.ERROR:
                 break
     finally:
+        await lanes.drain()
         peer.hub.remove(conn)
         await asyncio.gather(sender, return_exceptions=True)
         if not ws.closed:
@@ -292,7 +410,7 @@ async def visitor_ws(request: web.Request) -> web.WebSocketResponse:
             await ws.send_str(frames.encode_frame(refused))
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"not authenticated")
         return ws
-    conn = Connection(ws, "visitor", visitor_id)
+    conn = Connection(ws, "visitor", visitor_id, transport=request.transport)
     conn.dnt = do_not_track(request)
     conn.send(frames.VisitorReady(visitor_id, peek=box.box_settings.sneak_peek))
     for invitation in await box.invitations.pending_for(visitor_id):
@@ -311,7 +429,7 @@ async def agent_ws(request: web.Request) -> web.WebSocketResponse:
     ws = _socket(request)
     await ws.prepare(request)
     user = session.user
-    conn = Connection(ws, "agent", str(user.id), user.display_name)
+    conn = Connection(ws, "agent", str(user.id), user.display_name, request.transport)
     conn.role = user.role
     box = request.app[BOX]
     actor = await box.routing.actor(user.id, user.display_name, user.role)

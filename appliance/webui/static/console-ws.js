@@ -166,21 +166,25 @@ function retryJoin(convId) {
   return true;
 }
 
+// Error codes whose message is kept and sent again, with the note shown meanwhile.
+const RETRIED = { rate_limited: "rateLimited", storage_full: "storageFull", busy: "busyBox" };
+
 function onError(f) {
   const rec = f.ref ? findPending(f.ref) : null;
   if (f.code === "not_authenticated") { location.assign("/login"); return; }
   if (!rec) {
     if (f.conversation_id && retryJoin(f.conversation_id)) return;
-    if (f.code !== "rate_limited" && f.code !== "storage_full") {
+    if (!RETRIED[f.code]) {
       console.warn("callbox: server error", f.code, f.message);
     }
     return;
   }
   const entry = S.outbox.get(f.ref);
-  if ((f.code === "rate_limited" || f.code === "storage_full") && entry) {
-    // Both keep the message and send it again: too fast, or the box's disk is full.
+  if (RETRIED[f.code] && entry) {
+    // Each keeps the message and sends it again: too fast, the box's disk is full, or
+    // the box is overloaded (core/load.py).
     const secs = Math.max(1, Number(f.retry_after) || 1);
-    noteOn(rec.pendingEls.get(f.ref), fmt(f.code === "rate_limited" ? "rateLimited" : "storageFull", { n: secs }));
+    noteOn(rec.pendingEls.get(f.ref), fmt(RETRIED[f.code], { n: secs }));
     setTimeout(() => {
       if (!S.outbox.has(entry.client_msg_id)) return;
       const b = rec.pendingEls.get(entry.client_msg_id);

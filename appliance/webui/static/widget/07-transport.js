@@ -70,6 +70,7 @@ function sync() {
       if (chatting()) {
         if (err.code === "rate_limited") notice(t("rateLimited"));
         else if (err.code === "storage_full") notice(t("storageFull"));
+        else if (err.code === "busy") notice(t("busyBox")); // overloaded: kept, tried again
         else if (!navigator.onLine || !err.status || err.status >= 500) notice(t("offline"));
       }
       if (wanted()) scheduleRetry(err.retryAfter * 1000);
@@ -196,9 +197,10 @@ function onError(f) {
       notice(t("tooLarge"));
       break;
     case "storage_full": // the box's disk is full: the message waits and goes again
+    case "busy": // the box is overloaded: the same
     case "rate_limited": {
       // typing frames are limited too; those need no word
-      if (item) notice(t(f.code === "rate_limited" ? "rateLimited" : "storageFull"));
+      if (item) notice(t({ rate_limited: "rateLimited", busy: "busyBox" }[f.code] || "storageFull"));
       const wait = Math.max(1, Number(f.retry_after) || 1) * 1000; // retry_after is in seconds
       holdUntil = Date.now() + wait;
       clearTimeout(holdTimer);
