@@ -88,6 +88,7 @@ class Recorder:
     send_lag: list[int] = field(default_factory=list)
     loop_lag: list[int] = field(default_factory=list)
     rss: list[tuple[float, float]] = field(default_factory=list)  # (s into the load, MiB)
+    resent: Counter[str] = field(default_factory=Counter)  # lines sent again, by error code
     sent: int = 0
     unanswered: dict[int, str] = field(default_factory=dict)  # send time -> conversation
     delivered: int = 0  # visitor lines that reached an agent inside the window
@@ -158,6 +159,43 @@ def _timeline(rec: Recorder) -> list[dict[str, float]]:
 # -- clients -------------------------------------------------------------------
 
 
+_RETRIED = ("busy", "rate_limited", "storage_full")  # the widget and console send these again
+
+
+class _Resender:
+    """Keep each line until its ack, and send it again after a `busy` (or rate-limit)
+    refusal's retry_after, as the widget and the console do."""
+
+    def __init__(self, rec: Recorder) -> None:
+        self.rec = rec
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.pending: dict[str, str] = {}  # client_msg_id -> frame text
+
+    def acked(self, client_msg_id: str) -> None:
+        self.pending.pop(client_msg_id, None)
+
+    def refused(self, frame: dict[str, Any]) -> bool:
+        """Schedule a resend of a refused line; tell whether it was one."""
+        text = self.pending.get(frame.get("ref") or "")
+        if text is None or frame.get("code") not in _RETRIED:
+            return False
+        self.rec.resent[frame["code"]] += 1
+        delay = max(1, int(frame.get("retry_after") or 1))
+        asyncio.get_running_loop().call_later(delay, self._again, text)
+        return True
+
+    def _again(self, text: str) -> None:
+        if self.ws is not None and not self.ws.closed and not self.rec.closing:
+            asyncio.get_running_loop().create_task(self._send(text))
+
+    async def _send(self, text: str) -> None:
+        assert self.ws is not None
+        try:
+            await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            self.rec.send_failures += 1
+
+
 class AgentClient:
     """One agent console socket: joins what it is given and answers every visitor line."""
 
@@ -168,10 +206,12 @@ class AgentClient:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._joined: set[str] = set()
         self._sent = 0
+        self.resender = _Resender(rec)
 
     async def connect(self, base: str, origin: str) -> None:
         """Open the console socket and wait for `ready`."""
         self.ws = await self.http.ws_connect(base + "/api/console/ws", headers={"Origin": origin})
+        self.resender.ws = self.ws
         ready = await self.ws.receive_json()
         assert ready["type"] == "ready", ready
         self.user_id = ready["user"]["id"]
@@ -208,7 +248,9 @@ class AgentClient:
             elif kind == "left":
                 # As the console does: a chat that comes back later is joined again.
                 self._joined.discard(frame["conversation_id"])
-            elif kind == "error":
+            elif kind == "ack":
+                self.resender.acked(frame["client_msg_id"])
+            elif kind == "error" and not self.resender.refused(frame):
                 rec.error("agent", frame)
         rec.socket_ended("agent", ws)
 
@@ -221,8 +263,9 @@ class AgentClient:
             "client_msg_id": f"a{self._sent}",
             "body": f"{t_send} thanks, looking into it",
         }
+        text = self.resender.pending[frame["client_msg_id"]] = json.dumps(frame)
         try:
-            await self.ws.send_str(json.dumps(frame))
+            await self.ws.send_str(text)
         except (ConnectionError, RuntimeError):
             self.rec.send_failures += 1
 
@@ -238,10 +281,12 @@ class Visitor:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.pong = asyncio.Event()
         self._sent = 0
+        self.resender = _Resender(rec)
 
     async def connect(self, http: aiohttp.ClientSession, base: str, compress: int) -> None:
         """Open the socket, authenticate, join, and ask for a pong that proves the join."""
         ws = self.ws = await http.ws_connect(base + "/api/visitor/ws", compress=compress)
+        self.resender.ws = ws
         await ws.send_str(json.dumps({"type": "auth", "token": self.token}))
         ready = await ws.receive_json()
         assert ready["type"] == "ready", ready
@@ -272,12 +317,13 @@ class Visitor:
                         rec.round_trip.append((t_send, now - t_send))
                         rec.note_reply()
             elif kind == "ack":
+                self.resender.acked(frame["client_msg_id"])
                 t_send = int(frame["client_msg_id"].split(".", 1)[1])
                 if rec.inside(t_send):
                     rec.ack.append(time.monotonic_ns() - t_send)
             elif kind == "pong":
                 self.pong.set()
-            elif kind == "error":
+            elif kind == "error" and not self.resender.refused(frame):
                 rec.error("visitor", frame)
         rec.socket_ended("visitor", ws)
 
@@ -297,8 +343,9 @@ class Visitor:
             "client_msg_id": f"{self._sent}.{now}",
             "body": f"{now} {self.pad}",
         }
+        text = self.resender.pending[frame["client_msg_id"]] = json.dumps(frame)
         try:
-            await self.ws.send_str(json.dumps(frame))
+            await self.ws.send_str(text)
         except (ConnectionError, RuntimeError):
             rec.send_failures += 1
 
@@ -530,6 +577,7 @@ async def run_scenario(target: Target, p: Params, profile: Path | None) -> dict[
         # Which conversations they were in, for reading the kept data dir (--keep-data).
         "lost_conversations": Counter(rec.unanswered.values()).most_common(50),
         "send_failures": rec.send_failures,
+        "resent": dict(rec.resent),
         "errors": dict(rec.errors),
         "error_frames": rec.error_frames,
         "closed_sockets": dict(rec.closed),
@@ -763,7 +811,7 @@ def table(medians: dict[str, dict[str, float]], ratio: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
-_COUNTED = ("errors", "closed_sockets", "server_log", "send_failures")
+_COUNTED = ("errors", "closed_sockets", "server_log", "send_failures", "resent")
 
 
 def profile_top(path: Path, count: int = 12) -> str:
