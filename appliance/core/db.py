@@ -39,6 +39,11 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_BATCH = 256  # jobs per transaction
+# WAL checkpoints run apart from the writer, every this many seconds after writes
+# (bench/README.md, issue 18): left to SQLite, the commit that crosses 1,000 WAL pages
+# copies them into the database and syncs it, and every chat line in that batch waits.
+CHECKPOINT_EVERY = 0.5
+CHECKPOINT_APART = True  # False: SQLite's own auto-checkpoint in the writer (the bench's A/B)
 _STORAGE_LOG_EVERY = 60.0  # s between log lines while the disk stays full
 # Primary result codes that mean "the disk, not the data": full, or failing to write.
 _SQLITE_IOERR, _SQLITE_FULL = 10, 13
@@ -149,6 +154,12 @@ class Database:
             max_workers=1, thread_name_prefix="callbox-db-snapshot"
         )
         self._snapshot_conn: sqlite3.Connection | None = None
+        self._checkpointer = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="callbox-db-checkpoint"
+        )
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoints: asyncio.Task[None] | None = None
+        self.checkpoint_failures = 0
         self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
         self._queued_at: collections.deque[float] = collections.deque()  # same order as _queue
         self._task: asyncio.Task[None] | None = None
@@ -175,6 +186,8 @@ class Database:
             conn.row_factory = sqlite3.Row
             for pragma in _WRITE_PRAGMAS:
                 conn.execute(pragma)
+            if CHECKPOINT_APART:
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             apply_migrations(conn)
         except BaseException:
             conn.close()
@@ -196,10 +209,38 @@ class Database:
                 await self._reader.execute(pragma)
             loop = asyncio.get_running_loop()
             self._snapshot_conn = await loop.run_in_executor(self._snapshotter, self._open_snapshot)
+            if CHECKPOINT_APART:
+                self._checkpoint_conn = await loop.run_in_executor(
+                    self._checkpointer, self._open_snapshot
+                )
         except BaseException:
             await self.close()
             raise
         self._task = asyncio.create_task(self._run_writer(), name="callbox-db-writer")
+        if CHECKPOINT_APART:
+            self._checkpoints = asyncio.create_task(self._run_checkpoints())
+
+    async def _run_checkpoints(self) -> None:
+        """Copy the WAL into the database beside the writer (PASSIVE: it waits for no
+        one; the writer goes on appending and reuses the log once it is all copied)."""
+        loop = asyncio.get_running_loop()
+        seen = self.stats.transactions
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY)
+            if self.stats.transactions == seen:
+                continue
+            seen = self.stats.transactions
+            try:
+                await loop.run_in_executor(self._checkpointer, self._checkpoint)
+            except sqlite3.Error as err:
+                self.checkpoint_failures += 1
+                if self.checkpoint_failures == 1:  # the next commits grow the WAL instead
+                    _LOGGER.warning("WAL checkpoint failed: %s", err)
+
+    def _checkpoint(self) -> None:
+        conn = self._checkpoint_conn
+        assert conn is not None
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _open_snapshot(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -225,6 +266,10 @@ class Database:
 
     async def close(self) -> None:
         """Finish queued writes, then close the connections."""
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
+            self._checkpoints = None
         if self._task is not None:
             self._closing = True
             await self._queue.put(None)
@@ -236,11 +281,15 @@ class Database:
         if self._snapshot_conn is not None:
             conn, self._snapshot_conn = self._snapshot_conn, None
             await asyncio.get_running_loop().run_in_executor(self._snapshotter, conn.close)
+        if self._checkpoint_conn is not None:
+            conn, self._checkpoint_conn = self._checkpoint_conn, None
+            await asyncio.get_running_loop().run_in_executor(self._checkpointer, conn.close)
         if self._writer is not None:
-            await self._in_writer(self._writer.close)
+            await self._in_writer(self._writer.close)  # the last connection: checkpoints
             self._writer = None
         self._thread.shutdown(wait=True)
         self._snapshotter.shutdown(wait=True)
+        self._checkpointer.shutdown(wait=True)
 
     async def write(self, fn: WriteFn[T], *, on_commit: Callable[[T], None] | None = None) -> T:
         """Run fn(conn) in the writer's transaction; return its result once committed.

@@ -1,0 +1,64 @@
+"""WAL checkpoints run beside the writer, not inside a chat line's commit (issue 18).
+
+Left to SQLite, the commit that crosses 1,000 WAL pages copies the log into the
+database and syncs it while every job of its batch waits. The writer's connection now
+never checkpoints; a task copies the log from its own connection every
+CHECKPOINT_EVERY seconds after writes, and the writer reuses the log once it is copied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from pathlib import Path
+
+from appliance.core import db as db_module
+from appliance.core.db import Database
+
+_ROWS = 400
+_BLOB = 8192  # bytes a row: 400 rows are ~3.3 MB of pages, 800 of them in the WAL
+
+
+async def _wait_for(check, seconds: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    for _ in range(int(seconds / 0.05)):
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return bool(check())
+
+
+async def test_the_wal_is_copied_beside_the_writer_and_then_reused(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    db = Database(path)
+    await db.open()
+    try:
+        setting = await db.write(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+        assert setting == 0  # the writer itself never checkpoints
+        await db.write(lambda c: c.execute("CREATE TABLE t (v BLOB)"))
+        blob = os.urandom(_BLOB)
+
+        def fill(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT INTO t (v) VALUES (?)", [(blob,)] * _ROWS)
+
+        await db.write(fill)
+        # The rows reach the database file itself without any write asking for it.
+        assert await _wait_for(lambda: path.stat().st_size >= _ROWS * _BLOB)
+        wal = Path(f"{path}-wal")
+        grown = wal.stat().st_size
+        # Once copied, the log is written from its start again: it does not grow.
+        for _ in range(5):
+            await db.write(lambda c: c.execute("INSERT INTO t (v) VALUES (x'00')"))
+            await asyncio.sleep(db_module.CHECKPOINT_EVERY)
+        assert wal.stat().st_size <= grown
+        assert db.checkpoint_failures == 0
+        count = await db.fetchone("SELECT count(*) AS n FROM t")
+        assert count is not None and count["n"] == _ROWS + 5
+    finally:
+        await db.close()
+    # Reopened, everything is there (the close left nothing behind in a lost log).
+    again = sqlite3.connect(path)
+    try:
+        assert again.execute("SELECT count(*) FROM t").fetchone()[0] == _ROWS + 5
+    finally:
+        again.close()
