@@ -52,6 +52,7 @@ from appliance.webui import (
     report_views,
     routing_views,
     rule_views,
+    scorecard_views,
     selfservice_views,
     setup_views,
     sla_views,
@@ -262,6 +263,7 @@ def create_app(settings: Settings) -> web.Application:
     report_views.add_routes(app)
     kb_tools_views.add_routes(app)
     report_mail_views.add_routes(app)  # scheduled reports by e-mail
+    scorecard_views.add_routes(app)  # agent scorecards and quality review
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

@@ -42,6 +42,7 @@ from appliance.webui import (
     report_views,
     routing_views,
     rule_views,
+    scorecard_views,
     selfservice_views,
     setup_views,
     sla_views,
@@ -140,6 +141,7 @@ def _contracts() -> list[Contract]:
         report_views.CONTRACT,
         kb_tools_views.CONTRACT,
         report_mail_views.CONTRACT,
+        scorecard_views.CONTRACT,
     ]
 
 
