@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
@@ -60,6 +60,7 @@ class Line:
     values: tuple[float | int | None, ...]
     points: tuple[float | None, ...]
     excluded: tuple[str, ...]  # the figures left out for want of a value
+    rank: int = 0  # 1 the best, among every agent of the period
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +244,7 @@ class Scorecards:
         self, card_id: int, period: str, day: date, agent_id: int | None = None
     ) -> Standings:
         """Return every agent's score over the week or month holding `day` (the box's
-        zone), best first; with `agent_id`, that agent's line alone."""
+        zone), best first; with `agent_id`, that agent's line alone (ranked among all)."""
         card = await self.get(card_id)
         label, first, last = bucket(period, day)
         items = items_of(card)
@@ -264,8 +265,6 @@ class Scorecards:
             names.setdefault(agent, name)
         lines: list[Line] = []
         for agent in sorted(names):
-            if agent_id is not None and agent != agent_id:
-                continue
             values = figures.get(agent, {})
             mean = quality.get(agent)
             found = score(
@@ -281,7 +280,10 @@ class Scorecards:
                 Line(agent, names[agent], found.score, found.values, found.points, found.excluded)
             )
         lines.sort(key=lambda line: (line.score is None, -(line.score or 0), line.name))
-        return Standings(card, period, label, first, last, lines)
+        ranked = [replace(line, rank=i) for i, line in enumerate(lines, start=1)]
+        if agent_id is not None:  # an agent sees their own line, with its rank among all
+            ranked = [line for line in ranked if line.agent_id == agent_id]
+        return Standings(card, period, label, first, last, ranked)
 
 
 def today(zone: tzinfo, now: int) -> date:

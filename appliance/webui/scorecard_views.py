@@ -110,7 +110,7 @@ def _review_out(r: Review) -> wire.ReviewOut:
 def _standings_out(found: Standings) -> wire.StandingsPage:
     lines = [
         wire.StandingLine(
-            rank,
+            line.rank,
             line.agent_id,
             line.name,
             line.score,
@@ -118,7 +118,7 @@ def _standings_out(found: Standings) -> wire.StandingsPage:
             list(line.points),
             list(line.excluded),
         )
-        for rank, line in enumerate(found.lines, start=1)
+        for line in found.lines
     ]
     return wire.StandingsPage(
         _card_out(found.card),
@@ -231,8 +231,8 @@ async def export_standings(request: web.Request) -> web.Response:
         name = _figure_name(t, str(item["figure"]))
         head += [name, t("sc_col_points_of", name=name)]
     writer.writerow(head)
-    for rank, line in enumerate(found.lines, start=1):
-        cells: list[object] = [rank, _cell(line.name), _cell(line.score)]
+    for line in found.lines:
+        cells: list[object] = [line.rank, _cell(line.name), _cell(line.score)]
         for value, got in zip(line.values, line.points, strict=True):
             cells += [_cell(value), _cell(got)]
         writer.writerow(cells)

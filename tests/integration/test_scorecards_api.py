@@ -64,7 +64,10 @@ async def test_review_a_chat_and_rank_the_agent(running, make_agent, make_visito
     agent = await make_agent("wangfang")
     conv_id = await _closed_chat(agent, make_visitor)
     boss = await make_agent("boss", role="supervisor", status=None)
-    other = await make_agent("lisi", status=None)
+    # A colleague with a chat of their own and no review, who ranks below.
+    await agent.post("/api/console/presence", {"status": "away"})
+    other = await make_agent("lisi")
+    other_conv = await _closed_chat(other, make_visitor)
 
     # Agents may not keep checklists, review or draw samples.
     await agent.call("POST", "/api/console/qa/checklists", CHECKLIST, status=403)
@@ -77,7 +80,8 @@ async def test_review_a_chat_and_rank_the_agent(running, make_agent, make_visito
     assert made["version"] == 1 and made["items"][2]["critical"] is True
 
     sample = await boss.get(f"/api/console/qa/sample?agent_id={agent.user_id}&n=5")
-    assert [c["id"] for c in sample["chats"]] == [conv_id]
+    assert [c["id"] for c in sample["chats"]] == [conv_id]  # not the colleague's chat
+    assert other_conv != conv_id
 
     review = {
         "conversation_id": conv_id,
@@ -128,11 +132,16 @@ async def test_review_a_chat_and_rank_the_agent(running, make_agent, make_visito
     assert line["points"] == [50.0, 75.0, None]
     assert line["excluded"] == ["rating_mean"] and line["score"] == 59.4
     assert line["rank"] == 1
+    # The colleague: answered 1 of 2 -> 50, no review, no rating: 50 alone.
+    second = page["lines"][1]
+    assert (second["agent_id"], second["score"], second["rank"]) == (other.user_id, 50.0, 2)
+    assert second["excluded"] == ["quality", "rating_mean"]
 
-    # The agent sees their own line alone; the other agent none.
+    # Each agent sees their own line alone, with its rank among all.
     own = await agent.get(f"/api/console/scorecards/{card['id']}/standings?period=m")
-    assert [x["agent_id"] for x in own["lines"]] == [agent.user_id]
-    assert (await other.get(f"/api/console/scorecards/{card['id']}/standings"))["lines"] == []
+    assert [(x["agent_id"], x["rank"]) for x in own["lines"]] == [(agent.user_id, 1)]
+    theirs = await other.get(f"/api/console/scorecards/{card['id']}/standings?period=m")
+    assert [(x["agent_id"], x["rank"]) for x in theirs["lines"]] == [(other.user_id, 2)]
 
     async with boss.http.get(
         running.url(f"/api/console/scorecards/{card['id']}/standings.csv?period=m")
@@ -142,7 +151,7 @@ async def test_review_a_chat_and_rank_the_agent(running, make_agent, make_visito
     assert body.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0][:3] == ["排名", "坐席", "总分"] and "质检得分" in rows[0]
-    assert rows[1][:3] == ["1", "wangfang", "59.4"]
+    assert rows[1][:3] == ["1", "wangfang", "59.4"] and rows[2][:3] == ["2", "lisi", "50.0"]
 
     actions = await _actions(running)
     for action in ("qa_checklist.create", "qa_checklist.update", "qa_review.create"):

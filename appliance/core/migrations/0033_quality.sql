@@ -43,5 +43,8 @@ CREATE TABLE qa_reviews (
     created_at INTEGER NOT NULL
 );
 
-CREATE INDEX qa_reviews_agent ON qa_reviews (agent_id, chat_at);
+-- An agent's reviews, newest first; the period's mean per agent (covering: a scorecard
+-- reads it without touching the rows).
+CREATE INDEX qa_reviews_agent ON qa_reviews (agent_id, created_at);
+CREATE INDEX qa_reviews_period ON qa_reviews (chat_at, agent_id, score);
 CREATE INDEX qa_reviews_conversation ON qa_reviews (conversation_id);

@@ -59,7 +59,8 @@ class StandingsQuery(msgspec.Struct, forbid_unknown_fields=True):
 
 class StandingLine(msgspec.Struct):
     """One agent's score (null: no item had a value), each item's value and points
-    (null: left out, its weight shared among the others), ranked from 1."""
+    (null: left out, its weight shared among the others); rank 1 the best of all the
+    period's agents (an agent's own line keeps its rank among all)."""
 
     rank: int
     agent_id: int
