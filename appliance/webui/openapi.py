@@ -38,6 +38,7 @@ from appliance.webui import (
     mail_views,
     notification_views,
     portal_views,
+    quality_views,
     report_mail_views,
     report_views,
     routing_views,
@@ -142,6 +143,7 @@ def _contracts() -> list[Contract]:
         kb_tools_views.CONTRACT,
         report_mail_views.CONTRACT,
         scorecard_views.CONTRACT,
+        quality_views.CONTRACT,
     ]
 
 
