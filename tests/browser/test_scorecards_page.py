@@ -35,13 +35,13 @@ def _seed(appliance: Appliance) -> None:
         (agent_id,) = conn.execute("SELECT id FROM users WHERE username = 'wangfang'").fetchone()
         conn.execute(
             "INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('v_qa0001', ?, ?)",
-            (now - 600_000, now),
+            (now - 120_000, now),
         )
         conn.execute(
             "INSERT INTO conversations (id, visitor_id, status, agent_id, last_seq,"
             " visitor_name, created_at, assigned_at, closed_at, closed_by)"
             " VALUES (?, 'v_qa0001', 'closed', ?, 2, '李雷', ?, ?, ?, 'agent')",
-            (CONV, agent_id, now - 600_000, now - 590_000, now - 60_000),
+            (CONV, agent_id, now - 120_000, now - 110_000, now - 60_000),
         )
         for seq, (kind, name, body) in enumerate(
             [("visitor", "李雷", ASKED), ("agent", A_NAME, ANSWERED)], start=1
@@ -49,12 +49,12 @@ def _seed(appliance: Appliance) -> None:
             conn.execute(
                 "INSERT INTO messages (id, conversation_id, seq, sender_type, sender_name,"
                 " body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (f"m_qa{seq}", CONV, seq, kind, name, body, now - 500_000 + seq),
+                (f"m_qa{seq}", CONV, seq, kind, name, body, now - 100_000 + seq),
             )
         report_store.add_event(
             conn,
             ReportEvent(
-                0, now - 600_000, "chat_answered", agent_id, None, "", "chat", "", CONV, 20_000, ""
+                0, now - 120_000, "chat_answered", agent_id, None, "", "chat", "", CONV, 20_000, ""
             ),
         )
 

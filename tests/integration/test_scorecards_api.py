@@ -79,6 +79,12 @@ async def test_review_a_chat_and_rank_the_agent(running, make_agent, make_visito
     ]
     assert made["version"] == 1 and made["items"][2]["critical"] is True
 
+    # The finished chat's transcript offers the review to overseers only.
+    for who, offered in ((boss, True), (agent, False)):
+        async with who.http.get(running.url(f"/console/history/{conv_id}")) as r:
+            assert r.status == 200
+            assert ('data-cb="qa-open"' in await r.text()) is offered
+
     sample = await boss.get(f"/api/console/qa/sample?agent_id={agent.user_id}&n=5")
     assert [c["id"] for c in sample["chats"]] == [conv_id]  # not the colleague's chat
     assert other_conv != conv_id
