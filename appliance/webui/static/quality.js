@@ -106,7 +106,7 @@ async function loadChecklists() {
   const data = await api("GET", "/api/console/qa/checklists");
   table(
     $("qa-checklists"),
-    ["#", "", L.version.replace("{n}", ""), L.item, ""],
+    ["#", L.name, L.colVersion, L.item, ""],
     data.checklists.map((c) => {
       const box = el("span");
       const edit = button(L.edit, "qa-edit", "secondary");

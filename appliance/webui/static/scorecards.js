@@ -121,7 +121,7 @@ function fillCards() {
   if (!OVERSEES) return;
   table(
     $("sc-cards"),
-    ["#", "", "", ""],
+    ["#", L.name, L.items, ""],
     cards.map((c) => [
       c.id,
       c.name,
