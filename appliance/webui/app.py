@@ -48,10 +48,12 @@ from appliance.webui import (
     notification_views,
     openapi,
     portal_views,
+    quality_views,
     report_mail_views,
     report_views,
     routing_views,
     rule_views,
+    scorecard_views,
     selfservice_views,
     setup_views,
     sla_views,
@@ -262,6 +264,8 @@ def create_app(settings: Settings) -> web.Application:
     report_views.add_routes(app)
     kb_tools_views.add_routes(app)
     report_mail_views.add_routes(app)  # scheduled reports by e-mail
+    scorecard_views.add_routes(app)  # agent scorecards
+    quality_views.add_routes(app)  # quality review of chats
     openapi.add_routes(app)
     assets.add_routes(app)
     app.cleanup_ctx.append(setup_views.zone_ctx)  # before the core: it sets the zone

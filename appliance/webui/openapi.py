@@ -38,10 +38,12 @@ from appliance.webui import (
     mail_views,
     notification_views,
     portal_views,
+    quality_views,
     report_mail_views,
     report_views,
     routing_views,
     rule_views,
+    scorecard_views,
     selfservice_views,
     setup_views,
     sla_views,
@@ -140,6 +142,8 @@ def _contracts() -> list[Contract]:
         report_views.CONTRACT,
         kb_tools_views.CONTRACT,
         report_mail_views.CONTRACT,
+        scorecard_views.CONTRACT,
+        quality_views.CONTRACT,
     ]
 
 

@@ -120,6 +120,14 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/reports/subscriptions": ("GET", "POST"),
             "/api/console/reports/subscriptions/{subscription_id}": ("PUT", "DELETE"),
             "/api/console/reports/subscriptions/{subscription_id}/send": ("POST",),
+            # Scorecards and quality review (scorecard_views.py): agents read their own.
+            "/console/history/{conv_id}/review": ("GET",),
+            "/api/console/scorecards": ("POST",),
+            "/api/console/scorecards/{card_id}": ("PUT", "DELETE"),
+            "/api/console/qa/checklists": ("GET", "POST"),
+            "/api/console/qa/checklists/{checklist_id}": ("PUT", "DELETE"),
+            "/api/console/qa/reviews": ("POST",),
+            "/api/console/qa/sample": ("GET",),
         }.items()
         for method in methods
     },

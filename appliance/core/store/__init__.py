@@ -88,4 +88,7 @@ OWNERS: dict[str, str] = {
     "report_state": "reports",
     "kb_imports": "kb_imports",
     "report_subscriptions": "report_mail",
+    "scorecards": "quality",
+    "qa_checklists": "quality",
+    "qa_reviews": "quality",
 }

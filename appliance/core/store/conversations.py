@@ -188,6 +188,19 @@ def list_closed(
     return _conversations(conn, where + " ORDER BY c.closed_at DESC LIMIT ?", [*params, limit])
 
 
+def unreviewed_closed(
+    conn: sqlite3.Connection, agent_id: int, since: int, until: int, limit: int
+) -> list[Conversation]:
+    """Return up to `limit` random closed chats of an agent offered in [since, until)
+    that no quality review has scored yet (the quality review's sample)."""
+    reviewed = "(SELECT 1 FROM qa_reviews r WHERE r.conversation_id = c.id)"
+    where = (
+        "c.status = 'closed' AND c.agent_id = ? AND c.created_at >= ? AND c.created_at < ?"
+        f" AND NOT EXISTS {reviewed} ORDER BY random() LIMIT ?"
+    )
+    return _conversations(conn, where, (agent_id, since, until, limit))
+
+
 def is_participant(conn: sqlite3.Connection, conv_id: str, user_id: int) -> bool:
     """Tell whether a colleague was invited into a conversation."""
     row = conn.execute(
