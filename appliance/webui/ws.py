@@ -268,12 +268,15 @@ class _Lanes:
         task = asyncio.create_task(self._run(before, point, frame))
         self._tails[conv_id] = (task, point)
         self._running.add(task)
-        task.add_done_callback(lambda done: self._done(done, point))
+        task.add_done_callback(lambda done: self._done(conv_id, done, point))
 
-    def _done(self, task: asyncio.Task[None], point: asyncio.Future[None]) -> None:
+    def _done(self, conv_id: str, task: asyncio.Task[None], point: asyncio.Future[None]) -> None:
         _reach(point)
         self._running.discard(task)
         self._places.release()
+        tail = self._tails.get(conv_id)
+        if tail is not None and tail[0] is task:
+            del self._tails[conv_id]  # the lane is empty: a long-lived console keeps none
 
     async def _run(
         self,
