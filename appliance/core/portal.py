@@ -167,6 +167,14 @@ class Portal:
         await self._db.write(job)
         return session
 
+    async def check_signed(self, data: dict[str, Any]) -> None:
+        """Check the host site's signed identity without spending it (for the page that
+        asks to use it); raise as `redeem_signed` would."""
+        proof = await self._customers.check_proof(data)
+        used = await self._db.read(lambda conn: customer_store.proof_user(conn, proof.sig))
+        if used is not None:
+            raise Replayed("this signed link was already used; ask the site for a new one")
+
     async def redeem_signed(self, data: dict[str, Any]) -> str:
         """Sign in with the host site's signed identity (once per signature); return
         the session's token."""

@@ -254,19 +254,45 @@ async def use_link(request: web.Request) -> web.Response:
     raise response
 
 
-async def signed(request: web.Request) -> web.Response:
-    """Sign in with the host site's signed identity (a link the site builds)."""
-    query = request.query
-    data: dict[str, Any] = {
-        k: query.get(k, "") for k in ("site", "customer_id", "sig", "name", "email", "phone")
-    }
+_SIGNED_FIELDS = ("site", "customer_id", "ts", "sig", "name", "email", "phone")
+
+
+def _signed_data(fields: Mapping[str, str]) -> dict[str, Any]:
+    """Read the host site's signed identity (bounded by core's checks; ts a whole number)."""
+    data: dict[str, Any] = {k: fields.get(k, "") for k in _SIGNED_FIELDS}
+    data["ts"] = whole_text(data["ts"], "ts", 2**40)
+    return data
+
+
+def _signed_refused(request: web.Request, err: ChatError) -> web.Response:
+    key = {"replayed": "portal_signed_used", "expired": "portal_signed_expired"}
+    status = 403 if err.status == 403 else 422 if err.status == 422 else 409
+    return _message(request, _Refused(status, key.get(err.code, "portal_signed_invalid")))
+
+
+async def signed_page(request: web.Request) -> web.Response:
+    """The host site's signed link's page: a button that signs in. A GET signs nobody
+    in and spends nothing: a page that loads it cannot sign a visitor in as someone
+    else (login CSRF), and a link scanner does not use the signature up."""
+    fields = {k: request.query.get(k, "") for k in _SIGNED_FIELDS}
     try:
-        data["ts"] = whole_text(query.get("ts", ""), "ts", 2**40)
-        token = await request.app[BOX].portal.redeem_signed(data)
+        await request.app[BOX].portal.check_signed(_signed_data(fields))
     except ChatError as err:
-        key = {"replayed": "portal_signed_used", "expired": "portal_signed_expired"}
-        status = 403 if err.status == 403 else 422 if err.status == 422 else 409
-        return _message(request, _Refused(status, key.get(err.code, "portal_signed_invalid")))
+        return _signed_refused(request, err)
+    who = fields["name"] or fields["email"] or fields["customer_id"]
+    context = {"fields": {k: v for k, v in fields.items() if v}, "who": who}
+    return render(request, "portal_signed.html", context)
+
+
+async def use_signed(request: web.Request) -> web.Response:
+    """Spend the host site's signature (the page's form) and sign the customer in."""
+    try:
+        form = await _form(request, await signed_in(request), anonymous=True)
+        token = await request.app[BOX].portal.redeem_signed(_signed_data(form))
+    except _Refused as err:
+        return _message(request, err)
+    except ChatError as err:
+        return _signed_refused(request, err)
     response = web.HTTPSeeOther(_HOME)
     _set_session(request, response, token)
     raise response
@@ -610,13 +636,23 @@ CONTRACT = Contract(
         Operation(
             "GET",
             "/portal/signed",
-            signed,
-            "Sign in with the host site's signed identity (once per signature)",
+            signed_page,
+            "The host site's signed link's page: a button that signs in",
             _TAG,
-            status=303,
             query=forms.SignedQuery,
+            media=_PAGE,
             also={403: _PAGE, 409: _PAGE, 422: _PAGE},
-            description="403: a bad or expired signature; 409: already used.",
+            description="Signs nobody in and does not use the signature up. 403: a bad or "
+            "expired signature; 409: already used.",
+        ),
+        _post(
+            "/portal/signed",
+            use_signed,
+            "Spend the host site's signature and sign in (once per signature)",
+            forms.SignedForm,
+            description="The page's form: the signed fields as hidden inputs and its CSRF "
+            "token. 403: a bad or expired signature, or a form from another site; "
+            "409: already used.",
         ),
         _post("/portal/sign-out", sign_out, "Sign out of the portal", forms.CsrfForm),
         _post("/portal/lang", set_lang, "Choose the portal's language", forms.LangForm),

@@ -99,6 +99,15 @@ async def test_review_a_chat_and_rank_the_agent(chromium: Browser, appliance: Ap
     await expect(page.locator('[data-cb="qa-status"]')).to_have_text("质检已保存。")
     await expect(page.locator('[data-cb="qa-done"] li')).to_contain_text("75")
 
+    # The history list opens the same review page for an ended chat.
+    await page.goto(appliance.origin + "/console/history")
+    review = page.locator('[data-cb="history"] tbody tr [data-cb="qa-open"]')
+    await expect(review).to_have_count(1)
+    await expect(review).to_have_text("质检评分")
+    await review.click()
+    await page.wait_for_url(f"**/console/history/{CONV}/review")
+    await expect(page.locator('[data-cb="qa-done"] li')).to_contain_text("75")
+
     # A scorecard: answered (target 2) 50 %, quality (target 100) 50 %.
     await page.goto(appliance.origin + "/console/scorecards")
     card = page.locator('[data-cb="sc-card-form"]')
@@ -141,5 +150,9 @@ async def test_review_a_chat_and_rank_the_agent(chromium: Browser, appliance: Ap
     own = page.locator('[data-cb="sc-pair"] [data-cb="table"] tbody tr')
     await expect(own).to_have_count(1)
     await expect(own.first.locator("td")).to_have_text(["1", A_NAME, "62.5"])
+    # Their chat in the history list, without the review link (overseers only).
+    await page.goto(appliance.origin + "/console/history")
+    await expect(page.locator('[data-cb="history"] tbody tr')).to_have_count(1)
+    await expect(page.locator('[data-cb="qa-open"]')).to_have_count(0)
     await ctx.close()
     assert errors == []

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from html import unescape
 from typing import Any
 
 import aiohttp
@@ -389,6 +390,19 @@ async def test_reopen_by_replying_to_a_resolved_ticket(
     assert detail["ticket"]["state"] == "open"
 
 
+def _hidden(html: str) -> dict[str, str]:
+    """The hidden fields of a page's form, as a browser would post them."""
+    found = re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html)
+    return {name: unescape(value) for name, value in found}
+
+
+async def _post_signed(customer: Customer, fields: dict[str, str], **headers: str) -> int:
+    url = customer.running.url("/portal/signed")
+    async with customer.http.post(url, data=fields, headers=headers, allow_redirects=False) as r:
+        await r.read()
+        return r.status
+
+
 async def test_signed_identity_signs_in_once(
     running: Running,
     make_visitor: Callable[[], Awaitable[Any]],
@@ -399,13 +413,36 @@ async def test_signed_identity_signs_in_once(
     ts = int(time.time())
     query = f"customer_id=shop-42&ts={ts}&sig={sign(secret, 'shop-42', ts)}&name=%E5%BC%A0"
     customer = make_customer()
-    await customer.page(f"/portal/signed?{query}", status=303)
+    # The link's page signs nobody in and spends nothing: a scanner may open it twice.
+    page = await customer.page(f"/portal/signed?{query}")
+    assert 'data-portal="use-signed"' in page and "张" in page
+    assert 'action="/portal/sign-in"' in await customer.page("/portal")
+    fields = _hidden(await customer.page(f"/portal/signed?{query}"))
+    assert fields["customer_id"] == "shop-42" and fields["name"] == "张"
+    assert fields["sig"] == sign(secret, "shop-42", ts) and fields["ts"] == str(ts)
+    # A form posted from another site, or without the page's token, signs nobody in.
+    evil = {"Origin": "https://evil.example"}
+    assert await _post_signed(customer, fields, **evil) == 403
+    assert await _post_signed(customer, {**fields, "csrf_token": ""}) == 403
+    assert (
+        await _post_signed(customer, {k: v for k, v in fields.items() if k != "csrf_token"}) == 403
+    )
+    stranger = make_customer()
+    assert await _post_signed(stranger, fields) == 403  # another browser: not its token
+    assert 'action="/portal/sign-in"' in await customer.page("/portal")
+    # The button spends it.
+    assert await _post_signed(customer, fields) == 303
     assert "/portal/sign-out" in await customer.page("/portal")
+    # Once: the page says so, and a replayed form is refused.
     thief = make_customer()
     await thief.page(f"/portal/signed?{query}", status=409)
+    token = _csrf(await thief.page("/portal"))
+    assert await _post_signed(thief, {**fields, "csrf_token": token}) == 409
     assert 'action="/portal/sign-in"' in await thief.page("/portal")
     bad = f"customer_id=shop-43&ts={ts}&sig={sign(secret, 'shop-42', ts)}"
     await thief.page(f"/portal/signed?{bad}", status=403)
+    forged = {**fields, "customer_id": "shop-43", "csrf_token": token}
+    assert await _post_signed(thief, forged) == 403
     old = ts - 3600
     await thief.page(
         f"/portal/signed?customer_id=shop-42&ts={old}&sig={sign(secret, 'shop-42', old)}",
@@ -413,6 +450,8 @@ async def test_signed_identity_signs_in_once(
     )
     await thief.page("/portal/signed?customer_id=shop-42&ts=1e9&sig=00", status=422)
     await thief.page("/portal/signed", status=422)
+    assert await _post_signed(thief, {**fields, "ts": "1e9", "csrf_token": token}) == 422
+    assert await _post_signed(thief, {"csrf_token": token}) == 422
     # One signature, one use, in the portal or in the widget.
     visitor = await make_visitor()
     proof = {"customer_id": "shop-42", "ts": ts, "sig": sign(secret, "shop-42", ts)}
@@ -424,6 +463,8 @@ async def test_signed_identity_signs_in_once(
     assert status == 200
     query = f"customer_id=shop-42&ts={fresh}&sig={proof['sig']}"
     await thief.page(f"/portal/signed?{query}", status=409)
+    widget_used = {"customer_id": "shop-42", "ts": str(fresh), "sig": str(proof["sig"])}
+    assert await _post_signed(thief, {**widget_used, "csrf_token": token}) == 409
 
 
 async def test_the_portal_speaks_chinese_first_and_english_on_request(

@@ -279,6 +279,8 @@ async def test_rating_an_ended_chat_once_and_changing_it(running, make_agent, ma
     assert 'data-score="2"' in html
     detail = (await agent.get(f"/api/console/visitors/{visitor.visitor_id}"))["visitor"]
     assert [c["rating"] for c in detail["conversations"]] == [2]
+    # What the console's list of earlier chats needs for its quality review link.
+    assert [(c["id"], c["status"]) for c in detail["conversations"]] == [(conv_id, "closed")]
     closed = await agent.get("/api/console/conversations?scope=closed")
     assert [c["rating"] for c in closed["conversations"]] == [2]
 

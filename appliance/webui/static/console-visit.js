@@ -201,6 +201,15 @@ export function chatLines(convs) {
       a.rel = "noopener";
       li.append(" ", a);
     }
+    // The quality review page, as on the transcript page: overseers, ended chats.
+    if (isOverseer() && c.status === "closed") {
+      const q = el("a", null, T.qaReview);
+      q.href = `/console/history/${encodeURIComponent(c.id)}/review`;
+      q.target = "_blank";
+      q.rel = "noopener";
+      q.dataset.cb = "qa-open";
+      li.append(" ", q);
+    }
     return li;
   });
 }

@@ -57,3 +57,9 @@ class SignedQuery(msgspec.Struct):
     name: Annotated[str, msgspec.Meta(max_length=64)] = ""
     email: Annotated[str, msgspec.Meta(max_length=254)] = ""
     phone: Annotated[str, msgspec.Meta(max_length=32)] = ""
+
+
+class SignedForm(SignedQuery):
+    """The signed link's page form: the same fields, posted with the page's CSRF token."""
+
+    csrf_token: Annotated[str, _CSRF] = ""
