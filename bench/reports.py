@@ -115,7 +115,7 @@ def _scanner(period: str, dim: str, a: date, b: date, since: int, until: int) ->
     def scan(conn: sqlite3.Connection) -> list[fig.Row]:
         deltas = fold(store.scan(conn, since, until), ZONE, lambda e: None)
         cells = [
-            (k[1], k[3], k[4], v[0], v[1], "")
+            (k[1], k[3], k[4], v[0], v[1])
             for k, v in deltas.items()
             if k[0] == period and k[2] == dim
         ]

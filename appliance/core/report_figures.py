@@ -84,17 +84,27 @@ def percentile(sums: Sums, q: float) -> int | None:
     """Return the upper edge (s) of the wait bucket holding the q-th share of waits.
 
     Beyond the last edge the figure is that edge: "over an hour"."""
+    return _percentiles(sums, (q,))[0]
+
+
+def _percentiles(sums: Sums, qs: tuple[float, ...]) -> list[int | None]:
+    """Return percentile() of each q, reading the histogram once."""
     counts = [sums[m][0] if m in sums else 0 for m in WAIT_METRICS]
     whole = sum(counts)
     if whole <= 0:
-        return None
-    need = q * whole
-    seen = 0
-    for i, count in enumerate(counts):
-        seen += count
-        if seen >= need and count > 0:
-            return WAIT_EDGES[min(i, len(WAIT_EDGES) - 1)]
-    return WAIT_EDGES[-1]
+        return [None for _ in qs]
+    found: list[int | None] = []
+    for q in qs:
+        need = q * whole
+        seen = 0
+        edge = WAIT_EDGES[-1]
+        for i, count in enumerate(counts):
+            seen += count
+            if seen >= need and count > 0:
+                edge = WAIT_EDGES[min(i, len(WAIT_EDGES) - 1)]
+                break
+        found.append(edge)
+    return found
 
 
 def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
@@ -108,6 +118,7 @@ def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
 
     rated = count("rating")
     online = total("online_ms")
+    p50, p90 = _percentiles(sums, (0.5, 0.9))
     found: dict[str, Value] = {
         "offered": count("offered"),
         "answered": count("answered"),
@@ -116,8 +127,8 @@ def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
         "abandon_wait": _avg_s(sums, "abandoned"),
         "first_response": _avg_s(sums, "first_response"),
         "handling": _avg_s(sums, "handling"),
-        "queue_wait_p50": percentile(sums, 0.5),
-        "queue_wait_p90": percentile(sums, 0.9),
+        "queue_wait_p50": p50,
+        "queue_wait_p90": p90,
         "transfers": count("transfers"),
         "rating_count": rated,
         "rating_mean": round(total("rating") / rated, 2) if rated > 0 else None,
@@ -149,10 +160,12 @@ class Row:
 def rows(
     sp: Span,
     dim: str,
-    cells: Iterable[tuple[str, str, str, int, int, str]],
+    cells: Iterable[tuple[str, str, str, int, int]],
     backlog_before: Mapping[str, int],
+    names: Mapping[str, str] | None = None,
 ) -> list[Row]:
-    """Return the report's rows from rollup cells (bucket, key, metric, n, total, name).
+    """Return the report's rows from rollup cells (bucket, key, metric, n, total), one
+    cell per bucket, key and metric, with the keys' names where known.
 
     For the whole centre (dim "all") every bucket has a row, empty ones too; for a
     dimension, a key has rows in the buckets where something happened. The backlog is
@@ -160,26 +173,28 @@ def rows(
     end."""
     wanted = set(sp.labels)
     sums: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
-    names: dict[str, str] = {}
-    for bucket, key, metric, n, total, name in cells:
+    for bucket, key, metric, n, total in cells:
         if bucket not in wanted:
             continue
-        cell = sums.setdefault((bucket, key), {})
-        had = cell.get(metric, (0, 0))
-        cell[metric] = (had[0] + n, had[1] + total)
-        if name:
-            names[key] = name
+        cell = sums.get((bucket, key))
+        if cell is None:
+            cell = sums[(bucket, key)] = {}
+        cell[metric] = (n, total)
+    named = names or {}
     keys = sorted({k for _, k in sums} | ({""} if dim == "all" else set()), key=_order)
     found: list[Row] = []
     for key in keys:
         running = backlog_before.get(key, 0)
+        name = named.get(key) or key
         for label in sp.labels:
             got = sums.get((label, key))
             if got is not None:
-                running += got.get("backlog", (0, 0))[1]
+                step = got.get("backlog")
+                if step is not None:
+                    running += step[1]
             elif dim != "all":
                 continue
-            found.append(Row(label, key, names.get(key, key), figures(got or {}, running)))
+            found.append(Row(label, key, name, figures(got or {}, running)))
     found.sort(key=lambda r: (r.bucket, _order(r.key)))
     return found
 

@@ -208,10 +208,9 @@ class Reports:
         sp = fig.span(period, first, last)
 
         def read(conn: sqlite3.Connection) -> Report:
-            found = store.cells(conn, period, dim, sp.labels[0], sp.labels[-1])
+            cells, names = store.cells(conn, period, dim, sp.labels[0], sp.labels[-1])
             before = store.backlog_before(conn, dim, _first_day_of(sp))
             state = store.state(conn)
-            cells = [(c.bucket, c.key, c.metric, c.n, c.total, c.name) for c in found]
             return Report(
                 period,
                 dim,
@@ -219,7 +218,7 @@ class Reports:
                 last,
                 state.zone or zone_name(self._zone()),
                 state.rolled_at,
-                fig.rows(sp, dim, cells, before),
+                fig.rows(sp, dim, cells, before, names),
             )
 
         return await self._db.read(read)

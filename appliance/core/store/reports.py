@@ -24,18 +24,6 @@ class State:
     rolled_at: int
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One rollup row as a report reads it, with the name of its key where it has one."""
-
-    bucket: str
-    key: str
-    metric: str
-    n: int
-    total: int
-    name: str
-
-
 def events_after(conn: sqlite3.Connection, cursor: int, limit: int) -> list[ReportEvent]:
     """Return up to `limit` events after an id, oldest first."""
     rows = conn.execute(
@@ -110,35 +98,44 @@ def set_state(conn: sqlite3.Connection, cursor: int, zone: str, now: int) -> Non
     )
 
 
-def cells(conn: sqlite3.Connection, period: str, dim: str, first: str, last: str) -> list[Cell]:
-    """Return the rollup rows of a period's buckets from first to last, with key names."""
+def cells(
+    conn: sqlite3.Connection, period: str, dim: str, first: str, last: str
+) -> tuple[list[tuple[str, str, str, int, int]], dict[str, str]]:
+    """Return the rollup rows (bucket, key, metric, n, total) of a period's buckets from
+    first to last, and the names of the dimension's keys (agents, groups, topics).
+
+    The rows are read by the primary key's range; the names from their own small tables
+    (not by a second pass over the range)."""
     rows = conn.execute(
         "SELECT bucket, key, metric, n, total FROM report_rollups"
         " WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
         (period, dim, first, last),
     ).fetchall()
     names: dict[str, str] = {}
-    if dim in ("agent", "group", "topic"):
-        names = dict(
-            conn.execute(
-                "SELECT k.key, coalesce(u.display_name, g.name, t.label, '') FROM"
-                " (SELECT DISTINCT key FROM report_rollups"
-                "  WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?) k"
-                " LEFT JOIN users u ON ? = 'agent' AND u.id = CAST(k.key AS INTEGER)"
-                " LEFT JOIN groups g ON ? = 'group' AND g.id = CAST(k.key AS INTEGER)"
-                " LEFT JOIN topics t ON ? = 'topic' AND t.key = k.key",
-                (period, dim, first, last, dim, dim, dim),
-            ).fetchall()
-        )
-    return [Cell(b, k, m, n, total, names.get(k, "")) for b, k, m, n, total in rows]
+    table = {
+        "agent": "SELECT CAST(id AS TEXT), display_name FROM users",
+        "group": "SELECT CAST(id AS TEXT), name FROM groups",
+        "topic": "SELECT key, label FROM topics",
+    }.get(dim)
+    if table is not None:
+        names = {str(k): str(v or "") for k, v in conn.execute(table)}
+    return rows, names
 
 
 def backlog_before(conn: sqlite3.Connection, dim: str, first_day: str) -> dict[str, int]:
-    """Return each key's backlog steps summed over the days before one."""
+    """Return each key's backlog steps summed over the days before one (YYYY-MM-DD):
+    the whole months before its month from the month rollups, then the days of its
+    month before it (so a long history costs months, not days)."""
+    month = first_day[:7]
     rows = conn.execute(
-        "SELECT key, sum(total) FROM report_rollups WHERE period = 'd' AND metric = 'backlog'"
-        " AND dim = ? AND bucket < ? GROUP BY key",
-        (dim, first_day),
+        "SELECT key, sum(total) FROM ("
+        " SELECT key, total FROM report_rollups WHERE period = 'm' AND metric = 'backlog'"
+        "  AND dim = ? AND bucket < ?"
+        " UNION ALL"
+        " SELECT key, total FROM report_rollups WHERE period = 'd' AND metric = 'backlog'"
+        "  AND dim = ? AND bucket >= ? AND bucket < ?"
+        ") GROUP BY key",
+        (dim, month, dim, f"{month}-01", first_day),
     )
     return {r[0]: int(r[1]) for r in rows}
 
