@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from appliance.core.report_rollup import WAIT_EDGES, WAIT_METRICS
+from appliance.core.report_rollup import LOAD_METRICS, WAIT_EDGES, WAIT_METRICS
 
 # Every figure a report gives, in the order the console shows them, with its unit:
-# n a count, s seconds, pct a share 0..100, score 1..5, h hours.
+# n a count, s seconds, pct a share 0..100, score 1..5, h hours, x a mean count.
 FIGURES: tuple[tuple[str, str], ...] = (
     ("offered", "n"),
     ("answered", "n"),
@@ -35,6 +35,11 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("online_hours", "h"),
     ("away_hours", "h"),
     ("occupancy", "pct"),
+    ("concurrent_avg", "x"),
+    ("concurrent_peak", "n"),
+    ("kb_sessions", "n"),
+    ("kb_deflected", "n"),
+    ("kb_deflection", "pct"),
 )
 FIGURE_IDS = tuple(f for f, _ in FIGURES)
 SLA_METRICS = ("first_response", "next_response", "resolution")
@@ -107,6 +112,15 @@ def _percentiles(sums: Sums, qs: tuple[float, ...]) -> list[int | None]:
     return found
 
 
+def _peak(sums: Sums) -> int | None:
+    """Return the most chats held at once when one was given (None: none given)."""
+    for level in range(len(LOAD_METRICS), 0, -1):
+        got = sums.get(LOAD_METRICS[level - 1])
+        if got is not None and got[0] > 0:
+            return level
+    return None
+
+
 def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
     """Return every figure of one bucket and key from its sums."""
 
@@ -142,6 +156,16 @@ def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
         "away_hours": round(total("away_ms") / 3_600_000, 2),
         "occupancy": _share(total("handling"), online),
     }
+    signed_in = online + total("away_ms")
+    found["concurrent_avg"] = (
+        round(total("held_ms") / signed_in, 2) if signed_in > 0 and "held_ms" in sums else None
+    )
+    found["concurrent_peak"] = _peak(sums)
+    sessions = count("kb_sessions")
+    deflected = max(sessions - count("kb_chatted"), 0)
+    found["kb_sessions"] = sessions
+    found["kb_deflected"] = deflected
+    found["kb_deflection"] = _share(deflected, sessions)
     for metric in SLA_METRICS:
         found[f"sla_{metric}"] = _share(count(f"sla_met:{metric}"), count(f"sla_all:{metric}"))
     return found

@@ -179,7 +179,7 @@ class Reports:
         return Plan(found, aht, from_history, staffing)
 
     async def funnel(self, by: str, first: date, last: date) -> list[FunnelRow]:
-        """Return visits, invited, chats and tickets per source, keyword or landing page
+        """Return visits, invited, chats, tickets and leads per source, keyword or landing page
         over local days first..last (visits the insight retention still keeps)."""
         if by not in visit_store.FUNNEL_BY:
             raise InvalidInput(f"by must be one of {', '.join(visit_store.FUNNEL_BY)}")
@@ -233,6 +233,7 @@ class FunnelRow:
     invited: int
     chatted: int
     ticketed: int
+    leads: int
 
 
 @dataclass(frozen=True, slots=True)

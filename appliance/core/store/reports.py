@@ -6,6 +6,7 @@ row each event records); this module reads it, and owns the rollups made from it
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -104,21 +105,28 @@ def cells(
     """Return the rollup rows (bucket, key, metric, n, total) of a period's buckets from
     first to last, and the names of the dimension's keys (agents, groups, topics).
 
-    The rows are read by the primary key's range; the names from their own small tables
-    (not by a second pass over the range)."""
+    The rows are read by the primary key's range; the names of the keys found, by
+    their tables' keys (not by a second pass over the range)."""
     rows = conn.execute(
         "SELECT bucket, key, metric, n, total FROM report_rollups"
         " WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
         (period, dim, first, last),
     ).fetchall()
     names: dict[str, str] = {}
-    table = {
-        "agent": "SELECT CAST(id AS TEXT), display_name FROM users",
-        "group": "SELECT CAST(id AS TEXT), name FROM groups",
-        "topic": "SELECT key, label FROM topics",
+    join = {
+        "agent": "users n ON n.id = CAST(j.value AS INTEGER)",
+        "group": "groups n ON n.id = CAST(j.value AS INTEGER)",
+        "topic": "topics n ON n.key = j.value",
     }.get(dim)
-    if table is not None:
-        names = {str(k): str(v or "") for k, v in conn.execute(table)}
+    if join is not None and rows:
+        keys = json.dumps(sorted({r[1] for r in rows}))
+        label = "display_name" if dim == "agent" else "name" if dim == "group" else "label"
+        names = {
+            str(k): str(v or "")
+            for k, v in conn.execute(
+                f"SELECT j.value, n.{label} FROM json_each(?) j JOIN {join}", (keys,)
+            )
+        }
     return rows, names
 
 
