@@ -2,12 +2,14 @@
 
 The triggers of migration 0029 write an event with each change worth counting; this
 service folds new events into the rollups in its own write jobs (a pass every
-`_ROLL_EVERY` s, `_BATCH` events a job), never inside a chat message's write. The
+`_ROLL_EVERY` s, `_BATCH` events a job, `_BUSY_BATCH` after a pause while other write
+jobs wait), never inside a chat message's write. The
 backfill folds every event again from nothing and gives the same sums: folding adds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -33,6 +35,8 @@ _LOGGER = logging.getLogger(__name__)
 
 _ROLL_EVERY = 15.0  # s between passes over new events
 _BATCH = 250  # events per write job: a pass holds the writer ~10-30 ms at a time (bench)
+_BUSY_BATCH = 25  # ... and while other write jobs wait for the writer: a few ms at a time
+_YIELD_S = 0.005  # a pause before each job while others wait, so they go first
 _FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
 
@@ -113,13 +117,22 @@ class Reports:
 
         return await self._db.write(write)
 
+    async def _polite_step(self, limit: int) -> tuple[int, int]:
+        """Fold a batch; when other write jobs wait (a chat's messages), let them go
+        first and take a small batch, so a pass never holds them up for long.
+        Return (count, the batch asked)."""
+        if self._db.queue_depth > 0:
+            await asyncio.sleep(_YIELD_S)
+            limit = min(limit, _BUSY_BATCH)
+        return await self._step(limit), limit
+
     async def roll(self, limit: int = _BATCH) -> int:
         """Fold events not yet in the rollups, a batch per write job; return how many."""
         done = 0
         while True:
-            count = await self._step(limit)
+            count, asked = await self._polite_step(limit)
             done += max(count, 0)
-            if 0 <= count < limit:
+            if 0 <= count < asked:
                 return done
 
     async def backfill(
@@ -130,11 +143,11 @@ class Reports:
         await self._db.write(store.clear_rollups)
         done = 0
         while True:
-            count = await self._step(limit)
+            count, asked = await self._polite_step(limit)
             done += max(count, 0)
             if progress is not None:
                 progress(done, last)
-            if 0 <= count < limit:
+            if 0 <= count < asked:
                 return done
 
     def start(self) -> None:

@@ -522,3 +522,27 @@ async def test_backfill_gives_the_same_new_figures(db: Database) -> None:
     before = await db.read(report_store.rollup_rows)
     assert await reports.backfill() > 0
     assert await db.read(report_store.rollup_rows) == before
+
+
+async def test_a_pass_takes_small_batches_while_other_writes_wait(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await db.write(_chats)  # 30-odd events
+    count = await db.read(report_store.last_event_id)
+    jobs: list[int] = []
+    reports = Reports(db, lambda: ZONE)
+    step = reports._step
+
+    async def counted(limit: int) -> int:
+        jobs.append(limit)
+        return await step(limit)
+
+    monkeypatch.setattr(reports, "_step", counted)
+    monkeypatch.setattr(Database, "queue_depth", property(lambda self: 1))
+    assert await reports.roll() == count
+    assert set(jobs) == {25} and len(jobs) == count // 25 + 1
+    monkeypatch.setattr(Database, "queue_depth", property(lambda self: 0))
+    await db.write(_tickets)
+    jobs.clear()
+    await reports.roll()
+    assert jobs == [250]

@@ -70,12 +70,18 @@ def add_event(conn: sqlite3.Connection, event: ReportEvent) -> int:
 
 
 def add_deltas(conn: sqlite3.Connection, deltas: Deltas) -> None:
-    """Add sums to the rollups."""
+    """Add sums to the rollups (in the primary key's order: neighbouring pages)."""
     conn.executemany(
         "INSERT INTO report_rollups (period, bucket, dim, key, metric, n, total)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (period, dim, bucket, key, metric)"
         " DO UPDATE SET n = n + excluded.n, total = total + excluded.total",
-        [(*key, n, total) for key, (n, total) in deltas.items()],
+        [
+            (*key, n, total)
+            for key, (n, total) in sorted(
+                deltas.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1], kv[0][3], kv[0][4])
+            )
+            if n or total
+        ],
     )
 
 
