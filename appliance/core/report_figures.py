@@ -181,6 +181,68 @@ class Row:
     values: dict[str, Value]
 
 
+BucketRows = dict[str, tuple[dict[str, Value], int]]  # key -> (figures, backlog step)
+
+
+def buckets_of(
+    cells: Iterable[tuple[str, str, str, int, int]], labels: Iterable[str]
+) -> dict[str, BucketRows]:
+    """Return each wanted bucket's figures per key from rollup cells (bucket, key,
+    metric, n, total; one per bucket, key and metric), the backlog left out: the
+    running figure needs the buckets before (see assemble)."""
+    wanted: dict[str, dict[str, dict[str, tuple[int, int]]]] = {label: {} for label in labels}
+    for bucket, key, metric, n, total in cells:
+        keys = wanted.get(bucket)
+        if keys is None:
+            continue
+        cell = keys.get(key)
+        if cell is None:
+            cell = keys[key] = {}
+        cell[metric] = (n, total)
+    return {
+        label: {
+            key: (figures(got, None), got.get("backlog", (0, 0))[1]) for key, got in keys.items()
+        }
+        for label, keys in wanted.items()
+    }
+
+
+def assemble(
+    sp: Span,
+    dim: str,
+    buckets: Mapping[str, BucketRows],
+    backlog_before: Mapping[str, int],
+    names: Mapping[str, str] | None = None,
+) -> list[Row]:
+    """Return the report's rows from its buckets' figures, with the keys' names.
+
+    For the whole centre (dim "all") every bucket has a row, empty ones too; for a
+    dimension, a key has rows in the buckets where something happened. The backlog is
+    a running figure: what was open before the span plus the steps up to each bucket's
+    end."""
+    named = names or {}
+    keys = {k for label in sp.labels for k in buckets.get(label, {})}
+    if dim == "all":
+        keys.add("")
+    empty = figures({}, None)
+    found: list[Row] = []
+    for key in sorted(keys, key=_order):
+        running = backlog_before.get(key, 0)
+        name = named.get(key) or key
+        for label in sp.labels:
+            got = buckets.get(label, {}).get(key)
+            if got is None:
+                if dim != "all":
+                    continue
+                values, step = empty, 0
+            else:
+                values, step = got
+            running += step
+            found.append(Row(label, key, name, {**values, "backlog": running}))
+    found.sort(key=lambda r: (r.bucket, _order(r.key)))
+    return found
+
+
 def rows(
     sp: Span,
     dim: str,
@@ -189,38 +251,8 @@ def rows(
     names: Mapping[str, str] | None = None,
 ) -> list[Row]:
     """Return the report's rows from rollup cells (bucket, key, metric, n, total), one
-    cell per bucket, key and metric, with the keys' names where known.
-
-    For the whole centre (dim "all") every bucket has a row, empty ones too; for a
-    dimension, a key has rows in the buckets where something happened. The backlog is
-    a running figure: what was open before the span plus the steps up to each bucket's
-    end."""
-    wanted = set(sp.labels)
-    sums: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
-    for bucket, key, metric, n, total in cells:
-        if bucket not in wanted:
-            continue
-        cell = sums.get((bucket, key))
-        if cell is None:
-            cell = sums[(bucket, key)] = {}
-        cell[metric] = (n, total)
-    named = names or {}
-    keys = sorted({k for _, k in sums} | ({""} if dim == "all" else set()), key=_order)
-    found: list[Row] = []
-    for key in keys:
-        running = backlog_before.get(key, 0)
-        name = named.get(key) or key
-        for label in sp.labels:
-            got = sums.get((label, key))
-            if got is not None:
-                step = got.get("backlog")
-                if step is not None:
-                    running += step[1]
-            elif dim != "all":
-                continue
-            found.append(Row(label, key, name, figures(got or {}, running)))
-    found.sort(key=lambda r: (r.bucket, _order(r.key)))
-    return found
+    cell per bucket, key and metric, with the keys' names where known."""
+    return assemble(sp, dim, buckets_of(cells, sp.labels), backlog_before, names)
 
 
 def _order(key: str) -> tuple[int, int | str]:

@@ -546,3 +546,31 @@ async def test_a_pass_takes_small_batches_while_other_writes_wait(
     jobs.clear()
     await reports.roll()
     assert jobs == [250]
+
+
+async def test_reports_keep_past_buckets_and_drop_what_a_pass_changes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = await _scenario(db)
+    first = await reports.report("d", "all", D1, D2)
+    read: list[tuple[str, str]] = []
+    cells = report_store.cells
+
+    def counted(conn, period, dim, a, b):  # type: ignore[no-untyped-def]
+        read.append((a, b))
+        return cells(conn, period, dim, a, b)
+
+    monkeypatch.setattr(report_store, "cells", counted)
+    again = await reports.report("d", "all", D1, D2)
+    assert again.rows == first.rows and read == []  # nothing changed: nothing read
+    await db.write(lambda c: _chat(c, "c6", t(D2, "15:00:00")))
+    await reports.roll()
+    after = await reports.report("d", "all", D1, D2)
+    assert read == [("2026-03-03", "2026-03-03")]  # only the day the pass changed
+    d1, d2 = (_by(after.rows, bucket=b) for b in ("2026-03-02", "2026-03-03"))
+    assert d1 == _by(first.rows, bucket="2026-03-02")
+    assert d2["offered"] == _by(first.rows, bucket="2026-03-03")["offered"] + 1
+    assert d2["backlog"] == _by(first.rows, bucket="2026-03-03")["backlog"]
+    await reports.backfill()
+    assert (await reports.report("d", "all", D1, D2)).rows == after.rows
+    assert read[-1] == ("2026-03-02", "2026-03-03")  # a backfill forgets them all

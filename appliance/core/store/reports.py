@@ -107,33 +107,34 @@ def set_state(conn: sqlite3.Connection, cursor: int, zone: str, now: int) -> Non
 
 def cells(
     conn: sqlite3.Connection, period: str, dim: str, first: str, last: str
-) -> tuple[list[tuple[str, str, str, int, int]], dict[str, str]]:
+) -> list[tuple[str, str, str, int, int]]:
     """Return the rollup rows (bucket, key, metric, n, total) of a period's buckets from
-    first to last, and the names of the dimension's keys (agents, groups, topics).
-
-    The rows are read by the primary key's range; the names of the keys found, by
-    their tables' keys (not by a second pass over the range)."""
-    rows = conn.execute(
+    first to last (by the primary key's range)."""
+    return conn.execute(
         "SELECT bucket, key, metric, n, total FROM report_rollups"
         " WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
         (period, dim, first, last),
     ).fetchall()
-    names: dict[str, str] = {}
+
+
+def names(conn: sqlite3.Connection, dim: str, keys: Iterable[str]) -> dict[str, str]:
+    """Return the names of a dimension's keys (agents, groups, topics), by their tables'
+    keys; other dimensions' keys are their own names."""
     join = {
         "agent": "users n ON n.id = CAST(j.value AS INTEGER)",
         "group": "groups n ON n.id = CAST(j.value AS INTEGER)",
         "topic": "topics n ON n.key = j.value",
     }.get(dim)
-    if join is not None and rows:
-        keys = json.dumps(sorted({r[1] for r in rows}))
-        label = "display_name" if dim == "agent" else "name" if dim == "group" else "label"
-        names = {
-            str(k): str(v or "")
-            for k, v in conn.execute(
-                f"SELECT j.value, n.{label} FROM json_each(?) j JOIN {join}", (keys,)
-            )
-        }
-    return rows, names
+    wanted = sorted(set(keys))
+    if join is None or not wanted:
+        return {}
+    label = "display_name" if dim == "agent" else "name" if dim == "group" else "label"
+    return {
+        str(k): str(v or "")
+        for k, v in conn.execute(
+            f"SELECT j.value, n.{label} FROM json_each(?) j JOIN {join}", (json.dumps(wanted),)
+        )
+    }
 
 
 def backlog_before(conn: sqlite3.Connection, dim: str, first_day: str) -> dict[str, int]:
