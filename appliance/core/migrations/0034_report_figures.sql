@@ -82,7 +82,7 @@ BEGIN
                      CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
         'chat_load', NEW.agent_id, NEW.group_id, NEW.topic, 'chat', NEW.id,
         (SELECT count(*) FROM conversations
-         WHERE agent_id = NEW.agent_id AND status != 'closed'));
+         WHERE agent_id = NEW.agent_id AND status IN ('waiting', 'active')));
 END;
 
 -- Self-service: a session starts with a search, read or vote after 10 quiet minutes.

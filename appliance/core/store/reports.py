@@ -142,13 +142,15 @@ def backlog_before(conn: sqlite3.Connection, dim: str, first_day: str) -> dict[s
     the whole months before its month from the month rollups, then the days of its
     month before it (so a long history costs months, not days)."""
     month = first_day[:7]
+    # The partial indexes hold only backlog rows; the planner would take the primary
+    # key's range, which holds every metric of those buckets.
     rows = conn.execute(
         "SELECT key, sum(total) FROM ("
-        " SELECT key, total FROM report_rollups WHERE period = 'm' AND metric = 'backlog'"
-        "  AND dim = ? AND bucket < ?"
+        " SELECT key, total FROM report_rollups INDEXED BY report_rollups_backlog_m"
+        "  WHERE period = 'm' AND metric = 'backlog' AND dim = ? AND bucket < ?"
         " UNION ALL"
-        " SELECT key, total FROM report_rollups WHERE period = 'd' AND metric = 'backlog'"
-        "  AND dim = ? AND bucket >= ? AND bucket < ?"
+        " SELECT key, total FROM report_rollups INDEXED BY report_rollups_backlog"
+        "  WHERE period = 'd' AND metric = 'backlog' AND dim = ? AND bucket >= ? AND bucket < ?"
         ") GROUP BY key",
         (dim, month, dim, f"{month}-01", first_day),
     )
