@@ -224,22 +224,23 @@ def assemble(
     keys = {k for label in sp.labels for k in buckets.get(label, {})}
     if dim == "all":
         keys.add("")
+    ordered = sorted(keys, key=_order)
+    running = {key: backlog_before.get(key, 0) for key in ordered}
+    titles = {key: named.get(key) or key for key in ordered}
     empty = figures({}, None)
     found: list[Row] = []
-    for key in sorted(keys, key=_order):
-        running = backlog_before.get(key, 0)
-        name = named.get(key) or key
-        for label in sp.labels:
-            got = buckets.get(label, {}).get(key)
+    for label in sp.labels:  # in order: buckets, then keys
+        got_bucket = buckets.get(label, {})
+        for key in ordered:
+            got = got_bucket.get(key)
             if got is None:
                 if dim != "all":
                     continue
                 values, step = empty, 0
             else:
                 values, step = got
-            running += step
-            found.append(Row(label, key, name, {**values, "backlog": running}))
-    found.sort(key=lambda r: (r.bucket, _order(r.key)))
+            running[key] += step
+            found.append(Row(label, key, titles[key], {**values, "backlog": running[key]}))
     return found
 
 

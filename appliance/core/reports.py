@@ -35,8 +35,9 @@ from appliance.core.store import visits as visit_store
 _LOGGER = logging.getLogger(__name__)
 
 _ROLL_EVERY = 15.0  # s between passes over new events
-_BATCH = 250  # events per write job: a pass holds the writer ~10-30 ms at a time (bench)
-_BUSY_BATCH = 25  # ... and while other write jobs wait for the writer: a few ms at a time
+_BATCH = 50  # events per write job: a pass holds the writer ~5-10 ms at a time (bench)
+_BUSY_BATCH = 10  # ... and while other write jobs wait for the writer: a few ms at a time
+_BACKFILL_BATCH = 250  # a backfill's jobs (still _BUSY_BATCH while others wait)
 _YIELD_S = 0.005  # a pause before each job while others wait, so they go first
 _FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
@@ -149,7 +150,7 @@ class Reports:
                 return done
 
     async def backfill(
-        self, progress: Callable[[int, int], None] | None = None, limit: int = _BATCH
+        self, progress: Callable[[int, int], None] | None = None, limit: int = _BACKFILL_BATCH
     ) -> int:
         """Rebuild the rollups from every event; report (done, of) after each batch."""
         last = await self._db.read(store.last_event_id)

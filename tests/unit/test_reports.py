@@ -540,12 +540,12 @@ async def test_a_pass_takes_small_batches_while_other_writes_wait(
     monkeypatch.setattr(reports, "_step", counted)
     monkeypatch.setattr(Database, "queue_depth", property(lambda self: 1))
     assert await reports.roll() == count
-    assert set(jobs) == {25} and len(jobs) == count // 25 + 1
+    assert set(jobs) == {10} and len(jobs) == count // 10 + 1
     monkeypatch.setattr(Database, "queue_depth", property(lambda self: 0))
     await db.write(_tickets)
     jobs.clear()
     await reports.roll()
-    assert jobs == [250]
+    assert jobs == [50]
 
 
 async def test_reports_keep_past_buckets_and_drop_what_a_pass_changes(
