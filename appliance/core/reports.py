@@ -41,7 +41,7 @@ _BACKFILL_BATCH = 250  # a backfill's jobs (still _BUSY_BATCH while others wait)
 _YIELD_S = 0.005  # a pause before each job while others wait, so they go first
 _FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
-_CACHE_ROWS = 50_000  # report rows (a bucket's key) kept between reports: ~20 MB
+_CACHE_ROWS = 20_000  # report rows (a bucket's key) kept between reports: ~30 MB (1.4 KB each)
 
 
 @dataclass(frozen=True, slots=True)
