@@ -6,10 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from appliance.core.report_rollup import WAIT_EDGES, WAIT_METRICS
+from appliance.core.report_rollup import LOAD_METRICS, WAIT_EDGES, WAIT_METRICS
 
 # Every figure a report gives, in the order the console shows them, with its unit:
-# n a count, s seconds, pct a share 0..100, score 1..5, h hours.
+# n a count, s seconds, pct a share 0..100, score 1..5, h hours, x a mean count.
 FIGURES: tuple[tuple[str, str], ...] = (
     ("offered", "n"),
     ("answered", "n"),
@@ -35,6 +35,11 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("online_hours", "h"),
     ("away_hours", "h"),
     ("occupancy", "pct"),
+    ("concurrent_avg", "x"),
+    ("concurrent_peak", "n"),
+    ("kb_sessions", "n"),
+    ("kb_deflected", "n"),
+    ("kb_deflection", "pct"),
 )
 FIGURE_IDS = tuple(f for f, _ in FIGURES)
 SLA_METRICS = ("first_response", "next_response", "resolution")
@@ -84,17 +89,36 @@ def percentile(sums: Sums, q: float) -> int | None:
     """Return the upper edge (s) of the wait bucket holding the q-th share of waits.
 
     Beyond the last edge the figure is that edge: "over an hour"."""
+    return _percentiles(sums, (q,))[0]
+
+
+def _percentiles(sums: Sums, qs: tuple[float, ...]) -> list[int | None]:
+    """Return percentile() of each q, reading the histogram once."""
     counts = [sums[m][0] if m in sums else 0 for m in WAIT_METRICS]
     whole = sum(counts)
     if whole <= 0:
-        return None
-    need = q * whole
-    seen = 0
-    for i, count in enumerate(counts):
-        seen += count
-        if seen >= need and count > 0:
-            return WAIT_EDGES[min(i, len(WAIT_EDGES) - 1)]
-    return WAIT_EDGES[-1]
+        return [None for _ in qs]
+    found: list[int | None] = []
+    for q in qs:
+        need = q * whole
+        seen = 0
+        edge = WAIT_EDGES[-1]
+        for i, count in enumerate(counts):
+            seen += count
+            if seen >= need and count > 0:
+                edge = WAIT_EDGES[min(i, len(WAIT_EDGES) - 1)]
+                break
+        found.append(edge)
+    return found
+
+
+def _peak(sums: Sums) -> int | None:
+    """Return the most chats held at once when one was given (None: none given)."""
+    for level in range(len(LOAD_METRICS), 0, -1):
+        got = sums.get(LOAD_METRICS[level - 1])
+        if got is not None and got[0] > 0:
+            return level
+    return None
 
 
 def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
@@ -108,6 +132,7 @@ def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
 
     rated = count("rating")
     online = total("online_ms")
+    p50, p90 = _percentiles(sums, (0.5, 0.9))
     found: dict[str, Value] = {
         "offered": count("offered"),
         "answered": count("answered"),
@@ -116,8 +141,8 @@ def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
         "abandon_wait": _avg_s(sums, "abandoned"),
         "first_response": _avg_s(sums, "first_response"),
         "handling": _avg_s(sums, "handling"),
-        "queue_wait_p50": percentile(sums, 0.5),
-        "queue_wait_p90": percentile(sums, 0.9),
+        "queue_wait_p50": p50,
+        "queue_wait_p90": p90,
         "transfers": count("transfers"),
         "rating_count": rated,
         "rating_mean": round(total("rating") / rated, 2) if rated > 0 else None,
@@ -131,6 +156,16 @@ def figures(sums: Sums, backlog: int | None) -> dict[str, Value]:
         "away_hours": round(total("away_ms") / 3_600_000, 2),
         "occupancy": _share(total("handling"), online),
     }
+    signed_in = online + total("away_ms")
+    found["concurrent_avg"] = (
+        round(total("held_ms") / signed_in, 2) if signed_in > 0 and "held_ms" in sums else None
+    )
+    found["concurrent_peak"] = _peak(sums)
+    sessions = count("kb_sessions")
+    deflected = max(sessions - count("kb_chatted"), 0)
+    found["kb_sessions"] = sessions
+    found["kb_deflected"] = deflected
+    found["kb_deflection"] = _share(deflected, sessions)
     for metric in SLA_METRICS:
         found[f"sla_{metric}"] = _share(count(f"sla_met:{metric}"), count(f"sla_all:{metric}"))
     return found
@@ -146,42 +181,79 @@ class Row:
     values: dict[str, Value]
 
 
-def rows(
+BucketRows = dict[str, tuple[dict[str, Value], int]]  # key -> (figures, backlog step)
+
+
+def buckets_of(
+    cells: Iterable[tuple[str, str, str, int, int]], labels: Iterable[str]
+) -> dict[str, BucketRows]:
+    """Return each wanted bucket's figures per key from rollup cells (bucket, key,
+    metric, n, total; one per bucket, key and metric), the backlog left out: the
+    running figure needs the buckets before (see assemble)."""
+    wanted: dict[str, dict[str, dict[str, tuple[int, int]]]] = {label: {} for label in labels}
+    for bucket, key, metric, n, total in cells:
+        keys = wanted.get(bucket)
+        if keys is None:
+            continue
+        cell = keys.get(key)
+        if cell is None:
+            cell = keys[key] = {}
+        cell[metric] = (n, total)
+    return {
+        label: {
+            key: (figures(got, None), got.get("backlog", (0, 0))[1]) for key, got in keys.items()
+        }
+        for label, keys in wanted.items()
+    }
+
+
+def assemble(
     sp: Span,
     dim: str,
-    cells: Iterable[tuple[str, str, str, int, int, str]],
+    buckets: Mapping[str, BucketRows],
     backlog_before: Mapping[str, int],
+    names: Mapping[str, str] | None = None,
 ) -> list[Row]:
-    """Return the report's rows from rollup cells (bucket, key, metric, n, total, name).
+    """Return the report's rows from its buckets' figures, with the keys' names.
 
     For the whole centre (dim "all") every bucket has a row, empty ones too; for a
     dimension, a key has rows in the buckets where something happened. The backlog is
     a running figure: what was open before the span plus the steps up to each bucket's
     end."""
-    wanted = set(sp.labels)
-    sums: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
-    names: dict[str, str] = {}
-    for bucket, key, metric, n, total, name in cells:
-        if bucket not in wanted:
-            continue
-        cell = sums.setdefault((bucket, key), {})
-        had = cell.get(metric, (0, 0))
-        cell[metric] = (had[0] + n, had[1] + total)
-        if name:
-            names[key] = name
-    keys = sorted({k for _, k in sums} | ({""} if dim == "all" else set()), key=_order)
+    named = names or {}
+    keys = {k for label in sp.labels for k in buckets.get(label, {})}
+    if dim == "all":
+        keys.add("")
+    ordered = sorted(keys, key=_order)
+    running = {key: backlog_before.get(key, 0) for key in ordered}
+    titles = {key: named.get(key) or key for key in ordered}
+    empty = figures({}, None)
     found: list[Row] = []
-    for key in keys:
-        running = backlog_before.get(key, 0)
-        for label in sp.labels:
-            got = sums.get((label, key))
-            if got is not None:
-                running += got.get("backlog", (0, 0))[1]
-            elif dim != "all":
-                continue
-            found.append(Row(label, key, names.get(key, key), figures(got or {}, running)))
-    found.sort(key=lambda r: (r.bucket, _order(r.key)))
+    for label in sp.labels:  # in order: buckets, then keys
+        got_bucket = buckets.get(label, {})
+        for key in ordered:
+            got = got_bucket.get(key)
+            if got is None:
+                if dim != "all":
+                    continue
+                values, step = empty, 0
+            else:
+                values, step = got
+            running[key] += step
+            found.append(Row(label, key, titles[key], {**values, "backlog": running[key]}))
     return found
+
+
+def rows(
+    sp: Span,
+    dim: str,
+    cells: Iterable[tuple[str, str, str, int, int]],
+    backlog_before: Mapping[str, int],
+    names: Mapping[str, str] | None = None,
+) -> list[Row]:
+    """Return the report's rows from rollup cells (bucket, key, metric, n, total), one
+    cell per bucket, key and metric, with the keys' names where known."""
+    return assemble(sp, dim, buckets_of(cells, sp.labels), backlog_before, names)
 
 
 def _order(key: str) -> tuple[int, int | str]:

@@ -27,6 +27,13 @@ WAIT_EDGES: tuple[int, ...] = (
 )
 WAIT_HIST = "queue_wait_h:"  # metric prefix of the histogram's buckets
 WAIT_METRICS = tuple(f"{WAIT_HIST}{i}" for i in range(len(WAIT_EDGES) + 1))
+# Chats an agent held when one more was given to them: a count per level, so the
+# peak (the highest level seen) adds up like any sum; MAX_LOAD and more share a level.
+MAX_LOAD = 20
+LOAD_HIST = "load_h:"
+LOAD_METRICS = tuple(f"{LOAD_HIST}{i}" for i in range(1, MAX_LOAD + 1))
+_AGENT_KINDS = ("chat_held", "chat_load")  # counted for the centre and the agent only
+_KB_KINDS = ("kb_session", "kb_chatted")  # counted for the centre and the site only
 
 Key = tuple[str, str, str, str, str]  # period, bucket, dim, key, metric
 Deltas = dict[Key, list[int]]  # -> [n, total]
@@ -136,6 +143,12 @@ def _metrics(event: ReportEvent) -> list[tuple[str, int, int]]:
         return [("tickets_reopened", 1, 0)]
     if kind == "ticket_backlog":
         return [("backlog", 0, value)]
+    if kind == "chat_load":
+        return [(f"{LOAD_HIST}{min(max(value, 1), MAX_LOAD)}", 1, 0)]
+    if kind == "kb_session":
+        return [("kb_sessions", 1, 0)]
+    if kind == "kb_chatted":
+        return [("kb_chatted", 1, 0)]
     if kind in ("sla_met", "sla_late"):
         return [(f"sla_all:{event.detail}", 1, 0)] + (
             [(f"sla_met:{event.detail}", 1, 0)] if kind == "sla_met" else []
@@ -185,7 +198,8 @@ def fold(
     """Add what some events make to deltas (a new dict unless given).
 
     A presence event closes the agent's previous status: the time since the previous
-    presence event is added to that status, split at local midnights."""
+    presence event is added to that status, split at local midnights; a chat held is
+    split the same way (its time held on each day)."""
     found: Deltas = {} if deltas is None else deltas
     labels = _Labels(zone)
     for event in events:
@@ -197,7 +211,21 @@ def fold(
             for start, length in presence_spans(before.at, event.at, zone):
                 _add(found, labels.of(start), dims, f"{before.detail}_ms", 1, length)
             continue
-        dims = _dims(event)
+        if event.kind == "chat_held":
+            held = [("all", "")] + (
+                [("agent", str(event.agent_id))] if event.agent_id is not None else []
+            )
+            for start, length in presence_spans(event.at, event.at + (event.value or 0), zone):
+                _add(found, labels.of(start), held, "held_ms", 1, length)
+            continue
+        if event.kind in _AGENT_KINDS:
+            dims = [("all", "")] + (
+                [("agent", str(event.agent_id))] if event.agent_id is not None else []
+            )
+        elif event.kind in _KB_KINDS:
+            dims = [("all", ""), ("site", event.site)]
+        else:
+            dims = _dims(event)
         at = labels.of(event.at)
         for metric, n, total in _metrics(event):
             _add(found, at, dims, metric, n, total)

@@ -2,15 +2,18 @@
 
 The triggers of migration 0029 write an event with each change worth counting; this
 service folds new events into the rollups in its own write jobs (a pass every
-`_ROLL_EVERY` s, `_BATCH` events a job), never inside a chat message's write. The
+`_ROLL_EVERY` s, `_BATCH` events a job, `_BUSY_BATCH` after a pause while other write
+jobs wait), never inside a chat message's write. The
 backfill folds every event again from nothing and gives the same sums: folding adds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -32,9 +35,13 @@ from appliance.core.store import visits as visit_store
 _LOGGER = logging.getLogger(__name__)
 
 _ROLL_EVERY = 15.0  # s between passes over new events
-_BATCH = 250  # events per write job: a pass holds the writer ~10-30 ms at a time (bench)
+_BATCH = 50  # events per write job: a pass holds the writer ~5-10 ms at a time (bench)
+_BUSY_BATCH = 10  # ... and while other write jobs wait for the writer: a few ms at a time
+_BACKFILL_BATCH = 250  # a backfill's jobs (still _BUSY_BATCH while others wait)
+_YIELD_S = 0.005  # a pause before each job while others wait, so they go first
 _FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
+_CACHE_ROWS = 20_000  # report rows (a bucket's key) kept between reports: ~30 MB (1.4 KB each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +88,13 @@ class Reports:
         self._zone = zone
         self._now = now
         self._passes = Periodic("report rollup pass", _ROLL_EVERY, self.roll)
+        # Figures of buckets already asked, per (period, dim, bucket): a past month or
+        # day seldom changes, so a year's report computes only what a pass touched
+        # since. A pass drops what it changes; _generation tells a report read before
+        # that not to keep what it read.
+        self._cache: OrderedDict[tuple[str, str, str], fig.BucketRows] = OrderedDict()
+        self._cached_rows = 0
+        self._generation = 0
 
     async def _step(self, limit: int) -> int:
         """Fold the next events into the rollups; return how many (-1: raced, again).
@@ -100,41 +114,55 @@ class Reports:
             return state, len(events), events[-1].id if events else cursor, deltas
 
         seen, count, cursor, deltas = await self._db.read(read)
+        rebuild = bool(seen.zone) and seen.zone != name
 
         def write(conn: sqlite3.Connection) -> int:
             if store.state(conn) != seen:
                 return -1
-            if seen.zone and seen.zone != name:
+            if rebuild:
                 _LOGGER.info("report zone changed from %s to %s: rebuilding", seen.zone, name)
                 store.clear_rollups(conn)
             store.add_deltas(conn, deltas)
             store.set_state(conn, cursor, name, self._now())
             return count
 
-        return await self._db.write(write)
+        done = await self._db.write(write)
+        if done >= 0:
+            self._forget(None if rebuild else {(k[0], k[2], k[1]) for k in deltas})
+        return done
+
+    async def _polite_step(self, limit: int) -> tuple[int, int]:
+        """Fold a batch; when other write jobs wait (a chat's messages), let them go
+        first and take a small batch, so a pass never holds them up for long.
+        Return (count, the batch asked)."""
+        if self._db.queue_depth > 0:
+            await asyncio.sleep(_YIELD_S)
+            limit = min(limit, _BUSY_BATCH)
+        return await self._step(limit), limit
 
     async def roll(self, limit: int = _BATCH) -> int:
         """Fold events not yet in the rollups, a batch per write job; return how many."""
         done = 0
         while True:
-            count = await self._step(limit)
+            count, asked = await self._polite_step(limit)
             done += max(count, 0)
-            if 0 <= count < limit:
+            if 0 <= count < asked:
                 return done
 
     async def backfill(
-        self, progress: Callable[[int, int], None] | None = None, limit: int = _BATCH
+        self, progress: Callable[[int, int], None] | None = None, limit: int = _BACKFILL_BATCH
     ) -> int:
         """Rebuild the rollups from every event; report (done, of) after each batch."""
         last = await self._db.read(store.last_event_id)
         await self._db.write(store.clear_rollups)
+        self._forget(None)
         done = 0
         while True:
-            count = await self._step(limit)
+            count, asked = await self._polite_step(limit)
             done += max(count, 0)
             if progress is not None:
                 progress(done, last)
-            if 0 <= count < limit:
+            if 0 <= count < asked:
                 return done
 
     def start(self) -> None:
@@ -179,7 +207,7 @@ class Reports:
         return Plan(found, aht, from_history, staffing)
 
     async def funnel(self, by: str, first: date, last: date) -> list[FunnelRow]:
-        """Return visits, invited, chats and tickets per source, keyword or landing page
+        """Return visits, invited, chats, tickets and leads per source, keyword or landing page
         over local days first..last (visits the insight retention still keeps)."""
         if by not in visit_store.FUNNEL_BY:
             raise InvalidInput(f"by must be one of {', '.join(visit_store.FUNNEL_BY)}")
@@ -206,23 +234,63 @@ class Reports:
         if (last - first).days >= fig.MAX_DAYS:
             raise InvalidInput(f"a report spans at most {fig.MAX_DAYS} days")
         sp = fig.span(period, first, last)
+        generation = self._generation
+        missing = [label for label in sp.labels if (period, dim, label) not in self._cache]
 
-        def read(conn: sqlite3.Connection) -> Report:
-            found = store.cells(conn, period, dim, sp.labels[0], sp.labels[-1])
-            before = store.backlog_before(conn, dim, _first_day_of(sp))
-            state = store.state(conn)
-            cells = [(c.bucket, c.key, c.metric, c.n, c.total, c.name) for c in found]
-            return Report(
-                period,
-                dim,
-                first,
-                last,
-                state.zone or zone_name(self._zone()),
-                state.rolled_at,
-                fig.rows(sp, dim, cells, before),
-            )
+        def read(
+            conn: sqlite3.Connection,
+        ) -> tuple[dict[str, fig.BucketRows], dict[str, int], store.State]:
+            found: dict[str, fig.BucketRows] = {}
+            if missing:
+                cells = store.cells(conn, period, dim, missing[0], missing[-1])
+                found = fig.buckets_of(cells, missing)
+            return found, store.backlog_before(conn, dim, _first_day_of(sp)), store.state(conn)
 
-        return await self._db.read(read)
+        fresh, before, state = await self._db.read(read)
+        buckets = {**{label: self._cached(period, dim, label) for label in sp.labels}, **fresh}
+        if generation == self._generation:  # no pass changed the rollups meanwhile
+            for label, rows in fresh.items():
+                self._keep((period, dim, label), rows)
+        keys = {k for label in sp.labels for k in buckets.get(label, {})}
+        names = await self._db.read(lambda conn: store.names(conn, dim, keys))
+        return Report(
+            period,
+            dim,
+            first,
+            last,
+            state.zone or zone_name(self._zone()),
+            state.rolled_at,
+            fig.assemble(sp, dim, buckets, before, names),
+        )
+
+    def _cached(self, period: str, dim: str, label: str) -> fig.BucketRows:
+        found = self._cache.get((period, dim, label))
+        if found is None:
+            return {}
+        self._cache.move_to_end((period, dim, label))
+        return found
+
+    def _keep(self, bucket: tuple[str, str, str], rows: fig.BucketRows) -> None:
+        """Keep a bucket's figures until a pass changes it (the oldest used go first)."""
+        old = self._cache.pop(bucket, None)
+        self._cached_rows -= len(old) if old is not None else 0
+        self._cache[bucket] = rows
+        self._cached_rows += len(rows)
+        while self._cached_rows > _CACHE_ROWS and self._cache:
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_rows -= len(dropped)
+
+    def _forget(self, buckets: set[tuple[str, str, str]] | None) -> None:
+        """Drop the figures of buckets a pass changed (None: all of them)."""
+        self._generation += 1
+        if buckets is None:
+            self._cache.clear()
+            self._cached_rows = 0
+            return
+        for bucket in buckets:
+            old = self._cache.pop(bucket, None)
+            if old is not None:
+                self._cached_rows -= len(old)
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,6 +302,7 @@ class FunnelRow:
     invited: int
     chatted: int
     ticketed: int
+    leads: int
 
 
 @dataclass(frozen=True, slots=True)

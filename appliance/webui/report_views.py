@@ -55,6 +55,11 @@ _FIGURE_TEXT = {
     "online_hours": ("rep_fig_online_hours", "rep_def_online_hours"),
     "away_hours": ("rep_fig_away_hours", "rep_def_away_hours"),
     "occupancy": ("rep_fig_occupancy", "rep_def_occupancy"),
+    "concurrent_avg": ("rep_fig_concurrent_avg", "rep_def_concurrent_avg"),
+    "concurrent_peak": ("rep_fig_concurrent_peak", "rep_def_concurrent_peak"),
+    "kb_sessions": ("rep_fig_kb_sessions", "rep_def_kb_sessions"),
+    "kb_deflected": ("rep_fig_kb_deflected", "rep_def_kb_deflected"),
+    "kb_deflection": ("rep_fig_kb_deflection", "rep_def_kb_deflection"),
 }
 _DIM_TEXT = {
     "all": "rep_dim_all",
@@ -277,6 +282,8 @@ async def get_funnel(request: web.Request) -> web.Response:
                     r.ticketed,
                     _rate(r.chatted, r.visits),
                     _rate(r.ticketed, r.visits),
+                    r.leads,
+                    _rate(r.leads, r.visits),
                 )
                 for r in rows
             ],
@@ -297,10 +304,11 @@ async def export_funnel(request: web.Request) -> web.Response:
             t("rep_funnel_invited"),
             t("rep_funnel_chats"),
             t("rep_funnel_tickets"),
+            t("rep_funnel_leads"),
         ]
     )
     for r in rows:
-        writer.writerow([_cell(r.key), r.visits, r.invited, r.chatted, r.ticketed])
+        writer.writerow([_cell(r.key), r.visits, r.invited, r.chatted, r.ticketed, r.leads])
     return _download((_BOM + out.getvalue()).encode(), f"funnel-{query.by}")
 
 

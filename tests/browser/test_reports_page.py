@@ -88,6 +88,8 @@ async def test_reports_chart_table_week_definition_and_csv(
     definition = page.locator('[data-cb="rep-def"]')
     await expect(definition).to_be_visible()
     await expect(definition).to_contain_text("首次回复")
+    await page.locator('[data-cb="rep-all"] button[data-figure="concurrent_avg"]').click()
+    await expect(definition).to_contain_text("时间加权平均")
 
     # The CSV has the table's numbers, with the BOM Excel needs.
     async with page.expect_download() as info:

@@ -19,7 +19,18 @@ from tests.conftest import make_settings
 
 ZONE = ZoneInfo("Asia/Shanghai")
 _START = 1_772_000_000_000  # 2026-02-25, UTC ms
-_KINDS = ("chat_offered", "chat_answered", "chat_abandoned", "rating", "ticket_backlog", "presence")
+_KINDS = (
+    "chat_offered",
+    "chat_answered",
+    "chat_abandoned",
+    "rating",
+    "ticket_backlog",
+    "presence",
+    "chat_held",
+    "chat_load",
+    "kb_session",
+    "kb_chatted",
+)
 
 events_st = st.lists(
     st.tuples(
@@ -42,6 +53,11 @@ def _events(raw: list[tuple[int, str, int | None, int, str]]) -> list[ReportEven
             value = 1 + value % 5
         if kind == "ticket_backlog":
             value = 1 if value % 2 else -1
+        if kind == "chat_held":
+            value *= 150  # up to 25 h: across one midnight or two
+        if kind == "chat_load":
+            value = 1 + value % 25  # above MAX_LOAD too
+        site = f"s{value % 2}" if kind.startswith("kb_") else ""
         found.append(
             ReportEvent(
                 i,
@@ -50,8 +66,8 @@ def _events(raw: list[tuple[int, str, int | None, int, str]]) -> list[ReportEven
                 agent,
                 None,
                 "",
-                "chat",
-                "",
+                "kb" if kind.startswith("kb_") else "chat",
+                site,
                 f"r{i}",
                 value,
                 status if kind == "presence" else "",
@@ -120,6 +136,43 @@ def test_batches_fold_to_the_same_sums_as_a_scratch_count(raw, cuts) -> None:  #
     for (dim, key, metric, day), want in scratch.items():  # type: ignore[misc]
         got = at_once.get(("d", day, dim, key, metric), [0, 0])
         assert got == want, (dim, key, metric, day)
+    # New figures from scratch: time held per agent over the whole stream (whatever
+    # the midnights), chats given per load level, self-service per local day and site.
+    held: dict[str, int] = defaultdict(int)
+    loads: dict[tuple[str, str], int] = defaultdict(int)
+    kb: dict[tuple[str, str, str], int] = defaultdict(int)
+    for e in events:
+        agent_keys = [""] + ([str(e.agent_id)] if e.agent_id is not None else [])
+        if e.kind == "chat_held":
+            for key in agent_keys:
+                held[key] += e.value or 0
+        elif e.kind == "chat_load":
+            for key in agent_keys:
+                loads[(key, f"load_h:{min(e.value or 1, 20)}")] += 1
+        elif e.kind.startswith("kb_"):
+            metric = "kb_sessions" if e.kind == "kb_session" else "kb_chatted"
+            for dim_key in ("", e.site):
+                kb[(dim_key, metric, _day(e.at))] += 1
+    for key, want_ms in held.items():
+        dim = "all" if key == "" else "agent"
+        got_ms = sum(
+            v[1]
+            for k, v in at_once.items()
+            if k[0] == "d" and k[2] == dim and k[3] == key and k[4] == "held_ms"
+        )
+        assert got_ms == want_ms, key
+    for (key, metric), want_n in loads.items():
+        dim = "all" if key == "" else "agent"
+        got_n = sum(
+            v[0]
+            for k, v in at_once.items()
+            if k[0] == "m" and k[2] == dim and k[3] == key and k[4] == metric
+        )
+        assert got_n == want_n, (key, metric)
+    for (key, metric, day), want_n in kb.items():
+        dim = "all" if key == "" else "site"
+        assert at_once.get(("d", day, dim, key, metric), [0, 0])[0] == want_n
+    assert not any(k[2] in ("channel", "topic") for k in at_once if "kb_" in k[4])
     # Presence time adds up to the time between changes, whatever the midnights.
     online = sum(
         v[1] for k, v in at_once.items() if k[0] == "d" and k[2] == "all" and k[4] == "online_ms"

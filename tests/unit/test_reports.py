@@ -324,6 +324,7 @@ def test_an_upgrade_records_what_the_box_already_holds(tmp_path: Path) -> None:
             "chat_transfer": 1,
             "chat_handled": 4,
             "chat_abandoned": 1,
+            "chat_held": 4,  # migration 0034: closed chats under their last owner
             "rating": 2,
             "ticket_created": 2,
             "ticket_resolved": 1,
@@ -376,15 +377,37 @@ def _visits(conn: sqlite3.Connection) -> None:
     )
 
 
+def _leads(conn: sqlite3.Connection) -> None:
+    # vc1 types an e-mail in the pre-chat form during its visit and also leaves a
+    # message then (one lead); vc3 leaves a call-back request during its visit; vc4
+    # became a customer the day before (no lead now); vc2's customer has no contact.
+    for cid, vid, email, at in (
+        (1, "vc1", "a@x.cn", t(D1, "10:10:00")),
+        (2, "vc4", "d@x.cn", t(date(2026, 3, 1), "10:00:00")),
+        (3, "vc2", "", t(D1, "10:10:00")),
+    ):
+        conn.execute(
+            "INSERT INTO customers (id, email, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            (cid, email, at, at),
+        )
+        conn.execute("UPDATE visitors SET customer_id = ? WHERE id = ?", (cid, vid))
+    for tid, vid, at in ((21, "vc1", t(D1, "10:11:00")), (22, "vc3", t(D1, "10:30:30"))):
+        _ticket(conn, tid, at)
+        conn.execute(
+            "INSERT INTO ticket_visitors (ticket_id, visitor_id) VALUES (?, ?)", (tid, vid)
+        )
+
+
 async def test_the_funnel_from_visits_to_tickets(db: Database) -> None:
     await db.write(_visits)
+    await db.write(_leads)
     reports = Reports(db, lambda: ZONE)
     by_source = await reports.funnel("source", D1, D1)
     assert [vars_of(r) for r in by_source] == [
-        ("search:baidu", 2, 0, 2, 1),  # both chatted; c2 became a ticket
-        ("campaign:双11", 1, 0, 0, 0),  # c5 is on D2: not during this visit
-        ("direct", 1, 1, 0, 0),  # invited, never chatted (c4 came at 23:59)
-        ("referral:news.cn", 1, 0, 1, 0),  # c3 (abandoned, still a chat)
+        ("search:baidu", 2, 0, 2, 1, 1),  # both chatted; c2 became a ticket; vc1 a lead
+        ("campaign:双11", 1, 0, 0, 0, 0),  # c5 is on D2: not during this visit
+        ("direct", 1, 1, 0, 0, 0),  # invited, never chatted (c4 came at 23:59)
+        ("referral:news.cn", 1, 0, 1, 0, 1),  # c3 (abandoned, still a chat); a message left
     ]
     by_page = await reports.funnel("landing", D1, D1)
     assert {r.key: r.visits for r in by_page} == {
@@ -393,9 +416,161 @@ async def test_the_funnel_from_visits_to_tickets(db: Database) -> None:
         "https://x.cn/b": 1,
     }
     by_keyword = await reports.funnel("keyword", D1, D1)
-    assert [vars_of(r) for r in by_keyword] == [("", 3, 1, 1, 0), ("baidu:宽带", 2, 0, 2, 1)]
+    assert [vars_of(r) for r in by_keyword] == [("", 3, 1, 1, 0, 1), ("baidu:宽带", 2, 0, 2, 1, 1)]
     assert await reports.funnel("source", D2, D2) == []
 
 
 def vars_of(row):  # type: ignore[no-untyped-def]
-    return (row.key, row.visits, row.invited, row.chatted, row.ticketed)
+    return (row.key, row.visits, row.invited, row.chatted, row.ticketed, row.leads)
+
+
+def _held(conn: sqlite3.Connection) -> None:
+    # Ann signed in 23:00-01:00 across midnight. k1 is hers 23:40-00:20 (20 min each
+    # day); k2 23:50-23:55 while k1 is open (two at once); k3 00:10-00:40 with k1 (two).
+    _people(conn)
+    for at, status in ((t(D1, "23:00:00"), "online"), (t(D2, "01:00:00"), "offline")):
+        report_store.add_event(
+            conn, ReportEvent(0, at, "presence", 1, None, "", "", "", "", None, status)
+        )
+    for cid, start, end in (
+        ("k1", t(D1, "23:40:00"), t(D2, "00:20:00")),
+        ("k2", t(D1, "23:50:00"), t(D1, "23:55:00")),
+        ("k3", t(D2, "00:10:00"), t(D2, "00:40:00")),
+    ):
+        _chat(conn, cid, start)
+        conv_store.assign(conn, cid, 1, start, answered=True)
+        if cid == "k1":
+            continue
+        conv_store.close(conn, cid, end, "agent")
+    conv_store.close(conn, "k1", t(D2, "00:20:00"), "agent")
+    # Bo holds c9 for a minute and lets it ring out: the miss's time ends it.
+    _chat(conn, "c9", t(D2, "09:00:00"))
+    conv_store.assign(conn, "c9", 2, t(D2, "09:00:00"), answered=False)
+    conv_store.requeue_missed(conn, "c9", 2, t(D2, "09:01:00"))
+
+
+async def test_concurrent_chats_per_agent_with_a_chat_across_midnight(db: Database) -> None:
+    await db.write(_held)
+    reports = Reports(db, lambda: ZONE)
+    await reports.roll()
+    days = (await reports.report("d", "agent", D1, D2)).rows
+    ann1, ann2 = _by(days, bucket="2026-03-02", key="1"), _by(days, bucket="2026-03-03", key="1")
+    assert ann1["concurrent_avg"] == round(25 / 60, 2)  # 20 + 5 min held over 60 signed in
+    assert ann2["concurrent_avg"] == round(50 / 60, 2)  # 20 + 30 min over 60
+    assert ann1["concurrent_peak"] == 2 and ann2["concurrent_peak"] == 2
+    bo = _by(days, bucket="2026-03-03", key="2")
+    assert bo["concurrent_peak"] == 1
+    assert bo["concurrent_avg"] is None  # no presence recorded for Bo
+    held = await db.read(
+        lambda c: c.execute(
+            "SELECT total FROM report_rollups WHERE period = 'd' AND dim = 'agent'"
+            " AND key = '2' AND metric = 'held_ms'"
+        ).fetchall()
+    )
+    assert [tuple(r) for r in held] == [(60_000,)]
+    week = (await reports.report("w", "all", D1, D2)).rows
+    assert week[0].values["concurrent_peak"] == 2
+    assert week[0].values["concurrent_avg"] == round((75 + 1) / 120, 2)  # Bo's minute too
+
+
+def _self_service(conn: sqlite3.Connection) -> None:
+    from appliance.core.store import selfservice as kb_store
+
+    conn.execute(
+        "INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('va', 0, 0), ('vc', 0, 0)"
+    )
+    conn.execute(
+        "INSERT INTO visits (id, visitor_id, started_at, last_seen_at, site)"
+        " VALUES (1, 'va', ?, ?, 'shop')",
+        (t(D1, "09:59:00"), t(D1, "10:30:00")),
+    )
+    # va: a search and a read three minutes apart (one session), no chat: deflected.
+    kb_store.add_event(conn, "va", "search", None, t(D1, "10:00:00"))
+    kb_store.add_event(conn, "va", "read", 1, t(D1, "10:03:00"))
+    # vb: a search, then a chat five minutes later: not deflected.
+    kb_store.add_event(conn, "vb", "search", None, t(D1, "11:00:00"))
+    _chat(conn, "b", t(D1, "11:05:00"))  # visitor vb
+    # vc: a read, a chat 15 minutes later (too late to undo it), then another search
+    # (a new session) with no chat after: two sessions, both deflected.
+    kb_store.add_event(conn, "vc", "read", 2, t(D1, "12:00:00"))
+    conn.execute(
+        "INSERT INTO conversations (id, visitor_id, status, created_at) VALUES"
+        " ('cc', 'vc', 'waiting', ?)",
+        (t(D1, "12:15:00"),),
+    )
+    kb_store.add_event(conn, "vc", "search", None, t(D1, "12:20:00"))
+
+
+async def test_knowledge_deflection_in_the_reports(db: Database) -> None:
+    await db.write(_self_service)
+    reports = Reports(db, lambda: ZONE)
+    await reports.roll()
+    day = _by((await reports.report("d", "all", D1, D1)).rows, bucket="2026-03-02")
+    assert (day["kb_sessions"], day["kb_deflected"], day["kb_deflection"]) == (4, 3, 75.0)
+    sites = (await reports.report("d", "site", D1, D1)).rows
+    shop = _by(sites, key="shop")
+    assert (shop["kb_sessions"], shop["kb_deflected"], shop["kb_deflection"]) == (1, 1, 100.0)
+    month = _by((await reports.report("m", "all", D1, D1)).rows, bucket="2026-03")
+    assert month["kb_sessions"] == 4
+
+
+async def test_backfill_gives_the_same_new_figures(db: Database) -> None:
+    await db.write(_held)
+    await db.write(_self_service)
+    reports = Reports(db, lambda: ZONE)
+    await reports.roll()
+    before = await db.read(report_store.rollup_rows)
+    assert await reports.backfill() > 0
+    assert await db.read(report_store.rollup_rows) == before
+
+
+async def test_a_pass_takes_small_batches_while_other_writes_wait(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await db.write(_chats)  # 30-odd events
+    count = await db.read(report_store.last_event_id)
+    jobs: list[int] = []
+    reports = Reports(db, lambda: ZONE)
+    step = reports._step
+
+    async def counted(limit: int) -> int:
+        jobs.append(limit)
+        return await step(limit)
+
+    monkeypatch.setattr(reports, "_step", counted)
+    monkeypatch.setattr(Database, "queue_depth", property(lambda self: 1))
+    assert await reports.roll() == count
+    assert set(jobs) == {10} and len(jobs) == count // 10 + 1
+    monkeypatch.setattr(Database, "queue_depth", property(lambda self: 0))
+    await db.write(_tickets)
+    jobs.clear()
+    await reports.roll()
+    assert jobs == [50]
+
+
+async def test_reports_keep_past_buckets_and_drop_what_a_pass_changes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = await _scenario(db)
+    first = await reports.report("d", "all", D1, D2)
+    read: list[tuple[str, str]] = []
+    cells = report_store.cells
+
+    def counted(conn, period, dim, a, b):  # type: ignore[no-untyped-def]
+        read.append((a, b))
+        return cells(conn, period, dim, a, b)
+
+    monkeypatch.setattr(report_store, "cells", counted)
+    again = await reports.report("d", "all", D1, D2)
+    assert again.rows == first.rows and read == []  # nothing changed: nothing read
+    await db.write(lambda c: _chat(c, "c6", t(D2, "15:00:00")))
+    await reports.roll()
+    after = await reports.report("d", "all", D1, D2)
+    assert read == [("2026-03-03", "2026-03-03")]  # only the day the pass changed
+    d1, d2 = (_by(after.rows, bucket=b) for b in ("2026-03-02", "2026-03-03"))
+    assert d1 == _by(first.rows, bucket="2026-03-02")
+    assert d2["offered"] == _by(first.rows, bucket="2026-03-03")["offered"] + 1
+    assert d2["backlog"] == _by(first.rows, bucket="2026-03-03")["backlog"]
+    await reports.backfill()
+    assert (await reports.report("d", "all", D1, D2)).rows == after.rows
+    assert read[-1] == ("2026-03-02", "2026-03-03")  # a backfill forgets them all

@@ -6,6 +6,7 @@ row each event records); this module reads it, and owns the rollups made from it
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,18 +23,6 @@ class State:
     cursor: int
     zone: str
     rolled_at: int
-
-
-@dataclass(frozen=True, slots=True)
-class Cell:
-    """One rollup row as a report reads it, with the name of its key where it has one."""
-
-    bucket: str
-    key: str
-    metric: str
-    n: int
-    total: int
-    name: str
 
 
 def events_after(conn: sqlite3.Connection, cursor: int, limit: int) -> list[ReportEvent]:
@@ -81,12 +70,18 @@ def add_event(conn: sqlite3.Connection, event: ReportEvent) -> int:
 
 
 def add_deltas(conn: sqlite3.Connection, deltas: Deltas) -> None:
-    """Add sums to the rollups."""
+    """Add sums to the rollups (in the primary key's order: neighbouring pages)."""
     conn.executemany(
         "INSERT INTO report_rollups (period, bucket, dim, key, metric, n, total)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (period, dim, bucket, key, metric)"
         " DO UPDATE SET n = n + excluded.n, total = total + excluded.total",
-        [(*key, n, total) for key, (n, total) in deltas.items()],
+        [
+            (*key, n, total)
+            for key, (n, total) in sorted(
+                deltas.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1], kv[0][3], kv[0][4])
+            )
+            if n or total
+        ],
     )
 
 
@@ -110,35 +105,54 @@ def set_state(conn: sqlite3.Connection, cursor: int, zone: str, now: int) -> Non
     )
 
 
-def cells(conn: sqlite3.Connection, period: str, dim: str, first: str, last: str) -> list[Cell]:
-    """Return the rollup rows of a period's buckets from first to last, with key names."""
-    rows = conn.execute(
+def cells(
+    conn: sqlite3.Connection, period: str, dim: str, first: str, last: str
+) -> list[tuple[str, str, str, int, int]]:
+    """Return the rollup rows (bucket, key, metric, n, total) of a period's buckets from
+    first to last (by the primary key's range)."""
+    return conn.execute(
         "SELECT bucket, key, metric, n, total FROM report_rollups"
         " WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
         (period, dim, first, last),
     ).fetchall()
-    names: dict[str, str] = {}
-    if dim in ("agent", "group", "topic"):
-        names = dict(
-            conn.execute(
-                "SELECT k.key, coalesce(u.display_name, g.name, t.label, '') FROM"
-                " (SELECT DISTINCT key FROM report_rollups"
-                "  WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?) k"
-                " LEFT JOIN users u ON ? = 'agent' AND u.id = CAST(k.key AS INTEGER)"
-                " LEFT JOIN groups g ON ? = 'group' AND g.id = CAST(k.key AS INTEGER)"
-                " LEFT JOIN topics t ON ? = 'topic' AND t.key = k.key",
-                (period, dim, first, last, dim, dim, dim),
-            ).fetchall()
+
+
+def names(conn: sqlite3.Connection, dim: str, keys: Iterable[str]) -> dict[str, str]:
+    """Return the names of a dimension's keys (agents, groups, topics), by their tables'
+    keys; other dimensions' keys are their own names."""
+    join = {
+        "agent": "users n ON n.id = CAST(j.value AS INTEGER)",
+        "group": "groups n ON n.id = CAST(j.value AS INTEGER)",
+        "topic": "topics n ON n.key = j.value",
+    }.get(dim)
+    wanted = sorted(set(keys))
+    if join is None or not wanted:
+        return {}
+    label = "display_name" if dim == "agent" else "name" if dim == "group" else "label"
+    return {
+        str(k): str(v or "")
+        for k, v in conn.execute(
+            f"SELECT j.value, n.{label} FROM json_each(?) j JOIN {join}", (json.dumps(wanted),)
         )
-    return [Cell(b, k, m, n, total, names.get(k, "")) for b, k, m, n, total in rows]
+    }
 
 
 def backlog_before(conn: sqlite3.Connection, dim: str, first_day: str) -> dict[str, int]:
-    """Return each key's backlog steps summed over the days before one."""
+    """Return each key's backlog steps summed over the days before one (YYYY-MM-DD):
+    the whole months before its month from the month rollups, then the days of its
+    month before it (so a long history costs months, not days)."""
+    month = first_day[:7]
+    # The partial indexes hold only backlog rows; the planner would take the primary
+    # key's range, which holds every metric of those buckets.
     rows = conn.execute(
-        "SELECT key, sum(total) FROM report_rollups WHERE period = 'd' AND metric = 'backlog'"
-        " AND dim = ? AND bucket < ? GROUP BY key",
-        (dim, first_day),
+        "SELECT key, sum(total) FROM ("
+        " SELECT key, total FROM report_rollups INDEXED BY report_rollups_backlog_m"
+        "  WHERE period = 'm' AND metric = 'backlog' AND dim = ? AND bucket < ?"
+        " UNION ALL"
+        " SELECT key, total FROM report_rollups INDEXED BY report_rollups_backlog"
+        "  WHERE period = 'd' AND metric = 'backlog' AND dim = ? AND bucket >= ? AND bucket < ?"
+        ") GROUP BY key",
+        (dim, month, dim, f"{month}-01", first_day),
     )
     return {r[0]: int(r[1]) for r in rows}
 

@@ -191,11 +191,15 @@ FUNNEL_BY = tuple(_FUNNEL_KEYS)
 
 def funnel(
     conn: sqlite3.Connection, by: str, since: int, until: int, limit: int
-) -> list[tuple[str, int, int, int, int]]:
-    """Return (key, visits, invited, chatted, ticketed) of visits started in [since, until).
+) -> list[tuple[str, int, int, int, int, int]]:
+    """Return (key, visits, invited, chatted, ticketed, leads) of visits started in
+    [since, until).
 
     A visit chatted when its visitor opened a chat while it lasted (to its last page
-    view); it led to a ticket when one of those chats has one."""
+    view); it led to a ticket when one of those chats has one. Leads are visitors
+    (each counted once per row) who left contact details while a visit lasted: they
+    became a customer with an e-mail or phone then (the pre-chat form), or left a
+    message or call-back request then (a ticket they left in the widget)."""
     key = _FUNNEL_KEYS[by]
     rows = conn.execute(
         "WITH v AS (SELECT * FROM visits WHERE started_at >= ? AND started_at < ?)"
@@ -205,8 +209,16 @@ def funnel(
         "   AND c.created_at BETWEEN v.started_at AND v.last_seen_at)),"
         " sum(EXISTS (SELECT 1 FROM conversations c JOIN ticket_conversations tc"
         "   ON tc.conversation_id = c.id WHERE c.visitor_id = v.visitor_id"
-        "   AND c.created_at BETWEEN v.started_at AND v.last_seen_at))"
+        "   AND c.created_at BETWEEN v.started_at AND v.last_seen_at)),"
+        " count(DISTINCT CASE WHEN EXISTS (SELECT 1 FROM visitors r JOIN customers cu"
+        "   ON cu.id = r.customer_id WHERE r.id = v.visitor_id"
+        "   AND (cu.email != '' OR cu.phone != '')"
+        "   AND cu.created_at BETWEEN v.started_at AND v.last_seen_at)"
+        "  OR EXISTS (SELECT 1 FROM ticket_visitors tv JOIN tickets t ON t.id = tv.ticket_id"
+        "   WHERE tv.visitor_id = v.visitor_id"
+        "   AND t.created_at BETWEEN v.started_at AND v.last_seen_at)"
+        "  THEN v.visitor_id END)"
         " FROM v GROUP BY k ORDER BY count(*) DESC, k LIMIT ?",
         (since, until, limit),
     )
-    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows]
+    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows]

@@ -209,6 +209,7 @@ async function loadFunnel() {
       ["invited", L.funnelInvited],
       ["chatted", L.funnelChats],
       ["ticketed", L.funnelTickets],
+      ["leads", L.funnelLeads],
     ];
     draw(
       "rep-funnel",
@@ -216,7 +217,7 @@ async function loadFunnel() {
       steps.map(([id, name]) => ({ name, type: "bar", values: top.map((r) => r[id]) })),
       [L.funnelKey, ...steps.map(([, name]) => name), L.funnelRate],
       page.rows.map((r) => [
-        r.key, r.visits, r.invited, r.chatted, r.ticketed,
+        r.key, r.visits, r.invited, r.chatted, r.ticketed, r.leads,
         r.chat_rate === null ? null : (100 * r.chat_rate).toFixed(1),
       ]),
     );

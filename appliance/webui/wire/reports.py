@@ -118,6 +118,8 @@ class FunnelRow(msgspec.Struct):
     ticketed: int
     chat_rate: float | None
     ticket_rate: float | None
+    leads: int = 0  # visitors who left contact details in these visits (docs/reports.md)
+    lead_rate: float | None = None  # leads / visits
 
 
 class FunnelPage(msgspec.Struct):
