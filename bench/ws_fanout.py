@@ -875,6 +875,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--server-log-level", default="WARNING", help="the appliance's")
     parser.add_argument(
+        "--keep-agents",
+        default="",
+        help="a folder to keep the agents' data dir in and reuse on the next run (A/B runs)",
+    )
+    parser.add_argument(
         "--busy",
         type=int,
         default=0,
@@ -894,7 +899,17 @@ def main(argv: list[str] | None = None) -> int:
         if "appliance" in names:
             t0 = time.monotonic()
             max_chats = -(-p.visitors // p.agents) + 5
-            template = make_agent_template(work, p.agents, max_chats)
+            cached = (
+                Path(args.keep_agents) / f"agents-{p.agents}-{max_chats}"
+                if args.keep_agents
+                else None
+            )
+            if cached is not None and cached.is_dir():
+                template = cached
+            else:
+                template = make_agent_template(work, p.agents, max_chats)
+                if cached is not None:
+                    shutil.copytree(template, cached)
             print(f"created {p.agents} agents in {time.monotonic() - t0:.0f} s", flush=True)
         for i in range(args.repeat):
             for name in names:
