@@ -17,8 +17,8 @@ def _today() -> str:
     return datetime.now(tz=UTC).astimezone().date().isoformat()
 
 
-async def _one_chat(make_agent: Any, make_visitor: Any) -> Any:
-    agent = await make_agent("wangfang")
+async def closed_chat(agent: Any, make_visitor: Any) -> tuple[str, Any]:
+    """A visitor's chat the agent answered and closed; its id and the visitor."""
     aws = await agent.ws()
     visitor = await make_visitor()
     conv = await visitor.open(name="李雷")
@@ -30,11 +30,17 @@ async def _one_chat(make_agent: Any, make_visitor: Any) -> Any:
     )
     await receive_until(aws, lambda f: f["type"] == "ack")
     await agent.post(f"/api/console/conversations/{conv['id']}/close")
+    await aws.close()
+    return str(conv["id"]), visitor
+
+
+async def _one_chat(make_agent: Any, make_visitor: Any) -> Any:
+    agent = await make_agent("wangfang")
+    conv_id, visitor = await closed_chat(agent, make_visitor)
     status, _, _ = await visitor.request(
-        "POST", f"/api/visitor/conversations/{conv['id']}/rating", {"score": 5}
+        "POST", f"/api/visitor/conversations/{conv_id}/rating", {"score": 5}
     )
     assert status in (200, 201)
-    await aws.close()
     return agent
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Any
 
 from appliance.core.store import audit as audit_store
 from tests.conftest import receive_until
+from tests.integration.test_reports_api import _today, closed_chat
 
 CHECKLIST = {
     "name": "标准质检",
@@ -33,24 +33,9 @@ CARD = {
 }
 
 
-def _today() -> str:
-    return datetime.now(tz=UTC).astimezone().date().isoformat()
-
-
 async def _closed_chat(agent: Any, make_visitor: Any) -> str:
-    aws = await agent.ws()
-    visitor = await make_visitor()
-    conv = await visitor.open(name="李雷")
-    await receive_until(
-        aws, lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "active"
-    )
-    await aws.send_json(
-        {"type": "send", "conversation_id": conv["id"], "client_msg_id": "a1", "body": "您好"}
-    )
-    await receive_until(aws, lambda f: f["type"] == "ack")
-    await agent.post(f"/api/console/conversations/{conv['id']}/close")
-    await aws.close()
-    return str(conv["id"])
+    conv_id, _ = await closed_chat(agent, make_visitor)
+    return conv_id
 
 
 async def _actions(running: Any) -> list[str]:
