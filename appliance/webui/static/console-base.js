@@ -255,6 +255,24 @@ export function formPanel(fields, okText, onSubmit, cb) {
   return form;
 }
 
+/** Fill a table: a header row, then one row per array; a cell is a node, or text (null
+ * shows "–"). Cells from column `numFrom` on that are not nodes get class "num". */
+export function fillTable(node, head, rows, numFrom = Infinity) {
+  node.replaceChildren();
+  const tr = node.createTHead().insertRow();
+  for (const h of head) tr.append(el("th", "", h));
+  const body = node.createTBody();
+  for (const r of rows) {
+    const line = body.insertRow();
+    r.forEach((cell, i) => {
+      const td = line.insertCell();
+      if (cell instanceof Node) td.append(cell);
+      else td.textContent = cell === null || cell === undefined ? "–" : String(cell);
+      if (i >= numFrom && !(cell instanceof Node)) td.className = "num";
+    });
+  }
+}
+
 export function plainError(text) {
   const e = new Error(text);
   e.plain = true;

@@ -4,7 +4,7 @@
 // review page; everyone sees the reviews they may (an agent: their own, read only).
 // Every text from the API goes in as text (textContent), never as HTML.
 
-import { api, button, el } from "./console-base.js";
+import { api, button, el, fillTable as table } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="qa"]');
 const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
@@ -23,21 +23,6 @@ function error(text) {
   if (!p) return;
   p.textContent = text || "";
   p.hidden = !text;
-}
-
-function table(node, head, rows) {
-  node.replaceChildren();
-  const tr = node.createTHead().insertRow();
-  for (const h of head) tr.append(el("th", "", h));
-  const body = node.createTBody();
-  for (const r of rows) {
-    const line = body.insertRow();
-    for (const cell of r) {
-      const td = line.insertCell();
-      if (cell instanceof Node) td.append(cell);
-      else td.textContent = cell === null || cell === undefined ? "–" : String(cell);
-    }
-  }
 }
 
 function reviewLink(convId) {

@@ -5,7 +5,7 @@
 // CSV download; overseers add, change and delete scorecards. Names from the API go in
 // as text (textContent), never as HTML.
 
-import { api, button, el } from "./console-base.js";
+import { api, button, el, fillTable } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="scorecards"]');
 const $ = (name, within = root) => within.querySelector(`[data-cb="${name}"]`);
@@ -23,7 +23,6 @@ const FIGURES = root
     }))
   : [];
 const NAME = Object.fromEntries(FIGURES.map((f) => [f.id, f.name]));
-const show = (v) => (v === null || v === undefined ? "–" : String(v));
 const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
 let cards = [];
 let editing = null; // the id of the scorecard in the form, or null: a new one
@@ -36,19 +35,7 @@ function error(name, text) {
 }
 
 function table(node, head, rows) {
-  node.replaceChildren();
-  const tr = node.createTHead().insertRow();
-  for (const h of head) tr.append(el("th", "", h));
-  const body = node.createTBody();
-  for (const r of rows) {
-    const line = body.insertRow();
-    r.forEach((cell, i) => {
-      const td = line.insertCell();
-      if (cell instanceof Node) td.append(cell);
-      else td.textContent = show(cell);
-      if (i > 1 && !(cell instanceof Node)) td.className = "num";
-    });
-  }
+  fillTable(node, head, rows, 2);
 }
 
 function query() {
