@@ -51,6 +51,7 @@ class Settings:
     overload_loop_lag: float = 0.5
     overload_writer_wait: float = 1.0
     overload_writer_saturated: float = 3.0
+    overload_loop_saturated: float = 2.0
     login_attempts: int = 5  # failures per window: an address is then refused, a name slowed
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds

@@ -126,6 +126,7 @@ class Box:
                 loop_lag=settings.overload_loop_lag,
                 writer_wait=settings.overload_writer_wait,
                 writer_saturated=settings.overload_writer_saturated,
+                loop_saturated=settings.overload_loop_saturated,
             ),
         )
         self.read_marks = ReadMarks(self.db, self.chats)  # read state of each chat

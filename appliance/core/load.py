@@ -9,11 +9,12 @@ Two readings tell that the box is falling behind, both cheap to take:
 
 When either passes its limit the box is *busy*: it stops admitting new conversations
 (a visitor already chatting is served; a new one is told to wait, with a clear state in
-the widget). When the writer's wait passes a higher limit the box is *saturated*: new
-chat lines are refused with `busy` and a retry time as well, so the write queue stays
-bounded instead of growing for ever. A refused line was never acknowledged: the widget
-and the console keep it and send it again, so nothing is lost and nothing is dropped
-without a word. Every refusal is counted for /metrics.
+the widget). When the writer's wait or the loop's lag passes a higher limit the box
+is *saturated*: new chat lines are refused with `busy` and a retry time as well, so
+the write queue and the work behind the loop stay bounded instead of growing for ever
+(refusing a line costs a fraction of storing and fanning it out). A refused line was
+never acknowledged: the widget and the console keep it and send it again, so nothing is
+lost and nothing is dropped without a word. Every refusal is counted for /metrics.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class LoadLimits:
     loop_lag: float = 0.5
     writer_wait: float = 1.0
     writer_saturated: float = 3.0
+    loop_saturated: float = 2.0
     retry_after: int = 5
 
 
@@ -114,6 +116,8 @@ class LoadGauge:
             raise self._refuse("conversation")
 
     def admit_line(self) -> None:
-        """Raise Busy when the writer is so far behind that a new line must wait."""
-        if self.writer_wait >= self.limits.writer_saturated:
+        """Raise Busy when the writer or the loop is so far behind that a new line must
+        wait."""
+        limits = self.limits
+        if self.writer_wait >= limits.writer_saturated or self.loop_lag >= limits.loop_saturated:
             raise self._refuse("line")

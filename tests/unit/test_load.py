@@ -37,7 +37,7 @@ async def test_a_late_loop_makes_the_box_busy_and_it_recovers() -> None:
         gauge.admit_conversation()
     assert refused.value.code == "busy" and refused.value.status == 503
     assert refused.value.retry_after == 5
-    gauge.admit_line()  # the writer keeps up: lines still go in
+    gauge.admit_line()  # 0.6 s late: below the 2 s at which lines wait too
     clock.late = 0.0
     for _ in range(200):
         await asyncio.sleep(0.02)
@@ -46,6 +46,21 @@ async def test_a_late_loop_makes_the_box_busy_and_it_recovers() -> None:
     assert gauge.reason() is None  # the worst of the last second has passed
     await gauge.stop()
     assert gauge.shed == {"conversation": 1}
+
+
+async def test_a_loop_far_behind_refuses_new_lines_too() -> None:
+    clock = _Clock()
+    gauge = LoadGauge(lambda: 0.0, LoadLimits(loop_lag=0.5, loop_saturated=2.0), clock=clock)
+    clock.late = 2.1  # a probe wakes 4.1 s late
+    gauge.start()
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if gauge.loop_lag >= 2.0:
+            break
+    with pytest.raises(Busy):
+        gauge.admit_line()
+    await gauge.stop()
+    assert gauge.shed == {"line": 1}
 
 
 def test_the_writers_wait_makes_the_box_busy_then_saturated() -> None:
