@@ -67,6 +67,12 @@ async def test_resend_is_idempotent_and_resume_replays_exactly_what_was_missed(
     conv = await visitor.open()
     vws = await visitor.ws()
     await vws.send_json({"type": "join", "conversation_id": conv["id"], "after_seq": 0})
+    # The agent's assignment is its own system message: wait for it, so that it comes
+    # before the visitor's line and not among the messages the resume must replay
+    # (CI: it landed after the line once, and the replay began with it).
+    await receive_until(
+        vws, lambda f: f["type"] == "message" and f["message"].get("event") == "assigned"
+    )
     frame = {"type": "send", "conversation_id": conv["id"], "client_msg_id": "dup", "body": "x"}
     await vws.send_json(frame)
     first = await receive_until(vws, lambda f: f["type"] == "ack")
