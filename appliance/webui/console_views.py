@@ -11,7 +11,7 @@ from aiohttp import web
 from appliance.core.accounts import OVERSEERS, Session
 from appliance.core.actors import Staff
 from appliance.core.clock import local_text, utc_offset_minutes
-from appliance.core.conversation import Conversation
+from appliance.core.conversation import Conversation, Message
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
@@ -95,19 +95,27 @@ async def history_page(request: web.Request) -> web.Response:
     return render(request, "history.html", {"items": items, "older": older})
 
 
+_TRANSCRIPT_PAGE = 1000  # messages read at a time for a whole transcript
+
+
+async def whole_transcript(request: web.Request, conv_id: str) -> list[Message]:
+    """Return every message of a conversation, notes included, page by page."""
+    chats = request.app[BOX].chats
+    messages: list[Message] = []
+    cursor = 0
+    while True:
+        page = await chats.messages_after(conv_id, cursor, _TRANSCRIPT_PAGE, staff=True)
+        messages.extend(page)
+        if len(page) < _TRANSCRIPT_PAGE:
+            return messages
+        cursor = page[-1].seq
+
+
 async def transcript_page(request: web.Request) -> web.Response:
     """Show one conversation's whole transcript."""
     session = current_session(request)
     conv = await visible(request, session)
-    chats = request.app[BOX].chats
-    messages = []
-    cursor = 0
-    while True:
-        page = await chats.messages_after(conv.id, cursor, 1000, staff=True)
-        messages.extend(page)
-        if len(page) < 1000:
-            break
-        cursor = page[-1].seq
+    messages = await whole_transcript(request, conv.id)
     lines = [{**asdict(m), "time": local_text(m.created_at)[-5:]} for m in messages]  # HH:MM
     feedback = await request.app[BOX].ratings.of(conv)
     return render(

@@ -16,7 +16,7 @@ from appliance.core.clock import local_text
 from appliance.core.quality import Quality, Reviewer
 from appliance.core.store.quality import Checklist, Review
 from appliance.webui.audit_views import admin_actor
-from appliance.webui.console_views import staff, visible
+from appliance.webui.console_views import staff, visible, whole_transcript
 from appliance.webui.contract import Contract, Operation, read_body, read_query, reply
 from appliance.webui.keys import BOX
 from appliance.webui.pages import render
@@ -30,7 +30,6 @@ from appliance.webui.wire.team import Deleted
 _TAG = "scorecards"
 _OVERSEERS = "Supervisors and admins (else 403)."
 _CHECKLIST_ID = {"checklist_id": wire.Id}
-_TRANSCRIPT_PAGE = 1000  # messages read at a time for the review page
 
 
 def _quality(request: web.Request) -> Quality:
@@ -73,15 +72,7 @@ async def review_page(request: web.Request) -> web.Response:
     """Show a finished chat's transcript beside a checklist to score it (overseers)."""
     session = current_session(request)
     conv = await visible(request, session)
-    chats = request.app[BOX].chats
-    messages = []
-    cursor = 0
-    while True:
-        page = await chats.messages_after(conv.id, cursor, _TRANSCRIPT_PAGE, staff=True)
-        messages.extend(page)
-        if len(page) < _TRANSCRIPT_PAGE:
-            break
-        cursor = page[-1].seq
+    messages = await whole_transcript(request, conv.id)
     lines = [
         {"m": m, "time": local_text(m.created_at)[-5:]}
         for m in messages
