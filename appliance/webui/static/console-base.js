@@ -255,6 +255,20 @@ export function formPanel(fields, okText, onSubmit, cb) {
   return form;
 }
 
+/** A section's words from its data-l-* attributes: data-l-send-now="…" becomes sendNow. */
+export function sectionWords(root) {
+  return Object.fromEntries(
+    Object.entries(root ? root.dataset : {})
+      .filter(([k]) => /^l[A-Z]/.test(k))
+      .map(([k, v]) => [k[1].toLowerCase() + k.slice(2), v]),
+  );
+}
+
+/** Put {name} values into a text (used only as text, never as HTML). */
+export function fill(text, vars) {
+  return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+}
+
 /** Fill a table: a header row, then one row per array; a cell is a node, or text (null
  * shows "–"). Cells from column `numFrom` on that are not nodes get class "num". */
 export function fillTable(node, head, rows, numFrom = Infinity) {

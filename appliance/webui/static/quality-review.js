@@ -3,16 +3,11 @@
 // review), add a comment and save with POST /api/console/qa/reviews. The chat's
 // earlier reviews are listed below. Every text goes in as text, never as HTML.
 
-import { api, el } from "./console-base.js";
+import { api, el, sectionWords, fill } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="qa-review"]');
 const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
-const L = Object.fromEntries(
-  Object.entries(root ? root.dataset : {})
-    .filter(([k]) => /^l[A-Z]/.test(k))
-    .map(([k, v]) => [k[1].toLowerCase() + k.slice(2), v]),
-);
-const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+const L = sectionWords(root);
 let checklists = [];
 
 function error(text) {

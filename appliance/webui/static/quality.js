@@ -4,17 +4,12 @@
 // review page; everyone sees the reviews they may (an agent: their own, read only).
 // Every text from the API goes in as text (textContent), never as HTML.
 
-import { api, button, el, fillTable as table } from "./console-base.js";
+import { api, button, el, fillTable as table, sectionWords, fill } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="qa"]');
 const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
-const L = Object.fromEntries(
-  Object.entries(root ? root.dataset : {})
-    .filter(([k]) => /^l[A-Z]/.test(k))
-    .map(([k, v]) => [k[1].toLowerCase() + k.slice(2), v]),
-);
+const L = sectionWords(root);
 const OVERSEES = Boolean(root && root.dataset.oversees);
-const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
 const day = (iso) => (iso || "").slice(0, 16).replace("T", " ");
 let editing = null;
 

@@ -3,17 +3,11 @@
 // one, and per row: turn on/off, send now, edit, delete. Every name and address from
 // the API goes in as text (textContent), never as HTML.
 
-import { api, button, el } from "./console-base.js";
+import { api, button, el, sectionWords, fill } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="rep-mail"]');
 const $ = (name) => root.querySelector(`[data-cb="${name}"]`);
-// The section's words: data-l-send-now="…" becomes L.sendNow.
-const L = Object.fromEntries(
-  Object.entries(root ? root.dataset : {})
-    .filter(([k]) => /^l[A-Z]/.test(k))
-    .map(([k, v]) => [k[1].toLowerCase() + k.slice(2), v]),
-);
-const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
+const L = sectionWords(root);
 let editing = null; // the id of the subscription in the form, or null: a new one
 let list = [];
 

@@ -5,16 +5,12 @@
 // definitions come from the page (its language); names from the API go in as text.
 // ECharts' tooltips render as rich text in the canvas, never as HTML.
 
-import { api } from "./console-base.js";
+import { api, sectionWords, fill } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="reports"]');
 const $ = (name, within = root) => within.querySelector(`[data-cb="${name}"]`);
 // The page's words: data-l-plan-method="…" becomes L.planMethod.
-const L = Object.fromEntries(
-  Object.entries(root ? root.dataset : {})
-    .filter(([k]) => /^l[A-Z]/.test(k))
-    .map(([k, v]) => [k[1].toLowerCase() + k.slice(2), v]),
-);
+const L = sectionWords(root);
 const LOCALE = ((root && root.dataset.lang) || "").startsWith("zh") ? "ZH" : "EN";
 const FIGURES = root
   ? [...$("rep-figures").querySelectorAll("div[data-id]")].map((d) => ({
@@ -28,7 +24,6 @@ const FIGURE = Object.fromEntries(FIGURES.map((f) => [f.id, f]));
 const charts = new Map(); // section name -> its ECharts instance
 
 const show = (v) => (v === null || v === undefined ? "–" : String(v));
-const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
 
 function chartOf(section) {
   let chart = charts.get(section);

@@ -5,15 +5,11 @@
 // CSV download; overseers add, change and delete scorecards. Names from the API go in
 // as text (textContent), never as HTML.
 
-import { api, button, el, fillTable } from "./console-base.js";
+import { api, button, el, fillTable, sectionWords, fill } from "./console-base.js";
 
 const root = document.querySelector('[data-cb="scorecards"]');
 const $ = (name, within = root) => within.querySelector(`[data-cb="${name}"]`);
-const L = Object.fromEntries(
-  Object.entries(root ? root.dataset : {})
-    .filter(([k]) => /^l[A-Z]/.test(k))
-    .map(([k, v]) => [k[1].toLowerCase() + k.slice(2), v]),
-);
+const L = sectionWords(root);
 const LOCALE = ((root && root.dataset.lang) || "").startsWith("zh") ? "ZH" : "EN";
 const OVERSEES = Boolean(root && root.dataset.oversees);
 const FIGURES = root
@@ -23,7 +19,6 @@ const FIGURES = root
     }))
   : [];
 const NAME = Object.fromEntries(FIGURES.map((f) => [f.id, f.name]));
-const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
 let cards = [];
 let editing = null; // the id of the scorecard in the form, or null: a new one
 let chart = null;
