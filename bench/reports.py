@@ -41,11 +41,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from appliance.core import report_figures as fig
 from appliance.core.db import Database
 from appliance.core.report_rollup import Deltas, ReportEvent, fold
 from appliance.core.reports import Reports
@@ -194,14 +196,14 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
                 old_day, old = kept.pop(0)
                 kept_count -= len(old)
                 if old_day.strftime("%Y-%m") != month and deltas:
-                    await db.write(lambda c, d=deltas: store.add_deltas(c, d))
+                    await db.write(partial(store.add_deltas, deltas=deltas, figures=fig.encode))
                     deltas = {}
                 month = old_day.strftime("%Y-%m")
                 fold(old, ZONE, previous, deltas)
                 head += len(old)
         tail = [e for _, events in kept for e in events]
         if deltas:
-            await db.write(lambda c, d=deltas: store.add_deltas(c, d))
+            await db.write(partial(store.add_deltas, deltas=deltas, figures=fig.encode))
         del kept
         direct_s = time.perf_counter() - made
         direct_cpu_s = time.process_time() - cpu0
@@ -247,9 +249,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         stop.set()
         busy = await busy_task
         db.write = original  # type: ignore[method-assign]
-        rows = await db.read(
-            lambda c: c.execute("SELECT count(*) FROM report_rollups").fetchone()[0]
-        )
+        rows = await db.read(lambda c: c.execute("SELECT count(*) FROM report_sums").fetchone()[0])
         # 3. The page's questions.
         month_start = last - timedelta(days=29)
         questions = {

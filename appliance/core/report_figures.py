@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -184,27 +185,29 @@ class Row:
 BucketRows = dict[str, tuple[dict[str, Value], int]]  # key -> (figures, backlog step)
 
 
+def encode(sums: Sums) -> str:
+    """Return a bucket's figures as stored with its sums (JSON; the backlog left out:
+    the running figure needs the buckets before, see assemble)."""
+    return json.dumps(figures(sums, None), separators=(",", ":"))
+
+
 def buckets_of(
-    cells: Iterable[tuple[str, str, str, int, int]], labels: Iterable[str]
+    rows: Iterable[tuple[str, str, str | None, str | None, int]], labels: Iterable[str]
 ) -> dict[str, BucketRows]:
-    """Return each wanted bucket's figures per key from rollup cells (bucket, key,
-    metric, n, total; one per bucket, key and metric), the backlog left out: the
-    running figure needs the buckets before (see assemble)."""
-    wanted: dict[str, dict[str, dict[str, tuple[int, int]]]] = {label: {} for label in labels}
-    for bucket, key, metric, n, total in cells:
+    """Return each wanted bucket's figures per key from stored rows (bucket, key,
+    figures JSON, sums JSON where the figures are still to be made, backlog step)."""
+    wanted: dict[str, BucketRows] = {label: {} for label in labels}
+    for bucket, key, made, sums, step in rows:
         keys = wanted.get(bucket)
         if keys is None:
             continue
-        cell = keys.get(key)
-        if cell is None:
-            cell = keys[key] = {}
-        cell[metric] = (n, total)
-    return {
-        label: {
-            key: (figures(got, None), got.get("backlog", (0, 0))[1]) for key, got in keys.items()
-        }
-        for label, keys in wanted.items()
-    }
+        if made is not None:
+            values = json.loads(made)
+        else:
+            got = {m: (int(v[0]), int(v[1])) for m, v in json.loads(sums or "{}").items()}
+            values = figures(got, None)
+        keys[key] = (values, step)
+    return wanted
 
 
 def assemble(
@@ -242,18 +245,6 @@ def assemble(
             running[key] += step
             found.append(Row(label, key, titles[key], {**values, "backlog": running[key]}))
     return found
-
-
-def rows(
-    sp: Span,
-    dim: str,
-    cells: Iterable[tuple[str, str, str, int, int]],
-    backlog_before: Mapping[str, int],
-    names: Mapping[str, str] | None = None,
-) -> list[Row]:
-    """Return the report's rows from rollup cells (bucket, key, metric, n, total), one
-    cell per bucket, key and metric, with the keys' names where known."""
-    return assemble(sp, dim, buckets_of(cells, sp.labels), backlog_before, names)
 
 
 def _order(key: str) -> tuple[int, int | str]:

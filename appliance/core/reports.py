@@ -28,7 +28,7 @@ from appliance.core.erlang import Staffing, agents_needed
 from appliance.core.errors import InvalidInput
 from appliance.core.forecast import SLOT_MS, WEEKS, Forecast, forecast, monday_of
 from appliance.core.periodic import Periodic
-from appliance.core.report_rollup import DIMS, PERIODS, Deltas, ReportEvent, fold
+from appliance.core.report_rollup import DIMS, PERIODS, ReportEvent, fold
 from appliance.core.store import reports as store
 from appliance.core.store import visits as visit_store
 
@@ -41,6 +41,7 @@ _BACKFILL_BATCH = 250  # a backfill's jobs (still _BUSY_BATCH while others wait)
 _YIELD_S = 0.005  # a pause before each job while others wait, so they go first
 _FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
+_FILL_BATCH = 500  # rows whose figures are made per write job after an upgrade
 _CACHE_ROWS = 20_000  # report rows (a bucket's key) kept between reports: ~30 MB (1.4 KB each)
 
 
@@ -99,21 +100,26 @@ class Reports:
     async def _step(self, limit: int) -> int:
         """Fold the next events into the rollups; return how many (-1: raced, again).
 
-        The events are read and summed on the reader; the write job only adds the sums
-        and moves the cursor, if nobody moved it meanwhile, so a pass holds the one
-        writer for its upserts alone."""
+        The events are read and summed on the reader, added to the rows they touch and
+        those rows' figures made there too; the write job only stores the rows and
+        moves the cursor, if nobody moved it meanwhile (the pass and the backfill are
+        the rows' only writers, and each moves it), so a pass holds the one writer for
+        its row writes alone."""
         zone = self._zone()
         name = zone_name(zone)
 
-        def read(conn: sqlite3.Connection) -> tuple[store.State, int, int, Deltas]:
+        def read(conn: sqlite3.Connection) -> tuple[store.State, int, int, list[store.SumRow]]:
             state = store.state(conn)
             # A new zone moves every day boundary: start again from the first event.
-            cursor = 0 if state.zone and state.zone != name else state.cursor
+            rebuild = bool(state.zone) and state.zone != name
+            cursor = 0 if rebuild else state.cursor
             events = store.events_after(conn, cursor, limit)
-            deltas = fold(events, zone, lambda e: _previous(conn, e))
-            return state, len(events), events[-1].id if events else cursor, deltas
+            grouped = store.by_row(fold(events, zone, lambda e: _previous(conn, e)))
+            base = {} if rebuild else store.sums_of(conn, grouped)
+            rows = store.merged(base, grouped, fig.encode)
+            return state, len(events), events[-1].id if events else cursor, rows
 
-        seen, count, cursor, deltas = await self._db.read(read)
+        seen, count, cursor, rows = await self._db.read(read)
         rebuild = bool(seen.zone) and seen.zone != name
 
         def write(conn: sqlite3.Connection) -> int:
@@ -122,14 +128,36 @@ class Reports:
             if rebuild:
                 _LOGGER.info("report zone changed from %s to %s: rebuilding", seen.zone, name)
                 store.clear_rollups(conn)
-            store.add_deltas(conn, deltas)
+            store.put_rows(conn, rows)
             store.set_state(conn, cursor, name, self._now())
             return count
 
         done = await self._db.write(write)
         if done >= 0:
-            self._forget(None if rebuild else {(k[0], k[2], k[1]) for k in deltas})
+            self._forget(None if rebuild else {(r.key[0], r.key[1], r.key[2]) for r in rows})
         return done
+
+    async def _fill_figures(self, limit: int = _FILL_BATCH) -> int:
+        """Make the figures of rows that have none yet (carried over by migration 0035),
+        a batch per write job; return how many."""
+        done = 0
+        while True:
+
+            def read(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
+                return [
+                    (i, sums, fig.encode(store.decode_sums(sums)))
+                    for i, sums in store.unfigured(conn, limit)
+                ]
+
+            made = await self._db.read(read)
+            if not made:
+                return done
+            await self._db.write(lambda conn, m=made: store.set_figures(conn, m))  # type: ignore[misc]
+            done += len(made)
+            if len(made) < limit:
+                return done
+            if self._db.queue_depth > 0:
+                await asyncio.sleep(_YIELD_S)
 
     async def _polite_step(self, limit: int) -> tuple[int, int]:
         """Fold a batch; when other write jobs wait (a chat's messages), let them go
@@ -141,13 +169,16 @@ class Reports:
         return await self._step(limit), limit
 
     async def roll(self, limit: int = _BATCH) -> int:
-        """Fold events not yet in the rollups, a batch per write job; return how many."""
+        """Fold events not yet in the rollups, a batch per write job; return how many.
+        Then make the figures of rows that have none yet (after an upgrade)."""
         done = 0
         while True:
             count, asked = await self._polite_step(limit)
             done += max(count, 0)
             if 0 <= count < asked:
-                return done
+                break
+        await self._fill_figures()
+        return done
 
     async def backfill(
         self, progress: Callable[[int, int], None] | None = None, limit: int = _BACKFILL_BATCH
@@ -242,8 +273,8 @@ class Reports:
         ) -> tuple[dict[str, fig.BucketRows], dict[str, int], store.State]:
             found: dict[str, fig.BucketRows] = {}
             if missing:
-                cells = store.cells(conn, period, dim, missing[0], missing[-1])
-                found = fig.buckets_of(cells, missing)
+                rows = store.bucket_rows(conn, period, dim, missing[0], missing[-1])
+                found = fig.buckets_of(rows, missing)
             return found, store.backlog_before(conn, dim, _first_day_of(sp)), store.state(conn)
 
         fresh, before, state = await self._db.read(read)

@@ -252,9 +252,12 @@ async def test_week_and_month_sum_the_days_and_topics_have_labels(db: Database) 
 async def test_backfill_gives_the_same_rollups_as_the_passes(db: Database) -> None:
     reports = await _scenario(db)
     passes = await db.read(report_store.rollup_rows)
+    figures = await db.read(report_store.row_figures)
+    assert figures and all(f is not None for *_, f in figures)
     seen: list[tuple[int, int]] = []
     assert await reports.backfill(lambda done, of: seen.append((done, of)), limit=7) > 0
     assert await db.read(report_store.rollup_rows) == passes
+    assert await db.read(report_store.row_figures) == figures  # made from the same sums
     assert seen[-1][0] == seen[-1][1]  # the progress ends at every event
 
 
@@ -337,6 +340,45 @@ def test_an_upgrade_records_what_the_box_already_holds(tmp_path: Path) -> None:
         assert deltas[("d", "2026-03-02", "all", "", "fcr")] == [1, 0]
     finally:
         conn.close()
+
+
+async def test_an_upgrade_packs_the_rollups_and_makes_their_figures(tmp_path: Path) -> None:
+    # A box at migration 0034, its rollups one row per metric (report_rollups).
+    conn = sqlite3.connect(tmp_path / "old.db")
+    try:
+        apply_migrations(conn, upto="0034~")
+        with conn:
+            _chats(conn)
+            events = report_store.events_after(conn, 0, 1000)
+            conn.executemany(
+                "INSERT INTO report_rollups (period, bucket, dim, key, metric, n, total)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(*k, n, tot) for k, (n, tot) in fold(events, ZONE, lambda e: None).items()],
+            )
+            report_store.set_state(conn, events[-1].id, "Asia/Shanghai", 1)
+        apply_migrations(conn)
+        old = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'report_rollups'")
+        assert old.fetchone()[0] == 0
+        carried = conn.execute("SELECT count(*), count(figures) FROM report_sums").fetchone()
+        assert carried[0] > 0 and carried[1] == 0  # packed; figures still to be made
+    finally:
+        conn.close()
+    db = Database(tmp_path / "old.db")
+    await db.open()
+    try:
+        reports = Reports(db, lambda: ZONE)
+        before = await reports.report("d", "agent", D1, D2)  # made while read
+        assert _by(before.rows, bucket="2026-03-02", key="1")["answered"] > 0
+        assert await reports.roll() == 0  # no new event; the figures are made
+        assert all(f is not None for *_, f in await db.read(report_store.row_figures))
+        sums = await db.read(report_store.rollup_rows)
+        figures = await db.read(report_store.row_figures)
+        await reports.backfill()  # from the events alone: the same sums and figures
+        assert await db.read(report_store.rollup_rows) == sums
+        assert await db.read(report_store.row_figures) == figures
+        assert (await reports.report("d", "agent", D1, D2)).rows == before.rows
+    finally:
+        await db.close()
 
 
 def _visits(conn: sqlite3.Connection) -> None:
@@ -463,8 +505,9 @@ async def test_concurrent_chats_per_agent_with_a_chat_across_midnight(db: Databa
     assert bo["concurrent_avg"] is None  # no presence recorded for Bo
     held = await db.read(
         lambda c: c.execute(
-            "SELECT total FROM report_rollups WHERE period = 'd' AND dim = 'agent'"
-            " AND key = '2' AND metric = 'held_ms'"
+            "SELECT json_extract(sums, '$.held_ms[1]') FROM report_sums"
+            " WHERE period = 'd' AND dim = 'agent' AND key = '2'"
+            " AND json_extract(sums, '$.held_ms') IS NOT NULL"
         ).fetchall()
     )
     assert [tuple(r) for r in held] == [(60_000,)]
@@ -554,13 +597,13 @@ async def test_reports_keep_past_buckets_and_drop_what_a_pass_changes(
     reports = await _scenario(db)
     first = await reports.report("d", "all", D1, D2)
     read: list[tuple[str, str]] = []
-    cells = report_store.cells
+    bucket_rows = report_store.bucket_rows
 
     def counted(conn, period, dim, a, b):  # type: ignore[no-untyped-def]
         read.append((a, b))
-        return cells(conn, period, dim, a, b)
+        return bucket_rows(conn, period, dim, a, b)
 
-    monkeypatch.setattr(report_store, "cells", counted)
+    monkeypatch.setattr(report_store, "bucket_rows", counted)
     again = await reports.report("d", "all", D1, D2)
     assert again.rows == first.rows and read == []  # nothing changed: nothing read
     await db.write(lambda c: _chat(c, "c6", t(D2, "15:00:00")))

@@ -84,7 +84,7 @@ OWNERS: dict[str, str] = {
     "kb_article_pages": "selfservice",
     "kb_images": "article_images",
     "report_events": "reports",
-    "report_rollups": "reports",
+    "report_sums": "reports",
     "report_state": "reports",
     "kb_imports": "kb_imports",
     "report_subscriptions": "report_mail",

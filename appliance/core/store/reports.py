@@ -1,14 +1,16 @@
-"""Store of the report_events, report_rollups, report_state tables.
+"""Store of the report_events, report_sums, report_state tables.
 
 report_events is written by the triggers of migration 0029 (in the transaction of the
-row each event records); this module reads it, and owns the rollups made from it.
+row each event records); this module reads it, and owns the rollups made from it
+(report_sums: one row per period, dimension, bucket and key, with its sums and figures;
+migration 0035).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from appliance.core.report_rollup import Deltas, ReportEvent
@@ -69,25 +71,102 @@ def add_event(conn: sqlite3.Connection, event: ReportEvent) -> int:
     return int(cur.lastrowid or 0)
 
 
-def add_deltas(conn: sqlite3.Connection, deltas: Deltas) -> None:
-    """Add sums to the rollups (in the primary key's order: neighbouring pages)."""
-    conn.executemany(
-        "INSERT INTO report_rollups (period, bucket, dim, key, metric, n, total)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (period, dim, bucket, key, metric)"
-        " DO UPDATE SET n = n + excluded.n, total = total + excluded.total",
-        [
-            (*key, n, total)
-            for key, (n, total) in sorted(
-                deltas.items(), key=lambda kv: (kv[0][0], kv[0][2], kv[0][1], kv[0][3], kv[0][4])
-            )
-            if n or total
-        ],
+RowKey = tuple[str, str, str, str]  # period, dim, bucket, key
+Sums = dict[str, tuple[int, int]]  # metric -> (n, total)
+
+
+def encode_sums(sums: Sums) -> str:
+    """Return a row's sums as stored (zero sums left out, metrics in order)."""
+    return json.dumps(
+        {m: [n, t] for m, (n, t) in sorted(sums.items()) if n or t}, separators=(",", ":")
     )
+
+
+def decode_sums(text: str) -> Sums:
+    """Return a row's sums from their stored JSON."""
+    return {m: (int(v[0]), int(v[1])) for m, v in json.loads(text).items()}
+
+
+def sums_of(conn: sqlite3.Connection, keys: Iterable[RowKey]) -> dict[RowKey, Sums]:
+    """Return the stored sums of rows (those that exist), by their keys."""
+    found: dict[RowKey, Sums] = {}
+    for key in keys:
+        row = conn.execute(
+            "SELECT sums FROM report_sums WHERE period = ? AND dim = ? AND bucket = ? AND key = ?",
+            key,
+        ).fetchone()
+        if row is not None:
+            found[key] = decode_sums(row[0])
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class SumRow:
+    """A row to store: its key, all its sums, its figures (JSON) and backlog step."""
+
+    key: RowKey
+    sums: str
+    figures: str | None
+    backlog: int
+
+
+def put_rows(conn: sqlite3.Connection, rows: Iterable[SumRow]) -> None:
+    """Store whole rows, replacing what their keys held (a row with no sums goes)."""
+    every = list(rows)
+    keep = [r for r in every if r.sums != "{}"]
+    gone = [r.key for r in every if r.sums == "{}"]
+    conn.executemany(
+        "DELETE FROM report_sums WHERE period = ? AND dim = ? AND bucket = ? AND key = ?", gone
+    )
+    conn.executemany(
+        "INSERT INTO report_sums (period, dim, bucket, key, sums, figures, backlog)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (period, dim, bucket, key)"
+        " DO UPDATE SET sums = excluded.sums, figures = excluded.figures,"
+        " backlog = excluded.backlog",
+        [(*r.key, r.sums, r.figures, r.backlog) for r in sorted(keep, key=lambda r: r.key)],
+    )
+
+
+def by_row(deltas: Deltas) -> dict[RowKey, Sums]:
+    """Return deltas grouped by the row they go to."""
+    found: dict[RowKey, Sums] = {}
+    for (period, bucket, dim, key, metric), (n, total) in deltas.items():
+        found.setdefault((period, dim, bucket, key), {})[metric] = (n, total)
+    return found
+
+
+def merged(
+    base: dict[RowKey, Sums], deltas: dict[RowKey, Sums], figures: Callable[[Sums], str]
+) -> list[SumRow]:
+    """Return the rows that base (stored sums) plus deltas make, with their figures."""
+    found: list[SumRow] = []
+    for key, adds in deltas.items():
+        sums = dict(base.get(key, {}))
+        for metric, (n, total) in adds.items():
+            was_n, was_total = sums.get(metric, (0, 0))
+            sums[metric] = (was_n + n, was_total + total)
+        sums = {m: v for m, v in sums.items() if v[0] or v[1]}
+        found.append(
+            SumRow(
+                key,
+                encode_sums(sums),
+                figures(sums) if sums else None,
+                sums.get("backlog", (0, 0))[1],
+            )
+        )
+    return found
+
+
+def add_deltas(conn: sqlite3.Connection, deltas: Deltas, figures: Callable[[Sums], str]) -> None:
+    """Add sums to the rows in one go, reading and writing on this connection (the
+    benchmark's direct fold; the pass reads on the reader and writes the rows)."""
+    grouped = by_row(deltas)
+    put_rows(conn, merged(sums_of(conn, grouped), grouped, figures))
 
 
 def clear_rollups(conn: sqlite3.Connection) -> None:
     """Forget every rollup and start the cursor again (a backfill)."""
-    conn.execute("DELETE FROM report_rollups")
+    conn.execute("DELETE FROM report_sums")
     conn.execute("UPDATE report_state SET cursor = 0")
 
 
@@ -105,16 +184,31 @@ def set_state(conn: sqlite3.Connection, cursor: int, zone: str, now: int) -> Non
     )
 
 
-def cells(
+def bucket_rows(
     conn: sqlite3.Connection, period: str, dim: str, first: str, last: str
-) -> list[tuple[str, str, str, int, int]]:
-    """Return the rollup rows (bucket, key, metric, n, total) of a period's buckets from
-    first to last (by the primary key's range)."""
+) -> list[tuple[str, str, str | None, str | None, int]]:
+    """Return the rows (bucket, key, figures, sums, backlog step) of a period's buckets
+    from first to last; the sums only where the figures are still to be made."""
     return conn.execute(
-        "SELECT bucket, key, metric, n, total FROM report_rollups"
-        " WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
+        "SELECT bucket, key, figures, CASE WHEN figures IS NULL THEN sums END, backlog"
+        " FROM report_sums WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
         (period, dim, first, last),
     ).fetchall()
+
+
+def unfigured(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str]]:
+    """Return (id, sums) of rows whose figures are still to be made (carried over)."""
+    return conn.execute(
+        "SELECT id, sums FROM report_sums WHERE figures IS NULL ORDER BY id LIMIT ?", (limit,)
+    ).fetchall()
+
+
+def set_figures(conn: sqlite3.Connection, figures: Iterable[tuple[int, str, str]]) -> None:
+    """Store rows' figures (id, sums they were made from, figures) where the sums hold."""
+    conn.executemany(
+        "UPDATE report_sums SET figures = ? WHERE id = ? AND sums = ? AND figures IS NULL",
+        [(f, i, s) for i, s, f in figures],
+    )
 
 
 def names(conn: sqlite3.Connection, dim: str, keys: Iterable[str]) -> dict[str, str]:
@@ -139,18 +233,16 @@ def names(conn: sqlite3.Connection, dim: str, keys: Iterable[str]) -> dict[str, 
 
 def backlog_before(conn: sqlite3.Connection, dim: str, first_day: str) -> dict[str, int]:
     """Return each key's backlog steps summed over the days before one (YYYY-MM-DD):
-    the whole months before its month from the month rollups, then the days of its
-    month before it (so a long history costs months, not days)."""
+    the whole months before its month from the month rows, then the days of its month
+    before it (so a long history costs months, not days), from the partial index."""
     month = first_day[:7]
-    # The partial indexes hold only backlog rows; the planner would take the primary
-    # key's range, which holds every metric of those buckets.
     rows = conn.execute(
-        "SELECT key, sum(total) FROM ("
-        " SELECT key, total FROM report_rollups INDEXED BY report_rollups_backlog_m"
-        "  WHERE period = 'm' AND metric = 'backlog' AND dim = ? AND bucket < ?"
+        "SELECT key, sum(backlog) FROM ("
+        " SELECT key, backlog FROM report_sums INDEXED BY report_sums_backlog"
+        "  WHERE period = 'm' AND dim = ? AND bucket < ? AND backlog != 0"
         " UNION ALL"
-        " SELECT key, total FROM report_rollups INDEXED BY report_rollups_backlog"
-        "  WHERE period = 'd' AND metric = 'backlog' AND dim = ? AND bucket >= ? AND bucket < ?"
+        " SELECT key, backlog FROM report_sums INDEXED BY report_sums_backlog"
+        "  WHERE period = 'd' AND dim = ? AND bucket >= ? AND bucket < ? AND backlog != 0"
         ") GROUP BY key",
         (dim, month, dim, f"{month}-01", first_day),
     )
@@ -158,13 +250,24 @@ def backlog_before(conn: sqlite3.Connection, dim: str, first_day: str) -> dict[s
 
 
 def rollup_rows(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, str, int, int]]:
-    """Return every rollup row, ordered (to compare a backfill with the passes)."""
-    return list(
-        conn.execute(
-            "SELECT period, bucket, dim, key, metric, n, total FROM report_rollups"
-            " WHERE n != 0 OR total != 0 ORDER BY period, dim, bucket, key, metric"
+    """Return every rollup sum as (period, bucket, dim, key, metric, n, total), ordered
+    (to compare a backfill with the passes)."""
+    found = [
+        (period, bucket, dim, key, metric, n, total)
+        for period, dim, bucket, key, sums in conn.execute(
+            "SELECT period, dim, bucket, key, sums FROM report_sums"
         )
-    )
+        for metric, (n, total) in decode_sums(sums).items()
+    ]
+    return sorted(found, key=lambda r: (r[0], r[2], r[1], r[3], r[4]))
+
+
+def row_figures(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, str | None]]:
+    """Return every row's stored figures (period, dim, bucket, key, figures JSON), ordered."""
+    return conn.execute(
+        "SELECT period, dim, bucket, key, figures FROM report_sums"
+        " ORDER BY period, dim, bucket, key"
+    ).fetchall()
 
 
 def offered_per_slot(conn: sqlite3.Connection, since: int, slot_ms: int) -> list[tuple[int, int]]:
@@ -190,10 +293,11 @@ def metric_sum(
     conn: sqlite3.Connection, metric: str, first_day: str, last_day: str
 ) -> tuple[int, int]:
     """Return the whole centre's (n, total) of a metric over local days first..last."""
+    path = json.dumps(metric)  # a JSON path's key, quoted (metrics hold ':')
     row = conn.execute(
-        "SELECT coalesce(sum(n), 0), coalesce(sum(total), 0) FROM report_rollups"
-        " WHERE period = 'd' AND dim = 'all' AND key = '' AND metric = ?"
+        "SELECT coalesce(sum(json_extract(sums, ?)), 0), coalesce(sum(json_extract(sums, ?)), 0)"
+        " FROM report_sums WHERE period = 'd' AND dim = 'all' AND key = ''"
         " AND bucket BETWEEN ? AND ?",
-        (metric, first_day, last_day),
+        (f"$.{path}[0]", f"$.{path}[1]", first_day, last_day),
     ).fetchone()
     return int(row[0]), int(row[1])
