@@ -250,6 +250,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         busy = await busy_task
         db.write = original  # type: ignore[method-assign]
         rows = await db.read(lambda c: c.execute("SELECT count(*) FROM report_sums").fetchone()[0])
+        backfill = await _backfill(args, db, reports, first) if args.backfill else None
         # 3. The page's questions.
         month_start = last - timedelta(days=29)
         questions = {
@@ -318,7 +319,56 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
         "longest_write_job_ms": round(max(jobs) * 1000, 1) if jobs else None,
         "chat_writes_idle": _waits(idle),
         "chat_writes_during_pass": _waits(busy),
+        "backfill": backfill,
         "questions": results,
+    }
+
+
+def _packed(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, str, str | None]]:
+    return conn.execute(
+        "SELECT period, dim, bucket, key, sums, figures FROM report_sums"
+        " ORDER BY period, dim, bucket, key"
+    ).fetchall()
+
+
+async def _backfill(
+    args: argparse.Namespace, db: Database, reports: Reports, first: date
+) -> dict[str, object]:
+    """Put every event of the year into report_events (generated again: same seed), run
+    the real backfill through the writer with the stand-in chat writes beside it, and
+    compare its rollups with those of the direct fold and the pass, row by row."""
+    before = await db.read(_packed)
+    t0 = time.perf_counter()
+    await db.write(lambda c: c.execute("DELETE FROM report_events"))
+    batch: list[ReportEvent] = []
+    for _, events in _days(args, first):
+        batch += events
+        if len(batch) >= _INSERT_BATCH:
+            await db.write(lambda c, b=batch: [store.add_event(c, e) for e in b])
+            batch = []
+    await db.write(lambda c, b=batch: [store.add_event(c, e) for e in b])
+    insert_s = time.perf_counter() - t0
+    stop = asyncio.Event()
+    chats = asyncio.create_task(_chat_writes(db, stop))
+    progress: list[tuple[float, int]] = []
+    t0, c0 = time.perf_counter(), time.process_time()
+    done = await reports.backfill(lambda n, of: progress.append((time.perf_counter() - t0, n)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    stop.set()
+    waits = await chats
+    after = await db.read(_packed)
+    differ = sum(1 for a, b in zip(before, after, strict=False) if a != b)
+    return {
+        "events": done,
+        "insert_s": round(insert_s, 1),
+        "backfill_s": round(wall, 1),
+        "backfill_cpu_s": round(cpu, 1),
+        "us_per_event": round(wall / max(done, 1) * 1e6, 1),
+        "rows_before": len(before),
+        "rows_after": len(after),
+        "rows_differing": differ + abs(len(before) - len(after)),
+        "chat_writes_during_backfill": _waits(waits),
+        "progress_every_10pct": progress[:: max(1, len(progress) // 10)],
     }
 
 
@@ -331,6 +381,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--tail", type=int, default=50_000, help="events folded by the pass")
+    parser.add_argument(
+        "--backfill", action="store_true", help="also run the real backfill of every event"
+    )
     args = parser.parse_args()
     out = asyncio.run(_run(args))
     print(json.dumps({k: v for k, v in out.items() if k != "questions"}, indent=1))

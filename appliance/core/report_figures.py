@@ -43,6 +43,9 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("kb_deflection", "pct"),
 )
 FIGURE_IDS = tuple(f for f, _ in FIGURES)
+# The figures' version as stored with the rollups (report_state.figures): raise it with
+# any change to FIGURES or to how a figure is made, and the box makes them again.
+FIGURES_VERSION = 1
 SLA_METRICS = ("first_response", "next_response", "resolution")
 MAX_DAYS = 800  # a report's span: two years and a bit
 
@@ -186,27 +189,31 @@ BucketRows = dict[str, tuple[dict[str, Value], int]]  # key -> (figures, backlog
 
 
 def encode(sums: Sums) -> str:
-    """Return a bucket's figures as stored with its sums (JSON; the backlog left out:
-    the running figure needs the buckets before, see assemble)."""
-    return json.dumps(figures(sums, None), separators=(",", ":"))
+    """Return a bucket's figures as stored with its sums: a JSON array in the order of
+    FIGURE_IDS (the backlog null: the running figure needs the buckets before, see
+    assemble)."""
+    made = figures(sums, None)
+    return json.dumps([made[f] for f in FIGURE_IDS], separators=(",", ":"))
 
 
 def buckets_of(
     rows: Iterable[tuple[str, str, str | None, str | None, int]], labels: Iterable[str]
 ) -> dict[str, BucketRows]:
     """Return each wanted bucket's figures per key from stored rows (bucket, key,
-    figures JSON, sums JSON where the figures are still to be made, backlog step)."""
+    figures as encode() made them, sums JSON where they are still to be made, backlog
+    step). The stored arrays are parsed in one go: a year of days per agent is tens of
+    thousands of them."""
     wanted: dict[str, BucketRows] = {label: {} for label in labels}
-    for bucket, key, made, sums, step in rows:
-        keys = wanted.get(bucket)
-        if keys is None:
-            continue
-        if made is not None:
-            values = json.loads(made)
+    mine = [r for r in rows if r[0] in wanted]
+    stored = json.loads("[" + ",".join(r[2] for r in mine if r[2] is not None) + "]")
+    made = iter(stored)
+    for bucket, key, figs, sums, step in mine:
+        if figs is not None:
+            values: dict[str, Value] = dict(zip(FIGURE_IDS, next(made), strict=True))
         else:
             got = {m: (int(v[0]), int(v[1])) for m, v in json.loads(sums or "{}").items()}
             values = figures(got, None)
-        keys[key] = (values, step)
+        wanted[bucket][key] = (values, step)
     return wanted
 
 

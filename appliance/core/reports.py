@@ -171,6 +171,7 @@ class Reports:
     async def roll(self, limit: int = _BATCH) -> int:
         """Fold events not yet in the rollups, a batch per write job; return how many.
         Then make the figures of rows that have none yet (after an upgrade)."""
+        await self._db.write(_figures_current)
         done = 0
         while True:
             count, asked = await self._polite_step(limit)
@@ -272,10 +273,12 @@ class Reports:
             conn: sqlite3.Connection,
         ) -> tuple[dict[str, fig.BucketRows], dict[str, int], store.State]:
             found: dict[str, fig.BucketRows] = {}
+            state = store.state(conn)
             if missing:
-                rows = store.bucket_rows(conn, period, dim, missing[0], missing[-1])
+                current = state.figures == fig.FIGURES_VERSION  # else: made from the sums
+                rows = store.bucket_rows(conn, period, dim, missing[0], missing[-1], current)
                 found = fig.buckets_of(rows, missing)
-            return found, store.backlog_before(conn, dim, _first_day_of(sp)), store.state(conn)
+            return found, store.backlog_before(conn, dim, _first_day_of(sp)), state
 
         fresh, before, state = await self._db.read(read)
         buckets = {**{label: self._cached(period, dim, label) for label in sp.labels}, **fresh}
@@ -354,6 +357,14 @@ def _first_day_of(sp: fig.Span) -> str:
     if sp.period == "m":
         return f"{label}-01"
     return date.fromisocalendar(int(label[:4]), int(label[6:]), 1).isoformat()
+
+
+def _figures_current(conn: sqlite3.Connection) -> None:
+    """Forget the stored figures if another version of the box made them (the pass
+    then makes them again, and reports make them from the sums meanwhile)."""
+    if store.state(conn).figures != fig.FIGURES_VERSION:
+        _LOGGER.info("report figures changed: making them again")
+        store.forget_figures(conn, fig.FIGURES_VERSION)
 
 
 def _previous(conn: sqlite3.Connection, event: ReportEvent) -> ReportEvent | None:

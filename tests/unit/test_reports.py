@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from appliance.core import report_figures as fig
 from appliance.core.db import Database
 from appliance.core.migrate import apply_migrations
 from appliance.core.report_rollup import ReportEvent, fold
@@ -381,6 +382,23 @@ async def test_an_upgrade_packs_the_rollups_and_makes_their_figures(tmp_path: Pa
         await db.close()
 
 
+async def test_figures_of_another_version_are_made_again(db: Database) -> None:
+    reports = await _scenario(db)
+    first = await reports.report("d", "agent", D1, D2)
+    figures = await db.read(report_store.row_figures)
+
+    def older(conn: sqlite3.Connection) -> None:  # as a box with other figures left them
+        conn.execute("UPDATE report_sums SET figures = '[0]'")
+        conn.execute("UPDATE report_state SET figures = 0")
+
+    await db.write(older)
+    again = Reports(db, lambda: ZONE)
+    assert (await again.report("d", "agent", D1, D2)).rows == first.rows  # from the sums
+    await again.roll()
+    assert await db.read(report_store.row_figures) == figures
+    assert (await db.read(report_store.state)).figures == fig.FIGURES_VERSION
+
+
 def _visits(conn: sqlite3.Connection) -> None:
     _chats(conn)  # visitors vc1..vc5 and their chats
     rows = [
@@ -599,9 +617,9 @@ async def test_reports_keep_past_buckets_and_drop_what_a_pass_changes(
     read: list[tuple[str, str]] = []
     bucket_rows = report_store.bucket_rows
 
-    def counted(conn, period, dim, a, b):  # type: ignore[no-untyped-def]
+    def counted(conn, period, dim, a, b, stored=True):  # type: ignore[no-untyped-def]
         read.append((a, b))
-        return bucket_rows(conn, period, dim, a, b)
+        return bucket_rows(conn, period, dim, a, b, stored)
 
     monkeypatch.setattr(report_store, "bucket_rows", counted)
     again = await reports.report("d", "all", D1, D2)

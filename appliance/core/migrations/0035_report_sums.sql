@@ -5,9 +5,10 @@
 -- queue-wait histogram's buckets), so a month of days per agent read ~200,000 rows and
 -- built every figure again on each ask. report_sums keeps, per bucket and key:
 --   sums     JSON {metric: [n, total]}, zero sums left out; the pass adds to it
---   figures  JSON of the bucket's figures (report_figures.figures), written with the
---            sums by the pass; NULL until made (rows carried over below: the pass
---            fills them in, and a report makes any still missing when it reads them)
+--   figures  the bucket's figures (report_figures.figures) as a JSON array in the
+--            order of report_figures.FIGURE_IDS, written with the sums by the pass;
+--            NULL until made (rows carried over below: the pass fills them in, and a
+--            report makes any still missing from the sums when it reads them)
 --   backlog  the bucket's backlog step (the sums' backlog total), for the running sum
 -- Sums add, so a backfill from the events gives the same rows, figures included.
 -- (A rowid table: rows of ~1-2 KB are past what WITHOUT ROWID suits.)
@@ -38,3 +39,9 @@ FROM (SELECT * FROM report_rollups WHERE n != 0 OR total != 0 ORDER BY metric)
 GROUP BY period, dim, bucket, key;
 
 DROP TABLE report_rollups;
+
+-- The version of report_figures the stored figures were made by (FIGURES_VERSION): when
+-- a new version of the box changes the figures, its first pass forgets the stored ones
+-- and makes them again, and reports make them from the sums until then.
+ALTER TABLE report_state ADD COLUMN figures INTEGER NOT NULL DEFAULT 0;
+UPDATE report_state SET figures = 1;

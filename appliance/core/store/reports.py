@@ -25,6 +25,7 @@ class State:
     cursor: int
     zone: str
     rolled_at: int
+    figures: int  # the version of the figures stored (report_figures.FIGURES_VERSION)
 
 
 def events_after(conn: sqlite3.Connection, cursor: int, limit: int) -> list[ReportEvent]:
@@ -172,7 +173,9 @@ def clear_rollups(conn: sqlite3.Connection) -> None:
 
 def state(conn: sqlite3.Connection) -> State:
     """Return how far the rollups are."""
-    row = conn.execute("SELECT cursor, zone, rolled_at FROM report_state WHERE id = 1").fetchone()
+    row = conn.execute(
+        "SELECT cursor, zone, rolled_at, figures FROM report_state WHERE id = 1"
+    ).fetchone()
     return State(*row)
 
 
@@ -185,15 +188,24 @@ def set_state(conn: sqlite3.Connection, cursor: int, zone: str, now: int) -> Non
 
 
 def bucket_rows(
-    conn: sqlite3.Connection, period: str, dim: str, first: str, last: str
+    conn: sqlite3.Connection, period: str, dim: str, first: str, last: str, stored: bool = True
 ) -> list[tuple[str, str, str | None, str | None, int]]:
     """Return the rows (bucket, key, figures, sums, backlog step) of a period's buckets
-    from first to last; the sums only where the figures are still to be made."""
+    from first to last; the sums only where the figures are still to be made (all of
+    them when the stored figures are not to be used)."""
+    figures = "figures" if stored else "NULL"
     return conn.execute(
-        "SELECT bucket, key, figures, CASE WHEN figures IS NULL THEN sums END, backlog"
+        f"SELECT bucket, key, {figures}, CASE WHEN {figures} IS NULL THEN sums END, backlog"
         " FROM report_sums WHERE period = ? AND dim = ? AND bucket BETWEEN ? AND ?",
         (period, dim, first, last),
     ).fetchall()
+
+
+def forget_figures(conn: sqlite3.Connection, version: int) -> None:
+    """Forget every stored figure (made by another version) and record the version the
+    ones made from now on are."""
+    conn.execute("UPDATE report_sums SET figures = NULL WHERE figures IS NOT NULL")
+    conn.execute("UPDATE report_state SET figures = ? WHERE id = 1", (version,))
 
 
 def unfigured(conn: sqlite3.Connection, limit: int) -> list[tuple[int, str]]:
