@@ -8,6 +8,13 @@ and a `send` is relayed to every socket joined to the conversation (the visitor'
 own and its agent's) and then acknowledged, the same frames in the same order as the
 appliance sends them.
 
+With `--durable PATH` it also stores each line before relaying it, as the appliance
+does: a writer thread inserts the lines waiting for it into a SQLite file (WAL,
+synchronous=FULL: one fsync per commit) in one transaction (group commit), and a line
+is relayed and acknowledged once its commit returned. Nothing else of the appliance
+(no rows but the line, no indexer, no rollups): the floor a fan-out after a durable
+commit can reach on this disk, measured in the same run as the bare server.
+
 Run: python bench/baseline_server.py --port 0   (prints "listening on port N")
 """
 
@@ -18,11 +25,15 @@ import asyncio
 import contextlib
 import itertools
 import json
+import queue
 import secrets
 import signal
+import sqlite3
 import sys
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -77,6 +88,64 @@ class Conversation:
         }
 
 
+class Durable:
+    """Lines stored in a SQLite file by one writer thread, many per commit."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._jobs: queue.SimpleQueue[tuple[tuple[str, int, str], asyncio.Future[None]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="durable-writer", daemon=True)
+        self._thread.start()
+
+    async def store(self, conversation_id: str, seq: int, body: str) -> None:
+        """Return once the line is committed (fsynced)."""
+        done: asyncio.Future[None] = self._loop.create_future()
+        self._jobs.put(((conversation_id, seq, body), done))
+        await done
+
+    def close(self) -> None:
+        """Stop the writer thread after the lines already queued."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS lines (id INTEGER PRIMARY KEY,"
+            " conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, body TEXT NOT NULL)"
+        )
+        while True:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            with contextlib.suppress(queue.Empty):
+                while len(batch) < 500:
+                    job = self._jobs.get_nowait()
+                    if job is None:
+                        self._jobs.put(None)
+                        break
+                    batch.append(job)
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO lines (conversation_id, seq, body) VALUES (?, ?, ?)",
+                [row for row, _ in batch],
+            )
+            conn.execute("COMMIT")
+            for _, done in batch:
+                self._loop.call_soon_threadsafe(_resolve, done)
+        conn.close()
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
 async def _send(ws: web.WebSocketResponse, data: str) -> None:
     with contextlib.suppress(*_SEND_ERRORS):
         await ws.send_str(data)
@@ -85,7 +154,8 @@ async def _send(ws: web.WebSocketResponse, data: str) -> None:
 class FanoutServer:
     """Visitor and agent sockets, paired through in-memory conversations."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: Durable | None = None) -> None:
+        self.durable = durable
         self.agents: dict[int, Agent] = {}
         self.conversations: dict[str, Conversation] = {}
         self._agent_ids = itertools.count(1)
@@ -189,10 +259,13 @@ class FanoutServer:
             await _send(ws, encode(error))
             return
         conv.last_seq += 1
+        seq = conv.last_seq
+        if self.durable is not None:
+            await self.durable.store(conv.id, seq, str(frame.get("body", "")))
         message = {
             "id": f"m_{next(self._message_ids)}",
             "conversation_id": conv.id,
-            "seq": conv.last_seq,
+            "seq": seq,
             "client_msg_id": client_msg_id,
             "sender_type": sender_type,
             "sender_name": principal,
@@ -210,10 +283,11 @@ class FanoutServer:
             await agent.ws.close()
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, durable_path: Path | None = None) -> None:
     """Run the server until SIGINT or SIGTERM."""
+    durable = Durable(durable_path) if durable_path is not None else None
     runner = web.AppRunner(
-        FanoutServer().app(),
+        FanoutServer(durable).app(),
         handle_signals=False,
         shutdown_timeout=_SHUTDOWN_TIMEOUT,
         access_log=None,
@@ -231,6 +305,8 @@ async def serve(host: str, port: int) -> None:
         await stop.wait()
     finally:
         await runner.cleanup()
+        if durable is not None:
+            durable.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,14 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--durable", type=Path, help="store each line in this SQLite file first")
     args = parser.parse_args(argv)
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.host, args.port))
+        asyncio.run(serve(args.host, args.port, args.durable))
     else:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(args.host, args.port))
+            runner.run(serve(args.host, args.port, args.durable))
     return 0
 
 

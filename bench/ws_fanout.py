@@ -706,8 +706,10 @@ def run_target(
     the appliance's data dir at `keep`, to read what happened to each conversation)."""
     data: Path | None = None
     login = None
-    if name == "baseline":
+    if name in ("baseline", "durable"):
         cmd = [sys.executable, str(_BASELINE), "--host", "127.0.0.1", "--port", "0"]
+        if name == "durable":  # the bare server storing each line first (group commit)
+            cmd += ["--durable", str(work / f"durable-{time.monotonic_ns()}.db")]
         env: dict[str, str] = {}
     else:
         assert template is not None
@@ -789,11 +791,13 @@ def summarize(runs: list[dict[str, Any]], names: list[str]) -> dict[str, dict[st
     return medians
 
 
-def ratios(medians: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Return appliance/baseline for every figure both have and the baseline is not 0."""
-    if "baseline" not in medians or "appliance" not in medians:
+def ratios(
+    medians: dict[str, dict[str, float]], to: str = "appliance", of: str = "baseline"
+) -> dict[str, float]:
+    """Return to/of (appliance/baseline) for every figure both have and `of`'s is not 0."""
+    if of not in medians or to not in medians:
         return {}
-    base, app = medians["baseline"], medians["appliance"]
+    base, app = medians[of], medians[to]
     return {k: round(app[k] / base[k], 2) for k in base if k in app and base[k]}
 
 
@@ -887,7 +891,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     names = [n for n in args.targets.split(",") if n]
-    assert set(names) <= {"baseline", "appliance"}, "targets: baseline, appliance"
+    assert set(names) <= {"baseline", "durable", "appliance"}, (
+        "targets: baseline, durable, appliance"
+    )
     p = Params(**{f.name: getattr(args, f.name) for f in fields(Params)})
     _raise_nofile(p.visitors + p.agents + 1024)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -943,10 +949,17 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "median": medians,
         "ratio_appliance_to_baseline": ratio,
+        "ratio_durable_to_baseline": ratios(medians, "durable"),
+        "ratio_appliance_to_durable": ratios(medians, "appliance", "durable"),
     }
     out = _RESULTS / f"ws_fanout-{stamp}.json"
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     print(table(medians, ratio))
+    for to, of in (("durable", "baseline"), ("appliance", "durable")):
+        got = ratios(medians, to, of)
+        if got:
+            shown = ("to_agent_ms.p50", "to_agent_ms.p99", "round_trip_ms.p50", "round_trip_ms.p99")
+            print(f"{to}/{of}: " + ", ".join(f"{k} ×{got[k]:g}" for k in shown if k in got))
     print(f"medians of {args.repeat} run(s); full report: {out.relative_to(_ROOT)}")
     return 0
 
