@@ -26,6 +26,7 @@ from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, LimitReached, NotFound
 from appliance.core.report_figures import FIGURE_IDS
 from appliance.core.reports import Reports, box_zone
+from appliance.core.store import accounts as account_store
 from appliance.core.store import quality as store
 from appliance.core.store.quality import Card
 
@@ -254,7 +255,9 @@ class Scorecards:
         until = int(
             datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone).timestamp() * 1000
         )
-        quality = await self._db.read(lambda conn: store.mean_scores(conn, since, until))
+        quality, staff = await self._db.read(
+            lambda conn: (store.mean_scores(conn, since, until), account_store.users_by_name(conn))
+        )
         figures: dict[int, dict[str, Any]] = {}
         names: dict[int, str] = {}
         for row in report.rows:
@@ -263,6 +266,9 @@ class Scorecards:
                 names[int(row.key)] = row.name
         for agent, (_, _, name) in quality.items():
             names.setdefault(agent, name)
+        for user in staff:  # an agent with nothing in the period still has a line
+            if user.role == "agent" and not user.disabled:
+                names.setdefault(user.id, user.display_name)
         lines: list[Line] = []
         for agent in sorted(names):
             values = figures.get(agent, {})

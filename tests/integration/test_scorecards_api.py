@@ -208,3 +208,21 @@ async def test_an_open_chat_is_not_reviewed(running, make_agent, make_visitor) -
         assert r.status == 403
     async with boss.http.get(running.url(f"/console/history/{conv['id']}/review")) as r:
         assert r.status == 200 and 'data-cb="qa-sheet"' in await r.text()
+
+
+async def test_an_agent_with_nothing_in_the_period_still_has_a_line(
+    running, make_agent, make_visitor
+) -> None:
+    agent = await make_agent("wangfang")
+    await _closed_chat(agent, make_visitor)
+    idle = await make_agent("zhaoliu", status=None)  # signed up, no chat, no presence
+    boss = await make_agent("boss", role="supervisor", status=None)
+    card = (await boss.call("POST", "/api/console/scorecards", CARD, status=201))["scorecard"]
+    await running.box.reports.roll()
+    page = await boss.get(f"/api/console/scorecards/{card['id']}/standings?period=m")
+    lines = {x["agent_id"]: x for x in page["lines"]}
+    assert boss.user_id not in lines  # a supervisor is not ranked
+    assert lines[agent.user_id]["rank"] == 1 and lines[agent.user_id]["score"] is not None
+    last = lines[idle.user_id]
+    assert last["rank"] == 2 and last["score"] is None  # no figure at all: no score
+    assert last["values"] == [None, None, None]
