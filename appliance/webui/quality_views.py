@@ -313,7 +313,7 @@ CONTRACT = Contract(
             description=f"{_OVERSEERS} Audited (qa_review.update, with the scores before). "
             "One score per item of the review's own copy of the checklist (the version it "
             "was made with), 0 to its points, in order; 422 bad_scores, bad_comment. "
-            "404 for a review of a chat out of the caller's scope.",
+            "404 for an unknown review.",
         ),
         Operation(
             "DELETE",
