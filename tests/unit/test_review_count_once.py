@@ -80,3 +80,19 @@ def test_reviews_from_before_0036_read_as_never_corrected(tmp_path: Path) -> Non
     found = store.review(conn, made)
     assert found is not None
     assert (found.score, found.edited_at, found.editor_name, found.counts) == (75.0, None, "", True)
+
+
+def test_the_period_mean_reads_indexes_only(tmp_path: Path) -> None:
+    conn = _box(tmp_path)
+    _review(conn, "c_a", 7, 50.0, 2000)
+    asked: list[str] = []
+    conn.set_trace_callback(asked.append)
+    store.mean_scores(conn, 0, _DAY)
+    conn.set_trace_callback(None)
+    (sql,) = [s for s in asked if "avg(r.score)" in s]
+    plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    reviews = [step for step in plan if " r " in f" {step} " or " n " in f" {step} "]
+    assert reviews == [
+        "SEARCH r USING COVERING INDEX qa_reviews_period (chat_at>? AND chat_at<?)",
+        "SEARCH n USING COVERING INDEX qa_reviews_conversation (conversation_id=?)",
+    ], plan

@@ -7,3 +7,9 @@
 
 ALTER TABLE qa_reviews ADD COLUMN edited_at INTEGER;
 ALTER TABLE qa_reviews ADD COLUMN editor_name TEXT NOT NULL DEFAULT '';
+
+-- The period's mean per agent reads only the review saved last of each chat: the
+-- period index also carries the chat, so the read stays on indexes (the latest review
+-- is a seek on qa_reviews_conversation, which holds the id).
+DROP INDEX qa_reviews_period;
+CREATE INDEX qa_reviews_period ON qa_reviews (chat_at, agent_id, score, conversation_id);
