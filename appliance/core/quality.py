@@ -89,8 +89,10 @@ def review_score(items: Sequence[Mapping[str, Any]], given: Sequence[int]) -> tu
     for item, g in zip(items, given, strict=True):
         if not isinstance(g, int) or isinstance(g, bool) or not 0 <= g <= int(item["points"]):
             raise InvalidInput(f"bad_scores: {item['label']} takes 0 to {item['points']}")
-    failed = any(item["critical"] and g == 0 for item, g in zip(items, given, strict=True))
     whole = sum(int(i["points"]) for i in items)
+    if whole <= 0:  # a checklist always has points: refuse a hand-made row, never divide by 0
+        raise InvalidInput("bad_scores: these items carry no points")
+    failed = any(item["critical"] and g == 0 for item, g in zip(items, given, strict=True))
     return (0.0 if failed else round(100 * sum(given) / whole, 1)), failed
 
 
