@@ -5,8 +5,11 @@ each item 0 up to its points; its score is the share of the checklist's points i
 (0..100), and 0 when a critical item got 0 (failed). A review keeps its own copy of
 the items as scored, with the checklist's version: editing a checklist moves it to its
 next version and never changes a review already made. The reviewer must score the
-version they saw (409 `checklist_changed` otherwise). The agents' mean score over the
-chats offered in a week or month is the scorecards' `quality` item.
+version they saw (409 `checklist_changed` otherwise). A review may be corrected (its
+scores and comment, against its own copy of the items) or deleted, both audited. A chat
+reviewed more than once counts once: the review saved last counts, earlier ones stay
+in the history. The agents' mean score over the chats offered in a week or month is
+the scorecards' `quality` item.
 """
 
 from __future__ import annotations
@@ -86,8 +89,10 @@ def review_score(items: Sequence[Mapping[str, Any]], given: Sequence[int]) -> tu
     for item, g in zip(items, given, strict=True):
         if not isinstance(g, int) or isinstance(g, bool) or not 0 <= g <= int(item["points"]):
             raise InvalidInput(f"bad_scores: {item['label']} takes 0 to {item['points']}")
-    failed = any(item["critical"] and g == 0 for item, g in zip(items, given, strict=True))
     whole = sum(int(i["points"]) for i in items)
+    if whole <= 0:  # a checklist always has points: refuse a hand-made row, never divide by 0
+        raise InvalidInput("bad_scores: these items carry no points")
+    failed = any(item["critical"] and g == 0 for item, g in zip(items, given, strict=True))
     return (0.0 if failed else round(100 * sum(given) / whole, 1)), failed
 
 
@@ -230,6 +235,75 @@ class Quality:
         stored = await self._db.read(lambda conn: store.review(conn, made))
         assert stored is not None
         return stored
+
+    async def get_review(self, review_id: int) -> Review:
+        """Return one review, else NotFound."""
+        found = await self._db.read(lambda conn: store.review(conn, review_id))
+        if found is None:
+            raise NotFound("no such review")
+        return found
+
+    async def update_review(
+        self, review_id: int, given: Sequence[int], comment: str, by: Reviewer
+    ) -> Review:
+        """Correct a review's scores and comment against the items it was made with
+        (audited, with the scores and comment before)."""
+        if len(comment) > COMMENT_MAX:
+            raise InvalidInput(f"bad_comment: at most {COMMENT_MAX} characters")
+
+        def write(conn: sqlite3.Connection) -> None:
+            before = store.review(conn, review_id)
+            if before is None:
+                raise NotFound("no such review")
+            score, failed = review_score(before.items, given)
+            items = [{**item, "given": g} for item, g in zip(before.items, given, strict=True)]
+            store.update_review(
+                conn, review_id, items, score, failed, comment, by.name, self._now()
+            )
+            audit.record(
+                conn,
+                by.actor,
+                "qa_review.update",
+                before.conversation_id,
+                {
+                    "id": review_id,
+                    "agent_id": before.agent_id,
+                    "score_before": before.score,
+                    "score": score,
+                    "given_before": [int(i["given"]) for i in before.items],
+                    "given": list(given),
+                    "comment_changed": comment != before.comment,
+                },
+            )
+
+        await self._db.write(write)
+        return await self.get_review(review_id)
+
+    async def delete_review(self, review_id: int, by: audit.Actor) -> None:
+        """Delete a review (audited, with what it held); the chat's previous review, if
+        any, counts again."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            before = store.review(conn, review_id)
+            if before is None or not store.delete_review(conn, review_id):
+                raise NotFound("no such review")
+            audit.record(
+                conn,
+                by,
+                "qa_review.delete",
+                before.conversation_id,
+                {
+                    "id": review_id,
+                    "agent_id": before.agent_id,
+                    "reviewer": before.reviewer_name,
+                    "checklist": before.checklist_id,
+                    "checklist_version": before.checklist_version,
+                    "score": before.score,
+                    "given": [int(i["given"]) for i in before.items],
+                },
+            )
+
+        await self._db.write(write)
 
     async def reviews(
         self, *, agent_id: int | None = None, conversation_id: str | None = None

@@ -127,6 +127,7 @@ _ROLE_ROUTES: dict[tuple[str, str], Policy] = {
             "/api/console/qa/checklists": ("GET", "POST"),
             "/api/console/qa/checklists/{checklist_id}": ("PUT", "DELETE"),
             "/api/console/qa/reviews": ("POST",),
+            "/api/console/qa/reviews/{review_id}": ("PUT", "DELETE"),
             "/api/console/qa/sample": ("GET",),
         }.items()
         for method in methods

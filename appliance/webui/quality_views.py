@@ -1,8 +1,9 @@
 """Quality review over HTTP: checklists, reviews, the review page and a sample of
 chats to review (core/quality.py; docs/reports.md "Scorecards and quality review").
 
-Overseers keep the checklists, review and draw samples; an agent reads their own
-reviews only (policy.py closes the rest; `list_reviews` narrows what an agent reads).
+Overseers keep the checklists, review (and correct or delete reviews) and draw
+samples; an agent reads their own reviews only (policy.py closes the rest;
+`list_reviews` narrows what an agent reads).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from appliance.webui.wire.team import Deleted
 _TAG = "scorecards"
 _OVERSEERS = "Supervisors and admins (else 403)."
 _CHECKLIST_ID = {"checklist_id": wire.Id}
+_REVIEW_ID = {"review_id": wire.Id}
 
 
 def _quality(request: web.Request) -> Quality:
@@ -65,6 +67,9 @@ def _review_out(r: Review) -> wire.ReviewOut:
         r.comment,
         wire_time(r.chat_at),
         wire_time(r.created_at),
+        wire_time(r.edited_at),
+        r.editor_name,
+        r.counts,
     )
 
 
@@ -139,6 +144,37 @@ async def create_review(request: web.Request) -> web.Response:
     return reply(wire.OneReview(_review_out(made)), 201)
 
 
+async def _own_review(request: web.Request) -> int:
+    """Return the path's review id once the caller may see its chat (else 404)."""
+    session = current_session(request)
+    review_id = int_path(request, "review_id")
+    found = await _quality(request).get_review(review_id)
+    await request.app[BOX].chats.get_for(found.conversation_id, await staff(request, session))
+    return review_id
+
+
+async def change_review(request: web.Request) -> web.Response:
+    """Correct a review's scores and comment against the items it was made with."""
+    session = current_session(request)
+    body = await read_body(request, wire.ReviewChange)
+    review_id = await _own_review(request)
+    user = session.user
+    changed = await _quality(request).update_review(
+        review_id,
+        body.scores,
+        body.comment,
+        Reviewer(user.id, user.display_name, admin_actor(request)),
+    )
+    return reply(wire.OneReview(_review_out(changed)))
+
+
+async def delete_review(request: web.Request) -> web.Response:
+    """Delete a review; the chat's previous review, if any, counts again."""
+    review_id = await _own_review(request)
+    await _quality(request).delete_review(review_id, admin_actor(request))
+    return reply(Deleted(True))
+
+
 async def list_reviews(request: web.Request) -> web.Response:
     """Return reviews, newest first: an agent's own always; overseers any agent's or chat's."""
     session = current_session(request)
@@ -175,6 +211,7 @@ async def sample_chats(request: web.Request) -> web.Response:
 
 _CHECKLISTS = "/api/console/qa/checklists"
 _CHECKLIST = _CHECKLISTS + "/{checklist_id}"
+_REVIEW = "/api/console/qa/reviews/{review_id}"
 _CHECKLIST_HELP = (
     "1 to 30 items of 0-100 points; a critical item scored 0 fails the whole review "
     "(score 0). 422 codes: bad_name, bad_items, bad_label, bad_points."
@@ -245,7 +282,9 @@ CONTRACT = Contract(
             wire.Reviews,
             query=wire.ReviewsQuery,
             errors=(401, 422),
-            description="Overseers: any agent's or chat's; an agent: always their own.",
+            description="Overseers: any agent's or chat's; an agent: always their own. "
+            "Of a chat reviewed more than once, only the review saved last counts in the "
+            "scores (`counts`); the earlier ones are listed too.",
         ),
         Operation(
             "POST",
@@ -260,6 +299,33 @@ CONTRACT = Contract(
             description=f"{_OVERSEERS} Audited. One score per item, 0 to its points, in "
             "order; 409 checklist_changed when the checklist moved on from the version "
             "scored, 409 conflict for a chat not finished; 422 bad_scores, bad_comment.",
+        ),
+        Operation(
+            "PUT",
+            _REVIEW,
+            change_review,
+            "Correct a quality review's scores and comment",
+            _TAG,
+            wire.OneReview,
+            body=wire.ReviewChange,
+            path_types=_REVIEW_ID,
+            errors=(401, 403, 404, 413, 422),
+            description=f"{_OVERSEERS} Audited (qa_review.update, with the scores before). "
+            "One score per item of the review's own copy of the checklist (the version it "
+            "was made with), 0 to its points, in order; 422 bad_scores, bad_comment. "
+            "404 for an unknown review.",
+        ),
+        Operation(
+            "DELETE",
+            _REVIEW,
+            delete_review,
+            "Delete a quality review",
+            _TAG,
+            Deleted,
+            path_types=_REVIEW_ID,
+            errors=(401, 403, 404),
+            description=f"{_OVERSEERS} Audited (qa_review.delete, with what it held). The "
+            "chat's previous review, if any, counts again.",
         ),
         Operation(
             "GET",

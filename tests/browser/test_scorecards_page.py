@@ -1,7 +1,9 @@
 """Scorecards and quality review in Debian's Chromium: a supervisor adds a checklist,
 draws a sample of an agent's unreviewed chats, reviews one beside its transcript,
-adds a scorecard and sees the agent ranked with the chart beside its table; the agent
-then sees their own review and line, read only.
+reviews it again (the earlier review is marked as no longer counted), corrects the
+later review and deletes the earlier one after a confirmation, adds a scorecard and
+sees the agent ranked with the chart beside its table; the agent then sees their own
+review (and who corrected it) and line, read only.
 
 The finished chat and its report event are written into the box's database before it
 starts (as the chat service and the triggers would have); it folds them at start.
@@ -14,7 +16,7 @@ import sqlite3
 import time
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Dialog, expect
 
 from appliance.core.report_rollup import ReportEvent
 from appliance.core.store import reports as report_store
@@ -66,7 +68,14 @@ async def test_review_a_chat_and_rank_the_agent(chromium: Browser, appliance: Ap
     await appliance.start()
     errors: list[str] = []
     ctx, page = await console_for(chromium, appliance, "chen", errors, online=False)
-    page.on("dialog", lambda d: d.accept())
+    confirms: list[str] = []
+    accept = [True]
+
+    async def on_dialog(dialog: Dialog) -> None:
+        confirms.append(dialog.message)
+        await (dialog.accept() if accept[0] else dialog.dismiss())
+
+    page.on("dialog", on_dialog)
 
     # A checklist: two items, the second critical.
     await page.goto(appliance.origin + "/console/scorecards")
@@ -97,7 +106,63 @@ async def test_review_a_chat_and_rank_the_agent(chromium: Browser, appliance: Ap
     await page.locator('[data-cb="qa-comment"]').fill("解决及时，缺少问候语")
     await page.locator('[data-cb="qa-submit"]').click()
     await expect(page.locator('[data-cb="qa-status"]')).to_have_text("质检已保存。")
-    await expect(page.locator('[data-cb="qa-done"] li')).to_contain_text("75")
+    done = page.locator('[data-cb="qa-done-item"]')
+    await expect(done).to_have_count(1)
+    await expect(done.first).to_contain_text("75")
+
+    # Reviewed again with full points: the new review counts, the first one is listed
+    # as no longer counted.
+    await expect(page.locator('[data-cb="qa-total"]')).to_have_text("得分：100")
+    await page.locator('[data-cb="qa-comment"]').fill("复核")
+    await page.locator('[data-cb="qa-submit"]').click()
+    await expect(done).to_have_count(2)
+    await expect(done.nth(0)).to_contain_text("100")
+    await expect(done.nth(0).locator('[data-cb="qa-superseded"]')).to_have_count(0)
+    await expect(done.nth(1).locator('[data-cb="qa-superseded"]')).to_contain_text("不计分")
+
+    # Correct the new review: the sheet shows its own items, scores and comment.
+    await done.nth(0).locator('[data-cb="qa-done-edit"]').click()
+    await expect(page.locator('[data-cb="qa-editing"]')).to_contain_text("按该次质检当时的评分项")
+    await expect(page.locator('[data-cb="qa-checklist"]')).to_be_disabled()
+    await expect(page.locator('[data-cb="qa-submit"]')).to_have_text("保存修改")
+    await expect(given.first).to_have_value("5")
+    await expect(given.nth(1)).to_have_value("15")
+    await expect(page.locator('[data-cb="qa-comment"]')).to_have_value("复核")
+    await given.first.fill("0")
+    await expect(page.locator('[data-cb="qa-total"]')).to_have_text("得分：75")
+    await page.locator('[data-cb="qa-comment"]').fill("解决及时，缺少问候语")
+    await page.locator('[data-cb="qa-submit"]').click()
+    await expect(page.locator('[data-cb="qa-status"]')).to_have_text("质检已修改。")
+    await expect(page.locator('[data-cb="qa-editing"]')).to_be_hidden()
+    await expect(page.locator('[data-cb="qa-submit"]')).to_have_text("保存质检")
+    await expect(page.locator('[data-cb="qa-checklist"]')).to_be_enabled()
+    await expect(done).to_have_count(2)
+    await expect(done.nth(0)).to_contain_text("75")
+    await expect(done.nth(0)).to_contain_text("解决及时，缺少问候语")
+    edited = done.nth(0).locator('[data-cb="qa-edited"]')
+    await expect(edited).to_contain_text(f"已由 {S_NAME} 于")
+
+    # Editing can be called off; the sheet is a new review again.
+    await done.nth(1).locator('[data-cb="qa-done-edit"]').click()
+    await expect(page.locator('[data-cb="qa-cancel-edit"]')).to_be_visible()
+    await page.locator('[data-cb="qa-cancel-edit"]').click()
+    await expect(page.locator('[data-cb="qa-editing"]')).to_be_hidden()
+    await expect(page.locator('[data-cb="qa-cancel-edit"]')).to_be_hidden()
+    await expect(page.locator('[data-cb="qa-comment"]')).to_have_value("")
+
+    # Delete the first review: a refused confirmation keeps it, an accepted one deletes.
+    accept[0] = False
+    async with page.expect_event("dialog"):
+        await done.nth(1).locator('[data-cb="qa-done-delete"]').click()
+    assert confirms[0].startswith("确定删除这条质检记录吗")
+    await expect(done).to_have_count(2)
+    accept[0] = True
+    await done.nth(1).locator('[data-cb="qa-done-delete"]').click()
+    await expect(page.locator('[data-cb="qa-status"]')).to_have_text("质检已删除。")
+    await expect(done).to_have_count(1)  # the refused one deleted nothing
+    await expect(done.first).to_contain_text("75")
+    await expect(done.first.locator('[data-cb="qa-superseded"]')).to_have_count(0)
+    assert len(confirms) == 2
 
     # The history list opens the same review page for an ended chat.
     await page.goto(appliance.origin + "/console/history")
@@ -145,6 +210,7 @@ async def test_review_a_chat_and_rank_the_agent(chromium: Browser, appliance: Ap
     await expect(reviews).to_have_attribute("data-count", "1")
     await expect(reviews).to_contain_text("解决及时，缺少问候语")
     await expect(reviews).to_contain_text("75")
+    await expect(reviews).to_contain_text(f"已由 {S_NAME} 于")
     await expect(page.locator('[data-cb="qa-form"]')).to_have_count(0)
     await expect(page.locator('[data-cb="sc-card-form"]')).to_have_count(0)
     own = page.locator('[data-cb="sc-pair"] [data-cb="table"] tbody tr')

@@ -143,6 +143,11 @@ def test_a_review_score_out_of_range_is_refused() -> None:
         review_score(ITEMS, [6, 10, 15, 5, 5])
     with pytest.raises(InvalidInput, match=r"^bad_scores"):
         review_score(ITEMS, [5, 10, 15])
+    # Items without points (no checklist allows it; a row written by hand): refused.
+    with pytest.raises(InvalidInput, match=r"^bad_scores"):
+        review_score([], [])
+    with pytest.raises(InvalidInput, match=r"^bad_scores"):
+        review_score([{"label": "x", "points": 0, "critical": False}], [0])
 
 
 def test_checklist_checks() -> None:

@@ -51,6 +51,11 @@ class Review:
     comment: str
     chat_at: int
     created_at: int
+    edited_at: int | None = None
+    editor_name: str = ""
+    # The review that counts for its chat: the one saved last (highest id); earlier
+    # reviews of the same chat stay in the history but no longer count.
+    counts: bool = True
 
 
 # -- scorecards -------------------------------------------------------------------------
@@ -164,11 +169,16 @@ def delete_checklist(conn: sqlite3.Connection, checklist_id: int) -> bool:
 
 # -- reviews ----------------------------------------------------------------------------
 
+# The id of the review of r's chat that counts: the one saved last (an index seek on
+# qa_reviews_conversation, which holds the rowid).
+_LATEST = "(SELECT max(n.id) FROM qa_reviews n WHERE n.conversation_id = r.conversation_id)"
+
 _REVIEW = (
     "SELECT r.id, r.conversation_id, r.agent_id, coalesce(u.display_name, ''),"
     " r.reviewer_id, r.reviewer_name, r.checklist_id, r.checklist_name,"
     " r.checklist_version, r.items, r.score, r.critical_failed, r.comment, r.chat_at,"
-    " r.created_at FROM qa_reviews r LEFT JOIN users u ON u.id = r.agent_id"
+    " r.created_at, r.edited_at, r.editor_name,"
+    f" r.id = {_LATEST} FROM qa_reviews r LEFT JOIN users u ON u.id = r.agent_id"
 )
 
 
@@ -189,6 +199,9 @@ def _review(r: tuple[Any, ...]) -> Review:
         str(r[12]),
         int(r[13]),
         int(r[14]),
+        None if r[15] is None else int(r[15]),
+        str(r[16]),
+        bool(r[17]),
     )
 
 
@@ -216,6 +229,38 @@ def insert_review(conn: sqlite3.Connection, review: Review) -> int:
         ),
     ).fetchone()
     return int(row[0])
+
+
+def update_review(
+    conn: sqlite3.Connection,
+    review_id: int,
+    items: list[dict[str, Any]],
+    score: float,
+    critical_failed: bool,
+    comment: str,
+    editor_name: str,
+    now: int,
+) -> bool:
+    """Correct a review's scored items, score and comment; tell whether it existed."""
+    cur = conn.execute(
+        "UPDATE qa_reviews SET items = ?, score = ?, critical_failed = ?, comment = ?,"
+        " edited_at = ?, editor_name = ? WHERE id = ?",
+        (
+            json.dumps(items, ensure_ascii=False),
+            score,
+            int(critical_failed),
+            comment,
+            now,
+            editor_name,
+            review_id,
+        ),
+    )
+    return cur.rowcount > 0
+
+
+def delete_review(conn: sqlite3.Connection, review_id: int) -> bool:
+    """Delete a review; tell whether it existed."""
+    return conn.execute("DELETE FROM qa_reviews WHERE id = ?", (review_id,)).rowcount > 0
 
 
 def review(conn: sqlite3.Connection, review_id: int) -> Review | None:
@@ -250,13 +295,14 @@ def reviews(
 def mean_scores(
     conn: sqlite3.Connection, since: int, until: int
 ) -> dict[int, tuple[float, int, str]]:
-    """Return each agent's mean review score, review count and name over chats offered
-    in [since, until)."""
+    """Return each agent's mean review score, count of reviewed chats and name over chats
+    offered in [since, until); a chat reviewed more than once counts once, with the
+    review saved last."""
     rows = conn.execute(
         "SELECT r.agent_id, avg(r.score), count(*), coalesce(max(u.display_name), '')"
         " FROM qa_reviews r LEFT JOIN users u ON u.id = r.agent_id"
         " WHERE r.agent_id IS NOT NULL AND r.chat_at >= ? AND r.chat_at < ?"
-        " GROUP BY r.agent_id",
+        f" AND r.id = {_LATEST} GROUP BY r.agent_id",
         (since, until),
     )
     return {int(a): (float(m), int(n), str(name)) for a, m, n, name in rows}

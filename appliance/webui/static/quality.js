@@ -33,16 +33,31 @@ async function loadReviews() {
     const items = r.items.map((i) => `${i.label} ${i.given}/${i.points}`).join(" · ");
     const score = el("span", r.critical_failed ? "qa-failed" : "", String(r.score));
     if (r.critical_failed) score.title = L.criticalFailed;
-    const chat = el("a", "", day(r.chat_at));
-    chat.href = `/console/history/${encodeURIComponent(r.conversation_id)}`;
+    const scoreCell = el("span");
+    scoreCell.append(score);
+    // A chat reviewed again: this earlier review stays listed but no longer counts.
+    if (!r.counts) {
+      const note = el("span", "muted", ` · ${L.superseded}`);
+      note.dataset.cb = "qa-superseded";
+      scoreCell.append(note);
+    }
+    const comment = el("span", "", r.comment);
+    if (r.edited_at) {
+      comment.append(el("div", "muted", fill(L.editedBy, { name: r.editor_name, when: day(r.edited_at) })));
+    }
+    const chat = el("span");
+    const link = el("a", "", day(r.chat_at));
+    link.href = `/console/history/${encodeURIComponent(r.conversation_id)}`;
+    chat.append(link);
+    if (OVERSEES) chat.append(" · ", reviewLink(r.conversation_id)); // edit or delete there
     return [
       day(r.created_at),
       r.agent_name,
       r.reviewer_name,
       `${r.checklist_name} ${fill(L.version, { n: r.checklist_version })}`,
-      score,
+      scoreCell,
       items,
-      r.comment,
+      comment,
       chat,
     ];
   });

@@ -122,6 +122,14 @@ class ReviewInput(msgspec.Struct, forbid_unknown_fields=True):
     comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
 
 
+class ReviewChange(msgspec.Struct, forbid_unknown_fields=True):
+    """A correction of a review: each item's points in order, against the items the
+    review was made with (not the checklist's current version), and its comment."""
+
+    scores: Annotated[list[Points], msgspec.Meta(max_length=30)]
+    comment: Annotated[str, msgspec.Meta(max_length=2000)] = ""
+
+
 class ReviewedItem(msgspec.Struct):
     label: str
     points: int
@@ -130,7 +138,9 @@ class ReviewedItem(msgspec.Struct):
 
 
 class ReviewOut(msgspec.Struct):
-    """A review as it was scored: its checklist's name and version, the items then."""
+    """A review as it was scored: its checklist's name and version, the items then;
+    when and by whom it was last corrected (null: never); `counts` false when a later
+    review of the same chat replaced it in the scores (it stays in the history)."""
 
     id: int
     conversation_id: str
@@ -145,6 +155,9 @@ class ReviewOut(msgspec.Struct):
     comment: str
     chat_at: Time | None
     created_at: Time | None
+    edited_at: Time | None
+    editor_name: str
+    counts: bool
 
 
 class OneReview(msgspec.Struct):
