@@ -131,6 +131,12 @@ async def render(app: web.Application, cache: _WorkCache) -> str:
         stats.transactions,
     )
     out.family("callbox_db_jobs_total", "counter", "Write jobs committed.", stats.jobs)
+    out.family(
+        "callbox_db_writer_checkpoints_total",
+        "counter",
+        "WAL checkpoints the writer ran because writes left no pause for the one beside it.",
+        stats.writer_checkpoints,
+    )
     load = box.load
     out.family(
         "callbox_db_oldest_wait_seconds",

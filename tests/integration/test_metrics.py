@@ -81,6 +81,7 @@ async def test_metrics_on_loopback_with_the_boxs_figures(
     assert values["process_open_fds"] > 5
     assert values["callbox_db_transactions_total"] >= 1
     assert values["callbox_db_jobs_total"] >= values["callbox_db_transactions_total"]
+    assert values["callbox_db_writer_checkpoints_total"] >= 0  # present (tests/unit: moves)
     assert values["callbox_db_queue_depth"] >= 0 and values["callbox_db_storage_ok"] == 1
     buckets = [v for k, v in values.items() if k.startswith("callbox_db_queue_wait_seconds_bucket")]
     assert buckets == sorted(buckets) and len(buckets) == 12

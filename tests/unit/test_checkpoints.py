@@ -13,6 +13,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from appliance.core import db as db_module
 from appliance.core.db import Database
 
@@ -62,3 +64,32 @@ async def test_the_wal_is_copied_beside_the_writer_and_then_reused(tmp_path: Pat
         assert again.execute("SELECT count(*) FROM t").fetchone()[0] == _ROWS + 3
     finally:
         again.close()
+
+
+async def test_the_wal_stays_bounded_while_the_writer_never_pauses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Back-to-back writes (an import, a backfill): a checkpoint beside them never copies
+    # the last frames, so without the writer's own checkpoint the log only grows (the
+    # same writes reach ~40 MB of log here). Past WAL_MAX_PAGES the writer copies the
+    # rest between two transactions and the log starts again.
+    monkeypatch.setattr(db_module, "CHECKPOINT_EVERY", 0.05)
+    monkeypatch.setattr(db_module, "WAL_MAX_PAGES", 256)  # 1 MiB
+    path = tmp_path / "x.db"
+    db = Database(path)
+    await db.open()
+    wal = Path(f"{path}-wal")
+    try:
+        await db.write(lambda c: c.execute("CREATE TABLE t (v BLOB)"))
+        blob = os.urandom(_BLOB)
+        peak = 0
+        for _ in range(200):  # 200 x 25 rows x 8 KiB: ~40 MB written
+            await db.write(lambda c: c.executemany("INSERT INTO t (v) VALUES (?)", [(blob,)] * 25))
+            await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone())
+            peak = max(peak, wal.stat().st_size)
+        assert db.stats.writer_checkpoints > 0
+        assert peak < 16 * 2**20, peak
+        count = await db.fetchone("SELECT count(*) AS n FROM t")
+        assert count is not None and count["n"] == 200 * 25
+    finally:
+        await db.close()
