@@ -47,6 +47,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from appliance.cli import tune_gc
 from appliance.core import report_figures as fig
 from appliance.core.db import Database
 from appliance.core.report_rollup import Deltas, ReportEvent, fold
@@ -280,9 +281,9 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
             await db.write(lambda c: [store.add_event(c, e) for e in events])
             await reports.roll()
 
-        results: dict[str, dict[str, float]] = {}
+        results: dict[str, dict[str, object]] = {}
         for name, (period, dim, a, b) in questions.items():
-            found: dict[str, float] = {}
+            found: dict[str, object] = {}
             for mode in ("cold", "live"):
                 times, cpu = [], []
                 for _ in range(args.repeat):
@@ -294,6 +295,7 @@ async def _run(args: argparse.Namespace) -> dict[str, object]:
                     await reports.report(period, dim, a, b)
                     times.append((time.perf_counter() - t) * 1000)
                     cpu.append((time.process_time() - c) * 1000)
+                found[f"{mode}_ms"] = [round(x, 1) for x in times]
                 found[f"{mode}_p50_ms"] = _pct(times, 0.5)
                 found[f"{mode}_p99_ms"] = _pct(times, 0.99)
                 found[f"{mode}_cpu_p50_ms"] = _pct(cpu, 0.5)
@@ -385,6 +387,7 @@ def main() -> None:
         "--backfill", action="store_true", help="also run the real backfill of every event"
     )
     args = parser.parse_args()
+    tune_gc()  # the box's collector settings (appliance/cli.py), as `appliance run` has them
     out = asyncio.run(_run(args))
     print(json.dumps({k: v for k, v in out.items() if k != "questions"}, indent=1))
     print("| question | cold p50 ms | cold p99 ms | cold CPU p50 | live p50 ms | live p99 ms |")
