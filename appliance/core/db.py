@@ -165,6 +165,12 @@ class Database:
             max_workers=1, thread_name_prefix="callbox-db-snapshot"
         )
         self._snapshot_conn: sqlite3.Connection | None = None
+        # Background reads (the report pass, report questions) run on their own thread
+        # and connection, so a long one never queues the chat path's reads behind it.
+        self._asider = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="callbox-db-aside"
+        )
+        self._aside_conn: sqlite3.Connection | None = None
         self._checkpointer = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="callbox-db-checkpoint"
         )
@@ -220,6 +226,7 @@ class Database:
                 await self._reader.execute(pragma)
             loop = asyncio.get_running_loop()
             self._snapshot_conn = await loop.run_in_executor(self._snapshotter, self._open_snapshot)
+            self._aside_conn = await loop.run_in_executor(self._asider, self._open_snapshot)
             if CHECKPOINT_APART:
                 self._checkpoint_conn = await loop.run_in_executor(
                     self._checkpointer, self._open_snapshot
@@ -273,8 +280,8 @@ class Database:
             conn.execute(pragma)
         return conn
 
-    def _in_snapshot(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._snapshot_conn
+    def _in_snapshot(self, fn: Callable[[sqlite3.Connection], T], aside: bool = False) -> T:
+        conn = self._aside_conn if aside else self._snapshot_conn
         assert conn is not None, "database is not open"
         # One read transaction: every statement of fn sees the same committed state (WAL).
         conn.execute("BEGIN")
@@ -287,6 +294,13 @@ class Database:
         """Run fn(conn) over one consistent snapshot, in a thread, without the writer."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._snapshotter, self._in_snapshot, fn)
+
+    async def read_aside(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """As read(), on a connection and thread of its own, for background work that
+        may read long (the report pass, report questions): reads that answer chat
+        lines never wait behind it."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._asider, self._in_snapshot, fn, True)
 
     async def close(self) -> None:
         """Finish queued writes, then close the connections."""
@@ -305,6 +319,9 @@ class Database:
         if self._snapshot_conn is not None:
             conn, self._snapshot_conn = self._snapshot_conn, None
             await asyncio.get_running_loop().run_in_executor(self._snapshotter, conn.close)
+        if self._aside_conn is not None:
+            conn, self._aside_conn = self._aside_conn, None
+            await asyncio.get_running_loop().run_in_executor(self._asider, conn.close)
         if self._checkpoint_conn is not None:
             conn, self._checkpoint_conn = self._checkpoint_conn, None
             await asyncio.get_running_loop().run_in_executor(self._checkpointer, conn.close)
@@ -313,6 +330,7 @@ class Database:
             self._writer = None
         self._thread.shutdown(wait=True)
         self._snapshotter.shutdown(wait=True)
+        self._asider.shutdown(wait=True)
         self._checkpointer.shutdown(wait=True)
 
     async def write(self, fn: WriteFn[T], *, on_commit: Callable[[T], None] | None = None) -> T:

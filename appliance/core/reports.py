@@ -119,7 +119,7 @@ class Reports:
             rows = store.merged(base, grouped, fig.encode)
             return state, len(events), events[-1].id if events else cursor, rows
 
-        seen, count, cursor, rows = await self._db.read(read)
+        seen, count, cursor, rows = await self._db.read_aside(read)
         rebuild = bool(seen.zone) and seen.zone != name
 
         def write(conn: sqlite3.Connection) -> int:
@@ -149,7 +149,7 @@ class Reports:
                     for i, sums in store.unfigured(conn, limit)
                 ]
 
-            made = await self._db.read(read)
+            made = await self._db.read_aside(read)
             if not made:
                 return done
             await self._db.write(lambda conn, m=made: store.set_figures(conn, m))  # type: ignore[misc]
@@ -185,7 +185,7 @@ class Reports:
         self, progress: Callable[[int, int], None] | None = None, limit: int = _BACKFILL_BATCH
     ) -> int:
         """Rebuild the rollups from every event; report (done, of) after each batch."""
-        last = await self._db.read(store.last_event_id)
+        last = await self._db.read_aside(store.last_event_id)
         await self._db.write(store.clear_rollups)
         self._forget(None)
         done = 0
@@ -228,7 +228,7 @@ class Reports:
             )
             return slots, handled
 
-        slots, (handled_n, handled_ms) = await self._db.read(read)
+        slots, (handled_n, handled_ms) = await self._db.read_aside(read)
         found = forecast(slots, day, zone)
         from_history = aht_s is None and handled_n > 0
         aht = aht_s if aht_s is not None else (handled_ms / handled_n / 1000 if handled_n else _AHT)
@@ -250,7 +250,7 @@ class Reports:
         until = int(
             datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone).timestamp() * 1000
         )
-        rows = await self._db.read(
+        rows = await self._db.read_aside(
             lambda conn: visit_store.funnel(conn, by, since, until, _FUNNEL_ROWS)
         )
         return [FunnelRow(*row) for row in rows]
@@ -280,13 +280,13 @@ class Reports:
                 found = fig.buckets_of(rows, missing)
             return found, store.backlog_before(conn, dim, _first_day_of(sp)), state
 
-        fresh, before, state = await self._db.read(read)
+        fresh, before, state = await self._db.read_aside(read)
         buckets = {**{label: self._cached(period, dim, label) for label in sp.labels}, **fresh}
         if generation == self._generation:  # no pass changed the rollups meanwhile
             for label, rows in fresh.items():
                 self._keep((period, dim, label), rows)
         keys = {k for label in sp.labels for k in buckets.get(label, {})}
-        names = await self._db.read(lambda conn: store.names(conn, dim, keys))
+        names = await self._db.read_aside(lambda conn: store.names(conn, dim, keys))
         return Report(
             period,
             dim,
