@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from time import monotonic
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.tz import tzlocal
@@ -38,6 +39,8 @@ _ROLL_EVERY = 15.0  # s between passes over new events
 _BATCH = 50  # events per write job: a pass holds the writer ~5-10 ms at a time (bench)
 _BUSY_BATCH = 10  # ... and while other write jobs wait for the writer: a few ms at a time
 _BACKFILL_BATCH = 250  # a backfill's jobs (still _BUSY_BATCH while others wait)
+_BACK_OFF = 4.0  # while others wait: a pause of 4x each step's time (the pass <= ~20 %)
+_BACK_OFF_MAX = 0.5  # s at most
 _YIELD_S = 0.005  # a pause before each job while others wait, so they go first
 _FUNNEL_ROWS = 200  # sources (or keywords, pages) a funnel lists, the most visited first
 _AHT = 300.0  # s of handling time a plan assumes when the history has none
@@ -166,7 +169,14 @@ class Reports:
         if self._db.queue_depth > 0:
             await asyncio.sleep(_YIELD_S)
             limit = min(limit, _BUSY_BATCH)
-        return await self._step(limit), limit
+        started = monotonic()
+        done = await self._step(limit)
+        if self._db.queue_depth > 0:
+            # The box is busy: a step's Python work (adding up rows, making figures)
+            # takes the GIL from the event loop in slices, so the pass backs off for
+            # a multiple of what its step took and stays a small share of the CPU.
+            await asyncio.sleep(min(_BACK_OFF * (monotonic() - started), _BACK_OFF_MAX))
+        return done, limit
 
     async def roll(self, limit: int = _BATCH) -> int:
         """Fold events not yet in the rollups, a batch per write job; return how many.

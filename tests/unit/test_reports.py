@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from appliance.core import report_figures as fig
+from appliance.core import reports as reports_module
 from appliance.core.db import Database
 from appliance.core.migrate import apply_migrations
 from appliance.core.report_rollup import ReportEvent, fold
@@ -635,3 +636,30 @@ async def test_reports_keep_past_buckets_and_drop_what_a_pass_changes(
     await reports.backfill()
     assert (await reports.report("d", "all", D1, D2)).rows == after.rows
     assert read[-1] == ("2026-03-02", "2026-03-03")  # a backfill forgets them all
+
+
+async def test_a_pass_backs_off_while_the_box_is_busy(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its Python work takes the GIL from the event loop: while other writes wait, it
+    # pauses 4x the time each step took (at most 0.5 s); when none wait, it does not.
+    await db.write(_chats)
+    reports = Reports(db, lambda: ZONE)
+    clock = iter(range(0, 10_000, 1))  # each step "takes" 1 s on this clock
+    monkeypatch.setattr(reports_module, "monotonic", lambda: next(clock) / 10)
+    pauses: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        pauses.append(seconds)
+
+    monkeypatch.setattr(reports_module.asyncio, "sleep", pause)
+    monkeypatch.setattr(reports_module, "_BUSY_BATCH", 10)
+    monkeypatch.setattr(Database, "queue_depth", property(lambda self: 1))
+    await reports.roll()
+    backs = [p for p in pauses if p != reports_module._YIELD_S]
+    assert backs and all(p == pytest.approx(0.4) for p in backs)  # 4 x 0.1 s
+    monkeypatch.setattr(Database, "queue_depth", property(lambda self: 0))
+    await db.write(_tickets)
+    pauses.clear()
+    await reports.roll()
+    assert pauses == []
