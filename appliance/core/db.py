@@ -1,10 +1,13 @@
 """SQLite storage: one writer thread fed by a queue with group commit; async reads.
 
-Every write is a job: a plain function over the write connection. The writer takes
-all jobs that are queued and runs them in its own thread, each inside a SAVEPOINT of
-one transaction, then commits once: one thread hop and one fsync per batch rather
-than per statement. A job's caller is answered only after COMMIT returned, so an
-acknowledged write is on disk. Reads go through aiosqlite on a second connection
+Every write is a job: a plain function over the write connection. The writer thread
+takes all jobs that are queued, runs each inside a SAVEPOINT of one transaction, then
+commits once: one fsync per batch rather than per statement. A job's caller is
+answered only after COMMIT returned, so an acknowledged write is on disk. The thread
+starts its next batch as soon as a commit returns; the event loop settles the
+committed batch (hooks, callers) meanwhile, so a busy loop never leaves the disk idle
+between two batches (issue 18: with the loop in the cycle, the gap between batches was
+p90 10 ms at 10,000 visitors). Reads go through aiosqlite on a second connection
 (WAL lets them run beside the writer), each in one hop, so a read sees every write
 acknowledged before it started.
 
@@ -21,6 +24,7 @@ import collections
 import concurrent.futures
 import contextvars
 import logging
+import queue
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -100,6 +104,7 @@ class _Job(Generic[T]):
     result: Any = None
     error: BaseException | None = None
     queued: float = field(default_factory=time.monotonic)  # s, when it joined the queue
+    bare: bool = False  # run alone, outside any transaction (a checkpoint)
 
 
 @dataclass(slots=True)
@@ -177,9 +182,12 @@ class Database:
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoints: asyncio.Task[None] | None = None
         self.checkpoint_failures = 0
-        self._queue: asyncio.Queue[_Job[Any] | None] = asyncio.Queue()
+        # Filled by the loop, emptied by the writer thread (SimpleQueue: no lock taken
+        # around a put; get() waits without the GIL).
+        self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._queued_at: collections.deque[float] = collections.deque()  # same order as _queue
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Future[None] | None = None  # the writer thread's run
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.stats = _Stats()
         self.storage = StorageHealth()
         self._closing = False
@@ -191,7 +199,10 @@ class Database:
 
     def oldest_wait(self) -> float:
         """Return how long (s) the oldest queued write job has waited for the writer."""
-        return time.monotonic() - self._queued_at[0] if self._queued_at else 0.0
+        try:
+            return time.monotonic() - self._queued_at[0]
+        except IndexError:  # none queued (the writer thread may just have taken the last)
+            return 0.0
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -234,7 +245,8 @@ class Database:
         except BaseException:
             await self.close()
             raise
-        self._task = asyncio.create_task(self._run_writer(), name="callbox-db-writer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.run_in_executor(self._thread, self._run_writer)
         if CHECKPOINT_APART:
             self._checkpoints = asyncio.create_task(self._run_checkpoints())
 
@@ -251,7 +263,7 @@ class Database:
             try:
                 pages = await loop.run_in_executor(self._checkpointer, self._checkpoint)
                 if pages > WAL_MAX_PAGES:  # the writer never paused for it: copy the rest
-                    await self._in_writer(self._checkpoint_in_writer)
+                    await self._write_bare(self._checkpoint_in_writer)
                     self.stats.writer_checkpoints += 1
             except sqlite3.Error as err:
                 self.checkpoint_failures += 1
@@ -266,11 +278,10 @@ class Database:
         _, pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return max(int(pages), 0)
 
-    def _checkpoint_in_writer(self) -> None:
+    @staticmethod
+    def _checkpoint_in_writer(conn: sqlite3.Connection) -> None:
         """Copy the rest of the log between two transactions (nothing appends meanwhile),
         so the next commit starts it again."""
-        conn = self._writer
-        assert conn is not None
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _open_snapshot(self) -> sqlite3.Connection:
@@ -310,7 +321,7 @@ class Database:
             self._checkpoints = None
         if self._task is not None:
             self._closing = True
-            await self._queue.put(None)
+            self._queue.put(None)
             await self._task
             self._task = None
         if self._reader is not None:
@@ -344,7 +355,7 @@ class Database:
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         job = _Job(fn, future, on_commit)
         self._queued_at.append(job.queued)
-        await self._queue.put(job)
+        self._queue.put(job)
         hook = queued_hook.get()
         if hook is not None:
             hook()
@@ -365,39 +376,87 @@ class Database:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def _run_writer(self) -> None:
-        stop = False
-        while not stop:
-            first = await self._queue.get()
+    async def _write_bare(self, fn: WriteFn[T]) -> T:
+        """Run fn(conn) in the writer thread between two transactions, in queue order."""
+        if self._task is None or self._closing:
+            raise RuntimeError("database is not open")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        job = _Job(fn, future, bare=True)
+        self._queued_at.append(job.queued)
+        self._queue.put(job)
+        return await asyncio.shield(future)
+
+    def _run_writer(self) -> None:
+        """The writer thread: take what is queued, run it, commit, hand it to the loop."""
+        loop = self._loop
+        assert loop is not None
+        held: _Job[Any] | None = None  # a bare job taken while a batch was filling
+        while True:
+            first = held if held is not None else self._queue.get()
+            held = None
             if first is None:
-                break
+                return
             batch: list[_Job[Any]] = [first]
-            while len(batch) < _MAX_BATCH and not self._queue.empty():
-                job = self._queue.get_nowait()
+            stop = False
+            while not first.bare and len(batch) < _MAX_BATCH:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 if job is None:
                     stop = True
+                    break
+                if job.bare:  # runs alone, after this batch
+                    held = job
                     break
                 batch.append(job)
             for _ in batch:
                 self._queued_at.popleft()
             self.stats.count_waits(batch, time.monotonic())
+            error: BaseException | None = None
             try:
-                await self._in_writer(self._run_batch, batch)
-            except Exception as err:
-                if is_storage_error(err):
-                    err = self._storage_failed(err, len(batch))
+                if first.bare:
+                    assert self._writer is not None
+                    first.result = first.fn(self._writer)
                 else:
-                    _LOGGER.exception("write transaction failed; %d jobs rolled back", len(batch))
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(err)
-                continue
-            if not self.storage.ok:
-                _LOGGER.warning(
-                    "storage writes again after %d refused transactions", self.storage.failures
+                    self._run_batch(batch)
+            except BaseException as err:  # handed to the callers, on the loop
+                error = err
+            try:
+                loop.call_soon_threadsafe(self._finish, batch, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
+            if stop:
+                return
+
+    def _finish(self, batch: list[_Job[Any]], error: BaseException | None) -> None:
+        """Settle a batch the writer thread ran (on the loop, in commit order)."""
+        if batch[0].bare:
+            job = batch[0]
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(job.result)
+            return
+        if error is not None:
+            if isinstance(error, Exception) and is_storage_error(error):
+                error = self._storage_failed(error, len(batch))
+            else:
+                _LOGGER.error(
+                    "write transaction failed; %d jobs rolled back",
+                    len(batch),
+                    exc_info=(type(error), error, error.__traceback__),
                 )
-                self.storage = StorageHealth()
-            self._settle(batch)
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(error)
+            return
+        if not self.storage.ok:
+            _LOGGER.warning(
+                "storage writes again after %d refused transactions", self.storage.failures
+            )
+            self.storage = StorageHealth()
+        self._settle(batch)
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         """Run a batch in one transaction (in the writer thread)."""
