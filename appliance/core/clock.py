@@ -5,6 +5,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+# Times on the wire are rendered many times a second (several per chat line), mostly
+# within the same second: the text of the last second is kept, and only the
+# milliseconds are put in (astimezone() per call was 2.7 % of the loop's GIL time at
+# 10,000 visitors; bench/README.md, issue 18). time.tzname is in the key, so a zone set
+# later (tzset) is seen at once.
+_last_second: tuple[int, tuple[str, str], str, str] = (-1, ("", ""), "", "")
+
 
 def now_ms() -> int:
     """Return the current time in UTC milliseconds."""
@@ -15,7 +22,14 @@ def local_iso(ms: int | None) -> str | None:
     """Render UTC milliseconds as ISO 8601 in the box's local zone, with its offset."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone().isoformat(timespec="milliseconds")
+    global _last_second
+    second, millis = divmod(ms, 1000)
+    cached, zone, head, offset = _last_second
+    if second != cached or zone != time.tzname:
+        text = datetime.fromtimestamp(second, tz=UTC).astimezone().isoformat()
+        head, offset = text[:19], text[19:]  # YYYY-MM-DDTHH:MM:SS, then ±HH:MM
+        _last_second = (second, time.tzname, head, offset)
+    return f"{head}.{millis:03d}{offset}"
 
 
 def local_text(ms: int | None) -> str:
