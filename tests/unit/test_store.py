@@ -125,3 +125,32 @@ async def test_a_migration_that_fails_leaves_no_thread_or_connection(tmp_path, m
     conn = sqlite3.connect(tmp_path / "box.db")
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+def test_message_ids_follow_time_so_rows_are_appended(tmp_path):
+    """Messages are keyed by id (WITHOUT ROWID): ids that follow time put new rows at
+    the end of the table instead of into random pages (issue 18)."""
+    from appliance.core.migrate import apply_migrations
+    from appliance.core.store import conversations as conv_store
+
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    apply_migrations(conn)
+    conn.execute("INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('v1', 1, 1)")
+    conv_store.insert(
+        conn, "c1", "v1", 1, name="", page_url="", lang="zh-CN", ip="", group_id=1,
+        topic="sales", region="", skill="", preferred_agent_id=None,
+    )  # fmt: skip
+    start = 1_796_594_960_000
+    sent = [
+        conv_store.append_message(conn, "c1", start + i // 3, sender_type="visitor", body="hi")
+        for i in range(300)
+    ]
+    ids = [m.id for m in sent]
+    assert len(set(ids)) == 300
+    assert all(i.startswith("m_") and len(i) == 25 for i in ids)
+    # Ordered by time; within one millisecond the random part decides.
+    assert [m.created_at for m in sorted(sent, key=lambda m: m.id)] == sorted(
+        m.created_at for m in sent
+    )
+    stored = [r[0] for r in conn.execute("SELECT seq FROM messages ORDER BY id")]
+    assert [s // 3 for s in [x - 1 for x in stored]] == [i // 3 for i in range(300)]

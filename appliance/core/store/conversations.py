@@ -40,7 +40,11 @@ _MESSAGE_COLUMNS = (
 )
 
 
-_MESSAGE_ID_BYTES = 12
+# A message id is its time (ms, hex) then random bytes: rows of `messages` (WITHOUT
+# ROWID, keyed by id) are then appended at the end of the table instead of into random
+# pages. Random ids cost a commit one dirty page per message; measured 93 -> 60 us a
+# message stored with time-ordered ids (64 a commit, 60,000 messages; issue 18).
+_MESSAGE_ID_BYTES = 9
 
 
 def _conversation(row: sqlite3.Row) -> Conversation:
@@ -244,7 +248,7 @@ def append_message(
     ).fetchone()
     assert row is not None, "conversation vanished inside its transaction"
     message = Message(
-        id="m_" + secrets.token_urlsafe(_MESSAGE_ID_BYTES),
+        id=f"m_{now:011x}{secrets.token_urlsafe(_MESSAGE_ID_BYTES)}",
         conversation_id=conv_id,
         seq=row[0],
         client_msg_id=client_msg_id,
