@@ -160,3 +160,37 @@ async def test_common_words_rank_the_newest_unless_too_few_are_visible(box: Box,
     assert [h.ref for h in staff.hits] == ["8", "9", "10"]  # only the newest 3 ranked
     public = await box.search.search("退款", None, ("article",), 3)
     assert [h.ref for h in public.hits] == ["1", "2", "3"]  # ranked them all
+
+
+def test_a_queue_batch_stops_early_while_other_writes_wait(tmp_path: Path, monkeypatch):
+    """While other writes wait for the writer, a batch of queued changes stops after its
+    time budget (at least QUEUE_BATCH_MIN done): the rest stays queued, nothing is lost."""
+    from appliance.core import search as search_module
+    from appliance.core.search import QUEUE_BATCH_MIN, index_queued
+
+    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    apply_migrations(conn)
+    conn.execute("INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('v1', 0, 0)")
+    conn.execute(
+        "INSERT INTO conversations (id, visitor_id, status, created_at, last_seq)"
+        " VALUES ('c1', 'v1', 'active', 0, 0)"
+    )
+    for seq in range(1, 51):
+        conn.execute(
+            "INSERT INTO messages (id, conversation_id, seq, sender_type, body, created_at)"
+            " VALUES (?, 'c1', ?, 'visitor', ?, ?)",
+            (f"m{seq}", seq, f"第{seq}条消息 refund", seq),
+        )
+    assert search_store.queue_length(conn) == 50
+    monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", 0.0)  # every batch is over time
+
+    # Nobody waits: the whole batch, whatever its time.
+    assert index_queued(conn, 20, lambda: False) == 20
+    assert search_store.queue_length(conn) == 30
+    # Others wait: it stops at the least it must do.
+    assert index_queued(conn, 20, lambda: True) == QUEUE_BATCH_MIN
+    assert search_store.queue_length(conn) == 30 - QUEUE_BATCH_MIN
+    # Without the check (a staff search's catch-up), the whole batch again.
+    assert index_queued(conn, 100) == 30 - QUEUE_BATCH_MIN
+    assert search_store.queue_length(conn) == 0
+    assert search_store.docs_count(conn) == 50  # every message indexed exactly once
