@@ -1,0 +1,236 @@
+"""Probes run inside the appliance by `bench/ws_fanout.py --prelude` (issue 18).
+
+    --prelude "import bench.ws_probes as p; p.writer_timing()"
+    --prelude "import bench.ws_probes as p; p.stall_watchdog()"
+
+`writer_timing` times every batch of the database writer: its jobs (by function) and
+its commit, the gap to the next batch, and when the event loop settled it.
+`stall_watchdog` records the event loop's stack whenever the loop has not ticked for
+10 ms. Each writes a JSON file into bench/results/ when the appliance exits;
+`python bench/ws_probes.py FILE` summarises it (the busiest 30 s of the run).
+
+Both cost a little CPU themselves: compare runs with the same probe on, not a probed
+run with an unprobed one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+_RESULTS = Path(__file__).resolve().parent / "results"
+_LONG = 0.005  # s: a batch longer than this keeps its jobs' times
+_STALL = 0.010  # s without a tick of the loop: a stall
+
+
+def _dump(kind: str, data: Any) -> None:
+    _RESULTS.mkdir(exist_ok=True)
+    path = _RESULTS / f"probe-{kind}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    path.write_text(json.dumps({"kind": kind, **data}))
+
+
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", None) or type(fn).__name__)
+
+
+def writer_timing() -> None:
+    """Patch the database writer to time each batch (see the module's text)."""
+    from appliance.core import db
+
+    batches: list[list[float]] = []  # start, end, jobs, oldest job's queueing time
+    settled: list[list[float]] = []  # start, end
+    long: list[list[Any]] = []  # start, end, [(part, seconds)]
+
+    def run_batch(self: db.Database, batch: list[Any]) -> None:
+        conn = self._writer
+        assert conn is not None
+        start = time.monotonic()
+        parts: list[tuple[str, float]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            parts.append(("BEGIN", time.monotonic() - start))
+            for job in batch:
+                began = time.monotonic()
+                conn.execute("SAVEPOINT job")
+                try:
+                    job.result = job.fn(conn)
+                except Exception as err:
+                    if db.is_storage_error(err):
+                        raise
+                    job.error = err
+                    conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                parts.append((_name(job.fn), time.monotonic() - began))
+            began = time.monotonic()
+            conn.execute("COMMIT")
+            parts.append(("COMMIT", time.monotonic() - began))
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            end = time.monotonic()
+            batches.append([start, end, len(batch), min(job.queued for job in batch)])
+            if end - start > _LONG:
+                long.append([start, end, parts])
+
+    settle = db.Database._settle
+
+    def timed_settle(self: db.Database, batch: list[Any]) -> None:
+        start = time.monotonic()
+        settle(self, batch)
+        settled.append([start, time.monotonic()])
+
+    db.Database._run_batch = run_batch  # type: ignore[method-assign]
+    db.Database._settle = timed_settle  # type: ignore[method-assign]
+    atexit.register(lambda: _dump("writer", {"batches": batches, "settled": settled, "long": long}))
+
+
+def stall_watchdog() -> None:
+    """Record the loop's stack while it does not tick (see the module's text)."""
+    from appliance.core import db
+
+    state: dict[str, Any] = {"tick": time.monotonic(), "stop": False}
+    stalls: list[list[Any]] = []  # tick it stalled after, seconds, {stack: samples}
+    main = threading.main_thread().ident
+
+    async def ticker() -> None:
+        while True:
+            state["tick"] = time.monotonic()
+            await asyncio.sleep(0.001)
+
+    opened = db.Database.open
+
+    async def open_and_tick(self: db.Database) -> None:
+        await opened(self)
+        if "task" not in state:
+            state["task"] = asyncio.get_running_loop().create_task(ticker())
+
+    def stack(frame: Any) -> str:
+        names = []
+        while frame is not None and len(names) < 25:
+            code = frame.f_code
+            names.append(f"{code.co_name} ({Path(code.co_filename).name}:{frame.f_lineno})")
+            frame = frame.f_back
+        return ";".join(reversed(names))
+
+    def watch() -> None:
+        current: list[Any] | None = None
+        while not state["stop"]:
+            time.sleep(0.002)
+            tick = state["tick"]
+            lag = time.monotonic() - tick
+            if lag <= _STALL:
+                continue
+            frame = sys._current_frames().get(main or 0)
+            if current is None or current[0] != tick:
+                current = [tick, 0.0, collections.Counter()]
+                stalls.append(current)
+            current[1] = lag
+            current[2][stack(frame)] += 1
+
+    def finish() -> None:
+        state["stop"] = True
+        time.sleep(0.05)
+        _dump("stalls", {"stalls": [[s[0], s[1], dict(s[2])] for s in stalls]})
+
+    db.Database.open = open_and_tick  # type: ignore[method-assign]
+    threading.Thread(target=watch, name="stall-watchdog", daemon=True).start()
+    atexit.register(finish)
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def _summarise_writer(data: dict[str, Any], window: int = 30) -> None:
+    batches = data["batches"]
+    if not batches:
+        print("no batches")
+        return
+    origin = batches[0][0]
+    jobs: collections.Counter[int] = collections.Counter()
+    for b in batches:
+        jobs[int(b[0] - origin)] += int(b[2])
+    # The busiest `window` seconds (the load), without their first and last 2 s.
+    best = max(jobs, key=lambda s: sum(jobs.get(s + i, 0) for i in range(window)))
+    low, high = origin + best + 2, origin + best + window - 2
+    if batches[-1][0] - origin < window + 4:  # a short run: all of it
+        low, high = origin, max(batches[-1][0], origin + 1e-3)
+    picked = [i for i, b in enumerate(batches) if low <= b[0] <= high]
+    span = high - low
+    rows = {
+        "batch run ms": [(batches[i][1] - batches[i][0]) * 1e3 for i in picked],
+        "idle before the next ms": [
+            (batches[i + 1][0] - batches[i][1]) * 1e3 for i in picked if i + 1 < len(batches)
+        ],
+        "oldest job's wait ms": [(batches[i][0] - batches[i][3]) * 1e3 for i in picked],
+    }
+    sizes = [batches[i][2] for i in picked]
+    print(
+        f"window {span:.0f} s: {len(picked) / span:.0f} batches/s, {sum(sizes) / span:.0f} jobs/s,"
+        f" jobs a batch p50 {_quantile(sizes, 0.5):.0f} p99 {_quantile(sizes, 0.99):.0f}"
+    )
+    for name, values in rows.items():
+        print(
+            f"  {name:24s} p50 {_quantile(values, 0.5):7.2f}  p90 {_quantile(values, 0.9):7.2f}"
+            f"  p99 {_quantile(values, 0.99):7.2f}  max {max(values, default=0):7.2f}"
+        )
+    total: collections.Counter[str] = collections.Counter()
+    count: collections.Counter[str] = collections.Counter()
+    top: collections.Counter[str] = collections.Counter()
+    long = [entry for entry in data["long"] if low <= entry[0] <= high]
+    for _start, _end, parts in long:
+        for name, seconds in parts:
+            total[name] += seconds
+            count[name] += 1
+        top[max(parts, key=lambda p: p[1])[0]] += 1
+    print(f"  {len(long)} batches over {_LONG * 1e3:.0f} ms; the longest part of each:")
+    for name, times in top.most_common(8):
+        print(
+            f"    {times:5d}  {name} (all its runs in them: {total[name] * 1e3:.0f} ms,"
+            f" {count[name]} runs)"
+        )
+
+
+def _summarise_stalls(data: dict[str, Any]) -> None:
+    stalls = data["stalls"]
+    print(f"{len(stalls)} stalls over {_STALL * 1e3:.0f} ms in the whole run")
+    if not stalls:
+        return
+    origin = stalls[0][0]
+    per: collections.Counter[int] = collections.Counter()
+    for s in stalls:
+        per[int((s[0] - origin) // 5) * 5] += 1
+    print("  per 5 s from the first:", dict(sorted(per.items())))
+    stacks: collections.Counter[str] = collections.Counter()
+    for s in stalls:
+        for text, samples in s[2].items():
+            stacks[";".join(text.split(";")[-6:])] += samples
+    for text, samples in stacks.most_common(8):
+        print(f"  {samples:5d}  {text}")
+
+
+def main(argv: list[str]) -> int:
+    """Summarise a probe's file."""
+    if len(argv) != 1:
+        print("usage: python bench/ws_probes.py bench/results/probe-...json", file=sys.stderr)
+        return 2
+    data = json.loads(Path(argv[0]).read_text())
+    if data.get("kind") == "writer":
+        _summarise_writer(data)
+    else:
+        _summarise_stalls(data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
