@@ -350,12 +350,7 @@ class Database:
         on_commit runs right after COMMIT, in commit order, before any caller resumes:
         events emitted there are ordered exactly as the data was written.
         """
-        if self._task is None or self._closing:
-            raise RuntimeError("database is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        job = _Job(fn, future, on_commit)
-        self._queued_at.append(job.queued)
-        self._queue.put(job)
+        future = self._submit(fn, on_commit)
         hook = queued_hook.get()
         if hook is not None:
             hook()
@@ -376,15 +371,21 @@ class Database:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
-    async def _write_bare(self, fn: WriteFn[T]) -> T:
-        """Run fn(conn) in the writer thread between two transactions, in queue order."""
+    def _submit(
+        self, fn: WriteFn[T], on_commit: Callable[[T], None] | None = None, bare: bool = False
+    ) -> asyncio.Future[T]:
+        """Queue a job for the writer thread; return the future its result settles."""
         if self._task is None or self._closing:
             raise RuntimeError("database is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        job = _Job(fn, future, bare=True)
+        job = _Job(fn, future, on_commit, bare=bare)
         self._queued_at.append(job.queued)
         self._queue.put(job)
-        return await asyncio.shield(future)
+        return future
+
+    async def _write_bare(self, fn: WriteFn[T]) -> T:
+        """Run fn(conn) in the writer thread between two transactions, in queue order."""
+        return await asyncio.shield(self._submit(fn, bare=True))
 
     def _run_writer(self) -> None:
         """The writer thread: take what is queued, run it, commit, hand it to the loop."""
@@ -443,9 +444,7 @@ class Database:
                 error = self._storage_failed(error, len(batch))
             else:
                 _LOGGER.error(
-                    "write transaction failed; %d jobs rolled back",
-                    len(batch),
-                    exc_info=(type(error), error, error.__traceback__),
+                    "write transaction failed; %d jobs rolled back", len(batch), exc_info=error
                 )
             for job in batch:
                 if not job.future.done():

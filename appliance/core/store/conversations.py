@@ -42,7 +42,7 @@ _MESSAGE_COLUMNS = (
 
 # A message id is its time (ms, hex) then random bytes: rows of `messages` (WITHOUT
 # ROWID, keyed by id) are then appended at the end of the table instead of into random
-# pages. Random ids cost a commit one dirty page per message; measured 93 -> 60 us a
+# pages. Random ids cost a commit one dirty page per message; measured 93 -> 61 us a
 # message stored with time-ordered ids (64 a commit, 60,000 messages; issue 18).
 _MESSAGE_ID_BYTES = 9
 
