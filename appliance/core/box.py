@@ -232,7 +232,13 @@ class Box:
         self._recurring: asyncio.Task[None] | None = None
 
     async def visitor_message(
-        self, conv_id: str, visitor: Visitor, *, client_msg_id: Any, body: Any
+        self,
+        conv_id: str,
+        visitor: Visitor,
+        *,
+        client_msg_id: Any,
+        body: Any,
+        origin: object | None = None,
     ) -> tuple[Message, bool]:
         """Post a visitor's message under their rate limit; return it and whether it repeats.
 
@@ -249,7 +255,7 @@ class Box:
                 return seen, True
             raise RateLimited(wait)
         message, repeat = await self.chats.post(
-            conv_id, visitor, client_msg_id=client_msg_id, body=body
+            conv_id, visitor, client_msg_id=client_msg_id, body=body, origin=origin
         )
         if not repeat:
             self.limits.message_spent(visitor.id, visitor.address)

@@ -62,6 +62,7 @@ def append_message(
     event: str | None = None,
     client_msg_id: str | None = None,
     visibility: str = "public",
+    last_seq: int | None = None,
 ) -> Message:
     """Give the next sequence number to a new message and store it (inside a write)."""
     return store.append_message(
@@ -75,6 +76,7 @@ def append_message(
         event=event,
         client_msg_id=client_msg_id,
         visibility=visibility,
+        last_seq=last_seq,
     )
 
 
@@ -321,11 +323,12 @@ class Chats:
         console user only into one they own or were invited into.
         """
         sender_type, sender_id = _sender(actor)
-        conv = store.head(conn, conv_id)
+        conv = store.head(conn, conv_id, client_msg_id)
         if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
             raise NotFound(_NOT_FOUND)
-        seen = store.message_by_client_id(conn, conv_id, client_msg_id)
-        if seen is not None:
+        if conv.seen:
+            seen = store.message_by_client_id(conn, conv_id, client_msg_id)
+            assert seen is not None, "the client's message vanished inside its transaction"
             if seen.sender_type != sender_type or seen.sender_id != sender_id:
                 raise Conflict("client_msg_id already used")
             return _with_file(conn, seen), True, conv.visitor_id
@@ -345,27 +348,38 @@ class Chats:
             sender_name=conv.visitor_name if isinstance(actor, Visitor) else actor.name,
             body=text,
             client_msg_id=client_msg_id,
+            last_seq=conv.last_seq,
         )
         return message, False, conv.visitor_id
 
-    def announce_posted(self, conv_id: str, result: tuple[Message, bool, str]) -> None:
+    def announce_posted(
+        self, conv_id: str, result: tuple[Message, bool, str], origin: object | None = None
+    ) -> None:
         """Emit a new message after its commit (a repeat is not news)."""
         message, repeat, visitor_id = result
         if not repeat:
-            self._bus.emit(MessageCreated(conv_id, visitor_id, message))
+            self._bus.emit(MessageCreated(conv_id, visitor_id, message, origin))
 
     async def post(
-        self, conv_id: str, actor: Actor, *, client_msg_id: Any, body: Any
+        self,
+        conv_id: str,
+        actor: Actor,
+        *,
+        client_msg_id: Any,
+        body: Any,
+        origin: object | None = None,
     ) -> tuple[Message, bool]:
         """Store a message once per client_msg_id; return it and whether it was a repeat.
 
         Emoji shortcodes (`:smile:`) become their emoji as the message is stored.
+        `origin` (the sender's socket) travels with the MessageCreated event.
         """
         client_msg_id, text = self.check_post(client_msg_id, body)
         text = emoji.convert(text)
         message, repeat, _ = await self._db.write(
             lambda conn: self.post_in(conn, conv_id, actor, client_msg_id, text),
-            on_commit=lambda result: self.announce_posted(conv_id, result),
+            on_commit=lambda result: self.announce_posted(conv_id, result, origin),
+            savepoint=False,  # post_in raises only before it writes
         )
         return message, repeat
 

@@ -105,6 +105,7 @@ class _Job(Generic[T]):
     error: BaseException | None = None
     queued: float = field(default_factory=time.monotonic)  # s, when it joined the queue
     bare: bool = False  # run alone, outside any transaction (a checkpoint)
+    savepoint: bool = True  # False: raises only before it writes (write(savepoint=False))
 
 
 @dataclass(slots=True)
@@ -116,6 +117,7 @@ class _Stats:
     wait_seconds: float = 0.0  # their waits added up
     wait_counts: list[int] = field(default_factory=lambda: [0] * (len(WAIT_BUCKETS) + 1))
     writer_checkpoints: int = 0  # checkpoints the writer ran, the log past WAL_MAX_PAGES
+    batches_rerun: int = 0  # batches run again: a job without savepoint raised after writing
 
     def count_waits(self, batch: list[_Job[Any]], start: float) -> None:
         """Add the waits of a batch that starts now to the figures."""
@@ -344,13 +346,27 @@ class Database:
         self._asider.shutdown(wait=True)
         self._checkpointer.shutdown(wait=True)
 
-    async def write(self, fn: WriteFn[T], *, on_commit: Callable[[T], None] | None = None) -> T:
+    async def write(
+        self,
+        fn: WriteFn[T],
+        *,
+        on_commit: Callable[[T], None] | None = None,
+        savepoint: bool = True,
+    ) -> T:
         """Run fn(conn) in the writer's transaction; return its result once committed.
 
         on_commit runs right after COMMIT, in commit order, before any caller resumes:
         events emitted there are ordered exactly as the data was written.
+
+        Each job runs inside a SAVEPOINT of its own, so a job that raises takes back
+        only its own writes. savepoint=False is for hot jobs (a chat line) that raise
+        only before their first write: they run without one, two statements fewer, and
+        every statement waits for the GIL again while the event loop is busy (issue
+        18). Should such a job raise after it wrote all the same, the batch is rolled
+        back and run again with a savepoint around every job, so nothing of it is kept;
+        the other jobs of that batch then run twice (their first run is rolled back).
         """
-        future = self._submit(fn, on_commit)
+        future = self._submit(fn, on_commit, savepoint=savepoint)
         hook = queued_hook.get()
         if hook is not None:
             hook()
@@ -372,13 +388,17 @@ class Database:
         return rows[0] if rows else None
 
     def _submit(
-        self, fn: WriteFn[T], on_commit: Callable[[T], None] | None = None, bare: bool = False
+        self,
+        fn: WriteFn[T],
+        on_commit: Callable[[T], None] | None = None,
+        bare: bool = False,
+        savepoint: bool = True,
     ) -> asyncio.Future[T]:
         """Queue a job for the writer thread; return the future its result settles."""
         if self._task is None or self._closing:
             raise RuntimeError("database is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        job = _Job(fn, future, on_commit, bare=bare)
+        job = _Job(fn, future, on_commit, bare=bare, savepoint=savepoint)
         self._queued_at.append(job.queued)
         self._queue.put(job)
         return future
@@ -463,21 +483,43 @@ class Database:
         assert conn is not None
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    job.result = job.fn(conn)
-                except Exception as err:  # the job's own failure goes to its caller
-                    if is_storage_error(err):
-                        raise  # the disk's failure, not the job's: SQLite may have rolled back
-                    job.error = err
-                    conn.execute("ROLLBACK TO job")
-                conn.execute("RELEASE job")
+            if not self._run_jobs(conn, batch, every_savepoint=False):
+                # A job without a savepoint raised after it wrote: take the whole
+                # batch back and run it again, each job inside a savepoint.
+                self.stats.batches_rerun += 1
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                conn.execute("BEGIN IMMEDIATE")
+                self._run_jobs(conn, batch, every_savepoint=True)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _run_jobs(conn: sqlite3.Connection, batch: list[_Job[Any]], every_savepoint: bool) -> bool:
+        """Run the jobs of a batch inside its transaction; return False when a job
+        without a savepoint raised after it wrote (its writes cannot be taken back alone)."""
+        for job in batch:
+            job.result, job.error = None, None
+            guarded = every_savepoint or job.savepoint
+            if guarded:
+                conn.execute("SAVEPOINT job")
+            changes = conn.total_changes
+            try:
+                job.result = job.fn(conn)
+            except Exception as err:  # the job's own failure goes to its caller
+                if is_storage_error(err):
+                    raise  # the disk's failure, not the job's: SQLite may have rolled back
+                if not guarded and (conn.total_changes != changes or not conn.in_transaction):
+                    return False
+                job.error = err
+                if guarded:
+                    conn.execute("ROLLBACK TO job")
+            if guarded:
+                conn.execute("RELEASE job")
+        return True
 
     def _storage_failed(self, err: Exception, jobs: int) -> StorageFull:
         """Record a full or failing disk; log it at most once a minute."""

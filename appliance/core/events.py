@@ -27,6 +27,9 @@ class MessageCreated:
     conversation_id: str
     visitor_id: str
     message: Message
+    # The socket the line came from, if any (opaque to the core): the web side answers
+    # it with the ack in the message's place instead of a second copy of the message.
+    origin: object | None = None
 
 
 @dataclass(frozen=True, slots=True)

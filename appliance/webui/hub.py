@@ -106,6 +106,8 @@ class Connection:
         self.watch: tuple[Filter, int, int] | None = None  # live list filter, offset, limit
         self.watch_sent = ""  # the last visitors frame sent, to skip repeats
         self.joined: dict[str, Joined] = {}
+        # Lines of this socket whose ack the hub put in the stream, until _send sees it.
+        self._streamed_acks: set[tuple[str, str]] = set()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(_SEND_QUEUE)
         self.overflowed = False
         self.close_with: tuple[int, bytes] | None = None  # set by end()
@@ -161,6 +163,26 @@ class Connection:
         elif seq > state.last_seq:
             state.last_seq = seq
             self.send(data)
+
+    def deliver_ack(self, conv_id: str, seq: int, client_msg_id: str, data: str) -> bool:
+        """Queue the ack of this socket's own line in the message's place in the stream,
+        if the socket streams the conversation now (not replaying it); remember it for
+        the sender, who then sends no ack of its own (took_streamed_ack)."""
+        state = self.joined.get(conv_id)
+        if state is None or state.replaying or seq <= state.last_seq:
+            return False
+        state.last_seq = seq
+        self.send(data)
+        self._streamed_acks.add((conv_id, client_msg_id))
+        return True
+
+    def took_streamed_ack(self, conv_id: str, client_msg_id: str) -> bool:
+        """Tell whether the hub sent this line's ack in the stream (and forget it)."""
+        key = (conv_id, client_msg_id)
+        if key in self._streamed_acks:
+            self._streamed_acks.discard(key)
+            return True
+        return False
 
     def deliver_replay(self, conv_id: str, message: Message) -> None:
         """Queue a message read from the store during a replay."""
@@ -421,13 +443,7 @@ class Hub:
         if isinstance(event, MessageCreated):
             subscribers = self.by_conversation.get(event.conversation_id)
             if subscribers:
-                data = encode(frames.MessageFrame(message_out(event.message)))
-                seq = event.message.seq
-                staff_only = event.message.staff_only
-                for conn in list(subscribers):
-                    # Notes and whispers never reach a visitor's socket.
-                    if not staff_only or conn.kind == "agent":
-                        conn.deliver(event.conversation_id, seq, data)
+                self._message_created(event, subscribers)
         elif isinstance(event, QueueChanged):
             for conv_id, place in event.places.items():
                 for conn in self.by_conversation.get(conv_id, ()):
@@ -456,6 +472,25 @@ class Hub:
                 frame = encode(notice_wire.NoticeFrame(notice_wire.notice_out(event.notice)))
                 for conn in told:
                     conn.send(frame)
+
+    def _message_created(self, event: MessageCreated, subscribers: set[Connection]) -> None:
+        """Send a new message to the sockets joined to its conversation; the socket it
+        came from gets its ack in the message's place instead of a copy of it (two
+        frames a line fewer to write, issue 18)."""
+        conv_id, message = event.conversation_id, event.message
+        out = message_out(message)
+        data = encode(frames.MessageFrame(out))
+        seq = message.seq
+        staff_only = message.staff_only
+        for conn in list(subscribers):
+            # Notes and whispers never reach a visitor's socket.
+            if staff_only and conn.kind != "agent":
+                continue
+            if conn is event.origin and message.client_msg_id is not None:
+                ack = encode(frames.Ack(message.client_msg_id, out, stream=True))
+                if conn.deliver_ack(conv_id, seq, message.client_msg_id, ack):
+                    continue
+            conn.deliver(conv_id, seq, data)
 
     def _account_changed(self, event: AccountChanged) -> None:
         """Close the user's consoles: signed out, they go to the login page; with a new

@@ -181,14 +181,14 @@ class Peer:
         try:
             if isinstance(actor, Visitor):
                 message, _ = await self.box.visitor_message(
-                    conv_id, actor, client_msg_id=client_msg_id, body=body
+                    conv_id, actor, client_msg_id=client_msg_id, body=body, origin=conn
                 )
             else:
                 if conv_id not in conn.joined:
                     await self.allowed(conv_id)  # the console's scope: not joined yet
                 self.box.load.admit_line()
                 message, _ = await self.box.chats.post(
-                    conv_id, actor, client_msg_id=client_msg_id, body=body
+                    conv_id, actor, client_msg_id=client_msg_id, body=body, origin=conn
                 )
         except RateLimited as err:
             conn.send(
@@ -201,7 +201,10 @@ class Peer:
             retry = getattr(err, "retry_after", None)
             conn.send(_error(err.code, err.message, client_msg_id, retry_after=retry))
             return
-        conn.send(frames.Ack(client_msg_id, message_out(message)))
+        # The hub already put the ack in the message's place in the stream, unless this
+        # socket had not joined the conversation, was replaying it, or it was a resend.
+        if not conn.took_streamed_ack(conv_id, client_msg_id):
+            conn.send(frames.Ack(client_msg_id, message_out(message)))
 
     async def _read(self, conv_id: str, seq: int) -> None:
         if conv_id not in self.conn.joined:

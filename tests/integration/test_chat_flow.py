@@ -252,3 +252,76 @@ async def test_unique_client_ids_from_many_senders_all_land_once(make_agent, mak
     assert sorted(bodies) == sorted(ids)
     seqs = [m["seq"] for m in got["messages"]]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def _collect(ws: aiohttp.ClientWebSocketResponse, done) -> list[dict]:  # type: ignore[no-untyped-def, type-arg]
+    """Return the frames that come until one for which done() is true, that one last."""
+    frames = []
+    while not frames or not done(frames[-1]):
+        frames.append(await ws.receive_json(timeout=5))
+    return frames
+
+
+async def _until_pong(ws: aiohttp.ClientWebSocketResponse) -> list[dict]:  # type: ignore[type-arg]
+    """Return every frame that comes before the answer to a ping sent now."""
+    await ws.send_json({"type": "ping"})
+    return (await _collect(ws, lambda f: f["type"] == "pong"))[:-1]
+
+
+def _lines(frames: list[dict]) -> list[tuple[str, int, bool | None]]:  # type: ignore[type-arg]
+    """The message and ack frames among frames: type, seq, and an ack's `stream`."""
+    return [
+        (f["type"], f["message"]["seq"], f.get("stream"))
+        for f in frames
+        if f["type"] in ("message", "ack")
+    ]
+
+
+async def test_a_senders_socket_gets_its_line_once_as_the_ack_in_its_place(
+    make_agent, make_visitor
+):
+    """Issue 18: the sender's own copy of a line is its ack, in seq order; the other
+    sockets (the agent, the visitor's second tab) get the message frame."""
+    agent = await make_agent()
+    agent_ws = await agent.ws()
+    visitor = await make_visitor()
+    conv = await visitor.open()
+    await receive_until(
+        agent_ws,
+        lambda f: f["type"] == "conversation" and f["conversation"]["status"] == "active",
+    )
+    tab, other_tab = await visitor.ws(), await visitor.ws()
+    for ws in (tab, other_tab, agent_ws):
+        await ws.send_json({"type": "join", "conversation_id": conv["id"], "after_seq": 0})
+        await receive_until(
+            ws, lambda f: f["type"] == "message" and f["message"].get("event") == "assigned"
+        )
+    line = {"type": "send", "conversation_id": conv["id"], "client_msg_id": "v1", "body": "在吗"}
+    await tab.send_json(line)
+    seq = (await receive_until(agent_ws, is_message("在吗")))["message"]["seq"]
+    reply = {"type": "send", "conversation_id": conv["id"], "client_msg_id": "a1", "body": "在"}
+    await agent_ws.send_json(reply)
+
+    # The sender's tab: its line once, as the ack standing in the stream, then the reply.
+    mine = await _collect(tab, is_message("在"))
+    assert _lines(mine) == [("ack", seq, True), ("message", seq + 1, None)]
+    ack = next(f for f in mine if f["type"] == "ack")
+    assert ack["client_msg_id"] == "v1" and ack["message"]["body"] == "在吗"
+    # The visitor's other tab: both as messages, in order.
+    theirs = await _collect(other_tab, is_message("在"))
+    assert _lines(theirs) == [("message", seq, None), ("message", seq + 1, None)]
+    # The agent: its own reply only as the ack in the stream, no copy after it.
+    agents = await _collect(agent_ws, lambda f: f["type"] == "ack")
+    assert _lines(agents) == [("ack", seq + 1, True)]
+    assert _lines(await _until_pong(agent_ws)) == []
+
+    # A resend is answered apart from the stream, and stores nothing new.
+    await tab.send_json(line)
+    assert _lines(await _until_pong(tab)) == [("ack", seq, False)]
+    # A console that sends into a chat it has not joined gets its ack apart too.
+    await agent_ws.send_json({"type": "leave", "conversation_id": conv["id"]})
+    await agent_ws.send_json({**reply, "client_msg_id": "a2", "body": "还在"})
+    got = await _collect(agent_ws, lambda f: f["type"] == "ack")
+    assert _lines(got) == [("ack", seq + 2, False)]
+    for ws in (tab, other_tab, agent_ws):
+        await ws.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 
@@ -67,6 +68,84 @@ async def test_concurrent_writes_share_commits_and_failures_stay_isolated(tmp_pa
     assert count[0] == 200
     # 201 writes queued together cost far fewer transactions (fsyncs) than writes.
     assert db.stats.transactions - before < 20
+    await db.close()
+
+
+async def _one_batch(db: Database, jobs: list[tuple[object, bool]]) -> list[object]:
+    """Run jobs (fn, savepoint) in one transaction: queue them behind a job that holds
+    the writer, then let it go; return their results or errors."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(db.write(lambda c: gate.wait(5)))
+    await asyncio.sleep(0.05)  # the writer thread is inside the holding job
+    before = db.stats.transactions
+    queued = [asyncio.ensure_future(db.write(fn, savepoint=sp)) for fn, sp in jobs]  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    gate.set()
+    await held
+    results = await asyncio.gather(*queued, return_exceptions=True)
+    assert db.stats.transactions - before == 2  # the holding job's, then all of these
+    return list(results)
+
+
+async def test_a_job_without_savepoint_that_fails_before_writing_fails_alone(tmp_path):
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    await db.write(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
+    await db.write(lambda c: c.execute("INSERT INTO t VALUES (0)"))
+    runs: list[int] = []
+
+    def insert(value: int):  # type: ignore[no-untyped-def]
+        def job(conn: sqlite3.Connection) -> int:
+            runs.append(value)
+            conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+            return value
+
+        return job
+
+    def refuse(conn: sqlite3.Connection) -> None:
+        conn.execute("SELECT count(*) FROM t").fetchone()
+        raise ValueError("refused before writing")
+
+    results = await _one_batch(
+        db, [(insert(1), True), (refuse, False), (insert(0), False), (insert(2), False)]
+    )
+    assert results[0] == 1 and results[3] == 2
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[2], sqlite3.IntegrityError)  # the statement failed: nothing kept
+    rows = [r[0] for r in await db.fetchall("SELECT v FROM t ORDER BY v")]
+    assert rows == [0, 1, 2]
+    assert runs == [1, 0, 2]  # each ran once: nothing was run again
+    assert db.stats.batches_rerun == 0
+    await db.close()
+
+
+async def test_a_job_without_savepoint_that_fails_after_writing_keeps_nothing(tmp_path):
+    """Its writes cannot be taken back alone: the batch is rolled back and run again
+    with a savepoint around every job; the others are kept once."""
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    await db.write(lambda c: c.execute("CREATE TABLE t (v INTEGER UNIQUE)"))
+    runs: list[int] = []
+
+    def insert(value: int, then_fail: bool = False):  # type: ignore[no-untyped-def]
+        def job(conn: sqlite3.Connection) -> int:
+            runs.append(value)
+            conn.execute("INSERT INTO t (v) VALUES (?)", (value,))
+            if then_fail:
+                raise ValueError("failed after writing")
+            return value
+
+        return job
+
+    results = await _one_batch(
+        db, [(insert(1), True), (insert(2, then_fail=True), False), (insert(3), False)]
+    )
+    assert results[0] == 1 and results[2] == 3
+    assert isinstance(results[1], ValueError)
+    rows = [r[0] for r in await db.fetchall("SELECT v FROM t ORDER BY v")]
+    assert rows == [1, 3]  # the failed job's row is gone, the others stored once
+    assert runs == [1, 2, 1, 2, 3]  # the batch ran again from its start
+    assert db.stats.batches_rerun == 1
     await db.close()
 
 

@@ -130,10 +130,17 @@ class ConsoleReady(_Frame, tag="ready", frozen=True):
 
 
 class Ack(_Frame, tag="ack", frozen=True):
-    """A `send` was committed (or had been: a resend)."""
+    """A `send` was committed (or had been: a resend).
+
+    `stream`: the ack stands in the conversation's stream at the message's `seq`, in
+    place of the `message` frame the socket would otherwise get of its own line (seq
+    order holds). False: sent apart from the stream (a resend, a socket that had not
+    joined the conversation or was replaying it); a `message` frame may then come too.
+    """
 
     client_msg_id: str
     message: Message
+    stream: bool = False
 
 
 class MessageFrame(_Frame, tag="message", frozen=True):

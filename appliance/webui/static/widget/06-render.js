@@ -155,6 +155,12 @@ function onMessage(m) {
 }
 
 function onAck(f) {
+  // An ack "in the stream" stands at its message's place (no message frame of our own
+  // line follows): it is the message, in seq order.
+  if (f.stream && f.message) {
+    onMessage(Object.assign({}, f.message, { client_msg_id: f.client_msg_id }));
+    return;
+  }
   dropFromOutbox(f.client_msg_id);
   const el = bubbles.get(f.client_msg_id);
   const m = f.message;
