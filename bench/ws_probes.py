@@ -2,12 +2,15 @@
 
     --prelude "import bench.ws_probes as p; p.writer_timing()"
     --prelude "import bench.ws_probes as p; p.stall_watchdog()"
+    --prelude "import bench.ws_probes as p; p.line_timing()"
 
 `writer_timing` times every batch of the database writer: its jobs (by function) and
 its commit, the gap to the next batch, and when the event loop settled it.
 `stall_watchdog` records the event loop's stack whenever the loop has not ticked for
-10 ms. Each writes a JSON file into bench/results/ when the appliance exits;
-`python bench/ws_probes.py FILE` summarises it (the busiest 30 s of the run).
+10 ms. `line_timing` times each chat line from its frame being parsed to its commit
+being settled on the loop, stage by stage. Each writes a JSON file into bench/results/
+when the appliance exits; `python bench/ws_probes.py FILE` summarises it (the busiest
+30 s of the run).
 
 Both cost a little CPU themselves: compare runs with the same probe on, not a probed
 run with an unprobed one.
@@ -87,6 +90,62 @@ def writer_timing() -> None:
     db.Database._run_batch = run_batch  # type: ignore[method-assign]
     db.Database._settle = timed_settle  # type: ignore[method-assign]
     atexit.register(lambda: _dump("writer", {"batches": batches, "settled": settled, "long": long}))
+
+
+def line_timing() -> None:
+    """Time each chat line's write through its four stages (see _summarise_lines)."""
+    import contextvars
+
+    from appliance.core import db
+    from appliance.webui import ws
+
+    parsed: contextvars.ContextVar[float] = contextvars.ContextVar("probe_parsed", default=0.0)
+    parsed_of: dict[int, float] = {}  # id(future) of a chat line's job: when it was parsed
+    stamps: dict[int, list[float]] = {}  # id(job): parsed, queued, started, committed
+    lines: list[list[float]] = []  # parsed, queued, started, committed, settled
+
+    parse = ws.parse_frame
+
+    def timed_parse(data: str) -> Any:
+        parsed.set(time.monotonic())
+        return parse(data)
+
+    submit = db.Database._submit
+
+    def timed_submit(self: db.Database, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        future = submit(self, fn, *args, **kwargs)
+        if "post" in _name(fn) and parsed.get():
+            parsed_of[id(future)] = parsed.get()
+        return future
+
+    run = db.Database._run_batch
+
+    def timed_run(self: db.Database, batch: list[Any]) -> None:
+        start = time.monotonic()
+        try:
+            run(self, batch)
+        finally:
+            end = time.monotonic()
+            for job in batch:
+                began = parsed_of.pop(id(job.future), None)
+                if began is not None:
+                    stamps[id(job)] = [began, job.queued, start, end]
+
+    settle = db.Database._settle
+
+    def timed_settle(self: db.Database, batch: list[Any]) -> None:
+        settle(self, batch)
+        now = time.monotonic()
+        for job in batch:
+            got = stamps.pop(id(job), None)
+            if got is not None:
+                lines.append([*got, now])
+
+    ws.parse_frame = timed_parse  # type: ignore[assignment]
+    db.Database._submit = timed_submit  # type: ignore[method-assign]
+    db.Database._run_batch = timed_run  # type: ignore[method-assign]
+    db.Database._settle = timed_settle  # type: ignore[method-assign]
+    atexit.register(lambda: _dump("lines", {"lines": lines}))
 
 
 def stall_watchdog() -> None:
@@ -215,6 +274,40 @@ def _summarise_stalls(data: dict[str, Any]) -> None:
         print(f"  {samples:5d}  {text}")
 
 
+def _summarise_lines(data: dict[str, Any], window: int = 30) -> None:
+    """Where a chat line's time goes between its frame being parsed and its commit
+    being settled on the loop (fan-out follows at once): in the busiest 30 s, each
+    stage's quantiles, and the stages' mean among the slowest 1 % of lines."""
+    lines = data["lines"]
+    if not lines:
+        print("no lines")
+        return
+    origin = lines[0][0]
+    per: collections.Counter[int] = collections.Counter(int(x[0] - origin) for x in lines)
+    best = max(per, key=lambda s: sum(per.get(s + i, 0) for i in range(window)))
+    low, high = origin + best + 2, origin + best + window - 2
+    picked = [x for x in lines if low <= x[0] <= high] or lines
+    names = (
+        "loop: parsed to queued",
+        "queue: to batch start",
+        "batch: to commit",
+        "loop: to settled",
+    )
+    stages = [[(x[i + 1] - x[i]) * 1e3 for x in picked] for i in range(4)]
+    total = [(x[4] - x[0]) * 1e3 for x in picked]
+    print(f"{len(picked)} lines in the window")
+    for name, values in [*zip(names, stages, strict=True), ("all", total)]:
+        print(
+            f"  {name:24s} p50 {_quantile(values, 0.5):7.2f}  p90 {_quantile(values, 0.9):7.2f}"
+            f"  p99 {_quantile(values, 0.99):7.2f}  max {max(values, default=0):7.2f}"
+        )
+    cut = _quantile(total, 0.99)
+    slow = [i for i, t in enumerate(total) if t >= cut]
+    print(f"  the slowest 1 % ({len(slow)} lines, >= {cut:.2f} ms), mean of each stage:")
+    for name, values in zip(names, stages, strict=True):
+        print(f"    {name:24s} {sum(values[i] for i in slow) / max(len(slow), 1):7.2f} ms")
+
+
 def main(argv: list[str]) -> int:
     """Summarise a probe's file."""
     if len(argv) != 1:
@@ -223,6 +316,8 @@ def main(argv: list[str]) -> int:
     data = json.loads(Path(argv[0]).read_text())
     if data.get("kind") == "writer":
         _summarise_writer(data)
+    elif data.get("kind") == "lines":
+        _summarise_lines(data)
     else:
         _summarise_stalls(data)
     return 0
