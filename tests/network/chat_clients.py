@@ -264,6 +264,9 @@ class Client:
         elif kind == "ack":
             self.acks.setdefault(frame["client_msg_id"], []).append(frame["message"]["seq"])
             self._drop_from_outbox(frame["client_msg_id"])
+            if frame.get("stream"):  # in the message's place: no message frame follows
+                message = frame["message"]
+                self.conversation(message["conversation_id"]).add(message)
         elif kind == "conversation":
             conv = frame["conversation"]
             agent = conv.get("agent") or {}

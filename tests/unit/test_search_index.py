@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+from appliance.core import textsearch
 from appliance.core.actors import Staff
 from appliance.core.box import Box
 from appliance.core.knowledge import Knowledge
@@ -194,3 +195,96 @@ def test_a_queue_batch_stops_early_while_other_writes_wait(tmp_path: Path, monke
     assert index_queued(conn, 100) == 30 - QUEUE_BATCH_MIN
     assert search_store.queue_length(conn) == 0
     assert search_store.docs_count(conn) == 50  # every message indexed exactly once
+
+
+def _chat_of(conn: sqlite3.Connection, lines: int) -> None:
+    """A conversation of `lines` visitor lines, each queued for the index by its trigger."""
+    conn.execute("INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('v1', 0, 0)")
+    conn.execute(
+        "INSERT INTO conversations (id, visitor_id, status, created_at, last_seq)"
+        " VALUES ('c1', 'v1', 'active', 0, 0)"
+    )
+    for seq in range(1, lines + 1):
+        conn.execute(
+            "INSERT INTO messages (id, conversation_id, seq, sender_type, body, created_at)"
+            " VALUES (?, 'c1', ?, 'visitor', ?, ?)",
+            (f"m{seq}", seq, f"第{seq}条消息 refund", seq),
+        )
+
+
+def _terms(conn: sqlite3.Connection) -> list[tuple[str, int]]:
+    """What the index finds: each indexed line's part, for two searches."""
+    found = []
+    for query in ("消息", "refund"):
+        rows = conn.execute(
+            "SELECT d.part FROM search_fts f JOIN search_docs d ON d.id = f.rowid"
+            " WHERE search_fts MATCH ? ORDER BY d.id",
+            (textsearch.parse(query).match,),
+        )
+        found += [(query, int(r[0])) for r in rows]
+    return found
+
+
+def test_changes_read_and_split_beside_the_writer_index_as_the_writer_would(tmp_path: Path):
+    """Issue 18: the indexer reads and splits on a reader, the writer only stores; the
+    index is the same as when the writer did it all, and nothing is indexed twice."""
+    from appliance.core.search import index_prepared, index_queued, prepare_queued
+
+    ways = {}
+    for way in ("writer", "prepared"):
+        conn = sqlite3.connect(tmp_path / f"{way}.db", isolation_level=None)
+        conn.row_factory = sqlite3.Row  # as the box's writer has it
+        apply_migrations(conn)
+        _chat_of(conn, 30)
+        if way == "writer":
+            assert index_queued(conn, 100) == 30
+        else:
+            assert index_prepared(conn, prepare_queued(conn, 100)) == 30
+        assert search_store.queue_length(conn) == 0
+        ways[way] = (_terms(conn), search_store.docs_count(conn))
+    assert ways["prepared"] == ways["writer"]
+    assert ways["prepared"][1] == 30 and len(ways["prepared"][0]) == 60
+
+
+def test_a_prepared_batch_someone_indexed_meanwhile_is_not_stored_twice(tmp_path: Path):
+    from appliance.core.search import index_prepared, index_queued, prepare_queued
+
+    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row  # as the box's writer has it
+    apply_migrations(conn)
+    _chat_of(conn, 20)
+    # A staff search's catch-up indexes the queue between the read and the write.
+    stale = prepare_queued(conn, 100)
+    assert index_queued(conn, 100) == 20
+    assert index_prepared(conn, stale) == 0  # its first change is gone: nothing done
+    assert search_store.docs_count(conn) == 20
+    # A line indexed by another way (the backfill) between the read and the write is
+    # put the full way: one document, its terms once.
+    conn.execute(
+        "INSERT INTO messages (id, conversation_id, seq, sender_type, body, created_at)"
+        " VALUES ('m21', 'c1', 21, 'visitor', '第21条消息 refund', 21)"
+    )
+    prepared = prepare_queued(conn, 100)
+    assert [p.split is not None for p in prepared] == [True]
+    assert prepared[0].doc is not None
+    search_store.put(conn, prepared[0].doc)
+    assert index_prepared(conn, prepared) == 1
+    assert search_store.docs_count(conn) == 21
+    assert _terms(conn).count(("refund", 21)) == 1
+    assert search_store.queue_length(conn) == 0
+
+
+def test_a_prepared_batch_stops_early_while_other_writes_wait(tmp_path: Path, monkeypatch):
+    from appliance.core import search as search_module
+    from appliance.core.search import QUEUE_BATCH_MIN, index_prepared, prepare_queued
+
+    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row  # as the box's writer has it
+    apply_migrations(conn)
+    _chat_of(conn, 30)
+    monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", 0.0)  # every batch is over time
+    assert index_prepared(conn, prepare_queued(conn, 20), lambda: True) == QUEUE_BATCH_MIN
+    assert search_store.queue_length(conn) == 30 - QUEUE_BATCH_MIN
+    assert index_prepared(conn, prepare_queued(conn, 100), lambda: False) == 30 - QUEUE_BATCH_MIN
+    assert search_store.docs_count(conn) == 30
+    assert len(_terms(conn)) == 60

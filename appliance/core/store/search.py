@@ -63,8 +63,15 @@ def _fts(
 ) -> None:
     # Articles' terms also go to search_kb_fts, the articles-only index suggestions
     # search (its bm25 weighs words by how many articles hold them).
+    _fts_terms(conn, rowid, (index_text(title), index_text(body)), delete=delete, kind=kind)
+
+
+def _fts_terms(
+    conn: sqlite3.Connection, rowid: int, split: tuple[str, str], *, delete: bool, kind: str
+) -> None:
+    """Add (or take out) a document's terms, split already: title's, body's."""
     tables = ("search_fts", "search_kb_fts") if kind == "article" else ("search_fts",)
-    terms = (rowid, index_text(title), index_text(body))
+    terms = (rowid, *split)
     for table in tables:
         if delete:
             conn.execute(
@@ -97,6 +104,36 @@ def put(conn: sqlite3.Connection, doc: Doc) -> None:
         (doc.kind, doc.ref, doc.part, doc.audience, doc.title, doc.body, doc.updated_at),
     ).fetchone()[0]
     _fts(conn, rowid, doc.title, doc.body, delete=False, kind=doc.kind)
+
+
+def is_indexed(conn: sqlite3.Connection, doc: Doc) -> bool:
+    """Tell whether a document is indexed under its key (in whatever version)."""
+    row = conn.execute(
+        "SELECT 1 FROM search_docs WHERE kind = ? AND ref = ? AND part = ?",
+        (doc.kind, doc.ref, doc.part),
+    ).fetchone()
+    return row is not None
+
+
+def put_new(conn: sqlite3.Connection, doc: Doc, split: tuple[str, str]) -> bool:
+    """Index a document not indexed yet, its terms split already (index_text of title
+    and body); return False, changing nothing, if its key is indexed after all."""
+    cursor = conn.execute(
+        "INSERT INTO search_docs (kind, ref, part, audience, title, body, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, ref, part) DO NOTHING",
+        (doc.kind, doc.ref, doc.part, doc.audience, doc.title, doc.body, doc.updated_at),
+    )
+    if cursor.rowcount != 1 or cursor.lastrowid is None:
+        return False
+    _fts_terms(conn, cursor.lastrowid, split, delete=False, kind=doc.kind)
+    return True
+
+
+def is_queued(conn: sqlite3.Connection, queue_id: int) -> bool:
+    """Tell whether a queued change still waits (no one indexed it meanwhile)."""
+    return (
+        conn.execute("SELECT 1 FROM search_queue WHERE id = ?", (queue_id,)).fetchone() is not None
+    )
 
 
 def drop(conn: sqlite3.Connection, kind: str, ref: str) -> int:
