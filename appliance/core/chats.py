@@ -8,7 +8,7 @@ rules live here, so no handler or socket can skip them.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from appliance.core import emoji
@@ -16,7 +16,14 @@ from appliance.core.actors import Actor, Staff, Visitor
 from appliance.core.clock import now_ms
 from appliance.core.conversation import Conversation, Message, console_may_see
 from appliance.core.db import Database
-from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
+from appliance.core.errors import (
+    ChatError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MessageTooLarge,
+    NotFound,
+)
 from appliance.core.events import ConversationChanged, EventBus, MessageCreated
 from appliance.core.routing_config import Target, resolve
 from appliance.core.store import accounts as account_store
@@ -94,6 +101,27 @@ def _with_file(conn: sqlite3.Connection, message: Message) -> Message:
     """Give one message the file it carries, if any."""
     found = file_store.of_message(conn, message.id)
     return message if found is None else replace(message, file=found)
+
+
+@dataclass(frozen=True, slots=True)
+class _Post:
+    """A checked line waiting for the writer (Chats.post_many)."""
+
+    conv_id: str
+    actor: Actor
+    client_msg_id: str
+    text: str
+
+
+@dataclass(slots=True)
+class _Batch:
+    """What post_many has stored so far in one batch."""
+
+    now: int
+    new: list[Message] = field(default_factory=list)
+    last_seq: dict[str, int] = field(default_factory=dict)  # conversation: seq given last
+    stored: dict[tuple[str, str], Message] = field(default_factory=dict)  # by client id
+    answered: set[str] = field(default_factory=set)
 
 
 def _clean_text(value: Any, limit: int, field: str) -> str:
@@ -352,6 +380,73 @@ class Chats:
         )
         return message, False, conv.visitor_id
 
+    def post_many(
+        self, conn: sqlite3.Connection, posts: list[_Post]
+    ) -> list[tuple[Message, bool, str] | ChatError]:
+        """post_in for the lines of one batch at once (inside a write): one read of
+        their conversations, one insert, one update, however many lines (issue 18:
+        each statement waits for the GIL again while the event loop is busy). Each
+        line's result, or the refusal post_in would have raised."""
+        heads = store.heads(conn, [(p.conv_id, p.client_msg_id) for p in posts])
+        batch = _Batch(now_ms())
+        results: list[tuple[Message, bool, str] | ChatError] = []
+        for post in posts:
+            try:
+                results.append(self._post_one(conn, post, heads, batch))
+            except ChatError as err:
+                results.append(err)
+        store.insert_messages(conn, batch.new)
+        store.set_last_seqs(conn, batch.last_seq)
+        return results
+
+    def _post_one(
+        self,
+        conn: sqlite3.Connection,
+        post: _Post,
+        heads: dict[tuple[str, str], store.Head],
+        batch: _Batch,
+    ) -> tuple[Message, bool, str]:
+        """One line of post_many, by the rules of post_in; lines earlier in the batch
+        count as stored."""
+        actor, conv_id, key = post.actor, post.conv_id, (post.conv_id, post.client_msg_id)
+        sender_type, sender_id = _sender(actor)
+        conv = heads.get(key)
+        if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
+            raise NotFound(_NOT_FOUND)
+        seen = batch.stored.get(key)
+        if seen is None and conv.seen:
+            seen = store.message_by_client_id(conn, conv_id, post.client_msg_id)
+            assert seen is not None, "the client's message vanished inside its transaction"
+            seen = _with_file(conn, seen)
+        if seen is not None:
+            if seen.sender_type != sender_type or seen.sender_id != sender_id:
+                raise Conflict("client_msg_id already used")
+            return seen, True, conv.visitor_id
+        if conv.status == "closed":
+            raise Conflict("conversation is closed")
+        if isinstance(actor, Staff):
+            owner = conv.agent_id == actor.id
+            if not owner and not store.is_participant(conn, conv_id, actor.id):
+                raise Forbidden("conversation is not assigned to you")
+            if owner and conv.answered_at is None and conv_id not in batch.answered:
+                store.set_answered(conn, conv_id, batch.now)
+                batch.answered.add(conv_id)
+        seq = batch.last_seq.get(conv_id, conv.last_seq) + 1
+        message = store.new_message(
+            conv_id,
+            batch.now,
+            seq,
+            sender_type=sender_type,
+            sender_id=sender_id,
+            sender_name=conv.visitor_name if isinstance(actor, Visitor) else actor.name,
+            body=post.text,
+            client_msg_id=post.client_msg_id,
+        )
+        batch.last_seq[conv_id] = seq
+        batch.stored[key] = message
+        batch.new.append(message)
+        return message, False, conv.visitor_id
+
     def announce_posted(
         self, conv_id: str, result: tuple[Message, bool, str], origin: object | None = None
     ) -> None:
@@ -380,6 +475,7 @@ class Chats:
             lambda conn: self.post_in(conn, conv_id, actor, client_msg_id, text),
             on_commit=lambda result: self.announce_posted(conv_id, result, origin),
             savepoint=False,  # post_in raises only before it writes
+            many=(self.post_many, _Post(conv_id, actor, client_msg_id, text)),
         )
         return message, repeat
 

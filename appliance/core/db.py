@@ -88,6 +88,9 @@ queued_hook: contextvars.ContextVar[Callable[[], None] | None] = contextvars.Con
 )
 
 WriteFn = Callable[[sqlite3.Connection], T]
+# Runs several jobs' items in one call: one result per item, in order; an exception
+# among the results is that item's failure (raised before anything of it was written).
+ManyFn = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 Params = Iterable[Any] | Mapping[str, Any]  # positional (?) or named (:name) parameters
 
 
@@ -106,6 +109,7 @@ class _Job(Generic[T]):
     queued: float = field(default_factory=time.monotonic)  # s, when it joined the queue
     bare: bool = False  # run alone, outside any transaction (a checkpoint)
     savepoint: bool = True  # False: raises only before it writes (write(savepoint=False))
+    many: tuple[ManyFn, Any] | None = None  # run with its neighbours (write(many=...))
 
 
 @dataclass(slots=True)
@@ -352,6 +356,7 @@ class Database:
         *,
         on_commit: Callable[[T], None] | None = None,
         savepoint: bool = True,
+        many: tuple[ManyFn, Any] | None = None,
     ) -> T:
         """Run fn(conn) in the writer's transaction; return its result once committed.
 
@@ -365,8 +370,15 @@ class Database:
         18). Should such a job raise after it wrote all the same, the batch is rolled
         back and run again with a savepoint around every job, so nothing of it is kept;
         the other jobs of that batch then run twice (their first run is rolled back).
+
+        many=(run_many, item) lets jobs queued one after another with the same run_many
+        run as one call, run_many(conn, [items]), which returns one result per item (an
+        exception instance: that item's failure, found before anything of it was
+        written). A chat line's write is three statements however many lines a batch
+        holds (issue 18). Such a job runs without a savepoint; fn is what runs instead
+        when it is alone in its batch or the batch runs again job by job.
         """
-        future = self._submit(fn, on_commit, savepoint=savepoint)
+        future = self._submit(fn, on_commit, savepoint=savepoint and many is None, many=many)
         hook = queued_hook.get()
         if hook is not None:
             hook()
@@ -393,12 +405,13 @@ class Database:
         on_commit: Callable[[T], None] | None = None,
         bare: bool = False,
         savepoint: bool = True,
+        many: tuple[ManyFn, Any] | None = None,
     ) -> asyncio.Future[T]:
         """Queue a job for the writer thread; return the future its result settles."""
         if self._task is None or self._closing:
             raise RuntimeError("database is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        job = _Job(fn, future, on_commit, bare=bare, savepoint=savepoint)
+        job = _Job(fn, future, on_commit, bare=bare, savepoint=savepoint, many=many)
         self._queued_at.append(job.queued)
         self._queue.put(job)
         return future
@@ -501,7 +514,19 @@ class Database:
     def _run_jobs(conn: sqlite3.Connection, batch: list[_Job[Any]], every_savepoint: bool) -> bool:
         """Run the jobs of a batch inside its transaction; return False when a job
         without a savepoint raised after it wrote (its writes cannot be taken back alone)."""
-        for job in batch:
+        i = 0
+        while i < len(batch):
+            job = batch[i]
+            i += 1
+            if job.many is not None and not every_savepoint:
+                group = [job]
+                while i < len(batch) and (other := batch[i].many) and other[0] == job.many[0]:
+                    group.append(batch[i])
+                    i += 1
+                if len(group) > 1:
+                    if not Database._run_many(conn, group):
+                        return False
+                    continue
             job.result, job.error = None, None
             guarded = every_savepoint or job.savepoint
             if guarded:
@@ -519,6 +544,28 @@ class Database:
                     conn.execute("ROLLBACK TO job")
             if guarded:
                 conn.execute("RELEASE job")
+        return True
+
+    @staticmethod
+    def _run_many(conn: sqlite3.Connection, group: list[_Job[Any]]) -> bool:
+        """Run jobs of one run_many in one call; False if it raised (the batch then runs
+        again job by job, each in a savepoint)."""
+        run_many = group[0].many
+        assert run_many is not None
+        try:
+            results = run_many[0](conn, [job.many[1] for job in group if job.many is not None])
+        except Exception as err:
+            if is_storage_error(err):
+                raise
+            _LOGGER.warning("a grouped write failed; its batch runs again job by job: %r", err)
+            return False
+        if len(results) != len(group):  # a bug of run_many: run them one by one
+            return False
+        for job, result in zip(group, results, strict=True):
+            if isinstance(result, BaseException):
+                job.result, job.error = None, result
+            else:
+                job.result, job.error = result, None
         return True
 
     def _storage_failed(self, err: Exception, jobs: int) -> StorageFull:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -329,3 +330,108 @@ async def test_a_console_user_sees_a_conversation_by_the_scope_core_reads(box):
     assert (await box.chats.get_for(conv.id, Staff(inside.id, "inside"))).id == conv.id
     with pytest.raises(NotFound):
         await box.chats.get_for(conv.id, blind)
+
+
+async def _in_one_batch(box, lines):  # type: ignore[no-untyped-def]
+    """Post lines (conversation, actor, client id, body) queued behind a job that holds
+    the writer, so that they share one batch; return their results or errors."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(box.db.write(lambda c: gate.wait(5)))
+    await asyncio.sleep(0.05)  # the writer thread is inside the holding job
+    posts = [
+        asyncio.ensure_future(box.chats.post(conv, actor, client_msg_id=cid, body=body))
+        for conv, actor, cid, body in lines
+    ]
+    await asyncio.sleep(0.05)  # each has queued its write
+    gate.set()
+    await held
+    return await asyncio.gather(*posts, return_exceptions=True)
+
+
+async def test_the_lines_of_one_batch_are_stored_together_by_the_same_rules(box, monkeypatch):
+    """Issue 18: a batch's chat lines are written in one call (three statements), and
+    each is answered as if it had been written alone."""
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    other_vid, _ = await box.visitors.issue()
+    other, _ = await box.chats.open(other_vid)
+    gone_vid, _ = await box.visitors.issue()
+    gone, _ = await box.chats.open(gone_vid)
+    await box.chats.close(gone.id, by="visitor")
+    stranger = Visitor((await box.visitors.issue())[0])
+    agent = await box.accounts.create_user("owner", PASSWORD, "agent")
+    await box.dispatcher.accept(conv.id, agent.id)
+    me, staff = Visitor(vid), Staff(agent.id, "owner")
+    before, _ = await box.chats.post(conv.id, me, client_msg_id="old", body="before")
+    calls: list[int] = []
+    grouped = box.chats.post_many
+
+    def spy(conn, posts):  # type: ignore[no-untyped-def]
+        calls.append(len(posts))
+        return grouped(conn, posts)
+
+    monkeypatch.setattr(box.chats, "post_many", spy)
+    results = await _in_one_batch(
+        box,
+        [
+            (conv.id, me, "a", "一"),
+            (other.id, Visitor(other_vid), "x", "别的"),
+            (conv.id, staff, "r1", "您好"),
+            (conv.id, me, "a", "一, sent again"),  # a repeat of a line of this batch
+            (conv.id, me, "old", "again"),  # a repeat of a stored line
+            (conv.id, stranger, "s", "hijack"),
+            (gone.id, Visitor(gone_vid), "late", "late"),
+            (conv.id, staff, "a", "same id, other sender"),
+            (conv.id, staff, "r2", "还在吗"),
+            (conv.id, me, "b", "二"),
+        ],
+    )
+    assert calls == [10]  # one call for the whole batch
+    first, reply = results[0], results[2]
+    assert results[3] == (first[0], True)
+    assert results[4] == (before, True)
+    assert isinstance(results[5], NotFound)
+    assert isinstance(results[6], Conflict) and isinstance(results[7], Conflict)
+    stored = await box.chats.messages_after(conv.id, before.seq, 100)
+    assert [(m.body, m.seq) for m in stored] == [
+        ("一", before.seq + 1),
+        ("您好", before.seq + 2),
+        ("还在吗", before.seq + 3),
+        ("二", before.seq + 4),
+    ]
+    assert [m.id for m in stored[:2]] == [first[0].id, reply[0].id]
+    assert (await box.chats.get(conv.id)).last_seq == before.seq + 4
+    assert (await box.chats.get(conv.id)).answered_at is not None
+    assert [m.body for m in await box.chats.messages_after(other.id, 0, 10)] == ["别的"]
+    assert (await box.chats.get(gone.id)).last_seq == gone.last_seq + 1  # only "closed"
+    # Every new line reached the search queue, in order.
+    queued = await box.db.fetchall(
+        "SELECT ref, part FROM search_queue WHERE kind = 'chat' ORDER BY id"
+    )
+    assert [(r[0], int(r[1])) for r in queued][-5:] == [
+        (conv.id, before.seq + 1),
+        (other.id, 1),
+        (conv.id, before.seq + 2),
+        (conv.id, before.seq + 3),
+        (conv.id, before.seq + 4),
+    ]
+
+
+async def test_a_grouped_write_that_fails_runs_again_line_by_line(box, monkeypatch):
+    """Should the batch's call fail after writing (a bug), nothing of it is kept: the
+    batch runs again job by job, and every line is stored once."""
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    grouped = box.chats.post_many
+
+    def broken(conn, posts):  # type: ignore[no-untyped-def]
+        grouped(conn, posts)
+        raise RuntimeError("a bug after writing")
+
+    monkeypatch.setattr(box.chats, "post_many", broken)
+    lines = [(conv.id, Visitor(vid), f"m{i}", f"第{i}行") for i in range(5)]
+    results = await _in_one_batch(box, lines)
+    assert [r[0].seq for r in results] == [1, 2, 3, 4, 5]
+    stored = await box.chats.messages_after(conv.id, 0, 100)
+    assert [m.body for m in stored if m.sender_type == "visitor"] == [f"第{i}行" for i in range(5)]
+    assert box.db.stats.batches_rerun == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,7 @@ _MESSAGE_COLUMNS = (
     "id, conversation_id, seq, client_msg_id, sender_type, sender_id, sender_name,"
     " body, event, created_at, visibility"
 )
+_ELEVEN = f"({', '.join('?' * 11)})"  # one row of _MESSAGE_COLUMNS
 
 
 # A message id is its time (ms, hex) then random bytes: rows of `messages` (WITHOUT
@@ -97,6 +99,31 @@ def head(conn: sqlite3.Connection, conv_id: str, client_msg_id: str) -> Head | N
         return None
     visitor_id, visitor_name, status, agent_id, answered_at, last_seq, seen = row
     return Head(visitor_id, visitor_name, status, agent_id, answered_at, last_seq, bool(seen))
+
+
+def heads(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Head]:
+    """Return head() of several (conversation, client message id) pairs in one
+    statement and one row (issue 18: each row stepped waits for the GIL again while the
+    event loop is busy); pairs whose conversation does not exist are left out."""
+    if not keys:
+        return {}
+    rows = ", ".join(["(?, ?)"] * len(keys))
+    row = conn.execute(
+        f"WITH k (conv, cmid) AS (VALUES {rows})"
+        " SELECT json_group_array(json_array(k.conv, k.cmid, c.visitor_id, c.visitor_name,"
+        " c.status, c.agent_id, c.answered_at, c.last_seq, m.id IS NOT NULL))"
+        " FROM k JOIN conversations c ON c.id = k.conv"
+        " LEFT JOIN messages m ON m.conversation_id = k.conv AND m.client_msg_id = k.cmid",
+        [value for key in keys for value in key],
+    ).fetchone()
+    found = {}
+    for conv, cmid, visitor_id, name, status, agent_id, answered_at, last_seq, seen in json.loads(
+        row[0]
+    ):
+        found[(conv, cmid)] = Head(
+            visitor_id, name, status, agent_id, answered_at, last_seq, bool(seen)
+        )
+    return found
 
 
 def open_of_visitor(conn: sqlite3.Connection, visitor_id: str) -> Conversation | None:
@@ -265,7 +292,37 @@ def append_message(
     else:
         seq = last_seq + 1
         conn.execute("UPDATE conversations SET last_seq = ? WHERE id = ?", (seq, conv_id))
-    message = Message(
+    message = new_message(
+        conv_id,
+        now,
+        seq,
+        sender_type=sender_type,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        body=body,
+        event=event,
+        client_msg_id=client_msg_id,
+        visibility=visibility,
+    )
+    insert_messages(conn, [message])
+    return message
+
+
+def new_message(
+    conv_id: str,
+    now: int,
+    seq: int,
+    *,
+    sender_type: str,
+    sender_id: str = "",
+    sender_name: str = "",
+    body: str = "",
+    event: str | None = None,
+    client_msg_id: str | None = None,
+    visibility: str = "public",
+) -> Message:
+    """Make a message with a new id (time-ordered: rows are appended), not stored yet."""
+    return Message(
         id=f"m_{now:011x}{secrets.token_urlsafe(_MESSAGE_ID_BYTES)}",
         conversation_id=conv_id,
         seq=seq,
@@ -278,23 +335,46 @@ def append_message(
         created_at=now,
         visibility=visibility,
     )
+
+
+def insert_messages(conn: sqlite3.Connection, messages: Sequence[Message]) -> None:
+    """Store messages made by new_message, in one statement (their conversations'
+    last_seq is the caller's to set)."""
+    if not messages:
+        return
+    rows = ", ".join([_ELEVEN] * len(messages))
     conn.execute(
-        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 11)})",
-        (
-            message.id,
-            message.conversation_id,
-            message.seq,
-            message.client_msg_id,
-            message.sender_type,
-            message.sender_id,
-            message.sender_name,
-            message.body,
-            message.event,
-            message.created_at,
-            message.visibility,
-        ),
+        f"INSERT INTO messages ({_MESSAGE_COLUMNS}) VALUES {rows}",
+        [
+            value
+            for m in messages
+            for value in (
+                m.id,
+                m.conversation_id,
+                m.seq,
+                m.client_msg_id,
+                m.sender_type,
+                m.sender_id,
+                m.sender_name,
+                m.body,
+                m.event,
+                m.created_at,
+                m.visibility,
+            )
+        ],
     )
-    return message
+
+
+def set_last_seqs(conn: sqlite3.Connection, last: Mapping[str, int]) -> None:
+    """Set the last seq of several conversations, in one statement."""
+    if not last:
+        return
+    rows = ", ".join(["(?, ?)"] * len(last))
+    conn.execute(
+        f"WITH v (id, seq) AS (VALUES {rows})"
+        " UPDATE conversations SET last_seq = v.seq FROM v WHERE conversations.id = v.id",
+        [value for item in last.items() for value in item],
+    )
 
 
 def messages_after(
