@@ -69,7 +69,6 @@ def append_message(
     event: str | None = None,
     client_msg_id: str | None = None,
     visibility: str = "public",
-    last_seq: int | None = None,
 ) -> Message:
     """Give the next sequence number to a new message and store it (inside a write)."""
     return store.append_message(
@@ -83,7 +82,6 @@ def append_message(
         event=event,
         client_msg_id=client_msg_id,
         visibility=visibility,
-        last_seq=last_seq,
     )
 
 
@@ -350,35 +348,10 @@ class Chats:
         A visitor posts only into their own conversation (another's is not found); a
         console user only into one they own or were invited into.
         """
-        sender_type, sender_id = _sender(actor)
-        conv = store.head(conn, conv_id, client_msg_id)
-        if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
-            raise NotFound(_NOT_FOUND)
-        if conv.seen:
-            seen = store.message_by_client_id(conn, conv_id, client_msg_id)
-            assert seen is not None, "the client's message vanished inside its transaction"
-            if seen.sender_type != sender_type or seen.sender_id != sender_id:
-                raise Conflict("client_msg_id already used")
-            return _with_file(conn, seen), True, conv.visitor_id
-        if conv.status == "closed":
-            raise Conflict("conversation is closed")
-        if isinstance(actor, Staff):
-            owner = conv.agent_id == actor.id
-            if not owner and not store.is_participant(conn, conv_id, actor.id):
-                raise Forbidden("conversation is not assigned to you")
-            if owner and conv.answered_at is None:
-                store.set_answered(conn, conv_id, now_ms())
-        message = append_message(
-            conn,
-            conv_id,
-            sender_type=sender_type,
-            sender_id=sender_id,
-            sender_name=conv.visitor_name if isinstance(actor, Visitor) else actor.name,
-            body=text,
-            client_msg_id=client_msg_id,
-            last_seq=conv.last_seq,
-        )
-        return message, False, conv.visitor_id
+        result = self._post_lines(conn, [_Post(conv_id, actor, client_msg_id, text)])[0]
+        if isinstance(result, ChatError):
+            raise result
+        return result
 
     def post_many(
         self, conn: sqlite3.Connection, posts: list[_Post]
@@ -387,6 +360,11 @@ class Chats:
         their conversations, one insert, one update, however many lines (issue 18:
         each statement waits for the GIL again while the event loop is busy). Each
         line's result, or the refusal post_in would have raised."""
+        return self._post_lines(conn, posts)
+
+    def _post_lines(
+        self, conn: sqlite3.Connection, posts: list[_Post]
+    ) -> list[tuple[Message, bool, str] | ChatError]:
         heads = store.heads(conn, [(p.conv_id, p.client_msg_id) for p in posts])
         batch = _Batch(now_ms())
         results: list[tuple[Message, bool, str] | ChatError] = []
@@ -406,8 +384,7 @@ class Chats:
         heads: dict[tuple[str, str], store.Head],
         batch: _Batch,
     ) -> tuple[Message, bool, str]:
-        """One line of post_many, by the rules of post_in; lines earlier in the batch
-        count as stored."""
+        """One line of post_in or post_many; lines earlier in the batch count as stored."""
         actor, conv_id, key = post.actor, post.conv_id, (post.conv_id, post.client_msg_id)
         sender_type, sender_id = _sender(actor)
         conv = heads.get(key)

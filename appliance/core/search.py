@@ -107,6 +107,20 @@ def _queued_doc(conn: sqlite3.Connection, kind: str, ref: str, part: str) -> Doc
     return None
 
 
+def _over_budget(
+    done: int, total: int, started: float, others_wait: Callable[[], bool] | None
+) -> bool:
+    """Tell whether a queue batch should stop here and leave the rest queued: it has
+    done QUEUE_BATCH_MIN, taken QUEUE_BUDGET_BUSY seconds, and other writes wait."""
+    return (
+        others_wait is not None
+        and QUEUE_BUDGET_BUSY is not None
+        and QUEUE_BATCH_MIN <= done < total
+        and time.monotonic() - started > QUEUE_BUDGET_BUSY
+        and others_wait()
+    )
+
+
 def index_queued(
     conn: sqlite3.Connection,
     limit: int = QUEUE_BATCH,
@@ -125,14 +139,7 @@ def index_queued(
         if doc is not None:
             store.put(conn, doc)
         done += 1
-        if (
-            others_wait is not None
-            and QUEUE_BUDGET_BUSY is not None
-            and done >= QUEUE_BATCH_MIN
-            and done < len(batch)
-            and time.monotonic() - started > QUEUE_BUDGET_BUSY
-            and others_wait()
-        ):
+        if _over_budget(done, len(batch), started, others_wait):
             break
     if done:
         store.unqueue(conn, batch[done - 1][0])
@@ -185,14 +192,7 @@ def index_prepared(
         ):
             store.put(conn, item.doc)
         done += 1
-        if (
-            others_wait is not None
-            and QUEUE_BUDGET_BUSY is not None
-            and done >= QUEUE_BATCH_MIN
-            and done < len(batch)
-            and time.monotonic() - started > QUEUE_BUDGET_BUSY
-            and others_wait()
-        ):
+        if _over_budget(done, len(batch), started, others_wait):
             break
     store.unqueue(conn, batch[done - 1].queue_id)
     return done

@@ -73,8 +73,8 @@ def get(conn: sqlite3.Connection, conv_id: str) -> Conversation | None:
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """What a message being posted needs of its conversation (one indexed row read:
-    the full conversation, with its joins, costs 5x as much on the writer per message)."""
+    """What a message being posted needs of its conversation (heads: one indexed row
+    read; the full conversation, with its joins, costs 5x as much on the writer)."""
 
     visitor_id: str
     visitor_name: str
@@ -83,22 +83,6 @@ class Head:
     answered_at: int | None
     last_seq: int  # the seq of its last message: the next one is this + 1
     seen: bool  # a message is stored under the client's id already (a resend)
-
-
-def head(conn: sqlite3.Connection, conv_id: str, client_msg_id: str) -> Head | None:
-    """Return what posting into a conversation needs of it, and whether the client's
-    message id is taken, in one statement (issue 18: every statement of a chat line's
-    write waits for the GIL again when the event loop is busy)."""
-    row = conn.execute(
-        "SELECT c.visitor_id, c.visitor_name, c.status, c.agent_id, c.answered_at,"
-        " c.last_seq, m.id IS NOT NULL FROM conversations c LEFT JOIN messages m"
-        " ON m.conversation_id = c.id AND m.client_msg_id = ? WHERE c.id = ?",
-        (client_msg_id, conv_id),
-    ).fetchone()
-    if row is None:
-        return None
-    visitor_id, visitor_name, status, agent_id, answered_at, last_seq, seen = row
-    return Head(visitor_id, visitor_name, status, agent_id, answered_at, last_seq, bool(seen))
 
 
 def heads(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Head]:
@@ -275,23 +259,15 @@ def append_message(
     event: str | None = None,
     client_msg_id: str | None = None,
     visibility: str = "public",
-    last_seq: int | None = None,
 ) -> Message:
-    """Give the next sequence number to a new message and store it.
-
-    A caller that read the conversation's `last_seq` in this transaction passes it
-    (`Head.last_seq`): the update then needs no RETURNING row, one step fewer.
-    """
-    if last_seq is None:
-        row = conn.execute(
-            "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-            (conv_id,),
-        ).fetchone()
-        assert row is not None, "conversation vanished inside its transaction"
-        seq = int(row[0])
-    else:
-        seq = last_seq + 1
-        conn.execute("UPDATE conversations SET last_seq = ? WHERE id = ?", (seq, conv_id))
+    """Give the next sequence number to a new message and store it (chat lines go
+    through heads, new_message, insert_messages and set_last_seqs instead)."""
+    row = conn.execute(
+        "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+        (conv_id,),
+    ).fetchone()
+    assert row is not None, "conversation vanished inside its transaction"
+    seq = int(row[0])
     message = new_message(
         conv_id,
         now,
