@@ -125,6 +125,7 @@ class MailOut:
         # system's CAs takes 0.1-0.4 s, too long for the event loop
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._attempting: asyncio.Task[None] | None = None  # a claim-send-settle in flight
         # SMTP is blocking; one thread of its own so a slow server holds no shared worker.
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -307,11 +308,17 @@ class MailOut:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        """Stop the sender; what is queued stays in the outbox."""
+        """Stop the sender; what is queued stays in the outbox. An attempt in flight
+        ends first (its SMTP step, at most TIMEOUT, then its outcome is committed): a
+        mail the server took while the box stopped is not left 'sending' to go out
+        again at the next start."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._attempting is not None:
+            await asyncio.gather(self._attempting, return_exceptions=True)
+            self._attempting = None
         if self._pool is not None:
             # Off the loop: an SMTP step in flight may take up to TIMEOUT to return.
             await asyncio.to_thread(self._pool.shutdown, True)
@@ -352,6 +359,11 @@ class MailOut:
         return min(IDLE_POLL, max(0.0, (upcoming - self._now()) / 1000))
 
     async def _attempt(self, smtp: SmtpRow, mail: Outgoing) -> None:
+        # Stopping the sender does not cut an attempt between its claim and its outcome.
+        self._attempting = asyncio.ensure_future(self._attempt_once(smtp, mail))
+        await asyncio.shield(self._attempting)
+
+    async def _attempt_once(self, smtp: SmtpRow, mail: Outgoing) -> None:
         attempt = secrets.token_hex(8)
         claimed = await self._db.write(lambda conn: store.claim(conn, mail.id, attempt))
         if not claimed:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from email.message import EmailMessage
@@ -421,3 +422,44 @@ async def test_bad_mail_is_recorded_and_leaks_nothing(
     assert len([t for t in sent if t[0] == "bulk@example.com"]) == 0
     thread = [e.data.get("body") for e in await events_of(box, first.id)]
     assert "让我看看" not in thread
+
+
+async def test_a_stop_during_a_send_waits_for_its_outcome(
+    tmp_path: Path, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the box while the SMTP step runs lets it end and commits its outcome:
+    the mail is not left 'sending', to go out a second time at the next start."""
+    entered, go = threading.Event(), threading.Event()
+    send = mail_out.MailOut._send
+
+    def held(self: mail_out.MailOut, *args: Any) -> None:
+        entered.set()
+        go.wait(10)
+        send(self, *args)
+
+    monkeypatch.setattr(mail_out.MailOut, "_send", held)
+    smtp = SmtpServer()
+    smtp.start()
+    settings = make_settings(tmp_path / "data")
+    try:
+        box = Box(settings)
+        await box.open()
+        await _setup(box, dovecot, smtp)
+        await asyncio.to_thread(dovecot.append, mail("停机时在发", "正在发送时关机"))
+        assert await asyncio.to_thread(entered.wait, 20)  # a send is between claim and outcome
+        closing = asyncio.ensure_future(box.close())
+        await asyncio.sleep(0.3)
+        assert not closing.done()  # it waits for the send
+        go.set()
+        await closing
+        after = Box(settings)
+        await after.db.open()
+        try:
+            out = await after.db.read(lambda c: mail_store.outbox(c, 10))
+        finally:
+            await after.db.close()
+        assert "sending" not in {o.state for o in out}
+        assert "sent" in {o.state for o in out}
+        assert len(smtp.sink.messages) == sum(o.state == "sent" for o in out)
+    finally:
+        smtp.stop()
