@@ -178,11 +178,11 @@ class Connection:
 
     def took_streamed_ack(self, conv_id: str, client_msg_id: str) -> bool:
         """Tell whether the hub sent this line's ack in the stream (and forget it)."""
-        key = (conv_id, client_msg_id)
-        if key in self._streamed_acks:
-            self._streamed_acks.discard(key)
-            return True
-        return False
+        try:
+            self._streamed_acks.remove((conv_id, client_msg_id))
+        except KeyError:
+            return False
+        return True
 
     def deliver_replay(self, conv_id: str, message: Message) -> None:
         """Queue a message read from the store during a replay."""

@@ -86,7 +86,7 @@ class Head:
 
 
 def heads(conn: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Head]:
-    """Return head() of several (conversation, client message id) pairs in one
+    """Return the Head of several (conversation, client message id) pairs in one
     statement and one row (issue 18: each row stepped waits for the GIL again while the
     event loop is busy); pairs whose conversation does not exist are left out."""
     if not keys:
