@@ -52,6 +52,9 @@ class Settings:
     overload_writer_wait: float = 1.0
     overload_writer_saturated: float = 3.0
     overload_loop_saturated: float = 2.0
+    # Chat lines are stored by a helper process beside the writer thread, off the GIL
+    # the event loop holds (core/db_helper.py, issue 18); off: the writer stores them.
+    writer_helper: bool = True
     login_attempts: int = 5  # failures per window: an address is then refused, a name slowed
     login_window: float = 300.0  # seconds
     session_ttl: float = 12 * 3600.0  # seconds

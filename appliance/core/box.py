@@ -101,7 +101,7 @@ class Box:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.bus = EventBus()
-        self.db = Database(settings.db_path)
+        self.db = Database(settings.db_path, helper=settings.writer_helper)
         self.audit = AuditLog(self.db)  # what admins did; services record into it
         # The backup service reports its last run here for the health page (health.py).
         self.backup_status: BackupStatusSource | None = None

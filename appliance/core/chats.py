@@ -8,18 +8,18 @@ rules live here, so no handler or socket can skip them.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from appliance.core import emoji
 from appliance.core.actors import Actor, Staff, Visitor
+from appliance.core.chat_lines import NOT_FOUND as _NOT_FOUND
+from appliance.core.chat_lines import Post, as_new, post_lines, sender_of, with_file
 from appliance.core.clock import now_ms
 from appliance.core.conversation import Conversation, Message, console_may_see
 from appliance.core.db import Database
 from appliance.core.errors import (
     ChatError,
-    Conflict,
-    Forbidden,
     InvalidInput,
     MessageTooLarge,
     NotFound,
@@ -50,7 +50,6 @@ _PAGE_MAX = 200  # messages per read
 _TOPIC_MAX = 32
 _REGION_MAX = 32
 _CLOSED_PAGE_MAX = 200
-_NOT_FOUND = "no such conversation"
 
 read_conversation = store.get  # a conversation, inside a write
 is_participant = store.is_participant  # whether a colleague was invited in, inside a write
@@ -95,33 +94,6 @@ def _with_files(conn: sqlite3.Connection, conv_id: str, page: list[Message]) -> 
     return [replace(m, file=found[m.seq]) if m.seq in found else m for m in page]
 
 
-def _with_file(conn: sqlite3.Connection, message: Message) -> Message:
-    """Give one message the file it carries, if any."""
-    found = file_store.of_message(conn, message.id)
-    return message if found is None else replace(message, file=found)
-
-
-@dataclass(frozen=True, slots=True)
-class _Post:
-    """A checked line waiting for the writer (Chats.post_many)."""
-
-    conv_id: str
-    actor: Actor
-    client_msg_id: str
-    text: str
-
-
-@dataclass(slots=True)
-class _Batch:
-    """What post_many has stored so far in one batch."""
-
-    now: int
-    new: list[Message] = field(default_factory=list)
-    last_seq: dict[str, int] = field(default_factory=dict)  # conversation: seq given last
-    stored: dict[tuple[str, str], Message] = field(default_factory=dict)  # by client id
-    answered: set[str] = field(default_factory=set)
-
-
 def _clean_text(value: Any, limit: int, field: str) -> str:
     if value is None:
         return ""
@@ -131,13 +103,6 @@ def _clean_text(value: Any, limit: int, field: str) -> str:
     if len(text) > limit:
         raise InvalidInput(f"{field} is longer than {limit} characters")
     return text
-
-
-def _sender(actor: Actor) -> tuple[str, str]:
-    """Return how a message records its sender: type and id."""
-    if isinstance(actor, Visitor):
-        return "visitor", actor.id
-    return "agent", str(actor.id)
 
 
 def _own(conv: Conversation | None, actor: Actor) -> Conversation:
@@ -161,6 +126,7 @@ class Chats:
         self._db = db
         self._bus = bus
         self.max_message_bytes = max_message_bytes
+        db.send_away(post_lines, after_loss=as_new)  # a batch's lines: the helper's job
 
     def announce_changed(self, conv: Conversation, previous: Conversation | None) -> None:
         """Emit that a conversation was opened or changed, after its commit."""
@@ -348,81 +314,10 @@ class Chats:
         A visitor posts only into their own conversation (another's is not found); a
         console user only into one they own or were invited into.
         """
-        result = self._post_lines(conn, [_Post(conv_id, actor, client_msg_id, text)])[0]
+        result = post_lines(conn, [Post(conv_id, actor, client_msg_id, text)])[0]
         if isinstance(result, ChatError):
             raise result
         return result
-
-    def post_many(
-        self, conn: sqlite3.Connection, posts: list[_Post]
-    ) -> list[tuple[Message, bool, str] | ChatError]:
-        """post_in for the lines of one batch at once (inside a write): one read of
-        their conversations, one insert, one update, however many lines (issue 18:
-        each statement waits for the GIL again while the event loop is busy). Each
-        line's result, or the refusal post_in would have raised."""
-        return self._post_lines(conn, posts)
-
-    def _post_lines(
-        self, conn: sqlite3.Connection, posts: list[_Post]
-    ) -> list[tuple[Message, bool, str] | ChatError]:
-        heads = store.heads(conn, [(p.conv_id, p.client_msg_id) for p in posts])
-        batch = _Batch(now_ms())
-        results: list[tuple[Message, bool, str] | ChatError] = []
-        for post in posts:
-            try:
-                results.append(self._post_one(conn, post, heads, batch))
-            except ChatError as err:
-                results.append(err)
-        store.insert_messages(conn, batch.new)
-        store.set_last_seqs(conn, batch.last_seq)
-        return results
-
-    def _post_one(
-        self,
-        conn: sqlite3.Connection,
-        post: _Post,
-        heads: dict[tuple[str, str], store.Head],
-        batch: _Batch,
-    ) -> tuple[Message, bool, str]:
-        """One line of post_in or post_many; lines earlier in the batch count as stored."""
-        actor, conv_id, key = post.actor, post.conv_id, (post.conv_id, post.client_msg_id)
-        sender_type, sender_id = _sender(actor)
-        conv = heads.get(key)
-        if conv is None or (isinstance(actor, Visitor) and conv.visitor_id != actor.id):
-            raise NotFound(_NOT_FOUND)
-        seen = batch.stored.get(key)
-        if seen is None and conv.seen:
-            seen = store.message_by_client_id(conn, conv_id, post.client_msg_id)
-            assert seen is not None, "the client's message vanished inside its transaction"
-            seen = _with_file(conn, seen)
-        if seen is not None:
-            if seen.sender_type != sender_type or seen.sender_id != sender_id:
-                raise Conflict("client_msg_id already used")
-            return seen, True, conv.visitor_id
-        if conv.status == "closed":
-            raise Conflict("conversation is closed")
-        if isinstance(actor, Staff):
-            owner = conv.agent_id == actor.id
-            if not owner and not store.is_participant(conn, conv_id, actor.id):
-                raise Forbidden("conversation is not assigned to you")
-            if owner and conv.answered_at is None and conv_id not in batch.answered:
-                store.set_answered(conn, conv_id, batch.now)
-                batch.answered.add(conv_id)
-        seq = batch.last_seq.get(conv_id, conv.last_seq) + 1
-        message = store.new_message(
-            conv_id,
-            batch.now,
-            seq,
-            sender_type=sender_type,
-            sender_id=sender_id,
-            sender_name=conv.visitor_name if isinstance(actor, Visitor) else actor.name,
-            body=post.text,
-            client_msg_id=post.client_msg_id,
-        )
-        batch.last_seq[conv_id] = seq
-        batch.stored[key] = message
-        batch.new.append(message)
-        return message, False, conv.visitor_id
 
     def announce_posted(
         self, conv_id: str, result: tuple[Message, bool, str], origin: object | None = None
@@ -452,7 +347,7 @@ class Chats:
             lambda conn: self.post_in(conn, conv_id, actor, client_msg_id, text),
             on_commit=lambda result: self.announce_posted(conv_id, result, origin),
             savepoint=False,  # post_in raises only before it writes
-            many=(self.post_many, _Post(conv_id, actor, client_msg_id, text)),
+            many=(post_lines, Post(conv_id, actor, client_msg_id, text)),
         )
         return message, repeat
 
@@ -464,11 +359,11 @@ class Chats:
 
     async def sent(self, conv_id: str, actor: Actor, client_msg_id: str) -> Message | None:
         """Return the message this actor already stored under client_msg_id, if any."""
-        sender_type, sender_id = _sender(actor)
+        sender_type, sender_id = sender_of(actor)
 
         def read(conn: sqlite3.Connection) -> Message | None:
             found = store.message_by_client_id(conn, conv_id, client_msg_id)
-            return None if found is None else _with_file(conn, found)
+            return None if found is None else with_file(conn, found)
 
         seen = await self._db.read(read)
         if seen is None or (seen.sender_type, seen.sender_id) != (sender_type, sender_id):

@@ -42,6 +42,14 @@ from typing import Any, Generic, TypeVar
 import aiosqlite
 
 from appliance.core.clock import now_ms
+from appliance.core.db_helper import (
+    BUSY_TIMEOUT,
+    Helper,
+    HelperFailed,
+    HelperLost,
+    is_storage_error,
+    write_pragmas,
+)
 from appliance.core.errors import StorageFull
 from appliance.core.migrate import apply_migrations
 
@@ -50,6 +58,9 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_BATCH = 256  # jobs per transaction
+# A batch whose jobs alternate between the helper's and the writer's own would commit
+# (and sync) once per run; past this many runs it is one transaction here instead.
+_MAX_PARTS = 3
 # WAL checkpoints run apart from the writer, every this many seconds after writes
 # (bench/README.md, issue 18): left to SQLite, the commit that crosses 1,000 WAL pages
 # copies them into the database and syncs it, and every chat line in that batch waits.
@@ -60,29 +71,14 @@ CHECKPOINT_APART = True  # False: SQLite's own auto-checkpoint in the writer (th
 # 8 s of back-to-back writes, 8 GB in a year's report backfill). Past this many pages
 # left in the log, the next checkpoint runs in the writer's thread between two
 # transactions: it copies what is left, and the next commit starts the log again.
-WAL_MAX_PAGES = 4096  # 16 MiB at 4 KiB pages
-# ... and the log file is cut back to this size when it starts again (else it keeps
-# the size of its worst moment on disk).
-_WAL_KEEP_BYTES = 64 * 2**20
+WAL_MAX_PAGES = 4096  # 16 MiB at 4 KiB pages (the file is cut back: db_helper.WAL_KEEP_BYTES)
 _STORAGE_LOG_EVERY = 60.0  # s between log lines while the disk stays full
-# Primary result codes that mean "the disk, not the data": full, or failing to write.
-_SQLITE_IOERR, _SQLITE_FULL = 10, 13
-_BUSY_TIMEOUT = 5000  # ms
 # Upper bounds (s) of the histogram of how long a write job waits for the writer.
 WAIT_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
-# synchronous=FULL: with WAL this fsyncs the log at every commit, so an acknowledged
-# message survives power loss, not only a process crash. Group commit pays for it.
-_WRITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA foreign_keys=ON",
-    f"PRAGMA busy_timeout={_BUSY_TIMEOUT}",
-    f"PRAGMA journal_size_limit={_WAL_KEEP_BYTES}",
-)
 _READ_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
-    f"PRAGMA busy_timeout={_BUSY_TIMEOUT}",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT}",
     "PRAGMA query_only=ON",
 )
 
@@ -129,6 +125,8 @@ class _Stats:
     wait_counts: list[int] = field(default_factory=lambda: [0] * (len(WAIT_BUCKETS) + 1))
     writer_checkpoints: int = 0  # checkpoints the writer ran, the log past WAL_MAX_PAGES
     batches_rerun: int = 0  # batches run again: a job without savepoint raised after writing
+    away: int = 0  # transactions the helper process ran (core/db_helper.py)
+    parts_refused: int = 0  # batches run as one here: they would have split into too many
 
     def count_waits(self, batch: list[_Job[Any]], start: float) -> None:
         """Add the waits of a batch that starts now to the figures."""
@@ -154,25 +152,18 @@ class StorageHealth:
         return {"ok": self.ok, "error": self.error, "since": self.since, "failures": self.failures}
 
 
-def is_storage_error(err: BaseException) -> bool:
-    """Tell whether an SQLite error is the disk's (full or failing), not the statement's."""
-    code = getattr(err, "sqlite_errorcode", None)
-    return (
-        isinstance(err, sqlite3.Error)
-        and code is not None
-        and code & 0xFF
-        in (
-            _SQLITE_IOERR,
-            _SQLITE_FULL,
-        )
-    )
-
-
 class Database:
     """The appliance's SQLite database: serialised writes, concurrent reads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, helper: bool = False) -> None:
+        """helper: run the grouped writes named with send_away in a helper process
+        (core/db_helper.py), off the GIL the event loop holds."""
         self.path = path
+        self._use_helper = helper
+        self._helper: Helper | None = None
+        # run_many functions the helper runs: what to make of a result found again
+        # after the helper was lost mid-request (None: keep it as it is).
+        self._away: dict[ManyFn, Callable[[Any], Any] | None] = {}
         self._writer: sqlite3.Connection | None = None
         self._thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="callbox-db-writer"
@@ -205,6 +196,25 @@ class Database:
         self.storage = StorageHealth()
         self._closing = False
 
+    def send_away(
+        self, run_many: ManyFn, *, after_loss: Callable[[Any], Any] | None = None
+    ) -> None:
+        """Let the helper process run the groups of this run_many (a module-level
+        function it may import: db_helper.RUNS; its items and results are pickled).
+        after_loss(result): a result of a group the helper may have committed before it
+        died, found again when the writer thread ran the group itself."""
+        self._away[run_many] = after_loss
+
+    @property
+    def helper(self) -> Helper | None:
+        """The helper process's handle, when the database runs one."""
+        return self._helper
+
+    async def helper_ready(self) -> bool:
+        """Tell whether the helper process takes requests now (asked in queue order)."""
+        helper = self._helper
+        return helper is not None and await self._write_bare(lambda _conn: helper.ready())
+
     @property
     def queue_depth(self) -> int:
         """Return how many write jobs wait for the writer now."""
@@ -225,10 +235,9 @@ class Database:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             conn.row_factory = sqlite3.Row
-            for pragma in _WRITE_PRAGMAS:
+            # synchronous=FULL (write_pragmas): an acknowledged write survives power loss.
+            for pragma in write_pragmas(CHECKPOINT_APART):
                 conn.execute(pragma)
-            if CHECKPOINT_APART:
-                conn.execute("PRAGMA wal_autocheckpoint=0")
             apply_migrations(conn)
         except BaseException:
             conn.close()
@@ -244,6 +253,9 @@ class Database:
         self._closing = False
         try:
             await self._in_writer(self._open_writer)
+            if self._use_helper:
+                self._helper = Helper(self.path, checkpoint_apart=CHECKPOINT_APART)
+                await self._in_writer(self._helper.start)
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             self._reader.row_factory = sqlite3.Row
             for pragma in _READ_PRAGMAS:
@@ -337,6 +349,9 @@ class Database:
             self._queue.put(None)
             await self._task
             self._task = None
+        if self._helper is not None:
+            helper, self._helper = self._helper, None
+            await self._in_writer(helper.close)
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
@@ -454,21 +469,80 @@ class Database:
             for _ in batch:
                 self._queued_at.popleft()
             self.stats.count_waits(batch, time.monotonic())
-            error: BaseException | None = None
-            try:
-                if first.bare:
-                    assert self._writer is not None
-                    first.result = first.fn(self._writer)
-                else:
-                    self._run_batch(batch)
-            except BaseException as err:  # handed to the callers, on the loop
-                error = err
-            try:
-                loop.call_soon_threadsafe(self._finish, batch, error)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                return
+            for part, away in self._parts(batch):
+                error: BaseException | None = None
+                try:
+                    if part[0].bare:
+                        assert self._writer is not None
+                        part[0].result = part[0].fn(self._writer)
+                    elif away:
+                        self._run_away(part)
+                    else:
+                        self._run_batch(part)
+                except BaseException as err:  # handed to the callers, on the loop
+                    error = err
+                try:
+                    loop.call_soon_threadsafe(self._finish, part, error)
+                except RuntimeError:  # the loop is closed: nobody waits any more
+                    return
             if stop:
                 return
+
+    def _parts(self, batch: list[_Job[Any]]) -> list[tuple[list[_Job[Any]], bool]]:
+        """Split a batch into the transactions it runs as: runs of jobs the helper
+        process takes (True), and the rest, in queue order. One transaction when there
+        is no helper ready, or when the batch would need more than _MAX_PARTS."""
+        helper = self._helper
+        if helper is None or batch[0].bare or not helper.ready():
+            return [(batch, False)]
+        parts: list[tuple[list[_Job[Any]], bool]] = []
+        for job in batch:
+            away = job.many is not None and job.many[0] in self._away
+            if parts and parts[-1][1] == away:
+                last = parts[-1][0][-1]
+                if not away or (
+                    last.many is not None and job.many is not None and last.many[0] == job.many[0]
+                ):
+                    parts[-1][0].append(job)
+                    continue
+            parts.append(([job], away))
+        if len(parts) > _MAX_PARTS:
+            self.stats.parts_refused += 1
+            return [(batch, False)]
+        return parts
+
+    def _run_away(self, part: list[_Job[Any]]) -> None:
+        """Run jobs of one run_many in the helper process's transaction (in the writer
+        thread, which waits for it without the GIL). If the helper is lost, they run
+        here; the ones it committed before it died are then announced again."""
+        helper = self._helper
+        run_many = part[0].many
+        assert helper is not None and run_many is not None
+        items = [job.many[1] for job in part if job.many is not None]
+        try:
+            results = helper.run(run_many[0], items)
+        except HelperLost as err:
+            _LOGGER.error("the writer's helper process was lost (%s); its lines run here", err)
+            self._run_batch(part)
+            after_loss = self._away[run_many[0]]
+            if after_loss is not None:
+                for job in part:
+                    if job.error is None:
+                        job.result = after_loss(job.result)
+            return
+        except HelperFailed as err:
+            _LOGGER.warning("a grouped write failed in the helper; it runs here: %s", err)
+            self._run_batch(part)
+            return
+        if len(results) != len(part):  # a bug of run_many: run them here
+            self._run_batch(part)
+            return
+        self.stats.away += 1
+        for job, result in zip(part, results, strict=True):
+            if isinstance(result, BaseException):
+                job.result, job.error = None, result
+            else:
+                job.result, job.error = result, None
 
     def _finish(self, batch: list[_Job[Any]], error: BaseException | None) -> None:
         """Settle a batch the writer thread ran (on the loop, in commit order)."""
