@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import pickle
 import socket
 import sqlite3
@@ -116,6 +117,7 @@ class Helper:
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
+                env=_child_env(),
             )
         except BaseException:
             ours.close()
@@ -183,6 +185,15 @@ class Helper:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _child_env() -> dict[str, str]:
+    """The box's environment, with this very copy of the appliance first on the path
+    (the helper must run the code of the box that started it)."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def _serve(conn: Connection, db: sqlite3.Connection) -> None:
