@@ -99,7 +99,22 @@ def writer_timing() -> None:
         settle(self, batch)
         settled.append([start, time.monotonic()])
 
+    run_away = db.Database._run_away
+
+    def timed_run_away(self: db.Database, part: list[Any]) -> None:
+        # The helper process's transaction, as the writer thread waits for it.
+        start = time.monotonic()
+        try:
+            run_away(self, part)
+        finally:
+            end = time.monotonic()
+            name = f"helper: {_name(part[0].many[0])} x{len(part)}"
+            batches.append([start, end, len(part), min(job.queued for job in part)])
+            if end - start > _LONG:
+                long.append([start, end, [(name, end - start)]])
+
     db.Database._run_batch = run_batch  # type: ignore[method-assign]
+    db.Database._run_away = timed_run_away  # type: ignore[method-assign]
     db.Database._run_many = staticmethod(timed_run_many)  # type: ignore[method-assign, assignment]
     db.Database._settle = timed_settle  # type: ignore[method-assign]
     atexit.register(lambda: _dump("writer", {"batches": batches, "settled": settled, "long": long}))

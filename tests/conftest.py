@@ -181,6 +181,16 @@ async def box(settings: Settings) -> AsyncIterator[Box]:
     await core.close()
 
 
+async def helper_up(box: Box) -> None:
+    """Wait until the writer's helper process takes chat lines (it starts with the box
+    and is ready a fraction of a second later; until then the writer stores them)."""
+    for _ in range(400):
+        if await box.db.helper_ready():
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the writer's helper process did not start")
+
+
 @dataclass
 class Running:
     """An appliance served on loopback."""

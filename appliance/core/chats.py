@@ -122,11 +122,16 @@ def _own(conv: Conversation | None, actor: Actor) -> Conversation:
 class Chats:
     """The conversation rules shared by the widget and the console."""
 
+    # What the lines of one batch are stored with (db.write many=): one call for all,
+    # run by the writer's helper process when there is one (core/db_helper.py).
+    # post_in always runs post_lines itself, whatever replaces this one.
+    post_many = staticmethod(post_lines)
+
     def __init__(self, db: Database, bus: EventBus, *, max_message_bytes: int = 4096) -> None:
         self._db = db
         self._bus = bus
         self.max_message_bytes = max_message_bytes
-        db.send_away(post_lines, after_loss=as_new)  # a batch's lines: the helper's job
+        db.send_away(self.post_many, after_loss=as_new)
 
     def announce_changed(self, conv: Conversation, previous: Conversation | None) -> None:
         """Emit that a conversation was opened or changed, after its commit."""
@@ -347,7 +352,7 @@ class Chats:
             lambda conn: self.post_in(conn, conv_id, actor, client_msg_id, text),
             on_commit=lambda result: self.announce_posted(conv_id, result, origin),
             savepoint=False,  # post_in raises only before it writes
-            many=(post_lines, Post(conv_id, actor, client_msg_id, text)),
+            many=(self.post_many, Post(conv_id, actor, client_msg_id, text)),
         )
         return message, repeat
 

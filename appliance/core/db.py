@@ -210,6 +210,11 @@ class Database:
         """The helper process's handle, when the database runs one."""
         return self._helper
 
+    @property
+    def helper_lost(self) -> int:
+        """How many times the helper process died (the writer then stores its lines)."""
+        return self._helper.lost if self._helper is not None else 0
+
     async def helper_ready(self) -> bool:
         """Tell whether the helper process takes requests now (asked in queue order)."""
         helper = self._helper

@@ -18,10 +18,12 @@ again as repeats and announced all the same) and starts it again later.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
 import pickle
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -219,7 +221,8 @@ def _serve(conn: Connection, db: sqlite3.Connection) -> None:
             db.execute("COMMIT")
         except Exception as err:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # a failing disk may refuse it too
+                    db.execute("ROLLBACK")
             code = getattr(err, "sqlite_errorcode", None)
             conn.send(("failed", type(err).__name__, str(err), code))
             continue
@@ -230,6 +233,10 @@ def main(argv: list[str]) -> int:
     """Serve the writer thread's requests over the socket it passed (argv: database
     path, socket fd, 'apart' when WAL checkpoints run apart)."""
     path, fd, checkpoints = argv
+    # Ctrl-C in a terminal and systemd's stop reach the whole group: the box stops
+    # the helper itself once it has written what it still holds (close()).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(int(fd))
     db = sqlite3.connect(path, isolation_level=None)
     try:

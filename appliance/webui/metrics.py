@@ -137,6 +137,18 @@ async def render(app: web.Application, cache: _WorkCache) -> str:
         "WAL checkpoints the writer ran because writes left no pause for the one beside it.",
         stats.writer_checkpoints,
     )
+    out.family(
+        "callbox_db_helper_transactions_total",
+        "counter",
+        "Write transactions of chat lines the writer's helper process committed.",
+        stats.away,
+    )
+    out.family(
+        "callbox_db_helper_lost_total",
+        "counter",
+        "Times the writer's helper process died; the writer stored its lines itself.",
+        box.db.helper_lost,
+    )
     load = box.load
     out.family(
         "callbox_db_oldest_wait_seconds",

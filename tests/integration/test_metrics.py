@@ -16,7 +16,7 @@ import pytest
 from appliance.settings import Settings, SettingsError, load_settings
 from appliance.webui.relay_listener import acme_app
 from tests.browser.conftest import free_port
-from tests.conftest import Agent, Running, Visitor
+from tests.conftest import Agent, Running, Visitor, helper_up
 from tests.integration.test_health import write_certificate
 
 _LINE = re.compile(r"^([a-z_]+)(\{[^}]*\})? (\S+)$")
@@ -69,7 +69,14 @@ async def test_metrics_on_loopback_with_the_boxs_figures(
     console = await agent.ws()
     visitor = Visitor(running, http_sessions())
     await visitor.start()
-    await visitor.open()
+    conv = await visitor.open()
+    await helper_up(running.box)  # the helper process stores the chat line
+    status, _, _ = await visitor.request(
+        "POST",
+        f"/api/visitor/conversations/{conv['id']}/messages",
+        {"client_msg_id": "m", "body": "在吗"},
+    )
+    assert status == 201
     visitor_ws = await visitor.ws()
     await agent.post("/api/console/tickets", {"subject": "打印机坏了"}, status=201)
     write_certificate(running.box.settings.data_dir, days=30)
@@ -82,6 +89,8 @@ async def test_metrics_on_loopback_with_the_boxs_figures(
     assert values["callbox_db_transactions_total"] >= 1
     assert values["callbox_db_jobs_total"] >= values["callbox_db_transactions_total"]
     assert values["callbox_db_writer_checkpoints_total"] >= 0  # present (tests/unit: moves)
+    assert values["callbox_db_helper_transactions_total"] == 1  # the visitor's line
+    assert values["callbox_db_helper_lost_total"] == 0
     assert values["callbox_db_queue_depth"] >= 0 and values["callbox_db_storage_ok"] == 1
     buckets = [v for k, v in values.items() if k.startswith("callbox_db_queue_wait_seconds_bucket")]
     assert buckets == sorted(buckets) and len(buckets) == 12

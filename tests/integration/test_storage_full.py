@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from appliance.core import db as db_module
-from tests.conftest import Agent, Visitor, receive_until
+from tests.conftest import Agent, Visitor, helper_up, receive_until
 
 _DISK = "6m"  # size of the test's filesystem: migrations fit, a few hundred messages do not
 
@@ -61,6 +61,7 @@ async def test_a_full_disk_gives_clear_errors_and_loses_nothing(
     visitor = Visitor(running, http_sessions())
     await visitor.start()
     conv = await visitor.open()
+    await helper_up(running.box)  # chat lines are the writer's helper process's to store
     path = f"/api/visitor/conversations/{conv['id']}/messages"
     health = await agent.get("/api/admin/health")
     # A 6 MiB disk is low on space (disk_low) from the start, but writes reach it.
@@ -114,6 +115,8 @@ async def test_a_full_disk_gives_clear_errors_and_loses_nothing(
     status, data, _ = await visitor.request("GET", f"{path}?after_seq=0")
     stored = {m["client_msg_id"] for m in data["messages"] if m.get("client_msg_id")}
     assert set(acked) <= stored and "w1" in stored
+    # The helper met the full disk itself and told it as the disk's (not a lost helper).
+    assert running.box.db.stats.away >= 1 and running.box.db.helper_lost == 0
     # The background work that hit the full disk (routing passes) lives on: a new
     # chat is still given to the agent.
     console = await agent.ws()

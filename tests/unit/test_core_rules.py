@@ -14,6 +14,7 @@ from appliance.core.accounts import AccountError
 from appliance.core.actors import Staff, Visitor
 from appliance.core.errors import Conflict, Forbidden, InvalidInput, MessageTooLarge, NotFound
 from appliance.core.ratelimit import RateLimited, RateLimiter, check
+from tests.conftest import helper_up
 
 PASSWORD = "correct horse battery"
 
@@ -348,9 +349,11 @@ async def _in_one_batch(box, lines):  # type: ignore[no-untyped-def]
     return await asyncio.gather(*posts, return_exceptions=True)
 
 
-async def test_the_lines_of_one_batch_are_stored_together_by_the_same_rules(box, monkeypatch):
+@pytest.mark.parametrize("away", [False, True], ids=["writer", "helper"])
+async def test_the_lines_of_one_batch_are_stored_together_by_the_same_rules(box, monkeypatch, away):
     """Issue 18: a batch's chat lines are written in one call (three statements), and
-    each is answered as if it had been written alone."""
+    each is answered as if it had been written alone: by the writer thread itself, or
+    by its helper process in a transaction of its own."""
     vid, _ = await box.visitors.issue()
     conv, _ = await box.chats.open(vid)
     other_vid, _ = await box.visitors.issue()
@@ -370,7 +373,11 @@ async def test_the_lines_of_one_batch_are_stored_together_by_the_same_rules(box,
         calls.append(len(posts))
         return grouped(conn, posts)
 
-    monkeypatch.setattr(box.chats, "post_many", spy)
+    if away:  # the helper runs post_lines itself: count its transactions instead
+        await helper_up(box)
+        sent, requests = box.db.stats.away, box.db.helper.requests
+    else:  # a run_many not sent away runs in the writer thread
+        monkeypatch.setattr(box.chats, "post_many", spy)
     results = await _in_one_batch(
         box,
         [
@@ -386,7 +393,10 @@ async def test_the_lines_of_one_batch_are_stored_together_by_the_same_rules(box,
             (conv.id, me, "b", "二"),
         ],
     )
-    assert calls == [10]  # one call for the whole batch
+    if away:  # one request, one transaction, for the whole batch
+        assert (box.db.stats.away - sent, box.db.helper.requests - requests) == (1, 1)
+    else:
+        assert calls == [10]  # one call for the whole batch
     first, reply = results[0], results[2]
     assert results[3] == (first[0], True)
     assert results[4] == (before, True)

@@ -1,0 +1,232 @@
+"""The writer's helper process (core/db_helper.py): a batch's chat lines are stored in
+a second process, in queue order with the writer's own jobs, and a lost helper loses
+nothing acknowledged and announces every line it may have stored."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.core import chat_lines, db_helper
+from appliance.core import db as db_module
+from appliance.core.actors import Staff, Visitor
+from appliance.core.errors import Conflict
+from appliance.core.events import MessageCreated
+from tests.conftest import helper_up
+
+PASSWORD = "correct horse battery"
+
+
+async def _behind_a_held_writer(box, calls):  # type: ignore[no-untyped-def]
+    """Start calls (coroutine factories) queued behind a job that holds the writer, so
+    that they share one batch; return their results or errors, in order."""
+    gate = threading.Event()
+    held = asyncio.ensure_future(box.db.write(lambda c: gate.wait(5)))
+    await asyncio.sleep(0.05)
+    tasks = []
+    for call in calls:
+        tasks.append(asyncio.ensure_future(call()))
+        await asyncio.sleep(0)  # each queues its write before the next
+    await asyncio.sleep(0.05)
+    gate.set()
+    await held
+    return await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _post(box, conv_id, actor, cid, body="一"):  # type: ignore[no-untyped-def]
+    return lambda: box.chats.post(conv_id, actor, client_msg_id=cid, body=body)
+
+
+async def test_the_helper_stores_lines_in_queue_order_with_the_writers_own_jobs(box):
+    """A line, the close of its chat, then a line into it: three transactions (helper,
+    writer, helper) in that order, so the last line is refused as after a close."""
+    await helper_up(box)
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    me = Visitor(vid)
+    away = box.db.stats.away
+    results = await _behind_a_held_writer(
+        box,
+        [
+            _post(box, conv.id, me, "a", "关之前"),
+            lambda: box.chats.close(conv.id, me),
+            _post(box, conv.id, me, "b", "关之后"),
+        ],
+    )
+    assert results[0][0].body == "关之前" and results[0][1] is False
+    assert results[1].status == "closed"
+    assert isinstance(results[2], Conflict) and "closed" in str(results[2])
+    assert box.db.stats.away - away == 2  # the two lines, each in a helper transaction
+    stored = await box.chats.messages_after(conv.id, 0, 10)
+    assert [(m.body, m.event) for m in stored][-2:] == [("关之前", None), ("", "closed")]
+
+
+async def test_a_batch_that_would_split_too_often_runs_in_the_writer(box):
+    """Lines and the writer's own jobs alternating past _MAX_PARTS runs: one transaction
+    (one sync) in the writer thread instead of one per run."""
+    await helper_up(box)
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    me = Visitor(vid)
+    calls = []
+    for i in range(db_module._MAX_PARTS):
+        calls.append(_post(box, conv.id, me, f"l{i}", f"第{i}行"))
+        calls.append(lambda i=i: box.db.write(lambda c, i=i: c.execute("SELECT ?", (i,))))
+    away, refused = box.db.stats.away, box.db.stats.parts_refused
+    results = await _behind_a_held_writer(box, calls)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert (box.db.stats.away - away, box.db.stats.parts_refused - refused) == (0, 1)
+    stored = await box.chats.messages_after(conv.id, 0, 10)
+    assert [m.body for m in stored if m.sender_type == "visitor"] == [
+        f"第{i}行" for i in range(db_module._MAX_PARTS)
+    ]
+
+
+async def test_a_lost_helper_loses_nothing_and_a_new_one_takes_over(box, monkeypatch):
+    """The helper killed between two batches: the writer stores the lines itself (each
+    once, announced), and starts a new helper once RESTART_AFTER has passed."""
+    monkeypatch.setattr(db_helper, "RESTART_AFTER", 0.0)
+    await helper_up(box)
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    me = Visitor(vid)
+    heard: list[str] = []
+    box.bus.subscribe(
+        lambda e: heard.append(e.message.body) if isinstance(e, MessageCreated) else None
+    )
+    helper = box.db.helper
+    first = helper._proc
+    first.kill()
+    first.wait()
+    results = await _behind_a_held_writer(
+        box, [_post(box, conv.id, me, f"k{i}", f"杀{i}") for i in range(3)]
+    )
+    assert [(r[0].body, r[1]) for r in results] == [(f"杀{i}", False) for i in range(3)]
+    assert helper.lost == 1
+    assert heard[-3:] == ["杀0", "杀1", "杀2"]
+    await helper_up(box)  # a new process
+    assert helper._proc is not None and helper._proc.pid != first.pid
+    away = box.db.stats.away
+    results = await _behind_a_held_writer(box, [_post(box, conv.id, me, "n", "新的")])
+    assert results[0][0].seq == 4 and box.db.stats.away - away == 1
+    stored = await box.chats.messages_after(conv.id, 0, 10)
+    assert [m.body for m in stored if m.sender_type == "visitor"] == ["杀0", "杀1", "杀2", "新的"]
+
+
+async def test_lines_a_lost_helper_stored_are_announced_all_the_same(box):
+    """The helper may commit a request and die before it answers: the writer then runs
+    the lines itself, finds them stored, and still announces them (nobody had)."""
+    await helper_up(box)
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    me = Visitor(vid)
+    heard: list[str] = []
+    box.bus.subscribe(
+        lambda e: heard.append(e.message.body) if isinstance(e, MessageCreated) else None
+    )
+    # What the helper committed just before it died, written beside the box.
+    conn = sqlite3.connect(box.db.path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("BEGIN IMMEDIATE")
+    chat_lines.post_lines(conn, [chat_lines.Post(conv.id, me, "x", "已存")])
+    conn.execute("COMMIT")
+    conn.close()
+    box.db.helper._proc.kill()
+    box.db.helper._proc.wait()
+    results = await _behind_a_held_writer(box, [_post(box, conv.id, me, "x", "已存")])
+    message, repeat = results[0]
+    assert (message.body, repeat) == ("已存", False)
+    assert heard[-1:] == ["已存"]
+    stored = await box.chats.messages_after(conv.id, 0, 10)
+    assert [m.body for m in stored if m.sender_type == "visitor"] == ["已存"]  # once
+
+
+async def test_the_helper_answers_each_line_by_the_rules(box):
+    """Refusals travel back from the helper one by one; the other lines are stored."""
+    await helper_up(box)
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    agent = await box.accounts.create_user("li", PASSWORD, "agent")
+    stranger = Visitor((await box.visitors.issue())[0])
+    results = await _behind_a_held_writer(
+        box,
+        [
+            _post(box, conv.id, Visitor(vid), "v", "你好"),
+            _post(box, conv.id, stranger, "s", "hijack"),
+            _post(box, conv.id, Staff(agent.id, "li"), "r", "not mine"),
+        ],
+    )
+    assert results[0][0].body == "你好"
+    assert [type(r).__name__ for r in results[1:]] == ["NotFound", "Forbidden"]
+
+
+def test_the_helper_runs_only_what_it_is_allowed_to(tmp_path: Path):
+    """A request naming anything but RUNS is refused, and the helper goes on."""
+    path = tmp_path / "x.db"
+    sqlite3.connect(path).close()
+    helper = db_helper.Helper(path, checkpoint_apart=True)
+    helper.start()
+    try:
+        for _ in range(200):
+            if helper.ready():
+                break
+            time.sleep(0.025)
+        with pytest.raises(db_helper.HelperFailed, match="not run here"):
+            helper.run(os.system, ["true"])
+        assert helper.run(chat_lines.post_lines, []) == []  # it goes on
+    finally:
+        helper.close()
+
+
+def test_the_helper_leaves_when_the_box_goes(tmp_path: Path):
+    """Its socket closed (the box died, even by kill -9): the helper exits; it ignores
+    the terminal's and systemd's signals, which are the box's to act on."""
+    path = tmp_path / "x.db"
+    sqlite3.connect(path).close()
+    ours, theirs = socket.socketpair()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "appliance.core.db_helper",
+            str(path),
+            str(theirs.fileno()),
+            "apart",
+        ],
+        pass_fds=(theirs.fileno(),),
+        env=db_helper._child_env(),
+    )
+    theirs.close()
+    try:
+        assert ours.recv(64)  # ready
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            proc.send_signal(sig)
+        time.sleep(0.2)
+        assert proc.poll() is None
+        ours.close()
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+async def test_a_box_closes_its_helper(settings):  # type: ignore[no-untyped-def]
+    from appliance.core.box import Box
+
+    core = Box(settings)
+    await core.open()
+    await helper_up(core)
+    proc = core.db.helper._proc
+    await core.close()
+    assert proc.poll() == 0 and core.db.helper is None
