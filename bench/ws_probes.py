@@ -146,18 +146,20 @@ def line_timing() -> None:
             parsed_of[id(future)] = parsed.get()
         return future
 
-    run = db.Database._run_batch
+    def stamped(run: Any) -> Any:
+        # A transaction of the writer thread, or of its helper process (_run_away).
+        def timed_run(self: db.Database, batch: list[Any]) -> None:
+            start = time.monotonic()
+            try:
+                run(self, batch)
+            finally:
+                end = time.monotonic()
+                for job in batch:
+                    began = parsed_of.pop(id(job.future), None)
+                    if began is not None:
+                        stamps[id(job)] = [began, job.queued, start, end]
 
-    def timed_run(self: db.Database, batch: list[Any]) -> None:
-        start = time.monotonic()
-        try:
-            run(self, batch)
-        finally:
-            end = time.monotonic()
-            for job in batch:
-                began = parsed_of.pop(id(job.future), None)
-                if began is not None:
-                    stamps[id(job)] = [began, job.queued, start, end]
+        return timed_run
 
     settle = db.Database._settle
 
@@ -171,7 +173,8 @@ def line_timing() -> None:
 
     ws.parse_frame = timed_parse  # type: ignore[assignment]
     db.Database._submit = timed_submit  # type: ignore[method-assign]
-    db.Database._run_batch = timed_run  # type: ignore[method-assign]
+    db.Database._run_batch = stamped(db.Database._run_batch)  # type: ignore[method-assign]
+    db.Database._run_away = stamped(db.Database._run_away)  # type: ignore[method-assign]
     db.Database._settle = timed_settle  # type: ignore[method-assign]
     atexit.register(lambda: _dump("lines", {"lines": lines}))
 
