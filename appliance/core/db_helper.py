@@ -37,7 +37,13 @@ from typing import Any
 _LOGGER = logging.getLogger(__name__)
 
 # What a request may name: the grouped writes that run here (key: module:function).
-RUNS = frozenset({"appliance.core.chat_lines:post_lines"})
+RUNS = frozenset(
+    {
+        "appliance.core.chat_lines:post_lines",  # a batch's chat lines
+        "appliance.core.search:store_prepared",  # the search indexer's prepared batches
+        "appliance.core.store.reports:store_passes",  # the report pass's rows
+    }
+)
 BUSY_TIMEOUT = 5000  # ms
 # The WAL file is cut back to this size when it starts again (else it keeps the size
 # of its worst moment on disk).
@@ -200,19 +206,19 @@ def _child_env() -> dict[str, str]:
 
 def _serve(conn: Connection, db: sqlite3.Connection) -> None:
     found: dict[str, Callable[[sqlite3.Connection, list[Any]], list[Any]]] = {}
+    for name in RUNS:  # imported before it is ready: no request waits for an import
+        module, _, attr = name.partition(":")
+        found[name] = getattr(importlib.import_module(module), attr)
     conn.send(_READY)
     while True:
         try:
             name, items = conn.recv()
         except EOFError:
             return
-        if name not in RUNS:
+        if name not in found:
             conn.send(("failed", "LookupError", f"not run here: {name}", None))
             continue
-        fn = found.get(name)
-        if fn is None:
-            module, _, attr = name.partition(":")
-            fn = found[name] = getattr(importlib.import_module(module), attr)
+        fn = found[name]
         try:
             db.execute("BEGIN IMMEDIATE")
             # Encoded before COMMIT: a result that cannot travel fails the request,

@@ -89,6 +89,7 @@ class Reports:
         self, db: Database, zone: Callable[[], tzinfo] = box_zone, now: Callable[[], int] = now_ms
     ) -> None:
         self._db = db
+        db.send_away(store.store_passes)  # found moved again: -1, the pass runs again
         self._zone = zone
         self._now = now
         self._passes = Periodic("report rollup pass", _ROLL_EVERY, self.roll)
@@ -124,18 +125,13 @@ class Reports:
 
         seen, count, cursor, rows = await self._db.read_aside(read)
         rebuild = bool(seen.zone) and seen.zone != name
-
-        def write(conn: sqlite3.Connection) -> int:
-            if store.state(conn) != seen:
-                return -1
-            if rebuild:
-                _LOGGER.info("report zone changed from %s to %s: rebuilding", seen.zone, name)
-                store.clear_rollups(conn)
-            store.put_rows(conn, rows)
-            store.set_state(conn, cursor, name, self._now())
-            return count
-
-        done = await self._db.write(write)
+        if rebuild:
+            _LOGGER.info("report zone changed from %s to %s: rebuilding", seen.zone, name)
+        # Data, not a closure: the writer's helper process may store it (issue 18).
+        job = store.PassWrite(seen, rebuild, rows, cursor, name, self._now(), count)
+        done = await self._db.write(
+            lambda conn: store.store_passes(conn, [job])[0], many=(store.store_passes, job)
+        )
         if done >= 0:
             self._forget(None if rebuild else {(r.key[0], r.key[1], r.key[2]) for r in rows})
         return done

@@ -198,6 +198,25 @@ def index_prepared(
     return done
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBatch:
+    """A prepared batch as a write job's data (store_prepared)."""
+
+    batch: list[Prepared]
+    busy: bool  # other writes waited when it was queued: it stops early past the budget
+
+
+def store_prepared(conn: sqlite3.Connection, jobs: list[PreparedBatch]) -> list[int]:
+    """index_prepared of each job (inside a write; the writer's helper process may run
+    it, where the writer's queue cannot be asked: whether it was busy when the job was
+    queued stands for it)."""
+    return [index_prepared(conn, job.batch, _others_wait if job.busy else None) for job in jobs]
+
+
+def _others_wait() -> bool:
+    return True
+
+
 def backfill_step(conn: sqlite3.Connection, fill: Backfill, limit: int = BACKFILL_BATCH) -> int:
     """Index the next batch of rows that were there before the index; return how many."""
     docs: list[Doc] = []
@@ -251,6 +270,7 @@ class Search:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        db.send_away(store_prepared)  # a caught-up batch found again is 0: looked at again
         self._task: asyncio.Task[None] | None = None
         self._logged = 0.0
 
@@ -281,8 +301,11 @@ class Search:
         limit = QUEUE_BATCH_BUSY if db.queue_depth else QUEUE_BATCH
         batch = await db.read_aside(lambda conn: prepare_queued(conn, limit))
         if batch:
+            # Data, not a closure: the writer's helper process may store it (issue 18).
+            job = PreparedBatch(batch, busy=db.queue_depth > 0)
             done = await db.write(
-                lambda conn: index_prepared(conn, batch, lambda: db.queue_depth > 0)
+                lambda conn: index_prepared(conn, batch, lambda: db.queue_depth > 0),
+                many=(store_prepared, job),
             )
             return max(done, 1)  # 0: a catch-up took them meanwhile; look again at once
         fills = [f for f in await self._db.read(store.backfills) if not f.finished]

@@ -171,6 +171,37 @@ def clear_rollups(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE report_state SET cursor = 0")
 
 
+@dataclass(frozen=True, slots=True)
+class PassWrite:
+    """What one report pass stores, made on a reader (core/reports.py): the rows it
+    touched and the cursor past its events, if the state is still the one it read."""
+
+    seen: State
+    rebuild: bool  # the zone changed: every rollup goes first
+    rows: list[SumRow]
+    cursor: int
+    zone: str
+    now: int  # UTC ms
+    count: int  # events folded
+
+
+def store_passes(conn: sqlite3.Connection, passes: list[PassWrite]) -> list[int]:
+    """Store report passes (inside a write; the writer's helper process may run it:
+    core/db_helper.py): each one's count of events, -1 if the state moved since it was
+    read (the pass and the backfill are the rows' only writers, and each moves it)."""
+    done = []
+    for one in passes:
+        if state(conn) != one.seen:
+            done.append(-1)
+            continue
+        if one.rebuild:
+            clear_rollups(conn)
+        put_rows(conn, one.rows)
+        set_state(conn, one.cursor, one.zone, one.now)
+        done.append(one.count)
+    return done
+
+
 def state(conn: sqlite3.Connection) -> State:
     """Return how far the rollups are."""
     row = conn.execute(
