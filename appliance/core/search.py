@@ -198,19 +198,12 @@ def index_prepared(
     return done
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedBatch:
-    """A prepared batch as a write job's data (store_prepared)."""
-
-    batch: list[Prepared]
-    busy: bool  # other writes waited when it was queued: it stops early past the budget
-
-
-def store_prepared(conn: sqlite3.Connection, jobs: list[PreparedBatch]) -> list[int]:
-    """index_prepared of each job (inside a write; the writer's helper process may run
-    it, where the writer's queue cannot be asked: whether it was busy when the job was
-    queued stands for it)."""
-    return [index_prepared(conn, job.batch, _others_wait if job.busy else None) for job in jobs]
+def store_prepared(conn: sqlite3.Connection, batches: list[list[Prepared]]) -> list[int]:
+    """index_prepared of each batch (inside a write), for the writer's helper process
+    (core/db_helper.py). It cannot ask the writer's queue, so it takes others as
+    waiting: each batch stops past the time budget (it has done QUEUE_BATCH_MIN) and
+    leaves the rest queued; Search.step then prepares fewer at a time."""
+    return [index_prepared(conn, batch, _others_wait) for batch in batches]
 
 
 def _others_wait() -> bool:
@@ -273,6 +266,7 @@ class Search:
         db.send_away(store_prepared)  # a caught-up batch found again is 0: looked at again
         self._task: asyncio.Task[None] | None = None
         self._logged = 0.0
+        self._fits = QUEUE_BATCH  # changes one queue batch prepares (what the budget let in)
 
     async def open(self) -> None:
         """Start the indexer (it also runs the backfill, batch by batch)."""
@@ -298,15 +292,18 @@ class Search:
         # Read and split on a reader first (an idle box writes and syncs nothing); the
         # writer only stores what was prepared.
         db = self._db
-        limit = QUEUE_BATCH_BUSY if db.queue_depth else QUEUE_BATCH
+        limit = min(self._fits, QUEUE_BATCH_BUSY if db.queue_depth else QUEUE_BATCH)
         batch = await db.read_aside(lambda conn: prepare_queued(conn, limit))
         if batch:
             # Data, not a closure: the writer's helper process may store it (issue 18).
-            job = PreparedBatch(batch, busy=db.queue_depth > 0)
             done = await db.write(
                 lambda conn: index_prepared(conn, batch, lambda: db.queue_depth > 0),
-                many=(store_prepared, job),
+                many=(store_prepared, batch),
             )
+            # A batch stopped by the time budget: prepare what fits next time (the rest
+            # is read and split again); a whole one: twice as many again.
+            cut = 0 < done < len(batch)
+            self._fits = max(done, QUEUE_BATCH_MIN) if cut else min(self._fits * 2, QUEUE_BATCH)
             return max(done, 1)  # 0: a catch-up took them meanwhile; look again at once
         fills = [f for f in await self._db.read(store.backfills) if not f.finished]
         if not fills:

@@ -20,9 +20,10 @@ import pytest
 from appliance.core import chat_lines, db_helper
 from appliance.core import db as db_module
 from appliance.core.actors import Staff, Visitor
+from appliance.core.box import Box
 from appliance.core.errors import Conflict
 from appliance.core.events import MessageCreated
-from tests.conftest import helper_up
+from tests.conftest import helper_up, make_settings
 
 PASSWORD = "correct horse battery"
 
@@ -222,11 +223,48 @@ def test_the_helper_leaves_when_the_box_goes(tmp_path: Path):
 
 
 async def test_a_box_closes_its_helper(settings):  # type: ignore[no-untyped-def]
-    from appliance.core.box import Box
-
     core = Box(settings)
     await core.open()
     await helper_up(core)
     proc = core.db.helper._proc
     await core.close()
     assert proc.poll() == 0 and core.db.helper is None
+
+
+async def test_a_box_without_the_helper_stores_lines_itself(tmp_path: Path):
+    """writer_helper = false: no second process; the writer thread stores the lines."""
+    core = Box(make_settings(tmp_path / "data", writer_helper=False))
+    await core.open()
+    try:
+        assert core.db.helper is None and not await core.db.helper_ready()
+        vid, _ = await core.visitors.issue()
+        conv, _ = await core.chats.open(vid)
+        results = await _behind_a_held_writer(
+            core, [_post(core, conv.id, Visitor(vid), f"w{i}", f"第{i}行") for i in range(3)]
+        )
+        assert [r[0].seq for r in results] == [1, 2, 3] and core.db.stats.away == 0
+    finally:
+        await core.close()
+
+
+async def test_the_indexer_and_the_report_pass_store_through_the_helper(box):
+    """The search indexer's prepared batches and the report pass's rows are data too:
+    the helper stores them, and they are found as if the writer had."""
+    await helper_up(box)
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    await box.chats.post(conv.id, Visitor(vid), client_msg_id="q", body="打印机卡纸了")
+    while await box.search.step():  # what the box queued before: the helper may take it
+        pass
+    await box.chats.post(conv.id, Visitor(vid), client_msg_id="r", body="携号转网怎么办")
+    away = box.db.stats.away
+    assert await box.search.step() == 1
+    assert box.db.stats.away - away == 1
+    found = await box.search.search("携号转网", Staff(1, "boss", role="supervisor"), ("chat",), 5)
+    assert [hit.ref for hit in found.hits] == [conv.id]
+    away = box.db.stats.away
+    assert await box.reports.roll() > 0
+    assert box.db.stats.away - away >= 1
+    row = await box.db.fetchone("SELECT cursor FROM report_state WHERE id = 1")
+    assert row[0] > 0
+    assert (await box.db.fetchone("SELECT count(*) FROM report_sums"))[0] > 0

@@ -288,3 +288,63 @@ def test_a_prepared_batch_stops_early_while_other_writes_wait(tmp_path: Path, mo
     assert index_prepared(conn, prepare_queued(conn, 100), lambda: False) == 30 - QUEUE_BATCH_MIN
     assert search_store.docs_count(conn) == 30
     assert len(_terms(conn)) == 60
+
+
+def test_the_helpers_batches_always_keep_to_the_budget(tmp_path: Path, monkeypatch):
+    """store_prepared (the writer's helper process runs it, where the writer's queue
+    cannot be asked) takes others as waiting: every batch stops past the budget."""
+    from appliance.core import search as search_module
+    from appliance.core.search import QUEUE_BATCH_MIN, prepare_queued, store_prepared
+
+    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    apply_migrations(conn)
+    _chat_of(conn, 30)
+    monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", 0.0)
+    assert store_prepared(conn, [prepare_queued(conn, 100)]) == [QUEUE_BATCH_MIN]
+    assert search_store.queue_length(conn) == 30 - QUEUE_BATCH_MIN
+
+
+async def test_the_indexer_prepares_what_fit_the_budget_last_time(tmp_path: Path, monkeypatch):
+    """A batch cut short by the budget: the next one prepares only as many as were done
+    (the rest would be read and split again for nothing); a whole one: twice as many."""
+    from appliance.core import search as search_module
+    from appliance.core.search import QUEUE_BATCH, QUEUE_BATCH_MIN
+
+    box = Box(make_settings(tmp_path / "data", writer_helper=False))
+    await box.open()
+    try:
+        await box.search.close()  # this test steps the indexer itself
+        while await box.search.step():
+            pass
+        conn = sqlite3.connect(box.db.path, isolation_level=None)
+        conn.execute("INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('v9', 0, 0)")
+        conn.execute(
+            "INSERT INTO conversations (id, visitor_id, status, created_at, last_seq)"
+            " VALUES ('c9', 'v9', 'active', 0, 0)"
+        )
+        for seq in range(1, 41):
+            conn.execute(
+                "INSERT INTO messages (id, conversation_id, seq, sender_type, body, created_at)"
+                " VALUES (?, 'c9', ?, 'visitor', ?, ?)",
+                (f"m{seq}", seq, f"第{seq}条 refund", seq),
+            )
+        conn.close()
+        asked: list[int] = []
+        prepare = search_module.prepare_queued
+
+        def spy(conn, limit):  # type: ignore[no-untyped-def]
+            asked.append(limit)
+            return prepare(conn, limit)
+
+        monkeypatch.setattr(search_module, "prepare_queued", spy)
+        monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", 0.0)
+        monkeypatch.setattr(type(box.db), "queue_depth", property(lambda self: 1))  # busy
+        assert await box.search.step() == QUEUE_BATCH_MIN  # cut by the budget
+        assert await box.search.step() == QUEUE_BATCH_MIN  # prepared only what fit
+        monkeypatch.setattr(type(box.db), "queue_depth", property(lambda self: 0))  # quiet
+        assert await box.search.step() == 20  # the rest, whole
+        assert asked == [search_module.QUEUE_BATCH_BUSY, QUEUE_BATCH_MIN, 2 * QUEUE_BATCH_MIN]
+        assert box.search._fits == min(4 * QUEUE_BATCH_MIN, QUEUE_BATCH)
+    finally:
+        await box.close()
