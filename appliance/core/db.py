@@ -211,6 +211,12 @@ class Database:
         return self._helper
 
     @property
+    def helper_up(self) -> bool:
+        """Whether the helper process took requests at the writer's last look: work that
+        the helper does better than this process (the search indexer) asks first."""
+        return self._helper is not None and self._helper.up
+
+    @property
     def helper_lost(self) -> int:
         """How many times the helper process died (the writer then stores its lines)."""
         return self._helper.lost if self._helper is not None else 0

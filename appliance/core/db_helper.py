@@ -40,7 +40,7 @@ _LOGGER = logging.getLogger(__name__)
 RUNS = frozenset(
     {
         "appliance.core.chat_lines:post_lines",  # a batch's chat lines
-        "appliance.core.search:store_prepared",  # the search indexer's prepared batches
+        "appliance.core.search:take_queued",  # the search indexer's batches
         "appliance.core.store.reports:store_passes",  # the report pass's rows
     }
 )
@@ -134,6 +134,11 @@ class Helper:
             theirs.close()
         self._conn = Connection(ours.detach())
         self._ready = False
+
+    @property
+    def up(self) -> bool:
+        """Whether it took requests at the writer thread's last look (any thread)."""
+        return self._ready
 
     def ready(self) -> bool:
         """Tell whether requests may go to the helper now (never waits)."""

@@ -198,12 +198,12 @@ def index_prepared(
     return done
 
 
-def store_prepared(conn: sqlite3.Connection, batches: list[list[Prepared]]) -> list[int]:
-    """index_prepared of each batch (inside a write), for the writer's helper process
-    (core/db_helper.py). It cannot ask the writer's queue, so it takes others as
-    waiting: each batch stops past the time budget (it has done QUEUE_BATCH_MIN) and
-    leaves the rest queued; Search.step then prepares fewer at a time."""
-    return [index_prepared(conn, batch, _others_wait) for batch in batches]
+def take_queued(conn: sqlite3.Connection, limits: list[int]) -> list[int]:
+    """index_queued for each limit (inside a write), for the writer's helper process
+    (core/db_helper.py): the changes are read, split and stored there, out of the box's
+    process and its GIL. It cannot ask the writer's queue, so it takes others as
+    waiting: each batch stops past the time budget (once QUEUE_BATCH_MIN are done)."""
+    return [index_queued(conn, limit, _others_wait) for limit in limits]
 
 
 def _others_wait() -> bool:
@@ -263,7 +263,7 @@ class Search:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        db.send_away(store_prepared)  # a caught-up batch found again is 0: looked at again
+        db.send_away(take_queued)
         self._task: asyncio.Task[None] | None = None
         self._logged = 0.0
         self._fits = QUEUE_BATCH  # changes one queue batch prepares (what the budget let in)
@@ -292,13 +292,18 @@ class Search:
         # Read and split on a reader first (an idle box writes and syncs nothing); the
         # writer only stores what was prepared.
         db = self._db
+        if db.helper_up:  # it reads, splits and stores the batch, out of this process
+            done = await db.write(
+                lambda conn: index_queued(conn, QUEUE_BATCH, lambda: db.queue_depth > 0),
+                many=(take_queued, QUEUE_BATCH),
+            )
+            if done:
+                return done
         limit = min(self._fits, QUEUE_BATCH_BUSY if db.queue_depth else QUEUE_BATCH)
         batch = await db.read_aside(lambda conn: prepare_queued(conn, limit))
         if batch:
-            # Data, not a closure: the writer's helper process may store it (issue 18).
             done = await db.write(
-                lambda conn: index_prepared(conn, batch, lambda: db.queue_depth > 0),
-                many=(store_prepared, batch),
+                lambda conn: index_prepared(conn, batch, lambda: db.queue_depth > 0)
             )
             # A batch stopped by the time budget: prepare what fits next time (the rest
             # is read and split again); a whole one: twice as many again.

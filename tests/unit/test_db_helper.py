@@ -248,9 +248,11 @@ async def test_a_box_without_the_helper_stores_lines_itself(tmp_path: Path):
 
 
 async def test_the_indexer_and_the_report_pass_store_through_the_helper(box):
-    """The search indexer's prepared batches and the report pass's rows are data too:
-    the helper stores them, and they are found as if the writer had."""
+    """The search indexer's batches (read, split and stored there) and the report
+    pass's rows go to the helper too, and are found as if the writer had stored them."""
+    await box.search.close()  # this test steps the indexer itself
     await helper_up(box)
+    assert box.db.helper_up
     vid, _ = await box.visitors.issue()
     conv, _ = await box.chats.open(vid)
     await box.chats.post(conv.id, Visitor(vid), client_msg_id="q", body="打印机卡纸了")

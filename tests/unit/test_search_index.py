@@ -291,18 +291,21 @@ def test_a_prepared_batch_stops_early_while_other_writes_wait(tmp_path: Path, mo
 
 
 def test_the_helpers_batches_always_keep_to_the_budget(tmp_path: Path, monkeypatch):
-    """store_prepared (the writer's helper process runs it, where the writer's queue
+    """take_queued (the writer's helper process runs it, where the writer's queue
     cannot be asked) takes others as waiting: every batch stops past the budget."""
     from appliance.core import search as search_module
-    from appliance.core.search import QUEUE_BATCH_MIN, prepare_queued, store_prepared
+    from appliance.core.search import QUEUE_BATCH_MIN, take_queued
 
     conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
     conn.row_factory = sqlite3.Row
     apply_migrations(conn)
     _chat_of(conn, 30)
     monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", 0.0)
-    assert store_prepared(conn, [prepare_queued(conn, 100)]) == [QUEUE_BATCH_MIN]
+    assert take_queued(conn, [100]) == [QUEUE_BATCH_MIN]
     assert search_store.queue_length(conn) == 30 - QUEUE_BATCH_MIN
+    monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", None)  # no time limit
+    assert take_queued(conn, [100]) == [30 - QUEUE_BATCH_MIN]
+    assert search_store.docs_count(conn) == 30
 
 
 async def test_the_indexer_prepares_what_fit_the_budget_last_time(tmp_path: Path, monkeypatch):
