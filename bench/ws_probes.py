@@ -111,7 +111,10 @@ def writer_timing() -> None:
             name = f"helper: {_name(part[0].many[0])} x{len(part)}"
             batches.append([start, end, len(part), min(job.queued for job in part)])
             if end - start > _LONG:
-                long.append([start, end, [(name, end - start)]])
+                took = self._helper.last_took if self._helper is not None else 0.0
+                long.append(
+                    [start, end, [(name, took), ("  the writer's wait beside", end - start - took)]]
+                )
 
     db.Database._run_batch = run_batch  # type: ignore[method-assign]
     db.Database._run_away = timed_run_away  # type: ignore[method-assign]

@@ -534,19 +534,15 @@ class Database:
             results = helper.run(run_many[0], items)
         except HelperLost as err:
             _LOGGER.error("the writer's helper process was lost (%s); its lines run here", err)
-            self._run_batch(part)
-            after_loss = self._away[run_many[0]]
-            if after_loss is not None:
-                for job in part:
-                    if job.error is None:
-                        job.result = after_loss(job.result)
+            self._run_here_after_loss(part)
             return
         except HelperFailed as err:
             _LOGGER.warning("a grouped write failed in the helper; it runs here: %s", err)
             self._run_batch(part)
             return
-        if len(results) != len(part):  # a bug of run_many: run them here
-            self._run_batch(part)
+        if len(results) != len(part):  # a bug of run_many, after its commit: as if lost
+            _LOGGER.error("the writer's helper answered %d results for %d", len(results), len(part))
+            self._run_here_after_loss(part)
             return
         self.stats.away += 1
         for job, result in zip(part, results, strict=True):
@@ -659,6 +655,16 @@ class Database:
             else:
                 job.result, job.error = result, None
         return True
+
+    def _run_here_after_loss(self, part: list[_Job[Any]]) -> None:
+        """Run a part here that the helper may or may not have committed."""
+        self._run_batch(part)
+        run_many = part[0].many
+        after_loss = self._away.get(run_many[0]) if run_many is not None else None
+        if after_loss is not None:
+            for job in part:
+                if job.error is None:
+                    job.result = after_loss(job.result)
 
     def _storage_failed(self, err: Exception, jobs: int) -> StorageFull:
         """Record a full or failing disk; log it at most once a minute."""

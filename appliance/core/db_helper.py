@@ -49,7 +49,9 @@ BUSY_TIMEOUT = 5000  # ms
 # of its worst moment on disk).
 WAL_KEEP_BYTES = 64 * 2**20
 RESTART_AFTER = 5.0  # s after a helper was lost before the next one starts
-_READY = "ready"
+# What the helper says once it is ready: a helper of another version (a box upgraded
+# in place while it ran, then a helper started again) is never sent a request.
+_READY = ("ready", 1)
 
 
 # Primary result codes that mean "the disk, not the data": full, or failing to write.
@@ -109,6 +111,7 @@ class Helper:
         self._lost_at: float | None = None
         self.requests = 0
         self.lost = 0
+        self.last_took = 0.0  # s the last request took in the helper, BEGIN to COMMIT
 
     def start(self) -> None:
         """Start the process; it is ready once it has opened the database."""
@@ -152,6 +155,8 @@ class Helper:
         try:
             if self._conn.poll(0):
                 self._ready = self._conn.recv() == _READY
+                if not self._ready:
+                    _LOGGER.error("the writer's helper is of another version; not used")
         except (EOFError, OSError):
             self._lose()
         return self._ready
@@ -169,7 +174,8 @@ class Helper:
             self._lose()
             raise HelperLost(str(err) or type(err).__name__) from err
         if reply[0] == "ok":
-            results: list[Any] = reply[1]
+            results: list[Any] = pickle.loads(reply[1])  # noqa: S301 (our own helper's)
+            self.last_took = reply[2]
             return results
         _, kind, text, code = reply
         if code is not None and code & 0xFF in (_SQLITE_IOERR, _SQLITE_FULL):
@@ -225,10 +231,11 @@ def _serve(conn: Connection, db: sqlite3.Connection) -> None:
             continue
         fn = found[name]
         try:
+            began = time.perf_counter()
             db.execute("BEGIN IMMEDIATE")
             # Encoded before COMMIT: a result that cannot travel fails the request,
             # it is not a committed write nobody hears of.
-            reply = pickle.dumps(("ok", fn(db, items)), pickle.HIGHEST_PROTOCOL)
+            body = pickle.dumps(fn(db, items), pickle.HIGHEST_PROTOCOL)
             db.execute("COMMIT")
         except Exception as err:
             if db.in_transaction:
@@ -237,7 +244,7 @@ def _serve(conn: Connection, db: sqlite3.Connection) -> None:
             code = getattr(err, "sqlite_errorcode", None)
             conn.send(("failed", type(err).__name__, str(err), code))
             continue
-        conn.send_bytes(reply)
+        conn.send(("ok", body, time.perf_counter() - began))
 
 
 def main(argv: list[str]) -> int:

@@ -270,3 +270,21 @@ async def test_the_indexer_and_the_report_pass_store_through_the_helper(box):
     row = await box.db.fetchone("SELECT cursor FROM report_state WHERE id = 1")
     assert row[0] > 0
     assert (await box.db.fetchone("SELECT count(*) FROM report_sums"))[0] > 0
+
+
+def test_a_helper_of_another_version_is_never_sent_a_request(tmp_path: Path, monkeypatch, caplog):
+    """A box upgraded in place while it ran would start a helper of the new code: it
+    says which version it is, and the writer keeps storing the lines itself."""
+    monkeypatch.setattr(db_helper, "_READY", ("ready", 999))  # the box's, not the helper's
+    path = tmp_path / "x.db"
+    sqlite3.connect(path).close()
+    helper = db_helper.Helper(path, checkpoint_apart=True)
+    helper.start()
+    try:
+        deadline = time.monotonic() + 10
+        while "another version" not in caplog.text and time.monotonic() < deadline:
+            assert not helper.ready()
+            time.sleep(0.025)
+        assert "another version" in caplog.text and not helper.up
+    finally:
+        helper.close()
