@@ -266,7 +266,7 @@ class Database:
             await self._in_writer(self._open_writer)
             if self._use_helper:
                 self._helper = Helper(self.path, checkpoint_apart=CHECKPOINT_APART)
-                await self._in_writer(self._helper.start)
+                await self._in_writer(self._helper.start_or_log)  # the box runs either way
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             self._reader.row_factory = sqlite3.Row
             for pragma in _READ_PRAGMAS:

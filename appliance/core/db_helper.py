@@ -143,6 +143,20 @@ class Helper:
         """Whether it took requests at the writer thread's last look (any thread)."""
         return self._ready
 
+    def start_or_log(self) -> bool:
+        """Start the process; if it cannot start, log why and try again RESTART_AFTER
+        later (the writer stores everything itself meanwhile)."""
+        try:
+            self.start()
+        except OSError as err:
+            _LOGGER.error(
+                "the writer's helper process did not start (%s); the writer stores lines itself",
+                err,
+            )
+            self._lost_at = time.monotonic()
+            return False
+        return True
+
     def ready(self) -> bool:
         """Tell whether requests may go to the helper now (never waits)."""
         if self._ready:
@@ -150,7 +164,7 @@ class Helper:
         if self._conn is None:
             if self._lost_at is not None and time.monotonic() - self._lost_at >= RESTART_AFTER:
                 self._lost_at = None
-                self.start()
+                self.start_or_log()
             return False
         try:
             if self._conn.poll(0):
@@ -206,12 +220,19 @@ class Helper:
                 proc.wait()
 
 
+# What the helper keeps of the box's environment: it needs none of the rest, and a
+# large variable (a test runner puts the test's whole name in one) could make the
+# command line and environment too long to start it at all.
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SQLITE_TMPDIR", "HOME")
+
+
 def _child_env() -> dict[str, str]:
-    """The box's environment, with this very copy of the appliance first on the path
-    (the helper must run the code of the box that started it)."""
-    env = dict(os.environ)
+    """What the helper runs with: a few of the box's variables, and this very copy of
+    the appliance first on the path (the helper must run the code of the box that
+    started it)."""
+    env = {name: os.environ[name] for name in _KEPT_ENV if name in os.environ}
     root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
     return env
 
 

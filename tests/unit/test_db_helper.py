@@ -288,3 +288,28 @@ def test_a_helper_of_another_version_is_never_sent_a_request(tmp_path: Path, mon
         assert "another version" in caplog.text and not helper.up
     finally:
         helper.close()
+
+
+async def test_a_helper_that_cannot_start_leaves_the_box_running(
+    tmp_path: Path, monkeypatch, caplog
+):
+    """No interpreter to start it with (or an environment too large to pass): the box
+    opens all the same, the writer stores the lines, and it tries again later."""
+    monkeypatch.setattr(db_helper, "RESTART_AFTER", 0.0)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    monkeypatch.setenv("CALLBOX_TEST_HUGE", "x" * 200_000)  # not passed on
+    core = Box(make_settings(tmp_path / "data"))
+    await core.open()
+    try:
+        assert "did not start" in caplog.text and not await core.db.helper_ready()
+        vid, _ = await core.visitors.issue()
+        conv, _ = await core.chats.open(vid)
+        message, _ = await core.chats.post(conv.id, Visitor(vid), client_msg_id="a", body="在")
+        assert message.seq == 1 and core.db.stats.away == 0
+        monkeypatch.undo()  # an interpreter again: the next look starts it
+        monkeypatch.setenv("CALLBOX_TEST_HUGE", "x" * 200_000)
+        await helper_up(core)
+        message, _ = await core.chats.post(conv.id, Visitor(vid), client_msg_id="b", body="了")
+        assert message.seq == 2 and core.db.stats.away == 1
+    finally:
+        await core.close()
