@@ -112,6 +112,7 @@ class Helper:
         self.requests = 0
         self.lost = 0
         self.last_took = 0.0  # s the last request took in the helper, BEGIN to COMMIT
+        self.failed_starts = 0  # starts in a row that failed
 
     def start(self) -> None:
         """Start the process; it is ready once it has opened the database."""
@@ -149,12 +150,17 @@ class Helper:
         try:
             self.start()
         except OSError as err:
-            _LOGGER.error(
-                "the writer's helper process did not start (%s); the writer stores lines itself",
-                err,
-            )
+            self.failed_starts += 1
+            if self.failed_starts == 1:  # once, not every RESTART_AFTER
+                _LOGGER.error(
+                    "the writer's helper process did not start (%s); the writer stores"
+                    " lines itself and tries again every %.0f s",
+                    err,
+                    RESTART_AFTER,
+                )
             self._lost_at = time.monotonic()
             return False
+        self.failed_starts = 0
         return True
 
     def ready(self) -> bool:

@@ -307,6 +307,7 @@ async def test_a_helper_that_cannot_start_leaves_the_box_running(
         message, _ = await core.chats.post(conv.id, Visitor(vid), client_msg_id="a", body="在")
         assert message.seq == 1 and core.db.stats.away == 0
         monkeypatch.undo()  # an interpreter again: the next look starts it
+        monkeypatch.setattr(db_helper, "RESTART_AFTER", 0.0)
         monkeypatch.setenv("CALLBOX_TEST_HUGE", "x" * 200_000)
         await helper_up(core)
         message, _ = await core.chats.post(conv.id, Visitor(vid), client_msg_id="b", body="了")
