@@ -44,6 +44,18 @@ async def _behind_a_held_writer(box, calls):  # type: ignore[no-untyped-def]
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _a_chat_heard(box):  # type: ignore[no-untyped-def]
+    """With the helper up: a visitor's chat, and the bodies of the messages announced."""
+    await helper_up(box)
+    vid, _ = await box.visitors.issue()
+    conv, _ = await box.chats.open(vid)
+    heard: list[str] = []
+    box.bus.subscribe(
+        lambda e: heard.append(e.message.body) if isinstance(e, MessageCreated) else None
+    )
+    return conv, Visitor(vid), heard
+
+
 def _post(box, conv_id, actor, cid, body="一"):  # type: ignore[no-untyped-def]
     return lambda: box.chats.post(conv_id, actor, client_msg_id=cid, body=body)
 
@@ -97,14 +109,7 @@ async def test_a_lost_helper_loses_nothing_and_a_new_one_takes_over(box, monkeyp
     """The helper killed between two batches: the writer stores the lines itself (each
     once, announced), and starts a new helper once RESTART_AFTER has passed."""
     monkeypatch.setattr(db_helper, "RESTART_AFTER", 0.0)
-    await helper_up(box)
-    vid, _ = await box.visitors.issue()
-    conv, _ = await box.chats.open(vid)
-    me = Visitor(vid)
-    heard: list[str] = []
-    box.bus.subscribe(
-        lambda e: heard.append(e.message.body) if isinstance(e, MessageCreated) else None
-    )
+    conv, me, heard = await _a_chat_heard(box)
     helper = box.db.helper
     first = helper._proc
     first.kill()
@@ -127,14 +132,7 @@ async def test_a_lost_helper_loses_nothing_and_a_new_one_takes_over(box, monkeyp
 async def test_lines_a_lost_helper_stored_are_announced_all_the_same(box):
     """The helper may commit a request and die before it answers: the writer then runs
     the lines itself, finds them stored, and still announces them (nobody had)."""
-    await helper_up(box)
-    vid, _ = await box.visitors.issue()
-    conv, _ = await box.chats.open(vid)
-    me = Visitor(vid)
-    heard: list[str] = []
-    box.bus.subscribe(
-        lambda e: heard.append(e.message.body) if isinstance(e, MessageCreated) else None
-    )
+    conv, me, heard = await _a_chat_heard(box)
     # What the helper committed just before it died, written beside the box.
     conn = sqlite3.connect(box.db.path, isolation_level=None)
     conn.row_factory = sqlite3.Row

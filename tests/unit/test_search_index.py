@@ -321,17 +321,7 @@ async def test_the_indexer_prepares_what_fit_the_budget_last_time(tmp_path: Path
         while await box.search.step():
             pass
         conn = sqlite3.connect(box.db.path, isolation_level=None)
-        conn.execute("INSERT INTO visitors (id, created_at, last_seen_at) VALUES ('v9', 0, 0)")
-        conn.execute(
-            "INSERT INTO conversations (id, visitor_id, status, created_at, last_seq)"
-            " VALUES ('c9', 'v9', 'active', 0, 0)"
-        )
-        for seq in range(1, 41):
-            conn.execute(
-                "INSERT INTO messages (id, conversation_id, seq, sender_type, body, created_at)"
-                " VALUES (?, 'c9', ?, 'visitor', ?, ?)",
-                (f"m{seq}", seq, f"第{seq}条 refund", seq),
-            )
+        _chat_of(conn, 40)
         conn.close()
         asked: list[int] = []
         prepare = search_module.prepare_queued
