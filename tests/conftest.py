@@ -181,9 +181,14 @@ async def box(settings: Settings) -> AsyncIterator[Box]:
     await core.close()
 
 
-async def helper_up(box: Box) -> None:
+async def helper_up(box: Box, *, quiet: bool = True) -> None:
     """Wait until the writer's helper process takes chat lines (it starts with the box
-    and is ready a fraction of a second later; until then the writer stores them)."""
+    and is ready a fraction of a second later; until then the writer stores them).
+    quiet: stop the search indexer and the report pass first, whose writes go to the
+    helper too, so a test can count the helper's transactions."""
+    if quiet:
+        await box.search.close()
+        await box.reports.close()
     for _ in range(400):
         if await box.db.helper_ready():
             return

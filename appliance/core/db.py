@@ -29,8 +29,9 @@ of its own, with its own interpreter and GIL, while the writer thread waits for 
 answer without the GIL. A batch is then split into the transactions it runs as, in
 queue order: the helper's runs and the writer's own jobs between them (_parts). The
 writer never has a transaction open while the helper writes, so the two never wait on
-SQLite's lock. At 5,000 visitors this halved the slowest chat lines' time (issue 18,
-bench/README.md).
+SQLite's lock. Against the code before it, this halved the slowest chat lines' time
+at 5,000 visitors; what it gains and costs on the final code, with and without it, is
+in bench/README.md (issue 18).
 """
 
 from __future__ import annotations
@@ -419,7 +420,9 @@ class Database:
         exception instance: that item's failure, found before anything of it was
         written). A chat line's write is three statements however many lines a batch
         holds (issue 18). Such a job runs without a savepoint; fn is what runs instead
-        when it is alone in its batch or the batch runs again job by job.
+        when it is alone in its batch or the batch runs again job by job. A run_many
+        named by send_away runs in the helper process while there is one, even for a
+        single item.
         """
         future = self._submit(fn, on_commit, savepoint=savepoint and many is None, many=many)
         hook = queued_hook.get()

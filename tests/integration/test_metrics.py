@@ -70,7 +70,7 @@ async def test_metrics_on_loopback_with_the_boxs_figures(
     visitor = Visitor(running, http_sessions())
     await visitor.start()
     conv = await visitor.open()
-    await helper_up(running.box)  # the helper process stores the chat line
+    await helper_up(running.box, quiet=False)  # the helper process stores the chat line
     status, _, _ = await visitor.request(
         "POST",
         f"/api/visitor/conversations/{conv['id']}/messages",
@@ -89,7 +89,7 @@ async def test_metrics_on_loopback_with_the_boxs_figures(
     assert values["callbox_db_transactions_total"] >= 1
     assert values["callbox_db_jobs_total"] >= values["callbox_db_transactions_total"]
     assert values["callbox_db_writer_checkpoints_total"] >= 0  # present (tests/unit: moves)
-    assert values["callbox_db_helper_transactions_total"] == 1  # the visitor's line
+    assert values["callbox_db_helper_transactions_total"] >= 1  # the line (and the indexer)
     assert values["callbox_db_helper_lost_total"] == 0
     assert values["callbox_db_queue_depth"] >= 0 and values["callbox_db_storage_ok"] == 1
     buckets = [v for k, v in values.items() if k.startswith("callbox_db_queue_wait_seconds_bucket")]

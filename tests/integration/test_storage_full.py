@@ -61,7 +61,7 @@ async def test_a_full_disk_gives_clear_errors_and_loses_nothing(
     visitor = Visitor(running, http_sessions())
     await visitor.start()
     conv = await visitor.open()
-    await helper_up(running.box)  # chat lines are the writer's helper process's to store
+    await helper_up(running.box, quiet=False)  # the helper stores the chat lines
     path = f"/api/visitor/conversations/{conv['id']}/messages"
     health = await agent.get("/api/admin/health")
     # A 6 MiB disk is low on space (disk_low) from the start, but writes reach it.
