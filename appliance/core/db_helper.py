@@ -187,8 +187,12 @@ class Helper:
         conn = self._conn
         assert conn is not None and self._ready
         self.requests += 1
+        try:  # encoded first: items that cannot travel are this request's failure
+            request = pickle.dumps((name_of(fn), items), pickle.HIGHEST_PROTOCOL)
+        except Exception as err:
+            raise HelperFailed(f"the request cannot be sent: {err!r}") from err
         try:
-            conn.send((name_of(fn), items))
+            conn.send_bytes(request)
             reply = conn.recv()
         except (EOFError, OSError) as err:
             self._lose()

@@ -170,7 +170,8 @@ async def test_the_helper_answers_each_line_by_the_rules(box):
 
 
 def test_the_helper_runs_only_what_it_is_allowed_to(tmp_path: Path):
-    """A request naming anything but RUNS is refused, and the helper goes on."""
+    """A request naming anything but RUNS is refused, one whose items cannot be sent
+    fails alone (the writer then runs it itself), and the helper goes on."""
     path = tmp_path / "x.db"
     sqlite3.connect(path).close()
     helper = db_helper.Helper(path, checkpoint_apart=True)
@@ -182,6 +183,8 @@ def test_the_helper_runs_only_what_it_is_allowed_to(tmp_path: Path):
             time.sleep(0.025)
         with pytest.raises(db_helper.HelperFailed, match="not run here"):
             helper.run(os.system, ["true"])
+        with pytest.raises(db_helper.HelperFailed, match="cannot be sent"):
+            helper.run(chat_lines.post_lines, [lambda: "not data"])
         assert helper.run(chat_lines.post_lines, []) == []  # it goes on
     finally:
         helper.close()
