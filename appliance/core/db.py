@@ -55,10 +55,12 @@ import aiosqlite
 from appliance.core.clock import now_ms
 from appliance.core.db_helper import (
     BUSY_TIMEOUT,
+    RUNS,
     Helper,
     HelperFailed,
     HelperLost,
     is_storage_error,
+    name_of,
     write_pragmas,
 )
 from appliance.core.errors import StorageFull
@@ -214,6 +216,8 @@ class Database:
         function it may import: db_helper.RUNS; its items and results are pickled).
         after_loss(result): a result of a group the helper may have committed before it
         died, found again when the writer thread ran the group itself."""
+        if name_of(run_many) not in RUNS:  # the helper would refuse every request
+            raise ValueError(f"the writer's helper does not run {name_of(run_many)}")
         self._away[run_many] = after_loss
 
     @property
@@ -558,11 +562,7 @@ class Database:
             self._run_here_after_loss(part)
             return
         self.stats.away += 1
-        for job, result in zip(part, results, strict=True):
-            if isinstance(result, BaseException):
-                job.result, job.error = None, result
-            else:
-                job.result, job.error = result, None
+        Database._take_results(part, results)
 
     def _finish(self, batch: list[_Job[Any]], error: BaseException | None) -> None:
         """Settle a batch the writer thread ran (on the loop, in commit order)."""
@@ -662,12 +662,17 @@ class Database:
             return False
         if len(results) != len(group):  # a bug of run_many: run them one by one
             return False
+        Database._take_results(group, results)
+        return True
+
+    @staticmethod
+    def _take_results(group: list[_Job[Any]], results: list[Any]) -> None:
+        """Give each job of a run_many its result, or its failure (an exception)."""
         for job, result in zip(group, results, strict=True):
             if isinstance(result, BaseException):
                 job.result, job.error = None, result
             else:
                 job.result, job.error = result, None
-        return True
 
     def _run_here_after_loss(self, part: list[_Job[Any]]) -> None:
         """Run a part here that the helper may or may not have committed."""
