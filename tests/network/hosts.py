@@ -281,6 +281,10 @@ def enrol(token_text: str, public_key: str, timeout: float = 10.0) -> dict[str, 
 class _Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of connections from the relay
+    # (90 in the flood test) overflowed it on a busy machine, and the dropped SYNs came
+    # back after 1 s and 3 s, past the relay's handshake timeout.
+    request_queue_size = 256
 
 
 def _serve(address: str, port: int, handler: Any) -> _Server:
