@@ -99,25 +99,28 @@ def writer_timing() -> None:
         settle(self, batch)
         settled.append([start, time.monotonic()])
 
-    run_away = db.Database._run_away
+    send_away, answered = db.Database._send_away, db.Database._answered
+    sent_at: dict[int, float] = {}  # id(part): when its request went to the helper
 
-    def timed_run_away(self: db.Database, part: list[Any]) -> None:
-        # The helper process's transaction, as the writer thread waits for it.
-        start = time.monotonic()
-        try:
-            run_away(self, part)
-        finally:
-            end = time.monotonic()
-            name = f"helper: {_name(part[0].many[0])} x{len(part)}"
-            batches.append([start, end, len(part), min(job.queued for job in part)])
-            if end - start > _LONG:
-                took = self._helper.last_took if self._helper is not None else 0.0
-                long.append(
-                    [start, end, [(name, took), ("  the writer's wait beside", end - start - took)]]
-                )
+    def timed_send_away(self: db.Database, helper: Any, run_many: Any, part: list[Any]) -> None:
+        sent_at[id(part)] = time.monotonic()
+        send_away(self, helper, run_many, part)
+
+    def timed_answered(self: db.Database, part: list[Any], reply: Any) -> None:
+        # The helper process's transaction, from its request to its answer on the loop.
+        end = time.monotonic()
+        start = sent_at.pop(id(part), end)
+        answered(self, part, reply)
+        name = f"helper: {_name(part[0].many[0])} x{len(part)}"
+        batches.append([start, end, len(part), min(job.queued for job in part)])
+        if end - start > _LONG:
+            took = reply[2] if reply[0] == "ok" else 0.0
+            beside = "  before and after it: the request ahead, the loop"
+            long.append([start, end, [(name, took), (beside, end - start - took)]])
 
     db.Database._run_batch = run_batch  # type: ignore[method-assign]
-    db.Database._run_away = timed_run_away  # type: ignore[method-assign]
+    db.Database._send_away = timed_send_away  # type: ignore[method-assign]
+    db.Database._answered = timed_answered  # type: ignore[method-assign]
     db.Database._run_many = staticmethod(timed_run_many)  # type: ignore[method-assign, assignment]
     db.Database._settle = timed_settle  # type: ignore[method-assign]
     atexit.register(lambda: _dump("writer", {"batches": batches, "settled": settled, "long": long}))
@@ -149,20 +152,34 @@ def line_timing() -> None:
             parsed_of[id(future)] = parsed.get()
         return future
 
-    def stamped(run: Any) -> Any:
-        # A transaction of the writer thread, or of its helper process (_run_away).
-        def timed_run(self: db.Database, batch: list[Any]) -> None:
-            start = time.monotonic()
-            try:
-                run(self, batch)
-            finally:
-                end = time.monotonic()
-                for job in batch:
-                    began = parsed_of.pop(id(job.future), None)
-                    if began is not None:
-                        stamps[id(job)] = [began, job.queued, start, end]
+    def stamp(batch: list[Any], start: float, end: float) -> None:
+        for job in batch:
+            began = parsed_of.pop(id(job.future), None)
+            if began is not None:
+                stamps[id(job)] = [began, job.queued, start, end]
 
-        return timed_run
+    run = db.Database._run_batch
+
+    def timed_run(self: db.Database, batch: list[Any]) -> None:
+        # A transaction of the writer thread.
+        start = time.monotonic()
+        try:
+            run(self, batch)
+        finally:
+            stamp(batch, start, time.monotonic())
+
+    send_away, answered = db.Database._send_away, db.Database._answered
+    sent_at: dict[int, float] = {}
+
+    def timed_send_away(self: db.Database, helper: Any, run_many: Any, part: list[Any]) -> None:
+        sent_at[id(part)] = time.monotonic()
+        send_away(self, helper, run_many, part)
+
+    def timed_answered(self: db.Database, part: list[Any], reply: Any) -> None:
+        # A request of the helper process: from when it was sent to its answer.
+        end = time.monotonic()
+        stamp(part, sent_at.pop(id(part), end), end)
+        answered(self, part, reply)
 
     settle = db.Database._settle
 
@@ -176,8 +193,9 @@ def line_timing() -> None:
 
     ws.parse_frame = timed_parse  # type: ignore[assignment]
     db.Database._submit = timed_submit  # type: ignore[method-assign]
-    db.Database._run_batch = stamped(db.Database._run_batch)  # type: ignore[method-assign]
-    db.Database._run_away = stamped(db.Database._run_away)  # type: ignore[method-assign]
+    db.Database._run_batch = timed_run  # type: ignore[method-assign]
+    db.Database._send_away = timed_send_away  # type: ignore[method-assign]
+    db.Database._answered = timed_answered  # type: ignore[method-assign]
     db.Database._settle = timed_settle  # type: ignore[method-assign]
     atexit.register(lambda: _dump("lines", {"lines": lines}))
 

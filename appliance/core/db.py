@@ -23,15 +23,16 @@ jobs of one kind may run as one call (many=...): a batch's chat lines are three
 statements however many there are.
 
 Jobs that are data (many=..., with a run_many named by send_away: a batch's chat lines,
-the search indexer's batches, the report pass's rows) go further: the writer thread
-hands them to a helper process (core/db_helper.py) that commits them in a transaction
-of its own, with its own interpreter and GIL, while the writer thread waits for its
-answer without the GIL. A batch is then split into the transactions it runs as, in
-queue order: the helper's runs and the writer's own jobs between them (_parts). The
-writer never has a transaction open while the helper writes, so the two never wait on
-SQLite's lock. Against the code before it, this halved the slowest chat lines' time
-at 5,000 visitors; what it gains and costs on the final code, with and without it, is
-in bench/README.md (issue 18).
+the search indexer's batches, the report pass's rows) go further: they are committed by
+a helper process (core/db_helper.py) with its own interpreter and GIL. The event loop
+sends them itself, a run of one run_many per request, and settles each answer as it
+reads it; while the helper commits one request the next is already in its socket
+(HELPER_IN_FLIGHT), so no thread of this process wakes between a line's frame and
+its settled commit. The queue order holds across the two sides: a job starts only
+once every job queued before it on the other side committed (_turn), so the helper
+and the writer thread never hold SQLite's write lock at once, and a chat's close is
+never overtaken by a line queued after it. What it gains against the writer thread
+sending each request and waiting for its answer is in bench/README.md (issue 18).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import asyncio
 import bisect
 import collections
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import queue
@@ -58,7 +60,6 @@ from appliance.core.db_helper import (
     RUNS,
     Helper,
     HelperFailed,
-    HelperLost,
     is_storage_error,
     name_of,
     write_pragmas,
@@ -71,9 +72,9 @@ _LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _MAX_BATCH = 256  # jobs per transaction
-# A batch whose jobs alternate between the helper's and the writer's own would commit
-# (and sync) once per run; past this many runs it is one transaction here instead.
-_MAX_PARTS = 3
+# Requests the helper process may hold at once: one committing, one waiting behind it,
+# so it starts the next as soon as a commit returns, without waiting for the loop.
+HELPER_IN_FLIGHT = 2
 # WAL checkpoints run apart from the writer, every this many seconds after writes
 # (bench/README.md, issue 18): left to SQLite, the commit that crosses 1,000 WAL pages
 # copies them into the database and syncs it, and every chat line in that batch waits.
@@ -126,6 +127,10 @@ class _Job(Generic[T]):
     bare: bool = False  # run alone, outside any transaction (a checkpoint)
     savepoint: bool = True  # False: raises only before it writes (write(savepoint=False))
     many: tuple[ManyFn, Any] | None = None  # run with its neighbours (write(many=...))
+    here: bool = False  # runs in the writer thread, never in the helper process
+    # What to make of its result: a job the helper may have committed before it was
+    # lost, run again by the writer thread (send_away's after_loss).
+    after_loss: Callable[[Any], Any] | None = None
 
 
 @dataclass(slots=True)
@@ -139,7 +144,6 @@ class _Stats:
     writer_checkpoints: int = 0  # checkpoints the writer ran, the log past WAL_MAX_PAGES
     batches_rerun: int = 0  # batches run again: a job without savepoint raised after writing
     away: int = 0  # transactions the helper process ran (core/db_helper.py)
-    parts_refused: int = 0  # batches run as one here: they would have split into too many
 
     def count_waits(self, batch: list[_Job[Any]], start: float) -> None:
         """Add the waits of a batch that starts now to the figures."""
@@ -208,6 +212,15 @@ class Database:
         self.stats = _Stats()
         self.storage = StorageHealth()
         self._closing = False
+        # The loop's side of the queue order (only the loop touches these). A job goes
+        # to the helper process or to the writer thread; neither side starts a job
+        # before every job queued ahead of it on the other side has committed.
+        self._held: collections.deque[_Job[Any]] = collections.deque()  # waiting their turn
+        self._pending: list[_Job[Any]] = []  # the helper's, to send at the next flush
+        self._flush_soon = False
+        self._in_flight: collections.deque[list[_Job[Any]]] = collections.deque()  # sent
+        self._writer_out = 0  # jobs given to the writer thread, not settled yet
+        self._drained: asyncio.Event | None = None  # set once nothing waits (close)
 
     def send_away(
         self, run_many: ManyFn, *, after_loss: Callable[[Any], Any] | None = None
@@ -227,8 +240,8 @@ class Database:
 
     @property
     def helper_up(self) -> bool:
-        """Whether the helper process took requests at the writer's last look: work that
-        the helper does better than this process (the search indexer) asks first."""
+        """Whether the helper process takes requests now: work that the helper does
+        better than this process (the search indexer) asks first."""
         return self._helper is not None and self._helper.up
 
     @property
@@ -237,21 +250,20 @@ class Database:
         return self._helper.lost if self._helper is not None else 0
 
     async def helper_ready(self) -> bool:
-        """Tell whether the helper process takes requests now (asked in queue order)."""
-        helper = self._helper
-        return helper is not None and await self._write_bare(lambda _conn: helper.ready())
+        """Tell whether the helper process takes requests now."""
+        return self.helper_up
 
     @property
     def queue_depth(self) -> int:
-        """Return how many write jobs wait for the writer now."""
-        return self._queue.qsize()
+        """Return how many write jobs wait for their transaction now."""
+        return self._queue.qsize() + len(self._held) + len(self._pending)
 
     def oldest_wait(self) -> float:
-        """Return how long (s) the oldest queued write job has waited for the writer."""
-        try:
-            return time.monotonic() - self._queued_at[0]
-        except IndexError:  # none queued (the writer thread may just have taken the last)
-            return 0.0
+        """Return how long (s) the oldest queued write job has waited."""
+        heads = [queue[0].queued for queue in (self._held, self._pending) if queue]
+        with contextlib.suppress(IndexError):  # the writer thread may just have taken it
+            heads.append(self._queued_at[0])
+        return time.monotonic() - min(heads) if heads else 0.0
 
     async def _in_writer(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
@@ -280,8 +292,10 @@ class Database:
         try:
             await self._in_writer(self._open_writer)
             if self._use_helper:
-                self._helper = Helper(self.path, checkpoint_apart=CHECKPOINT_APART)
-                await self._in_writer(self._helper.start_or_log)  # the box runs either way
+                self._helper = Helper(
+                    self.path, checkpoint_apart=CHECKPOINT_APART, on_lost=self._helper_lost
+                )
+                await self._helper.start()  # the box runs either way
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
             self._reader.row_factory = sqlite3.Row
             for pragma in _READ_PRAGMAS:
@@ -372,12 +386,17 @@ class Database:
             self._checkpoints = None
         if self._task is not None:
             self._closing = True
+            # What waits its turn or is in the helper goes first; the writer thread
+            # stops after the jobs queued before None.
+            self._drained = asyncio.Event()
+            self._release()
+            await self._drained.wait()
             self._queue.put(None)
             await self._task
             self._task = None
         if self._helper is not None:
             helper, self._helper = self._helper, None
-            await self._in_writer(helper.close)
+            await helper.close()
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
@@ -462,9 +481,130 @@ class Database:
             raise RuntimeError("database is not open")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         job = _Job(fn, future, on_commit, bare=bare, savepoint=savepoint, many=many)
+        if self._held or not self._turn(job):
+            self._held.append(job)
+        else:
+            self._go(job)
+        return future
+
+    # The queue order across the two sides (on the loop). Jobs of a run_many named by
+    # send_away go to the helper process while it is up; the rest to the writer thread.
+    # A job starts only once every job queued before it on the other side committed:
+    # the two never hold SQLite's write lock at once, and a chat's close is never
+    # overtaken by a line queued after it. The helper's jobs are sent in requests
+    # (a run of one run_many), up to HELPER_IN_FLIGHT at once, and their answers are
+    # settled by the loop as they come: no thread of this process wakes for them.
+
+    def _for_helper(self, job: _Job[Any]) -> bool:
+        return (
+            job.many is not None
+            and not job.here
+            and job.many[0] in self._away
+            and self._helper is not None
+            and self._helper.up
+        )
+
+    def _turn(self, job: _Job[Any]) -> bool:
+        """Whether a job may start now (nothing of the other side is ahead of it)."""
+        if self._for_helper(job):
+            return self._writer_out == 0
+        return not self._pending and not self._in_flight
+
+    def _go(self, job: _Job[Any]) -> None:
+        if self._for_helper(job):
+            self._pending.append(job)
+            if not self._flush_soon:
+                self._flush_soon = True
+                asyncio.get_running_loop().call_soon(self._flush)
+            return
+        self._writer_out += 1
         self._queued_at.append(job.queued)
         self._queue.put(job)
-        return future
+
+    def _release(self) -> None:
+        """Start the jobs whose turn it is now, in queue order."""
+        held = self._held
+        while held and self._turn(held[0]):
+            self._go(held.popleft())
+        if self._drained is not None and not held and not self._pending and not self._in_flight:
+            self._drained.set()
+
+    def _flush(self) -> None:
+        """Send what the helper's jobs are pending, as many requests as may be in flight."""
+        self._flush_soon = False
+        helper = self._helper
+        while self._pending and len(self._in_flight) < HELPER_IN_FLIGHT:
+            if helper is None or not helper.up:  # gone meanwhile: they run in the writer
+                self._held.extendleft(reversed(self._pending))
+                self._pending = []
+                break
+            run_many = self._pending[0].many
+            assert run_many is not None
+            size = 1
+            while (
+                size < min(len(self._pending), _MAX_BATCH)
+                and (other := self._pending[size].many) is not None
+                and other[0] == run_many[0]
+            ):
+                size += 1
+            part = self._pending[:size]
+            try:
+                self._send_away(helper, run_many[0], part)
+            except HelperFailed as err:
+                # Items that cannot travel run in the writer thread, in their turn.
+                _LOGGER.warning("a grouped write cannot go to the helper; it runs here: %s", err)
+                for job in part:
+                    job.here = True
+                self._held.extendleft(reversed(self._pending))
+                self._pending = []
+                break
+            del self._pending[:size]
+        self._release()
+
+    def _send_away(self, helper: Helper, run_many: ManyFn, part: list[_Job[Any]]) -> None:
+        helper.send(
+            run_many,
+            [job.many[1] for job in part if job.many is not None],
+            lambda reply: self._answered(part, reply),
+        )
+        self._in_flight.append(part)
+        self.stats.count_waits(part, time.monotonic())
+
+    def _answered(self, part: list[_Job[Any]], reply: tuple[Any, ...]) -> None:
+        """Settle a request the helper answered (on the loop, in the order sent)."""
+        helper = self._helper
+        assert helper is not None and self._in_flight[0] is part
+        error: BaseException | None = None
+        try:
+            results = helper.results(reply)
+        except (HelperFailed, sqlite3.Error) as err:
+            error = err
+        else:
+            if len(results) != len(part):  # never from our helper: as if it were lost
+                _LOGGER.error(
+                    "the writer's helper answered %d results for %d", len(results), len(part)
+                )
+                helper.abandon()  # _helper_lost takes this part back with the others
+                return
+            self.stats.away += 1
+            Database._take_results(part, results)
+        self._in_flight.popleft()
+        self._finish(part, error)
+        self._flush()
+
+    def _helper_lost(self) -> None:
+        """The helper died or broke its socket (on the loop): what it was sent and did
+        not answer runs in the writer thread, first, and is announced even when found
+        stored already (it may have committed it before it died)."""
+        sent = [job for part in self._in_flight for job in part]
+        self._in_flight.clear()
+        for job in sent:
+            job.here = True
+            if job.many is not None:
+                job.after_loss = self._away.get(job.many[0])
+        self._held.extendleft(reversed(sent + self._pending))
+        self._pending = []
+        self._release()
 
     async def _write_bare(self, fn: WriteFn[T]) -> T:
         """Run fn(conn) in the writer thread between two transactions, in queue order."""
@@ -497,72 +637,28 @@ class Database:
             for _ in batch:
                 self._queued_at.popleft()
             self.stats.count_waits(batch, time.monotonic())
-            for part, away in self._parts(batch):
-                error: BaseException | None = None
-                try:
-                    if part[0].bare:
-                        assert self._writer is not None
-                        part[0].result = part[0].fn(self._writer)
-                    elif away:
-                        self._run_away(part)
-                    else:
-                        self._run_batch(part)
-                except BaseException as err:  # handed to the callers, on the loop
-                    error = err
-                try:
-                    loop.call_soon_threadsafe(self._finish, part, error)
-                except RuntimeError:  # the loop is closed: nobody waits any more
-                    return
+            error: BaseException | None = None
+            try:
+                if first.bare:
+                    assert self._writer is not None
+                    first.result = first.fn(self._writer)
+                else:
+                    self._run_batch(batch)
+            except BaseException as err:  # handed to the callers, on the loop
+                error = err
+            try:
+                loop.call_soon_threadsafe(self._written, batch, error)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                return
             if stop:
                 return
 
-    def _parts(self, batch: list[_Job[Any]]) -> list[tuple[list[_Job[Any]], bool]]:
-        """Split a batch into the transactions it runs as: runs of jobs the helper
-        process takes (True), and the rest, in queue order. One transaction when there
-        is no helper ready, or when the batch would need more than _MAX_PARTS."""
-        helper = self._helper
-        if helper is None or batch[0].bare or not helper.ready():
-            return [(batch, False)]
-        parts: list[tuple[list[_Job[Any]], bool]] = []
-        for job in batch:
-            away = job.many is not None and job.many[0] in self._away
-            if parts and parts[-1][1] == away:
-                last = parts[-1][0][-1]
-                if not away or (
-                    last.many is not None and job.many is not None and last.many[0] == job.many[0]
-                ):
-                    parts[-1][0].append(job)
-                    continue
-            parts.append(([job], away))
-        if len(parts) > _MAX_PARTS:
-            self.stats.parts_refused += 1
-            return [(batch, False)]
-        return parts
-
-    def _run_away(self, part: list[_Job[Any]]) -> None:
-        """Run jobs of one run_many in the helper process's transaction (in the writer
-        thread, which waits for it without the GIL). If the helper is lost, they run
-        here; the ones it committed before it died are then announced again."""
-        helper = self._helper
-        run_many = part[0].many
-        assert helper is not None and run_many is not None
-        items = [job.many[1] for job in part if job.many is not None]
-        try:
-            results = helper.run(run_many[0], items)
-        except HelperLost as err:
-            _LOGGER.error("the writer's helper process was lost (%s); its lines run here", err)
-            self._run_here_after_loss(part)
-            return
-        except HelperFailed as err:
-            _LOGGER.warning("a grouped write failed in the helper; it runs here: %s", err)
-            self._run_batch(part)
-            return
-        if len(results) != len(part):  # a bug of run_many, after its commit: as if lost
-            _LOGGER.error("the writer's helper answered %d results for %d", len(results), len(part))
-            self._run_here_after_loss(part)
-            return
-        self.stats.away += 1
-        Database._take_results(part, results)
+    def _written(self, batch: list[_Job[Any]], error: BaseException | None) -> None:
+        """Settle a batch of the writer thread (on the loop, in commit order)."""
+        self._writer_out -= len(batch)
+        self._finish(batch, error)
+        if not self._writer_out:
+            self._release()
 
     def _finish(self, batch: list[_Job[Any]], error: BaseException | None) -> None:
         """Settle a batch the writer thread ran (on the loop, in commit order)."""
@@ -674,16 +770,6 @@ class Database:
             else:
                 job.result, job.error = result, None
 
-    def _run_here_after_loss(self, part: list[_Job[Any]]) -> None:
-        """Run a part here that the helper may or may not have committed."""
-        self._run_batch(part)
-        run_many = part[0].many
-        after_loss = self._away.get(run_many[0]) if run_many is not None else None
-        if after_loss is not None:
-            for job in part:
-                if job.error is None:
-                    job.result = after_loss(job.result)
-
     def _storage_failed(self, err: Exception, jobs: int) -> StorageFull:
         """Record a full or failing disk; log it at most once a minute."""
         health = self.storage
@@ -707,6 +793,8 @@ class Database:
         self.stats.transactions += 1
         self.stats.jobs += len(batch)
         for job in batch:
+            if job.error is None and job.after_loss is not None:
+                job.result = job.after_loss(job.result)
             if job.error is None and job.on_commit is not None:
                 try:
                     job.on_commit(job.result)

@@ -4,20 +4,25 @@ The writer thread (core/db.py) shares the GIL with the event loop. Every SQLite 
 releases it, and while the loop is busy the writer waits for it again before the next
 one, so at 5,000 visitors a batch of three statements took 2-3 ms and the slowest
 chat lines waited ~20 ms for the writer. A batch's chat lines are data (`Post` items,
-core/chat_lines.py), so the writer thread hands them to this process, which runs them
-in its own transaction with its own interpreter and answers once COMMIT returned. The
-writer thread stays the one that decides who writes when: it runs its own jobs in its
-own transactions between two requests and never has one open while the helper
-writes, so the two never wait on SQLite's lock.
+core/chat_lines.py), so they are committed by this process, in its own transaction
+with its own interpreter, and it answers once COMMIT returned. The event loop sends
+the requests and reads the answers itself (Helper, on the loop), up to
+db.HELPER_IN_FLIGHT at once; core/db.py keeps the queue order between this process
+and the writer thread's own jobs.
 
 The helper runs only functions named in RUNS (no import of anything a request names).
-It is started with the box and stopped with it; if it dies, the writer thread runs
-the lines itself (the helper may have committed some before it died: they are found
-again as repeats and announced all the same) and starts it again later.
+A request that raises runs again item by item (run_request), so a request never fails
+whole for one item while the next one is already on its way. The helper is started
+with the box and stopped with it; if it dies, the writer thread runs what it was sent
+and did not answer (the helper may have committed some of it before it died: those
+lines are found again as repeats and announced all the same), and a new one starts
+RESTART_AFTER later.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import importlib
 import logging
@@ -26,11 +31,11 @@ import pickle
 import signal
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +56,8 @@ WAL_KEEP_BYTES = 64 * 2**20
 RESTART_AFTER = 5.0  # s after a helper was lost before the next one starts
 # What the helper says once it is ready: a helper of another version (a box upgraded
 # in place while it ran, then a helper started again) is never sent a request.
-_READY = ("ready", 1)
+_READY = ("ready", 2)
+_HEAD = struct.Struct("!I")  # each frame's length, before its pickle
 
 
 # Primary result codes that mean "the disk, not the data": full, or failing to write.
@@ -70,10 +76,6 @@ def is_storage_error(err: BaseException) -> bool:
             _SQLITE_FULL,
         )
     )
-
-
-class HelperLost(Exception):
-    """The helper process died or its pipe broke: what it was running is unknown."""
 
 
 class HelperFailed(Exception):
@@ -100,22 +102,45 @@ def write_pragmas(checkpoint_apart: bool) -> tuple[str, ...]:
 
 
 class Helper:
-    """The writer thread's handle on the helper process (used from that thread only)."""
+    """The box's handle on the helper process, used on the event loop.
 
-    def __init__(self, path: Path, *, checkpoint_apart: bool) -> None:
+    Requests are pipelined: send() writes one and returns at once, and each answer is
+    handed to its callback from the loop's reader, in the order sent (the helper runs
+    them one after another). Nothing here blocks the loop but the spawn of the process,
+    which runs on an executor thread.
+    """
+
+    def __init__(
+        self, path: Path, *, checkpoint_apart: bool, on_lost: Callable[[], None] | None = None
+    ) -> None:
+        """on_lost: called on the loop when the process dies or its socket breaks,
+        after every callback still waiting was dropped (the caller knows what it sent)."""
         self.path = path
         self.checkpoint_apart = checkpoint_apart
+        self._on_lost = on_lost
         self._proc: subprocess.Popen[bytes] | None = None
-        self._conn: Connection | None = None
+        self._link: _Link | None = None
+        self._answers: collections.deque[Callable[[tuple[Any, ...]], None]] = collections.deque()
         self._ready = False
-        self._lost_at: float | None = None
+        self._closed = False
+        self._restart: asyncio.TimerHandle | None = None
+        self._starting: asyncio.Task[bool] | None = None
         self.requests = 0
         self.lost = 0
         self.last_took = 0.0  # s the last request took in the helper, BEGIN to COMMIT
         self.failed_starts = 0  # starts in a row that failed
 
-    def start(self) -> None:
-        """Start the process; it is ready once it has opened the database."""
+    @property
+    def up(self) -> bool:
+        """Whether requests may go to the helper now."""
+        return self._ready and self._link is not None
+
+    @property
+    def in_flight(self) -> int:
+        """Requests sent and not answered yet."""
+        return len(self._answers)
+
+    def _spawn(self) -> socket.socket:
         ours, theirs = socket.socketpair()
         try:
             self._proc = subprocess.Popen(  # noqa: S603 (our interpreter, our module)
@@ -136,19 +161,17 @@ class Helper:
             raise
         finally:
             theirs.close()
-        self._conn = Connection(ours.detach())
-        self._ready = False
+        return ours
 
-    @property
-    def up(self) -> bool:
-        """Whether it took requests at the writer thread's last look (any thread)."""
-        return self._ready
-
-    def start_or_log(self) -> bool:
-        """Start the process; if it cannot start, log why and try again RESTART_AFTER
-        later (the writer stores everything itself meanwhile)."""
+    async def start(self) -> bool:
+        """Start the process (it is up once it has opened the database and said so).
+        If it cannot start, log why once and try again RESTART_AFTER later: the writer
+        thread stores everything meanwhile."""
+        if self._closed or self._link is not None:
+            return False
+        loop = asyncio.get_running_loop()
         try:
-            self.start()
+            ours = await loop.run_in_executor(None, self._spawn)
         except OSError as err:
             self.failed_starts += 1
             if self.failed_starts == 1:  # once, not every RESTART_AFTER
@@ -158,45 +181,55 @@ class Helper:
                     err,
                     RESTART_AFTER,
                 )
-            self._lost_at = time.monotonic()
+            self._start_later()
             return False
         self.failed_starts = 0
+        self._ready = False
+        link = _Link(self)
+        self._link = link
+        await loop.create_unix_connection(lambda: link, sock=ours)
         return True
 
-    def ready(self) -> bool:
-        """Tell whether requests may go to the helper now (never waits)."""
-        if self._ready:
-            return True
-        if self._conn is None:
-            if self._lost_at is not None and time.monotonic() - self._lost_at >= RESTART_AFTER:
-                self._lost_at = None
-                self.start_or_log()
-            return False
-        try:
-            if self._conn.poll(0):
-                self._ready = self._conn.recv() == _READY
-                if not self._ready:
-                    _LOGGER.error("the writer's helper is of another version; not used")
-        except (EOFError, OSError):
-            self._lose()
-        return self._ready
+    def _start_later(self) -> None:
+        if self._closed:
+            return
 
-    def run(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]:
-        """Run fn(conn, items) in the helper's transaction; return its results once
-        committed. Raises HelperLost, HelperFailed, or the disk's sqlite3 error."""
-        conn = self._conn
-        assert conn is not None and self._ready
-        self.requests += 1
+        def again() -> None:
+            self._restart = None
+            self._starting = asyncio.ensure_future(self.start())
+
+        self._restart = asyncio.get_running_loop().call_later(RESTART_AFTER, again)
+
+    def send(
+        self, fn: Callable[..., Any], items: list[Any], answer: Callable[[tuple[Any, ...]], None]
+    ) -> None:
+        """Send fn(conn, items) to run in the helper's own transaction; answer(reply) is
+        called on the loop once it committed or failed (see results()). Raises
+        HelperFailed when the items cannot be encoded (nothing was sent)."""
+        link = self._link
+        assert link is not None and self._ready, "the helper is not up"
         try:  # encoded first: items that cannot travel are this request's failure
-            request = pickle.dumps((name_of(fn), items), pickle.HIGHEST_PROTOCOL)
+            body = pickle.dumps((name_of(fn), items), pickle.HIGHEST_PROTOCOL)
         except Exception as err:
             raise HelperFailed(f"the request cannot be sent: {err!r}") from err
-        try:
-            conn.send_bytes(request)
-            reply = conn.recv()
-        except (EOFError, OSError) as err:
-            self._lose()
-            raise HelperLost(str(err) or type(err).__name__) from err
+        self.requests += 1
+        self._answers.append(answer)
+        link.write(body)
+
+    async def run(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]:
+        """Send a request and wait for its results (results())."""
+        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+
+        def answer(reply: tuple[Any, ...]) -> None:
+            if not future.done():
+                future.set_result(reply)
+
+        self.send(fn, items, answer)
+        return self.results(await future)
+
+    def results(self, reply: tuple[Any, ...]) -> list[Any]:
+        """Return the results a reply carries; raise HelperFailed, or the disk's sqlite3
+        error when the helper met a full or failing disk."""
         if reply[0] == "ok":
             results: list[Any] = pickle.loads(reply[1])  # noqa: S301 (our own helper's)
             self.last_took = reply[2]
@@ -208,26 +241,104 @@ class Helper:
             raise error
         raise HelperFailed(f"{kind}: {text}")
 
-    def _lose(self) -> None:
-        self.lost += 1
-        self._lost_at = time.monotonic()
-        self._ready = False
-        self.close(wait=0.0)
+    def _frame(self, frame: bytes) -> None:
+        try:
+            message = pickle.loads(frame)  # noqa: S301 (our own helper's)
+        except Exception:
+            _LOGGER.exception("the writer's helper sent what cannot be read; it is dropped")
+            self.abandon()
+            return
+        if not self._ready:
+            if message == _READY:
+                self._ready = True
+            else:
+                _LOGGER.error("the writer's helper is of another version; not used")
+            return
+        if not self._answers:
+            _LOGGER.error("the writer's helper answered a request never sent; it is dropped")
+            self.abandon()
+            return
+        self._answers.popleft()(message)
 
-    def close(self, wait: float = 5.0) -> None:
-        """Stop the process (it finishes the request it runs; there is none between
-        two of the writer thread's calls)."""
-        conn, self._conn = self._conn, None
-        proc, self._proc = self._proc, None
+    def abandon(self) -> None:
+        """Drop the process as lost (its answers cannot be trusted): on_lost follows."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+        if self._link is not None:
+            self._link.close()
+
+    def _link_lost(self) -> None:
+        self._link = None
         self._ready = False
-        if conn is not None:
-            conn.close()  # the helper reads EOF and leaves
+        self._answers.clear()
+        proc, self._proc = self._proc, None
+        if proc is not None:  # reaped beside the loop (it is gone or about to go)
+            asyncio.get_running_loop().run_in_executor(None, proc.wait)
+        if self._closed:
+            return
+        self.lost += 1
+        _LOGGER.error("the writer's helper process was lost; the writer stores its lines")
+        self._start_later()
+        if self._on_lost is not None:
+            self._on_lost()
+
+    async def close(self, wait: float = 5.0) -> None:
+        """Stop the process: it reads EOF once it answered what it was sent, and leaves."""
+        self._closed = True
+        if self._restart is not None:
+            self._restart.cancel()
+            self._restart = None
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
+            self._starting = None
+        proc = self._proc
+        if self._link is not None:
+            self._link.close()
         if proc is not None:
+            loop = asyncio.get_running_loop()
             try:
-                proc.wait(wait)
-            except subprocess.TimeoutExpired:
+                await asyncio.wait_for(loop.run_in_executor(None, proc.wait), wait)
+            except TimeoutError:
                 proc.kill()
-                proc.wait()
+                await loop.run_in_executor(None, proc.wait)
+
+
+class _Link(asyncio.Protocol):
+    """The socket to the helper: length-prefixed frames (_HEAD), one pickle each."""
+
+    def __init__(self, helper: Helper) -> None:
+        self._helper = helper
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def write(self, body: bytes) -> None:
+        assert self._transport is not None
+        self._transport.write(_HEAD.pack(len(body)) + body)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while not self._closed and len(buffer) >= _HEAD.size:
+            (size,) = _HEAD.unpack_from(buffer)
+            if len(buffer) < _HEAD.size + size:
+                return
+            frame = bytes(buffer[_HEAD.size : _HEAD.size + size])
+            del buffer[: _HEAD.size + size]
+            self._helper._frame(frame)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._helper._link_lost()
 
 
 # What the helper keeps of the box's environment: it needs none of the rest, and a
@@ -246,58 +357,128 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _serve(conn: Connection, db: sqlite3.Connection) -> None:
-    found: dict[str, Callable[[sqlite3.Connection, list[Any]], list[Any]]] = {}
+def _recv_frame(sock: socket.socket) -> bytes | None:
+    """Return the next frame, or None at EOF."""
+    head = _recv_exactly(sock, _HEAD.size)
+    if head is None:
+        return None
+    (size,) = _HEAD.unpack(head)
+    body = _recv_exactly(sock, size)
+    if body is None:
+        return None
+    return body
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def _send_frame(sock: socket.socket, message: Any) -> None:
+    body = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+    sock.sendall(_HEAD.pack(len(body)) + body)
+
+
+RunMany = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+
+
+def run_request(db: sqlite3.Connection, fn: RunMany, items: list[Any]) -> tuple[Any, ...]:
+    """Run one request in its own transaction; return the reply.
+
+    fn(db, items) runs as one call. Should it raise (a bug, or an item it did not
+    expect), the transaction is rolled back and the items run again one by one, each
+    in a savepoint: an item that raises is that item's failure, the others are kept.
+    The box may already have sent the next request, so a request never fails whole
+    for one item, or a later one would commit before it (issue 18). A full or failing
+    disk fails the whole request (the box reports it as such)."""
+    began = time.perf_counter()
+    try:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            results = fn(db, items)
+            if len(results) != len(items):
+                raise RuntimeError(f"{len(results)} results for {len(items)} items")
+        except Exception as err:
+            if is_storage_error(err):
+                raise
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            _LOGGER.warning("a grouped write failed in the helper; it runs item by item: %r", err)
+            db.execute("BEGIN IMMEDIATE")
+            results = [_one(db, fn, item) for item in items]
+        # Encoded before COMMIT: a result that cannot travel fails the request, it is
+        # not a committed write nobody hears of.
+        body = pickle.dumps(results, pickle.HIGHEST_PROTOCOL)
+        db.execute("COMMIT")
+    except Exception as err:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):  # a failing disk may refuse it too
+                db.execute("ROLLBACK")
+        return ("failed", type(err).__name__, str(err), getattr(err, "sqlite_errorcode", None))
+    return ("ok", body, time.perf_counter() - began)
+
+
+def _one(db: sqlite3.Connection, fn: RunMany, item: Any) -> Any:
+    db.execute("SAVEPOINT item")
+    try:
+        [result] = fn(db, [item])
+    except Exception as err:
+        if is_storage_error(err):
+            raise
+        db.execute("ROLLBACK TO item")
+        result = err
+    db.execute("RELEASE item")
+    if isinstance(result, BaseException):
+        try:
+            pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            result = HelperFailed(f"{type(result).__name__}: {result}")
+    return result
+
+
+def _serve(sock: socket.socket, db: sqlite3.Connection) -> None:
+    found: dict[str, RunMany] = {}
     for name in RUNS:  # imported before it is ready: no request waits for an import
         module, _, attr = name.partition(":")
         found[name] = getattr(importlib.import_module(module), attr)
-    conn.send(_READY)
-    while True:
+    _send_frame(sock, _READY)
+    while (frame := _recv_frame(sock)) is not None:
         try:
-            name, items = conn.recv()
-        except EOFError:
-            return
-        if name not in found:
-            conn.send(("failed", "LookupError", f"not run here: {name}", None))
-            continue
-        fn = found[name]
-        try:
-            began = time.perf_counter()
-            db.execute("BEGIN IMMEDIATE")
-            # Encoded before COMMIT: a result that cannot travel fails the request,
-            # it is not a committed write nobody hears of.
-            body = pickle.dumps(fn(db, items), pickle.HIGHEST_PROTOCOL)
-            db.execute("COMMIT")
+            name, items = pickle.loads(frame)  # noqa: S301 (the box's own request)
         except Exception as err:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):  # a failing disk may refuse it too
-                    db.execute("ROLLBACK")
-            code = getattr(err, "sqlite_errorcode", None)
-            conn.send(("failed", type(err).__name__, str(err), code))
+            _send_frame(sock, ("failed", type(err).__name__, str(err), None))
             continue
-        conn.send(("ok", body, time.perf_counter() - began))
+        if name not in found:
+            _send_frame(sock, ("failed", "LookupError", f"not run here: {name}", None))
+            continue
+        _send_frame(sock, run_request(db, found[name], items))
 
 
 def main(argv: list[str]) -> int:
-    """Serve the writer thread's requests over the socket it passed (argv: database
-    path, socket fd, 'apart' when WAL checkpoints run apart)."""
+    """Serve the box's requests over the socket it passed (argv: database path, socket
+    fd, 'apart' when WAL checkpoints run apart)."""
     path, fd, checkpoints = argv
     # Ctrl-C in a terminal and systemd's stop reach the whole group: the box stops
     # the helper itself once it has written what it still holds (close()).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    conn = Connection(int(fd))
+    sock = socket.socket(fileno=int(fd))
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.row_factory = sqlite3.Row
         for pragma in write_pragmas(checkpoints == "apart"):
             db.execute(pragma)
-        _serve(conn, db)
+        _serve(sock, db)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the box went away
     finally:
         db.close()
-        conn.close()
+        sock.close()
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import socket
 import sqlite3
@@ -84,25 +85,53 @@ async def test_the_helper_stores_lines_in_queue_order_with_the_writers_own_jobs(
     assert [(m.body, m.event) for m in stored][-2:] == [("关之前", None), ("", "closed")]
 
 
-async def test_a_batch_that_would_split_too_often_runs_in_the_writer(box):
-    """Lines and the writer's own jobs alternating past _MAX_PARTS runs: one transaction
-    (one sync) in the writer thread instead of one per run."""
+async def test_lines_and_the_writers_jobs_alternating_each_wait_their_turn(box):
+    """Lines and the writer's own jobs alternating: each starts only once everything
+    queued before it committed, whichever side ran it."""
     await helper_up(box)
     vid, _ = await box.visitors.issue()
     conv, _ = await box.chats.open(vid)
     me = Visitor(vid)
+
+    def count(conn: sqlite3.Connection) -> int:
+        sql = "SELECT count(*) FROM messages WHERE conversation_id = ? AND sender_type = ?"
+        return int(conn.execute(sql, (conv.id, "visitor")).fetchone()[0])
+
     calls = []
-    for i in range(db_module._MAX_PARTS):
+    for i in range(3):
         calls.append(_post(box, conv.id, me, f"l{i}", f"第{i}行"))
-        calls.append(lambda i=i: box.db.write(lambda c, i=i: c.execute("SELECT ?", (i,))))
-    away, refused = box.db.stats.away, box.db.stats.parts_refused
+        calls.append(lambda: box.db.write(count))
+    away = box.db.stats.away
     results = await _behind_a_held_writer(box, calls)
-    assert not [r for r in results if isinstance(r, BaseException)]
-    assert (box.db.stats.away - away, box.db.stats.parts_refused - refused) == (0, 1)
+    assert results[1::2] == [1, 2, 3]  # each of the writer's jobs saw the line before it
+    assert box.db.stats.away - away == 3
     stored = await box.chats.messages_after(conv.id, 0, 10)
-    assert [m.body for m in stored if m.sender_type == "visitor"] == [
-        f"第{i}行" for i in range(db_module._MAX_PARTS)
-    ]
+    assert [m.body for m in stored if m.sender_type == "visitor"] == [f"第{i}行" for i in range(3)]
+
+
+async def test_requests_are_pipelined_and_commit_in_order(box):
+    """While the helper commits one request the next is already sent (HELPER_IN_FLIGHT
+    at most); what comes after waits, counted in the queue depth, and all commit in
+    the order they were queued."""
+    conv, me, heard = await _a_chat_heard(box)
+    helper = box.db.helper
+    requests = helper.requests
+    os.kill(helper._proc.pid, signal.SIGSTOP)  # it takes nothing from its socket
+    try:
+        tasks = []
+        for i in range(db_module.HELPER_IN_FLIGHT + 1):
+            tasks.append(asyncio.ensure_future(_post(box, conv.id, me, f"p{i}", f"第{i}")()))
+            await asyncio.sleep(0.05)  # each its own request
+        assert helper.in_flight == db_module.HELPER_IN_FLIGHT
+        assert helper.requests - requests == db_module.HELPER_IN_FLIGHT
+        assert box.db.queue_depth == 1 and box.db.oldest_wait() > 0
+        assert not any(task.done() for task in tasks)
+    finally:
+        os.kill(helper._proc.pid, signal.SIGCONT)
+    results = await asyncio.gather(*tasks)
+    assert [message.seq for message, _ in results] == [1, 2, 3]
+    assert helper.requests - requests == 3 and box.db.queue_depth == 0
+    assert heard[-3:] == ["第0", "第1", "第2"]
 
 
 async def test_a_lost_helper_loses_nothing_and_a_new_one_takes_over(box, monkeypatch):
@@ -129,25 +158,41 @@ async def test_a_lost_helper_loses_nothing_and_a_new_one_takes_over(box, monkeyp
     assert [m.body for m in stored if m.sender_type == "visitor"] == ["杀0", "杀1", "杀2", "新的"]
 
 
-async def test_lines_a_lost_helper_stored_are_announced_all_the_same(box):
-    """The helper may commit a request and die before it answers: the writer then runs
-    the lines itself, finds them stored, and still announces them (nobody had)."""
+async def test_requests_a_lost_helper_held_run_here_in_order_and_are_announced(box):
+    """The helper lost with two requests in flight, a chat's close and a line waiting
+    behind them: the writer thread runs the two first, then the close, then refuses the
+    line. A line the helper committed before it died is found stored and announced all
+    the same (nobody had), and stored once."""
     conv, me, heard = await _a_chat_heard(box)
-    # What the helper committed just before it died, written beside the box.
+    helper = box.db.helper
+    os.kill(helper._proc.pid, signal.SIGSTOP)
+    calls = [
+        _post(box, conv.id, me, "x", "已存"),
+        _post(box, conv.id, me, "y", "未存"),
+        lambda: box.chats.close(conv.id, me),
+        _post(box, conv.id, me, "z", "关之后"),
+    ]
+    tasks = []
+    for call in calls:
+        tasks.append(asyncio.ensure_future(call()))
+        await asyncio.sleep(0.05)
+    assert helper.in_flight == 2 and box.db.queue_depth == 2
+    # What the helper committed of its first request just before it died, written
+    # beside the box.
     conn = sqlite3.connect(box.db.path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     conn.execute("BEGIN IMMEDIATE")
     chat_lines.post_lines(conn, [chat_lines.Post(conv.id, me, "x", "已存")])
     conn.execute("COMMIT")
     conn.close()
-    box.db.helper._proc.kill()
-    box.db.helper._proc.wait()
-    results = await _behind_a_held_writer(box, [_post(box, conv.id, me, "x", "已存")])
-    message, repeat = results[0]
-    assert (message.body, repeat) == ("已存", False)
-    assert heard[-1:] == ["已存"]
+    helper._proc.kill()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert [(r[0].body, r[1]) for r in results[:2]] == [("已存", False), ("未存", False)]
+    assert results[2].status == "closed"
+    assert isinstance(results[3], Conflict) and "closed" in str(results[3])
+    assert helper.lost == 1 and heard[-3:] == ["已存", "未存", ""]  # the last: the close
     stored = await box.chats.messages_after(conv.id, 0, 10)
-    assert [m.body for m in stored if m.sender_type == "visitor"] == ["已存"]  # once
+    assert [m.body for m in stored] == ["已存", "未存", ""]  # each once, then the close
 
 
 async def test_the_helper_answers_each_line_by_the_rules(box):
@@ -169,25 +214,61 @@ async def test_the_helper_answers_each_line_by_the_rules(box):
     assert [type(r).__name__ for r in results[1:]] == ["NotFound", "Forbidden"]
 
 
-def test_the_helper_runs_only_what_it_is_allowed_to(tmp_path: Path):
+async def _started(path: Path) -> db_helper.Helper:
+    helper = db_helper.Helper(path, checkpoint_apart=True)
+    assert await helper.start()
+    for _ in range(400):
+        if helper.up:
+            return helper
+        await asyncio.sleep(0.025)
+    await helper.close()
+    raise AssertionError("the helper did not start")
+
+
+async def test_the_helper_runs_only_what_it_is_allowed_to(tmp_path: Path):
     """A request naming anything but RUNS is refused, one whose items cannot be sent
     fails alone (the writer then runs it itself), and the helper goes on."""
     path = tmp_path / "x.db"
     sqlite3.connect(path).close()
-    helper = db_helper.Helper(path, checkpoint_apart=True)
-    helper.start()
+    helper = await _started(path)
     try:
-        for _ in range(200):
-            if helper.ready():
-                break
-            time.sleep(0.025)
         with pytest.raises(db_helper.HelperFailed, match="not run here"):
-            helper.run(os.system, ["true"])
+            await helper.run(os.system, ["true"])
         with pytest.raises(db_helper.HelperFailed, match="cannot be sent"):
-            helper.run(chat_lines.post_lines, [lambda: "not data"])
-        assert helper.run(chat_lines.post_lines, []) == []  # it goes on
+            await helper.run(chat_lines.post_lines, [lambda: "not data"])
+        assert await helper.run(chat_lines.post_lines, []) == []  # it goes on
+        assert helper.in_flight == 0 and helper.lost == 0
     finally:
-        helper.close()
+        await helper.close()
+
+
+def test_a_request_that_raises_runs_item_by_item(tmp_path: Path):
+    """A grouped write that raises (or answers the wrong count) is rolled back and run
+    again item by item, each in a savepoint: the failing item is that item's failure,
+    the others are committed. The request never fails whole for one item, since the
+    box may have sent the next one already."""
+    db = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    db.execute("CREATE TABLE t (v TEXT)")
+
+    def store(conn: sqlite3.Connection, items: list[str]) -> list[str]:
+        for item in items:
+            conn.execute("INSERT INTO t VALUES (?)", (item,))
+            if item == "bad":
+                raise ValueError("bad item")
+        return items
+
+    reply = db_helper.run_request(db, store, ["a", "bad", "c"])
+    assert reply[0] == "ok"
+    results = pickle.loads(reply[1])  # noqa: S301 (our own)
+    assert results[0::2] == ["a", "c"] and isinstance(results[1], ValueError)
+    assert [r[0] for r in db.execute("SELECT v FROM t")] == ["a", "c"]
+    reply = db_helper.run_request(db, lambda conn, items: [*items, "extra"], ["d"])
+    assert reply[0] == "ok" and not db.in_transaction
+    [wrong] = pickle.loads(reply[1])  # noqa: S301 (our own)
+    assert isinstance(wrong, ValueError)  # a bad count even for one item: its failure
+    reply = db_helper.run_request(db, lambda conn, items: items[:1], ["e", "f"])
+    assert reply[0] == "ok" and pickle.loads(reply[1]) == ["e", "f"]  # noqa: S301 (item by item)
+    db.close()
 
 
 def test_the_helper_leaves_when_the_box_goes(tmp_path: Path):
@@ -273,22 +354,24 @@ async def test_the_indexer_and_the_report_pass_store_through_the_helper(box):
     assert (await box.db.fetchone("SELECT count(*) FROM report_sums"))[0] > 0
 
 
-def test_a_helper_of_another_version_is_never_sent_a_request(tmp_path: Path, monkeypatch, caplog):
+async def test_a_helper_of_another_version_is_never_sent_a_request(
+    tmp_path: Path, monkeypatch, caplog
+):
     """A box upgraded in place while it ran would start a helper of the new code: it
     says which version it is, and the writer keeps storing the lines itself."""
     monkeypatch.setattr(db_helper, "_READY", ("ready", 999))  # the box's, not the helper's
     path = tmp_path / "x.db"
     sqlite3.connect(path).close()
     helper = db_helper.Helper(path, checkpoint_apart=True)
-    helper.start()
+    assert await helper.start()
     try:
         deadline = time.monotonic() + 10
         while "another version" not in caplog.text and time.monotonic() < deadline:
-            assert not helper.ready()
-            time.sleep(0.025)
+            assert not helper.up
+            await asyncio.sleep(0.025)
         assert "another version" in caplog.text and not helper.up
     finally:
-        helper.close()
+        await helper.close()
 
 
 async def test_a_helper_that_cannot_start_leaves_the_box_running(
