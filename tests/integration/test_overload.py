@@ -79,9 +79,13 @@ async def test_a_consoles_sends_in_two_chats_share_commits_and_keep_each_chats_o
     first, agent_ws, vws1 = await _chat(agent, await make_visitor())
     second_visitor = await make_visitor()
     conv2 = await second_visitor.open()
-    await receive_until(
+    await receive_until(  # assigned: the first frame may still show it queued
         agent_ws,
-        lambda f: f["type"] == "conversation" and f["conversation"]["id"] == conv2["id"],
+        lambda f: (
+            f["type"] == "conversation"
+            and f["conversation"]["id"] == conv2["id"]
+            and f["conversation"]["status"] == "active"
+        ),
     )
     await agent_ws.send_json({"type": "join", "conversation_id": conv2["id"], "after_seq": 0})
     vws2 = await second_visitor.ws()
