@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -313,8 +313,9 @@ class _Link(asyncio.Protocol):
         self._closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # Not an asyncio.Transport instance under uvloop (the box's loop), but one in
+        # all it offers.
+        self._transport = cast(asyncio.Transport, transport)
 
     def write(self, body: bytes) -> None:
         assert self._transport is not None

@@ -398,3 +398,33 @@ async def test_a_helper_that_cannot_start_leaves_the_box_running(
         assert message.seq == 2 and core.db.stats.away == 1
     finally:
         await core.close()
+
+
+def test_the_helper_works_under_the_boxs_own_loop(tmp_path: Path):
+    """`appliance run` runs on uvloop, whose transports are not asyncio's classes: the
+    lines go through the helper there too, and a lost helper's lines run here."""
+    import uvloop
+
+    async def main() -> tuple[int, int, list[int]]:
+        core = Box(make_settings(tmp_path / "data"))
+        await core.open()
+        try:
+            conv, me, _heard = await _a_chat_heard(core)
+            seqs = []
+            for i in range(3):
+                message, _ = await _post(core, conv.id, me, f"u{i}", f"第{i}")()
+                seqs.append(message.seq)
+            away = core.db.stats.away
+            os.kill(core.db.helper._proc.pid, signal.SIGSTOP)
+            task = asyncio.ensure_future(_post(core, conv.id, me, "k", "杀")())
+            await asyncio.sleep(0.05)
+            core.db.helper._proc.kill()
+            message, _ = await task
+            seqs.append(message.seq)
+            return away, core.db.helper.lost, seqs
+        finally:
+            await core.close()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        away, lost, seqs = runner.run(main())
+    assert away == 3 and lost == 1 and seqs == [1, 2, 3, 4]
