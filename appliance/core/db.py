@@ -661,7 +661,7 @@ class Database:
             self._release()
 
     def _finish(self, batch: list[_Job[Any]], error: BaseException | None) -> None:
-        """Settle a batch the writer thread ran (on the loop, in commit order)."""
+        """Settle a transaction of either side (on the loop, in commit order)."""
         if batch[0].bare:
             job = batch[0]
             if error is not None:

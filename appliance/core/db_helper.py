@@ -271,11 +271,13 @@ class Helper:
         self._link = None
         self._ready = False
         self._answers.clear()
-        proc, self._proc = self._proc, None
-        if proc is not None:  # reaped beside the loop (it is gone or about to go)
-            asyncio.get_running_loop().run_in_executor(None, proc.wait)
-        if self._closed:
+        if self._closed:  # close() waits for the process
             return
+        proc, self._proc = self._proc, None
+        if proc is not None:  # of no use without its socket: stopped and reaped
+            if proc.poll() is None:
+                proc.kill()
+            asyncio.get_running_loop().run_in_executor(None, proc.wait)
         self.lost += 1
         _LOGGER.error("the writer's helper process was lost; the writer stores its lines")
         self._start_later()

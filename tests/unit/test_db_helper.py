@@ -195,6 +195,25 @@ async def test_requests_a_lost_helper_held_run_here_in_order_and_are_announced(b
     assert [m.body for m in stored] == ["已存", "未存", ""]  # each once, then the close
 
 
+async def test_a_helper_whose_socket_breaks_is_stopped_and_replaced(box, monkeypatch):
+    """The socket to the helper broken while the process lives: that process is of no
+    use any more, so it is killed (not left behind), and a new one takes over."""
+    monkeypatch.setattr(db_helper, "RESTART_AFTER", 0.0)
+    conv, me, _heard = await _a_chat_heard(box)
+    helper = box.db.helper
+    first = helper._proc
+    helper._link._transport.abort()  # the box's end only
+    for _ in range(200):
+        if first.poll() is not None and helper.up:
+            break
+        await asyncio.sleep(0.025)
+    assert first.poll() is not None and helper.lost == 1
+    assert helper.up and helper._proc.pid != first.pid
+    away = box.db.stats.away
+    message, _ = await _post(box, conv.id, me, "n", "新的")()
+    assert message.seq == 1 and box.db.stats.away - away == 1
+
+
 async def test_the_helper_answers_each_line_by_the_rules(box):
     """Refusals travel back from the helper one by one; the other lines are stored."""
     await helper_up(box)
