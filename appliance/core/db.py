@@ -479,7 +479,9 @@ class Database:
         """Queue a job for the writer thread; return the future its result settles."""
         if self._task is None or self._closing:
             raise RuntimeError("database is not open")
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        # The loop it was opened on (get_running_loop() checks the pid on every call).
+        assert self._loop is not None
+        future: asyncio.Future[T] = self._loop.create_future()
         job = _Job(fn, future, on_commit, bare=bare, savepoint=savepoint, many=many)
         if self._held or not self._turn(job):
             self._held.append(job)
@@ -515,7 +517,8 @@ class Database:
             self._pending.append(job)
             if not self._flush_soon:
                 self._flush_soon = True
-                asyncio.get_running_loop().call_soon(self._flush)
+                assert self._loop is not None
+                self._loop.call_soon(self._flush)
             return
         self._writer_out += 1
         self._queued_at.append(job.queued)

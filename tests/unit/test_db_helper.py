@@ -5,6 +5,7 @@ nothing acknowledged and announces every line it may have stored."""
 from __future__ import annotations
 
 import asyncio
+import copyreg
 import os
 import pickle
 import signal
@@ -447,3 +448,24 @@ def test_the_helper_works_under_the_boxs_own_loop(tmp_path: Path):
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         away, lost, seqs = runner.run(main())
     assert away == 3 and lost == 1 and seqs == [1, 2, 3, 4]
+
+
+def test_what_travels_to_the_helper_comes_back_equal():
+    """Lines, actors and messages are pickled by their fields' values (a reducer, not
+    3.11's per-object fields() walk): every field survives the round trip."""
+    from appliance.core.conversation import Attachment, Message
+
+    staff = Staff(7, "李雷", "supervisor", frozenset({1, 2}), frozenset({"华东"}), True)
+    picture = Attachment("f_1", "图.png", "image", "image/png", 10, "ab" * 32, 640, 480)
+    message = Message(
+        "m_1", "c_1", 3, "cid", "agent", "7", "李雷", "图.png", None, 1796625800000,
+        "staff", picture,
+    )  # fmt: skip
+    values = [
+        chat_lines.Post("c_1", staff, "cid", "你好"),
+        chat_lines.Post("c_2", Visitor("v_1", "1.2.3.4", True), "cid2", "在吗"),
+        (message, False, "v_1"),
+    ]
+    assert pickle.loads(pickle.dumps(values, pickle.HIGHEST_PROTOCOL)) == values  # noqa: S301
+    for cls in (chat_lines.Post, Staff, Visitor, Message, Attachment):
+        assert cls in copyreg.dispatch_table
