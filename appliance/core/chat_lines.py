@@ -40,9 +40,11 @@ def _pickled_by_fields(cls: type[Any]) -> None:
     """Pickle a dataclass as its class and its fields' values, in order.
 
     Python 3.11 pickles a slotted dataclass through __getstate__/__setstate__, which
-    call dataclasses.fields() for every object: 8.6 % of the event loop's time went to
-    pickling the helper's requests and answers at 5,000 visitors (bench/README.md,
-    issue 18). This reducer is one attribute fetch in C; unpickling calls __init__."""
+    call dataclasses.fields() for every object: pickling the helper's requests and
+    answers was 8.6 % of the event loop's samples at 5,000 visitors. This reducer is
+    one attribute fetch in C (unpickling calls __init__): a request's round trip takes
+    half the time in-process, with no gain separable end to end (bench/README.md,
+    issue 18)."""
     found = fields(cls)
     assert all(f.init and not f.kw_only for f in found), cls  # cls(*values) rebuilds it
     get = attrgetter(*(f.name for f in found))
