@@ -200,7 +200,7 @@ async def helper_up(box: Box, *, quiet: bool = True) -> None:
         await box.search.close()
         await box.reports.close()
     for _ in range(400):
-        if await box.db.helper_ready():
+        if box.db.helper_up:
             return
         await asyncio.sleep(0.025)
     raise AssertionError("the writer's helper process did not start")

@@ -249,10 +249,6 @@ class Database:
         """How many times the helper process died (the writer then stores its lines)."""
         return self._helper.lost if self._helper is not None else 0
 
-    async def helper_ready(self) -> bool:
-        """Tell whether the helper process takes requests now."""
-        return self.helper_up
-
     @property
     def queue_depth(self) -> int:
         """Return how many write jobs wait for their transaction now."""
@@ -538,8 +534,7 @@ class Database:
         helper = self._helper
         while self._pending and len(self._in_flight) < HELPER_IN_FLIGHT:
             if helper is None or not helper.up:  # gone meanwhile: they run in the writer
-                self._held.extendleft(reversed(self._pending))
-                self._pending = []
+                self._hold_again([])
                 break
             run_many = self._pending[0].many
             assert run_many is not None
@@ -558,8 +553,7 @@ class Database:
                 _LOGGER.warning("a grouped write cannot go to the helper; it runs here: %s", err)
                 for job in part:
                     job.here = True
-                self._held.extendleft(reversed(self._pending))
-                self._pending = []
+                self._hold_again([])
                 break
             del self._pending[:size]
         self._release()
@@ -605,9 +599,14 @@ class Database:
             job.here = True
             if job.many is not None:
                 job.after_loss = self._away.get(job.many[0])
+        self._hold_again(sent)
+        self._release()
+
+    def _hold_again(self, sent: list[_Job[Any]]) -> None:
+        """Put jobs sent to the helper, then those pending to be sent, back at the
+        head of the queue, in their order: they start again in their turn."""
         self._held.extendleft(reversed(sent + self._pending))
         self._pending = []
-        self._release()
 
     async def _write_bare(self, fn: WriteFn[T]) -> T:
         """Run fn(conn) in the writer thread between two transactions, in queue order."""

@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -216,17 +216,6 @@ class Helper:
         self._answers.append(answer)
         link.write(body)
 
-    async def run(self, fn: Callable[..., Any], items: list[Any]) -> list[Any]:
-        """Send a request and wait for its results (results())."""
-        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
-
-        def answer(reply: tuple[Any, ...]) -> None:
-            if not future.done():
-                future.set_result(reply)
-
-        self.send(fn, items, answer)
-        return self.results(await future)
-
     def results(self, reply: tuple[Any, ...]) -> list[Any]:
         """Return the results a reply carries; raise HelperFailed, or the disk's sqlite3
         error when the helper met a full or failing disk."""
@@ -360,26 +349,14 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _recv_frame(sock: socket.socket) -> bytes | None:
-    """Return the next frame, or None at EOF."""
-    head = _recv_exactly(sock, _HEAD.size)
-    if head is None:
+def _recv_frame(stream: BinaryIO) -> bytes | None:
+    """Return the next frame, or None at EOF (a buffered read returns short only there)."""
+    head = stream.read(_HEAD.size)
+    if len(head) < _HEAD.size:
         return None
     (size,) = _HEAD.unpack(head)
-    body = _recv_exactly(sock, size)
-    if body is None:
-        return None
-    return body
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes | None:
-    data = bytearray()
-    while len(data) < size:
-        chunk = sock.recv(min(size - len(data), 1 << 20))
-        if not chunk:
-            return None
-        data += chunk
-    return bytes(data)
+    body = stream.read(size)
+    return body if len(body) == size else None
 
 
 def _send_frame(sock: socket.socket, message: Any) -> None:
@@ -450,7 +427,8 @@ def _serve(sock: socket.socket, db: sqlite3.Connection) -> None:
         module, _, attr = name.partition(":")
         found[name] = getattr(importlib.import_module(module), attr)
     _send_frame(sock, _READY)
-    while (frame := _recv_frame(sock)) is not None:
+    stream = sock.makefile("rb")
+    while (frame := _recv_frame(stream)) is not None:
         try:
             name, items = pickle.loads(frame)  # noqa: S301 (the box's own request)
         except Exception as err:

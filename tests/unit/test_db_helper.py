@@ -234,6 +234,13 @@ async def test_the_helper_answers_each_line_by_the_rules(box):
     assert [type(r).__name__ for r in results[1:]] == ["NotFound", "Forbidden"]
 
 
+async def _run(helper: db_helper.Helper, fn, items):  # type: ignore[no-untyped-def]
+    """Send one request and wait for its results."""
+    answered = asyncio.get_running_loop().create_future()
+    helper.send(fn, items, answered.set_result)
+    return helper.results(await answered)
+
+
 async def _started(path: Path) -> db_helper.Helper:
     helper = db_helper.Helper(path, checkpoint_apart=True)
     assert await helper.start()
@@ -253,10 +260,10 @@ async def test_the_helper_runs_only_what_it_is_allowed_to(tmp_path: Path):
     helper = await _started(path)
     try:
         with pytest.raises(db_helper.HelperFailed, match="not run here"):
-            await helper.run(os.system, ["true"])
+            await _run(helper, os.system, ["true"])
         with pytest.raises(db_helper.HelperFailed, match="cannot be sent"):
-            await helper.run(chat_lines.post_lines, [lambda: "not data"])
-        assert await helper.run(chat_lines.post_lines, []) == []  # it goes on
+            await _run(helper, chat_lines.post_lines, [lambda: "not data"])
+        assert await _run(helper, chat_lines.post_lines, []) == []  # it goes on
         assert helper.in_flight == 0 and helper.lost == 0
     finally:
         await helper.close()
@@ -338,7 +345,7 @@ async def test_a_box_without_the_helper_stores_lines_itself(tmp_path: Path):
     core = Box(make_settings(tmp_path / "data", writer_helper=False))
     await core.open()
     try:
-        assert core.db.helper is None and not await core.db.helper_ready()
+        assert core.db.helper is None and not core.db.helper_up
         vid, _ = await core.visitors.issue()
         conv, _ = await core.chats.open(vid)
         results = await _behind_a_held_writer(
@@ -405,7 +412,7 @@ async def test_a_helper_that_cannot_start_leaves_the_box_running(
     core = Box(make_settings(tmp_path / "data"))
     await core.open()
     try:
-        assert "did not start" in caplog.text and not await core.db.helper_ready()
+        assert "did not start" in caplog.text and not core.db.helper_up
         vid, _ = await core.visitors.issue()
         conv, _ = await core.chats.open(vid)
         message, _ = await core.chats.post(conv.id, Visitor(vid), client_msg_id="a", body="在")
