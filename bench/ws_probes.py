@@ -3,16 +3,19 @@
     --prelude "import bench.ws_probes as p; p.writer_timing()"
     --prelude "import bench.ws_probes as p; p.stall_watchdog()"
     --prelude "import bench.ws_probes as p; p.line_timing()"
+    --prelude "import bench.ws_probes as p; p.helper_timing()"
 
 `writer_timing` times every batch of the database writer: its jobs (by function) and
 its commit, the gap to the next batch, and when the event loop settled it.
 `stall_watchdog` records the event loop's stack whenever the loop has not ticked for
 10 ms. `line_timing` times each chat line from its frame being parsed to its commit
-being settled on the loop, stage by stage. Each writes a JSON file into bench/results/
+being settled on the loop, stage by stage. `helper_timing` stamps each request to the
+writer's helper process on both sides (sent, picked up, statements, COMMIT, answer
+read, settled). Each writes a JSON file into bench/results/
 when the appliance exits; `python bench/ws_probes.py FILE` summarises it (the busiest
 30 s of the run).
 
-Both cost a little CPU themselves: compare runs with the same probe on, not a probed
+All cost a little CPU themselves: compare runs with the same probe on, not a probed
 run with an unprobed one.
 """
 
@@ -253,6 +256,103 @@ def stall_watchdog() -> None:
     atexit.register(finish)
 
 
+def helper_timing() -> None:
+    """Time each request to the helper process on both sides (see _summarise_helper):
+    the helper is started through _helper_child, which stamps its own stages."""
+    from appliance.core import db, db_helper
+
+    requests: list[list[float]] = []  # see _summarise_helper
+    sent_at: dict[int, float] = {}
+    read_at = [0.0]
+
+    def spawn(self: Any) -> Any:
+        import socket
+        import subprocess
+
+        ours, theirs = socket.socketpair()
+        mode = "apart" if self.checkpoint_apart else "auto"
+        code = "import bench.ws_probes as p; p._helper_child()"
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(self.path), str(theirs.fileno()), mode],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+            cwd=str(Path(__file__).resolve().parents[1]),
+            env=db_helper._child_env(),
+        )
+        theirs.close()
+        return ours
+
+    received = db_helper._Link.data_received
+
+    def timed_received(self: Any, data: bytes) -> None:
+        read_at[0] = time.monotonic()
+        received(self, data)
+
+    send_away, answered = db.Database._send_away, db.Database._answered
+
+    def timed_send_away(self: db.Database, helper: Any, run_many: Any, part: list[Any]) -> None:
+        sent_at[id(part)] = time.monotonic()
+        send_away(self, helper, run_many, part)
+
+    def timed_answered(self: db.Database, part: list[Any], reply: Any) -> None:
+        start = sent_at.pop(id(part), 0.0)
+        if reply[0] == "ok" and len(reply) > 3:
+            name = _name(part[0].many[0])
+            requests.append([start, *reply[3], read_at[0], time.monotonic(), len(part), name])
+        answered(self, part, reply)
+
+    db_helper.Helper._spawn = spawn  # type: ignore[method-assign]
+    db_helper._Link.data_received = timed_received  # type: ignore[method-assign]
+    db.Database._send_away = timed_send_away  # type: ignore[method-assign]
+    db.Database._answered = timed_answered  # type: ignore[method-assign]
+    atexit.register(lambda: _dump("helper", {"requests": requests}))
+
+
+class _StampedConnection:
+    """The helper's connection, stamping when COMMIT starts and returns."""
+
+    def __init__(self, conn: Any, stamps: list[float]) -> None:
+        self._conn = conn
+        self._stamps = stamps
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if sql == "COMMIT":
+            self._stamps.append(time.monotonic())
+            try:
+                return self._conn.execute(sql, *args)
+            finally:
+                self._stamps.append(time.monotonic())
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def _helper_child() -> None:
+    """The helper process with its stages stamped: picked up (its frame read), began,
+    COMMIT started and returned; they travel as a fourth field of the reply."""
+    from appliance.core import db_helper
+
+    picked = [0.0]
+    recv, run = db_helper._recv_frame, db_helper.run_request
+
+    def timed_recv(stream: Any) -> Any:
+        frame = recv(stream)
+        picked[0] = time.monotonic()
+        return frame
+
+    def timed_run(conn: Any, fn: Any, items: list[Any]) -> tuple[Any, ...]:
+        stamps = [picked[0], time.monotonic()]
+        reply = run(_StampedConnection(conn, stamps), fn, items)  # type: ignore[arg-type]
+        if reply[0] != "ok" or len(stamps) != 4:
+            return reply
+        return (*reply, stamps)
+
+    db_helper._recv_frame = timed_recv
+    db_helper.run_request = timed_run  # type: ignore[assignment]
+    sys.exit(db_helper.main(sys.argv[1:]))
+
+
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -360,6 +460,51 @@ def _summarise_lines(data: dict[str, Any], window: int = 30) -> None:
         print(f"    {name:24s} {sum(values[i] for i in slow) / max(len(slow), 1):7.2f} ms")
 
 
+def _summarise_helper(data: dict[str, Any]) -> None:
+    """Each request to the helper, stage by stage: sent by the loop to picked up by the
+    helper (its wake-up, or the request ahead), picked to began, began to COMMIT (the
+    request's statements), COMMIT (the fsync), COMMIT returned to the answer read by
+    the loop (the answer's way back and the loop's wake-up), read to settled."""
+    rows = [r for r in data["requests"] if r[0] > 0]
+    if not rows:
+        print("no requests")
+        return
+    origin = rows[0][0]
+    picked = [r for r in rows if origin + 5 <= r[0]] or rows
+    names = (
+        "sent to picked up",
+        "picked up to began",
+        "statements",
+        "COMMIT",
+        "answer to read",
+        "read to settled",
+    )
+    print(f"{len(picked)} requests, items p50 {_quantile([r[7] for r in picked], 0.5):.0f}")
+    kinds = collections.Counter(r[8] for r in picked if len(r) > 8)
+    for kind, count in kinds.most_common():
+        took = [(r[3] - r[2]) * 1e3 for r in picked if len(r) > 8 and r[8] == kind]
+        print(
+            f"  {kind}: {count} requests, statements p50 {_quantile(took, 0.5):.2f}"
+            f" p99 {_quantile(took, 0.99):.2f} ms, {sum(took):.0f} ms in all"
+        )
+    lines = [r for r in picked if len(r) > 8 and r[8] == "post_lines"]
+    if lines:  # what a chat line's request met: the rest is about these
+        print("chat lines' requests:")
+        picked = lines
+    stages = [[(r[i + 1] - r[i]) * 1e3 for r in picked] for i in range(6)]
+    total = [(r[6] - r[0]) * 1e3 for r in picked]
+    for name, values in [*zip(names, stages, strict=True), ("all", total)]:
+        print(
+            f"  {name:22s} p50 {_quantile(values, 0.5):7.2f}  p90 {_quantile(values, 0.9):7.2f}"
+            f"  p99 {_quantile(values, 0.99):7.2f}  max {max(values, default=0):7.2f}"
+        )
+    cut = _quantile(total, 0.99)
+    slow = [i for i, t in enumerate(total) if t >= cut]
+    print(f"  the slowest 1 % ({len(slow)} requests, >= {cut:.2f} ms), mean of each stage:")
+    for name, values in zip(names, stages, strict=True):
+        print(f"    {name:22s} {sum(values[i] for i in slow) / max(len(slow), 1):7.2f} ms")
+
+
 def main(argv: list[str]) -> int:
     """Summarise a probe's file."""
     if len(argv) != 1:
@@ -370,6 +515,8 @@ def main(argv: list[str]) -> int:
         _summarise_writer(data)
     elif data.get("kind") == "lines":
         _summarise_lines(data)
+    elif data.get("kind") == "helper":
+        _summarise_helper(data)
     else:
         _summarise_stalls(data)
     return 0
