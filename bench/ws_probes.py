@@ -448,16 +448,25 @@ def _summarise_lines(data: dict[str, Any], window: int = 30) -> None:
     stages = [[(x[i + 1] - x[i]) * 1e3 for x in picked] for i in range(4)]
     total = [(x[4] - x[0]) * 1e3 for x in picked]
     print(f"{len(picked)} lines in the window")
+    _print_stages(names, stages, total, "lines")
+
+
+def _print_stages(
+    names: tuple[str, ...], stages: list[list[float]], total: list[float], what: str
+) -> None:
+    """Each stage's quantiles (ms), and the stages' mean among the slowest 1 %."""
+    width = max(len(name) for name in names)
     for name, values in [*zip(names, stages, strict=True), ("all", total)]:
         print(
-            f"  {name:24s} p50 {_quantile(values, 0.5):7.2f}  p90 {_quantile(values, 0.9):7.2f}"
-            f"  p99 {_quantile(values, 0.99):7.2f}  max {max(values, default=0):7.2f}"
+            f"  {name:{width}s} p50 {_quantile(values, 0.5):7.2f}"
+            f"  p90 {_quantile(values, 0.9):7.2f}  p99 {_quantile(values, 0.99):7.2f}"
+            f"  max {max(values, default=0):7.2f}"
         )
     cut = _quantile(total, 0.99)
     slow = [i for i, t in enumerate(total) if t >= cut]
-    print(f"  the slowest 1 % ({len(slow)} lines, >= {cut:.2f} ms), mean of each stage:")
+    print(f"  the slowest 1 % ({len(slow)} {what}, >= {cut:.2f} ms), mean of each stage:")
     for name, values in zip(names, stages, strict=True):
-        print(f"    {name:24s} {sum(values[i] for i in slow) / max(len(slow), 1):7.2f} ms")
+        print(f"    {name:{width}s} {sum(values[i] for i in slow) / max(len(slow), 1):7.2f} ms")
 
 
 def _summarise_helper(data: dict[str, Any]) -> None:
@@ -493,16 +502,7 @@ def _summarise_helper(data: dict[str, Any]) -> None:
         picked = lines
     stages = [[(r[i + 1] - r[i]) * 1e3 for r in picked] for i in range(6)]
     total = [(r[6] - r[0]) * 1e3 for r in picked]
-    for name, values in [*zip(names, stages, strict=True), ("all", total)]:
-        print(
-            f"  {name:22s} p50 {_quantile(values, 0.5):7.2f}  p90 {_quantile(values, 0.9):7.2f}"
-            f"  p99 {_quantile(values, 0.99):7.2f}  max {max(values, default=0):7.2f}"
-        )
-    cut = _quantile(total, 0.99)
-    slow = [i for i, t in enumerate(total) if t >= cut]
-    print(f"  the slowest 1 % ({len(slow)} requests, >= {cut:.2f} ms), mean of each stage:")
-    for name, values in zip(names, stages, strict=True):
-        print(f"    {name:22s} {sum(values[i] for i in slow) / max(len(slow), 1):7.2f} ms")
+    _print_stages(names, stages, total, "requests")
 
 
 def main(argv: list[str]) -> int:
