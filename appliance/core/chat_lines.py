@@ -47,11 +47,9 @@ def _pickled_by_fields(cls: type[Any]) -> None:
     issue 18)."""
     found = fields(cls)
     assert all(f.init and not f.kw_only for f in found), cls  # cls(*values) rebuilds it
+    assert len(found) > 1, cls  # attrgetter of one name returns the value, not a tuple
     get = attrgetter(*(f.name for f in found))
-    if len(found) == 1:
-        copyreg.pickle(cls, lambda obj: (cls, (get(obj),)))
-    else:
-        copyreg.pickle(cls, lambda obj: (cls, get(obj)))
+    copyreg.pickle(cls, lambda obj: (cls, get(obj)))
 
 
 # What travels to the writer's helper process and back with every chat line.

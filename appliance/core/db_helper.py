@@ -58,6 +58,8 @@ RESTART_AFTER = 5.0  # s after a helper was lost before the next one starts
 # in place while it ran, then a helper started again) is never sent a request.
 _READY = ("ready", 2)
 _HEAD = struct.Struct("!I")  # each frame's length, before its pickle
+# How the box starts the helper's interpreter (bench/ws_probes.py starts a stamped one).
+_ENTRY = ("-m", "appliance.core.db_helper")
 
 
 # Primary result codes that mean "the disk, not the data": full, or failing to write.
@@ -146,8 +148,7 @@ class Helper:
             self._proc = subprocess.Popen(  # noqa: S603 (our interpreter, our module)
                 [
                     sys.executable,
-                    "-m",
-                    "appliance.core.db_helper",
+                    *_ENTRY,
                     str(self.path),
                     str(theirs.fileno()),
                     "apart" if self.checkpoint_apart else "auto",
