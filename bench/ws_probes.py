@@ -4,6 +4,7 @@
     --prelude "import bench.ws_probes as p; p.stall_watchdog()"
     --prelude "import bench.ws_probes as p; p.line_timing()"
     --prelude "import bench.ws_probes as p; p.helper_timing()"
+    --prelude "import bench.ws_probes as p; p.pass_timing()"
 
 `writer_timing` times every batch of the database writer: its jobs (by function) and
 its commit, the gap to the next batch, and when the event loop settled it.
@@ -11,7 +12,9 @@ its commit, the gap to the next batch, and when the event loop settled it.
 10 ms. `line_timing` times each chat line from its frame being parsed to its commit
 being settled on the loop, stage by stage. `helper_timing` stamps each request to the
 writer's helper process on both sides (sent, picked up, statements, COMMIT, answer
-read, settled). Each writes a JSON file into bench/results/
+read, settled). `pass_timing` times each step of the report pass (core/reports.py): its
+events, the rows they touched, and the reader thread's CPU for folding them and making
+the rows' figures. Each writes a JSON file into bench/results/
 when the appliance exits; `python bench/ws_probes.py FILE` summarises it (the busiest
 30 s of the run).
 
@@ -292,6 +295,51 @@ def helper_timing() -> None:
     atexit.register(lambda: _dump("helper", {"requests": requests}))
 
 
+def pass_timing() -> None:
+    """Time the report pass, step by step (see the module's text)."""
+    from appliance.core import reports
+    from appliance.core.store import reports as store
+
+    steps: list[list[float]] = []  # start, end, events asked, folded, rows, fold s, rows s
+    passes: list[list[float]] = []  # start, end, events folded
+    cpu = [0.0, 0.0, 0.0]  # fold s, merged s, rows (the reader thread's, added up)
+    fold, merged = reports.fold, store.merged
+
+    def timed_fold(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        found = fold(*args, **kwargs)
+        cpu[0] += time.thread_time() - started
+        return found
+
+    def timed_merged(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        found = merged(*args, **kwargs)
+        cpu[1] += time.thread_time() - started
+        cpu[2] += len(found)
+        return found
+
+    step, roll = reports.Reports._step, reports.Reports.roll
+
+    async def timed_step(self: Any, limit: int) -> int:
+        started, before = time.monotonic(), list(cpu)
+        done = await step(self, limit)
+        spent = [now - was for now, was in zip(cpu, before, strict=True)]
+        steps.append([started, time.monotonic(), limit, done, spent[2], spent[0], spent[1]])
+        return done
+
+    async def timed_roll(self: Any, *args: Any, **kwargs: Any) -> int:
+        started = time.monotonic()
+        done = await roll(self, *args, **kwargs)
+        passes.append([started, time.monotonic(), done])
+        return done
+
+    reports.fold = timed_fold  # type: ignore[assignment]
+    store.merged = timed_merged  # type: ignore[assignment]
+    reports.Reports._step = timed_step  # type: ignore[method-assign]
+    reports.Reports.roll = timed_roll  # type: ignore[method-assign]
+    atexit.register(lambda: _dump("pass", {"steps": steps, "passes": passes}))
+
+
 class _StampedConnection:
     """The helper's connection, stamping when COMMIT starts and returns."""
 
@@ -489,6 +537,32 @@ def _summarise_helper(data: dict[str, Any]) -> None:
     _print_stages(names, stages, total, "requests")
 
 
+def _summarise_pass(data: dict[str, Any]) -> None:
+    """Each pass that folded something (when, how long, how many events), and its steps
+    added up: their time, the rows they touched, the reader thread's CPU."""
+    steps, passes = data["steps"], [p for p in data["passes"] if p[2] > 0]
+    if not passes:
+        print("no pass folded anything")
+        return
+    origin = data["passes"][0][0]
+    for start, end, folded in passes:
+        mine = [s for s in steps if start <= s[0] <= end]
+        in_steps = sum(s[1] - s[0] for s in mine) * 1e3
+        fold_ms, rows_ms = (sum(s[i] for s in mine) * 1e3 for i in (5, 6))
+        print(
+            f"pass at {start - origin:6.1f} s: {folded:6d} events, {len(mine):4d} steps,"
+            f" {(end - start) * 1e3:7.0f} ms in all, {in_steps:6.0f} ms in steps,"
+            f" {sum(s[4] for s in mine):6.0f} rows, reader CPU fold {fold_ms:5.0f} ms"
+            f" + rows {rows_ms:5.0f} ms"
+        )
+    took = [(s[1] - s[0]) * 1e3 for s in steps if s[3] > 0]
+    print(
+        f"steps that folded: {len(took)}, p50 {_quantile(took, 0.5):.1f} ms,"
+        f" max {max(took, default=0):.1f} ms; rows a step p50"
+        f" {_quantile([s[4] for s in steps if s[3] > 0], 0.5):.0f}"
+    )
+
+
 def main(argv: list[str]) -> int:
     """Summarise a probe's file."""
     if len(argv) != 1:
@@ -501,6 +575,8 @@ def main(argv: list[str]) -> int:
         _summarise_lines(data)
     elif data.get("kind") == "helper":
         _summarise_helper(data)
+    elif data.get("kind") == "pass":
+        _summarise_pass(data)
     else:
         _summarise_stalls(data)
     return 0
