@@ -16,7 +16,9 @@ whole for one item while the next one is already on its way. The helper is start
 with the box and stopped with it; if it dies, the writer thread runs what it was sent
 and did not answer (the helper may have committed some of it before it died: those
 lines are found again as repeats and announced all the same), and a new one starts
-RESTART_AFTER later.
+RESTART_AFTER later. A helper that leaves a request unanswered for HUNG_AFTER (stopped,
+stuck) is killed and taken as lost the same way: chats never wait on it for ever, nor
+does the box's close.
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ BUSY_TIMEOUT = 5000  # ms
 # of its worst moment on disk).
 WAL_KEEP_BYTES = 64 * 2**20
 RESTART_AFTER = 5.0  # s after a helper was lost before the next one starts
+# s a request may go unanswered before the helper counts as hung: it is then killed and
+# the writer thread runs what it held (a request's statements wait BUSY_TIMEOUT at most
+# for SQLite's lock; this leaves a slow disk's fsync a wide margin).
+HUNG_AFTER = 30.0
 # What the helper says once it is ready: a helper of another version (a box upgraded
 # in place while it ran, then a helper started again) is never sent a request.
 _READY = ("ready", 2)
@@ -122,7 +128,11 @@ class Helper:
         self._on_lost = on_lost
         self._proc: subprocess.Popen[bytes] | None = None
         self._link: _Link | None = None
-        self._answers: collections.deque[Callable[[tuple[Any, ...]], None]] = collections.deque()
+        # Each request in flight: when it was sent (time.monotonic) and its callback.
+        self._answers: collections.deque[tuple[float, Callable[[tuple[Any, ...]], None]]] = (
+            collections.deque()
+        )
+        self._watch: asyncio.TimerHandle | None = None  # the check for a hung helper
         self._ready = False
         self._closed = False
         self._restart: asyncio.TimerHandle | None = None
@@ -214,8 +224,27 @@ class Helper:
         except Exception as err:
             raise HelperFailed(f"the request cannot be sent: {err!r}") from err
         self.requests += 1
-        self._answers.append(answer)
+        self._answers.append((time.monotonic(), answer))
         link.write(body)
+        if self._watch is None:
+            self._watch = asyncio.get_running_loop().call_later(HUNG_AFTER, self._check_hung)
+
+    def _check_hung(self) -> None:
+        """Kill the helper if its oldest request has waited HUNG_AFTER; else look again
+        when it would have."""
+        self._watch = None
+        if not self._answers or self._link is None:
+            return
+        waited = time.monotonic() - self._answers[0][0]
+        if waited < HUNG_AFTER:
+            self._watch = asyncio.get_running_loop().call_later(
+                HUNG_AFTER - waited, self._check_hung
+            )
+            return
+        _LOGGER.error(
+            "the writer's helper left a request unanswered for %.0f s; it is stopped", waited
+        )
+        self.abandon()
 
     def results(self, reply: tuple[Any, ...]) -> list[Any]:
         """Return the results a reply carries; raise HelperFailed, or the disk's sqlite3
@@ -248,7 +277,7 @@ class Helper:
             _LOGGER.error("the writer's helper answered a request never sent; it is dropped")
             self.abandon()
             return
-        self._answers.popleft()(message)
+        self._answers.popleft()[1](message)
 
     def abandon(self) -> None:
         """Drop the process as lost (its answers cannot be trusted): on_lost follows."""
@@ -261,6 +290,9 @@ class Helper:
         self._link = None
         self._ready = False
         self._answers.clear()
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         if self._closed:  # close() waits for the process
             return
         proc, self._proc = self._proc, None

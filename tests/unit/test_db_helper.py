@@ -215,6 +215,64 @@ async def test_a_helper_whose_socket_breaks_is_stopped_and_replaced(box, monkeyp
     assert message.seq == 1 and box.db.stats.away - away == 1
 
 
+async def test_a_hung_helper_is_stopped_and_its_lines_stored_here(box, monkeypatch):
+    """A helper that stops answering (stopped, stuck) holds nobody's chat for ever:
+    once a request waited HUNG_AFTER, the helper is killed, the writer stores what it
+    held, each line once and announced, and a new helper takes over."""
+    monkeypatch.setattr(db_helper, "HUNG_AFTER", 0.3)
+    monkeypatch.setattr(db_helper, "RESTART_AFTER", 0.0)
+    conv, me, heard = await _a_chat_heard(box)
+    helper = box.db.helper
+    first = helper._proc
+    os.kill(first.pid, signal.SIGSTOP)
+    posted = asyncio.ensure_future(_post(box, conv.id, me, "h", "挂起")())
+    await asyncio.sleep(0.1)
+    assert helper.in_flight == 1 and not posted.done()  # waiting on the stopped helper
+    message, repeat = await asyncio.wait_for(posted, 5)
+    assert (message.body, repeat) == ("挂起", False) and heard[-1] == "挂起"
+    assert helper.lost == 1 and first.wait(5) == -signal.SIGKILL
+    await helper_up(box)
+    assert helper._proc.pid != first.pid
+    away = box.db.stats.away
+    message, _ = await _post(box, conv.id, me, "n", "新的")()
+    assert message.seq == 2 and box.db.stats.away - away == 1
+    stored = await box.chats.messages_after(conv.id, 0, 10)
+    assert [m.body for m in stored] == ["挂起", "新的"]
+
+
+async def test_a_helper_slower_than_the_limit_only_in_part_is_left_alone(box, monkeypatch):
+    """The watch looks at the oldest request in flight: requests answered in time,
+    one after another, never count as hung however long the helper has been busy."""
+    monkeypatch.setattr(db_helper, "HUNG_AFTER", 1.0)
+    conv, me, _heard = await _a_chat_heard(box)
+    helper = box.db.helper
+    for i in range(7):  # 1.4 s of requests, each answered a little after 0.2 s
+        os.kill(helper._proc.pid, signal.SIGSTOP)
+        posted = asyncio.ensure_future(_post(box, conv.id, me, f"s{i}", f"慢{i}")())
+        await asyncio.sleep(0.2)
+        os.kill(helper._proc.pid, signal.SIGCONT)
+        await posted
+    assert helper.lost == 0 and helper.up
+
+
+async def test_a_box_closes_though_its_helper_hangs(settings, monkeypatch):  # type: ignore[no-untyped-def]
+    """A line in flight to a stopped helper when the box closes: the close stores it
+    here after HUNG_AFTER, and ends."""
+    monkeypatch.setattr(db_helper, "HUNG_AFTER", 0.3)
+    core = Box(settings)
+    await core.open()
+    conv, me, _heard = await _a_chat_heard(core)
+    proc, path = core.db.helper._proc, core.db.path
+    os.kill(proc.pid, signal.SIGSTOP)
+    posted = asyncio.ensure_future(_post(core, conv.id, me, "c", "关机")())
+    await asyncio.sleep(0.1)
+    await asyncio.wait_for(core.close(), 10)
+    assert (await posted)[0].body == "关机" and proc.poll() == -signal.SIGKILL
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT body FROM messages").fetchall() == [("关机",)]
+    conn.close()
+
+
 async def test_the_helper_answers_each_line_by_the_rules(box):
     """Refusals travel back from the helper one by one; the other lines are stored."""
     await helper_up(box)
