@@ -613,6 +613,34 @@ async def test_a_pass_keeps_its_steps_whole_while_other_writes_wait(
     assert jobs == [reports_module._BATCH]
 
 
+async def test_reports_keep_past_buckets_and_drop_what_a_pass_changes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = await _scenario(db)
+    first = await reports.report("d", "all", D1, D2)
+    read: list[tuple[str, str]] = []
+    bucket_rows = report_store.bucket_rows
+
+    def counted(conn, period, dim, a, b, stored=True):  # type: ignore[no-untyped-def]
+        read.append((a, b))
+        return bucket_rows(conn, period, dim, a, b, stored)
+
+    monkeypatch.setattr(report_store, "bucket_rows", counted)
+    again = await reports.report("d", "all", D1, D2)
+    assert again.rows == first.rows and read == []  # nothing changed: nothing read
+    await db.write(lambda c: _chat(c, "c6", t(D2, "15:00:00")))
+    await reports.roll()
+    after = await reports.report("d", "all", D1, D2)
+    assert read == [("2026-03-03", "2026-03-03")]  # only the day the pass changed
+    d1, d2 = (_by(after.rows, bucket=b) for b in ("2026-03-02", "2026-03-03"))
+    assert d1 == _by(first.rows, bucket="2026-03-02")
+    assert d2["offered"] == _by(first.rows, bucket="2026-03-03")["offered"] + 1
+    assert d2["backlog"] == _by(first.rows, bucket="2026-03-03")["backlog"]
+    await reports.backfill()
+    assert (await reports.report("d", "all", D1, D2)).rows == after.rows
+    assert read[-1] == ("2026-03-02", "2026-03-03")  # a backfill forgets them all
+
+
 async def test_a_pass_backs_off_while_the_box_is_busy(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -654,7 +682,7 @@ async def test_a_pass_backs_off_while_others_write_though_none_wait(
     step = Reports._step
 
     async def step_beside_a_chat(self: Reports, limit: int) -> int:
-        others = [db.write(lambda conn: None) for _ in range(3)]
+        others = [asyncio.ensure_future(db.write(lambda conn: None)) for _ in range(3)]
         done = await step(self, limit)
         await asyncio.gather(*others)
         return done
