@@ -233,7 +233,7 @@ class Helper:
         """Kill the helper if its oldest request has waited HUNG_AFTER; else look again
         when it would have."""
         self._watch = None
-        if not self._answers or self._link is None:
+        if not self._answers:  # (a lost link cleared them and cancelled this watch)
             return
         waited = time.monotonic() - self._answers[0][0]
         if waited < HUNG_AFTER:
