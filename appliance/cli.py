@@ -20,6 +20,7 @@ from appliance.core import audit, restore
 from appliance.core.accounts import ROLES, AccountError
 from appliance.core.box import Box
 from appliance.core.errors import ChatError
+from appliance.core.gcpace import GcPacer
 from appliance.discovery import lan_addresses
 from appliance.relay import commands as relay_commands
 from appliance.sd_notify import ServiceNotifier
@@ -262,23 +263,28 @@ async def run_box(overrides: dict[str, Any]) -> None:
     def started(_addresses: list[str]) -> None:
         restore.confirm_started(data_dir)
 
-    with restore.data_lock(data_dir):
-        while True:
-            await asyncio.to_thread(restore.apply_pending, data_dir)
-            restart = asyncio.Event()
-            try:
-                await serve(
-                    load_settings(overrides),
-                    ready=started,
-                    restart=restart,
-                )
-            except Exception as err:
-                if await asyncio.to_thread(restore.roll_back, data_dir, str(err)) is None:
-                    raise
-                continue  # the previous data is back: start on it
-            if not restart.is_set():
-                return
-            _LOGGER.info("restarting")
+    pacer = GcPacer()  # short young collections, not one long one every ~20 s (issue 18)
+    pacer.start()
+    try:
+        with restore.data_lock(data_dir):
+            while True:
+                await asyncio.to_thread(restore.apply_pending, data_dir)
+                restart = asyncio.Event()
+                try:
+                    await serve(
+                        load_settings(overrides),
+                        ready=started,
+                        restart=restart,
+                    )
+                except Exception as err:
+                    if await asyncio.to_thread(restore.roll_back, data_dir, str(err)) is None:
+                        raise
+                    continue  # the previous data is back: start on it
+                if not restart.is_set():
+                    return
+                _LOGGER.info("restarting")
+    finally:
+        await pacer.stop()
 
 
 # Thousands of open visitor sockets keep ~600,000 objects the collector tracks (about

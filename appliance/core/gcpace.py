@@ -1,0 +1,120 @@
+"""Paced garbage collection for the running box (issue 18).
+
+CPython 3.11 starts a young collection when allocations minus deallocations pass the
+first threshold, and the deallocation of any object counts, old or young. A box with
+thousands of open sockets frees old objects about as fast as it makes new ones: every
+chat line ends one pending read of its socket and starts another (a coroutine, a
+future, its iterator, aiohttp's reader state: ~20 objects that then live until that
+visitor's next line). So the count barely rises while the young generation fills with
+those live objects, and when a collection finally comes it walks all of them: at 5,000
+visitors 60,000-110,000 objects, 26-70 ms with the event loop stopped, about every
+20 s, whatever the first threshold (5,000 and 10,000 gave the same pauses). Each such
+pause delays every chat line in flight, and one or two of them set the p99 of a 30 s
+window (bench/README.md).
+
+The pacer collects the two young generations itself, every PACE_EVERY seconds, so
+what they hold is what a quarter of a second made: 1-4 ms at 5,000 visitors. Objects
+that live on reach the old generation within two paces and are not walked again
+until a full collection. Full collections follow CPython's own rule in spirit (the
+memory in use grew by a quarter since the last one: the count of allocated blocks,
+which costs nothing to read, where counting the old generation's objects touches all
+of them and stopped the loop 250 ms), and never closer than FULL_APART: a full
+collection walks every object (0.5-0.7 s at 5,000 visitors), so it stays as rare as
+CPython makes it. While the pacer runs, CPython's automatic collections stay on for
+the young generations (a burst of allocations still gets one) but never start a full
+one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import sys
+import time
+from collections.abc import Callable
+
+_LOGGER = logging.getLogger(__name__)
+
+PACE_EVERY = 0.25  # s between collections of the two young generations
+FULL_GROWTH = 0.25  # the blocks in use grown by this share since the last full one...
+FULL_FLOOR = 200_000  # ... and by at least this many (a small box never churns)
+FULL_APART = 600.0  # s at least between two full collections the pacer starts
+# The automatic collector's thresholds while the pacer runs: young collections as
+# cli.GC_THRESHOLDS has them, a full one never (the pacer decides those).
+_NO_AUTO_FULL = 2**30
+
+
+class GcPacer:
+    """Collect the young generations on a timer and the old one when it has grown."""
+
+    def __init__(
+        self,
+        *,
+        collect: Callable[[int], int] = gc.collect,
+        in_use: Callable[[], int] = sys.getallocatedblocks,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._collect = collect
+        self._in_use = in_use
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._thresholds: tuple[int, int, int] | None = None
+        self._base = 0  # the blocks in use after the last full collection
+        self._full_at = 0.0  # when the last full collection ran (clock)
+        self.young = 0  # collections of the young generations the pacer ran
+        self.full = 0  # full collections the pacer ran
+        self.full_ms = 0.0  # the last full collection's duration
+
+    def start(self) -> None:
+        """Take over the collector's pacing (on the running loop)."""
+        if self._task is not None:
+            return
+        first, second, _ = gc.get_threshold()
+        self._thresholds = gc.get_threshold()
+        gc.set_threshold(first, second, _NO_AUTO_FULL)
+        self._base, self._full_at = self._in_use(), self._clock()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="gc-pacer")
+
+    async def stop(self) -> None:
+        """Give the pacing back to CPython's own collector."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(PACE_EVERY)
+            self.step()
+
+    def step(self) -> None:
+        """One pace: the young generations, and the old one when it is due."""
+        now = self._clock()
+        if now - self._full_at >= FULL_APART and self._grown():
+            self._collect_full(now)
+            return
+        self._collect(1)
+        self.young += 1
+
+    def _grown(self) -> bool:
+        return self._in_use() > self._base + max(self._base * FULL_GROWTH, FULL_FLOOR)
+
+    def _collect_full(self, now: float) -> None:
+        began = time.perf_counter()
+        found = self._collect(2)
+        self.full_ms = (time.perf_counter() - began) * 1e3
+        self.full += 1
+        self._full_at = now
+        self._base = self._in_use()
+        _LOGGER.info(
+            "full garbage collection: %d objects freed, %.0f ms, %d kept",
+            found,
+            self.full_ms,
+            self._base,
+        )
