@@ -292,7 +292,8 @@ async def run_box(overrides: dict[str, Any]) -> None:
 # thresholds a full collection walks them all, stopping the loop 0.35-0.6 s, every few
 # seconds under load: that set the p99 of page views (250-580 ms) and would hold chat
 # messages alike. Rarer young collections make full ones rare: p99 27-35 ms at the
-# same throughput and memory (bench/README.md, "Visitor insight benchmark").
+# same throughput and memory (bench/README.md, "Visitor insight benchmark"). `appliance
+# run` then paces the young collections itself and decides the full ones (core/gcpace.py).
 GC_THRESHOLDS = (100_000, 20, 100)
 # The database's writer thread gives up the GIL at every SQLite statement and, while the
 # event loop is busy, waits up to the switch interval to get it back: a chat line's
