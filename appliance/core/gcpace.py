@@ -7,22 +7,21 @@ chat line ends one pending read of its socket and starts another (a coroutine, a
 future, its iterator, aiohttp's reader state: ~20 objects that then live until that
 visitor's next line). So the count barely rises while the young generation fills with
 those live objects, and when a collection finally comes it walks all of them: at 5,000
-visitors 60,000-110,000 objects, 26-70 ms with the event loop stopped, about every
+visitors 60,000-110,000 objects, 20-70 ms with the event loop stopped, about every
 20 s, whatever the first threshold (5,000 and 10,000 gave the same pauses). Each such
 pause delays every chat line in flight, and one or two of them set the p99 of a 30 s
 window (bench/README.md).
 
 The pacer collects the two young generations itself, every PACE_EVERY seconds, so
-what they hold is what a quarter of a second made: 1-4 ms at 5,000 visitors. Objects
-that live on reach the old generation within two paces and are not walked again
-until a full collection. Full collections follow CPython's own rule in spirit (the
-memory in use grew by a quarter since the last one: the count of allocated blocks,
-which costs nothing to read, where counting the old generation's objects touches all
-of them and stopped the loop 250 ms), and never closer than FULL_APART: a full
-collection walks every object (0.5-0.7 s at 5,000 visitors), so it stays as rare as
-CPython makes it. While the pacer runs, CPython's automatic collections stay on for
-the young generations (a burst of allocations still gets one) but never start a full
-one.
+what they hold is what a quarter of a second made: 1-9 ms at 5,000 visitors. Objects
+that live on reach the old generation at the next pace and are not walked again until
+a full collection. Full collections follow CPython's own rule in spirit (the memory in
+use grew by a quarter since the last one: the count of allocated blocks, which costs
+nothing to read, where counting the old generation's objects would walk all 640,000
+of them), and never closer than FULL_APART: a full collection walks every object
+(0.5-0.7 s at 5,000 visitors), so it stays rare. While the pacer runs, CPython's
+automatic collections stay on for the young generations (a burst of allocations still
+gets one) but never start a full one.
 """
 
 from __future__ import annotations
@@ -113,7 +112,7 @@ class GcPacer:
         self._full_at = now
         self._base = self._in_use()
         _LOGGER.info(
-            "full garbage collection: %d objects freed, %.0f ms, %d kept",
+            "full garbage collection: %d objects freed, %.0f ms, %d memory blocks in use",
             found,
             self.full_ms,
             self._base,
