@@ -64,14 +64,12 @@ class GcPacer:
         self._full_at = 0.0  # when the last full collection ran (clock)
         self.young = 0  # collections of the young generations the pacer ran
         self.full = 0  # full collections the pacer ran
-        self.full_ms = 0.0  # the last full collection's duration
 
     def start(self) -> None:
         """Take over the collector's pacing (on the running loop)."""
         if self._task is not None:
             return
-        first, second, _ = gc.get_threshold()
-        self._thresholds = gc.get_threshold()
+        self._thresholds = first, second, _ = gc.get_threshold()
         gc.set_threshold(first, second, _NO_AUTO_FULL)
         self._base, self._full_at = self._in_use(), self._clock()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="gc-pacer")
@@ -107,13 +105,13 @@ class GcPacer:
     def _collect_full(self, now: float) -> None:
         began = time.perf_counter()
         found = self._collect(2)
-        self.full_ms = (time.perf_counter() - began) * 1e3
+        took = (time.perf_counter() - began) * 1e3
         self.full += 1
         self._full_at = now
         self._base = self._in_use()
         _LOGGER.info(
             "full garbage collection: %d objects freed, %.0f ms, %d memory blocks in use",
             found,
-            self.full_ms,
+            took,
             self._base,
         )
