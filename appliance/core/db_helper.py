@@ -10,10 +10,6 @@ the requests and reads the answers itself (Helper, on the loop), up to
 db.HELPER_IN_FLIGHT at once; core/db.py keeps the queue order between this process
 and the writer thread's own jobs.
 
-The helper reads one request at a time, but tells whether the next one is on its
-socket already (request_waiting): the search indexer's batch then stops after a few
-documents, so a chat line sent behind it waits for those, not for the whole batch.
-
 The helper runs only functions named in RUNS (no import of anything a request names).
 A request that raises runs again item by item (run_request), so a request never fails
 whole for one item while the next one is already on its way. The helper is started
