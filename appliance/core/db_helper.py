@@ -30,7 +30,6 @@ import importlib
 import logging
 import os
 import pickle
-import select
 import signal
 import socket
 import sqlite3
@@ -40,7 +39,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -383,49 +382,8 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-class _Inbox:
-    """The box's requests as they arrive on the helper's socket: read whole frames, and
-    tell whether the next one is there already (request_waiting)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._buffer = bytearray()
-        self._poll = select.poll()
-        self._poll.register(sock, select.POLLIN)
-
-    def read(self, size: int) -> bytes:
-        """Return size bytes, fewer only at EOF."""
-        while len(self._buffer) < size:
-            chunk = self._sock.recv(max(_RECV_CHUNK, size - len(self._buffer)))
-            if not chunk:
-                break
-            self._buffer += chunk
-        taken = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return taken
-
-    def waiting(self) -> bool:
-        """Whether the box sent anything not read yet (a closed socket counts: it is
-        read next)."""
-        return bool(self._buffer) or bool(self._poll.poll(0))
-
-
-_RECV_CHUNK = 64 * 1024
-_inbox: _Inbox | None = None  # the requests' socket, in the helper process only
-
-
-def request_waiting() -> bool:
-    """Whether the box's next request waits behind the one running (False outside the
-    helper process: nothing is sent to it there).
-
-    A request that may run long (the search indexer's batch) stops early when this
-    tells so: a chat line sent meanwhile waits for a few of its items, not all of
-    them (issue 18)."""
-    return _inbox is not None and _inbox.waiting()
-
-
-def _recv_frame(stream: _Inbox) -> bytes | None:
-    """Return the next frame, or None at EOF (a read returns short only there)."""
+def _recv_frame(stream: BinaryIO) -> bytes | None:
+    """Return the next frame, or None at EOF (a buffered read returns short only there)."""
     head = stream.read(_HEAD.size)
     if len(head) < _HEAD.size:
         return None
@@ -501,9 +459,8 @@ def _serve(sock: socket.socket, db: sqlite3.Connection) -> None:
     for name in RUNS:  # imported before it is ready: no request waits for an import
         module, _, attr = name.partition(":")
         found[name] = getattr(importlib.import_module(module), attr)
-    global _inbox
     _send_frame(sock, _READY)
-    stream = _inbox = _Inbox(sock)
+    stream = sock.makefile("rb")
     while (frame := _recv_frame(stream)) is not None:
         try:
             name, items = pickle.loads(frame)  # noqa: S301 (the box's own request)

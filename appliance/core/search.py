@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from appliance.core import db_helper, textsearch
+from appliance.core import textsearch
 from appliance.core.actors import Staff
 from appliance.core.db import Database
 from appliance.core.errors import InvalidInput, StorageFull
@@ -43,10 +43,6 @@ QUEUE_BATCH_BUSY = 100  # 20 made 10x the jobs: round trip p50 x2.5 at 10,000 vi
 # every chat line queued meanwhile waited for it (issue 18). None: no time limit.
 QUEUE_BUDGET_BUSY: float | None = 0.002
 QUEUE_BATCH_MIN = 10
-# In the writer's helper process a batch also stops, past this many changes and before
-# the time budget, as soon as the box's next request waits on the helper's socket (a
-# chat line's batch): it then waits for about 0.1 ms a change, not for 2 ms (issue 18).
-HELPER_YIELD_MIN = 4
 BACKFILL_BATCH = 200  # old rows indexed per write job (about 80 ms of the writer: bench)
 INDEX_EVERY = 1.0  # s between looks at the queue when it was empty
 CATCH_UP_ROUNDS = 4  # queue batches a staff search takes in before it reads
@@ -129,14 +125,11 @@ def index_queued(
     conn: sqlite3.Connection,
     limit: int = QUEUE_BATCH,
     others_wait: Callable[[], bool] | None = None,
-    yield_to: Callable[[], bool] | None = None,
 ) -> int:
     """Index a batch of queued changes (in the writer); return how many it indexed.
 
     With others_wait, the batch stops after QUEUE_BUDGET_BUSY seconds (and at least
     QUEUE_BATCH_MIN changes) once it tells that other writes wait: the rest stays queued.
-    With yield_to, it also stops past HELPER_YIELD_MIN changes once that tells so,
-    whatever the time.
     """
     batch = store.queued(conn, limit)
     started = time.monotonic()
@@ -146,9 +139,7 @@ def index_queued(
         if doc is not None:
             store.put(conn, doc)
         done += 1
-        if _over_budget(done, len(batch), started, others_wait) or (
-            yield_to is not None and HELPER_YIELD_MIN <= done < len(batch) and yield_to()
-        ):
+        if _over_budget(done, len(batch), started, others_wait):
             break
     if done:
         store.unqueue(conn, batch[done - 1][0])
@@ -211,10 +202,8 @@ def take_queued(conn: sqlite3.Connection, limits: list[int]) -> list[int]:
     """index_queued for each limit (inside a write), for the writer's helper process
     (core/db_helper.py): the changes are read, split and stored there, out of the box's
     process and its GIL. It cannot ask the writer's queue, so it takes others as
-    waiting: each batch stops past the time budget (once QUEUE_BATCH_MIN are done);
-    and it stops sooner (once HELPER_YIELD_MIN are done) when the box's next request
-    already waits for the helper."""
-    return [index_queued(conn, limit, _others_wait, db_helper.request_waiting) for limit in limits]
+    waiting: each batch stops past the time budget (once QUEUE_BATCH_MIN are done)."""
+    return [index_queued(conn, limit, _others_wait) for limit in limits]
 
 
 def _others_wait() -> bool:

@@ -356,35 +356,6 @@ def test_a_request_that_raises_runs_item_by_item(tmp_path: Path):
     db.close()
 
 
-def test_the_helpers_inbox_reads_whole_frames_and_tells_what_waits():
-    """Frames come whole however the socket splits or joins them, and waiting() tells
-    of a request already read into the buffer as well as of one still on the socket."""
-    box_end, helper_end = socket.socketpair()
-    with box_end, helper_end:
-        inbox = db_helper._Inbox(helper_end)
-        assert not inbox.waiting()
-        first, second = pickle.dumps(("a", [1])), pickle.dumps(("b", [2] * 50_000))
-        frames = b"".join(len(f).to_bytes(4, "big") + f for f in (first, second))
-        done = threading.Event()
-
-        def send() -> None:  # the second frame in pieces, the first with its start
-            box_end.sendall(frames[: len(first) + 6])
-            time.sleep(0.05)
-            box_end.sendall(frames[len(first) + 6 :])
-            done.set()
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        assert db_helper._recv_frame(inbox) == first
-        assert inbox.waiting()  # the second's start is in the buffer
-        assert db_helper._recv_frame(inbox) == second
-        sender.join()
-        assert done.is_set() and not inbox.waiting()
-        box_end.close()
-        assert inbox.waiting()  # EOF is read next
-        assert db_helper._recv_frame(inbox) is None
-
-
 def test_the_helper_leaves_when_the_box_goes(tmp_path: Path):
     """Its socket closed (the box died, even by kill -9): the helper exits; it ignores
     the terminal's and systemd's signals, which are the box's to act on."""

@@ -5,7 +5,6 @@ had in batches with its progress readable, and article views are written coalesc
 from __future__ import annotations
 
 import asyncio
-import socket
 import sqlite3
 from pathlib import Path
 
@@ -307,32 +306,6 @@ def test_the_helpers_batches_always_keep_to_the_budget(tmp_path: Path, monkeypat
     monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", None)  # no time limit
     assert take_queued(conn, [100]) == [30 - QUEUE_BATCH_MIN]
     assert search_store.docs_count(conn) == 30
-
-
-def test_the_helpers_batch_yields_to_a_request_waiting_on_its_socket(tmp_path: Path, monkeypatch):
-    """In the helper, a batch stops past HELPER_YIELD_MIN changes, before its time
-    budget, once the box's next request waits on the helper's socket (a real socket):
-    the rest stays queued; with nothing waiting it runs to the budget."""
-    from appliance.core import db_helper
-    from appliance.core import search as search_module
-    from appliance.core.search import HELPER_YIELD_MIN, take_queued
-
-    conn = sqlite3.connect(tmp_path / "q.db", isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    apply_migrations(conn)
-    _chat_of(conn, 30)
-    monkeypatch.setattr(search_module, "QUEUE_BUDGET_BUSY", None)  # no time limit
-    box_end, helper_end = socket.socketpair()
-    with box_end, helper_end:
-        monkeypatch.setattr(db_helper, "_inbox", db_helper._Inbox(helper_end))
-        assert take_queued(conn, [10]) == [10]  # nothing waits: the whole batch
-        box_end.sendall(b"\0\0\0\1x")  # the next request arrives
-        assert take_queued(conn, [100]) == [HELPER_YIELD_MIN]
-        assert take_queued(conn, [100]) == [HELPER_YIELD_MIN]  # until it is read
-        assert db_helper._recv_frame(db_helper._inbox) == b"x"
-        assert take_queued(conn, [100]) == [30 - 10 - 2 * HELPER_YIELD_MIN]
-    assert search_store.queue_length(conn) == 0
-    assert search_store.docs_count(conn) == 30  # every message indexed exactly once
 
 
 async def test_the_indexer_prepares_what_fit_the_budget_last_time(tmp_path: Path, monkeypatch):
