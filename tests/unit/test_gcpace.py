@@ -1,5 +1,6 @@
 """The garbage collector's pacer (core/gcpace.py): young collections on its timer, a
-full one only when memory grew and not too soon, CPython's thresholds given back."""
+full one only when memory grew and not too soon, at a quiet moment unless it waited too
+long or memory kept growing, CPython's thresholds given back."""
 
 from __future__ import annotations
 
@@ -79,16 +80,32 @@ async def test_while_it_runs_cpython_never_starts_a_full_collection(
 
 
 class _Fake:
-    """A collector, memory gauge and clock the test moves by hand."""
+    """A collector, memory gauge, clock and CPU clock the test moves by hand."""
 
     def __init__(self) -> None:
         self.collected: list[int] = []
         self.blocks = 1_000_000
         self.now = 0.0
+        self.cpu = 0.0  # s of CPU the process used (stays put: a quiet box)
 
     def collect(self, generation: int) -> int:
         self.collected.append(generation)
         return 0
+
+    def pacer(self) -> GcPacer:
+        return GcPacer(
+            collect=self.collect,
+            in_use=lambda: self.blocks,
+            clock=lambda: self.now,
+            cpu=lambda: self.cpu,
+        )
+
+    def run(self, pacer: GcPacer, seconds: float, share: float) -> None:
+        """Let seconds pass, a pace every 10 s, with the process using share of a core."""
+        for _ in range(int(seconds // 10)):
+            self.now += 10
+            self.cpu += 10 * share
+            pacer.step()
 
 
 async def test_a_full_collection_only_when_memory_grew_and_not_too_soon(
@@ -96,7 +113,7 @@ async def test_a_full_collection_only_when_memory_grew_and_not_too_soon(
 ) -> None:
     monkeypatch.setattr(gcpace, "PACE_EVERY", 3600.0)  # steps by hand only
     fake = _Fake()
-    pacer = GcPacer(collect=fake.collect, in_use=lambda: fake.blocks, clock=lambda: fake.now)
+    pacer = fake.pacer()
     pacer.start()
     try:
         pacer.step()
@@ -124,6 +141,62 @@ async def test_a_full_collection_only_when_memory_grew_and_not_too_soon(
         await pacer.stop()
 
 
+async def test_a_due_full_collection_waits_for_a_quiet_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full collection stops the loop for half a second at 5,000 visitors: while the
+    box is busy it waits; it runs once the box used under QUIET_SHARE of a core for a
+    whole QUIET_WINDOW."""
+    monkeypatch.setattr(gcpace, "PACE_EVERY", 3600.0)
+    fake = _Fake()
+    pacer = fake.pacer()
+    pacer.start()
+    try:
+        fake.blocks = 2_000_000  # grown (visitors came in)
+        fake.run(pacer, gcpace.FULL_APART + 600, share=0.6)  # due since 600 s: busy
+        assert 2 not in fake.collected
+        assert pacer.waited > 0 and pacer.full == 0
+        fake.run(pacer, gcpace.QUIET_WINDOW / 2, share=0.05)  # not a whole window yet
+        assert 2 not in fake.collected
+        fake.run(pacer, gcpace.QUIET_WINDOW * 2, share=0.05)
+        assert fake.collected.count(2) == 1
+        fake.run(pacer, gcpace.FULL_APART * 3, share=0.05)  # quiet, but no growth since
+        assert fake.collected.count(2) == 1
+    finally:
+        await pacer.stop()
+
+
+async def test_a_busy_box_collects_in_full_once_memory_kept_growing_or_it_waited_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cycles that die old (closed sockets) pile up while a busy box waits: growth by
+    FULL_FORCE_GROWTH more since it fell due, or FULL_WAIT_MAX, runs it even busy."""
+    monkeypatch.setattr(gcpace, "PACE_EVERY", 3600.0)
+    fake = _Fake()
+    pacer = fake.pacer()
+    pacer.start()
+    try:
+        fake.blocks = 2_000_000
+        fake.run(pacer, gcpace.FULL_APART + 60, share=0.9)
+        assert 2 not in fake.collected  # due, waiting
+        fake.blocks = int(2_000_000 * (1 + gcpace.FULL_FORCE_GROWTH)) - 1
+        fake.run(pacer, 60, share=0.9)
+        assert 2 not in fake.collected
+        fake.blocks += 2
+        fake.run(pacer, 10, share=0.9)
+        assert fake.collected.count(2) == 1
+        fake.blocks = 5_000_000  # due again, busy all along: waits FULL_WAIT_MAX at most
+        fake.run(pacer, gcpace.FULL_APART, share=0.9)
+        waited_from = fake.now
+        fake.run(pacer, gcpace.FULL_WAIT_MAX - 20, share=0.9)
+        assert fake.collected.count(2) == 1
+        fake.run(pacer, 30, share=0.9)
+        assert fake.collected.count(2) == 2
+        assert fake.now - waited_from >= gcpace.FULL_WAIT_MAX
+    finally:
+        await pacer.stop()
+
+
 async def test_an_old_cycle_waits_for_the_full_collection(
     no_auto_gc: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -136,7 +209,7 @@ async def test_an_old_cycle_waits_for_the_full_collection(
     assert any(obj is node for obj in gc.get_objects(generation=2))
     del node
     fake = _Fake()
-    pacer = GcPacer(in_use=lambda: fake.blocks, clock=lambda: fake.now)
+    pacer = GcPacer(in_use=lambda: fake.blocks, clock=lambda: fake.now, cpu=lambda: fake.cpu)
     pacer.start()
     try:
         for _ in range(3):
