@@ -126,6 +126,8 @@ class GcPacer:
                 self._collect_full(now)
                 return
             self.waited += 1
+        else:  # (memory shrank back meanwhile: no longer due, nor waiting)
+            self._due_since = None
         self._collect(1)
         self.young += 1
 

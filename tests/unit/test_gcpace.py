@@ -186,7 +186,11 @@ async def test_a_busy_box_collects_in_full_once_memory_kept_growing_or_it_waited
         fake.run(pacer, 10, share=0.9)
         assert fake.collected.count(2) == 1
         fake.blocks = 5_000_000  # due again, busy all along: waits FULL_WAIT_MAX at most
-        fake.run(pacer, gcpace.FULL_APART, share=0.9)
+        fake.run(pacer, gcpace.FULL_APART + 600, share=0.9)
+        fake.blocks = 3_000_000  # shrank back: no longer due, and its wait starts over
+        fake.run(pacer, 60, share=0.9)
+        fake.blocks = 5_000_000
+        fake.run(pacer, 10, share=0.9)
         waited_from = fake.now
         fake.run(pacer, gcpace.FULL_WAIT_MAX - 20, share=0.9)
         assert fake.collected.count(2) == 1
