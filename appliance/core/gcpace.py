@@ -19,8 +19,8 @@ a full collection. Full collections follow CPython's own rule in spirit (the mem
 use grew by a quarter since the last one: the count of allocated blocks, which costs
 nothing to read, where counting the old generation's objects would walk all 640,000
 of them), and never closer than FULL_APART: a full collection walks every object
-(0.5-0.7 s at 5,000 visitors, and the lines that queued meanwhile take as long again to
-drain: 1.2-1.6 s in the soaks), so it stays rare. A full collection that is due waits
+(0.5-0.7 s at 5,000 visitors, plus the time the lines that queued meanwhile take to
+drain), so it stays rare. A full collection that is due waits
 for a quiet moment, when the box used less than QUIET_SHARE of a core over the last
 QUIET_WINDOW (a call center has its quiet hours, and a box with few lines in flight
 barely notices the stop); it runs while busy only once memory grew by FULL_FORCE_GROWTH
