@@ -20,11 +20,11 @@ use grew by a quarter since the last one: the count of allocated blocks, which c
 nothing to read, where counting the old generation's objects would walk all 640,000
 of them), and never closer than FULL_APART: a full collection walks every object
 (0.5-0.7 s at 5,000 visitors, plus the time the lines that queued meanwhile take to
-drain), so it stays rare. A full collection that is due waits
-for a quiet moment, when the box used less than QUIET_SHARE of a core over the last
-QUIET_WINDOW (a call center has its quiet hours, and a box with few lines in flight
-barely notices the stop); it runs while busy only once memory grew by FULL_FORCE_GROWTH
-more since it fell due, or it has waited FULL_WAIT_MAX. With the young generations
+drain), so it stays rare. A full collection that is due waits for a quiet moment, when
+the box used less than QUIET_SHARE of a core over the last QUIET_WINDOW (a call center
+has its quiet hours, and a box with few lines in flight barely notices the stop); it
+runs while busy only once memory grew by FULL_FORCE_GROWTH more since it fell due, or
+it has waited FULL_WAIT_MAX. With the young generations
 paced, little garbage reaches the old one: at 5,000 busy visitors, the cycles a full
 collection found after 150 s were 270 objects, while it walked ~640,000 live ones
 (bench/README.md; no visitor left in that run: sockets that close leave cycles that
@@ -113,17 +113,18 @@ class GcPacer:
 
     def step(self) -> None:
         """One pace: the young generations, and the old one when it is due."""
-        now = self._clock()
+        now, blocks = self._clock(), self._in_use()
         self._measure(now)
-        if now - self._full_at >= FULL_APART and self._grown(FULL_GROWTH):
+        grown = blocks > self._base + max(self._base * FULL_GROWTH, FULL_FLOOR)
+        if now - self._full_at >= FULL_APART and grown:
             if self._due_since is None:
-                self._due_since, self._due_blocks = now, self._in_use()
+                self._due_since, self._due_blocks = now, blocks
             if (
                 self._share < QUIET_SHARE
                 or now - self._due_since >= FULL_WAIT_MAX
-                or self._in_use() > self._due_blocks * (1 + FULL_FORCE_GROWTH)
+                or blocks > self._due_blocks * (1 + FULL_FORCE_GROWTH)
             ):
-                self._collect_full(now)
+                self._collect_full(now, now - self._due_since)
                 return
             self.waited += 1
         else:  # (memory shrank back meanwhile: no longer due, nor waiting)
@@ -141,15 +142,11 @@ class GcPacer:
         self._share = (cpu - cpu_then) / (now - began)
         self._window = (now, cpu)
 
-    def _grown(self, share: float) -> bool:
-        return self._in_use() > self._base + max(self._base * share, FULL_FLOOR)
-
-    def _collect_full(self, now: float) -> None:
+    def _collect_full(self, now: float, waited: float) -> None:
         began = time.perf_counter()
         found = self._collect(2)
         took = (time.perf_counter() - began) * 1e3
         self.full += 1
-        waited = now - (self._due_since if self._due_since is not None else now)
         self._full_at, self._due_since = now, None
         self._base = self._in_use()
         _LOGGER.info(
